@@ -1,0 +1,161 @@
+// Package broker is Herald's platform layer over the storage port: topics
+// with their settings, publishing (validation, size limits, partitioning,
+// deduplication, atomic batches) and reading events back.
+package broker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldevents/herald/internal/storage"
+)
+
+// Options configures a Broker. The zero value works.
+type Options struct {
+	DisableAutoCreate  bool          // refuse publishes to unknown topics instead of creating them
+	DefaultPartitions  int           // for created topics; default 1
+	DefaultRetention   time.Duration // default 168h (7 days)
+	DefaultDedupWindow time.Duration // default 2m
+	MaxEventBytes      int           // stored size limit of one event; default 1 MiB
+	MaxBatchEvents     int           // events in one publish; default 10,000
+	Now                func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.DefaultPartitions <= 0 {
+		o.DefaultPartitions = 1
+	}
+	if o.DefaultRetention == 0 {
+		o.DefaultRetention = 7 * 24 * time.Hour
+	}
+	if o.DefaultDedupWindow == 0 {
+		o.DefaultDedupWindow = 2 * time.Minute
+	}
+	if o.MaxEventBytes <= 0 {
+		o.MaxEventBytes = 1 << 20
+	}
+	if o.MaxBatchEvents <= 0 {
+		o.MaxBatchEvents = 10000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Broker is safe for concurrent use.
+type Broker struct {
+	engine storage.Engine
+	opts   Options
+
+	adminMu sync.Mutex // serializes topic creation, change and deletion
+
+	mu     sync.Mutex // guards states
+	states map[string]*topicState
+}
+
+// topicState is the per-topic platform state derived from the log.
+type topicState struct {
+	once  sync.Once
+	err   error
+	dedup *dedupIndex
+	next  atomic.Uint64 // round-robin counter for events without a key
+}
+
+// New returns a Broker over an engine. The caller closes the engine.
+func New(engine storage.Engine, opts Options) *Broker {
+	return &Broker{engine: engine, opts: opts.withDefaults(), states: map[string]*topicState{}}
+}
+
+// Options returns the broker's effective options.
+func (b *Broker) Options() Options { return b.opts }
+
+// Engine returns the storage engine under the broker.
+func (b *Broker) Engine() storage.Engine { return b.engine }
+
+func (b *Broker) state(name string) *topicState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st, ok := b.states[name]
+	if !ok {
+		st = &topicState{dedup: newDedupIndex(b.opts.DefaultDedupWindow)}
+		b.states[name] = st
+	}
+	return st
+}
+
+func (b *Broker) forget(name string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.states, name)
+}
+
+// loadedState returns the topic's state, rebuilding its dedup index from
+// the log on first use.
+func (b *Broker) loadedState(ctx context.Context, t Topic) (*topicState, error) {
+	st := b.state(t.Name)
+	st.once.Do(func() {
+		st.dedup.setWindow(t.DedupWindow)
+		st.err = b.rebuildDedup(ctx, t, st.dedup)
+	})
+	if st.err != nil {
+		b.forget(t.Name) // try again next time
+		return nil, st.err
+	}
+	return st, nil
+}
+
+// rebuildDedup reads the last dedup window of every partition and records
+// each event's (source, id).
+func (b *Broker) rebuildDedup(ctx context.Context, t Topic, d *dedupIndex) error {
+	if t.DedupWindow <= 0 {
+		return nil
+	}
+	since := b.opts.Now().Add(-t.DedupWindow)
+	for p := 0; p < t.Partitions; p++ {
+		if err := b.scanPartition(ctx, t.Name, p, since, func(r storage.Record, source, id string) {
+			d.remember(d.hash(source, id), position{partition: int32(p), offset: r.Offset, at: r.Timestamp.UnixMilli()})
+		}); err != nil {
+			return fmt.Errorf("rebuild dedup index of topic %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// scanPartition calls fn for each record stored at or after since.
+func (b *Broker) scanPartition(ctx context.Context, topic string, p int, since time.Time, fn func(r storage.Record, source, id string)) error {
+	off, err := b.engine.OffsetForTime(ctx, topic, p, since)
+	if err != nil {
+		return err
+	}
+	_, end, err := b.engine.Offsets(ctx, topic, p)
+	if err != nil {
+		return err
+	}
+	for off < end {
+		recs, err := b.engine.Read(ctx, topic, p, off, 10000, 8<<20)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		for _, r := range recs {
+			fn(r, headerString(r, "ce_source"), headerString(r, "ce_id"))
+		}
+		off = recs[len(recs)-1].Offset + 1
+	}
+	return nil
+}
+
+func headerString(r storage.Record, name string) string {
+	for _, h := range r.Headers {
+		if h.Key == name {
+			return string(h.Value)
+		}
+	}
+	return ""
+}

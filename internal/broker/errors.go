@@ -1,0 +1,19 @@
+package broker
+
+import "errors"
+
+// Errors of the platform layer, grouped by when they happen. The server maps
+// each (and the storage errors) to one problem+json code.
+var (
+	// Publishing.
+	ErrInvalidEvent   = errors.New("invalid event")
+	ErrEventTooLarge  = errors.New("event too large")
+	ErrBatchTooLarge  = errors.New("batch too large")
+	ErrEmptyBatch     = errors.New("no events to publish")
+	ErrTopicNotFound  = errors.New("unknown topic")
+	ErrAutoCreateOff  = errors.New("unknown topic and automatic topic creation is off")
+	ErrReservedTopic  = errors.New("topic names starting with \"__\" are reserved for Herald")
+	ErrInvalidTopic   = errors.New("invalid topic name")
+	ErrTopicConflict  = errors.New("conflicting topic settings")
+	ErrInvalidSetting = errors.New("invalid topic setting")
+)

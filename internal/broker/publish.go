@@ -1,0 +1,197 @@
+package broker
+
+import (
+	"time"
+
+	"context"
+	"fmt"
+
+	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/storage"
+)
+
+// Result is where one published event is stored.
+type Result struct {
+	ID        string `json:"id"`
+	Partition int    `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// Publish stores a batch of events in a topic, all or nothing, and returns
+// once they are durable. An event whose (source, id) is already stored
+// within the topic's dedup window is not stored again: its result is the
+// original position with Duplicate set. Events are checked before anything
+// is stored; one bad event refuses the whole batch.
+func (b *Broker) Publish(ctx context.Context, topic string, events []*event.Event) ([]Result, error) {
+	if err := b.checkBatch(events); err != nil {
+		return nil, err
+	}
+	t, err := b.ensureTopic(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	st, err := b.loadedState(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	p := &publish{b: b, t: t, st: st, events: events, results: make([]Result, len(events))}
+	return p.run(ctx)
+}
+
+func (b *Broker) checkBatch(events []*event.Event) error {
+	if len(events) == 0 {
+		return ErrEmptyBatch
+	}
+	if len(events) > b.opts.MaxBatchEvents {
+		return fmt.Errorf("%w: %d events, the limit is %d", ErrBatchTooLarge, len(events), b.opts.MaxBatchEvents)
+	}
+	for i, e := range events {
+		if err := e.Validate(); err != nil {
+			return fmt.Errorf("%w: event %d (id %q): %w", ErrInvalidEvent, i, e.ID, err)
+		}
+		if n := e.Size(); n > b.opts.MaxEventBytes {
+			return fmt.Errorf("%w: event %d (id %q) is %d bytes, the limit is %d", ErrEventTooLarge, i, e.ID, n, b.opts.MaxEventBytes)
+		}
+	}
+	return nil
+}
+
+// publish is one Publish call in progress.
+type publish struct {
+	b       *Broker
+	t       Topic
+	st      *topicState
+	events  []*event.Event
+	results []Result
+	hashes  []uint64 // per event
+	fresh   []int    // indexes of events to store
+}
+
+func (p *publish) run(ctx context.Context) ([]Result, error) {
+	d := p.st.dedup
+	p.hashes = make([]uint64, len(p.events))
+	for i, e := range p.events {
+		p.hashes[i] = d.hash(e.Source, e.ID)
+	}
+	f := newFlight()
+	found, err := p.reserve(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	defer d.release(f)
+	if err := p.sortOut(ctx, found); err != nil {
+		return nil, err
+	}
+	if len(p.fresh) == 0 {
+		return p.results, nil
+	}
+	at := p.b.opts.Now()
+	if err := p.store(ctx, at); err != nil {
+		return nil, err
+	}
+	stored := make([]uint64, len(p.fresh))
+	pos := make([]position, len(p.fresh))
+	for j, i := range p.fresh {
+		stored[j] = p.hashes[i]
+		pos[j] = position{partition: int32(p.results[i].Partition), offset: p.results[i].Offset}
+	}
+	d.add(stored, pos, at, f)
+	return p.results, nil
+}
+
+// reserve waits until no other publish holds any of this batch's hashes,
+// then reserves the new ones and returns the stored candidates.
+func (p *publish) reserve(ctx context.Context, f *flight) (map[uint64]position, error) {
+	for {
+		found, other := p.st.dedup.reserve(p.hashes, f, p.b.opts.Now())
+		if other == nil {
+			return found, nil
+		}
+		select {
+		case <-other.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// sortOut decides, event by event, whether it is a duplicate (of a stored
+// event, confirmed by reading it, or of an earlier event in the batch) or
+// is to be stored.
+func (p *publish) sortOut(ctx context.Context, found map[uint64]position) error {
+	inBatch := map[uint64]int{}
+	for i, e := range p.events {
+		h := p.hashes[i]
+		if pos, ok := found[h]; ok {
+			same, err := p.isStored(ctx, pos, e)
+			if err != nil {
+				return err
+			}
+			if same {
+				p.results[i] = Result{ID: e.ID, Partition: int(pos.partition), Offset: pos.offset, Duplicate: true}
+				continue
+			}
+		}
+		if j, ok := inBatch[h]; ok && p.events[j].Source == e.Source && p.events[j].ID == e.ID {
+			p.results[i] = Result{ID: e.ID, Duplicate: true, Partition: -1 - j} // resolved after store
+			continue
+		}
+		inBatch[h] = i
+		p.fresh = append(p.fresh, i)
+	}
+	return nil
+}
+
+// isStored confirms a dedup candidate by reading the stored event.
+func (p *publish) isStored(ctx context.Context, pos position, e *event.Event) (bool, error) {
+	recs, err := p.b.engine.Read(ctx, p.t.Name, int(pos.partition), pos.offset, 1, 1)
+	if err != nil || len(recs) == 0 || recs[0].Offset != pos.offset {
+		return false, nil // gone (retention) or unreadable: treat as new
+	}
+	r := recs[0]
+	return headerString(r, "ce_source") == e.Source && headerString(r, "ce_id") == e.ID, nil
+}
+
+// store appends the fresh events, grouped by partition in batch order,
+// in one atomic append.
+func (p *publish) store(ctx context.Context, at time.Time) error {
+	var parts []storage.PartitionRecords
+	slot := map[int]int{} // partition -> index in parts
+	where := make([]int, len(p.fresh))
+	for j, i := range p.fresh {
+		e := p.events[i]
+		part := p.partitionOf(e)
+		k, ok := slot[part]
+		if !ok {
+			k = len(parts)
+			slot[part] = k
+			parts = append(parts, storage.PartitionRecords{Partition: part})
+		}
+		key, value, headers := event.ToKafka(e)
+		parts[k].Records = append(parts[k].Records, storage.Record{Key: key, Value: value, Headers: headers, Timestamp: at})
+		where[j] = k
+		p.results[i] = Result{ID: e.ID, Partition: part, Offset: int64(len(parts[k].Records) - 1)}
+	}
+	bases, err := p.b.engine.Append(ctx, p.t.Name, parts)
+	if err != nil {
+		return err
+	}
+	for j, i := range p.fresh {
+		p.results[i].Offset += bases[where[j]]
+	}
+	for i := range p.results {
+		if r := &p.results[i]; r.Duplicate && r.Partition < 0 {
+			first := p.results[-1-r.Partition]
+			r.Partition, r.Offset = first.Partition, first.Offset
+		}
+	}
+	return nil
+}
+
+func (p *publish) partitionOf(e *event.Event) int {
+	if e.PartitionKey != "" {
+		return keyPartition(e.PartitionKey, p.t.Partitions)
+	}
+	return int(p.st.next.Add(1)-1) % p.t.Partitions
+}

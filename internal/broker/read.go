@@ -1,0 +1,44 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/storage"
+)
+
+// MaxReadBytes bounds the stored bytes one Read returns.
+const MaxReadBytes = 8 << 20
+
+// Read returns up to limit events of one partition from offset on. A read
+// at the end offset returns none; before the start or past the end is
+// storage.ErrOffsetOutOfRange.
+func (b *Broker) Read(ctx context.Context, topic string, partition int, offset int64, limit int) ([]*event.Event, error) {
+	recs, err := b.engine.Read(ctx, topic, partition, offset, limit, MaxReadBytes)
+	if err != nil {
+		return nil, err
+	}
+	events := make([]*event.Event, len(recs))
+	for i, r := range recs {
+		e, err := event.FromKafka(r.Key, r.Value, r.Headers)
+		if err != nil {
+			return nil, fmt.Errorf("%w: topic %s partition %d offset %d is not an event: %w", storage.ErrCorrupt, topic, partition, r.Offset, err)
+		}
+		e.Topic, e.Partition, e.Offset, e.StoredAt, e.Stored = topic, partition, r.Offset, r.Timestamp.UTC(), true
+		events[i] = e
+	}
+	return events, nil
+}
+
+// OffsetForTime returns the first offset of a partition stored at or after
+// t (the end offset when none is).
+func (b *Broker) OffsetForTime(ctx context.Context, topic string, partition int, t time.Time) (int64, error) {
+	return b.engine.OffsetForTime(ctx, topic, partition, t)
+}
+
+// Offsets returns a partition's start and end offsets.
+func (b *Broker) Offsets(ctx context.Context, topic string, partition int) (int64, int64, error) {
+	return b.engine.Offsets(ctx, topic, partition)
+}

@@ -1,0 +1,186 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/storage"
+)
+
+// labelDedupWindow is the storage label that keeps a topic's dedup window.
+const labelDedupWindow = "herald.dedup.window"
+
+// TopicSpec is a request to create or change a topic; nil fields take the
+// current value (or the default, on create).
+type TopicSpec struct {
+	Partitions     *int
+	Retention      *time.Duration // 0: keep forever
+	RetentionBytes *int64         // per partition; 0: no limit
+	DedupWindow    *time.Duration // 0: no deduplication
+}
+
+// Topic is a topic's resolved settings.
+type Topic struct {
+	Name           string
+	Partitions     int
+	Retention      time.Duration
+	RetentionBytes int64
+	DedupWindow    time.Duration
+	CreatedAt      time.Time
+}
+
+func topicFromInfo(info storage.TopicInfo) Topic {
+	w, _ := time.ParseDuration(info.Config.Labels[labelDedupWindow])
+	return Topic{Name: info.Name, Partitions: info.Config.Partitions, Retention: info.Config.RetentionAge,
+		RetentionBytes: info.Config.RetentionBytes, DedupWindow: w, CreatedAt: info.CreatedAt}
+}
+
+func (t Topic) config() storage.TopicConfig {
+	return storage.TopicConfig{Partitions: t.Partitions, RetentionAge: t.Retention, RetentionBytes: t.RetentionBytes,
+		Labels: map[string]string{labelDedupWindow: t.DedupWindow.String()}}
+}
+
+// apply overlays spec on t and checks the result.
+func (spec TopicSpec) apply(t Topic) (Topic, error) {
+	if spec.Partitions != nil {
+		t.Partitions = *spec.Partitions
+	}
+	if spec.Retention != nil {
+		t.Retention = *spec.Retention
+	}
+	if spec.RetentionBytes != nil {
+		t.RetentionBytes = *spec.RetentionBytes
+	}
+	if spec.DedupWindow != nil {
+		t.DedupWindow = *spec.DedupWindow
+	}
+	switch {
+	case t.Partitions < 1 || t.Partitions > 10000:
+		return t, fmt.Errorf("%w: partitions must be between 1 and 10000, got %d", ErrInvalidSetting, t.Partitions)
+	case t.Retention < 0:
+		return t, fmt.Errorf("%w: retention must not be negative", ErrInvalidSetting)
+	case t.RetentionBytes < 0:
+		return t, fmt.Errorf("%w: retentionBytes must not be negative", ErrInvalidSetting)
+	case t.DedupWindow < 0:
+		return t, fmt.Errorf("%w: dedupWindow must not be negative", ErrInvalidSetting)
+	}
+	return t, nil
+}
+
+// CheckTopicName returns a clear error for a name that cannot be a user
+// topic.
+func CheckTopicName(name string) error {
+	if strings.HasPrefix(name, "__") {
+		return fmt.Errorf("%w: %q", ErrReservedTopic, name)
+	}
+	if !log.ValidTopicName(name) {
+		return fmt.Errorf("%w: %q: use 1 to 249 letters, digits, '.', '_' or '-', not starting with '.'", ErrInvalidTopic, name)
+	}
+	return nil
+}
+
+// PutTopic creates a topic or changes an existing one. It reports whether
+// it created the topic. Partitions may grow but never shrink (that would
+// move keys between partitions): a smaller count is ErrTopicConflict.
+func (b *Broker) PutTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error) {
+	if err := CheckTopicName(name); err != nil {
+		return Topic{}, false, err
+	}
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	info, err := b.engine.Topic(ctx, name)
+	if errors.Is(err, storage.ErrUnknownTopic) {
+		t, err := b.createTopic(ctx, name, spec)
+		return t, err == nil, err
+	}
+	if err != nil {
+		return Topic{}, false, err
+	}
+	old := topicFromInfo(info)
+	t, err := spec.apply(old)
+	if err != nil {
+		return Topic{}, false, err
+	}
+	if t.Partitions < old.Partitions {
+		return Topic{}, false, fmt.Errorf("%w: topic %q has %d partitions and cannot shrink to %d", ErrTopicConflict, name, old.Partitions, t.Partitions)
+	}
+	if err := b.engine.UpdateTopic(ctx, name, t.config()); err != nil {
+		return Topic{}, false, err
+	}
+	b.state(name).dedup.setWindow(t.DedupWindow)
+	return t, false, nil
+}
+
+func (b *Broker) createTopic(ctx context.Context, name string, spec TopicSpec) (Topic, error) {
+	t, err := spec.apply(Topic{Name: name, Partitions: b.opts.DefaultPartitions, Retention: b.opts.DefaultRetention,
+		DedupWindow: b.opts.DefaultDedupWindow})
+	if err != nil {
+		return Topic{}, err
+	}
+	t.CreatedAt = b.opts.Now().UTC()
+	if err := b.engine.CreateTopic(ctx, name, t.config()); err != nil {
+		return Topic{}, err
+	}
+	b.forget(name) // a fresh topic has a fresh dedup index
+	return t, nil
+}
+
+// Topic describes one topic.
+func (b *Broker) Topic(ctx context.Context, name string) (Topic, error) {
+	info, err := b.engine.Topic(ctx, name)
+	if err != nil {
+		return Topic{}, err
+	}
+	return topicFromInfo(info), nil
+}
+
+// Topics lists user topics (not Herald's internal ones).
+func (b *Broker) Topics(ctx context.Context) ([]Topic, error) {
+	infos, err := b.engine.Topics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	topics := make([]Topic, 0, len(infos))
+	for _, info := range infos {
+		if !strings.HasPrefix(info.Name, "__") {
+			topics = append(topics, topicFromInfo(info))
+		}
+	}
+	return topics, nil
+}
+
+// DeleteTopic deletes a topic and its events.
+func (b *Broker) DeleteTopic(ctx context.Context, name string) error {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	if err := b.engine.DeleteTopic(ctx, name); err != nil {
+		return err
+	}
+	b.forget(name)
+	return nil
+}
+
+// ensureTopic returns the topic, creating it with defaults when automatic
+// creation is on.
+func (b *Broker) ensureTopic(ctx context.Context, name string) (Topic, error) {
+	t, err := b.Topic(ctx, name)
+	if !errors.Is(err, storage.ErrUnknownTopic) {
+		return t, err
+	}
+	if b.opts.DisableAutoCreate {
+		return Topic{}, fmt.Errorf("%w: %q", ErrAutoCreateOff, name)
+	}
+	if err := CheckTopicName(name); err != nil {
+		return Topic{}, err
+	}
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	if t, err := b.Topic(ctx, name); err == nil {
+		return t, nil // created meanwhile
+	}
+	return b.createTopic(ctx, name, TopicSpec{})
+}

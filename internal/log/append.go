@@ -1,0 +1,139 @@
+package log
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/heraldevents/herald/internal/storage"
+)
+
+// Append implements storage.Engine. The caller's goroutine encodes and
+// checksums the batches; the topic's committer only assigns offsets,
+// writes and fsyncs.
+func (e *Engine) Append(ctx context.Context, topic string, parts []storage.PartitionRecords) ([]int64, error) {
+	t, err := e.topic(topic)
+	if err != nil {
+		return nil, err
+	}
+	req, err := t.encode(parts, e.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	if len(req.parts) == 0 {
+		return make([]int64, len(parts)), nil
+	}
+	if err := t.submit(ctx, req); err != nil {
+		return nil, err
+	}
+	return req.bases, nil
+}
+
+func (t *topic) encode(parts []storage.PartitionRecords, now time.Time) (*appendReq, error) {
+	req := &appendReq{parts: make([]encodedPart, 0, len(parts)), done: make(chan struct{})}
+	for _, pr := range parts {
+		p, err := t.partition(pr.Partition)
+		if err != nil {
+			return nil, err
+		}
+		if len(pr.Records) == 0 {
+			return nil, fmt.Errorf("%w: append to partition %d has no records", storage.ErrInvalidConfig, pr.Partition)
+		}
+		batch := encodeBatch(nil, pr.Records, now)
+		if len(batch) > maxBatchSize {
+			return nil, fmt.Errorf("append to partition %d: batch of %d bytes is over the %d byte limit", pr.Partition, len(batch), maxBatchSize)
+		}
+		req.parts = append(req.parts, encodedPart{p: p, batch: batch, n: len(pr.Records)})
+		req.size += len(batch)
+	}
+	return req, nil
+}
+
+// Read implements storage.Engine.
+func (e *Engine) Read(ctx context.Context, topic string, partition int, offset int64, max int, maxBytes int) ([]storage.Record, error) {
+	p, err := e.partition(topic, partition)
+	if err != nil {
+		return nil, err
+	}
+	if max <= 0 {
+		max = 1
+	}
+	return p.read(offset, max, maxBytes)
+}
+
+// OffsetForTime implements storage.Engine.
+func (e *Engine) OffsetForTime(ctx context.Context, topic string, partition int, t time.Time) (int64, error) {
+	p, err := e.partition(topic, partition)
+	if err != nil {
+		return 0, err
+	}
+	return p.offsetForTime(t.UnixMilli())
+}
+
+// Offsets implements storage.Engine.
+func (e *Engine) Offsets(ctx context.Context, topic string, partition int) (int64, int64, error) {
+	p, err := e.partition(topic, partition)
+	if err != nil {
+		return 0, 0, err
+	}
+	start, end := p.offsets()
+	return start, end, nil
+}
+
+func (e *Engine) partition(topic string, partition int) (*partition, error) {
+	t, err := e.topic(topic)
+	if err != nil {
+		return nil, err
+	}
+	return t.partition(partition)
+}
+
+// Wait returns a channel that is closed when the partition's end offset
+// moves past end (or at once if it already has). Long polls use it.
+func (e *Engine) Wait(topic string, partition int, end int64) (<-chan struct{}, error) {
+	p, err := e.partition(topic, partition)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.end > end {
+		ch := make(chan struct{})
+		close(ch)
+		return ch, nil
+	}
+	return p.notify, nil
+}
+
+// EnforceRetention runs the retention pass on every topic now.
+func (e *Engine) EnforceRetention() error {
+	e.mu.RLock()
+	topics := make([]*topic, 0, len(e.topics))
+	for _, t := range e.topics {
+		topics = append(topics, t)
+	}
+	e.mu.RUnlock()
+	var first error
+	for _, t := range topics {
+		if err := t.enforceRetention(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (e *Engine) retentionLoop() {
+	defer e.wg.Done()
+	tick := time.NewTicker(e.opts.RetentionInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if err := e.EnforceRetention(); err != nil {
+				e.opts.Logger.Error("retention", "err", err)
+			}
+		case <-e.stop:
+			return
+		}
+	}
+}

@@ -1,0 +1,302 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldevents/herald/internal/storage"
+)
+
+// Engine is the embedded storage engine. It is safe for concurrent use.
+type Engine struct {
+	dir  string
+	opts Options
+
+	mu     sync.RWMutex // guards topics and closed
+	topics map[string]*topic
+	closed bool
+
+	deleteMu sync.Mutex // serializes topic creation and deletion on disk
+
+	stop chan struct{}
+	wg   sync.WaitGroup // background goroutines (retention)
+}
+
+var _ storage.Engine = (*Engine)(nil)
+
+const (
+	topicsDir     = "topics"
+	topicMetaFile = "topic.json"
+	deletedPrefix = ".deleted-"
+)
+
+// validName: Kafka's topic name rule (letters, digits, '.', '_', '-', at
+// most 249), except that Herald also refuses a leading '.', which it keeps
+// for its own files.
+var validName = regexp.MustCompile(`^[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,248}$`)
+
+// ValidTopicName reports whether name can be a topic's name.
+func ValidTopicName(name string) bool { return validName.MatchString(name) }
+
+// Open opens (creating if needed) the engine's data directory and recovers
+// every topic in it.
+func Open(dir string, opts Options) (*Engine, error) {
+	e := &Engine{dir: dir, opts: opts.withDefaults(), topics: map[string]*topic{}, stop: make(chan struct{})}
+	root := filepath.Join(dir, topicsDir)
+	if err := e.opts.FS.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("open data directory: %w", err)
+	}
+	if err := e.loadTopics(root); err != nil {
+		e.closeTopics()
+		return nil, err
+	}
+	if e.opts.RetentionInterval > 0 {
+		e.wg.Add(1)
+		go e.retentionLoop()
+	}
+	return e, nil
+}
+
+func (e *Engine) loadTopics(root string) error {
+	entries, err := e.opts.FS.ReadDir(root)
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	for _, ent := range entries {
+		path := filepath.Join(root, ent.Name())
+		if strings.HasPrefix(ent.Name(), deletedPrefix) {
+			if err := e.opts.FS.RemoveAll(path); err != nil {
+				return fmt.Errorf("finish deleting %s: %w", ent.Name(), err)
+			}
+			continue
+		}
+		if err := e.loadTopic(path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) loadTopic(dir string) error {
+	info, err := readTopicMeta(e.opts.FS, dir)
+	if errors.Is(err, os.ErrNotExist) {
+		// A creation that crashed before its metadata was durable: the
+		// topic was never acknowledged.
+		return e.opts.FS.RemoveAll(dir)
+	}
+	if err != nil {
+		return err
+	}
+	t := newTopic(dir, info, &e.opts)
+	e.topics[info.Name] = t
+	if err := t.openPartitions(info.Config.Partitions); err != nil {
+		return err
+	}
+	t.start()
+	return nil
+}
+
+func (e *Engine) topic(name string) (*topic, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return nil, storage.ErrClosed
+	}
+	t, ok := e.topics[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", storage.ErrUnknownTopic, name)
+	}
+	return t, nil
+}
+
+func checkConfig(cfg storage.TopicConfig) error {
+	switch {
+	case cfg.Partitions < 1:
+		return fmt.Errorf("%w: partitions must be at least 1, got %d", storage.ErrInvalidConfig, cfg.Partitions)
+	case cfg.Partitions > 10000:
+		return fmt.Errorf("%w: partitions must be at most 10000, got %d", storage.ErrInvalidConfig, cfg.Partitions)
+	case cfg.RetentionAge < 0:
+		return fmt.Errorf("%w: retention age must not be negative", storage.ErrInvalidConfig)
+	case cfg.RetentionBytes < 0:
+		return fmt.Errorf("%w: retention bytes must not be negative", storage.ErrInvalidConfig)
+	}
+	return nil
+}
+
+// CreateTopic implements storage.Engine.
+func (e *Engine) CreateTopic(ctx context.Context, name string, cfg storage.TopicConfig) error {
+	if !ValidTopicName(name) {
+		return fmt.Errorf("%w: topic name %q: use 1 to 249 letters, digits, '.', '_' or '-', not starting with '.'", storage.ErrInvalidConfig, name)
+	}
+	if err := checkConfig(cfg); err != nil {
+		return err
+	}
+	e.deleteMu.Lock()
+	defer e.deleteMu.Unlock()
+	if _, err := e.topic(name); err == nil {
+		return fmt.Errorf("%w: %q", storage.ErrTopicExists, name)
+	} else if !errors.Is(err, storage.ErrUnknownTopic) {
+		return err
+	}
+	info := storage.TopicInfo{Name: name, Config: cloneConfig(cfg), CreatedAt: e.opts.Now().UTC()}
+	dir := filepath.Join(e.dir, topicsDir, name)
+	t := newTopic(dir, info, &e.opts)
+	if err := e.createOnDisk(t); err != nil {
+		t.close()
+		e.opts.FS.RemoveAll(dir)
+		return fmt.Errorf("%w: create topic %s: %w", storage.ErrUnavailable, name, err)
+	}
+	t.start()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.topics[name] = t
+	return nil
+}
+
+// createOnDisk makes the topic's directory and partitions, then writes its
+// metadata last: a topic exists once topic.json is durable.
+func (e *Engine) createOnDisk(t *topic) error {
+	if err := e.opts.FS.MkdirAll(t.dir, 0o755); err != nil {
+		return err
+	}
+	if err := t.openPartitions(t.info.Config.Partitions); err != nil {
+		return err
+	}
+	if err := e.opts.FS.SyncDir(t.dir); err != nil {
+		return err
+	}
+	if err := writeTopicMeta(e.opts.FS, t.dir, t.info); err != nil {
+		return err
+	}
+	return e.opts.FS.SyncDir(filepath.Join(e.dir, topicsDir))
+}
+
+// UpdateTopic implements storage.Engine.
+func (e *Engine) UpdateTopic(ctx context.Context, name string, cfg storage.TopicConfig) error {
+	if err := checkConfig(cfg); err != nil {
+		return err
+	}
+	e.deleteMu.Lock()
+	defer e.deleteMu.Unlock()
+	t, err := e.topic(name)
+	if err != nil {
+		return err
+	}
+	old := t.config()
+	if cfg.Partitions < old.Config.Partitions {
+		return fmt.Errorf("%w: partitions can grow but not shrink (%d to %d)", storage.ErrInvalidConfig, old.Config.Partitions, cfg.Partitions)
+	}
+	info := old
+	info.Config = cloneConfig(cfg)
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if err := t.openPartitions(cfg.Partitions); err != nil {
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	if err := writeTopicMeta(e.opts.FS, t.dir, info); err != nil {
+		return fmt.Errorf("%w: update topic %s: %w", storage.ErrUnavailable, name, err)
+	}
+	t.mu.Lock()
+	t.info = info
+	t.mu.Unlock()
+	return nil
+}
+
+// DeleteTopic implements storage.Engine. The directory is renamed first
+// (one durable step), then removed; a crash in between finishes the
+// removal on the next Open.
+func (e *Engine) DeleteTopic(ctx context.Context, name string) error {
+	e.deleteMu.Lock()
+	defer e.deleteMu.Unlock()
+	t, err := e.topic(name)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	delete(e.topics, name)
+	e.mu.Unlock()
+	closeErr := t.close()
+	root := filepath.Join(e.dir, topicsDir)
+	grave := filepath.Join(root, fmt.Sprintf("%s%d-%s", deletedPrefix, time.Now().UnixNano(), name))
+	if err := e.opts.FS.Rename(t.dir, grave); err != nil {
+		return fmt.Errorf("%w: delete topic %s: %w", storage.ErrUnavailable, name, errors.Join(err, closeErr))
+	}
+	if err := e.opts.FS.SyncDir(root); err != nil {
+		return fmt.Errorf("%w: delete topic %s: %w", storage.ErrUnavailable, name, err)
+	}
+	if err := e.opts.FS.RemoveAll(grave); err != nil {
+		e.opts.Logger.Warn("removing deleted topic's files", "topic", name, "err", err)
+	}
+	return nil
+}
+
+// Topic implements storage.Engine.
+func (e *Engine) Topic(ctx context.Context, name string) (storage.TopicInfo, error) {
+	t, err := e.topic(name)
+	if err != nil {
+		return storage.TopicInfo{}, err
+	}
+	info := t.config()
+	info.Config = cloneConfig(info.Config)
+	return info, nil
+}
+
+// Topics implements storage.Engine.
+func (e *Engine) Topics(ctx context.Context) ([]storage.TopicInfo, error) {
+	e.mu.RLock()
+	if e.closed {
+		e.mu.RUnlock()
+		return nil, storage.ErrClosed
+	}
+	infos := make([]storage.TopicInfo, 0, len(e.topics))
+	for _, t := range e.topics {
+		info := t.config()
+		info.Config = cloneConfig(info.Config)
+		infos = append(infos, info)
+	}
+	e.mu.RUnlock()
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
+	return infos, nil
+}
+
+func cloneConfig(c storage.TopicConfig) storage.TopicConfig {
+	if c.Labels != nil {
+		labels := make(map[string]string, len(c.Labels))
+		for k, v := range c.Labels {
+			labels[k] = v
+		}
+		c.Labels = labels
+	}
+	return c
+}
+
+// Close implements storage.Engine: it stops background work, fsyncs and
+// closes every topic. Appends waiting in a group finish first.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	close(e.stop)
+	e.wg.Wait()
+	return e.closeTopics()
+}
+
+func (e *Engine) closeTopics() error {
+	var errs []error
+	for _, t := range e.topics {
+		errs = append(errs, t.close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,226 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/heraldevents/herald/internal/storage"
+)
+
+// partition is one ordered log: a list of segments, the last one active.
+type partition struct {
+	id   int
+	dir  string
+	opts *Options
+
+	mu     sync.RWMutex  // guards segs, end and notify: the readable state
+	segs   []*segment    // oldest first; the last is active
+	end    int64         // offset after the last readable record
+	notify chan struct{} // closed and replaced when end moves
+
+	// writer: touched only by the topic committer, under topic.wmu
+	next   int64         // next offset to assign
+	failed error         // set when the partition failed closed
+	staged []stagedBatch // the current group's batches
+	buf    []byte        // the current group's bytes
+}
+
+type stagedBatch struct {
+	pos  int64
+	info batchInfo
+}
+
+// openPartition opens (creating if needed) a partition directory and
+// recovers it: sealed segments are checked through their indexes, the
+// active one is scanned and a torn tail cut.
+func openPartition(dir string, id int, opts *Options) (*partition, error) {
+	p := &partition{id: id, dir: dir, opts: opts, notify: make(chan struct{})}
+	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("partition %d: %w", id, err)
+	}
+	bases, err := p.listSegments()
+	if err != nil {
+		return nil, err
+	}
+	if len(bases) == 0 {
+		s, err := createSegment(opts.FS, dir, 0)
+		if err != nil {
+			return nil, err
+		}
+		p.segs = []*segment{s}
+		return p, nil
+	}
+	if err := p.openSegments(bases); err != nil {
+		p.closeFiles()
+		return nil, err
+	}
+	return p, nil
+}
+
+// listSegments returns the base offsets of the .log files, sorted.
+func (p *partition) listSegments() ([]int64, error) {
+	entries, err := p.opts.FS.ReadDir(p.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list partition %d: %w", p.id, err)
+	}
+	var bases []int64
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".log")
+		if !ok {
+			continue
+		}
+		base, err := strconv.ParseInt(name, 10, 64)
+		if err != nil || base < 0 {
+			continue // not ours
+		}
+		bases = append(bases, base)
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	return bases, nil
+}
+
+func (p *partition) openSegments(bases []int64) error {
+	for i, base := range bases {
+		s, err := openSegmentFile(p.opts.FS, filepath.Join(p.dir, segmentName(base)+".log"), base)
+		if err != nil {
+			return err
+		}
+		p.segs = append(p.segs, s)
+		last := i == len(bases)-1
+		if last {
+			err = p.recoverActive(s)
+		} else {
+			err = p.recoverSealed(s, bases[i+1])
+		}
+		if err != nil {
+			return fmt.Errorf("partition %d: %w", p.id, err)
+		}
+	}
+	active := p.segs[len(p.segs)-1]
+	p.end, p.next = active.next, active.next
+	return nil
+}
+
+// recoverSealed trusts a sealed segment's index files when they agree with
+// the log, and otherwise rebuilds them by scanning.
+func (p *partition) recoverSealed(s *segment, nextBase int64) error {
+	if err := s.loadSealedIndex(); err == nil && s.next == nextBase {
+		return nil
+	}
+	if s.file != nil {
+		s.file.off.Close()
+		s.file.tim.Close()
+		s.file = nil
+	}
+	r := s.scan(p.opts.IndexInterval)
+	if r.stop != nil {
+		p.opts.Logger.Error("sealed segment damaged; serving records before the damage", "err", r.stop)
+		s.committed.Store(r.end)
+		s.damage = r.stop
+	}
+	p.opts.Logger.Warn("rebuilt segment index", "segment", s.path)
+	if err := s.sealIO(); err != nil {
+		return err
+	}
+	s.finishSeal()
+	return nil
+}
+
+// recoverActive scans the active segment, cutting a torn tail. Damage that
+// is not a torn tail leaves the partition failed closed: its records before
+// the damage stay readable and nothing is cut.
+func (p *partition) recoverActive(s *segment) error {
+	r := s.scan(p.opts.IndexInterval)
+	if r.stop == nil {
+		return nil
+	}
+	if !r.torn {
+		p.opts.Logger.Error("segment damaged; partition is read-only until repaired", "err", r.stop)
+		p.failed = fmt.Errorf("%w: %w", storage.ErrCorrupt, r.stop)
+		s.committed.Store(r.end)
+		s.damage = r.stop
+		return nil
+	}
+	p.opts.Logger.Warn("cutting torn tail", "segment", s.path, "at", r.end, "bytes", s.size-r.end)
+	if err := s.f.Truncate(r.end); err != nil {
+		return fmt.Errorf("truncate torn tail of %s: %w", s.path, err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", s.path, err)
+	}
+	s.size = r.end
+	s.committed.Store(r.end)
+	return nil
+}
+
+func (p *partition) active() *segment { return p.segs[len(p.segs)-1] }
+
+// segView is a reader's consistent view of one segment, taken under
+// partition.mu: the index, readable size and max time as of that moment.
+type segView struct {
+	*segment
+	idx     sparseIndex
+	limit   int64
+	maxTime int64
+	sealed  bool
+	damage  error
+}
+
+// snapshot returns views of the segments a reader starting at offset
+// needs, each holding a reference the caller must release, and the
+// readable end.
+func (p *partition) snapshot(offset int64) ([]segView, int64, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	start := p.segs[0].base
+	if offset < start || offset > p.end {
+		return nil, p.end, fmt.Errorf("%w: offset %d, partition %d holds %d to %d", storage.ErrOffsetOutOfRange, offset, p.id, start, p.end)
+	}
+	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base > offset }) - 1
+	views := make([]segView, 0, len(p.segs)-i)
+	for _, s := range p.segs[i:] {
+		s.refs.Add(1)
+		views = append(views, segView{segment: s, idx: s.index(), limit: s.committed.Load(),
+			maxTime: s.maxTime, sealed: s.sealed, damage: s.damage})
+	}
+	return views, p.end, nil
+}
+
+func releaseAll(segs []segView) {
+	for _, s := range segs {
+		s.release()
+	}
+}
+
+// offsets returns the first and the end offset.
+func (p *partition) offsets() (int64, int64) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.segs[0].base, p.end
+}
+
+// closeFiles closes every segment (used on Close and failed opens).
+func (p *partition) closeFiles() error {
+	var errs []error
+	for _, s := range p.segs {
+		if s.refs.Add(-1) == 0 {
+			errs = append(errs, s.closeFiles())
+		}
+	}
+	p.segs = nil
+	return errors.Join(errs...)
+}
+
+// removeDir deletes the partition directory (topic deletion).
+func removeDir(p *partition) error {
+	if err := p.opts.FS.RemoveAll(p.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

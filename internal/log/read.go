@@ -1,0 +1,133 @@
+package log
+
+import (
+	"fmt"
+
+	"github.com/heraldevents/herald/internal/storage"
+)
+
+// read returns records from offset on, at most maxN of them and about
+// maxBytes of batch bytes, at least one record when any is readable. Every
+// batch is CRC-checked before its records are served; a damaged batch ends
+// the read with what came before it, or with ErrCorrupt when nothing did.
+func (p *partition) read(offset int64, maxN, maxBytes int) ([]storage.Record, error) {
+	segs, end, err := p.snapshot(offset)
+	if err != nil || offset == end {
+		return nil, err
+	}
+	defer releaseAll(segs)
+	var recs []storage.Record
+	read := 0
+	for _, s := range segs {
+		if offset >= end || len(recs) >= maxN || (read >= maxBytes && len(recs) > 0) {
+			break
+		}
+		recs, read, err = s.readFrom(recs, offset, maxN, maxBytes, read)
+		if err != nil {
+			if len(recs) > 0 {
+				return recs, nil
+			}
+			return nil, err
+		}
+		if n := len(recs); n > 0 {
+			offset = recs[n-1].Offset + 1
+		}
+	}
+	if len(recs) > maxN {
+		recs = recs[:maxN]
+	}
+	return recs, nil
+}
+
+// readFrom appends the segment's records at or after offset to recs,
+// stopping at maxN records or maxBytes bytes read (counting from read).
+func (s segView) readFrom(recs []storage.Record, offset int64, maxN, maxBytes, read int) ([]storage.Record, int, error) {
+	pos, err := floorByOffset(s.idx, uint32(offset-s.base))
+	if offset < s.base {
+		pos, err = 0, nil
+	}
+	if err != nil {
+		return recs, read, err
+	}
+	limit := s.limit
+	c := &chunkReader{s: s.segment, limit: limit, fresh: true, chunk: min(max(maxBytes, 16<<10), scanChunk)}
+	for pos < limit && len(recs) < maxN && (read < maxBytes || len(recs) == 0) {
+		info, batch, err := c.batch(pos)
+		if err == nil {
+			err = checkCRC(batch)
+		}
+		if err != nil {
+			return recs, read, fmt.Errorf("%w: %s at byte %d: %w", storage.ErrCorrupt, s.path, pos, err)
+		}
+		pos += int64(info.size)
+		if info.lastOffset < offset {
+			continue
+		}
+		if recs, err = decodeBatch(recs, batch, offset); err != nil {
+			return recs, read, fmt.Errorf("%w: %s at byte %d: %w", storage.ErrCorrupt, s.path, pos-int64(info.size), err)
+		}
+		read += info.size
+	}
+	if pos >= limit && s.damage != nil && len(recs) < maxN {
+		return recs, read, fmt.Errorf("%w: %w", storage.ErrCorrupt, s.damage)
+	}
+	return recs, read, nil
+}
+
+// offsetForTime returns the first offset with a timestamp at or after ms,
+// or the end offset.
+func (p *partition) offsetForTime(ms int64) (int64, error) {
+	segs, end, err := p.snapshot(p.startOffset())
+	if err != nil {
+		return 0, err
+	}
+	defer releaseAll(segs)
+	for _, s := range segs {
+		if s.sealed && s.maxTime < ms {
+			continue
+		}
+		off, found, err := s.offsetForTime(ms)
+		if err != nil || found {
+			return off, err
+		}
+	}
+	return end, nil
+}
+
+func (s segView) offsetForTime(ms int64) (int64, bool, error) {
+	pos, err := floorByTime(s.idx, ms)
+	if err != nil {
+		return 0, false, err
+	}
+	limit := s.limit
+	c := &chunkReader{s: s.segment, limit: limit}
+	for pos < limit {
+		info, batch, err := c.batch(pos)
+		if err == nil {
+			err = checkCRC(batch)
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("%w: %s at byte %d: %w", storage.ErrCorrupt, s.path, pos, err)
+		}
+		pos += int64(info.size)
+		if info.maxTime < ms {
+			continue
+		}
+		recs, err := decodeBatch(nil, batch, 0)
+		if err != nil {
+			return 0, false, fmt.Errorf("%w: %s: %w", storage.ErrCorrupt, s.path, err)
+		}
+		for _, r := range recs {
+			if r.Timestamp.UnixMilli() >= ms {
+				return r.Offset, true, nil
+			}
+		}
+	}
+	return 0, false, nil
+}
+
+func (p *partition) startOffset() int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.segs[0].base
+}

@@ -1,0 +1,218 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/heraldevents/herald/internal/storage"
+)
+
+// topic is a set of partitions with one committer goroutine.
+type topic struct {
+	name string
+	dir  string
+	opts *Options
+
+	wmu   sync.Mutex   // serializes writes to active segments: group commits, rolls, retention, syncs
+	mu    sync.RWMutex // guards info and parts (they change on UpdateTopic)
+	info  storage.TopicInfo
+	parts []*partition
+	down  bool // set by close, under wmu: the partitions' files are gone
+
+	queue chan *appendReq
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newTopic(dir string, info storage.TopicInfo, opts *Options) *topic {
+	return &topic{name: info.Name, dir: dir, opts: opts, info: info,
+		queue: make(chan *appendReq, 1024), stop: make(chan struct{})}
+}
+
+// openPartitions opens partitions [len(parts), n).
+func (t *topic) openPartitions(n int) error {
+	for i := len(t.parts); i < n; i++ {
+		p, err := openPartition(filepath.Join(t.dir, strconv.Itoa(i)), i, t.opts)
+		if err != nil {
+			return fmt.Errorf("topic %s: %w", t.name, err)
+		}
+		t.mu.Lock()
+		t.parts = append(t.parts, p)
+		t.mu.Unlock()
+	}
+	return nil
+}
+
+func (t *topic) start() {
+	t.wg.Add(1)
+	go t.run()
+	if t.opts.Sync == SyncInterval {
+		t.wg.Add(1)
+		go t.syncLoop()
+	}
+}
+
+// syncLoop fsyncs every partition each SyncInterval (mode interval).
+func (t *topic) syncLoop() {
+	defer t.wg.Done()
+	tick := time.NewTicker(t.opts.SyncInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			t.wmu.Lock()
+			for _, p := range t.partitions() {
+				if p.failed == nil {
+					if err := p.sync(); err != nil {
+						t.opts.Logger.Error("periodic fsync failed", "topic", t.name, "err", err)
+					}
+				}
+			}
+			t.wmu.Unlock()
+		case <-t.stop:
+			return
+		}
+	}
+}
+
+func (t *topic) partitions() []*partition {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.parts
+}
+
+func (t *topic) partition(i int) (*partition, error) {
+	parts := t.partitions()
+	if i < 0 || i >= len(parts) {
+		return nil, fmt.Errorf("%w: topic %s has no partition %d (it has %d)", storage.ErrUnknownPartition, t.name, i, len(parts))
+	}
+	return parts[i], nil
+}
+
+func (t *topic) config() storage.TopicInfo {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.info
+}
+
+// maybeRoll seals the active segment and starts a new one when it is full
+// or old. Called by the writer with wmu held, before staging.
+func (t *topic) maybeRoll(p *partition) error {
+	s := p.active()
+	if s.size == 0 {
+		return nil
+	}
+	age := time.Duration(t.opts.Now().UnixMilli()-s.firstTime) * time.Millisecond
+	rollAge := t.opts.SegmentAge
+	if ra := t.config().Config.RetentionAge; ra > 0 && ra < rollAge {
+		rollAge = ra
+	}
+	if s.size < t.opts.SegmentBytes && age < rollAge {
+		return nil
+	}
+	return p.roll()
+}
+
+// roll seals the active segment and appends a new empty one.
+func (p *partition) roll() error {
+	s := p.active()
+	if err := s.sealIO(); err != nil {
+		return fmt.Errorf("%w: roll partition %d: %w", storage.ErrUnavailable, p.id, err)
+	}
+	ns, err := createSegment(p.opts.FS, p.dir, p.next)
+	if err != nil {
+		return fmt.Errorf("%w: roll partition %d: %w", storage.ErrUnavailable, p.id, err)
+	}
+	p.mu.Lock()
+	s.finishSeal()
+	p.segs = append(p.segs, ns)
+	p.mu.Unlock()
+	return nil
+}
+
+// enforceRetention deletes whole sealed segments that are older than the
+// retention age or beyond the retention size, oldest first. An idle active
+// segment that has aged out is rolled first so it can go too.
+func (t *topic) enforceRetention() error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if t.down {
+		return nil
+	}
+	cfg := t.config().Config
+	if cfg.RetentionAge <= 0 && cfg.RetentionBytes <= 0 {
+		return nil
+	}
+	var errs []error
+	for _, p := range t.partitions() {
+		if err := t.retainPartition(p, cfg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (t *topic) retainPartition(p *partition, cfg storage.TopicConfig) error {
+	cutoff := t.opts.Now().Add(-cfg.RetentionAge).UnixMilli()
+	if a := p.active(); cfg.RetentionAge > 0 && a.size > 0 && a.maxTime < cutoff && p.failed == nil {
+		if err := p.roll(); err != nil {
+			return err
+		}
+	}
+	var doomed []*segment
+	p.mu.Lock()
+	total := int64(0)
+	for _, s := range p.segs {
+		total += s.size
+	}
+	for len(p.segs) > 1 {
+		s := p.segs[0]
+		old := cfg.RetentionAge > 0 && s.maxTime < cutoff
+		big := cfg.RetentionBytes > 0 && total-s.size >= cfg.RetentionBytes
+		if !old && !big {
+			break
+		}
+		total -= s.size
+		doomed = append(doomed, s)
+		p.segs = p.segs[1:]
+	}
+	p.mu.Unlock()
+	return p.removeSegments(doomed)
+}
+
+// removeSegments deletes segments no longer listed; readers still holding
+// one keep reading it until they release it.
+func (p *partition) removeSegments(doomed []*segment) error {
+	if len(doomed) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, s := range doomed {
+		errs = append(errs, s.remove())
+		s.release()
+	}
+	errs = append(errs, p.opts.FS.SyncDir(p.dir))
+	return errors.Join(errs...)
+}
+
+// close stops the committer, makes everything written durable, and closes
+// the files.
+func (t *topic) close() error {
+	close(t.stop)
+	t.wg.Wait()
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	t.down = true
+	var errs []error
+	for _, p := range t.partitions() {
+		if p.failed == nil && t.opts.Sync != SyncAlways {
+			errs = append(errs, p.active().f.Sync())
+		}
+		errs = append(errs, p.closeFiles())
+	}
+	return errors.Join(errs...)
+}
