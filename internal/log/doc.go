@@ -1,0 +1,72 @@
+// Package log is Herald's embedded storage engine: a durable, partitioned,
+// replayable log on local files. It implements storage.Engine.
+//
+// # On-disk layout
+//
+//	<data>/topics/<topic>/topic.json            topic name, config, creation time
+//	<data>/topics/<topic>/<p>/<base>.log        segment: Kafka v2 record batches, back to back
+//	<data>/topics/<topic>/<p>/<base>.index      offset index of a sealed segment
+//	<data>/topics/<topic>/<p>/<base>.timeindex  time index of a sealed segment
+//	<data>/topics/.deleted-<nanos>-<topic>/     a topic being deleted (removed on open)
+//
+// <p> is the partition number, <base> the segment's first offset as 20
+// decimal digits. The last segment of a partition is the active one; only
+// it is written to, and its index lives in memory (rebuilt by scanning on
+// open). A segment is sealed when it reaches SegmentBytes or SegmentAge:
+// its log is fsynced and its index files written and fsynced.
+//
+// # Segment file (.log)
+//
+// A segment holds Kafka record batches (message format v2, as produced by
+// franz-go's kmsg and read by any Kafka client), uncompressed:
+//
+//	offset  size  field
+//	0       8     FirstOffset       absolute offset of the first record
+//	8       4     Length            bytes after this field
+//	12      4     PartitionLeaderEpoch (0)
+//	16      1     Magic (2)
+//	17      4     CRC               CRC-32C of bytes 21..end
+//	21      2     Attributes        (0: no compression, create time)
+//	23      4     LastOffsetDelta
+//	27      8     FirstTimestamp    ms
+//	35      8     MaxTimestamp      ms
+//	43      8     ProducerID (-1)
+//	51      2     ProducerEpoch (-1)
+//	53      4     FirstSequence (-1)
+//	57      4     NumRecords
+//	61      ...   records: varint length, attributes, varlong timestamp
+//	              delta, varint offset delta, varint key, varint value,
+//	              varint header count, headers (varint key, varint value)
+//
+// Batches are contiguous: each FirstOffset is the previous batch's last
+// offset plus one. FirstOffset is not covered by the CRC, which is what
+// lets a publisher's goroutine encode and checksum its batch before the
+// committer assigns its offset.
+//
+// # Index files
+//
+// Every IndexInterval bytes of log (default 4 KiB) the index gets an entry
+// for the batch starting there. Both files are big-endian:
+//
+//	.index      [rel uint32][pos uint32] ...              8 bytes an entry
+//	.timeindex  [maxBefore int64][rel uint32] ... trailer 12 bytes an entry
+//
+// rel is the batch's first offset minus the segment base, pos its byte
+// position. maxBefore is the largest timestamp of any record before the
+// batch, so a time lookup may start at the last entry with maxBefore < t.
+// The time index ends with a trailer: the segment's max timestamp and its
+// record count. Indexes are derived data: one that disagrees with its
+// segment is rebuilt by scanning the segment.
+//
+// # Durability and recovery
+//
+// Appends to one topic go through its committer goroutine, which takes all
+// waiting appends as one group, writes each partition's share with one
+// write, fsyncs (mode always) and only then makes the group readable and
+// returns. A failed write is cut back; a failed fsync fails the partition
+// closed. On open, the active segment of every partition is scanned: each
+// batch's framing, offset continuity and CRC are checked; an unfinished
+// last write (a torn tail) is cut; damage anywhere else is reported with
+// file and byte position and leaves the partition read-only, never
+// truncated. Every batch is CRC-checked again when it is read.
+package log
