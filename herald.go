@@ -1,0 +1,113 @@
+// Package herald is Herald's Go SDK. Open runs Herald inside your program
+// (embedded storage in a directory, no server, no network):
+//
+//	c, err := herald.Open("./herald-data")
+//	defer c.Close()
+//	res, err := c.Publish(ctx, "orders", herald.NewEvent("order.placed", "/shop", data))
+//
+// Events are CloudEvents 1.0 (see package event).
+package herald
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/log"
+)
+
+// Event is a CloudEvent.
+type Event = event.Event
+
+// Result is where a published event is stored.
+type Result = broker.Result
+
+// Topic describes a topic's settings.
+type Topic = broker.Topic
+
+// TopicSpec asks to create or change a topic; nil fields keep their value.
+type TopicSpec = broker.TopicSpec
+
+// Client publishes and reads events.
+type Client struct {
+	engine *log.Engine
+	broker *broker.Broker
+}
+
+// Option configures Open.
+type Option func(*config)
+
+type config struct {
+	engine log.Options
+	broker broker.Options
+}
+
+// WithSync sets when appends are fsynced: log.SyncAlways (the default:
+// acknowledged means on disk), log.SyncInterval or log.SyncNone.
+func WithSync(mode log.SyncMode) Option { return func(c *config) { c.engine.Sync = mode } }
+
+// WithoutAutoCreate makes publishing to an unknown topic an error.
+func WithoutAutoCreate() Option { return func(c *config) { c.broker.DisableAutoCreate = true } }
+
+// WithDefaultPartitions sets the partition count of topics created on
+// first publish.
+func WithDefaultPartitions(n int) Option { return func(c *config) { c.broker.DefaultPartitions = n } }
+
+// Open runs Herald embedded, storing its data in dir.
+func Open(dir string, opts ...Option) (*Client, error) {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
+	e, err := log.Open(dir, c.engine)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{engine: e, broker: broker.New(e, c.broker)}, nil
+}
+
+// Close syncs and closes the data directory.
+func (c *Client) Close() error { return c.engine.Close() }
+
+// Publish stores events in a topic, all or nothing, and returns once they
+// are durable.
+func (c *Client) Publish(ctx context.Context, topic string, events ...*Event) ([]Result, error) {
+	return c.broker.Publish(ctx, topic, events)
+}
+
+// Read returns up to limit events of one partition from offset on.
+func (c *Client) Read(ctx context.Context, topic string, partition int, offset int64, limit int) ([]*Event, error) {
+	return c.broker.Read(ctx, topic, partition, offset, limit)
+}
+
+// PutTopic creates or changes a topic and reports whether it created it.
+func (c *Client) PutTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error) {
+	return c.broker.PutTopic(ctx, name, spec)
+}
+
+// Topic describes a topic.
+func (c *Client) Topic(ctx context.Context, name string) (Topic, error) { return c.broker.Topic(ctx, name) }
+
+// Topics lists the topics.
+func (c *Client) Topics(ctx context.Context) ([]Topic, error) { return c.broker.Topics(ctx) }
+
+// DeleteTopic deletes a topic and its events.
+func (c *Client) DeleteTopic(ctx context.Context, name string) error {
+	return c.broker.DeleteTopic(ctx, name)
+}
+
+// NewEvent returns an event with a fresh id, the current time and JSON
+// content type, ready to publish.
+func NewEvent(typ, source string, data []byte) *Event {
+	return &Event{ID: newID(), Source: source, Type: typ, SpecVersion: event.SpecVersion,
+		Time: time.Now().UTC(), DataContentType: "application/json", Data: data}
+}
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
