@@ -63,15 +63,38 @@ func (s segView) readFrom(recs []storage.Record, offset int64, maxN, maxBytes, r
 		if info.lastOffset < offset {
 			continue
 		}
+		n := len(recs)
 		if recs, err = decodeBatch(recs, batch, offset); err != nil {
-			return recs, read, fmt.Errorf("%w: %s at byte %d: %w", storage.ErrCorrupt, s.path, pos-int64(info.size), err)
+			return recs[:n], read, fmt.Errorf("%w: %s at byte %d: %w", storage.ErrCorrupt, s.path, pos-int64(info.size), err)
 		}
-		read += info.size
+		recs, read = budget(recs, n, read, maxN, maxBytes)
 	}
 	if pos >= limit && s.damage != nil && len(recs) < maxN {
 		return recs, read, fmt.Errorf("%w: %w", storage.ErrCorrupt, s.damage)
 	}
 	return recs, read, nil
+}
+
+// budget keeps the records from recs[n:] that fit: at most maxN in all,
+// and no record after the bytes read reach maxBytes (the first record
+// always fits). It returns the records kept and the bytes read.
+func budget(recs []storage.Record, n, read, maxN, maxBytes int) ([]storage.Record, int) {
+	for i := n; i < len(recs); i++ {
+		if i >= maxN || (i > 0 && read >= maxBytes) {
+			return recs[:i], read
+		}
+		read += recordBytes(&recs[i])
+	}
+	return recs, read
+}
+
+// recordBytes is a record's payload size: key, value and headers.
+func recordBytes(r *storage.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 // offsetForTime returns the first offset with a timestamp at or after ms,
