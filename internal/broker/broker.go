@@ -117,7 +117,7 @@ func (b *Broker) rebuildDedup(ctx context.Context, t Topic, d *dedupIndex) error
 	since := b.opts.Now().Add(-t.DedupWindow)
 	for p := 0; p < t.Partitions; p++ {
 		if err := b.scanPartition(ctx, t.Name, p, since, func(r storage.Record, source, id string) {
-			d.remember(d.hash(source, id), position{partition: int32(p), offset: r.Offset, at: r.Timestamp.UnixMilli()})
+			d.remember(d.hash(source, id), position{partition: int32(p), offset: r.Offset}, r.Timestamp.UnixMilli())
 		}); err != nil {
 			return fmt.Errorf("rebuild dedup index of topic %s: %w", t.Name, err)
 		}

@@ -11,30 +11,41 @@ import (
 // rebuilt from the last window of the log, so it survives restarts without
 // being written anywhere.
 //
-// Memory: one 64-bit hash and one position per event in the window (about
-// 40 bytes). A hash match is only a candidate: the broker confirms it by
-// reading the stored event's source and id, so a hash collision never
-// turns a new event into a false duplicate.
+// Memory is about 34 bytes per event in the window: a map from a 64-bit
+// hash of (source, id) to a packed position, and the hashes in the order
+// they were stored, with one time mark per publish, for expiry. A hash
+// match is only a candidate: the broker confirms it by reading the stored
+// event's source and id, so a collision never turns a new event into a
+// false duplicate. (The rare cost of a collision: the older of the two
+// events may leave the index early.)
 type dedupIndex struct {
 	seed maphash.Seed
 
 	mu      sync.Mutex // guards everything below
 	window  time.Duration
-	entries map[uint64]position
-	order   []expiry           // insertion order, for expiry
-	head    int                // order[head:] are live
+	entries map[uint64]uint64  // hash -> packed position
+	order   []uint64           // hashes in the order stored; order[head:] are live
+	head    int                //
+	marks   []mark             // order[marks[i].from:marks[i+1].from] were stored at marks[i].at
 	pending map[uint64]*flight // hashes reserved by publishes in progress
 }
 
+type mark struct {
+	from int   // index in order
+	at   int64 // unix ms
+}
+
+// position is where an event is stored.
 type position struct {
 	partition int32
 	offset    int64
-	at        int64 // unix ms when stored
 }
 
-type expiry struct {
-	hash uint64
-	at   int64 // unix ms when stored
+// pack fits a position in 64 bits: partitions are below 2^14 and offsets
+// below 2^48.
+func pack(p position) uint64 { return uint64(p.partition)<<48 | uint64(p.offset) }
+func unpack(v uint64) position {
+	return position{partition: int32(v >> 48), offset: int64(v & (1<<48 - 1))}
 }
 
 // flight is a publish holding reservations; done closes when it ends.
@@ -47,7 +58,7 @@ func newFlight() *flight { return &flight{done: make(chan struct{})} }
 
 func newDedupIndex(window time.Duration) *dedupIndex {
 	return &dedupIndex{seed: maphash.MakeSeed(), window: window,
-		entries: map[uint64]position{}, pending: map[uint64]*flight{}}
+		entries: map[uint64]uint64{}, pending: map[uint64]*flight{}}
 }
 
 func (d *dedupIndex) hash(source, id string) uint64 {
@@ -65,19 +76,27 @@ func (d *dedupIndex) setWindow(w time.Duration) {
 	d.window = w
 }
 
-// expire drops entries stored before now-window. Called with mu held.
+// expire drops the events stored before now-window. Called with mu held.
 func (d *dedupIndex) expire(now time.Time) {
 	cutoff := now.Add(-d.window).UnixMilli()
-	for d.head < len(d.order) && d.order[d.head].at < cutoff {
-		e := d.order[d.head]
-		if pos, ok := d.entries[e.hash]; ok && pos.at == e.at {
-			delete(d.entries, e.hash) // not replaced by a later event with the same hash
+	for len(d.marks) > 0 && d.marks[0].at < cutoff {
+		end := len(d.order)
+		if len(d.marks) > 1 {
+			end = d.marks[1].from
 		}
-		d.head++
+		for _, h := range d.order[d.head:end] {
+			delete(d.entries, h)
+		}
+		d.head = end
+		d.marks = d.marks[1:]
 	}
-	if d.head > 1024 && d.head > len(d.order)/2 {
+	if d.head > 4096 && d.head > len(d.order)/2 {
 		d.order = append(d.order[:0], d.order[d.head:]...)
-		d.head = 0
+		marks := make([]mark, len(d.marks))
+		for i, m := range d.marks {
+			marks[i] = mark{from: m.from - d.head, at: m.at}
+		}
+		d.marks, d.head = marks, 0
 	}
 }
 
@@ -97,10 +116,13 @@ func (d *dedupIndex) reserve(hashes []uint64, f *flight, now time.Time) (map[uin
 			return nil, other
 		}
 	}
-	found := map[uint64]position{}
+	var found map[uint64]position
 	for _, h := range hashes {
-		if pos, ok := d.entries[h]; ok {
-			found[h] = pos
+		if v, ok := d.entries[h]; ok {
+			if found == nil {
+				found = map[uint64]position{}
+			}
+			found[h] = unpack(v)
 			continue
 		}
 		d.pending[h] = f
@@ -109,21 +131,31 @@ func (d *dedupIndex) reserve(hashes []uint64, f *flight, now time.Time) (map[uin
 	return found, nil
 }
 
-// add records stored positions (at is the store time) and releases the
-// hashes f reserved.
+// add records stored positions and releases the hashes f reserved.
 func (d *dedupIndex) add(hashes []uint64, pos []position, at time.Time, f *flight) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ms := at.UnixMilli()
-	for i, h := range hashes {
-		if d.window > 0 {
-			p := pos[i]
-			p.at = ms
-			d.entries[h] = p
-			d.order = append(d.order, expiry{hash: h, at: ms})
+	if d.window > 0 {
+		for i, h := range hashes {
+			d.rememberLocked(h, pos[i], at.UnixMilli())
 		}
 	}
 	d.releaseLocked(f)
+}
+
+// remember records a stored event while rebuilding.
+func (d *dedupIndex) remember(h uint64, pos position, at int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rememberLocked(h, pos, at)
+}
+
+func (d *dedupIndex) rememberLocked(h uint64, pos position, at int64) {
+	if n := len(d.marks); n == 0 || d.marks[n-1].at != at {
+		d.marks = append(d.marks, mark{from: len(d.order), at: at})
+	}
+	d.entries[h] = pack(pos)
+	d.order = append(d.order, h)
 }
 
 // release frees f's reservations (a publish that failed or found only
@@ -153,12 +185,4 @@ func (d *dedupIndex) size() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.entries)
-}
-
-// remember records a stored event while rebuilding.
-func (d *dedupIndex) remember(h uint64, pos position) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.entries[h] = pos
-	d.order = append(d.order, expiry{hash: h, at: pos.at})
 }

@@ -23,6 +23,8 @@ func BenchmarkAppend(b *testing.B) {
 		{100, 64, 1, 1},
 		{100, 64, 16, 1},
 		{1024, 64, 16, 8},
+		{1024, 64, 16, 1},
+		{1024, 64, 16, 3},
 	} {
 		name := fmt.Sprintf("size=%d/publishers=%d/batch=%d/partitions=%d", c.size, c.publishers, c.batch, c.partitions)
 		b.Run(name, func(b *testing.B) { benchAppend(b, c.size, c.publishers, c.batch, c.partitions) })
