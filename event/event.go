@@ -2,6 +2,16 @@
 // every Herald event uses, and its codecs (structured and batch JSON, the
 // HTTP binary binding, and the Kafka binding in binary mode that the log
 // stores).
+//
+// Files: event.go (the type), validate.go (CloudEvents 1.0 rules,
+// ValidationError), attributes.go (the attribute table the codecs share),
+// json.go and json_decode.go (structured and batch JSON; jsonscan.go walks
+// validated JSON without allocating), http.go and percent.go (HTTP binary
+// mode), kafka.go (Kafka binary mode, the stored form, and Size).
+//
+// Decoders never call Validate; callers do, after decoding. Every decoder
+// accepts what the matching encoder writes for a valid event, and the fuzz
+// tests check that a decoded valid event survives every codec unchanged.
 package event
 
 import "time"

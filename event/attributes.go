@@ -1,0 +1,195 @@
+package event
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Attribute names used by more than one codec.
+const (
+	attrTime            = "time"
+	attrDataContentType = "datacontenttype"
+	attrData            = "data"
+	attrDataBase64      = "data_base64"
+	attrPartitionKey    = "partitionkey"
+
+	// The log position Herald adds to events read back from the log
+	// (structured JSON only).
+	attrTopic      = "topic"
+	attrPartition  = "partition"
+	attrOffset     = "offset"
+	attrStoredTime = "storedtime"
+)
+
+// fixedAttr is an attribute that has its own Event field. Bindings write
+// them in the order of fixedAttrs; decoders mark each as seen in an attrSet,
+// by its index, so that a repeated attribute is an error.
+type fixedAttr struct {
+	name      string
+	extension bool                   // an extension attribute, not a core one
+	field     func(e *Event) *string // nil for time
+}
+
+// fixedAttrs lists the string attributes with fields, plus time, in the order
+// the binary bindings write them. datacontenttype is not here: each binding
+// carries it in its own content-type header.
+var fixedAttrs = [...]fixedAttr{
+	{"specversion", false, func(e *Event) *string { return &e.SpecVersion }},
+	{"id", false, func(e *Event) *string { return &e.ID }},
+	{"source", false, func(e *Event) *string { return &e.Source }},
+	{"type", false, func(e *Event) *string { return &e.Type }},
+	{attrTime, false, nil},
+	{"subject", false, func(e *Event) *string { return &e.Subject }},
+	{"dataschema", false, func(e *Event) *string { return &e.DataSchema }},
+	{attrPartitionKey, true, func(e *Event) *string { return &e.PartitionKey }},
+	{"traceparent", true, func(e *Event) *string { return &e.TraceParent }},
+	{"tracestate", true, func(e *Event) *string { return &e.TraceState }},
+	{"correlationid", true, func(e *Event) *string { return &e.CorrelationID }},
+	{"causationid", true, func(e *Event) *string { return &e.CausationID }},
+}
+
+// fixedIndex maps an attribute name to its index in fixedAttrs.
+var fixedIndex = func() map[string]int {
+	m := make(map[string]int, len(fixedAttrs))
+	for i, a := range fixedAttrs {
+		m[a.name] = i
+	}
+	return m
+}()
+
+// value returns the attribute's canonical string form, "" when absent.
+func (a *fixedAttr) value(e *Event) string {
+	if a.field == nil {
+		if e.Time.IsZero() {
+			return ""
+		}
+		return formatTime(e.Time)
+	}
+	return *a.field(e)
+}
+
+// attrSet records which fixed attributes a decoder has already set.
+type attrSet uint32
+
+// setAttr sets the attribute name (a fixed attribute or an extension) from
+// its canonical string form, as the binary bindings carry it. A repeated
+// attribute is an error.
+func (e *Event) setAttr(name, value string, seen *attrSet) error {
+	i, ok := fixedIndex[name]
+	if !ok {
+		return e.setExtension(name, value)
+	}
+	if *seen&(1<<i) != 0 {
+		return repeated(name)
+	}
+	*seen |= 1 << i
+	a := &fixedAttrs[i]
+	if a.field != nil {
+		*a.field(e) = value
+		return nil
+	}
+	t, err := parseTime(name, value)
+	e.Time = t
+	return err
+}
+
+// setExtension adds an extension attribute; a repeated one is an error.
+func (e *Event) setExtension(name, value string) error {
+	if _, dup := e.Extensions[name]; dup {
+		return repeated(name)
+	}
+	if e.Extensions == nil {
+		e.Extensions = make(map[string]string, 4)
+	}
+	e.Extensions[name] = value
+	return nil
+}
+
+func repeated(name string) error {
+	return &ValidationError{Attribute: name, Rule: "must be given only once"}
+}
+
+// eachAttribute calls fn for every attribute with a value except
+// datacontenttype, in a fixed order: the fixed attributes, then the
+// extensions sorted by name. Extensions are passed even when their value is
+// empty, so that they round-trip.
+func (e *Event) eachAttribute(fn func(name, value string)) {
+	for i := range fixedAttrs {
+		a := &fixedAttrs[i]
+		if v := a.value(e); v != "" {
+			fn(a.name, v)
+		}
+	}
+	for _, name := range sortedKeys(e.Extensions) {
+		fn(name, e.Extensions[name])
+	}
+}
+
+// sortedKeys returns the keys of m in order; nil when m is empty.
+func sortedKeys(m map[string]string) []string {
+	switch len(m) {
+	case 0:
+		return nil
+	case 1:
+		for k := range m {
+			return []string{k}
+		}
+	}
+	return slices.Sorted(maps.Keys(m))
+}
+
+// canonicalTime returns t in a zone RFC 3339 can write exactly: a whole
+// number of minutes less than a day from UTC. Any other zone becomes UTC.
+func canonicalTime(t time.Time) time.Time {
+	_, off := t.Zone()
+	if off%60 != 0 || off <= -24*3600 || off >= 24*3600 {
+		return t.UTC()
+	}
+	return t
+}
+
+// appendTime appends t in RFC 3339 with nanoseconds.
+func appendTime(b []byte, t time.Time) []byte {
+	return canonicalTime(t).AppendFormat(b, time.RFC3339Nano)
+}
+
+// formatTime returns t in RFC 3339 with nanoseconds.
+func formatTime(t time.Time) string {
+	var buf [64]byte
+	return string(appendTime(buf[:0], t))
+}
+
+// parseTime parses an RFC 3339 timestamp of the attribute name.
+func parseTime(name, s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, &ValidationError{Attribute: name,
+			Rule: "must be an RFC 3339 timestamp such as 2006-01-02T15:04:05Z, got " + quoteValue(s)}
+	}
+	return t, nil
+}
+
+// checkTimeWritable reports whether t can be written in RFC 3339, whose
+// years have four digits.
+func checkTimeWritable(name string, t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	if y := canonicalTime(t).Year(); y < 0 || y > 9999 {
+		return &ValidationError{Attribute: name,
+			Rule: fmt.Sprintf("year must be within 0000-9999 to be written in RFC 3339, got %d", y)}
+	}
+	return nil
+}
+
+// quoteValue quotes s for an error message, shortened when long.
+func quoteValue(s string) string {
+	const max = 64
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "..."
+	}
+	return strconv.Quote(s)
+}

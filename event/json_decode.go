@@ -1,0 +1,347 @@
+package event
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// UnmarshalJSON decodes one event in the CloudEvents JSON format into e,
+// replacing all of e. It does not call Validate.
+//
+// Members that are not context attributes are extensions; their values may
+// be strings, booleans or integers (the CloudEvents types; JSON null means
+// absent) and are kept in their canonical string form. When partition and
+// offset are both present, they and topic and storedtime are read into the
+// log position fields and Stored is set.
+//
+// A data member with a JSON datacontenttype is kept as its raw JSON text; an
+// absent datacontenttype then becomes "application/json", as the JSON format
+// asks before an event is carried by another binding. With any other
+// datacontenttype, data must be a JSON string. Empty data is no data.
+//
+// Unlike most UnmarshalJSON methods, a JSON null is an error: an event must
+// be a JSON object. Errors about one attribute wrap a *ValidationError.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	if err := e.decodeJSON(b); err != nil {
+		return fmt.Errorf("event: JSON: %w", err)
+	}
+	return nil
+}
+
+// DecodeBatch decodes events in the CloudEvents JSON batch format: a JSON
+// array of events, which may be empty. It fails if any event fails to
+// decode, naming its index. It does not call Validate.
+func DecodeBatch(b []byte) ([]*Event, error) {
+	if err := checkJSON(b); err != nil {
+		return nil, fmt.Errorf("event: JSON batch: %w", err)
+	}
+	s := jsonScanner{b: b}
+	if s.next() != '[' {
+		return nil, errors.New("event: JSON batch: a batch must be a JSON array of events, got " + jsonKind(b))
+	}
+	var raws [][]byte
+	s.elements(func(v []byte) { raws = append(raws, v) })
+	all := make([]Event, len(raws))
+	events := make([]*Event, len(raws))
+	for i, raw := range raws {
+		if err := all[i].decodeValidJSON(raw); err != nil {
+			return nil, fmt.Errorf("event: JSON batch: event %d: %w", i, err)
+		}
+		events[i] = &all[i]
+	}
+	return events, nil
+}
+
+func (e *Event) decodeJSON(b []byte) error {
+	if err := checkJSON(b); err != nil {
+		*e = Event{}
+		return err
+	}
+	return e.decodeValidJSON(b)
+}
+
+// decodeValidJSON decodes an event from text that json.Valid accepted.
+func (e *Event) decodeValidJSON(b []byte) error {
+	*e = Event{}
+	s := jsonScanner{b: b}
+	if s.next() != '{' {
+		return errors.New("an event must be a JSON object, got " + jsonKind(b))
+	}
+	var d jsonDecoder
+	s.members(func(name, raw []byte) { d.member(e, name, raw) })
+	if d.err != nil {
+		return d.err
+	}
+	if err := e.decodeStored(&d); err != nil {
+		return err
+	}
+	return e.decodeData(&d)
+}
+
+// jsonDecoder holds the members decoded after the others, the attributes
+// seen so far and the first error (by attribute name, so that it does not
+// depend on member order).
+type jsonDecoder struct {
+	data, dataBase64 []byte
+	stored           [4][]byte // topic, partition, offset, storedtime
+	seen             attrSet
+	err              error
+	errName          string
+}
+
+// Members other than the fixed attributes that a JSON event may have only
+// once, as bits of attrSet after the fixed attributes.
+const (
+	memberDataContentType = len(fixedAttrs) + iota
+	memberData
+	memberDataBase64
+	memberStored // and the three after it
+)
+
+// jsonMembers maps member names with their own handling to their bit.
+var jsonMembers = map[string]int{
+	attrDataContentType: memberDataContentType,
+	attrData:            memberData,
+	attrDataBase64:      memberDataBase64,
+	attrTopic:           memberStored,
+	attrPartition:       memberStored + 1,
+	attrOffset:          memberStored + 2,
+	attrStoredTime:      memberStored + 3,
+}
+
+var storedNames = [4]string{attrTopic, attrPartition, attrOffset, attrStoredTime}
+
+func (d *jsonDecoder) member(e *Event, quoted, raw []byte) {
+	name, err := jsonKey(quoted)
+	if err == nil {
+		err = d.decodeMember(e, name, raw)
+	}
+	if err != nil && (d.err == nil || string(name) < d.errName) {
+		d.err, d.errName = err, string(name)
+	}
+}
+
+func (d *jsonDecoder) decodeMember(e *Event, name, raw []byte) error {
+	bit, special := jsonMembers[string(name)]
+	if !special {
+		return e.decodeAttr(name, raw, &d.seen)
+	}
+	if d.seen&(1<<bit) != 0 {
+		return repeated(string(name))
+	}
+	d.seen |= 1 << bit
+	switch bit {
+	case memberDataContentType:
+		s, _, err := jsonString(attrDataContentType, raw)
+		e.DataContentType = s
+		return err
+	case memberData:
+		d.data = raw
+	case memberDataBase64:
+		d.dataBase64 = raw
+	default:
+		d.stored[bit-memberStored] = raw
+	}
+	return nil
+}
+
+// jsonKey returns the unquoted member name.
+func jsonKey(quoted []byte) ([]byte, error) {
+	body := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(body, '\\') < 0 {
+		return body, nil
+	}
+	var s string
+	if err := json.Unmarshal(quoted, &s); err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
+}
+
+// decodeAttr decodes a fixed or extension attribute from its JSON value.
+func (e *Event) decodeAttr(name, raw []byte, seen *attrSet) error {
+	var key string
+	decode := jsonExtension
+	if i, fixed := fixedIndex[string(name)]; fixed {
+		key = fixedAttrs[i].name // no allocation for the usual names
+		if !fixedAttrs[i].extension {
+			decode = jsonString
+		}
+	} else {
+		key = string(name)
+	}
+	s, ok, err := decode(key, raw)
+	if !ok || err != nil {
+		return err
+	}
+	return e.setAttr(key, s, seen)
+}
+
+// decodeStored reads the log position when partition and offset are both
+// present; otherwise the four names are ordinary extensions.
+func (e *Event) decodeStored(d *jsonDecoder) error {
+	if isNull(d.stored[1]) || isNull(d.stored[2]) {
+		for i, raw := range d.stored {
+			if raw == nil {
+				continue
+			}
+			if err := e.decodeAttr([]byte(storedNames[i]), raw, new(attrSet)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	e.Stored = true
+	var err error
+	if e.Topic, _, err = jsonString(attrTopic, d.stored[0]); err != nil {
+		return err
+	}
+	partition, err := jsonInt(attrPartition, d.stored[1], 32)
+	if err != nil {
+		return err
+	}
+	e.Partition = int(partition)
+	if e.Offset, err = jsonInt(attrOffset, d.stored[2], 64); err != nil {
+		return err
+	}
+	s, ok, err := jsonString(attrStoredTime, d.stored[3])
+	if !ok || err != nil {
+		return err
+	}
+	e.StoredAt, err = parseTime(attrStoredTime, s)
+	return err
+}
+
+// decodeData sets Data from data or data_base64, once datacontenttype is
+// known.
+func (e *Event) decodeData(d *jsonDecoder) error {
+	if !isNull(d.dataBase64) {
+		if !isNull(d.data) {
+			return &ValidationError{Attribute: attrDataBase64, Rule: `must not be present together with "data"`}
+		}
+		s, _, err := jsonString(attrDataBase64, d.dataBase64)
+		if err != nil {
+			return err
+		}
+		return e.decodeBase64(s)
+	}
+	if d.data == nil {
+		return nil
+	}
+	if isJSONMediaType(e.DataContentType) {
+		if e.DataContentType == "" {
+			e.DataContentType = "application/json"
+		}
+		e.Data = bytes.Clone(d.data)
+		return nil
+	}
+	s, _, err := jsonString(attrData, d.data)
+	if err != nil {
+		return &ValidationError{Attribute: attrData, Rule: fmt.Sprintf(
+			"must be a JSON string when datacontenttype %s is not JSON (send binary data as data_base64), got %s",
+			quoteValue(e.DataContentType), jsonKind(d.data))}
+	}
+	if s != "" {
+		e.Data = []byte(s)
+	}
+	return nil
+}
+
+func (e *Event) decodeBase64(s string) error {
+	data, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return &ValidationError{Attribute: attrDataBase64,
+			Rule: "must be standard base64 (RFC 4648 section 4): " + err.Error()}
+	}
+	if len(data) > 0 {
+		e.Data = data
+	}
+	return nil
+}
+
+// jsonString decodes a JSON string; ok is false for null.
+func jsonString(name string, raw []byte) (s string, ok bool, err error) {
+	if isNull(raw) {
+		return "", false, nil
+	}
+	if raw[0] != '"' {
+		return "", false, &ValidationError{Attribute: name, Rule: "must be a JSON string, got " + jsonKind(raw)}
+	}
+	body := raw[1 : len(raw)-1]
+	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+		return string(body), true, nil
+	}
+	return unescapeJSONString(name, raw)
+}
+
+// unescapeJSONString is the slow path of jsonString, kept apart so that its
+// escaping variable does not cost the fast path an allocation.
+func unescapeJSONString(name string, raw []byte) (string, bool, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false, &ValidationError{Attribute: name, Rule: err.Error()}
+	}
+	return s, true, nil
+}
+
+// jsonExtension decodes an extension value (string, boolean or integer) to
+// its canonical string; ok is false for null.
+func jsonExtension(name string, raw []byte) (s string, ok bool, err error) {
+	if isNull(raw) {
+		return "", false, nil
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		return jsonString(name, raw)
+	case c == 't' || c == 'f':
+		return string(raw), true, nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		n, err := strconv.ParseInt(string(raw), 10, 32)
+		if err == nil {
+			return strconv.FormatInt(n, 10), true, nil
+		}
+	}
+	return "", false, &ValidationError{Attribute: name, Rule: "must be a string, a boolean or an integer from " +
+		"-2147483648 to 2147483647 (the CloudEvents types), got " + jsonKind(raw) + " " + quoteValue(string(raw))}
+}
+
+// jsonInt decodes a non-negative JSON integer of at most bits bits.
+func jsonInt(name string, raw []byte, bits int) (int64, error) {
+	n, err := strconv.ParseInt(string(raw), 10, bits)
+	if err != nil || n < 0 {
+		return 0, &ValidationError{Attribute: name, Rule: fmt.Sprintf(
+			"must be a non-negative JSON integer of at most %d bits, got %s", bits, quoteValue(string(raw)))}
+	}
+	return n, nil
+}
+
+// isNull reports whether raw is absent or the JSON null.
+func isNull(raw []byte) bool {
+	return len(raw) == 0 || (raw[0] == 'n' && string(raw) == "null")
+}
+
+// jsonKind names the kind of the JSON value raw.
+func jsonKind(raw []byte) string {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}

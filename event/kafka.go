@@ -1,0 +1,147 @@
+package event
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Kafka binary mode header names.
+const (
+	kafkaPrefix      = "ce_"
+	kafkaContentType = "content-type"
+)
+
+// ToKafka maps e to a Kafka record with the CloudEvents Kafka protocol
+// binding in binary mode, the form Herald's log stores:
+//   - key is the partitionkey (nil when empty);
+//   - value is Data (nil when there is no data);
+//   - headers are ce_<name> for every attribute with a value, in a fixed
+//     order (extensions sorted by name), including ce_partitionkey so that
+//     the event round-trips exactly, and content-type for datacontenttype.
+//
+// Header values are the attributes' canonical strings, UTF-8, not
+// percent-encoded. The log position is not written: the log knows it.
+// e should be valid; value aliases e.Data.
+func ToKafka(e *Event) (key []byte, value []byte, headers []kmsg.Header) {
+	if e.PartitionKey != "" {
+		key = []byte(e.PartitionKey)
+	}
+	if len(e.Data) > 0 {
+		value = e.Data
+	}
+	headers = make([]kmsg.Header, 0, len(fixedAttrs)+len(e.Extensions)+1)
+	e.eachAttribute(func(name, v string) {
+		headers = append(headers, kmsg.Header{Key: kafkaHeaderKey(name), Value: []byte(v)})
+	})
+	if e.DataContentType != "" {
+		headers = append(headers, kmsg.Header{Key: kafkaContentType, Value: []byte(e.DataContentType)})
+	}
+	return key, value, headers
+}
+
+// kafkaHeaderKeys holds the header names of the fixed attributes, so that
+// encoding them does not allocate.
+var kafkaHeaderKeys = func() map[string]string {
+	m := make(map[string]string, len(fixedAttrs))
+	for _, a := range fixedAttrs {
+		m[a.name] = kafkaPrefix + a.name
+	}
+	return m
+}()
+
+func kafkaHeaderKey(name string) string {
+	if k, ok := kafkaHeaderKeys[name]; ok {
+		return k
+	}
+	return kafkaPrefix + name
+}
+
+// FromKafka decodes a Kafka record written in the CloudEvents Kafka binding's
+// binary mode. Every ce_<name> header is an attribute (unknown names become
+// Extensions), content-type is datacontenttype, and other headers are
+// ignored. Without a ce_partitionkey header, a non-empty key becomes the
+// partitionkey. Data aliases value; an empty value is no data. It does not
+// call Validate and never panics.
+//
+// A repeated header, a ce_datacontenttype header or a malformed ce_time is
+// an error that wraps a *ValidationError naming the attribute.
+func FromKafka(key, value []byte, headers []kmsg.Header) (*Event, error) {
+	e := &Event{}
+	var seen attrSet
+	seenContentType := false
+	for _, h := range headers {
+		var err error
+		switch {
+		case strings.EqualFold(h.Key, kafkaContentType):
+			if seenContentType {
+				err = repeated(attrDataContentType)
+			}
+			seenContentType = true
+			e.DataContentType = string(h.Value)
+		case strings.HasPrefix(h.Key, kafkaPrefix):
+			err = e.setKafkaAttr(h.Key[len(kafkaPrefix):], h.Value, &seen)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("event: Kafka binary mode: %w", err)
+		}
+	}
+	if seen&(1<<fixedIndex[attrPartitionKey]) == 0 && len(key) > 0 {
+		e.PartitionKey = string(key)
+	}
+	if len(value) > 0 {
+		e.Data = value
+	}
+	return e, nil
+}
+
+func (e *Event) setKafkaAttr(name string, value []byte, seen *attrSet) error {
+	if name == attrDataContentType {
+		return &ValidationError{Attribute: name,
+			Rule: "binary mode carries it in the content-type header, not in ce_datacontenttype"}
+	}
+	return e.setAttr(name, string(value), seen)
+}
+
+// HeaderValue returns the value of the first header called name (compared
+// exactly), or nil when there is none. The broker uses it to read ce_id and
+// ce_source from stored records.
+func HeaderValue(headers []kmsg.Header, name string) []byte {
+	for i := range headers {
+		if headers[i].Key == name {
+			return headers[i].Value
+		}
+	}
+	return nil
+}
+
+// Size returns the size of e as the log stores it: the lengths of the
+// record key, value, and header names and values that ToKafka produces.
+// Herald's event size limit applies to it.
+func (e *Event) Size() int {
+	n := len(e.PartitionKey) + len(e.Data)
+	for i := range fixedAttrs {
+		a := &fixedAttrs[i]
+		if a.field == nil {
+			n += e.timeHeaderSize()
+		} else if v := *a.field(e); v != "" {
+			n += len(kafkaPrefix) + len(a.name) + len(v)
+		}
+	}
+	for name, v := range e.Extensions {
+		n += len(kafkaPrefix) + len(name) + len(v)
+	}
+	if e.DataContentType != "" {
+		n += len(kafkaContentType) + len(e.DataContentType)
+	}
+	return n
+}
+
+func (e *Event) timeHeaderSize() int {
+	if e.Time.IsZero() {
+		return 0
+	}
+	var buf [64]byte
+	return len(kafkaPrefix) + len(attrTime) + len(appendTime(buf[:0], e.Time))
+}

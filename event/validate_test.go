@@ -1,0 +1,102 @@
+package event
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate_AcceptsValidEvents(t *testing.T) {
+	for name, e := range map[string]*Event{
+		"minimal":                   minimalEvent(),
+		"every attribute":           fullEvent(),
+		"source is a relative ref":  with(minimalEvent(), func(e *Event) { e.Source = "orders" }),
+		"source is a URN":           with(minimalEvent(), func(e *Event) { e.Source = "urn:shop:orders" }),
+		"media type with params":    with(minimalEvent(), func(e *Event) { e.DataContentType = "text/plain; charset=utf-8" }),
+		"extension of 20 chars":     with(minimalEvent(), func(e *Event) { e.Extensions = map[string]string{"abcdefghij0123456789": "x"} }),
+		"empty extension value":     with(minimalEvent(), func(e *Event) { e.Extensions = map[string]string{"flag": ""} }),
+		"deliverafter is ordinary":  with(minimalEvent(), func(e *Event) { e.Extensions = map[string]string{"deliverafter": "2024-01-01T00:00:00Z"} }),
+		"non-ASCII strings":         with(minimalEvent(), func(e *Event) { e.Subject = "Zürich € 😀" }),
+		"time in year 9999":         with(minimalEvent(), func(e *Event) { e.Time = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC) }),
+		"log position is not check": with(minimalEvent(), func(e *Event) { e.Stored, e.Offset = true, -1 }),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := e.Validate(); err != nil {
+				t.Fatalf("Validate() = %v, want nil", err)
+			}
+		})
+	}
+}
+
+func TestValidate_RejectsEachBrokenRule(t *testing.T) {
+	ext := func(name, value string) func(*Event) {
+		return func(e *Event) { e.Extensions = map[string]string{name: value} }
+	}
+	tests := []struct {
+		name      string
+		change    func(*Event)
+		attribute string
+		rule      string
+	}{
+		{"specversion missing", func(e *Event) { e.SpecVersion = "" }, "specversion", "is required"},
+		{"specversion not 1.0", func(e *Event) { e.SpecVersion = "0.3" }, "specversion", `must be "1.0", got "0.3"`},
+		{"id missing", func(e *Event) { e.ID = "" }, "id", "is required"},
+		{"source missing", func(e *Event) { e.Source = "" }, "source", "is required"},
+		{"type missing", func(e *Event) { e.Type = "" }, "type", "is required"},
+		{"source not a URI-reference", func(e *Event) { e.Source = "%zz" }, "source", "must be a URI-reference"},
+		{"source with missing scheme", func(e *Event) { e.Source = ":orders" }, "source", "missing protocol scheme"},
+		{"dataschema relative", func(e *Event) { e.DataSchema = "/schemas/order" }, "dataschema", "must be an absolute URI"},
+		{"dataschema unparsable", func(e *Event) { e.DataSchema = "http://[::1" }, "dataschema", "must be an absolute URI"},
+		{"datacontenttype not a media type", func(e *Event) { e.DataContentType = "not a media type" }, "datacontenttype", "must be a media type"},
+		{"datacontenttype without subtype", func(e *Event) { e.DataContentType = "text" }, "datacontenttype", "no subtype"},
+		{"datacontenttype bad parameter", func(e *Event) { e.DataContentType = "text/plain; charset" }, "datacontenttype", "must be a media type"},
+		{"time past year 9999", func(e *Event) { e.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "time", "0000-9999"},
+		{"control character", func(e *Event) { e.Subject = "a\nb" }, "subject", "control character U+000A"},
+		{"C1 control character", func(e *Event) { e.Type = "a\u0085" }, "type", "control character U+0085"},
+		{"invalid UTF-8", func(e *Event) { e.ID = "a\xffb" }, "id", "invalid UTF-8 at byte 1"},
+		{"noncharacter", func(e *Event) { e.TraceState = "\uFFFE" }, "tracestate", "noncharacter U+FFFE"},
+		{"bad datacontenttype string", func(e *Event) { e.DataContentType = "text/plain\x00" }, "datacontenttype", "control character"},
+		{"extension uppercase", ext("Tenant", "x"), "Tenant", "lowercase letter a-z or a digit"},
+		{"extension with dash", ext("my-ext", "x"), "my-ext", "lowercase letter a-z or a digit"},
+		{"extension of 21 chars", ext("abcdefghij0123456789x", "x"), "abcdefghij0123456789x", "1-20 characters"},
+		{"extension with empty name", ext("", "x"), "", "1-20 characters"},
+		{"extension named like id", ext("id", "x"), "id", "collides with the CloudEvents context attribute"},
+		{"extension named data", ext("data", "x"), "data", "collides"},
+		{"extension named partitionkey", ext("partitionkey", "x"), "partitionkey", "its own Event field"},
+		{"extension named offset", ext("offset", "3"), "offset", "reserved for the log position"},
+		{"extension value with control char", ext("tenant", "a\tb"), "tenant", "control character U+0009"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := with(fullEvent(), tt.change).Validate()
+			wantAttrError(t, err, tt.attribute, tt.rule)
+		})
+	}
+}
+
+func TestValidate_ErrorNamesAttributeAndRule(t *testing.T) {
+	err := with(minimalEvent(), func(e *Event) { e.SpecVersion = "0.3" }).Validate()
+	if got, want := err.Error(), `attribute "specversion": must be "1.0", got "0.3"`; got != want {
+		t.Fatalf("Error() = %q, want %q", got, want)
+	}
+}
+
+func TestValidate_ReportsTheFirstBadExtensionByName(t *testing.T) {
+	e := with(minimalEvent(), func(e *Event) {
+		e.Extensions = map[string]string{"zz-z": "", "b-b": "", "ok": "", "c-c": ""}
+	})
+	for range 20 { // map order varies between runs
+		var verr *ValidationError
+		if err := e.Validate(); !errors.As(err, &verr) || verr.Attribute != "b-b" {
+			t.Fatalf("Validate() = %v, want the error for b-b", err)
+		}
+	}
+}
+
+func TestValidate_ShortensLongValuesInErrors(t *testing.T) {
+	err := with(minimalEvent(), func(e *Event) { e.SpecVersion = strings.Repeat("9", 1000) }).Validate()
+	if len(err.Error()) > 150 {
+		t.Fatalf("error is %d bytes long: %q", len(err.Error()), err)
+	}
+}
