@@ -89,7 +89,9 @@ func (c *Client) PutTopic(ctx context.Context, name string, spec TopicSpec) (Top
 }
 
 // Topic describes a topic.
-func (c *Client) Topic(ctx context.Context, name string) (Topic, error) { return c.broker.Topic(ctx, name) }
+func (c *Client) Topic(ctx context.Context, name string) (Topic, error) {
+	return c.broker.Topic(ctx, name)
+}
 
 // Topics lists the topics.
 func (c *Client) Topics(ctx context.Context) ([]Topic, error) { return c.broker.Topics(ctx) }

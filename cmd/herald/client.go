@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/heraldevents/herald/internal/server"
+)
+
+// client calls a Herald server's HTTP API.
+type client struct {
+	base string // e.g. http://127.0.0.1:7440, no trailing slash
+	http *http.Client
+}
+
+func newClient(base string, hc *http.Client) (*client, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--server %q: want a URL such as %s", base, defaultServer)
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &client{base: strings.TrimRight(base, "/"), http: hc}, nil
+}
+
+// problemError is an error reply of the server (application/problem+json).
+type problemError struct {
+	server.Problem
+}
+
+func (e *problemError) Error() string {
+	return e.Detail + " (" + e.Code + ")"
+}
+
+// response is a successful reply.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends a request and returns the reply, or an error for a failed
+// request or an error status.
+func (c *client) do(ctx context.Context, method, path string, header http.Header, body []byte) (*response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: reading the reply: %w", method, path, err)
+	}
+	if resp.StatusCode >= 400 {
+		return nil, replyError(resp, b)
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+func (c *client) transportError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("cannot reach the Herald server at %s: %w (is `herald serve` running? set --server or HERALD_SERVER)", c.base, err)
+}
+
+// replyError turns an error reply into an error, decoding problem details.
+func replyError(resp *http.Response, body []byte) error {
+	var p problemError
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") &&
+		json.Unmarshal(body, &p.Problem) == nil && p.Code != "" {
+		return &p
+	}
+	text := strings.TrimSpace(string(body))
+	if len(text) > 200 {
+		text = text[:200] + "..."
+	}
+	return fmt.Errorf("the server replied %s: %s", resp.Status, text)
+}
+
+// getJSON GETs path and decodes the JSON reply into out.
+func (c *client) getJSON(ctx context.Context, path string, out any) error {
+	resp, err := c.do(ctx, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return err
+	}
+	return decodeReply(resp.body, out)
+}
+
+// sendJSON sends v as JSON and decodes the reply into out (if not nil).
+func (c *client) sendJSON(ctx context.Context, method, path string, v, out any) (*response, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.do(ctx, method, path, http.Header{"Content-Type": {"application/json"}}, body)
+	if err != nil || out == nil {
+		return resp, err
+	}
+	return resp, decodeReply(resp.body, out)
+}
+
+func decodeReply(body []byte, out any) error {
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("unexpected reply from the server: %w", err)
+	}
+	return nil
+}
+
+// topicPath is the API path of a topic, with the name escaped.
+func topicPath(name string, rest ...string) string {
+	return "/v1/topics/" + url.PathEscape(name) + strings.Join(rest, "")
+}

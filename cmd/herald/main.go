@@ -1,0 +1,81 @@
+// Command herald is the Herald event platform: `herald serve` runs the
+// server; the other commands talk to a server over its HTTP API.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// defaultServer is the server URL when neither --server nor HERALD_SERVER
+// says otherwise.
+const defaultServer = "http://127.0.0.1:7440"
+
+// app holds what commands share: standard streams, the environment and
+// the --server flag. Tests make their own.
+type app struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	http   *http.Client
+
+	server string // --server
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, http: http.DefaultClient}
+	code := a.execute(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// execute runs a command line and returns the exit code. An error is
+// printed as one line: "herald: <message>".
+func (a *app) execute(ctx context.Context, args []string) int {
+	cmd := a.rootCmd()
+	cmd.SetArgs(args)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(a.stderr, "herald: %s\n", oneLine(err.Error()))
+		return 1
+	}
+	return 0
+}
+
+// oneLine joins the lines of a multi-line message.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(strings.TrimSpace(s))
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "herald",
+		Short:         "Herald: event bus, event store and the patterns around them, in one binary",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	server := defaultServer
+	if env := a.getenv("HERALD_SERVER"); env != "" {
+		server = env
+	}
+	root.PersistentFlags().StringVar(&a.server, "server", server, "Herald server URL (env HERALD_SERVER)")
+	root.AddCommand(a.serveCmd(), a.topicsCmd(), a.publishCmd(), a.readCmd())
+	return root
+}
+
+// client returns an API client for --server.
+func (a *app) client() (*client, error) {
+	return newClient(a.server, a.http)
+}

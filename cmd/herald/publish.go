@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/server"
+)
+
+func (a *app) publishCmd() *cobra.Command {
+	e := &event.Event{SpecVersion: event.SpecVersion}
+	cmd := &cobra.Command{
+		Use:   "publish TOPIC [DATA | @FILE | -]",
+		Short: "Publish one event (CloudEvents HTTP binary mode)",
+		Long: "Publish one event. Its data is the DATA argument, the contents of FILE for @FILE,\n" +
+			"standard input for -, or nothing. The event id is a new UUID unless --id is given;\n" +
+			"publishing the same source and id again within the topic's dedup window is a no-op.",
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := a.eventData(args[1:], e.DataContentType)
+			if err != nil {
+				return err
+			}
+			e.Data = data
+			if len(data) == 0 && !cmd.Flags().Changed("content-type") {
+				e.DataContentType = "" // no data, so no data content type
+			}
+			if e.ID == "" {
+				e.ID = uuid.NewString()
+			}
+			return a.publish(cmd, args[0], e)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&e.Type, "type", "", "event type, e.g. com.example.order.placed (required)")
+	f.StringVar(&e.Source, "source", "", "event source, a URI reference such as /orders (required)")
+	f.StringVar(&e.PartitionKey, "key", "", "partition key: events with the same key keep their order")
+	f.StringVar(&e.ID, "id", "", "event id (default: a new UUID)")
+	f.StringVar(&e.Subject, "subject", "", "event subject")
+	f.StringVar(&e.DataContentType, "content-type", "application/json", "media type of the data")
+	_ = cmd.MarkFlagRequired("type")
+	_ = cmd.MarkFlagRequired("source")
+	return cmd
+}
+
+// eventData reads the data argument: literal text, @file, - for stdin, or
+// none. JSON content types must carry valid JSON.
+func (a *app) eventData(args []string, contentType string) ([]byte, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	var data []byte
+	var err error
+	switch arg := args[0]; {
+	case arg == "-":
+		data, err = io.ReadAll(a.stdin)
+	case strings.HasPrefix(arg, "@"):
+		data, err = os.ReadFile(arg[1:])
+	default:
+		data = []byte(arg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read event data: %w", err)
+	}
+	if len(data) > 0 && isJSON(contentType) && !json.Valid(data) {
+		return nil, fmt.Errorf("the data is not valid JSON but --content-type is %s: fix the JSON, or pass --content-type text/plain", contentType)
+	}
+	return data, nil
+}
+
+// isJSON reports whether a media type is JSON (*/json or */*+json).
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (strings.HasSuffix(mt, "/json") || strings.HasSuffix(mt, "+json"))
+}
+
+func (a *app) publish(cmd *cobra.Command, topic string, e *event.Event) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	header := http.Header{}
+	body := event.ToHTTP(e, header)
+	resp, err := c.do(cmd.Context(), http.MethodPost, topicPath(topic, "/events"), header, body)
+	if err != nil {
+		return err
+	}
+	var reply server.PublishReply
+	if err := decodeReply(resp.body, &reply); err != nil {
+		return err
+	}
+	if len(reply.Events) != 1 {
+		return fmt.Errorf("unexpected reply from the server: %d results for one event", len(reply.Events))
+	}
+	r := reply.Events[0]
+	dup := ""
+	if r.Duplicate {
+		dup = " (duplicate)"
+	}
+	_, err = fmt.Fprintf(a.stdout, "partition %d offset %d%s\n", r.Partition, r.Offset, dup)
+	return err
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/server"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take to finish
+// after SIGTERM or SIGINT.
+const shutdownTimeout = 30 * time.Second
+
+func (a *app) serveCmd() *cobra.Command {
+	s := &serveSettings{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Herald server",
+		Long: "Run the Herald server. Every flag can also be set with the environment variable\n" +
+			"HERALD_<FLAG> (e.g. HERALD_DATA, HERALD_FSYNC) or in the --config JSON file;\n" +
+			"a flag wins over the environment, which wins over the file.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := resolveServeSettings(cmd.Flags(), s, a.getenv); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), *s, a.stdout, a.stderr)
+		},
+	}
+	addServeFlags(cmd.Flags(), s)
+	return cmd
+}
+
+// serve runs the server until ctx is done, then shuts down gracefully:
+// in-flight requests finish, then the engine fsyncs and closes.
+func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error {
+	logger := newLogger(stderr, s.LogLevel.value)
+	mode, err := log.ParseSyncMode(s.Fsync.value)
+	if err != nil {
+		return err
+	}
+	eng, err := log.Open(s.Data, log.Options{Sync: mode, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("open data directory %s: %w", s.Data, err)
+	}
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return errors.Join(err, eng.Close())
+	}
+	b := broker.New(eng, broker.Options{DisableAutoCreate: !s.AutoCreateTopics,
+		DefaultPartitions: s.DefaultPartitions, MaxEventBytes: s.MaxEventBytes})
+	srv := server.New(b, server.Options{Logger: logger, MaxBodyBytes: maxBodyBytes(s.MaxEventBytes)})
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	hs.RegisterOnShutdown(srv.Close)
+	fmt.Fprintf(stdout, "herald listening on http://%s (data %s, fsync %s)\n", ln.Addr(), s.Data, mode)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc: // the listener failed
+		return errors.Join(fmt.Errorf("serve: %w", err), eng.Close())
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	return errors.Join(shutdown(hs, errc), closeEngine(eng))
+}
+
+// shutdown stops accepting connections and waits for in-flight requests,
+// cutting them off after shutdownTimeout.
+func shutdown(hs *http.Server, errc <-chan error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(fmt.Errorf("shutdown: %w", err), hs.Close())
+	}
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+func closeEngine(eng *log.Engine) error {
+	if err := eng.Close(); err != nil {
+		return fmt.Errorf("close the log: %w", err)
+	}
+	return nil
+}
+
+// maxBodyBytes is the request body limit: room for a batch of events,
+// and for one event of the largest size in JSON (base64 grows data 4/3).
+func maxBodyBytes(maxEventBytes int) int64 {
+	return max(server.DefaultMaxBodyBytes, 2*int64(maxEventBytes))
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // the flag allows valid levels only
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

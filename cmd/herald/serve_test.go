@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/heraldevents/herald/internal/log"
+)
+
+// settingsFor parses args like `herald serve` and resolves the settings.
+func settingsFor(args []string, env map[string]string) (serveSettings, error) {
+	var s serveSettings
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	addServeFlags(fs, &s)
+	if err := fs.Parse(args); err != nil {
+		return s, err
+	}
+	err := resolveServeSettings(fs, &s, func(k string) string { return env[k] })
+	return s, err
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "herald.json")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestServeSettings_FlagBeatsEnvBeatsFileBeatsDefault(t *testing.T) {
+	cfg := writeConfig(t, `{"addr":"file:1","data":"/file","fsync":"none","default-partitions":5,"auto-create-topics":false}`)
+	env := map[string]string{"HERALD_DATA": "/env", "HERALD_FSYNC": "interval", "HERALD_CONFIG": cfg}
+	s, err := settingsFor([]string{"--fsync", "always"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{s.Addr, s.Data, s.Fsync.value, s.DefaultPartitions, s.AutoCreateTopics, s.MaxEventBytes, s.LogLevel.value}
+	want := []any{"file:1", "/env", "always", 5, false, 1 << 20, "info"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("setting %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestServeSettings_Defaults(t *testing.T) {
+	s, err := settingsFor(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Addr != "127.0.0.1:7440" || s.Data != "./herald-data" || s.Fsync.value != "always" || !s.AutoCreateTopics ||
+		s.DefaultPartitions != 1 || s.MaxEventBytes != 1<<20 {
+		t.Errorf("defaults %+v", s)
+	}
+}
+
+func TestServeSettings_ConfigFlagBeatsConfigEnv(t *testing.T) {
+	fromFlag := writeConfig(t, `{"addr":"flag-file:1"}`)
+	fromEnv := writeConfig(t, `{"addr":"env-file:1"}`)
+	s, err := settingsFor([]string{"--config", fromFlag}, map[string]string{"HERALD_CONFIG": fromEnv})
+	if err != nil || s.Addr != "flag-file:1" {
+		t.Errorf("addr %q, err %v", s.Addr, err)
+	}
+}
+
+func TestServeSettings_BadValuesSayWhereTheyCameFrom(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		cfg  string
+		want string
+	}{
+		{"bad flag", []string{"--fsync", "sometimes"}, nil, "", `"--fsync" flag: want one of always, interval, none`},
+		{"bad env", nil, map[string]string{"HERALD_FSYNC": "sometimes"}, "", `HERALD_FSYNC="sometimes": want one of`},
+		{"bad env number", nil, map[string]string{"HERALD_DEFAULT_PARTITIONS": "many"}, "", "HERALD_DEFAULT_PARTITIONS"},
+		{"bad file value", nil, nil, `{"fsync":"sometimes"}`, `"fsync"="sometimes": want one of`},
+		{"unknown file key", nil, nil, `{"fsynk":"none"}`, `unknown setting "fsynk" (known: addr,`},
+		{"file not an object", nil, nil, `["addr"]`, "must be a JSON object"},
+		{"file value an object", nil, nil, `{"addr":{}}`, "must be a string, number or boolean"},
+		{"missing file", []string{"--config", "/does/not/exist.json"}, nil, "", "config file:"},
+		{"zero partitions", []string{"--default-partitions", "0"}, nil, "", "--default-partitions 0"},
+		{"huge events", nil, map[string]string{"HERALD_MAX_EVENT_BYTES": "100000000"}, "", "--max-event-bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if tt.cfg != "" {
+				args = append(args, "--config", writeConfig(t, tt.cfg))
+			}
+			_, err := settingsFor(args, tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestServe_StartsAndShutsDownGracefully(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
+		done <- a.execute(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--fsync", "interval"})
+	}()
+	line := regexp.MustCompile(`^herald listening on (http://127\.0\.0\.1:\d+) \(data (.+), fsync interval\)\n$`)
+	waitFor(t, func() bool { return line.MatchString(out.String()) })
+	m := line.FindStringSubmatch(out.String())
+	if m[2] != dir {
+		t.Errorf("printed data dir %q, want %q", m[2], dir)
+	}
+	env := &cliEnv{t: t, url: m[1]}
+	env.mustRun("publish", "orders", "--type", "t", "--source", "/s", `{"n":1}`)
+	resp, err := http.Get(m[1] + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v", err)
+	}
+	resp.Body.Close()
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d: %s", code, errOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	eng, err := log.Open(dir, log.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	if _, end, err := eng.Offsets(context.Background(), "orders", 0); err != nil || end != 1 {
+		t.Errorf("after restart: end offset %d, %v", end, err)
+	}
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// serveSettings are the settings of `herald serve`. Each comes, in order
+// of precedence, from its flag, its environment variable HERALD_<FLAG>
+// (upper snake case), the JSON config file (keys are flag names), or the
+// default.
+type serveSettings struct {
+	Addr              string
+	Data              string
+	Fsync             choice
+	AutoCreateTopics  bool
+	DefaultPartitions int
+	MaxEventBytes     int
+	LogLevel          choice
+	Config            string // not itself read from the config file
+}
+
+// configFlag names the flag of the config file path.
+const configFlag = "config"
+
+// addServeFlags defines the serve flags on fs, bound to s.
+func addServeFlags(fs *pflag.FlagSet, s *serveSettings) {
+	s.Fsync = choice{value: "always", allowed: []string{"always", "interval", "none"}}
+	s.LogLevel = choice{value: "info", allowed: []string{"debug", "info", "warn", "error"}}
+	fs.StringVar(&s.Addr, "addr", "127.0.0.1:7440", "address to listen on (port 0 picks a free port)")
+	fs.StringVar(&s.Data, "data", "./herald-data", "data directory")
+	fs.Var(&s.Fsync, "fsync", "when to fsync appended events: always (before acknowledging), interval or none")
+	fs.BoolVar(&s.AutoCreateTopics, "auto-create-topics", true, "create unknown topics on first publish")
+	fs.IntVar(&s.DefaultPartitions, "default-partitions", 1, "partitions of automatically created topics")
+	fs.IntVar(&s.MaxEventBytes, "max-event-bytes", 1<<20, "largest event accepted, in stored bytes")
+	fs.Var(&s.LogLevel, "log-level", "log level: debug (includes access logs), info, warn or error")
+	fs.StringVar(&s.Config, configFlag, "", "JSON config file whose keys are flag names, e.g. {\"fsync\": \"interval\"}")
+}
+
+// envName is the environment variable of a flag: HERALD_MAX_EVENT_BYTES.
+func envName(flag string) string {
+	return "HERALD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// resolveServeSettings fills the flags of fs that were not given on the
+// command line from the environment, then the config file, and checks
+// the result.
+func resolveServeSettings(fs *pflag.FlagSet, s *serveSettings, getenv func(string) string) error {
+	if !fs.Changed(configFlag) {
+		s.Config = getenv(envName(configFlag))
+	}
+	file, err := readConfigFile(fs, s.Config)
+	if err != nil {
+		return err
+	}
+	var setErr error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if setErr != nil || f.Changed || f.Name == configFlag || f.Name == "help" {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			setErr = setFrom(f, v, envName(f.Name))
+		} else if v, ok := file[f.Name]; ok {
+			setErr = setFrom(f, v, fmt.Sprintf("config file %s: %q", s.Config, f.Name))
+		}
+	})
+	if setErr != nil {
+		return setErr
+	}
+	return s.check()
+}
+
+func setFrom(f *pflag.Flag, value, source string) error {
+	if err := f.Value.Set(value); err != nil {
+		return fmt.Errorf("%s=%q: %w", source, value, err)
+	}
+	return nil
+}
+
+// readConfigFile reads a JSON object of flag names to values. Values are
+// strings, numbers or booleans; unknown keys are errors.
+func readConfigFile(fs *pflag.FlagSet, path string) (map[string]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("config file %s: must be a JSON object of settings: %w", path, err)
+	}
+	out := make(map[string]string, len(raw))
+	for key, v := range raw {
+		if f := fs.Lookup(key); f == nil || key == configFlag || key == "help" {
+			return nil, fmt.Errorf("config file %s: unknown setting %q (known: %s)", path, key, knownSettings(fs))
+		}
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			if s = string(v); s == "null" || strings.ContainsAny(s[:1], "[{") {
+				return nil, fmt.Errorf("config file %s: %q must be a string, number or boolean", path, key)
+			}
+		}
+		out[key] = s
+	}
+	return out, nil
+}
+
+func knownSettings(fs *pflag.FlagSet) string {
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name != configFlag && f.Name != "help" {
+			names = append(names, f.Name)
+		}
+	})
+	return strings.Join(names, ", ")
+}
+
+// maxEventBytesLimit keeps one event well inside the log's 64 MiB batch
+// limit.
+const maxEventBytesLimit = 32 << 20
+
+// check validates settings that no flag type checks.
+func (s *serveSettings) check() error {
+	switch {
+	case s.Addr == "":
+		return fmt.Errorf("--addr must not be empty")
+	case s.Data == "":
+		return fmt.Errorf("--data must not be empty")
+	case s.DefaultPartitions < 1 || s.DefaultPartitions > 10000:
+		return fmt.Errorf("--default-partitions %d: must be from 1 to 10000", s.DefaultPartitions)
+	case s.MaxEventBytes < 1 || s.MaxEventBytes > maxEventBytesLimit:
+		return fmt.Errorf("--max-event-bytes %d: must be from 1 to %d", s.MaxEventBytes, maxEventBytesLimit)
+	}
+	return nil
+}
+
+// choice is a flag value from a fixed set.
+type choice struct {
+	value   string
+	allowed []string
+}
+
+func (c *choice) String() string { return c.value }
+func (c *choice) Type() string   { return "string" }
+
+func (c *choice) Set(v string) error {
+	if !slices.Contains(c.allowed, v) {
+		return fmt.Errorf("want one of %s", strings.Join(c.allowed, ", "))
+	}
+	c.value = v
+	return nil
+}

@@ -1,0 +1,97 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/storage"
+)
+
+func TestProblems_EveryCodeIsUniqueAndInternalIsLast(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range problems {
+		if seen[k.code] {
+			t.Errorf("code %q appears twice", k.code)
+		}
+		seen[k.code] = true
+		if k.status < 400 || k.status > 599 || k.title == "" {
+			t.Errorf("code %q: status %d title %q", k.code, k.status, k.title)
+		}
+		if k.code != codeInternal && len(k.errs) == 0 {
+			t.Errorf("code %q matches no error", k.code)
+		}
+	}
+	if last := problems[len(problems)-1]; last.code != codeInternal || last.errs != nil {
+		t.Errorf("last row is %q, want the catch-all %q", last.code, codeInternal)
+	}
+}
+
+func TestProblems_EachSentinelMapsToItsCode(t *testing.T) {
+	tests := []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{broker.ErrInvalidEvent, 400, "invalid_event"},
+		{errMalformedRequest, 400, "malformed_request"},
+		{broker.ErrEmptyBatch, 400, "empty_batch"},
+		{errInvalidParameter, 400, "invalid_parameter"},
+		{errUnsupportedMediaType, 415, "unsupported_media_type"},
+		{broker.ErrTopicNotFound, 404, "unknown_topic"},
+		{storage.ErrUnknownTopic, 404, "unknown_topic"},
+		{broker.ErrAutoCreateOff, 404, "auto_create_disabled"},
+		{broker.ErrInvalidTopic, 400, "invalid_topic_name"},
+		{broker.ErrReservedTopic, 400, "reserved_topic_name"},
+		{broker.ErrInvalidSetting, 400, "invalid_topic_setting"},
+		{storage.ErrInvalidConfig, 400, "invalid_topic_setting"},
+		{broker.ErrTopicConflict, 409, "topic_conflict"},
+		{storage.ErrTopicExists, 409, "topic_conflict"},
+		{broker.ErrEventTooLarge, 413, "event_too_large"},
+		{broker.ErrBatchTooLarge, 413, "batch_too_large"},
+		{errRequestTooLarge, 413, "request_too_large"},
+		{storage.ErrOffsetOutOfRange, 400, "offset_out_of_range"},
+		{storage.ErrUnknownPartition, 404, "unknown_partition"},
+		{errNotFound, 404, "not_found"},
+		{errMethodNotAllowed, 405, "method_not_allowed"},
+		{storage.ErrUnavailable, 503, "storage_unavailable"},
+		{storage.ErrClosed, 503, "storage_unavailable"},
+		{storage.ErrCorrupt, 500, "storage_corrupt"},
+		{context.Canceled, 503, "request_canceled"},
+		{errors.New("something else"), 500, "internal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code+"/"+tt.err.Error(), func(t *testing.T) {
+			p := problemFor(fmt.Errorf("somewhere: %w", tt.err))
+			if p.Code != tt.code || p.Status != tt.status || p.Type != ProblemTypeBase+tt.code {
+				t.Errorf("got %s %d %s, want %s %d", p.Code, p.Status, p.Type, tt.code, tt.status)
+			}
+			if p.Detail != "somewhere: "+tt.err.Error() {
+				t.Errorf("detail %q", p.Detail)
+			}
+		})
+	}
+}
+
+func TestProblems_InvalidEventListsTheAttribute(t *testing.T) {
+	err := fmt.Errorf("%w: %w", broker.ErrInvalidEvent, &event.ValidationError{Attribute: "type", Rule: "is required"})
+	p := problemFor(err)
+	if len(p.Errors) != 1 || p.Errors[0].Attribute != "type" || p.Errors[0].Rule != "is required" || p.Errors[0].Index != nil {
+		t.Errorf("errors %+v", p.Errors)
+	}
+}
+
+func TestFormatDuration_DropsZeroUnits(t *testing.T) {
+	for in, want := range map[string]string{"168h": "168h", "2m": "2m", "1h30m": "1h30m", "0": "0s", "90s": "1m30s", "1h0m5s": "1h0m5s"} {
+		d, err := parseSetting("x", &in, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := FormatDuration(*d); got != want {
+			t.Errorf("FormatDuration(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/broker"
+)
+
+// publish stores the events of a request (binary, structured or batch
+// mode) and replies with their positions once they are durable.
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	events, err := s.requestEvents(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	results, err := s.broker.Publish(r.Context(), r.PathValue("topic"), events)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, PublishReply{Events: results})
+}
+
+// requestEvents decodes and validates the events of a publish request.
+func (s *Server) requestEvents(w http.ResponseWriter, r *http.Request) ([]*event.Event, error) {
+	if _, err := topicName(r); err != nil {
+		return nil, err
+	}
+	mode, err := publishMode(r.Header)
+	if err != nil {
+		return nil, err
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	events, err := decodeEvents(mode, r.Header, body)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range events {
+		clearPosition(e)
+	}
+	return events, validateEvents(events, mode == modeBatch)
+}
+
+// Content modes of the CloudEvents HTTP binding.
+type contentMode int
+
+const (
+	modeBinary contentMode = iota
+	modeStructured
+	modeBatch
+)
+
+// publishMode tells the content mode from the headers.
+func publishMode(h http.Header) (contentMode, error) {
+	ct := h.Get("Content-Type")
+	switch {
+	case event.IsBatch(ct):
+		return modeBatch, nil
+	case event.IsStructured(ct):
+		return modeStructured, nil
+	case isCloudEventsFormat(ct):
+		return 0, fmt.Errorf("%w: %q: Herald reads the JSON event formats only (%s or %s)",
+			errUnsupportedMediaType, ct, event.MediaTypeStructured, event.MediaTypeBatch)
+	case hasCEHeaders(h):
+		return modeBinary, nil
+	}
+	return 0, fmt.Errorf("%w: %q without ce-* headers is not a CloudEvent: send binary mode (ce-id, ce-source, ce-type, "+
+		"ce-specversion headers and the data as the body), or Content-Type %s or %s",
+		errUnsupportedMediaType, ct, event.MediaTypeStructured, event.MediaTypeBatch)
+}
+
+// isCloudEventsFormat reports whether ct is a CloudEvents event format
+// (application/cloudevents+xyz), whatever its encoding.
+func isCloudEventsFormat(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(mt)), "application/cloudevents")
+}
+
+func hasCEHeaders(h http.Header) bool {
+	for name := range h {
+		if len(name) > 3 && strings.EqualFold(name[:3], "ce-") {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeEvents decodes the body in the given mode. A decoding problem with
+// one attribute is invalid_event; anything else is malformed_request.
+func decodeEvents(mode contentMode, h http.Header, body []byte) ([]*event.Event, error) {
+	var events []*event.Event
+	var err error
+	switch mode {
+	case modeBatch:
+		events, err = event.DecodeBatch(body)
+	case modeStructured:
+		e := &event.Event{}
+		err = e.UnmarshalJSON(body)
+		events = []*event.Event{e}
+	default:
+		var e *event.Event
+		e, err = event.FromHTTP(h, body)
+		events = []*event.Event{e}
+	}
+	var ve *event.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return nil, fmt.Errorf("%w: %w", broker.ErrInvalidEvent, err)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", errMalformedRequest, err)
+	}
+	return events, nil
+}
+
+// clearPosition drops the log position an event read from a topic carries
+// (partition, offset, ...), so that read events can be published again.
+func clearPosition(e *event.Event) {
+	e.Topic, e.Partition, e.Offset, e.StoredAt, e.Stored = "", 0, 0, time.Time{}, false
+}

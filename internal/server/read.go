@@ -1,0 +1,167 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/heraldevents/herald/event"
+)
+
+// Read limits.
+const (
+	DefaultReadLimit = 100
+	MaxReadLimit     = 10000
+	MaxWait          = 30 * time.Second
+)
+
+// waiter is implemented by engines that can tell when a partition grows
+// (the embedded log engine does). Long polls need it.
+type waiter interface {
+	Wait(topic string, partition int, end int64) (<-chan struct{}, error)
+}
+
+// readParams are the query parameters of GET /v1/topics/{topic}/events.
+type readParams struct {
+	partition int
+	offset    int64 // -1: from since, or from the start
+	since     time.Time
+	limit     int
+	wait      time.Duration
+}
+
+// readEvents reads a partition without a subscription.
+func (s *Server) readEvents(w http.ResponseWriter, r *http.Request) {
+	events, err := s.read(r)
+	if err == nil {
+		var b []byte
+		if b, err = event.EncodeBatch(events); err == nil {
+			s.writeBody(w, r, http.StatusOK, event.MediaTypeBatch, b)
+			return
+		}
+	}
+	s.writeError(w, r, err)
+}
+
+func (s *Server) read(r *http.Request) ([]*event.Event, error) {
+	topic, err := topicName(r)
+	if err != nil {
+		return nil, err
+	}
+	q, err := parseReadParams(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	offset, err := s.startOffset(r.Context(), topic, q)
+	if err != nil {
+		return nil, err
+	}
+	events, err := s.broker.Read(r.Context(), topic, q.partition, offset, q.limit)
+	if err != nil || len(events) > 0 || q.wait <= 0 {
+		return events, err
+	}
+	if !s.waitForData(r.Context(), topic, q.partition, offset, q.wait) {
+		return events, nil
+	}
+	return s.broker.Read(r.Context(), topic, q.partition, offset, q.limit)
+}
+
+// startOffset resolves the offset to read from.
+func (s *Server) startOffset(ctx context.Context, topic string, q readParams) (int64, error) {
+	switch {
+	case q.offset >= 0:
+		return q.offset, nil
+	case !q.since.IsZero():
+		return s.broker.OffsetForTime(ctx, topic, q.partition, q.since)
+	}
+	start, _, err := s.broker.Offsets(ctx, topic, q.partition)
+	return start, err
+}
+
+// waitForData waits up to d for the partition to grow past end. It reports
+// whether it did (or may have).
+func (s *Server) waitForData(ctx context.Context, topic string, partition int, end int64, d time.Duration) bool {
+	wt, ok := s.broker.Engine().(waiter)
+	if !ok {
+		return false
+	}
+	ch, err := wt.Wait(topic, partition, end)
+	if err != nil {
+		return false
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-timer.C:
+	case <-ctx.Done():
+	case <-s.closing:
+	}
+	return false
+}
+
+// parseReadParams checks the query. Unknown parameters are errors, so
+// that a typo does not silently read something else.
+func parseReadParams(q url.Values) (readParams, error) {
+	p := readParams{offset: -1, limit: DefaultReadLimit}
+	for name, values := range q {
+		if len(values) != 1 {
+			return p, fmt.Errorf("%w: %s is given %d times", errInvalidParameter, name, len(values))
+		}
+		if err := p.set(name, values[0]); err != nil {
+			return p, fmt.Errorf("%w: %w", errInvalidParameter, err)
+		}
+	}
+	if p.offset >= 0 && !p.since.IsZero() {
+		return p, fmt.Errorf("%w: give offset or since, not both", errInvalidParameter)
+	}
+	return p, nil
+}
+
+func (p *readParams) set(name, v string) error {
+	var err error
+	switch name {
+	case "partition":
+		var n int64
+		n, err = intParam(name, v, 0, 1<<31-1)
+		p.partition = int(n)
+	case "offset":
+		p.offset, err = intParam(name, v, 0, 1<<63-1)
+	case "limit":
+		var n int64
+		n, err = intParam(name, v, 1, MaxReadLimit)
+		p.limit = int(n)
+	case "since":
+		if p.since, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			err = fmt.Errorf("since=%q is not an RFC 3339 time such as 2024-05-01T12:00:00Z", v)
+		}
+	case "wait":
+		p.wait, err = waitParam(v)
+	default:
+		err = fmt.Errorf("unknown parameter %q (known: partition, offset, since, limit, wait)", name)
+	}
+	return err
+}
+
+func intParam(name, v string, lo, hi int64) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err == nil && n >= lo && n <= hi:
+		return n, nil
+	case hi == 1<<63-1:
+		return 0, fmt.Errorf("%s=%q: must be an integer of at least %d", name, v, lo)
+	}
+	return 0, fmt.Errorf("%s=%q: must be an integer from %d to %d", name, v, lo, hi)
+}
+
+func waitParam(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > MaxWait {
+		return 0, fmt.Errorf("wait=%q: must be a duration from 0s to %s, such as 10s", v, FormatDuration(MaxWait))
+	}
+	return d, nil
+}

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/broker"
+)
+
+// Media types of the replies.
+const (
+	mediaJSON    = "application/json"
+	mediaProblem = "application/problem+json"
+)
+
+// writeJSON writes v as a JSON reply.
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeBody(w, r, status, mediaJSON, b)
+}
+
+func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, status int, contentType string, b []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		s.log.DebugContext(r.Context(), "write reply", "path", r.URL.Path, "error", err)
+	}
+}
+
+// writeError replies with the problem for err, as the table says.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	p := problemFor(err)
+	switch {
+	case p.Status >= 500 && p.Code != "request_canceled":
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "code", p.Code, "error", err)
+	default:
+		s.log.DebugContext(r.Context(), "request refused", "method", r.Method, "path", r.URL.Path, "code", p.Code, "error", err)
+	}
+	b, merr := json.Marshal(p)
+	if merr != nil { // cannot happen: Problem holds strings and ints
+		b = []byte(`{"code":"internal","status":500}`)
+	}
+	s.writeBody(w, r, p.Status, mediaProblem, b)
+}
+
+// problemFor builds the problem details of err.
+func problemFor(err error) Problem {
+	k := kindOf(err)
+	return Problem{Type: ProblemTypeBase + k.code, Title: k.title, Status: k.status,
+		Detail: err.Error(), Code: k.code, Errors: attributeErrors(err)}
+}
+
+// attributeErrors lists the event attributes err is about, if any.
+func attributeErrors(err error) []AttributeError {
+	var many *invalidEventsError
+	if errors.As(err, &many) {
+		return many.errs
+	}
+	var one *event.ValidationError
+	if errors.As(err, &one) {
+		return []AttributeError{{Attribute: one.Attribute, Rule: one.Rule}}
+	}
+	return nil
+}
+
+// invalidEventsError reports every invalid event of a publish request.
+type invalidEventsError struct {
+	first error // the first event's error, for the message
+	count int   // invalid events, listed in errs or not
+	errs  []AttributeError
+}
+
+func (e *invalidEventsError) Error() string {
+	switch n := e.count - 1; {
+	case n == 1:
+		return e.first.Error() + " (and 1 more invalid event)"
+	case n > 1:
+		return fmt.Sprintf("%s (and %d more invalid events)", e.first, n)
+	}
+	return e.first.Error()
+}
+
+func (e *invalidEventsError) Unwrap() error { return e.first }
+
+// maxAttributeErrors bounds the errors listed in one problem.
+const maxAttributeErrors = 100
+
+// validateEvents checks every event and reports all invalid ones, with
+// their index when batch is set.
+func validateEvents(events []*event.Event, batch bool) error {
+	var all *invalidEventsError
+	for i, e := range events {
+		err := e.Validate()
+		if err == nil {
+			continue
+		}
+		if all == nil {
+			all = &invalidEventsError{first: eventError(i, e, err, batch)}
+		}
+		all.count++
+		if len(all.errs) < maxAttributeErrors {
+			all.errs = append(all.errs, attributeError(i, err, batch))
+		}
+	}
+	if all == nil {
+		return nil
+	}
+	return all
+}
+
+func eventError(i int, e *event.Event, err error, batch bool) error {
+	if batch {
+		return fmt.Errorf("%w: event %d (id %q): %w", broker.ErrInvalidEvent, i, e.ID, err)
+	}
+	return fmt.Errorf("%w: %w", broker.ErrInvalidEvent, err)
+}
+
+func attributeError(i int, err error, batch bool) AttributeError {
+	a := AttributeError{Rule: err.Error()}
+	var ve *event.ValidationError
+	if errors.As(err, &ve) {
+		a.Attribute, a.Rule = ve.Attribute, ve.Rule
+	}
+	if batch {
+		a.Index = &i
+	}
+	return a
+}
+
+// logger returns l, or a logger that discards everything.
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}

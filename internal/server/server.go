@@ -1,0 +1,141 @@
+// Package server is Herald's HTTP API (v1): topics, publishing with the
+// CloudEvents HTTP binding, reading the log, health. Every error reply is
+// application/problem+json with a code from the one table in problems.go.
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/heraldevents/herald/internal/broker"
+)
+
+// DefaultMaxBodyBytes is the default request body limit: 16 MiB.
+const DefaultMaxBodyBytes = 16 << 20
+
+// Options configures a Server. The zero value works.
+type Options struct {
+	MaxBodyBytes int64        // request body limit; default DefaultMaxBodyBytes
+	Logger       *slog.Logger // default: discard; access logs are at debug level
+}
+
+// Server serves the v1 HTTP API over a broker. It is an http.Handler.
+type Server struct {
+	broker  *broker.Broker
+	opts    Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	handler http.Handler
+
+	closeOnce sync.Once
+	closing   chan struct{} // closed by Close: long polls return at once
+}
+
+// New returns a Server for b.
+func New(b *broker.Broker, opts Options) *Server {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	s := &Server{broker: b, opts: opts, log: logger(opts.Logger), mux: http.NewServeMux(), closing: make(chan struct{})}
+	s.routes()
+	s.handler = s.accessLog(http.HandlerFunc(s.route))
+	return s
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", s.health)
+	s.mux.HandleFunc("GET /v1/topics", s.listTopics)
+	s.mux.HandleFunc("PUT /v1/topics/{topic}", s.putTopic)
+	s.mux.HandleFunc("GET /v1/topics/{topic}", s.getTopic)
+	s.mux.HandleFunc("DELETE /v1/topics/{topic}", s.deleteTopic)
+	s.mux.HandleFunc("POST /v1/topics/{topic}/events", s.publish)
+	s.mux.HandleFunc("GET /v1/topics/{topic}/events", s.readEvents)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// Close makes pending and future long polls return at once, so that an
+// http.Server's Shutdown does not wait for them. Register it with
+// http.Server.RegisterOnShutdown. Other requests are unaffected.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
+}
+
+// route dispatches to the mux, turning its plain-text 404 and 405 replies
+// into problems.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	rec := &headerRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	switch rec.status {
+	case http.StatusMethodNotAllowed:
+		allow := rec.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		s.writeError(w, r, fmt.Errorf("%w: %s %s (allowed: %s)", errMethodNotAllowed, r.Method, r.URL.Path, allow))
+	case http.StatusNotFound:
+		s.writeError(w, r, fmt.Errorf("%w: %s %s", errNotFound, r.Method, r.URL.Path))
+	default: // a redirect to the cleaned path
+		s.mux.ServeHTTP(w, r)
+	}
+}
+
+// headerRecorder keeps the status and headers a handler writes and drops
+// the body.
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headerRecorder) Header() http.Header         { return h.header }
+func (h *headerRecorder) WriteHeader(status int)      { h.status = status }
+func (h *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// accessLog logs each request at debug level when that level is enabled.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		s.log.DebugContext(r.Context(), "http request", "method", r.Method, "path", r.URL.RequestURI(),
+			"status", sw.status, "bytes", sw.bytes, "duration", time.Since(start), "remote", r.RemoteAddr)
+	})
+}
+
+// statusWriter records the status and size of a reply.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
