@@ -21,6 +21,7 @@ type Options struct {
 	DefaultDedupWindow time.Duration // default 2m
 	MaxEventBytes      int           // stored size limit of one event; default 1 MiB
 	MaxBatchEvents     int           // events in one publish; default 10,000
+	MaxBatchBytes      int           // stored size of one publish; default 32 MiB
 	Now                func() time.Time
 }
 
@@ -39,6 +40,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBatchEvents <= 0 {
 		o.MaxBatchEvents = 10000
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 32 << 20
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -215,7 +215,7 @@ func TestPublish_EventsWithoutKeySpreadEvenly(t *testing.T) {
 }
 
 func TestPublish_RefusesBadBatchesAndStoresNothing(t *testing.T) {
-	f := newFixture(t, Options{MaxEventBytes: 2048, MaxBatchEvents: 3})
+	f := newFixture(t, Options{MaxEventBytes: 2048, MaxBatchEvents: 3, MaxBatchBytes: 5000})
 	f.publish("orders", ev("seed", ""))
 	big := ev("big", "")
 	big.Data = make([]byte, 4096)
@@ -232,6 +232,7 @@ func TestPublish_RefusesBadBatchesAndStoresNothing(t *testing.T) {
 		{"one event too large", []*event.Event{ev("1", ""), big}, ErrEventTooLarge},
 		{"one event without id", []*event.Event{ev("1", ""), noID}, ErrInvalidEvent},
 		{"wrong specversion", []*event.Event{badVersion}, ErrInvalidEvent},
+		{"batch bytes over the limit", []*event.Event{sized("1", 1900), sized("2", 1900), sized("3", 1900)}, ErrBatchTooLarge},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -277,5 +278,32 @@ func TestPutTopic_CreateUpdateAndConflicts(t *testing.T) {
 		if _, _, err := f.b.PutTopic(ctx, name, TopicSpec{}); err == nil {
 			t.Fatalf("topic name %q accepted", name)
 		}
+	}
+}
+
+func sized(id string, n int) *event.Event {
+	e := ev(id, "")
+	e.DataContentType = "application/octet-stream"
+	e.Data = make([]byte, n)
+	return e
+}
+
+func TestBroker_InternalTopicsAreNotReachable(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	if err := f.e.CreateTopic(ctx, "__herald_state", storage.TopicConfig{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.b.Publish(ctx, "__herald_state", []*event.Event{ev("a", "")}); !errors.Is(err, ErrReservedTopic) {
+		t.Fatalf("publish: %v", err)
+	}
+	if _, err := f.b.Read(ctx, "__herald_state", 0, 0, 1); !errors.Is(err, ErrReservedTopic) {
+		t.Fatalf("read: %v", err)
+	}
+	if err := f.b.DeleteTopic(ctx, "__herald_state"); !errors.Is(err, ErrReservedTopic) {
+		t.Fatalf("delete: %v", err)
+	}
+	if topics, _ := f.b.Topics(ctx); len(topics) != 0 {
+		t.Fatalf("listed %v", topics)
 	}
 }

@@ -24,6 +24,9 @@ type Result struct {
 // original position with Duplicate set. Events are checked before anything
 // is stored; one bad event refuses the whole batch.
 func (b *Broker) Publish(ctx context.Context, topic string, events []*event.Event) ([]Result, error) {
+	if err := checkUserTopic(topic); err != nil {
+		return nil, err
+	}
 	if err := b.checkBatch(events); err != nil {
 		return nil, err
 	}
@@ -46,6 +49,7 @@ func (b *Broker) checkBatch(events []*event.Event) error {
 	if len(events) > b.opts.MaxBatchEvents {
 		return fmt.Errorf("%w: %d events, the limit is %d", ErrBatchTooLarge, len(events), b.opts.MaxBatchEvents)
 	}
+	total := 0
 	for i, e := range events {
 		if err := e.Validate(); err != nil {
 			return fmt.Errorf("%w: event %d (id %q): %w", ErrInvalidEvent, i, e.ID, err)
@@ -53,6 +57,10 @@ func (b *Broker) checkBatch(events []*event.Event) error {
 		if n := e.Size(); n > b.opts.MaxEventBytes {
 			return fmt.Errorf("%w: event %d (id %q) is %d bytes, the limit is %d", ErrEventTooLarge, i, e.ID, n, b.opts.MaxEventBytes)
 		}
+		total += e.Size()
+	}
+	if total > b.opts.MaxBatchBytes {
+		return fmt.Errorf("%w: %d bytes of events, the limit is %d", ErrBatchTooLarge, total, b.opts.MaxBatchBytes)
 	}
 	return nil
 }

@@ -16,6 +16,9 @@ const MaxReadBytes = 8 << 20
 // at the end offset returns none; before the start or past the end is
 // storage.ErrOffsetOutOfRange.
 func (b *Broker) Read(ctx context.Context, topic string, partition int, offset int64, limit int) ([]*event.Event, error) {
+	if err := checkUserTopic(topic); err != nil {
+		return nil, err
+	}
 	recs, err := b.engine.Read(ctx, topic, partition, offset, limit, MaxReadBytes)
 	if err != nil {
 		return nil, err

@@ -74,8 +74,8 @@ func (spec TopicSpec) apply(t Topic) (Topic, error) {
 // CheckTopicName returns a clear error for a name that cannot be a user
 // topic.
 func CheckTopicName(name string) error {
-	if strings.HasPrefix(name, "__") {
-		return fmt.Errorf("%w: %q", ErrReservedTopic, name)
+	if err := checkUserTopic(name); err != nil {
+		return err
 	}
 	if !log.ValidTopicName(name) {
 		return fmt.Errorf("%w: %q: use 1 to 249 letters, digits, '.', '_' or '-', not starting with '.'", ErrInvalidTopic, name)
@@ -129,8 +129,20 @@ func (b *Broker) createTopic(ctx context.Context, name string, spec TopicSpec) (
 	return t, nil
 }
 
+// checkUserTopic refuses Herald's internal topics ("__" names), which are
+// not reachable through the platform API.
+func checkUserTopic(name string) error {
+	if strings.HasPrefix(name, "__") {
+		return fmt.Errorf("%w: %q", ErrReservedTopic, name)
+	}
+	return nil
+}
+
 // Topic describes one topic.
 func (b *Broker) Topic(ctx context.Context, name string) (Topic, error) {
+	if err := checkUserTopic(name); err != nil {
+		return Topic{}, err
+	}
 	info, err := b.engine.Topic(ctx, name)
 	if err != nil {
 		return Topic{}, err
@@ -155,6 +167,9 @@ func (b *Broker) Topics(ctx context.Context) ([]Topic, error) {
 
 // DeleteTopic deletes a topic and its events.
 func (b *Broker) DeleteTopic(ctx context.Context, name string) error {
+	if err := checkUserTopic(name); err != nil {
+		return err
+	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	if err := b.engine.DeleteTopic(ctx, name); err != nil {

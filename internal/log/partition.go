@@ -207,6 +207,10 @@ func (p *partition) offsets() (int64, int64) {
 
 // closeFiles closes every segment (used on Close and failed opens).
 func (p *partition) closeFiles() error {
+	p.mu.Lock()
+	close(p.notify) // wake long polls: this partition will not grow
+	p.notify = make(chan struct{})
+	p.mu.Unlock()
 	var errs []error
 	for _, s := range p.segs {
 		if s.refs.Add(-1) == 0 {
