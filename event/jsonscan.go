@@ -5,7 +5,7 @@ import (
 	"errors"
 )
 
-// jsonScanner walks JSON text that json.Valid has accepted, so it can skip
+// jsonScanner walks JSON text that validJSON has accepted, so it can skip
 // values by their brackets and quotes without checking their grammar. It
 // never allocates.
 type jsonScanner struct {
@@ -15,7 +15,7 @@ type jsonScanner struct {
 
 // checkJSON returns nil if b is valid JSON, else encoding/json's error.
 func checkJSON(b []byte) error {
-	if json.Valid(b) {
+	if validJSON(b) {
 		return nil
 	}
 	if err := json.Unmarshal(b, new(json.RawMessage)); err != nil {
@@ -77,6 +77,9 @@ func endsLiteral(c byte) bool {
 func (s *jsonScanner) skipString() {
 	s.i++ // opening quote
 	for s.i < len(s.b) {
+		if s.i = plainRun(s.b, s.i); s.i >= len(s.b) {
+			return
+		}
 		c := s.b[s.i]
 		s.i++
 		switch c {

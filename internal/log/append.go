@@ -39,7 +39,7 @@ func (t *topic) encode(parts []storage.PartitionRecords, now time.Time) (*append
 		if len(pr.Records) == 0 {
 			return nil, fmt.Errorf("%w: append to partition %d has no records", storage.ErrInvalidConfig, pr.Partition)
 		}
-		batch := encodeBatch(nil, pr.Records, now)
+		batch := encodeBatch(make([]byte, 0, batchSizeHint(pr.Records)), pr.Records, now)
 		if len(batch) > maxBatchSize {
 			return nil, fmt.Errorf("append to partition %d: batch of %d bytes is over the %d byte limit", pr.Partition, len(batch), maxBatchSize)
 		}

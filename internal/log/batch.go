@@ -81,6 +81,20 @@ func recordMillis(r *storage.Record, now time.Time) int64 {
 	return r.Timestamp.UnixMilli()
 }
 
+// batchSizeHint is an upper bound of encodeBatch's output for recs, so
+// the batch is built in one allocation.
+func batchSizeHint(recs []storage.Record) int {
+	n := batchHeaderSize
+	for i := range recs {
+		r := &recs[i]
+		n += 3*binary.MaxVarintLen64 + 1 + len(r.Key) + len(r.Value) + binary.MaxVarintLen32
+		for _, h := range r.Headers {
+			n += 2*binary.MaxVarintLen32 + len(h.Key) + len(h.Value)
+		}
+	}
+	return n
+}
+
 // appendRecord encodes one record with its varint length prefix. The body
 // is encoded once after a one-byte length placeholder, then the prefix is
 // widened in place when the body needs a longer varint.

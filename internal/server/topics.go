@@ -142,8 +142,20 @@ func (s *Server) deleteTopic(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads the request body up to the size limit.
+// readAll reads a body into one buffer sized from Content-Length when
+// the client sent it, instead of growing and copying as io.ReadAll does.
+func readAll(r io.Reader, length, limit int64) ([]byte, error) {
+	size := int64(512)
+	if length > 0 && length <= limit {
+		size = length + bytes.MinRead // ReadFrom wants MinRead spare bytes before it reads
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
+}
+
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes), r.ContentLength, s.opts.MaxBodyBytes)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
