@@ -203,7 +203,6 @@ func (v *validator) escape() bool {
 	return false
 }
 
-
 func (v *validator) number() bool {
 	if v.b[v.i] == '-' {
 		v.i++
