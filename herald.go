@@ -12,6 +12,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"path/filepath"
 	"time"
 
 	"github.com/heraldevents/herald/event"
@@ -66,7 +68,14 @@ func Open(dir string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{engine: e, broker: broker.New(e, c.broker)}, nil
+	if c.broker.DedupDir == "" {
+		c.broker.DedupDir = filepath.Join(dir, "dedup")
+	}
+	b, err := broker.New(e, c.broker)
+	if err != nil {
+		return nil, errors.Join(err, e.Close())
+	}
+	return &Client{engine: e, broker: b}, nil
 }
 
 // Close syncs and closes the data directory.

@@ -126,20 +126,25 @@ type load struct {
 	lat         []time.Duration
 }
 
-// body renders one batch request with fresh ids and keys.
+// body renders one batch request with fresh ids and keys, with appends
+// rather than fmt, so the load generator leaves the CPU to the server.
 func (l *load) body() []byte {
-	data := `"` + strings.Repeat("x", l.size-2) + `"`
-	var b bytes.Buffer
-	b.WriteByte('[')
+	head := []byte(`{"specversion":"1.0","source":"/httpload","type":"bench.event","datacontenttype":"application/json","id":"e-`)
+	data := []byte(`","data":"` + strings.Repeat("x", l.size-2) + `"}`)
+	b := make([]byte, 0, l.batch*(len(head)+len(data)+40)+2)
+	b = append(b, '[')
 	for i := 0; i < l.batch; i++ {
 		n := l.seq.Add(1)
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		fmt.Fprintf(&b, `{"specversion":"1.0","id":"e-%d","source":"/httpload","type":"bench.event","partitionkey":"k-%d","datacontenttype":"application/json","data":%s}`, n, n%1000, data)
+		b = append(b, head...)
+		b = strconv.AppendInt(b, n, 10)
+		b = append(b, `","partitionkey":"k-`...)
+		b = strconv.AppendInt(b, n%1000, 10)
+		b = append(b, data...)
 	}
-	b.WriteByte(']')
-	return b.Bytes()
+	return append(b, ']')
 }
 
 func (l *load) send(client *http.Client) {

@@ -28,7 +28,10 @@ func newCLIEnv(t *testing.T, opts broker.Options) *cliEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := broker.New(eng, opts)
+	b, err := broker.New(eng, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := server.New(b, server.Options{})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {

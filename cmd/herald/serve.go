@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,8 +58,13 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 	if err != nil {
 		return errors.Join(err, eng.Close())
 	}
-	b := broker.New(eng, broker.Options{DisableAutoCreate: !s.AutoCreateTopics,
-		DefaultPartitions: s.DefaultPartitions, MaxEventBytes: s.MaxEventBytes})
+	b, err := broker.New(eng, broker.Options{DisableAutoCreate: !s.AutoCreateTopics,
+		DefaultPartitions: s.DefaultPartitions, MaxEventBytes: s.MaxEventBytes,
+		DedupDir: filepath.Join(s.Data, "dedup")})
+	if err != nil {
+		ln.Close()
+		return errors.Join(err, eng.Close())
+	}
 	srv := server.New(b, server.Options{Logger: logger, MaxBodyBytes: maxBodyBytes(s.MaxEventBytes)})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}

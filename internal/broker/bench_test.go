@@ -19,7 +19,11 @@ func benchBroker(b *testing.B, partitions int) *Broker {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { e.Close() })
-	return New(e, Options{DefaultPartitions: partitions})
+	br, err := New(e, Options{DefaultPartitions: partitions, DedupDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return br
 }
 
 func benchEvent(id string, size int) *event.Event {

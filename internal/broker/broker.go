@@ -6,6 +6,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,7 +23,12 @@ type Options struct {
 	MaxEventBytes      int           // stored size limit of one event; default 1 MiB
 	MaxBatchEvents     int           // events in one publish; default 10,000
 	MaxBatchBytes      int           // stored size of one publish; default 32 MiB
-	Now                func() time.Time
+	// DedupDir is a scratch directory where dedup indexes keep their older
+	// parts, so memory holds only about 2 bytes per remembered event
+	// beyond the newest quarter million. Its content is derived and wiped
+	// by New. Empty: everything stays in memory (about 16-44 bytes an event).
+	DedupDir string
+	Now      func() time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -70,8 +76,17 @@ type topicState struct {
 }
 
 // New returns a Broker over an engine. The caller closes the engine.
-func New(engine storage.Engine, opts Options) *Broker {
-	return &Broker{engine: engine, opts: opts.withDefaults(), states: map[string]*topicState{}}
+func New(engine storage.Engine, opts Options) (*Broker, error) {
+	opts = opts.withDefaults()
+	if opts.DedupDir != "" {
+		if err := os.RemoveAll(opts.DedupDir); err != nil {
+			return nil, fmt.Errorf("clear dedup directory: %w", err)
+		}
+		if err := os.MkdirAll(opts.DedupDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create dedup directory: %w", err)
+		}
+	}
+	return &Broker{engine: engine, opts: opts, states: map[string]*topicState{}}, nil
 }
 
 // Options returns the broker's effective options.
@@ -85,7 +100,7 @@ func (b *Broker) state(name string) *topicState {
 	defer b.mu.Unlock()
 	st, ok := b.states[name]
 	if !ok {
-		st = &topicState{dedup: newDedupIndex(b.opts.DefaultDedupWindow)}
+		st = &topicState{dedup: newDedupIndex(b.opts.DefaultDedupWindow, b.opts.DedupDir, name)}
 		b.states[name] = st
 	}
 	return st
@@ -94,7 +109,10 @@ func (b *Broker) state(name string) *topicState {
 func (b *Broker) forget(name string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.states, name)
+	if st, ok := b.states[name]; ok {
+		st.dedup.close()
+		delete(b.states, name)
+	}
 }
 
 // loadedState returns the topic's state, rebuilding its dedup index from

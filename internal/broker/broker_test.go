@@ -48,7 +48,11 @@ func (f *fixture) open() {
 		f.t.Fatal(err)
 	}
 	f.opts.Now = f.clock.Now
-	f.e, f.b = e, New(e, f.opts)
+	b, err := New(e, f.opts)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.e, f.b = e, b
 }
 
 // restart closes and reopens engine and broker on the same directory.

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,7 +49,11 @@ func runCrashChild(dir, round string) {
 		fmt.Println("open:", err)
 		os.Exit(3)
 	}
-	b := New(e, Options{DefaultPartitions: 3})
+	b, err := New(e, Options{DefaultPartitions: 3, DedupDir: filepath.Join(dir, "dedup")})
+	if err != nil {
+		fmt.Println("broker:", err)
+		os.Exit(3)
+	}
 	var out sync.Mutex
 	w := bufio.NewWriter(os.Stdout)
 	var wg sync.WaitGroup
@@ -168,7 +173,10 @@ func verifyCrashDir(t *testing.T, dir string, acked map[string]ack) {
 		t.Fatalf("reopen after crash: %v", err)
 	}
 	defer e.Close()
-	b := New(e, Options{DefaultPartitions: 3})
+	b, err := New(e, Options{DefaultPartitions: 3, DedupDir: filepath.Join(dir, "dedup")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	seen := map[string]ack{}
 	lastSeq := map[string]int{}

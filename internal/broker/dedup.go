@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"fmt"
 	"hash/maphash"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -9,31 +11,38 @@ import (
 // dedupIndex remembers, for one topic, where each (source, id) published
 // within the dedup window was stored. It is derived state: on start it is
 // rebuilt from the last window of the log, so it survives restarts without
-// being written anywhere.
+// being written anywhere durable.
 //
-// Memory is about 34 bytes per event in the window: a map from a 64-bit
-// hash of (source, id) to a packed position, and the hashes in the order
-// they were stored, with one time mark per publish, for expiry. A hash
-// match is only a candidate: the broker confirms it by reading the stored
-// event's source and id, so a collision never turns a new event into a
-// false duplicate. (The rare cost of a collision: the older of the two
-// events may leave the index early.)
+// New entries go to an in-memory map (about 44 bytes an event). When the
+// map holds genSize events, or its oldest is a quarter window old, it is
+// frozen into a generation: sorted, written to a scratch file, and kept in
+// memory only as a Bloom filter (about 2 bytes an event). A generation
+// is dropped whole once its newest event is older than the window, so an
+// event is remembered for at least the window and at most 1.25 windows.
+//
+// A hash match is only a candidate: the broker confirms it by reading the
+// stored event's source and id, so a collision never turns a new event
+// into a false duplicate. (The rare cost of a collision: the older of the
+// two events may be forgotten early.)
 type dedupIndex struct {
-	seed maphash.Seed
+	seed    maphash.Seed
+	dir     string // scratch directory for generations; "" keeps them in memory
+	prefix  string // file name prefix (the topic)
+	genSize int
 
 	mu      sync.Mutex // guards everything below
 	window  time.Duration
-	entries map[uint64]uint64  // hash -> packed position
-	order   []uint64           // hashes in the order stored; order[head:] are live
-	head    int                //
-	marks   []mark             // order[marks[i].from:marks[i+1].from] were stored at marks[i].at
+	current map[uint64]uint64  // hash -> packed position
+	oldest  int64              // unix ms of the oldest event in current
+	newest  int64              // unix ms of the newest event in current
+	gens    []*generation      // oldest first
+	seq     int                // generation file counter
+	err     error              // a failed spill: reported on every publish until the index is rebuilt
 	pending map[uint64]*flight // hashes reserved by publishes in progress
 }
 
-type mark struct {
-	from int   // index in order
-	at   int64 // unix ms
-}
+// defaultGenSize bounds the in-memory part of a dedup index.
+var defaultGenSize = 1 << 18 // a variable so tests can use small generations
 
 // position is where an event is stored.
 type position struct {
@@ -56,9 +65,9 @@ type flight struct {
 
 func newFlight() *flight { return &flight{done: make(chan struct{})} }
 
-func newDedupIndex(window time.Duration) *dedupIndex {
-	return &dedupIndex{seed: maphash.MakeSeed(), window: window,
-		entries: map[uint64]uint64{}, pending: map[uint64]*flight{}}
+func newDedupIndex(window time.Duration, dir, prefix string) *dedupIndex {
+	return &dedupIndex{seed: maphash.MakeSeed(), dir: dir, prefix: prefix, genSize: defaultGenSize,
+		window: window, current: map[uint64]uint64{}, pending: map[uint64]*flight{}}
 }
 
 func (d *dedupIndex) hash(source, id string) uint64 {
@@ -76,49 +85,93 @@ func (d *dedupIndex) setWindow(w time.Duration) {
 	d.window = w
 }
 
-// expire drops the events stored before now-window. Called with mu held.
+// expire drops generations whose newest event is older than the window,
+// and freezes the current map once its oldest event is a quarter window
+// old. Called with mu held.
 func (d *dedupIndex) expire(now time.Time) {
 	cutoff := now.Add(-d.window).UnixMilli()
-	for len(d.marks) > 0 && d.marks[0].at < cutoff {
-		end := len(d.order)
-		if len(d.marks) > 1 {
-			end = d.marks[1].from
-		}
-		for _, h := range d.order[d.head:end] {
-			delete(d.entries, h)
-		}
-		d.head = end
-		d.marks = d.marks[1:]
+	for len(d.gens) > 0 && d.gens[0].newest < cutoff {
+		d.gens[0].drop()
+		d.gens = d.gens[1:]
 	}
-	if d.head > 4096 && d.head > len(d.order)/2 {
-		d.order = append(d.order[:0], d.order[d.head:]...)
-		marks := make([]mark, len(d.marks))
-		for i, m := range d.marks {
-			marks[i] = mark{from: m.from - d.head, at: m.at}
-		}
-		d.marks, d.head = marks, 0
+	if len(d.current) == 0 {
+		return
 	}
+	if d.newest < cutoff {
+		d.current = map[uint64]uint64{}
+		return
+	}
+	if now.UnixMilli()-d.oldest >= (d.window / 4).Milliseconds() {
+		d.freeze()
+	}
+}
+
+// freeze turns the current map into a generation.
+func (d *dedupIndex) freeze() {
+	path := ""
+	if d.dir != "" {
+		d.seq++
+		path = filepath.Join(d.dir, fmt.Sprintf("%s.%d.dedup", d.prefix, d.seq))
+	}
+	g, err := freeze(d.current, d.newest, path)
+	if err != nil {
+		d.err = err
+		return
+	}
+	d.gens = append(d.gens, g)
+	d.current = make(map[uint64]uint64, len(d.current))
+}
+
+// lookup finds a candidate position for h: in the current map, then in
+// the generations from the newest. Called with mu held.
+func (d *dedupIndex) lookup(h uint64) (uint64, bool, error) {
+	if v, ok := d.current[h]; ok {
+		return v, true, nil
+	}
+	for i := len(d.gens) - 1; i >= 0; i-- {
+		if v, ok, err := d.gens[i].lookup(h); ok || err != nil {
+			return v, ok, err
+		}
+	}
+	return 0, false, nil
+}
+
+// close drops every generation (the topic was deleted or forgotten).
+func (d *dedupIndex) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, g := range d.gens {
+		g.drop()
+	}
+	d.gens, d.current = nil, map[uint64]uint64{}
 }
 
 // reserve looks up hashes for a publish. It returns the candidates already
 // stored, or, when another publish holds one of the hashes, that publish to
 // wait for (reserving nothing, so two publishes never wait on each other).
 // Otherwise every hash not stored is reserved for f.
-func (d *dedupIndex) reserve(hashes []uint64, f *flight, now time.Time) (map[uint64]position, *flight) {
+func (d *dedupIndex) reserve(hashes []uint64, f *flight, now time.Time) (map[uint64]position, *flight, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.window <= 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	d.expire(now)
+	if d.err != nil {
+		return nil, nil, d.err
+	}
 	for _, h := range hashes {
 		if other, ok := d.pending[h]; ok && other != f {
-			return nil, other
+			return nil, other, nil
 		}
 	}
 	var found map[uint64]position
 	for _, h := range hashes {
-		if v, ok := d.entries[h]; ok {
+		v, ok, err := d.lookup(h)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
 			if found == nil {
 				found = map[uint64]position{}
 			}
@@ -128,7 +181,7 @@ func (d *dedupIndex) reserve(hashes []uint64, f *flight, now time.Time) (map[uin
 		d.pending[h] = f
 		f.reserved = append(f.reserved, h)
 	}
-	return found, nil
+	return found, nil, nil
 }
 
 // add records stored positions and releases the hashes f reserved.
@@ -151,11 +204,16 @@ func (d *dedupIndex) remember(h uint64, pos position, at int64) {
 }
 
 func (d *dedupIndex) rememberLocked(h uint64, pos position, at int64) {
-	if n := len(d.marks); n == 0 || d.marks[n-1].at != at {
-		d.marks = append(d.marks, mark{from: len(d.order), at: at})
+	if len(d.current) >= d.genSize {
+		d.freeze()
 	}
-	d.entries[h] = pack(pos)
-	d.order = append(d.order, h)
+	if len(d.current) == 0 || at < d.oldest {
+		d.oldest = at
+	}
+	if len(d.current) == 0 || at > d.newest {
+		d.newest = at
+	}
+	d.current[h] = pack(pos)
 }
 
 // release frees f's reservations (a publish that failed or found only
@@ -184,5 +242,9 @@ func (d *dedupIndex) releaseLocked(f *flight) {
 func (d *dedupIndex) size() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.entries)
+	n := len(d.current)
+	for _, g := range d.gens {
+		n += g.n
+	}
+	return n
 }

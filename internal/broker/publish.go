@@ -112,7 +112,10 @@ func (p *publish) run(ctx context.Context) ([]Result, error) {
 // then reserves the new ones and returns the stored candidates.
 func (p *publish) reserve(ctx context.Context, f *flight) (map[uint64]position, error) {
 	for {
-		found, other := p.st.dedup.reserve(p.hashes, f, p.b.opts.Now())
+		found, other, err := p.st.dedup.reserve(p.hashes, f, p.b.opts.Now())
+		if err != nil {
+			return nil, fmt.Errorf("%w: dedup index: %w", storage.ErrUnavailable, err)
+		}
 		if other == nil {
 			return found, nil
 		}

@@ -27,7 +27,11 @@ func BenchmarkHTTPPublishBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer eng.Close()
-	srv := New(broker.New(eng, broker.Options{DefaultPartitions: 8}), Options{})
+	br, err := broker.New(eng, broker.Options{DefaultPartitions: 8, DedupDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := New(br, Options{})
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	requests := b.N / batch

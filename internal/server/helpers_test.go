@@ -28,7 +28,10 @@ func newEnv(t *testing.T, bopts broker.Options, sopts Options) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := broker.New(eng, bopts)
+	b, err := broker.New(eng, bopts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := New(b, sopts)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
