@@ -36,7 +36,7 @@ func addServeFlags(fs *pflag.FlagSet, s *serveSettings) {
 	fs.StringVar(&s.Data, "data", "./herald-data", "data directory")
 	fs.Var(&s.Fsync, "fsync", "when to fsync appended events: always (before acknowledging), interval or none")
 	fs.BoolVar(&s.AutoCreateTopics, "auto-create-topics", true, "create unknown topics on first publish")
-	fs.IntVar(&s.DefaultPartitions, "default-partitions", 1, "partitions of automatically created topics")
+	fs.IntVar(&s.DefaultPartitions, "default-partitions", 1, "partitions of topics created without a partition count (by PUT or on first publish)")
 	fs.IntVar(&s.MaxEventBytes, "max-event-bytes", 1<<20, "largest event accepted, in stored bytes")
 	fs.Var(&s.LogLevel, "log-level", "log level: debug (includes access logs), info, warn or error")
 	fs.StringVar(&s.Config, configFlag, "", "JSON config file whose keys are flag names, e.g. {\"fsync\": \"interval\"}")

@@ -121,12 +121,11 @@ func (b *Broker) createTopic(ctx context.Context, name string, spec TopicSpec) (
 	if err != nil {
 		return Topic{}, err
 	}
-	t.CreatedAt = b.opts.Now().UTC()
 	if err := b.engine.CreateTopic(ctx, name, t.config()); err != nil {
 		return Topic{}, err
 	}
 	b.forget(name) // a fresh topic has a fresh dedup index
-	return t, nil
+	return b.Topic(ctx, name) // as stored, creation time included
 }
 
 // checkUserTopic refuses Herald's internal topics ("__" names), which are

@@ -43,8 +43,10 @@ const codeInternal = "internal"
 //     parameter, and 416 is about the Range header.
 //   - unknown_partition is 404, like unknown_topic: the request names a
 //     part of a topic that does not exist.
-//   - topic_conflict (409) covers shrinking a topic's partitions and
-//     creating a topic that already exists.
+//   - topic_conflict (409): asking a topic for fewer partitions than it
+//     has (PUT on an existing topic is otherwise an update). Creating a
+//     topic that exists only reaches storage.ErrTopicExists if two
+//     creations race past the broker, which serializes them.
 //   - request_canceled is 503: the client usually went away or the
 //     server is shutting down, and nobody reads the reply.
 var problems = []problemKind{
