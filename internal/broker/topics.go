@@ -124,7 +124,7 @@ func (b *Broker) createTopic(ctx context.Context, name string, spec TopicSpec) (
 	if err := b.engine.CreateTopic(ctx, name, t.config()); err != nil {
 		return Topic{}, err
 	}
-	b.forget(name) // a fresh topic has a fresh dedup index
+	b.forget(name)            // a fresh topic has a fresh dedup index
 	return b.Topic(ctx, name) // as stored, creation time included
 }
 
