@@ -24,16 +24,7 @@ func checkJSON(b []byte) error {
 	return errors.New("invalid JSON")
 }
 
-func (s *jsonScanner) skipSpace() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\r', '\n':
-			s.i++
-		default:
-			return
-		}
-	}
-}
+func (s *jsonScanner) skipSpace() { s.i = skipSpace(s.b, s.i) }
 
 // next returns the first byte of the next value, after whitespace.
 func (s *jsonScanner) next() byte {

@@ -68,25 +68,19 @@ func (f *fileIndex) entry(i int) (indexEntry, error) {
 // floorByOffset returns the position of the last entry with rel <= rel, or
 // 0 (the segment start) when there is none.
 func floorByOffset(idx sparseIndex, rel uint32) (int64, error) {
-	var err error
-	i := sort.Search(idx.count(), func(i int) bool {
-		e, e2 := idx.entry(i)
-		if e2 != nil {
-			err = e2
-			return true
-		}
-		return e.rel > rel
-	})
-	if err != nil || i == 0 {
-		return 0, err
-	}
-	e, err := idx.entry(i - 1)
-	return int64(e.pos), err
+	return floor(idx, func(e indexEntry) bool { return e.rel > rel })
 }
 
 // floorByTime returns the position of the last entry whose maxBefore < ms:
 // no record before it can have a timestamp >= ms.
 func floorByTime(idx sparseIndex, ms int64) (int64, error) {
+	return floor(idx, func(e indexEntry) bool { return e.maxBefore >= ms })
+}
+
+// floor returns the position of the last entry before the first one for
+// which past is true (past must be false, then true, along the index), or
+// 0 when there is none.
+func floor(idx sparseIndex, past func(indexEntry) bool) (int64, error) {
 	var err error
 	i := sort.Search(idx.count(), func(i int) bool {
 		e, e2 := idx.entry(i)
@@ -94,7 +88,7 @@ func floorByTime(idx sparseIndex, ms int64) (int64, error) {
 			err = e2
 			return true
 		}
-		return e.maxBefore >= ms
+		return past(e)
 	})
 	if err != nil || i == 0 {
 		return 0, err
