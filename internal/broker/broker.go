@@ -5,6 +5,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -69,10 +70,11 @@ type Broker struct {
 
 // topicState is the per-topic platform state derived from the log.
 type topicState struct {
-	once  sync.Once
-	err   error
-	dedup *dedupIndex
-	next  atomic.Uint64 // round-robin counter for events without a key
+	once      sync.Once
+	err       error
+	dedupGaps []error // partitions whose dedup rebuild stopped at damaged data (see dedupIndex)
+	dedup     *dedupIndex
+	next      atomic.Uint64 // round-robin counter for events without a key
 }
 
 // New returns a Broker over an engine. The caller closes the engine.
@@ -115,36 +117,55 @@ func (b *Broker) forget(name string) {
 	}
 }
 
+// forgetState forgets st if it is still the topic's state, and not a newer
+// one that may hold reservations.
+func (b *Broker) forgetState(name string, st *topicState) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.states[name] == st {
+		st.dedup.close()
+		delete(b.states, name)
+	}
+}
+
 // loadedState returns the topic's state, rebuilding its dedup index from
-// the log on first use.
+// the log on first use. Every caller waiting for the rebuild gets its
+// outcome, so it does not stop when the first caller's ctx is cancelled.
 func (b *Broker) loadedState(ctx context.Context, t Topic) (*topicState, error) {
 	st := b.state(t.Name)
 	st.once.Do(func() {
 		st.dedup.setWindow(t.DedupWindow)
-		st.err = b.rebuildDedup(ctx, t, st.dedup)
+		st.dedupGaps, st.err = b.rebuildDedup(context.WithoutCancel(ctx), t, st.dedup)
 	})
 	if st.err != nil {
-		b.forget(t.Name) // try again next time
+		b.forgetState(t.Name, st) // try again next time
 		return nil, st.err
 	}
 	return st, nil
 }
 
 // rebuildDedup reads the last dedup window of every partition and records
-// each event's (source, id).
-func (b *Broker) rebuildDedup(ctx context.Context, t Topic, d *dedupIndex) error {
+// each event's (source, id). A partition whose window holds damaged data
+// is remembered up to the damage; the damage is returned as a gap.
+func (b *Broker) rebuildDedup(ctx context.Context, t Topic, d *dedupIndex) ([]error, error) {
 	if t.DedupWindow <= 0 {
-		return nil
+		return nil, nil
 	}
+	var gaps []error
 	since := b.opts.Now().Add(-t.DedupWindow)
 	for p := 0; p < t.Partitions; p++ {
-		if err := b.scanPartition(ctx, t.Name, p, since, func(r storage.Record, source, id string) {
+		err := b.scanPartition(ctx, t.Name, p, since, func(r storage.Record, source, id string) {
 			d.remember(d.hash(source, id), position{partition: int32(p), offset: r.Offset}, r.Timestamp.UnixMilli())
-		}); err != nil {
-			return fmt.Errorf("rebuild dedup index of topic %s: %w", t.Name, err)
+		})
+		if errors.Is(err, storage.ErrCorrupt) {
+			gaps = append(gaps, fmt.Errorf("dedup index of topic %s partition %d ends at damaged data: %w", t.Name, p, err))
+			continue
+		}
+		if err != nil {
+			return gaps, fmt.Errorf("rebuild dedup index of topic %s: %w", t.Name, err)
 		}
 	}
-	return nil
+	return gaps, nil
 }
 
 // scanPartition calls fn for each record stored at or after since.

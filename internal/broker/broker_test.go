@@ -27,23 +27,31 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type fixture struct {
-	t     *testing.T
-	dir   string
-	clock *clock
-	opts  Options
-	e     *log.Engine
-	b     *Broker
+	t       *testing.T
+	dir     string
+	clock   *clock
+	opts    Options
+	logOpts log.Options // Now and RetentionInterval are set by open
+	e       *log.Engine
+	b       *Broker
 }
 
 func newFixture(t *testing.T, opts Options) *fixture {
-	f := &fixture{t: t, dir: t.TempDir(), clock: &clock{now: time.Now()}, opts: opts}
+	return newLogFixture(t, opts, log.Options{})
+}
+
+// newLogFixture is newFixture with engine options (such as small segments).
+func newLogFixture(t *testing.T, opts Options, logOpts log.Options) *fixture {
+	f := &fixture{t: t, dir: t.TempDir(), clock: &clock{now: time.Now()}, opts: opts, logOpts: logOpts}
 	f.open()
 	t.Cleanup(func() { f.e.Close() })
 	return f
 }
 
 func (f *fixture) open() {
-	e, err := log.Open(f.dir, log.Options{Now: f.clock.Now, RetentionInterval: -1})
+	lo := f.logOpts
+	lo.Now, lo.RetentionInterval = f.clock.Now, -1
+	e, err := log.Open(f.dir, lo)
 	if err != nil {
 		f.t.Fatal(err)
 	}

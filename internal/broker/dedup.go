@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 )
@@ -24,21 +25,44 @@ import (
 // stored event's source and id, so a collision never turns a new event
 // into a false duplicate. (The rare cost of a collision: the older of the
 // two events may be forgotten early.)
+//
+// Freezing sorts and writes the map outside mu: the full map is detached
+// into freezing, where lookups still find it, until its generation is
+// built and installed. When the generation file cannot be written the
+// generation stays in memory (16 bytes an event): the scratch directory
+// never stops publishing.
+//
+// The rebuild is best-effort where the log is unreadable: at data that
+// fails its checks (storage.ErrCorrupt) it skips the rest of that
+// partition's window and goes on with the other partitions, so one damaged
+// batch does not stop publishing to the topic. The price: an event stored
+// after the damage in that partition is not remembered, and a retry of it
+// within the window is stored again.
 type dedupIndex struct {
 	seed    maphash.Seed
 	dir     string // scratch directory for generations; "" keeps them in memory
 	prefix  string // file name prefix (the topic)
 	genSize int
 
-	mu      sync.Mutex // guards everything below
-	window  time.Duration
-	current map[uint64]uint64  // hash -> packed position
-	oldest  int64              // unix ms of the oldest event in current
-	newest  int64              // unix ms of the newest event in current
-	gens    []*generation      // oldest first
-	seq     int                // generation file counter
-	err     error              // a failed spill: reported on every publish until the index is rebuilt
-	pending map[uint64]*flight // hashes reserved by publishes in progress
+	mu       sync.Mutex // guards everything below
+	window   time.Duration
+	current  map[uint64]uint64  // hash -> packed position
+	oldest   int64              // unix ms of the oldest event in current
+	newest   int64              // unix ms of the newest event in current
+	freezing []*frozenPart      // detached maps being frozen, oldest first; newer than gens
+	gens     []*generation      // oldest first
+	seq      int                // generation file counter
+	spillErr error              // the last generation file that failed; that generation stays in memory
+	pending  map[uint64]*flight // hashes reserved by publishes in progress
+}
+
+// frozenPart is a full map being frozen into a generation without mu held.
+// Its entries are no longer written, so lookups read them meanwhile.
+type frozenPart struct {
+	entries map[uint64]uint64
+	newest  int64
+	path    string      // generation file, or "" to stay in memory
+	gen     *generation // set once built; installed in order
 }
 
 // defaultGenSize bounds the in-memory part of a dedup index.
@@ -86,47 +110,86 @@ func (d *dedupIndex) setWindow(w time.Duration) {
 }
 
 // expire drops generations whose newest event is older than the window,
-// and freezes the current map once its oldest event is a quarter window
-// old. Called with mu held.
-func (d *dedupIndex) expire(now time.Time) {
+// and detaches the current map once its oldest event is a quarter window
+// old. It returns the detached map for build.
+func (d *dedupIndex) expire(now time.Time) *frozenPart {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.window <= 0 {
+		return nil
+	}
 	cutoff := now.Add(-d.window).UnixMilli()
 	for len(d.gens) > 0 && d.gens[0].newest < cutoff {
 		d.gens[0].drop()
 		d.gens = d.gens[1:]
 	}
 	if len(d.current) == 0 {
-		return
+		return nil
 	}
 	if d.newest < cutoff {
 		d.current = map[uint64]uint64{}
-		return
+		return nil
 	}
 	if now.UnixMilli()-d.oldest >= (d.window / 4).Milliseconds() {
-		d.freeze()
+		return d.detach()
 	}
+	return nil
 }
 
-// freeze turns the current map into a generation.
-func (d *dedupIndex) freeze() {
-	path := ""
+// detach moves the current map to freezing and returns it; the caller
+// builds it with build once mu is released. Called with mu held.
+func (d *dedupIndex) detach() *frozenPart {
+	part := &frozenPart{entries: d.current, newest: d.newest}
 	if d.dir != "" {
 		d.seq++
-		path = filepath.Join(d.dir, fmt.Sprintf("%s.%d.dedup", d.prefix, d.seq))
+		part.path = filepath.Join(d.dir, fmt.Sprintf("%s.%d.dedup", d.prefix, d.seq))
 	}
-	g, err := freeze(d.current, d.newest, path)
-	if err != nil {
-		d.err = err
-		return
-	}
-	d.gens = append(d.gens, g)
+	d.freezing = append(d.freezing, part)
 	d.current = make(map[uint64]uint64, len(d.current))
+	return part
 }
 
-// lookup finds a candidate position for h: in the current map, then in
-// the generations from the newest. Called with mu held.
+// build freezes detached maps into generations without mu held and
+// installs them. Nil parts are skipped.
+func (d *dedupIndex) build(parts ...*frozenPart) {
+	for _, part := range parts {
+		if part != nil {
+			g, err := freeze(part.entries, part.newest, part.path)
+			d.install(part, g, err)
+		}
+	}
+}
+
+// install makes built generations lookups' own, oldest first, so that
+// gens stays in freezing order when builds finish out of order.
+func (d *dedupIndex) install(part *frozenPart, g *generation, spillErr error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if spillErr != nil {
+		d.spillErr = spillErr
+	}
+	if !slices.Contains(d.freezing, part) { // closed meanwhile
+		g.drop()
+		return
+	}
+	part.gen = g
+	for len(d.freezing) > 0 && d.freezing[0].gen != nil {
+		d.gens = append(d.gens, d.freezing[0].gen)
+		d.freezing = d.freezing[1:]
+	}
+}
+
+// lookup finds a candidate position for h: in the current map, in the
+// maps being frozen, then in the generations, newest first. Called with mu
+// held.
 func (d *dedupIndex) lookup(h uint64) (uint64, bool, error) {
 	if v, ok := d.current[h]; ok {
 		return v, true, nil
+	}
+	for i := len(d.freezing) - 1; i >= 0; i-- {
+		if v, ok := d.freezing[i].entries[h]; ok {
+			return v, true, nil
+		}
 	}
 	for i := len(d.gens) - 1; i >= 0; i-- {
 		if v, ok, err := d.gens[i].lookup(h); ok || err != nil {
@@ -136,29 +199,34 @@ func (d *dedupIndex) lookup(h uint64) (uint64, bool, error) {
 	return 0, false, nil
 }
 
-// close drops every generation (the topic was deleted or forgotten).
+// close drops every generation (the topic was deleted or forgotten);
+// generations still being built are dropped when they are installed.
 func (d *dedupIndex) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, g := range d.gens {
 		g.drop()
 	}
-	d.gens, d.current = nil, map[uint64]uint64{}
+	for _, part := range d.freezing {
+		if part.gen != nil {
+			part.gen.drop()
+		}
+	}
+	d.gens, d.freezing, d.current = nil, nil, map[uint64]uint64{}
 }
 
 // reserve looks up hashes for a publish. It returns the candidates already
 // stored, or, when another publish holds one of the hashes, that publish to
 // wait for (reserving nothing, so two publishes never wait on each other).
-// Otherwise every hash not stored is reserved for f.
+// Otherwise every hash is reserved for f, found or not: a candidate may
+// turn out not to be stored (gone by retention, or a collision), and
+// publishes of one id must not store it side by side.
 func (d *dedupIndex) reserve(hashes []uint64, f *flight, now time.Time) (map[uint64]position, *flight, error) {
+	d.build(d.expire(now))
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.window <= 0 {
 		return nil, nil, nil
-	}
-	d.expire(now)
-	if d.err != nil {
-		return nil, nil, d.err
 	}
 	for _, h := range hashes {
 		if other, ok := d.pending[h]; ok && other != f {
@@ -176,36 +244,52 @@ func (d *dedupIndex) reserve(hashes []uint64, f *flight, now time.Time) (map[uin
 				found = map[uint64]position{}
 			}
 			found[h] = unpack(v)
-			continue
 		}
-		d.pending[h] = f
-		f.reserved = append(f.reserved, h)
+	}
+	for _, h := range hashes {
+		if d.pending[h] != f {
+			d.pending[h] = f
+			f.reserved = append(f.reserved, h)
+		}
 	}
 	return found, nil, nil
 }
 
 // add records stored positions and releases the hashes f reserved.
 func (d *dedupIndex) add(hashes []uint64, pos []position, at time.Time, f *flight) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.window > 0 {
-		for i, h := range hashes {
-			d.rememberLocked(h, pos[i], at.UnixMilli())
-		}
-	}
-	d.releaseLocked(f)
+	d.build(d.insert(hashes, pos, at.UnixMilli(), f)...)
 }
 
 // remember records a stored event while rebuilding.
 func (d *dedupIndex) remember(h uint64, pos position, at int64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.rememberLocked(h, pos, at)
+	d.build(d.insert([]uint64{h}, []position{pos}, at, nil)...)
 }
 
-func (d *dedupIndex) rememberLocked(h uint64, pos position, at int64) {
+// insert records stored positions and releases f's reservations (nil: a
+// rebuild holds none). It returns the maps that filled up, for build.
+func (d *dedupIndex) insert(hashes []uint64, pos []position, at int64, f *flight) []*frozenPart {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var full []*frozenPart
+	if d.window > 0 {
+		for i, h := range hashes {
+			if part := d.rememberLocked(h, pos[i], at); part != nil {
+				full = append(full, part)
+			}
+		}
+	}
+	if f != nil {
+		d.releaseLocked(f)
+	}
+	return full
+}
+
+// rememberLocked records one event, first detaching the current map when
+// it is full; it returns the detached map for build. Called with mu held.
+func (d *dedupIndex) rememberLocked(h uint64, pos position, at int64) *frozenPart {
+	var full *frozenPart
 	if len(d.current) >= d.genSize {
-		d.freeze()
+		full = d.detach()
 	}
 	if len(d.current) == 0 || at < d.oldest {
 		d.oldest = at
@@ -214,6 +298,7 @@ func (d *dedupIndex) rememberLocked(h uint64, pos position, at int64) {
 		d.newest = at
 	}
 	d.current[h] = pack(pos)
+	return full
 }
 
 // release frees f's reservations (a publish that failed or found only
@@ -243,6 +328,9 @@ func (d *dedupIndex) size() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := len(d.current)
+	for _, part := range d.freezing {
+		n += len(part.entries)
+	}
 	for _, g := range d.gens {
 		n += g.n
 	}

@@ -34,8 +34,10 @@ const (
 	bloomWordLog = 3 // 8 words = one 512-bit block (a cache line)
 )
 
-// freeze sorts a generation's entries and, with a directory, writes them
-// to path.
+// freeze sorts a generation's entries and, with a path, writes them to
+// it. When the file cannot be written the entries stay in memory: the
+// generation returned is usable, and the error says why it is not in a
+// file.
 func freeze(entries map[uint64]uint64, newest int64, path string) (*generation, error) {
 	pairs := make([]pair, 0, len(entries))
 	for h, p := range entries {
@@ -58,7 +60,11 @@ func freeze(entries map[uint64]uint64, newest int64, path string) (*generation, 
 		g.pairs = pairs
 		return g, nil
 	}
-	return g, g.spill(pairs, path)
+	if err := g.spill(pairs, path); err != nil {
+		g.fences, g.pairs = nil, pairs // stays in memory
+		return g, err
+	}
+	return g, nil
 }
 
 func (g *generation) spill(pairs []pair, path string) error {

@@ -1,10 +1,10 @@
 package broker
 
 import (
-	"time"
-
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/storage"
@@ -137,7 +137,7 @@ func (p *publish) sortOut(ctx context.Context, found map[uint64]position) error 
 		if pos, ok := found[h]; ok {
 			same, err := p.isStored(ctx, pos, e)
 			if err != nil {
-				return err
+				return fmt.Errorf("confirm event %d (id %q) as a duplicate of partition %d offset %d: %w", i, e.ID, pos.partition, pos.offset, err)
 			}
 			if same {
 				p.results[i] = Result{ID: e.ID, Partition: int(pos.partition), Offset: pos.offset, Duplicate: true}
@@ -154,11 +154,19 @@ func (p *publish) sortOut(ctx context.Context, found map[uint64]position) error 
 	return nil
 }
 
-// isStored confirms a dedup candidate by reading the stored event.
+// isStored confirms a dedup candidate by reading the stored event. Only an
+// event that is gone (retention) is "not stored"; an event that cannot be
+// read is an error, or a retry of it would be stored again.
 func (p *publish) isStored(ctx context.Context, pos position, e *event.Event) (bool, error) {
 	recs, err := p.b.engine.Read(ctx, p.t.Name, int(pos.partition), pos.offset, 1, 1)
-	if err != nil || len(recs) == 0 || recs[0].Offset != pos.offset {
-		return false, nil // gone (retention) or unreadable: treat as new
+	if errors.Is(err, storage.ErrOffsetOutOfRange) {
+		return false, nil // gone (retention)
+	}
+	if err != nil {
+		return false, err
+	}
+	if len(recs) == 0 || recs[0].Offset != pos.offset {
+		return false, nil
 	}
 	r := recs[0]
 	return headerString(r, "ce_source") == e.Source && headerString(r, "ce_id") == e.ID, nil

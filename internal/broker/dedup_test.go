@@ -1,0 +1,373 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/storage"
+)
+
+// hookEngine wraps a real engine: its reads honour a cancelled context (as
+// a remote engine's would) and can fail on demand.
+type hookEngine struct {
+	storage.Engine
+	scans        atomic.Int32 // OffsetForTime calls: one per partition a rebuild scans
+	onScan       func() error // called by OffsetForTime; a non-nil error is returned
+	failReadsErr atomic.Pointer[error]
+}
+
+func (e *hookEngine) OffsetForTime(ctx context.Context, topic string, p int, t time.Time) (int64, error) {
+	e.scans.Add(1)
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if e.onScan != nil {
+		if err := e.onScan(); err != nil {
+			return 0, err
+		}
+	}
+	return e.Engine.OffsetForTime(ctx, topic, p, t)
+}
+
+func (e *hookEngine) Read(ctx context.Context, topic string, p int, off int64, max, maxBytes int) ([]storage.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := e.failReadsErr.Load(); err != nil {
+		return nil, *err
+	}
+	return e.Engine.Read(ctx, topic, p, off, max, maxBytes)
+}
+
+// hookBroker returns a new broker over f's engine wrapped in a hookEngine;
+// its dedup indexes are rebuilt on first use, as after a restart.
+func hookBroker(t *testing.T, f *fixture) (*Broker, *hookEngine) {
+	t.Helper()
+	he := &hookEngine{Engine: f.e}
+	b, err := New(he, f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, he
+}
+
+func TestPublish_UnusableDedupDirKeepsPublishingAndFindingDuplicates(t *testing.T) {
+	defer func(n int) { defaultGenSize = n }(defaultGenSize)
+	defaultGenSize = 4
+	dir := filepath.Join(t.TempDir(), "dedup")
+	f := newFixture(t, Options{DefaultPartitions: 2, DedupDir: dir})
+	// A regular file where the directory was: creating a generation file
+	// fails even for root.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var first []Result
+	for i := 0; i < 40; i++ {
+		res, err := f.b.Publish(context.Background(), "orders", []*event.Event{ev(fmt.Sprint(i), fmt.Sprint("k", i%5))})
+		if err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		first = append(first, res[0])
+	}
+	for i := 0; i < 40; i++ {
+		res := f.publish("orders", ev(fmt.Sprint(i), fmt.Sprint("k", i%5)))
+		if !res[0].Duplicate || res[0].Partition != first[i].Partition || res[0].Offset != first[i].Offset {
+			t.Fatalf("event %d: %+v, first stored as %+v", i, res[0], first[i])
+		}
+	}
+	d := f.b.state("orders").dedup
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.spillErr == nil || len(d.gens) < 5 {
+		t.Fatalf("%d generations, spill error %v: want generations kept in memory after failed spills", len(d.gens), d.spillErr)
+	}
+}
+
+func TestRebuild_CorruptBatchInOnePartitionDoesNotBlockPublishing(t *testing.T) {
+	f := newLogFixture(t, Options{DefaultPartitions: 3}, log.Options{SegmentBytes: 512})
+	keys := partitionKeys(3)
+	var first []Result // partition 0, partition 1 (before the damage), partition 2
+	for p := 0; p < 3; p++ {
+		first = append(first, f.publish("orders", ev(fmt.Sprint("first-", p), keys[p]))[0])
+	}
+	for i := 0; i < 30; i++ { // partition 1 rolls several segments
+		f.publish("orders", ev(fmt.Sprint("more-", i), keys[1]))
+	}
+	if err := f.e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	corruptSecondBatch(t, filepath.Join(f.dir, "topics", "orders", "1"))
+	f.open()
+
+	for p := 0; p < 3; p++ {
+		res, err := f.b.Publish(context.Background(), "orders", []*event.Event{ev(fmt.Sprint("after-", p), keys[p])})
+		if err != nil || res[0].Partition != p || res[0].Duplicate {
+			t.Fatalf("publish to partition %d after the damage: %+v %v", p, res, err)
+		}
+	}
+	for p, want := range first { // remembered: before the damage, and in the other partitions
+		res := f.publish("orders", ev(fmt.Sprint("first-", p), keys[p]))
+		if !res[0].Duplicate || res[0].Offset != want.Offset || res[0].Partition != want.Partition {
+			t.Fatalf("partition %d: %+v, first stored as %+v", p, res[0], want)
+		}
+	}
+	st := f.b.state("orders")
+	if len(st.dedupGaps) != 1 || !errors.Is(st.dedupGaps[0], storage.ErrCorrupt) {
+		t.Fatalf("rebuild gaps %v, want the one damaged partition", st.dedupGaps)
+	}
+}
+
+// partitionKeys returns, for each of n partitions, a key that maps to it.
+func partitionKeys(n int) []string {
+	keys := make([]string, n)
+	for i, found := 0, 0; found < n; i++ {
+		k := fmt.Sprint("key-", i)
+		if p := keyPartition(k, n); keys[p] == "" {
+			keys[p] = k
+			found++
+		}
+	}
+	return keys
+}
+
+// corruptSecondBatch flips a byte inside the second batch of the oldest
+// segment of a partition directory, which must be sealed.
+func corruptSecondBatch(t *testing.T, dir string) {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil || len(segs) < 2 {
+		t.Fatalf("segments %v %v: want a sealed one", segs, err)
+	}
+	sort.Strings(segs)
+	data, err := os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := 12 + int(binary.BigEndian.Uint32(data[8:12])) // the first batch's size
+	if second+70 >= len(data) {
+		t.Fatalf("%s has one batch; want two", segs[0])
+	}
+	data[second+65] ^= 0xff // in the records, covered by the CRC
+	if err := os.WriteFile(segs[0], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadedState_RebuildOutlivesTheFirstCallersContext(t *testing.T) {
+	f := newFixture(t, Options{})
+	first := f.publish("orders", ev("a", ""))
+	b, he := hookBroker(t, f)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	// The rebuild must not fail because this caller gave up: publishes
+	// waiting for it would fail with this caller's error.
+	if _, err := b.Publish(cancelled, "orders", []*event.Event{ev("a", "")}); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("publish with a cancelled context: %v", err)
+	}
+	res, err := b.Publish(context.Background(), "orders", []*event.Event{ev("a", "")})
+	if err != nil || !res[0].Duplicate || res[0].Offset != first[0].Offset {
+		t.Fatalf("publish with a live context: %+v %v", res, err)
+	}
+	if n := he.scans.Load(); n != 1 {
+		t.Fatalf("dedup index rebuilt %d times, want once", n)
+	}
+}
+
+func TestLoadedState_FailedRebuildKeepsANewerState(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.publish("orders", ev("a", ""))
+	b, he := hookBroker(t, f)
+	var newer *topicState
+	he.onScan = func() error {
+		b.forget("orders")        // the topic was deleted and created again,
+		newer = b.state("orders") // and another publish holds the new state
+		return errors.New("injected read error")
+	}
+	tp, err := b.Topic(context.Background(), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.loadedState(context.Background(), tp); err == nil {
+		t.Fatal("rebuild succeeded despite the injected error")
+	}
+	b.mu.Lock()
+	got := b.states["orders"]
+	b.mu.Unlock()
+	if got == nil || got != newer {
+		t.Fatalf("state after the failed rebuild %p, want the newer %p", got, newer)
+	}
+}
+
+func TestDedupIndex_ReserveHoldsFoundHashesToo(t *testing.T) {
+	d := newDedupIndex(time.Minute, "", "t")
+	now := time.Now()
+	stored, fresh := d.hash("/s", "stored"), d.hash("/s", "fresh")
+	d.remember(stored, position{partition: 0, offset: 5}, now.UnixMilli())
+
+	a := newFlight()
+	found, other, err := d.reserve([]uint64{stored, fresh}, a, now)
+	if err != nil || other != nil || found[stored] != (position{0, 5}) || len(found) != 1 {
+		t.Fatalf("first reserve: %v %v %v", found, other, err)
+	}
+	for _, h := range []uint64{stored, fresh} {
+		if _, other, _ := d.reserve([]uint64{h}, newFlight(), now); other != a {
+			t.Fatalf("hash %x: a second publish got %p, want to wait for the first", h, other)
+		}
+	}
+	d.release(a)
+	if _, other, _ := d.reserve([]uint64{stored, fresh}, newFlight(), now); other != nil {
+		t.Fatal("hashes still held after release")
+	}
+}
+
+func TestPublish_ConcurrentRetriesOfAnEventRetentionRemovedStoreItOnce(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	retention, window := time.Minute, 10*time.Minute
+	if _, _, err := f.b.PutTopic(ctx, "orders", TopicSpec{Retention: &retention, DedupWindow: &window}); err != nil {
+		t.Fatal(err)
+	}
+	f.publish("orders", ev("same", ""))
+	f.clock.Add(2 * time.Minute)
+	if err := f.e.EnforceRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if start, _, _ := f.b.Offsets(ctx, "orders", 0); start != 1 {
+		t.Fatalf("start offset %d after retention, want 1", start)
+	}
+	// The index still has a candidate for "same"; it cannot be confirmed.
+	results := make([]Result, 16)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			res, err := f.b.Publish(ctx, "orders", []*event.Event{ev("same", "")})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			results[i] = res[0]
+		}()
+	}
+	close(start)
+	wg.Wait()
+	stored := 0
+	for _, r := range results {
+		if !r.Duplicate {
+			stored++
+		}
+		if r.Offset != 1 {
+			t.Fatalf("results %+v: want every publish at offset 1", results)
+		}
+	}
+	if end := f.end("orders", 0); stored != 1 || end != 2 {
+		t.Fatalf("stored %d times, end offset %d", stored, end)
+	}
+}
+
+func TestPublish_UnconfirmableCandidateFailsInsteadOfStoringAgain(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.publish("orders", ev("a", ""))
+	b, he := hookBroker(t, f)
+	if _, err := b.Publish(context.Background(), "orders", []*event.Event{ev("b", "")}); err != nil {
+		t.Fatal(err) // rebuilds the index: "a" is a candidate
+	}
+	injected := fmt.Errorf("%w: injected read error", storage.ErrUnavailable)
+	he.failReadsErr.Store(&injected)
+	if _, err := b.Publish(context.Background(), "orders", []*event.Event{ev("a", "")}); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("publish of a candidate that cannot be read: %v", err)
+	}
+	if end := f.end("orders", 0); end != 2 {
+		t.Fatalf("end offset %d, want 2: the event was stored again", end)
+	}
+}
+
+func TestDedupIndex_FreezesOutsideTheLockAndInstallsInOrder(t *testing.T) {
+	dir := t.TempDir()
+	d := newDedupIndex(time.Minute, dir, "t")
+	now := time.Now()
+	detach := func(ids ...string) *frozenPart {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for i, id := range ids {
+			d.rememberLocked(d.hash("/s", id), position{offset: int64(i)}, now.UnixMilli())
+		}
+		return d.detach()
+	}
+	found := func(when string, ids ...string) {
+		t.Helper()
+		for _, id := range ids {
+			f := newFlight()
+			got, _, err := d.reserve([]uint64{d.hash("/s", id)}, f, now)
+			d.release(f)
+			if err != nil || len(got) != 1 {
+				t.Fatalf("%s: %s not found (%v)", when, id, err)
+			}
+		}
+	}
+	older, newer := detach("a", "b"), detach("c", "d")
+	found("while both are being frozen", "a", "b", "c", "d")
+	d.build(newer) // finishes first: waits for the older one
+	if len(d.gens) != 0 {
+		t.Fatalf("%d generations installed before the older one is built", len(d.gens))
+	}
+	found("with the newer built", "a", "b", "c", "d")
+	d.build(older)
+	if len(d.gens) != 2 || d.gens[0] != older.gen || d.gens[1] != newer.gen || len(d.freezing) != 0 {
+		t.Fatalf("generations %v, freezing %v: want both installed, oldest first", d.gens, d.freezing)
+	}
+	found("once installed", "a", "b", "c", "d")
+
+	late := detach("e")
+	d.close()
+	d.build(late) // the index was closed meanwhile: the file goes
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.dedup")); len(files) != 0 {
+		t.Fatalf("files left after close: %v", files)
+	}
+}
+
+func TestPublish_ConcurrentPublishesWhileGenerationsFreeze(t *testing.T) {
+	defer func(n int) { defaultGenSize = n }(defaultGenSize)
+	defaultGenSize = 4
+	f := newFixture(t, Options{DefaultPartitions: 2, DedupDir: filepath.Join(t.TempDir(), "dedup")})
+	const workers, each = 8, 25
+	publishAll := func(wantDuplicate bool) {
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					res, err := f.b.Publish(context.Background(), "orders", []*event.Event{ev(fmt.Sprint(w, "-", i), "")})
+					if err != nil || res[0].Duplicate != wantDuplicate {
+						t.Errorf("worker %d event %d: %+v %v, want duplicate %v", w, i, res, err, wantDuplicate)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	publishAll(false)
+	publishAll(true)
+	if n := f.end("orders", 0) + f.end("orders", 1); n != workers*each {
+		t.Fatalf("%d events stored, want %d", n, workers*each)
+	}
+}
