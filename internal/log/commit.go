@@ -209,9 +209,8 @@ func (p *partition) rollback() {
 	p.next = p.end
 	p.staged, p.buf = p.staged[:0], p.buf[:0]
 	committed := s.committed.Load()
-	if s.size == committed {
-		return
-	}
+	// Cut even when size did not move: a short write leaves bytes past
+	// size that a later, shorter group would not overwrite.
 	if err := s.f.Truncate(committed); err != nil && p.failed == nil {
 		p.failed = fmt.Errorf("cannot cut an unacknowledged write: %w", err)
 	}

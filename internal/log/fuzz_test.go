@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -34,14 +35,16 @@ const maxFuzzInput = 1 << 20
 
 // FuzzBatchDecode feeds arbitrary bytes through the read path's decoders:
 // parseBatchHeader, then checkCRC when the batch is complete, then
-// decodeBatch when the CRC matches. None may panic. A batch produced by
+// decodeBatch when the CRC matches; and decodeBatch again with the CRC
+// recomputed, so the fuzzer reaches the record decoder with damaged
+// records too. None may panic. A batch produced by
 // encodeBatch must decode to exactly the records encoded: checked for the
 // seed batches as given, and for records built from the fuzz input itself.
 func FuzzBatchDecode(f *testing.F) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	encoded := map[string][]storage.Record{}
 	for i := 0; i < 8; i++ {
-		recs := randomRecords(rng, 1+rng.IntN(6))
+		recs := randomRecords(rng, 1+rng.IntN(6), 300)
 		base := rng.Int64N(1 << 40)
 		batch := encodeBatchAt(recs, base)
 		encoded[string(batch)] = wantRecords(recs, base)
@@ -64,6 +67,12 @@ func FuzzBatchDecode(f *testing.F) {
 		}
 		if err == nil {
 			checkDecoded(t, data, recs)
+		}
+		if resealed := withCRC(data); resealed != nil {
+			// Past the CRC, as if the damage had kept it matching.
+			if recs, err := readPathDecode(resealed); err == nil {
+				checkDecoded(t, resealed, recs)
+			}
 		}
 		recs = scriptRecords(data)
 		base := int64(binary.BigEndian.Uint64(append(bytes.Clone(data), make([]byte, 8)...))) >> 2
@@ -93,6 +102,18 @@ func readPathDecode(b []byte) ([]storage.Record, error) {
 		return nil, err
 	}
 	return decodeBatch(nil, batch, math.MinInt64)
+}
+
+// withCRC returns a copy of the batch framed at the start of b with its
+// CRC recomputed, or nil when b does not hold a well-framed batch.
+func withCRC(b []byte) []byte {
+	info, err := parseBatchHeader(b)
+	if err != nil {
+		return nil
+	}
+	batch := bytes.Clone(b[:info.size])
+	binary.BigEndian.PutUint32(batch[crcOffset:], crc32.Checksum(batch[crcCoveredFrom:], castagnoli))
+	return batch
 }
 
 // checkDecoded checks records decoded from a batch that passed its CRC:
@@ -176,13 +197,13 @@ func sameBytes(a, b []byte) bool { return (a == nil) == (b == nil) && bytes.Equa
 
 // randomRecords returns n records with nil, empty and filled keys, values
 // and headers, some with a zero timestamp (stored as "now").
-func randomRecords(rng *rand.Rand, n int) []storage.Record {
+func randomRecords(rng *rand.Rand, n, maxLen int) []storage.Record {
 	recs := make([]storage.Record, n)
 	for i := range recs {
 		r := &recs[i]
-		r.Key, r.Value = randomBytes(rng), randomBytes(rng)
+		r.Key, r.Value = randomBytes(rng, maxLen), randomBytes(rng, maxLen)
 		for h := rng.IntN(3); h > 0; h-- {
-			r.Headers = append(r.Headers, kmsg.Header{Key: fmt.Sprintf("h%d", rng.IntN(100)), Value: randomBytes(rng)})
+			r.Headers = append(r.Headers, kmsg.Header{Key: fmt.Sprintf("h%d", rng.IntN(100)), Value: randomBytes(rng, maxLen)})
 		}
 		if rng.IntN(4) > 0 {
 			r.Timestamp = fuzzNow.Add(time.Duration(rng.Int64N(1e6)-5e5) * time.Millisecond)
@@ -191,14 +212,14 @@ func randomRecords(rng *rand.Rand, n int) []storage.Record {
 	return recs
 }
 
-func randomBytes(rng *rand.Rand) []byte {
+func randomBytes(rng *rand.Rand, maxLen int) []byte {
 	switch rng.IntN(4) {
 	case 0:
 		return nil
 	case 1:
 		return []byte{}
 	}
-	b := make([]byte, rng.IntN(300))
+	b := make([]byte, rng.IntN(maxLen))
 	for i := range b {
 		b[i] = byte(rng.Uint32())
 	}
@@ -300,7 +321,7 @@ func newRecoveryFixture(tb testing.TB) *recoveryFixture {
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < 6; i++ {
-		recs := randomRecords(rng, 1+i%3)
+		recs := randomRecords(rng, 1+i%3, 12)
 		bases, err := e.Append(ctx, "t", []storage.PartitionRecords{{Partition: 0, Records: recs}})
 		if err != nil {
 			tb.Fatal(err)
@@ -368,7 +389,7 @@ func writeWhole(tb testing.TB, fsys vfs.FS, path string, data []byte) {
 // Ways FuzzSegmentRecovery damages the fixture's segment.
 const (
 	segReplace = iota // the segment is the fuzz bytes
-	segAppend         // the engine's segment, then the fuzz bytes
+	segTail           // the engine's segment cut at a position, then the fuzz bytes
 	segXor            // the engine's segment, fuzz bytes XORed in at a position
 	segModes
 )
@@ -379,8 +400,8 @@ func (fx *recoveryFixture) mutate(mode uint8, at uint32, data []byte) (seg []byt
 	switch mode % segModes {
 	case segReplace:
 		seg = bytes.Clone(data)
-	case segAppend:
-		seg = append(bytes.Clone(fx.seg), data...)
+	case segTail:
+		seg = append(bytes.Clone(fx.seg[:at%uint32(len(fx.seg)+1)]), data...)
 	case segXor:
 		seg = bytes.Clone(fx.seg)
 		for i, x := range data[:min(len(data), len(seg))] {
@@ -400,31 +421,41 @@ func (fx *recoveryFixture) mutate(mode uint8, at uint32, data []byte) (seg []byt
 }
 
 // FuzzSegmentRecovery opens the engine over a partition whose only segment
-// is arbitrary bytes, the engine's own segment followed by arbitrary bytes,
-// or the engine's segment with bytes flipped at a fuzzed position. Open
-// must not panic or fail. Every Read from the start to the end offset
-// returns records or an error wrapping storage.ErrCorrupt, and the records
-// have offsets in [start, end), increasing; a record whose batch is still
-// byte for byte in place reads back exactly as appended. An append either
-// fails with storage.ErrUnavailable (the partition failed closed) or gets
-// the end offset, and a second Open agrees with the first.
+// is arbitrary bytes, the engine's own segment cut at a fuzzed position and
+// followed by arbitrary bytes, or the engine's segment with bytes flipped
+// at a fuzzed position. Open must not panic or fail. Every Read from the
+// start to the end offset returns records or an error wrapping
+// storage.ErrCorrupt, and the records have offsets in [start, end),
+// increasing; a record whose batch is still byte for byte in place reads
+// back exactly as appended. An append either fails with
+// storage.ErrUnavailable (the partition failed closed) or gets the end
+// offset, and a second Open agrees with the first. One damaged byte before
+// the last batch is never cut as a torn tail.
 func FuzzSegmentRecovery(f *testing.F) {
 	fx := newRecoveryFixture(f)
 	last := fx.batches[len(fx.batches)-1]
-	f.Add(uint8(segReplace), uint32(0), fx.seg)
+	// Seeds are kept small: the fuzzer minimizes every new input it
+	// finds, which takes time quadratic in its length.
+	first := fx.seg[:fx.batches[1].pos]
+	end := uint32(len(fx.seg))
 	f.Add(uint8(segReplace), uint32(0), []byte{})
 	f.Add(uint8(segReplace), uint32(0), make([]byte, 100))
-	f.Add(uint8(segReplace), uint32(0), fx.seg[:last.pos+7])
-	f.Add(uint8(segReplace), uint32(0), append(bytes.Clone(fx.seg[:fx.batches[1].pos]), fx.seg[fx.batches[2].pos:]...))
-	f.Add(uint8(segAppend), uint32(0), []byte{})
-	f.Add(uint8(segAppend), uint32(0), make([]byte, 7))
-	f.Add(uint8(segAppend), uint32(0), make([]byte, 4096))
-	f.Add(uint8(segAppend), uint32(0), []byte("not a batch, not zeros"))
-	f.Add(uint8(segAppend), uint32(0), fx.seg[:fx.batches[1].pos]) // a batch at the wrong offset
-	next := bytes.Clone(fx.seg[:fx.batches[1].pos])
+	f.Add(uint8(segReplace), uint32(0), []byte("not a batch, not zeros"))
+	f.Add(uint8(segReplace), uint32(0), first)
+	f.Add(uint8(segReplace), uint32(0), first[:len(first)/2])
+	f.Add(uint8(segTail), end, []byte{})
+	f.Add(uint8(segTail), uint32(last.pos+7), []byte{}) // torn
+	f.Add(uint8(segTail), uint32(last.pos+lengthFieldEnd), make([]byte, 20))
+	f.Add(uint8(segTail), end, make([]byte, 7))
+	f.Add(uint8(segTail), end, make([]byte, 300))
+	f.Add(uint8(segTail), end, []byte("not a batch, not zeros"))
+	f.Add(uint8(segTail), end, first) // a batch at the wrong offset
+	gap := fx.seg[fx.batches[3].pos:fx.batches[4].pos]
+	f.Add(uint8(segTail), uint32(fx.batches[2].pos), gap) // a batch missing
+	next := bytes.Clone(first)
 	binary.BigEndian.PutUint64(next, uint64(last.info.lastOffset+1))
-	f.Add(uint8(segAppend), uint32(0), next)               // a valid next batch
-	f.Add(uint8(segAppend), uint32(0), next[:len(next)/2]) // half of it
+	f.Add(uint8(segTail), end, next)               // a valid next batch
+	f.Add(uint8(segTail), end, next[:len(next)/2]) // half of it
 	for _, field := range []int64{0, 7, 9, 11, 12, 16, 17, 22, 26, 34, 57, 61, 70} {
 		for _, b := range []batchAt{fx.batches[0], fx.batches[2], last} {
 			f.Add(uint8(segXor), uint32(b.pos+field), []byte{0x01})
@@ -439,25 +470,32 @@ func FuzzSegmentRecovery(f *testing.F) {
 		seg, intact := fx.mutate(mode, at, data)
 		disk := fx.disk.Clone()
 		writeWhole(t, disk, fuzzSegPath, seg)
-		end, appended := checkRecovery(t, disk, fx, intact, true)
+		end, appended, size := checkRecovery(t, disk, fx, intact, true)
+		if mode%segModes == segXor && len(data) == 1 && int64(at%uint32(len(seg))) < last.pos && size != int64(len(seg)) {
+			// One damaged byte before the last batch is damage to
+			// acknowledged data, never a torn tail.
+			t.Fatalf("recovery cut the segment from %d to %d bytes", len(seg), size)
+		}
 		if appended {
 			end++
 		}
-		if again, _ := checkRecovery(t, disk, fx, intact, false); again != end {
+		if again, _, _ := checkRecovery(t, disk, fx, intact, false); again != end {
 			t.Fatalf("reopened with end offset %d, want %d", again, end)
 		}
 	})
 }
 
 // checkRecovery opens the engine on disk and checks what FuzzSegmentRecovery
-// promises. It returns the end offset and whether an append was made.
-func checkRecovery(t *testing.T, disk vfs.FS, fx *recoveryFixture, intact int64, tryAppend bool) (int64, bool) {
+// promises. It returns the end offset, whether an append was made, and the
+// segment's size after Open.
+func checkRecovery(t *testing.T, disk vfs.FS, fx *recoveryFixture, intact int64, tryAppend bool) (end int64, appended bool, size int64) {
 	t.Helper()
 	e, err := Open("/data", fuzzOptions(disk))
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
 	defer e.Close()
+	size = int64(len(readWhole(t, disk, fuzzSegPath)))
 	ctx := context.Background()
 	start, end, err := e.Offsets(ctx, "t", 0)
 	if err != nil || start != 0 || end < intact {
@@ -473,7 +511,7 @@ func checkRecovery(t *testing.T, disk vfs.FS, fx *recoveryFixture, intact int64,
 		}
 	}
 	if !tryAppend {
-		return end, false
+		return end, false, size
 	}
 	v := []byte(fmt.Sprintf("after %d", end))
 	bases, err := e.Append(ctx, "t", []storage.PartitionRecords{{Partition: 0, Records: []storage.Record{{Value: v}}}})
@@ -481,7 +519,7 @@ func checkRecovery(t *testing.T, disk vfs.FS, fx *recoveryFixture, intact int64,
 		if !errors.Is(err, storage.ErrUnavailable) {
 			t.Fatalf("append failed with %v, want storage.ErrUnavailable", err)
 		}
-		return end, false
+		return end, false, size
 	}
 	if bases[0] != end {
 		t.Fatalf("append at offset %d, want the end offset %d", bases[0], end)
@@ -490,7 +528,7 @@ func checkRecovery(t *testing.T, disk vfs.FS, fx *recoveryFixture, intact int64,
 	if err != nil || len(recs) != 1 || !bytes.Equal(recs[0].Value, v) {
 		t.Fatalf("reading the append back: %v %v", recs, err)
 	}
-	return end, true
+	return end, true, size
 }
 
 func checkReadAt(t *testing.T, e *Engine, o, end int64, fx *recoveryFixture, intact int64) {

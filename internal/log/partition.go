@@ -167,6 +167,7 @@ type segView struct {
 	*segment
 	idx     sparseIndex
 	limit   int64
+	next    int64 // offset after the segment's last readable record
 	maxTime int64
 	sealed  bool
 	damage  error
@@ -179,6 +180,9 @@ func (p *partition) snapshot(offset int64) ([]segView, int64, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	start := p.segs[0].base
+	if d := p.active().damage; d != nil && offset > p.end {
+		return nil, p.end, errPastDamage(offset, d)
+	}
 	if offset < start || offset > p.end {
 		return nil, p.end, fmt.Errorf("%w: offset %d, partition %d holds %d to %d", storage.ErrOffsetOutOfRange, offset, p.id, start, p.end)
 	}
@@ -187,7 +191,7 @@ func (p *partition) snapshot(offset int64) ([]segView, int64, error) {
 	for _, s := range p.segs[i:] {
 		s.refs.Add(1)
 		views = append(views, segView{segment: s, idx: s.index(), limit: s.committed.Load(),
-			maxTime: s.maxTime, sealed: s.sealed, damage: s.damage})
+			next: s.next, maxTime: s.maxTime, sealed: s.sealed, damage: s.damage})
 	}
 	return views, p.end, nil
 }

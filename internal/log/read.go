@@ -12,10 +12,16 @@ import (
 // the read with what came before it, or with ErrCorrupt when nothing did.
 func (p *partition) read(offset int64, maxN, maxBytes int) ([]storage.Record, error) {
 	segs, end, err := p.snapshot(offset)
-	if err != nil || offset == end {
+	if err != nil {
 		return nil, err
 	}
 	defer releaseAll(segs)
+	if offset == end {
+		if d := segs[len(segs)-1].damage; d != nil {
+			return nil, errPastDamage(offset, d)
+		}
+		return nil, nil
+	}
 	var recs []storage.Record
 	read := 0
 	for _, s := range segs {
@@ -39,6 +45,13 @@ func (p *partition) read(offset int64, maxN, maxBytes int) ([]storage.Record, er
 	return recs, nil
 }
 
+// errPastDamage answers a read at or past the end of a partition whose
+// active segment is damaged: the log goes on past the damage but cannot be
+// read, which an empty read or ErrOffsetOutOfRange would hide.
+func errPastDamage(offset int64, damage error) error {
+	return fmt.Errorf("%w: offset %d is at or past damaged data: %w", storage.ErrCorrupt, offset, damage)
+}
+
 // readFrom appends the segment's records at or after offset to recs,
 // stopping at maxN records or maxBytes bytes read (counting from read).
 func (s segView) readFrom(recs []storage.Record, offset int64, maxN, maxBytes, read int) ([]storage.Record, int, error) {
@@ -58,6 +71,9 @@ func (s segView) readFrom(recs []storage.Record, offset int64, maxN, maxBytes, r
 		}
 		if err != nil {
 			return recs, read, fmt.Errorf("%w: %s at byte %d: %w", storage.ErrCorrupt, s.path, pos, err)
+		}
+		if info.baseOffset >= s.next {
+			break // bytes past the segment's last record are not data
 		}
 		pos += int64(info.size)
 		if info.lastOffset < offset {

@@ -2,8 +2,10 @@ package log
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 )
 
 const scanChunk = 1 << 20
@@ -98,14 +100,44 @@ func (c *chunkReader) batch(pos int64) (batchInfo, []byte, error) {
 func (s *segment) classify(pos int64, info batchInfo, err error) scanResult {
 	r := scanResult{end: pos, stop: fmt.Errorf("%s at byte %d: %w", s.path, pos, err)}
 	switch {
-	case errors.Is(err, errIncomplete):
-		r.torn = true // the batch runs past the end of the file
-	case info.size > 0 && pos+int64(info.size) >= s.size:
-		r.torn = true // the last batch, partly written
+	case errors.Is(err, errIncomplete), info.size > 0 && pos+int64(info.size) >= s.size:
+		// The batch runs to or past the end of the file: the last write,
+		// partly done, unless the batch is whole and only its framing is
+		// damaged.
+		r.torn = !s.wholeBatch(pos, info)
 	default:
 		r.torn = s.zeroFrom(pos) // space the file system extended but never filled
 	}
 	return r
+}
+
+// wholeBatch reports whether the batch at pos, which by its Length runs to
+// or past the end of the file, is in fact whole: its CRC matches where the
+// file ends or where the next batch (continuing its offsets) starts. A torn
+// write is a prefix of its batch and has no such end, so it is still cut;
+// a batch with a damaged Length or FirstOffset is not.
+func (s *segment) wholeBatch(pos int64, info batchInfo) bool {
+	if s.size-pos < batchHeaderSize {
+		return false
+	}
+	buf := make([]byte, s.size-pos) // less than the batch's Length, so at most maxBatchSize
+	if n, err := s.readAt(buf, pos); err != nil || n < len(buf) {
+		return false
+	}
+	want := binary.BigEndian.Uint32(buf[crcOffset:])
+	whole := func(end int) bool { return crc32.Checksum(buf[crcCoveredFrom:end], castagnoli) == want }
+	var next [8]byte
+	binary.BigEndian.PutUint64(next[:], uint64(info.lastOffset+1))
+	for end := batchHeaderSize; end < len(buf); end++ {
+		i := bytes.Index(buf[end:], next[:])
+		if i < 0 {
+			break
+		}
+		if end += i; whole(end) {
+			return true
+		}
+	}
+	return whole(len(buf))
 }
 
 // zeroFrom reports whether every byte from pos to the end is zero.

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -194,8 +195,24 @@ func (s *segment) checkIndex(fi *fileIndex) error {
 		if int64(last.pos) >= s.size || last.rel >= records {
 			return fmt.Errorf("index entry points past the segment end")
 		}
+		if err := s.checkEntry(last); err != nil {
+			return err
+		}
 	}
 	s.maxTime, s.next = maxTime, s.base+int64(records)
+	return nil
+}
+
+// checkEntry checks that the batch at an index entry's position has the
+// entry's first offset. Entries are never at position 0.
+func (s *segment) checkEntry(e indexEntry) error {
+	var b [8]byte
+	if _, err := s.readAt(b[:], int64(e.pos)); err != nil {
+		return err
+	}
+	if e.pos == 0 || int64(binary.BigEndian.Uint64(b[:])) != s.base+int64(e.rel) {
+		return fmt.Errorf("index entry (offset %d at byte %d) does not point at its batch", s.base+int64(e.rel), e.pos)
+	}
 	return nil
 }
 
