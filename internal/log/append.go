@@ -76,8 +76,7 @@ func (e *Engine) Offsets(ctx context.Context, topic string, partition int) (int6
 	if err != nil {
 		return 0, 0, err
 	}
-	start, end := p.offsets()
-	return start, end, nil
+	return p.offsets()
 }
 
 func (e *Engine) partition(topic string, partition int) (*partition, error) {
@@ -97,6 +96,9 @@ func (e *Engine) Wait(topic string, partition int, end int64) (<-chan struct{}, 
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	if p.closed {
+		return nil, fmt.Errorf("partition %d: %w", p.id, storage.ErrClosed)
+	}
 	if p.end > end {
 		ch := make(chan struct{})
 		close(ch)

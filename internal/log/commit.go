@@ -33,6 +33,7 @@ type encodedPart struct {
 // group commit that makes fsync-before-ack cheap.
 func (t *topic) run() {
 	defer t.wg.Done()
+	defer close(t.stopped)
 	var group []*appendReq
 	for {
 		select {
@@ -226,6 +227,17 @@ func (t *topic) submit(ctx context.Context, req *appendReq) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	<-req.done // once queued, the outcome is decided by the committer
-	return req.err
+	select {
+	case <-req.done: // once queued, the outcome is decided by the committer
+		return req.err
+	case <-t.stopped:
+		// The committer exited; it may have answered this request on its
+		// way out, or never seen it (queued after its last drain).
+		select {
+		case <-req.done:
+			return req.err
+		default:
+			return fmt.Errorf("topic %s: %w", t.name, storage.ErrClosed)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldevents/herald/internal/storage"
+	"github.com/heraldevents/herald/internal/vfs"
 )
 
 // Engine is the embedded storage engine. It is safe for concurrent use.
@@ -26,6 +28,8 @@ type Engine struct {
 
 	deleteMu sync.Mutex // serializes topic creation and deletion on disk
 
+	lock io.Closer // the data directory's lock, when the file system has one
+
 	stop chan struct{}
 	wg   sync.WaitGroup // background goroutines (retention)
 }
@@ -36,6 +40,7 @@ const (
 	topicsDir     = "topics"
 	topicMetaFile = "topic.json"
 	deletedPrefix = ".deleted-"
+	lockFile      = "LOCK"
 )
 
 // validName: Kafka's topic name rule (letters, digits, '.', '_', '-', at
@@ -54,8 +59,12 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if err := e.opts.FS.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("open data directory: %w", err)
 	}
+	if err := e.takeLock(); err != nil {
+		return nil, err
+	}
 	if err := e.loadTopics(root); err != nil {
 		e.closeTopics()
+		e.releaseLock()
 		return nil, err
 	}
 	if e.opts.RetentionInterval > 0 {
@@ -63,6 +72,31 @@ func Open(dir string, opts Options) (*Engine, error) {
 		go e.retentionLoop()
 	}
 	return e, nil
+}
+
+// takeLock locks the data directory so that no second engine, in this
+// process or another, writes the same log.
+func (e *Engine) takeLock() error {
+	l, ok := e.opts.FS.(vfs.Locker)
+	if !ok {
+		return nil
+	}
+	lock, err := l.Lock(filepath.Join(e.dir, lockFile))
+	if errors.Is(err, vfs.ErrLocked) {
+		return fmt.Errorf("data directory %s is in use by another Herald (stop it, or use another --data directory): %w", e.dir, err)
+	}
+	if err != nil {
+		return fmt.Errorf("lock data directory: %w", err)
+	}
+	e.lock = lock
+	return nil
+}
+
+func (e *Engine) releaseLock() error {
+	if e.lock == nil {
+		return nil
+	}
+	return e.lock.Close()
 }
 
 func (e *Engine) loadTopics(root string) error {
@@ -154,9 +188,13 @@ func (e *Engine) CreateTopic(ctx context.Context, name string, cfg storage.Topic
 		e.opts.FS.RemoveAll(dir)
 		return fmt.Errorf("%w: create topic %s: %w", storage.ErrUnavailable, name, err)
 	}
-	t.start()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.closed {
+		t.close()
+		return storage.ErrClosed
+	}
+	t.start()
 	e.topics[name] = t
 	return nil
 }
@@ -220,22 +258,33 @@ func (e *Engine) DeleteTopic(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	root := filepath.Join(e.dir, topicsDir)
+	grave := filepath.Join(root, fmt.Sprintf("%s%d-%s", deletedPrefix, time.Now().UnixNano(), name))
+	if err := e.buryTopic(t, root, grave); err != nil {
+		return fmt.Errorf("%w: delete topic %s: %w", storage.ErrUnavailable, name, err)
+	}
 	e.mu.Lock()
 	delete(e.topics, name)
 	e.mu.Unlock()
-	closeErr := t.close()
-	root := filepath.Join(e.dir, topicsDir)
-	grave := filepath.Join(root, fmt.Sprintf("%s%d-%s", deletedPrefix, time.Now().UnixNano(), name))
-	if err := e.opts.FS.Rename(t.dir, grave); err != nil {
-		return fmt.Errorf("%w: delete topic %s: %w", storage.ErrUnavailable, name, errors.Join(err, closeErr))
-	}
-	if err := e.opts.FS.SyncDir(root); err != nil {
-		return fmt.Errorf("%w: delete topic %s: %w", storage.ErrUnavailable, name, err)
+	if err := t.close(); err != nil {
+		e.opts.Logger.Warn("closing deleted topic", "topic", name, "err", err)
 	}
 	if err := e.opts.FS.RemoveAll(grave); err != nil {
 		e.opts.Logger.Warn("removing deleted topic's files", "topic", name, "err", err)
 	}
 	return nil
+}
+
+// buryTopic renames a topic's directory out of the way, durably: the one
+// step that deletes it. It holds the topic's write lock, so no group is
+// being written meanwhile; if it fails, the topic is untouched.
+func (e *Engine) buryTopic(t *topic, root, grave string) error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if err := e.opts.FS.Rename(t.dir, grave); err != nil {
+		return err
+	}
+	return e.opts.FS.SyncDir(root)
 }
 
 // Topic implements storage.Engine.
@@ -281,6 +330,8 @@ func cloneConfig(c storage.TopicConfig) storage.TopicConfig {
 // Close implements storage.Engine: it stops background work, fsyncs and
 // closes every topic. Appends waiting in a group finish first.
 func (e *Engine) Close() error {
+	e.deleteMu.Lock() // let a topic creation or deletion in progress finish
+	defer e.deleteMu.Unlock()
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -290,7 +341,7 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	close(e.stop)
 	e.wg.Wait()
-	return e.closeTopics()
+	return errors.Join(e.closeTopics(), e.releaseLock())
 }
 
 func (e *Engine) closeTopics() error {

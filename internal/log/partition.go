@@ -19,7 +19,8 @@ type partition struct {
 	dir  string
 	opts *Options
 
-	mu     sync.RWMutex  // guards segs, end and notify: the readable state
+	mu     sync.RWMutex  // guards segs, end, notify and closed: the readable state
+	closed bool          // files closed: the topic was deleted or the engine closed
 	segs   []*segment    // oldest first; the last is active
 	end    int64         // offset after the last readable record
 	notify chan struct{} // closed and replaced when end moves
@@ -179,7 +180,25 @@ type segView struct {
 func (p *partition) snapshot(offset int64) ([]segView, int64, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	return p.snapshotLocked(offset, false)
+}
+
+// snapshotFromStart is snapshot from the first readable offset, resolved
+// under the same lock (retention may move it at any moment).
+func (p *partition) snapshotFromStart() ([]segView, int64, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.snapshotLocked(0, true)
+}
+
+func (p *partition) snapshotLocked(offset int64, fromStart bool) ([]segView, int64, error) {
+	if p.closed {
+		return nil, 0, fmt.Errorf("partition %d: %w", p.id, storage.ErrClosed)
+	}
 	start := p.segs[0].base
+	if fromStart {
+		offset = start
+	}
 	if d := p.active().damage; d != nil && offset > p.end {
 		return nil, p.end, errPastDamage(offset, d)
 	}
@@ -203,18 +222,25 @@ func releaseAll(segs []segView) {
 }
 
 // offsets returns the first and the end offset.
-func (p *partition) offsets() (int64, int64) {
+func (p *partition) offsets() (int64, int64, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return p.segs[0].base, p.end
+	if p.closed {
+		return 0, 0, fmt.Errorf("partition %d: %w", p.id, storage.ErrClosed)
+	}
+	return p.segs[0].base, p.end, nil
 }
 
 // closeFiles closes every segment (used on Close and failed opens).
 func (p *partition) closeFiles() error {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
 	close(p.notify) // wake long polls: this partition will not grow
 	p.notify = make(chan struct{})
-	p.mu.Unlock()
 	var errs []error
 	for _, s := range p.segs {
 		if s.refs.Add(-1) == 0 {

@@ -116,7 +116,7 @@ func recordBytes(r *storage.Record) int {
 // offsetForTime returns the first offset with a timestamp at or after ms,
 // or the end offset.
 func (p *partition) offsetForTime(ms int64) (int64, error) {
-	segs, end, err := p.snapshot(p.startOffset())
+	segs, end, err := p.snapshotFromStart()
 	if err != nil {
 		return 0, err
 	}
@@ -163,10 +163,4 @@ func (s segView) offsetForTime(ms int64) (int64, bool, error) {
 		}
 	}
 	return 0, false, nil
-}
-
-func (p *partition) startOffset() int64 {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.segs[0].base
 }

@@ -23,14 +23,15 @@ type topic struct {
 	parts []*partition
 	down  bool // set by close, under wmu: the partitions' files are gone
 
-	queue chan *appendReq
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	queue   chan *appendReq
+	stop    chan struct{} // closed by close: the committer drains and exits
+	stopped chan struct{} // closed when the committer has exited
+	wg      sync.WaitGroup
 }
 
 func newTopic(dir string, info storage.TopicInfo, opts *Options) *topic {
 	return &topic{name: info.Name, dir: dir, opts: opts, info: info,
-		queue: make(chan *appendReq, 1024), stop: make(chan struct{})}
+		queue: make(chan *appendReq, 1024), stop: make(chan struct{}), stopped: make(chan struct{})}
 }
 
 // openPartitions opens partitions [len(parts), n).
@@ -99,6 +100,10 @@ func (t *topic) config() storage.TopicInfo {
 	return t.info
 }
 
+// minRollAge is the shortest segment age that rolls a segment because of
+// a short retention.
+const minRollAge = time.Minute
+
 // maybeRoll seals the active segment and starts a new one when it is full
 // or old. Called by the writer with wmu held, before staging.
 func (t *topic) maybeRoll(p *partition) error {
@@ -109,7 +114,7 @@ func (t *topic) maybeRoll(p *partition) error {
 	age := time.Duration(t.opts.Now().UnixMilli()-s.firstTime) * time.Millisecond
 	rollAge := t.opts.SegmentAge
 	if ra := t.config().Config.RetentionAge; ra > 0 && ra < rollAge {
-		rollAge = ra
+		rollAge = max(ra, minRollAge) // a tiny retention must not make a segment per group
 	}
 	if s.size < t.opts.SegmentBytes && age < rollAge {
 		return nil
@@ -120,6 +125,10 @@ func (t *topic) maybeRoll(p *partition) error {
 // roll seals the active segment and appends a new empty one.
 func (p *partition) roll() error {
 	s := p.active()
+	if err := s.f.Sync(); err != nil {
+		p.failed = fmt.Errorf("fsync failed, partition stopped accepting writes: %w", err)
+		return fmt.Errorf("%w: roll partition %d: %w", storage.ErrUnavailable, p.id, err)
+	}
 	if err := s.sealIO(); err != nil {
 		return fmt.Errorf("%w: roll partition %d: %w", storage.ErrUnavailable, p.id, err)
 	}

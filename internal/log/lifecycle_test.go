@@ -1,0 +1,155 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldevents/herald/internal/storage"
+	"github.com/heraldevents/herald/internal/vfs"
+)
+
+func TestOpen_SecondEngineOnOneDirectoryIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	e, err := Open(dir, Options{RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{RetentionInterval: -1}); !errors.Is(err, vfs.ErrLocked) {
+		t.Fatalf("second open: %v, want the directory locked", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e2, err := Open(dir, Options{RetentionInterval: -1})
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	e2.Close()
+}
+
+func TestAppend_RacingDeleteTopicNeverHangs(t *testing.T) {
+	ctx := context.Background()
+	for round := 0; round < 20; round++ {
+		e, err := Open(t.TempDir(), Options{RetentionInterval: -1, Sync: SyncNone})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.CreateTopic(ctx, "t", storage.TopicConfig{Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 200; i++ {
+					if _, err := appendTo(e, "t"); err != nil {
+						return // the topic is gone: an error, never a hang
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Millisecond)
+		if err := e.DeleteTopic(ctx, "t"); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("appends still blocked 10s after DeleteTopic returned")
+		}
+		e.Close()
+	}
+}
+
+func appendTo(e *Engine, topic string) (int64, error) {
+	bases, err := e.Append(context.Background(), topic, []storage.PartitionRecords{{Partition: 0, Records: []storage.Record{rec("k", "v")}}})
+	if err != nil {
+		return 0, err
+	}
+	return bases[0], nil
+}
+
+func TestRead_OfAPartitionClosedUnderItIsErrClosed(t *testing.T) {
+	e, err := Open(t.TempDir(), Options{RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	e.CreateTopic(ctx, "t", storage.TopicConfig{Partitions: 1})
+	appendTo(e, "t")
+	p, err := e.partition("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.DeleteTopic(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.read(0, 10, 1<<20); !errors.Is(err, storage.ErrClosed) {
+		t.Fatalf("read: %v", err)
+	}
+	if _, _, err := p.offsets(); !errors.Is(err, storage.ErrClosed) {
+		t.Fatalf("offsets: %v", err)
+	}
+	if _, err := p.offsetForTime(0); !errors.Is(err, storage.ErrClosed) {
+		t.Fatalf("offsetForTime: %v", err)
+	}
+}
+
+func TestCreateTopic_RacingCloseLeavesNoTopicRunning(t *testing.T) {
+	ctx := context.Background()
+	e, err := Open(t.TempDir(), Options{RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 20; j++ {
+				e.CreateTopic(ctx, "t"+string(rune('a'+i))+string(rune('a'+j)), storage.TopicConfig{Partitions: 1})
+			}
+		}()
+	}
+	time.Sleep(2 * time.Millisecond)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for name, tp := range e.topics {
+		select {
+		case <-tp.stopped:
+		default:
+			t.Fatalf("topic %s still running after Close", name)
+		}
+	}
+}
+
+func TestRoll_TinyRetentionDoesNotRollEveryGroup(t *testing.T) {
+	e, err := Open(t.TempDir(), Options{RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 1, RetentionAge: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		time.Sleep(100 * time.Microsecond)
+		if _, err := appendTo(e, "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(e.topics["t"].parts[0].segs); n > 2 {
+		t.Fatalf("%d segments after 50 appends with 1ms retention", n)
+	}
+}
