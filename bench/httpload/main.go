@@ -10,7 +10,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -183,26 +182,27 @@ func (l *load) throughput(clients, events int) {
 	wg.Wait()
 }
 
-// fixedRate sends one request every batch/rate seconds, each on its own
-// goroutine, so a slow reply does not slow the offered load.
+// fixedRate offers rate events/s: every millisecond it sends the requests
+// that the schedule says are due by now (catching up if the ticker was
+// late), each on its own goroutine, so a slow reply does not slow the
+// offered load.
 func (l *load) fixedRate(rate int, d time.Duration) {
-	interval := time.Duration(float64(time.Second) * float64(l.batch) / float64(rate))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	tick := time.NewTicker(interval)
+	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	var wg sync.WaitGroup
-	for {
-		select {
-		case <-tick.C:
+	start, sent := time.Now(), 0
+	for now := range tick.C {
+		el := now.Sub(start)
+		if el > d {
+			break
+		}
+		for due := int(el.Seconds() * float64(rate) / float64(l.batch)); sent < due; sent++ {
 			wg.Add(1)
 			go func() { defer wg.Done(); l.send(client) }()
-		case <-ctx.Done():
-			wg.Wait()
-			return
 		}
 	}
+	wg.Wait()
 }
 
 func (l *load) report(el time.Duration, peakRSS int64, dir string) {
