@@ -20,6 +20,13 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	results, err := s.broker.Publish(r.Context(), r.PathValue("topic"), events)
+	if errors.Is(err, broker.ErrInvalidEvent) {
+		// The broker stops at the first bad event; list them all. Done only
+		// on refusal, so a good batch is validated once.
+		if all := validateEvents(events, isBatch(r)); all != nil {
+			err = all
+		}
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -27,7 +34,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, PublishReply{Events: results})
 }
 
-// requestEvents decodes and validates the events of a publish request.
+// requestEvents decodes the events of a publish request (the broker
+// validates them).
 func (s *Server) requestEvents(w http.ResponseWriter, r *http.Request) ([]*event.Event, error) {
 	if _, err := topicName(r); err != nil {
 		return nil, err
@@ -47,8 +55,11 @@ func (s *Server) requestEvents(w http.ResponseWriter, r *http.Request) ([]*event
 	for _, e := range events {
 		clearPosition(e)
 	}
-	return events, validateEvents(events, mode == modeBatch)
+	return events, nil
 }
+
+// isBatch reports whether the request is in batch mode.
+func isBatch(r *http.Request) bool { return event.IsBatch(r.Header.Get("Content-Type")) }
 
 // Content modes of the CloudEvents HTTP binding.
 type contentMode int
