@@ -1,0 +1,132 @@
+package subscription
+
+import (
+	"slices"
+	"time"
+
+	"github.com/heraldevents/herald/event"
+)
+
+// cursor is a subscription's position in one partition: everything below
+// committed is done; [committed, fetched) are read from the log and, unless
+// done, held in entries.
+type cursor struct {
+	p         int
+	committed int64
+	fetched   int64
+	delivered int64 // every offset in [committed, delivered) was delivered at least once (as persisted)
+	dead      int64 // events dead-lettered so far
+
+	entries  map[int64]*entry   // pending (not done) events by offset
+	order    []int64            // offsets of pending events, ascending; done ones are removed lazily
+	keys     map[string][]int64 // pending offsets per ordering key, ascending
+	restored map[int64]eventRecord
+	recorded map[int64]bool // offsets with an event record in the state log
+}
+
+// entry is one pending event of a cursor.
+type entry struct {
+	off      int64
+	key      string // ordering key: the partition key, "" for all (partition mode), or unique (none)
+	ev       *event.Event
+	attempts int       // deliveries so far
+	leased   bool      // handed out and not yet acked, nacked or expired
+	lease    uint64    // identifies the current lease in ack ids
+	due      time.Time // leased: lease expiry; otherwise not deliverable before
+	reason   string    // why the last delivery failed
+}
+
+func newCursor(p int, committed int64) *cursor {
+	return &cursor{p: p, committed: committed, fetched: committed, delivered: committed,
+		entries: map[int64]*entry{}, keys: map[string][]int64{},
+		restored: map[int64]eventRecord{}, recorded: map[int64]bool{}}
+}
+
+// add takes a pending event read from the log.
+func (c *cursor) add(e *entry) {
+	if r, ok := c.restored[e.off]; ok {
+		e.attempts, e.reason = r.Attempts, r.Reason
+		if r.RetryAt > 0 {
+			e.due = time.UnixMilli(r.RetryAt)
+		}
+		delete(c.restored, e.off)
+	}
+	if e.attempts == 0 && e.off < c.delivered {
+		e.attempts = 1 // delivered before a restart, without an event record
+	}
+	c.entries[e.off] = e
+	c.order = append(c.order, e.off)
+	c.keys[e.key] = append(c.keys[e.key], e.off)
+}
+
+// heads returns the entries that ordering allows to be in flight now,
+// oldest first: the first pending event of each key (every pending event
+// in mode none, where each key is unique).
+func (c *cursor) heads() []*entry {
+	var hs []*entry
+	for _, offs := range c.keys {
+		hs = append(hs, c.entries[offs[0]])
+	}
+	slices.SortFunc(hs, func(a, b *entry) int { return int(a.off - b.off) })
+	return hs
+}
+
+// deliverable reports whether e may be handed out at now.
+func (e *entry) deliverable(now time.Time) bool {
+	return !e.leased && !e.due.After(now)
+}
+
+// done removes a pending event (acked or dead-lettered) and advances
+// committed past every done offset. It reports whether committed moved.
+func (c *cursor) done(e *entry) bool {
+	delete(c.entries, e.off)
+	q := c.keys[e.key]
+	if i := slices.Index(q, e.off); i >= 0 {
+		q = slices.Delete(q, i, i+1)
+	}
+	if len(q) == 0 {
+		delete(c.keys, e.key)
+	} else {
+		c.keys[e.key] = q
+	}
+	return c.advance()
+}
+
+func (c *cursor) advance() bool {
+	for len(c.order) > 0 && c.entries[c.order[0]] == nil {
+		c.order = c.order[1:]
+	}
+	next := c.fetched
+	if len(c.order) > 0 {
+		next = c.order[0]
+	}
+	moved := next != c.committed
+	c.committed = next
+	if c.delivered < c.committed {
+		c.delivered = c.committed
+	}
+	return moved
+}
+
+// firstUndelivered is the lowest pending offset never delivered, or
+// fetched: the delivered watermark to persist.
+func (c *cursor) firstUndelivered() int64 {
+	for _, off := range c.order {
+		if e := c.entries[off]; e != nil && e.attempts == 0 {
+			return off
+		}
+	}
+	return c.fetched
+}
+
+// nextDue is the earliest time a pending event becomes deliverable or its
+// lease expires, or zero.
+func (c *cursor) nextDue() time.Time {
+	var t time.Time
+	for _, e := range c.entries {
+		if !e.due.IsZero() && (t.IsZero() || e.due.Before(t)) {
+			t = e.due
+		}
+	}
+	return t
+}

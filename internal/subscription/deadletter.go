@@ -1,0 +1,59 @@
+package subscription
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/heraldevents/herald/event"
+)
+
+// Extension attributes a dead letter carries: why it died and where it came
+// from. The event keeps its id and source, so dead-lettering it twice (a
+// crash between the dead-letter write and the state write) stores it once:
+// the dead-letter topic deduplicates.
+const (
+	ExtReason       = "deadreason"
+	ExtAttempts     = "deadattempts"
+	ExtSubscription = "deadsubscription"
+	ExtTopic        = "deadtopic"
+	ExtPartition    = "deadpartition"
+	ExtOffset       = "deadoffset"
+	ExtStoredTime   = "deadstoredtime"
+	ExtTime         = "deadtime"
+)
+
+// deadLetter stores the event in the dead-letter topic, durably, and only
+// then counts it done for this subscription.
+func (s *sub) deadLetter(ctx context.Context, c *cursor, e *entry, now time.Time, b *batch) error {
+	dl := deadLetterEvent(e.ev, s.topic, s.name, e, now)
+	if _, err := s.m.broker.Publish(ctx, s.cfg.DeadLetterTopic, []*event.Event{dl}); err != nil {
+		e.leased = false
+		e.due = now.Add(s.cfg.Backoff.delay(e.attempts, 0)) // try again later
+		return fmt.Errorf("dead-letter topic %s: %w", s.cfg.DeadLetterTopic, err)
+	}
+	c.dead++
+	s.finish(c, e, b)
+	return nil
+}
+
+// deadLetterEvent copies an event for the dead-letter topic with the
+// reasons it died.
+func deadLetterEvent(ev *event.Event, topic, sub string, e *entry, now time.Time) *event.Event {
+	dl := *ev
+	dl.Topic, dl.Partition, dl.Offset, dl.StoredAt, dl.Stored = "", 0, 0, time.Time{}, false
+	dl.Extensions = make(map[string]string, len(ev.Extensions)+8)
+	for k, v := range ev.Extensions {
+		dl.Extensions[k] = v
+	}
+	dl.Extensions[ExtReason] = e.reason
+	dl.Extensions[ExtAttempts] = strconv.Itoa(e.attempts)
+	dl.Extensions[ExtSubscription] = sub
+	dl.Extensions[ExtTopic] = topic
+	dl.Extensions[ExtPartition] = strconv.Itoa(ev.Partition)
+	dl.Extensions[ExtOffset] = strconv.FormatInt(ev.Offset, 10)
+	dl.Extensions[ExtStoredTime] = ev.StoredAt.UTC().Format(time.RFC3339Nano)
+	dl.Extensions[ExtTime] = now.UTC().Format(time.RFC3339Nano)
+	return &dl
+}

@@ -1,0 +1,147 @@
+package subscription
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/log"
+)
+
+// clock is the fake time of a test: it moves only when told.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// env is a real engine, broker and manager over a temporary directory.
+type env struct {
+	t     *testing.T
+	dir   string
+	clock *clock
+	e     *log.Engine
+	b     *broker.Broker
+	m     *Manager
+	ctx   context.Context
+}
+
+func newEnv(t *testing.T) *env {
+	v := &env{t: t, dir: t.TempDir(), clock: &clock{now: time.Now()}, ctx: context.Background()}
+	v.open()
+	t.Cleanup(func() { v.e.Close() })
+	return v
+}
+
+func (v *env) open() {
+	e, err := log.Open(v.dir, log.Options{Now: v.clock.Now, RetentionInterval: -1})
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	b, err := broker.New(e, broker.Options{Now: v.clock.Now})
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	m, err := New(v.ctx, b, Options{Now: v.clock.Now, Jitter: func() float64 { return 0 }})
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	v.e, v.b, v.m = e, b, m
+}
+
+// restart closes everything and opens it again on the same directory:
+// what the manager knows afterwards came from the state topic.
+func (v *env) restart() {
+	v.t.Helper()
+	if err := v.e.Close(); err != nil {
+		v.t.Fatal(err)
+	}
+	v.open()
+}
+
+func (v *env) topic(name string, partitions int) {
+	v.t.Helper()
+	if _, _, err := v.b.PutTopic(v.ctx, name, broker.TopicSpec{Partitions: &partitions}); err != nil {
+		v.t.Fatal(err)
+	}
+}
+
+func (v *env) sub(topic, name string, cfg Config) {
+	v.t.Helper()
+	if cfg.Start == "" {
+		cfg.Start = "earliest"
+	}
+	if _, _, err := v.m.Put(v.ctx, topic, name, cfg); err != nil {
+		v.t.Fatal(err)
+	}
+}
+
+// publish stores events id0..idN-1 with the given keys.
+func (v *env) publish(topic string, keys ...string) {
+	v.t.Helper()
+	for _, k := range keys {
+		id := fmt.Sprintf("ev-%d", v.seq())
+		e := &event.Event{ID: id, Source: "/test", Type: "test.event", SpecVersion: "1.0", PartitionKey: k}
+		if _, err := v.b.Publish(v.ctx, topic, []*event.Event{e}); err != nil {
+			v.t.Fatal(err)
+		}
+	}
+}
+
+var seqMu sync.Mutex
+var seqN int
+
+func (v *env) seq() int { seqMu.Lock(); defer seqMu.Unlock(); seqN++; return seqN }
+
+func (v *env) pull(topic, name string, max int) []Delivery {
+	v.t.Helper()
+	ds, err := v.m.Pull(v.ctx, topic, name, max, 0)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	return ds
+}
+
+func (v *env) ack(topic, name string, ds ...Delivery) AckResult {
+	v.t.Helper()
+	res, err := v.m.Ack(v.ctx, topic, name, ackIDs(ds))
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	return res
+}
+
+func (v *env) nack(topic, name string, reason string, ds ...Delivery) AckResult {
+	v.t.Helper()
+	res, err := v.m.Nack(v.ctx, topic, name, ackIDs(ds), 0, reason)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	return res
+}
+
+func ackIDs(ds []Delivery) []string {
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.AckID
+	}
+	return ids
+}
+
+func keysOf(ds []Delivery) []string {
+	ks := make([]string, len(ds))
+	for i, d := range ds {
+		ks[i] = d.Event.PartitionKey
+	}
+	return ks
+}

@@ -1,0 +1,422 @@
+// Package subscription is Herald's queue-style delivery over the log: named
+// durable subscriptions on a topic, each receiving every event (fan-out) and
+// sharing them among its consumers (competing consumers), with leases,
+// per-event ack and nack, redelivery with backoff, dead letters and three
+// ordering modes. A subscription's position and every attempt count that
+// a crash must not forget are kept in an internal topic (see state.go), so
+// an acknowledged event is never delivered again and a poison event that
+// crashes its consumer still reaches its dead letter.
+package subscription
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/heraldevents/herald/internal/broker"
+)
+
+// Options configures a Manager. The zero value works.
+type Options struct {
+	Now    func() time.Time // clock; default time.Now
+	Jitter func() float64   // backoff jitter in [0,1); default random
+}
+
+// Manager owns every subscription of a broker.
+type Manager struct {
+	broker *broker.Broker
+	state  *stateLog
+	now    func() time.Time
+	jitter func() float64
+
+	mu   sync.Mutex // guards subs and inc
+	subs map[string]*sub
+	inc  uint64 // the highest incarnation handed out
+}
+
+func subKey(topic, name string) string { return topic + "/" + name }
+
+// New opens the subscriptions of a broker, replaying their state.
+func New(ctx context.Context, b *broker.Broker, opts Options) (*Manager, error) {
+	st, err := openState(ctx, b.Engine())
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{broker: b, state: st, now: opts.Now, jitter: opts.Jitter, subs: map[string]*sub{}}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.jitter == nil {
+		m.jitter = rand.Float64
+	}
+	if err := m.replay(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Info describes a subscription.
+type Info struct {
+	Topic      string          `json:"topic"`
+	Name       string          `json:"name"`
+	Config     Config          `json:"config"`
+	CreatedAt  time.Time       `json:"createdAt"`
+	Partitions []PartitionInfo `json:"partitions"`
+}
+
+// PartitionInfo is a subscription's state in one partition.
+type PartitionInfo struct {
+	Partition      int     `json:"partition"`
+	Committed      int64   `json:"committedOffset"`
+	End            int64   `json:"endOffset"`
+	Lag            int64   `json:"lag"`
+	InFlight       int     `json:"inFlight"`
+	WaitingRetry   int     `json:"waitingRetry"`
+	DeadLettered   int64   `json:"deadLettered"`
+	OldestUnackedS float64 `json:"oldestUnackedSeconds"`
+}
+
+// Put creates a subscription, or changes the settings of an existing one
+// (its start position stays). It reports whether it created it.
+func (m *Manager) Put(ctx context.Context, topic, name string, cfg Config) (Info, bool, error) {
+	if err := checkName(name); err != nil {
+		return Info{}, false, err
+	}
+	cfg = cfg.withDefaults(topic, name)
+	if err := cfg.check(); err != nil {
+		return Info{}, false, err
+	}
+	t, err := m.broker.Topic(ctx, topic)
+	if err != nil {
+		return Info{}, false, err
+	}
+	if err := broker.CheckTopicName(cfg.DeadLetterTopic); err != nil {
+		return Info{}, false, fmt.Errorf("%w: deadLetterTopic: %w", ErrInvalidConfig, err)
+	}
+	if cfg.DeadLetterTopic == topic {
+		return Info{}, false, fmt.Errorf("%w: deadLetterTopic must not be the subscription's own topic", ErrInvalidConfig)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.subs[subKey(topic, name)]; ok {
+		return m.update(ctx, s, cfg)
+	}
+	return m.create(ctx, t, name, cfg)
+}
+
+func (m *Manager) create(ctx context.Context, t broker.Topic, name string, cfg Config) (Info, bool, error) {
+	start, err := m.startOffsets(ctx, t, cfg.Start)
+	if err != nil {
+		return Info{}, false, err
+	}
+	if _, _, err := m.broker.PutTopic(ctx, cfg.DeadLetterTopic, broker.TopicSpec{}); err != nil {
+		return Info{}, false, fmt.Errorf("dead-letter topic %s: %w", cfg.DeadLetterTopic, err)
+	}
+	m.inc++
+	rec := configRecord{Inc: m.inc, Config: cfg, Start: start, Created: m.now().UTC()}
+	var b batch
+	b.put(configKey(t.Name, name), rec)
+	for p, off := range start {
+		b.put(cursorKey(t.Name, name, p), cursorRecord{Inc: rec.Inc, Committed: off, Delivered: off})
+	}
+	if err := m.state.write(ctx, &b); err != nil {
+		return Info{}, false, err
+	}
+	s := m.install(t.Name, name, rec)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.info(ctx), true, nil
+}
+
+// startOffsets resolves a start position to an offset per partition.
+func (m *Manager) startOffsets(ctx context.Context, t broker.Topic, start string) (map[int]int64, error) {
+	offs := map[int]int64{}
+	for p := 0; p < t.Partitions; p++ {
+		first, end, err := m.broker.Offsets(ctx, t.Name, p)
+		if err != nil {
+			return nil, err
+		}
+		switch start {
+		case "earliest":
+			offs[p] = first
+		case "latest":
+			offs[p] = end
+		default:
+			at, _ := time.Parse(time.RFC3339, start)
+			if offs[p], err = m.broker.OffsetForTime(ctx, t.Name, p, at); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return offs, nil
+}
+
+func (m *Manager) update(ctx context.Context, s *sub, cfg Config) (Info, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cfg.Start = s.cfg.Start
+	if cfg.DeadLetterTopic != s.cfg.DeadLetterTopic {
+		if _, _, err := m.broker.PutTopic(ctx, cfg.DeadLetterTopic, broker.TopicSpec{}); err != nil {
+			return Info{}, false, fmt.Errorf("dead-letter topic %s: %w", cfg.DeadLetterTopic, err)
+		}
+	}
+	starts := map[int]int64{}
+	for p, c := range s.parts {
+		starts[p] = c.committed
+	}
+	var b batch
+	b.put(configKey(s.topic, s.name), configRecord{Inc: s.inc, Config: cfg, Start: starts, Created: s.created})
+	if err := m.state.write(ctx, &b); err != nil {
+		return Info{}, false, err
+	}
+	s.cfg = cfg
+	return s.info(ctx), false, nil
+}
+
+// install makes a subscription live from its config record.
+func (m *Manager) install(topic, name string, rec configRecord) *sub {
+	s := &sub{m: m, topic: topic, name: name, inc: rec.Inc, cfg: rec.Config, created: rec.Created,
+		parts: map[int]*cursor{}, changed: make(chan struct{})}
+	for p, off := range rec.Start {
+		s.parts[p] = newCursor(p, off)
+	}
+	m.subs[subKey(topic, name)] = s
+	if rec.Inc > m.inc {
+		m.inc = rec.Inc
+	}
+	return s
+}
+
+// get returns a live subscription.
+func (m *Manager) get(topic, name string) (*sub, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.subs[subKey(topic, name)]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s on topic %s", ErrNotFound, name, topic)
+	}
+	return s, nil
+}
+
+// Get describes a subscription with its per-partition state.
+func (m *Manager) Get(ctx context.Context, topic, name string) (Info, error) {
+	s, err := m.get(topic, name)
+	if err != nil {
+		return Info{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.expire(ctx, m.now()); err != nil {
+		return Info{}, err
+	}
+	return s.info(ctx), nil
+}
+
+// List describes the subscriptions of a topic, by name.
+func (m *Manager) List(ctx context.Context, topic string) ([]Info, error) {
+	if _, err := m.broker.Topic(ctx, topic); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	var subs []*sub
+	for _, s := range m.subs {
+		if s.topic == topic {
+			subs = append(subs, s)
+		}
+	}
+	m.mu.Unlock()
+	sort.Slice(subs, func(i, j int) bool { return subs[i].name < subs[j].name })
+	infos := make([]Info, 0, len(subs))
+	for _, s := range subs {
+		s.mu.Lock()
+		infos = append(infos, s.info(ctx))
+		s.mu.Unlock()
+	}
+	return infos, nil
+}
+
+// Delete removes a subscription and its state. Its dead-letter topic stays.
+func (m *Manager) Delete(ctx context.Context, topic, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.subs[subKey(topic, name)]
+	if !ok {
+		return fmt.Errorf("%w: %s on topic %s", ErrNotFound, name, topic)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b batch
+	b.del(configKey(topic, name))
+	for p, c := range s.parts {
+		b.del(cursorKey(topic, name, p))
+		for off := range c.recorded {
+			b.del(eventKey(topic, name, p, off))
+		}
+	}
+	if err := m.state.write(ctx, &b); err != nil {
+		return err
+	}
+	s.deleted = true
+	s.signal()
+	delete(m.subs, subKey(topic, name))
+	return nil
+}
+
+// info describes s; called with s.mu held.
+func (s *sub) info(ctx context.Context) Info {
+	info := Info{Topic: s.topic, Name: s.name, Config: s.cfg, CreatedAt: s.created}
+	now := s.m.now()
+	for _, c := range s.sortedParts() {
+		pi := PartitionInfo{Partition: c.p, Committed: c.committed, DeadLettered: c.dead}
+		if _, end, err := s.m.broker.Offsets(ctx, s.topic, c.p); err == nil {
+			pi.End, pi.Lag = end, end-c.committed
+		}
+		for _, e := range c.entries {
+			switch {
+			case e.leased:
+				pi.InFlight++
+			case e.due.After(now):
+				pi.WaitingRetry++
+			}
+		}
+		if len(c.order) > 0 {
+			if e := c.entries[c.order[0]]; e != nil && !e.ev.StoredAt.IsZero() {
+				pi.OldestUnackedS = now.Sub(e.ev.StoredAt).Seconds()
+			}
+		}
+		info.Partitions = append(info.Partitions, pi)
+	}
+	return info
+}
+
+// Pull long-polls for up to max deliveries, waiting at most wait for the
+// first one.
+func (m *Manager) Pull(ctx context.Context, topic, name string, max int, wait time.Duration) ([]Delivery, error) {
+	s, err := m.get(topic, name)
+	if err != nil {
+		return nil, err
+	}
+	if max <= 0 {
+		max = 1
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		ds, wake, err := s.pullOnce(ctx, max)
+		if err != nil || len(ds) > 0 || !time.Now().Before(deadline) {
+			return ds, err
+		}
+		if err := waitFor(ctx, wake, time.Until(deadline)); err != nil {
+			return nil, nil // the wait ended: an empty reply, as when nothing comes
+		}
+	}
+}
+
+// pullOnce tries one pull; with nothing to deliver it returns what to wait
+// for: new events, an ack or nack, or the next retry or lease deadline.
+func (s *sub) pullOnce(ctx context.Context, max int) ([]Delivery, wakeup, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.deleted {
+		return nil, wakeup{}, fmt.Errorf("%w: %s on topic %s (deleted)", ErrNotFound, s.name, s.topic)
+	}
+	ds, err := s.pull(ctx, max)
+	if err != nil || len(ds) > 0 {
+		return ds, wakeup{}, err
+	}
+	w := wakeup{changed: s.changed}
+	for _, c := range s.parts {
+		if t := c.nextDue(); !t.IsZero() && (w.at.IsZero() || t.Before(w.at)) {
+			w.at = t
+		}
+		if ch, err := s.m.waitData(s.topic, c.p, c.fetched); err == nil {
+			w.data = append(w.data, ch)
+		}
+	}
+	return nil, w, nil
+}
+
+// wakeup is what a long poll waits on.
+type wakeup struct {
+	changed <-chan struct{}
+	data    []<-chan struct{}
+	at      time.Time // zero: no deadline
+}
+
+var errWaitOver = errors.New("wait over")
+
+// waitFor blocks until something in w happens, the time runs out or ctx
+// ends (errWaitOver or ctx's error).
+func waitFor(ctx context.Context, w wakeup, left time.Duration) error {
+	if !w.at.IsZero() {
+		left = min(left, time.Until(w.at)+time.Millisecond)
+	}
+	if left <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(left)
+	defer timer.Stop()
+	wake := make(chan struct{})
+	stop := make(chan struct{})
+	defer close(stop)
+	for _, ch := range w.data {
+		go func() {
+			select {
+			case <-ch:
+				select {
+				case wake <- struct{}{}:
+				case <-stop:
+				}
+			case <-stop:
+			}
+		}()
+	}
+	select {
+	case <-w.changed:
+	case <-wake:
+	case <-timer.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// waitData returns a channel closed when a partition grows past end.
+func (m *Manager) waitData(topic string, p int, end int64) (<-chan struct{}, error) {
+	w, ok := m.broker.Engine().(interface {
+		Wait(topic string, partition int, end int64) (<-chan struct{}, error)
+	})
+	if !ok {
+		return nil, errors.New("engine cannot wait")
+	}
+	return w.Wait(topic, p, end-1)
+}
+
+// Ack acknowledges deliveries; it returns once the acks are durable.
+func (m *Manager) Ack(ctx context.Context, topic, name string, ackIDs []string) (AckResult, error) {
+	return m.withSub(topic, name, func(s *sub) (AckResult, error) { return s.ack(ctx, ackIDs) })
+}
+
+// Nack gives deliveries back: redelivered after delay (0: the backoff), or
+// dead-lettered when out of attempts.
+func (m *Manager) Nack(ctx context.Context, topic, name string, ackIDs []string, delay time.Duration, reason string) (AckResult, error) {
+	return m.withSub(topic, name, func(s *sub) (AckResult, error) { return s.nack(ctx, ackIDs, delay, reason) })
+}
+
+// Extend gives leased deliveries more time (0: the ack timeout).
+func (m *Manager) Extend(ctx context.Context, topic, name string, ackIDs []string, d time.Duration) (AckResult, error) {
+	return m.withSub(topic, name, func(s *sub) (AckResult, error) { return s.extend(ackIDs, d), nil })
+}
+
+func (m *Manager) withSub(topic, name string, fn func(*sub) (AckResult, error)) (AckResult, error) {
+	s, err := m.get(topic, name)
+	if err != nil {
+		return AckResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fn(s)
+}

@@ -1,0 +1,103 @@
+package subscription
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// replay rebuilds every subscription from the state topic. Records are
+// applied in order; a record of an older incarnation than the live
+// subscription of its name is ignored.
+func (m *Manager) replay(ctx context.Context) error {
+	err := m.state.replay(ctx, func(key string, value []byte) error {
+		kind, topic, name, p, off, err := parseKey(key)
+		if err != nil {
+			return err
+		}
+		switch kind {
+		case "c":
+			return m.replayConfig(topic, name, value)
+		case "p":
+			return m.replayCursor(topic, name, p, value)
+		default:
+			return m.replayEvent(topic, name, p, off, value)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for _, s := range m.subs {
+		for _, c := range s.parts {
+			for off := range c.restored {
+				if off < c.committed {
+					delete(c.restored, off)
+				} else {
+					c.recorded[off] = true
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Manager) replayConfig(topic, name string, value []byte) error {
+	if value == nil {
+		delete(m.subs, subKey(topic, name))
+		return nil
+	}
+	var rec configRecord
+	if err := json.Unmarshal(value, &rec); err != nil {
+		return fmt.Errorf("subscription %s/%s config: %w", topic, name, err)
+	}
+	if s, ok := m.subs[subKey(topic, name)]; ok && s.inc == rec.Inc {
+		s.cfg = rec.Config // a settings change
+		return nil
+	}
+	m.install(topic, name, rec)
+	return nil
+}
+
+func (m *Manager) replayCursor(topic, name string, p int, value []byte) error {
+	s, ok := m.subs[subKey(topic, name)]
+	if !ok || value == nil {
+		return nil
+	}
+	var rec cursorRecord
+	if err := json.Unmarshal(value, &rec); err != nil {
+		return fmt.Errorf("subscription %s/%s cursor %d: %w", topic, name, p, err)
+	}
+	if rec.Inc != s.inc {
+		return nil
+	}
+	c, ok := s.parts[p]
+	if !ok {
+		c = newCursor(p, rec.Committed)
+		s.parts[p] = c
+	}
+	c.committed, c.fetched, c.delivered, c.dead = rec.Committed, rec.Committed, rec.Delivered, rec.Dead
+	return nil
+}
+
+func (m *Manager) replayEvent(topic, name string, p int, off int64, value []byte) error {
+	s, ok := m.subs[subKey(topic, name)]
+	if !ok {
+		return nil
+	}
+	c, ok := s.parts[p]
+	if !ok {
+		return nil
+	}
+	if value == nil {
+		delete(c.restored, off)
+		return nil
+	}
+	var rec eventRecord
+	if err := json.Unmarshal(value, &rec); err != nil {
+		return fmt.Errorf("subscription %s/%s event %d/%d: %w", topic, name, p, off, err)
+	}
+	if rec.Inc == s.inc {
+		c.restored[off] = rec
+	}
+	return nil
+}

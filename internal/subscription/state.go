@@ -1,0 +1,149 @@
+package subscription
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldevents/herald/internal/storage"
+)
+
+// stateTopic keeps every subscription's durable state, as keyed records
+// (the latest record of a key wins; a nil value deletes the key), so a
+// compacted topic holds it and the Kafka engine carries it unchanged:
+//
+//	c/<topic>/<sub>                      config: settings, incarnation, start offsets
+//	p/<topic>/<sub>/<partition>          cursor: committed and delivered offsets
+//	e/<topic>/<sub>/<partition>/<offset> event: attempts, retry time, reason, done
+//
+// committed: every offset below it is acked or dead-lettered. delivered:
+// every offset in [committed, delivered) was delivered at least once, so
+// its attempt count is at least 1 without an event record. An event record
+// exists only for what the cursor cannot say: a second or later attempt,
+// a scheduled retry, or an ack out of order; it is deleted once committed
+// passes it. Every record carries the subscription's incarnation, so the
+// records of a deleted subscription never leak into a new one of the same
+// name.
+const stateTopic = "__herald_subscriptions"
+
+type configRecord struct {
+	Inc     uint64        `json:"inc"`
+	Config  Config        `json:"config"`
+	Start   map[int]int64 `json:"start"` // first offset per partition at creation
+	Created time.Time     `json:"created"`
+}
+
+type cursorRecord struct {
+	Inc       uint64 `json:"inc"`
+	Committed int64  `json:"committed"`
+	Delivered int64  `json:"delivered"`
+	Dead      int64  `json:"dead,omitempty"` // events dead-lettered so far
+}
+
+type eventRecord struct {
+	Inc      uint64 `json:"inc"`
+	Attempts int    `json:"attempts,omitempty"`
+	RetryAt  int64  `json:"retryAt,omitempty"` // unix ms
+	Reason   string `json:"reason,omitempty"`
+	Done     bool   `json:"done,omitempty"`
+}
+
+func configKey(topic, sub string) string { return "c/" + topic + "/" + sub }
+func cursorKey(topic, sub string, p int) string {
+	return "p/" + topic + "/" + sub + "/" + strconv.Itoa(p)
+}
+func eventKey(topic, sub string, p int, off int64) string {
+	return "e/" + topic + "/" + sub + "/" + strconv.Itoa(p) + "/" + strconv.FormatInt(off, 10)
+}
+
+// stateLog appends and replays the state topic.
+type stateLog struct {
+	engine storage.Engine
+}
+
+func openState(ctx context.Context, e storage.Engine) (*stateLog, error) {
+	err := e.CreateTopic(ctx, stateTopic, storage.TopicConfig{Partitions: 1})
+	if err != nil && !errors.Is(err, storage.ErrTopicExists) {
+		return nil, fmt.Errorf("subscription state: %w", err)
+	}
+	return &stateLog{engine: e}, nil
+}
+
+// batch collects state records to append together.
+type batch struct{ recs []storage.Record }
+
+func (b *batch) put(key string, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // our own record types always marshal
+	}
+	b.recs = append(b.recs, storage.Record{Key: []byte(key), Value: data})
+}
+
+func (b *batch) del(key string) {
+	b.recs = append(b.recs, storage.Record{Key: []byte(key)})
+}
+
+// write appends a batch durably (all or nothing).
+func (l *stateLog) write(ctx context.Context, b *batch) error {
+	if len(b.recs) == 0 {
+		return nil
+	}
+	_, err := l.engine.Append(ctx, stateTopic, []storage.PartitionRecords{{Partition: 0, Records: b.recs}})
+	if err != nil {
+		return fmt.Errorf("subscription state: %w", err)
+	}
+	return nil
+}
+
+// replay calls fn for every state record in order.
+func (l *stateLog) replay(ctx context.Context, fn func(key string, value []byte) error) error {
+	start, end, err := l.engine.Offsets(ctx, stateTopic, 0)
+	if err != nil {
+		return fmt.Errorf("subscription state: %w", err)
+	}
+	for off := start; off < end; {
+		recs, err := l.engine.Read(ctx, stateTopic, 0, off, 10000, 8<<20)
+		if err != nil {
+			return fmt.Errorf("subscription state: %w", err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, r := range recs {
+			if err := fn(string(r.Key), r.Value); err != nil {
+				return fmt.Errorf("subscription state at offset %d: %w", r.Offset, err)
+			}
+		}
+		off = recs[len(recs)-1].Offset + 1
+	}
+	return nil
+}
+
+// parseKey splits a state key into its kind and fields.
+func parseKey(key string) (kind string, topic, sub string, p int, off int64, err error) {
+	f := strings.Split(key, "/")
+	if len(f) < 3 {
+		return "", "", "", 0, 0, fmt.Errorf("bad state key %q", key)
+	}
+	kind, topic, sub = f[0], f[1], f[2]
+	want := map[string]int{"c": 3, "p": 4, "e": 5}[kind]
+	if want == 0 || len(f) != want {
+		return "", "", "", 0, 0, fmt.Errorf("bad state key %q", key)
+	}
+	if len(f) > 3 {
+		if p, err = strconv.Atoi(f[3]); err != nil {
+			return "", "", "", 0, 0, fmt.Errorf("bad state key %q", key)
+		}
+	}
+	if len(f) > 4 {
+		if off, err = strconv.ParseInt(f[4], 10, 64); err != nil {
+			return "", "", "", 0, 0, fmt.Errorf("bad state key %q", key)
+		}
+	}
+	return kind, topic, sub, p, off, nil
+}

@@ -1,0 +1,375 @@
+package subscription
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldevents/herald/event"
+)
+
+// window bounds the pending events a subscription holds per partition.
+const window = 1000
+
+// sub is one subscription. Its mutex serializes everything a subscription
+// does, state writes included, so state records are appended in the order
+// the changes happened.
+type sub struct {
+	m     *Manager
+	topic string
+	name  string
+
+	mu       sync.Mutex // guards everything below
+	inc      uint64
+	cfg      Config
+	created  time.Time
+	parts    map[int]*cursor
+	leaseSeq uint64
+	deleted  bool
+	changed  chan struct{} // closed and replaced when an ack or nack may free events
+}
+
+// Delivery is one event handed to a consumer.
+type Delivery struct {
+	AckID   string       `json:"ackId"`
+	Attempt int          `json:"attempt"`
+	Event   *event.Event `json:"event"`
+}
+
+func (s *sub) ackID(c *cursor, e *entry) string {
+	return strconv.FormatUint(s.inc, 36) + "." + strconv.Itoa(c.p) + "." +
+		strconv.FormatInt(e.off, 36) + "." + strconv.FormatUint(e.lease, 36)
+}
+
+// parseAckID returns the parts of an ack id, ok false if it is malformed.
+func parseAckID(id string) (inc uint64, p int, off int64, lease uint64, ok bool) {
+	f := strings.Split(id, ".")
+	if len(f) != 4 {
+		return 0, 0, 0, 0, false
+	}
+	var err [4]error
+	inc, err[0] = strconv.ParseUint(f[0], 36, 64)
+	p64, e1 := strconv.ParseInt(f[1], 10, 32)
+	err[1] = e1
+	off, err[2] = strconv.ParseInt(f[2], 36, 64)
+	lease, err[3] = strconv.ParseUint(f[3], 36, 64)
+	for _, e := range err {
+		if e != nil {
+			return 0, 0, 0, 0, false
+		}
+	}
+	return inc, int(p64), off, lease, p64 >= 0
+}
+
+// refill reads more events into every cursor with room in its window.
+// Events the filter does not take are done at once. A partition the topic
+// gained after the subscription was made is read from its start.
+func (s *sub) refill(ctx context.Context) error {
+	t, err := s.m.broker.Topic(ctx, s.topic)
+	if err != nil {
+		return err
+	}
+	for p := len(s.parts); p < t.Partitions; p++ {
+		if s.parts[p] == nil {
+			first, _, err := s.m.broker.Offsets(ctx, s.topic, p)
+			if err != nil {
+				return err
+			}
+			s.parts[p] = newCursor(p, first)
+		}
+	}
+	for _, c := range s.parts {
+		for len(c.entries) < window {
+			evs, err := s.m.broker.Read(ctx, s.topic, c.p, c.fetched, window-len(c.entries))
+			if err != nil {
+				return fmt.Errorf("read topic %s partition %d at %d: %w", s.topic, c.p, c.fetched, err)
+			}
+			if len(evs) == 0 {
+				break
+			}
+			for _, ev := range evs {
+				if s.cfg.Filter.match(ev) && !c.restoredDone(ev.Offset) {
+					c.add(&entry{off: ev.Offset, key: s.orderingKey(ev), ev: ev})
+				}
+				c.fetched = ev.Offset + 1
+			}
+			c.advance()
+		}
+	}
+	return nil
+}
+
+// restoredDone reports (and forgets) an ack made out of order before a
+// restart.
+func (c *cursor) restoredDone(off int64) bool {
+	r, ok := c.restored[off]
+	if ok && r.Done {
+		delete(c.restored, off)
+		return true
+	}
+	return false
+}
+
+func (s *sub) orderingKey(ev *event.Event) string {
+	switch s.cfg.Ordering {
+	case OrderPartition:
+		return ""
+	case OrderNone:
+		return "#" + strconv.FormatInt(ev.Offset, 10)
+	}
+	return "k" + ev.PartitionKey
+}
+
+// pull hands out up to max deliverable events, oldest first across
+// partitions, after persisting what a crash must not forget (attempt
+// counts from the second delivery on, the delivered watermark).
+func (s *sub) pull(ctx context.Context, max int) ([]Delivery, error) {
+	now := s.m.now()
+	if err := s.expire(ctx, now); err != nil {
+		return nil, err
+	}
+	if err := s.refill(ctx); err != nil {
+		return nil, err
+	}
+	type pick struct {
+		c *cursor
+		e *entry
+	}
+	var picks []pick
+	var b batch
+	for _, c := range s.sortedParts() {
+		for _, e := range c.heads() {
+			if len(picks) == max {
+				break
+			}
+			if !e.deliverable(now) {
+				continue
+			}
+			if e.attempts >= s.cfg.MaxAttempts {
+				// Out of attempts but not failed: its last delivery was lost
+				// in a restart (the consumer, or Herald with it, crashed).
+				if e.reason == "" {
+					e.reason = fmt.Sprintf("delivered %d times without an acknowledgement or a nack (the consumer or Herald restarted)", e.attempts)
+				}
+				if err := s.deadLetter(ctx, c, e, now, &b); err != nil {
+					return nil, err
+				}
+				s.recordCursors(map[*cursor]bool{c: true}, &b)
+				continue
+			}
+			picks = append(picks, pick{c, e})
+		}
+	}
+	if len(picks) == 0 {
+		return nil, s.m.state.write(ctx, &b)
+	}
+	touched := map[*cursor]bool{}
+	for _, pk := range picks {
+		pk.e.attempts++
+		if pk.e.attempts >= 2 {
+			b.put(eventKey(s.topic, s.name, pk.c.p, pk.e.off), eventRecord{Inc: s.inc, Attempts: pk.e.attempts, Reason: pk.e.reason})
+			pk.c.recorded[pk.e.off] = true
+		}
+		touched[pk.c] = true
+	}
+	for c := range touched {
+		if d := c.firstUndelivered(); d != c.delivered {
+			c.delivered = d
+			b.put(cursorKey(s.topic, s.name, c.p), s.cursorRecord(c))
+		}
+	}
+	if err := s.m.state.write(ctx, &b); err != nil {
+		for _, pk := range picks {
+			pk.e.attempts--
+		}
+		return nil, err
+	}
+	out := make([]Delivery, len(picks))
+	for i, pk := range picks {
+		s.leaseSeq++
+		pk.e.leased, pk.e.lease, pk.e.due = true, s.leaseSeq, now.Add(s.cfg.AckTimeout)
+		out[i] = Delivery{AckID: s.ackID(pk.c, pk.e), Attempt: pk.e.attempts, Event: pk.e.ev}
+	}
+	return out, nil
+}
+
+func (s *sub) cursorRecord(c *cursor) cursorRecord {
+	return cursorRecord{Inc: s.inc, Committed: c.committed, Delivered: c.delivered, Dead: c.dead}
+}
+
+func (s *sub) sortedParts() []*cursor {
+	cs := make([]*cursor, 0, len(s.parts))
+	for p := 0; len(cs) < len(s.parts); p++ {
+		if c, ok := s.parts[p]; ok {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// AckResult says which ack ids took effect.
+type AckResult struct {
+	Acked   []string `json:"acked"`
+	Stale   []string `json:"stale,omitempty"`   // the lease ended (expired, or the event was redelivered or finished)
+	Unknown []string `json:"unknown,omitempty"` // not an ack id of this subscription
+}
+
+// lookup resolves an ack id to a leased entry, sorting it into the result
+// when it cannot take effect.
+func (s *sub) lookup(id string, res *AckResult) (*cursor, *entry) {
+	inc, p, off, lease, ok := parseAckID(id)
+	if !ok || inc != s.inc || s.parts[p] == nil {
+		res.Unknown = append(res.Unknown, id)
+		return nil, nil
+	}
+	c := s.parts[p]
+	e := c.entries[off]
+	if e == nil || !e.leased || e.lease != lease {
+		res.Stale = append(res.Stale, id)
+		return nil, nil
+	}
+	return c, e
+}
+
+// ack finishes leased events. The reply is sent only after the state is
+// durable: an acked event is never delivered again, even after a crash.
+func (s *sub) ack(ctx context.Context, ids []string) (AckResult, error) {
+	var res AckResult
+	if err := s.expire(ctx, s.m.now()); err != nil {
+		return res, err
+	}
+	var b batch
+	touched := map[*cursor]bool{}
+	for _, id := range ids {
+		c, e := s.lookup(id, &res)
+		if e == nil {
+			continue
+		}
+		s.finish(c, e, &b)
+		touched[c] = true
+		res.Acked = append(res.Acked, id)
+	}
+	s.recordCursors(touched, &b)
+	if err := s.m.state.write(ctx, &b); err != nil {
+		return AckResult{}, err // the events stay done in memory; a crash redelivers them
+	}
+	s.signal()
+	return res, nil
+}
+
+// finish marks an event done and records what a restart needs: nothing if
+// committed passes it, a done record if it was acked out of order.
+func (s *sub) finish(c *cursor, e *entry, b *batch) {
+	c.done(e)
+	if e.off >= c.committed {
+		b.put(eventKey(s.topic, s.name, c.p, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, Done: true})
+		c.recorded[e.off] = true
+	}
+}
+
+// recordCursors writes the cursors that moved and deletes event records
+// that committed has passed.
+func (s *sub) recordCursors(touched map[*cursor]bool, b *batch) {
+	for c := range touched {
+		b.put(cursorKey(s.topic, s.name, c.p), s.cursorRecord(c))
+		for off := range c.recorded {
+			if off < c.committed {
+				b.del(eventKey(s.topic, s.name, c.p, off))
+				delete(c.recorded, off)
+			}
+		}
+	}
+}
+
+// nack gives leased events back for redelivery after delay (or the
+// backoff), or dead-letters those out of attempts.
+func (s *sub) nack(ctx context.Context, ids []string, delay time.Duration, reason string) (AckResult, error) {
+	var res AckResult
+	now := s.m.now()
+	if err := s.expire(ctx, now); err != nil {
+		return res, err
+	}
+	var b batch
+	touched := map[*cursor]bool{}
+	for _, id := range ids {
+		c, e := s.lookup(id, &res)
+		if e == nil {
+			continue
+		}
+		if err := s.fail(ctx, c, e, now, delay, reason, &b); err != nil {
+			return AckResult{}, err
+		}
+		touched[c] = true
+		res.Acked = append(res.Acked, id)
+	}
+	s.recordCursors(touched, &b)
+	if err := s.m.state.write(ctx, &b); err != nil {
+		return AckResult{}, err
+	}
+	s.signal()
+	return res, nil
+}
+
+// fail ends a delivery that did not succeed (a nack or an expired lease).
+func (s *sub) fail(ctx context.Context, c *cursor, e *entry, now time.Time, delay time.Duration, reason string, b *batch) error {
+	e.leased, e.reason = false, reason
+	if e.attempts >= s.cfg.MaxAttempts {
+		return s.deadLetter(ctx, c, e, now, b)
+	}
+	if delay <= 0 {
+		delay = s.cfg.Backoff.delay(e.attempts, s.m.jitter())
+	}
+	e.due = now.Add(delay)
+	b.put(eventKey(s.topic, s.name, c.p, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, RetryAt: e.due.UnixMilli(), Reason: reason})
+	c.recorded[e.off] = true
+	return nil
+}
+
+// expire fails every lease past its deadline.
+func (s *sub) expire(ctx context.Context, now time.Time) error {
+	var b batch
+	touched := map[*cursor]bool{}
+	for _, c := range s.parts {
+		for _, e := range c.entries {
+			if e.leased && !e.due.After(now) {
+				reason := fmt.Sprintf("not acknowledged within the ack timeout (%s)", s.cfg.AckTimeout)
+				if err := s.fail(ctx, c, e, now, 0, reason, &b); err != nil {
+					return err
+				}
+				touched[c] = true
+			}
+		}
+	}
+	if len(touched) == 0 {
+		return nil
+	}
+	s.recordCursors(touched, &b)
+	return s.m.state.write(ctx, &b)
+}
+
+// extend moves the lease deadline of leased events to now+d.
+func (s *sub) extend(ids []string, d time.Duration) AckResult {
+	var res AckResult
+	if d <= 0 {
+		d = s.cfg.AckTimeout
+	}
+	now := s.m.now()
+	for _, id := range ids {
+		_, e := s.lookup(id, &res)
+		if e == nil {
+			continue
+		}
+		e.due = now.Add(d)
+		res.Acked = append(res.Acked, id)
+	}
+	return res
+}
+
+// signal wakes long polls: an ack or nack may have freed a key.
+func (s *sub) signal() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}

@@ -1,0 +1,299 @@
+package subscription
+
+import (
+	"errors"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/heraldevents/herald/event"
+)
+
+func TestSubscription_EverySubscriptionGetsEveryEvent(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "inventory", Config{Ordering: OrderNone})
+	v.sub("orders", "email", Config{Ordering: OrderNone})
+	v.publish("orders", "a", "b", "c")
+	for _, name := range []string{"inventory", "email"} {
+		if ds := v.pull("orders", name, 10); len(ds) != 3 {
+			t.Fatalf("%s got %d deliveries, want 3", name, len(ds))
+		}
+	}
+}
+
+func TestSubscription_ConsumersOfOneSubscriptionShareItsEvents(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "workers", Config{Ordering: OrderNone})
+	v.publish("orders", "a", "b", "c", "d")
+	first, second := v.pull("orders", "workers", 2), v.pull("orders", "workers", 10)
+	if len(first) != 2 || len(second) != 2 || first[0].Event.ID == second[0].Event.ID {
+		t.Fatalf("consumers got %d and %d deliveries", len(first), len(second))
+	}
+}
+
+func TestSubscription_StartPositions(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.publish("orders", "old1", "old2")
+	v.clock.Add(time.Minute)
+	mark := v.clock.Now()
+	v.clock.Add(time.Second)
+	v.publish("orders", "new1")
+	cases := map[string]int{"earliest": 3, "latest": 0, mark.Format(time.RFC3339Nano): 1}
+	for start, want := range cases {
+		name := "s" + strconv.Itoa(len(start))
+		v.sub("orders", name, Config{Start: start, Ordering: OrderNone})
+		if ds := v.pull("orders", name, 10); len(ds) != want {
+			t.Errorf("start %s: %d deliveries, want %d", start, len(ds), want)
+		}
+	}
+}
+
+func TestSubscription_KeyOrderingHoldsOnlyTheFailingKey(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{Ordering: OrderKey})
+	v.publish("orders", "a", "a", "b", "b", "c")
+	ds := v.pull("orders", "s", 10)
+	if got := keysOf(ds); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+		t.Fatalf("first pull keys %v, want one per key", got)
+	}
+	if more := v.pull("orders", "s", 10); len(more) != 0 {
+		t.Fatalf("second events of busy keys delivered: %v", keysOf(more))
+	}
+	v.nack("orders", "s", "boom", ds[0]) // key a waits for its retry
+	v.ack("orders", "s", ds[1], ds[2])
+	if got := keysOf(v.pull("orders", "s", 10)); !reflect.DeepEqual(got, []string{"b"}) {
+		t.Fatalf("after a's nack and b's ack, got %v, want only b", got)
+	}
+	v.clock.Add(2 * time.Second) // past a's backoff
+	ds = v.pull("orders", "s", 10)
+	if len(ds) != 1 || ds[0].Event.PartitionKey != "a" || ds[0].Attempt != 2 {
+		t.Fatalf("a's retry: %+v", ds)
+	}
+}
+
+func TestSubscription_PartitionOrderingIsOneAtATime(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{Ordering: OrderPartition})
+	v.publish("orders", "a", "b", "c")
+	for _, want := range []string{"a", "b", "c"} {
+		ds := v.pull("orders", "s", 10)
+		if len(ds) != 1 || ds[0].Event.PartitionKey != want {
+			t.Fatalf("got %v, want only %s", keysOf(ds), want)
+		}
+		v.ack("orders", "s", ds...)
+	}
+}
+
+func TestSubscription_NackBacksOffThenDeadLetters(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{MaxAttempts: 3, Backoff: Backoff{Initial: time.Second, Max: time.Minute, Multiplier: 2}})
+	v.publish("orders", "a")
+	waits := []time.Duration{time.Second, 2 * time.Second}
+	for attempt := 1; attempt <= 3; attempt++ {
+		ds := v.pull("orders", "s", 1)
+		if len(ds) != 1 || ds[0].Attempt != attempt {
+			t.Fatalf("attempt %d: %+v", attempt, ds)
+		}
+		v.nack("orders", "s", "payment declined", ds...)
+		if attempt < 3 {
+			v.clock.Add(waits[attempt-1] - time.Millisecond)
+			if early := v.pull("orders", "s", 1); len(early) != 0 {
+				t.Fatalf("redelivered before its backoff of %s", waits[attempt-1])
+			}
+			v.clock.Add(time.Millisecond)
+		}
+	}
+	dead, err := v.b.Read(v.ctx, "orders.s.dlq", 0, 0, 10)
+	if err != nil || len(dead) != 1 {
+		t.Fatalf("dead letters: %v %v", dead, err)
+	}
+	want := map[string]string{ExtReason: "payment declined", ExtAttempts: "3", ExtSubscription: "s", ExtTopic: "orders", ExtPartition: "0", ExtOffset: "0"}
+	for k, w := range want {
+		if got := dead[0].Extensions[k]; got != w {
+			t.Errorf("dead letter %s = %q, want %q", k, got, w)
+		}
+	}
+	info, _ := v.m.Get(v.ctx, "orders", "s")
+	if p := info.Partitions[0]; p.Committed != 1 || p.DeadLettered != 1 {
+		t.Fatalf("after dead-lettering: %+v", p)
+	}
+}
+
+func TestSubscription_ExpiredLeaseRedeliversAndStaleAckIsReported(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{AckTimeout: 10 * time.Second, Backoff: Backoff{Initial: time.Second, Max: time.Second, Multiplier: 1}})
+	v.publish("orders", "a")
+	first := v.pull("orders", "s", 1)
+	v.clock.Add(11 * time.Second) // the lease expires, then the 1s backoff passes
+	if ds := v.pull("orders", "s", 1); len(ds) != 0 {
+		t.Fatalf("redelivered without backoff: %+v", ds)
+	}
+	v.clock.Add(time.Second)
+	second := v.pull("orders", "s", 1)
+	if len(second) != 1 || second[0].Attempt != 2 {
+		t.Fatalf("redelivery: %+v", second)
+	}
+	res := v.ack("orders", "s", first...)
+	if len(res.Stale) != 1 || len(res.Acked) != 0 {
+		t.Fatalf("ack of the expired lease: %+v", res)
+	}
+	res, err := v.m.Ack(v.ctx, "orders", "s", []string{"nonsense", second[0].AckID})
+	if err != nil || len(res.Unknown) != 1 || len(res.Acked) != 1 {
+		t.Fatalf("mixed ack: %+v %v", res, err)
+	}
+}
+
+func TestSubscription_ExtendKeepsTheLease(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{AckTimeout: 10 * time.Second})
+	v.publish("orders", "a")
+	ds := v.pull("orders", "s", 1)
+	v.clock.Add(8 * time.Second)
+	if _, err := v.m.Extend(v.ctx, "orders", "s", ackIDs(ds), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	v.clock.Add(8 * time.Second)
+	if res := v.ack("orders", "s", ds...); len(res.Acked) != 1 {
+		t.Fatalf("ack after extend: %+v", res)
+	}
+}
+
+func TestSubscription_FilterSkipsOtherEvents(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{Ordering: OrderNone, Filter: Filter{Types: []string{"order.*"}}})
+	for _, typ := range []string{"order.placed", "user.created", "order.paid"} {
+		e := &event.Event{ID: typ, Source: "/t", Type: typ, SpecVersion: "1.0"}
+		if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds := v.pull("orders", "s", 10)
+	var types []string
+	for _, d := range ds {
+		types = append(types, d.Event.Type)
+	}
+	if !reflect.DeepEqual(types, []string{"order.placed", "order.paid"}) {
+		t.Fatalf("delivered %v", types)
+	}
+	v.ack("orders", "s", ds...)
+	if info, _ := v.m.Get(v.ctx, "orders", "s"); info.Partitions[0].Committed != 3 {
+		t.Fatalf("committed %d, want 3 (the filtered event is done too)", info.Partitions[0].Committed)
+	}
+}
+
+func TestSubscription_RestartRedeliversOnlyUnackedEventsWithTheirAttempts(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{Ordering: OrderNone, MaxAttempts: 5})
+	v.publish("orders", "a", "b", "c", "d")
+	ds := v.pull("orders", "s", 10)
+	v.ack("orders", "s", ds[1], ds[3]) // out of order: b and d
+	v.nack("orders", "s", "retry me", ds[2])
+	v.restart()
+	v.clock.Add(2 * time.Second)
+	again := v.pull("orders", "s", 10)
+	got := map[string]int{}
+	for _, d := range again {
+		got[d.Event.PartitionKey] = d.Attempt
+	}
+	if !reflect.DeepEqual(got, map[string]int{"a": 2, "c": 2}) {
+		t.Fatalf("after restart got %v, want a and c at attempt 2", got)
+	}
+	v.ack("orders", "s", again...)
+	v.restart()
+	if ds := v.pull("orders", "s", 10); len(ds) != 0 {
+		t.Fatalf("acked events came again: %v", keysOf(ds))
+	}
+	if info, _ := v.m.Get(v.ctx, "orders", "s"); info.Partitions[0].Committed != 4 {
+		t.Fatalf("committed %d, want 4", info.Partitions[0].Committed)
+	}
+}
+
+func TestSubscription_EventThatKeepsCrashingItsConsumerIsDeadLettered(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{MaxAttempts: 3})
+	v.publish("orders", "poison")
+	for i := 1; i <= 3; i++ {
+		ds := v.pull("orders", "s", 1)
+		if len(ds) != 1 || ds[0].Attempt != i {
+			t.Fatalf("delivery %d: %+v", i, ds)
+		}
+		v.restart() // the consumer took Herald down with it: no ack, no nack
+	}
+	if ds := v.pull("orders", "s", 1); len(ds) != 0 {
+		t.Fatalf("delivered a 4th time: %+v", ds)
+	}
+	dead, _ := v.b.Read(v.ctx, "orders.s.dlq", 0, 0, 10)
+	if len(dead) != 1 || dead[0].Extensions[ExtAttempts] != "3" {
+		t.Fatalf("dead letters: %+v", dead)
+	}
+}
+
+func TestSubscription_BadSettingsAreRefusedAndChangeNothing(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	cases := map[string]Config{
+		"start":       {Start: "yesterday"},
+		"ordering":    {Ordering: "random"},
+		"attempts":    {MaxAttempts: -1},
+		"ack timeout": {AckTimeout: time.Millisecond},
+		"backoff":     {Backoff: Backoff{Initial: time.Minute, Max: time.Second}},
+		"dlq":         {DeadLetterTopic: "orders"},
+	}
+	for name, cfg := range cases {
+		if _, _, err := v.m.Put(v.ctx, "orders", "s", cfg); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, _, err := v.m.Put(v.ctx, "orders", "bad/name", Config{}); !errors.Is(err, ErrInvalidName) {
+		t.Errorf("name: %v", err)
+	}
+	if infos, _ := v.m.List(v.ctx, "orders"); len(infos) != 0 {
+		t.Fatalf("refused settings created %v", infos)
+	}
+}
+
+func TestSubscription_DeleteForgetsState(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{})
+	v.publish("orders", "a")
+	ds := v.pull("orders", "s", 1)
+	if err := v.m.Delete(v.ctx, "orders", "s"); err != nil {
+		t.Fatal(err)
+	}
+	v.restart()
+	if _, err := v.m.Get(v.ctx, "orders", "s"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted subscription: %v", err)
+	}
+	v.sub("orders", "s", Config{})
+	if res, _ := v.m.Ack(v.ctx, "orders", "s", ackIDs(ds)); len(res.Unknown) != 1 {
+		t.Fatalf("an ack id of the deleted subscription: %+v", res)
+	}
+	if again := v.pull("orders", "s", 1); len(again) != 1 || again[0].Attempt != 1 {
+		t.Fatalf("the new subscription: %+v", again)
+	}
+}
+
+func TestGlob(t *testing.T) {
+	for _, c := range []struct {
+		p, s string
+		want bool
+	}{{"order.*", "order.placed", true}, {"order.*", "orders", false}, {"*", "x", true},
+		{"a*c*e", "abcde", true}, {"a*c*e", "abde", false}, {"exact", "exact", true}, {"*.paid", "order.paid", true}} {
+		if got := glob(c.p, c.s); got != c.want {
+			t.Errorf("glob(%q, %q) = %v", c.p, c.s, got)
+		}
+	}
+}
