@@ -46,8 +46,8 @@ func newCursor(p int, committed int64) *cursor {
 func (c *cursor) add(e *entry) {
 	if r, ok := c.restored[e.off]; ok {
 		e.attempts, e.reason = r.Attempts, r.Reason
-		if r.RetryAt > 0 {
-			e.due = time.UnixMilli(r.RetryAt)
+		if t := time.UnixMilli(r.RetryAt); r.RetryAt > 0 && t.After(e.due) {
+			e.due = t
 		}
 		delete(c.restored, e.off)
 	}

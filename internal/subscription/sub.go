@@ -92,7 +92,7 @@ func (s *sub) refill(ctx context.Context) error {
 			}
 			for _, ev := range evs {
 				if s.cfg.Filter.match(ev) && !c.restoredDone(ev.Offset) {
-					c.add(&entry{off: ev.Offset, key: s.orderingKey(ev), ev: ev})
+					c.add(&entry{off: ev.Offset, key: s.orderingKey(ev), ev: ev, due: deliverAfter(ev)})
 				}
 				c.fetched = ev.Offset + 1
 			}
@@ -100,6 +100,25 @@ func (s *sub) refill(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ExtDeliverAfter is the extension attribute that delays an event: it is
+// stored at once and delivered no earlier than this RFC 3339 time. The
+// time is part of the event, so the delay survives restarts.
+const ExtDeliverAfter = "deliverafter"
+
+// deliverAfter returns an event's delivery time, zero if it has none (or
+// one that does not parse: the event is delivered at once).
+func deliverAfter(ev *event.Event) time.Time {
+	s, ok := ev.Extensions[ExtDeliverAfter]
+	if !ok {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // restoredDone reports (and forgets) an ack made out of order before a

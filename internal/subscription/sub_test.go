@@ -297,3 +297,59 @@ func TestGlob(t *testing.T) {
 		}
 	}
 }
+
+func TestSubscription_DeliverAfterDelaysTheEventOnlyAndSurvivesRestart(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{Ordering: OrderNone})
+	later := &event.Event{ID: "timeout", Source: "/saga", Type: "saga.timeout", SpecVersion: "1.0",
+		Extensions: map[string]string{ExtDeliverAfter: v.clock.Now().Add(time.Hour).UTC().Format(time.RFC3339)}}
+	if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{later}); err != nil {
+		t.Fatal(err)
+	}
+	v.publish("orders", "now")
+	if ds := v.pull("orders", "s", 10); len(ds) != 1 || ds[0].Event.PartitionKey != "now" {
+		t.Fatalf("before its time: %+v", ds)
+	}
+	v.restart()
+	v.clock.Add(59 * time.Minute)
+	if ds := v.pull("orders", "s", 10); len(ds) != 1 || ds[0].Event.PartitionKey != "now" {
+		t.Fatalf("after restart, still early: %+v", keysOf(ds))
+	} else {
+		v.ack("orders", "s", ds...)
+	}
+	v.clock.Add(2 * time.Minute)
+	if ds := v.pull("orders", "s", 10); len(ds) != 1 || ds[0].Event.ID != "timeout" {
+		t.Fatalf("at its time: %+v", ds)
+	}
+}
+
+func TestSubscription_SeekReplaysAndDropsWhatWasInFlight(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{Ordering: OrderNone})
+	v.publish("orders", "a", "b", "c")
+	ds := v.pull("orders", "s", 10)
+	v.ack("orders", "s", ds[0])
+	if _, err := v.m.Seek(v.ctx, "orders", "s", Position{Start: "earliest"}); err != nil {
+		t.Fatal(err)
+	}
+	if res := v.ack("orders", "s", ds[1]); len(res.Stale) != 1 {
+		t.Fatalf("a lease from before the seek: %+v", res)
+	}
+	if again := v.pull("orders", "s", 10); len(again) != 3 || again[0].Attempt != 1 {
+		t.Fatalf("after seek to earliest: %d deliveries %+v", len(again), again)
+	}
+	if _, err := v.m.Seek(v.ctx, "orders", "s", Position{Offsets: map[int]int64{0: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	v.restart()
+	if ds := v.pull("orders", "s", 10); len(ds) != 1 || ds[0].Event.PartitionKey != "c" {
+		t.Fatalf("after seek to offset 2 and a restart: %v", keysOf(ds))
+	}
+	for _, bad := range []Position{{Start: "sometime"}, {Offsets: map[int]int64{0: 99}}, {Offsets: map[int]int64{5: 0}}, {}} {
+		if _, err := v.m.Seek(v.ctx, "orders", "s", bad); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("seek %+v: %v", bad, err)
+		}
+	}
+}
