@@ -188,16 +188,21 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, error) {
 	touched := map[*cursor]bool{}
 	for _, pk := range picks {
 		pk.e.attempts++
-		if pk.e.attempts >= 2 {
-			b.put(eventKey(s.topic, s.name, pk.c.p, pk.e.off), eventRecord{Inc: s.inc, Attempts: pk.e.attempts, Reason: pk.e.reason})
-			pk.c.recorded[pk.e.off] = true
-		}
 		touched[pk.c] = true
 	}
 	for c := range touched {
 		if d := c.firstUndelivered(); d != c.delivered {
 			c.delivered = d
 			b.put(cursorKey(s.topic, s.name, c.p), s.cursorRecord(c))
+		}
+	}
+	// The delivered watermark accounts for one attempt of each event below
+	// it; anything else (a retry, or a first delivery above the watermark,
+	// which key ordering allows) needs its own record.
+	for _, pk := range picks {
+		if pk.e.attempts >= 2 || pk.e.off >= pk.c.delivered {
+			b.put(eventKey(s.topic, s.name, pk.c.p, pk.e.off), eventRecord{Inc: s.inc, Attempts: pk.e.attempts, Reason: pk.e.reason})
+			pk.c.recorded[pk.e.off] = true
 		}
 	}
 	if err := s.m.state.write(ctx, &b); err != nil {
