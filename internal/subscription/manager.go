@@ -56,6 +56,9 @@ func New(ctx context.Context, b *broker.Broker, opts Options) (*Manager, error) 
 	if err := m.replay(ctx); err != nil {
 		return nil, err
 	}
+	if err := m.loadRedrives(ctx); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -66,6 +69,7 @@ type Info struct {
 	Config     Config          `json:"config"`
 	CreatedAt  time.Time       `json:"createdAt"`
 	Partitions []PartitionInfo `json:"partitions"`
+	Redriving  int             `json:"redriving"` // dead letters redriven and not yet finished
 }
 
 // PartitionInfo is a subscription's state in one partition.
@@ -180,7 +184,7 @@ func (m *Manager) update(ctx context.Context, s *sub, cfg Config) (Info, bool, e
 // install makes a subscription live from its config record.
 func (m *Manager) install(topic, name string, rec configRecord) *sub {
 	s := &sub{m: m, topic: topic, name: name, inc: rec.Inc, cfg: rec.Config, created: rec.Created,
-		parts: map[int]*cursor{}, changed: make(chan struct{})}
+		parts: map[int]*cursor{}, redrives: map[int]*cursor{}, changed: make(chan struct{})}
 	for p, off := range rec.Start {
 		s.parts[p] = newCursor(p, off)
 	}
@@ -257,6 +261,11 @@ func (m *Manager) Delete(ctx context.Context, topic, name string) error {
 			b.del(eventKey(topic, name, p, off))
 		}
 	}
+	for _, c := range s.redrives {
+		for off := range c.recorded {
+			b.del(s.recordKey(c, off))
+		}
+	}
 	if err := m.state.write(ctx, &b); err != nil {
 		return err
 	}
@@ -289,6 +298,9 @@ func (s *sub) info(ctx context.Context) Info {
 			}
 		}
 		info.Partitions = append(info.Partitions, pi)
+	}
+	for _, c := range s.redrives {
+		info.Redriving += len(c.entries)
 	}
 	return info
 }
@@ -328,9 +340,12 @@ func (s *sub) pullOnce(ctx context.Context, max int) ([]Delivery, wakeup, error)
 		return ds, wakeup{}, err
 	}
 	w := wakeup{changed: s.changed}
-	for _, c := range s.parts {
+	for _, c := range s.allCursors() {
 		if t := c.nextDue(); !t.IsZero() && (w.at.IsZero() || t.Before(w.at)) {
 			w.at = t
+		}
+		if c.isRedrive() {
+			continue
 		}
 		if ch, err := s.m.waitData(s.topic, c.p, c.fetched); err == nil {
 			w.data = append(w.data, ch)

@@ -20,6 +20,10 @@ func (m *Manager) replay(ctx context.Context) error {
 			return m.replayConfig(topic, name, value)
 		case "p":
 			return m.replayCursor(topic, name, p, value)
+		case "r":
+			return m.replayRedrive(topic, name, p, off, value)
+		case "a":
+			return m.replayAudit(topic, name, value)
 		default:
 			return m.replayEvent(topic, name, p, off, value)
 		}

@@ -131,11 +131,11 @@ func parseKey(key string) (kind string, topic, sub string, p int, off int64, err
 		return "", "", "", 0, 0, fmt.Errorf("bad state key %q", key)
 	}
 	kind, topic, sub = f[0], f[1], f[2]
-	want := map[string]int{"c": 3, "p": 4, "e": 5}[kind]
+	want := map[string]int{"c": 3, "p": 4, "e": 5, "r": 5, "a": 4}[kind]
 	if want == 0 || len(f) != want {
 		return "", "", "", 0, 0, fmt.Errorf("bad state key %q", key)
 	}
-	if len(f) > 3 {
+	if len(f) > 3 && kind != "a" {
 		if p, err = strconv.Atoi(f[3]); err != nil {
 			return "", "", "", 0, 0, fmt.Errorf("bad state key %q", key)
 		}

@@ -3,6 +3,7 @@ package subscription
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,10 +27,14 @@ type sub struct {
 	inc      uint64
 	cfg      Config
 	created  time.Time
-	parts    map[int]*cursor
+	parts    map[int]*cursor // by partition of the topic
+	redrives map[int]*cursor // redriven dead letters, by partition of the dead-letter topic
+	audit    []AuditRecord
 	leaseSeq uint64
-	deleted  bool
-	changed  chan struct{} // closed and replaced when an ack or nack may free events
+
+	pendingRedrives []pendingRedrive // read from the state topic, loaded after replay
+	deleted         bool
+	changed         chan struct{} // closed and replaced when an ack or nack may free events
 }
 
 // Delivery is one event handed to a consumer.
@@ -61,7 +66,7 @@ func parseAckID(id string) (inc uint64, p int, off int64, lease uint64, ok bool)
 			return 0, 0, 0, 0, false
 		}
 	}
-	return inc, int(p64), off, lease, p64 >= 0
+	return inc, int(p64), off, lease, true
 }
 
 // refill reads more events into every cursor with room in its window.
@@ -159,7 +164,7 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, error) {
 	}
 	var picks []pick
 	var b batch
-	for _, c := range s.sortedParts() {
+	for _, c := range s.allCursors() {
 		for _, e := range c.heads() {
 			if len(picks) == max {
 				break
@@ -191,6 +196,9 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, error) {
 		touched[pk.c] = true
 	}
 	for c := range touched {
+		if c.isRedrive() {
+			continue
+		}
 		if d := c.firstUndelivered(); d != c.delivered {
 			c.delivered = d
 			b.put(cursorKey(s.topic, s.name, c.p), s.cursorRecord(c))
@@ -200,8 +208,8 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, error) {
 	// it; anything else (a retry, or a first delivery above the watermark,
 	// which key ordering allows) needs its own record.
 	for _, pk := range picks {
-		if pk.e.attempts >= 2 || pk.e.off >= pk.c.delivered {
-			b.put(eventKey(s.topic, s.name, pk.c.p, pk.e.off), eventRecord{Inc: s.inc, Attempts: pk.e.attempts, Reason: pk.e.reason})
+		if pk.c.isRedrive() || pk.e.attempts >= 2 || pk.e.off >= pk.c.delivered {
+			b.put(s.recordKey(pk.c, pk.e.off), eventRecord{Inc: s.inc, Attempts: pk.e.attempts, Reason: pk.e.reason})
 			pk.c.recorded[pk.e.off] = true
 		}
 	}
@@ -222,6 +230,28 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, error) {
 
 func (s *sub) cursorRecord(c *cursor) cursorRecord {
 	return cursorRecord{Inc: s.inc, Committed: c.committed, Delivered: c.delivered, Dead: c.dead}
+}
+
+// recordKey is the state key of a pending event's record.
+func (s *sub) recordKey(c *cursor, off int64) string {
+	if c.isRedrive() {
+		return redriveKey(s.topic, s.name, -c.p-1, off)
+	}
+	return eventKey(s.topic, s.name, c.p, off)
+}
+
+// allCursors returns the partitions' cursors, then the redrive cursors.
+func (s *sub) allCursors() []*cursor {
+	cs := s.sortedParts()
+	dps := make([]int, 0, len(s.redrives))
+	for dp := range s.redrives {
+		dps = append(dps, dp)
+	}
+	sort.Ints(dps)
+	for _, dp := range dps {
+		cs = append(cs, s.redrives[dp])
+	}
+	return cs
 }
 
 func (s *sub) sortedParts() []*cursor {
@@ -245,11 +275,14 @@ type AckResult struct {
 // when it cannot take effect.
 func (s *sub) lookup(id string, res *AckResult) (*cursor, *entry) {
 	inc, p, off, lease, ok := parseAckID(id)
-	if !ok || inc != s.inc || s.parts[p] == nil {
+	c := s.parts[p]
+	if p < 0 {
+		c = s.redrives[-p-1]
+	}
+	if !ok || inc != s.inc || c == nil {
 		res.Unknown = append(res.Unknown, id)
 		return nil, nil
 	}
-	c := s.parts[p]
 	e := c.entries[off]
 	if e == nil || !e.leased || e.lease != lease {
 		res.Stale = append(res.Stale, id)
@@ -288,6 +321,11 @@ func (s *sub) ack(ctx context.Context, ids []string) (AckResult, error) {
 // committed passes it, a done record if it was acked out of order.
 func (s *sub) finish(c *cursor, e *entry, b *batch) {
 	c.done(e)
+	if c.isRedrive() {
+		b.del(s.recordKey(c, e.off))
+		delete(c.recorded, e.off)
+		return
+	}
 	if e.off >= c.committed {
 		b.put(eventKey(s.topic, s.name, c.p, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, Done: true})
 		c.recorded[e.off] = true
@@ -298,6 +336,9 @@ func (s *sub) finish(c *cursor, e *entry, b *batch) {
 // that committed has passed.
 func (s *sub) recordCursors(touched map[*cursor]bool, b *batch) {
 	for c := range touched {
+		if c.isRedrive() {
+			continue
+		}
 		b.put(cursorKey(s.topic, s.name, c.p), s.cursorRecord(c))
 		for off := range c.recorded {
 			if off < c.committed {
@@ -347,7 +388,7 @@ func (s *sub) fail(ctx context.Context, c *cursor, e *entry, now time.Time, dela
 		delay = s.cfg.Backoff.delay(e.attempts, s.m.jitter())
 	}
 	e.due = now.Add(delay)
-	b.put(eventKey(s.topic, s.name, c.p, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, RetryAt: e.due.UnixMilli(), Reason: reason})
+	b.put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, RetryAt: e.due.UnixMilli(), Reason: reason})
 	c.recorded[e.off] = true
 	return nil
 }
@@ -356,7 +397,7 @@ func (s *sub) fail(ctx context.Context, c *cursor, e *entry, now time.Time, dela
 func (s *sub) expire(ctx context.Context, now time.Time) error {
 	var b batch
 	touched := map[*cursor]bool{}
-	for _, c := range s.parts {
+	for _, c := range s.allCursors() {
 		for _, e := range c.entries {
 			if e.leased && !e.due.After(now) {
 				reason := fmt.Sprintf("not acknowledged within the ack timeout (%s)", s.cfg.AckTimeout)

@@ -353,3 +353,46 @@ func TestSubscription_SeekReplaysAndDropsWhatWasInFlight(t *testing.T) {
 		}
 	}
 }
+
+func TestSubscription_RedriveReachesOnlyItsSubscriptionAndIsAudited(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "billing", Config{MaxAttempts: 1})
+	v.sub("orders", "email", Config{Ordering: OrderNone})
+	v.publish("orders", "a", "b")
+	for _, d := range v.pull("orders", "billing", 10) {
+		v.nack("orders", "billing", "card declined", d)
+	}
+	v.ack("orders", "email", v.pull("orders", "email", 10)...)
+	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", 10)
+	if err != nil || len(dls) != 2 || dls[0].Event.Extensions[ExtReason] != "card declined" {
+		t.Fatalf("dead letters: %+v %v", dls, err)
+	}
+	res, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{IDs: []string{dls[1].Event.ID, "no-such-id"}, Actor: "ops@example"})
+	if err != nil || res.Redriven != 1 || len(res.NotFound) != 1 {
+		t.Fatalf("redrive: %+v %v", res, err)
+	}
+	if again, _ := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{IDs: []string{dls[1].Event.ID}}); again.Already != 1 {
+		t.Fatalf("second redrive of the same dead letter: %+v", again)
+	}
+	if ds := v.pull("orders", "email", 10); len(ds) != 0 {
+		t.Fatalf("the other subscription got the redriven event: %v", keysOf(ds))
+	}
+	v.restart() // the redrive is durable
+	ds := v.pull("orders", "billing", 10)
+	if len(ds) != 1 || ds[0].Event.ID != dls[1].Event.ID || ds[0].Attempt != 1 || ds[0].Event.Extensions[ExtReason] != "" || ds[0].Event.Offset != 1 {
+		t.Fatalf("redriven delivery: %+v", ds)
+	}
+	v.ack("orders", "billing", ds...)
+	v.restart()
+	if ds := v.pull("orders", "billing", 10); len(ds) != 0 {
+		t.Fatalf("an acked redrive came again: %+v", ds)
+	}
+	audit, _ := v.m.Audit(v.ctx, "orders", "billing")
+	if len(audit) != 2 || audit[0].Actor != "ops@example" || audit[0].Count != 1 || audit[0].IDs[0] != dls[1].Event.ID {
+		t.Fatalf("audit: %+v", audit)
+	}
+	if _, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("empty redrive: %v", err)
+	}
+}

@@ -1,0 +1,297 @@
+package subscription
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/heraldevents/herald/event"
+)
+
+// Redrive sends dead letters back to the subscription they died in, and to
+// no other: they go into a redrive cursor of that subscription (one per
+// dead-letter partition), not back into the topic. Each redriven event is
+// remembered by a state record
+//
+//	r/<topic>/<sub>/<dlq partition>/<dlq offset>   attempts, retry time, reason
+//
+// until it is acked or dies again, and each redrive leaves an audit record
+//
+//	a/<topic>/<sub>/<unix nanos>                   who, when, which events
+//
+// Redriven events start again at attempt 1. They keep their key order
+// among themselves, not relative to newer events of the topic.
+
+func redriveKey(topic, sub string, dp int, doff int64) string {
+	return "r/" + topic + "/" + sub + "/" + strconv.Itoa(dp) + "/" + strconv.FormatInt(doff, 10)
+}
+
+func auditKey(topic, sub string, at time.Time) string {
+	return "a/" + topic + "/" + sub + "/" + strconv.FormatInt(at.UnixNano(), 10)
+}
+
+// DeadLetter is a dead letter of a subscription, where it is stored in the
+// dead-letter topic, and whether it is being redriven now.
+type DeadLetter struct {
+	Partition int          `json:"partition"`
+	Offset    int64        `json:"offset"`
+	Redriving bool         `json:"redriving"`
+	Event     *event.Event `json:"event"`
+}
+
+// AuditRecord says who redrove what and when.
+type AuditRecord struct {
+	Actor string    `json:"actor"`
+	At    time.Time `json:"at"`
+	All   bool      `json:"all,omitempty"`
+	IDs   []string  `json:"ids"`
+	Count int       `json:"count"`
+}
+
+// RedriveRequest selects dead letters: all of them, or those of the given
+// event ids. Actor is who asks (it goes to the audit record).
+type RedriveRequest struct {
+	All   bool     `json:"all,omitempty"`
+	IDs   []string `json:"ids,omitempty"`
+	Actor string   `json:"actor,omitempty"`
+}
+
+// RedriveResult counts what a redrive did.
+type RedriveResult struct {
+	Redriven int      `json:"redriven"`
+	Already  int      `json:"alreadyRedriving"`
+	NotFound []string `json:"notFound,omitempty"`
+}
+
+// isRedrive reports whether a cursor holds redriven events; its p is
+// -(dead-letter partition + 1), which is what ack ids carry.
+func (c *cursor) isRedrive() bool { return c.p < 0 }
+
+func redriveP(dp int) int { return -dp - 1 }
+
+// DeadLetters lists a subscription's dead letters, oldest first, at most
+// limit.
+func (m *Manager) DeadLetters(ctx context.Context, topic, name string, limit int) ([]DeadLetter, error) {
+	s, err := m.get(topic, name)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deadLetters(ctx, limit)
+}
+
+func (s *sub) deadLetters(ctx context.Context, limit int) ([]DeadLetter, error) {
+	t, err := s.m.broker.Topic(ctx, s.cfg.DeadLetterTopic)
+	if err != nil {
+		return nil, err
+	}
+	var out []DeadLetter
+	for p := 0; p < t.Partitions && len(out) < limit; p++ {
+		first, end, err := s.m.broker.Offsets(ctx, t.Name, p)
+		if err != nil {
+			return nil, err
+		}
+		for off := first; off < end && len(out) < limit; {
+			evs, err := s.m.broker.Read(ctx, t.Name, p, off, 1000)
+			if err != nil {
+				return nil, err
+			}
+			for _, ev := range evs {
+				if ev.Extensions[ExtSubscription] == s.name && ev.Extensions[ExtTopic] == s.topic && len(out) < limit {
+					_, pending := s.redriveCursor(p).entries[ev.Offset]
+					out = append(out, DeadLetter{Partition: p, Offset: ev.Offset, Redriving: pending, Event: ev})
+				}
+			}
+			off = evs[len(evs)-1].Offset + 1
+		}
+	}
+	return out, nil
+}
+
+// redriveCursor returns the redrive cursor of a dead-letter partition,
+// making it on first use.
+func (s *sub) redriveCursor(dp int) *cursor {
+	c, ok := s.redrives[dp]
+	if !ok {
+		c = newCursor(redriveP(dp), 0)
+		s.redrives[dp] = c
+	}
+	return c
+}
+
+// Redrive sends the selected dead letters back to this subscription.
+func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRequest) (RedriveResult, error) {
+	if !req.All && len(req.IDs) == 0 {
+		return RedriveResult{}, fmt.Errorf("%w: redrive needs \"all\" or a list of event ids", ErrInvalidConfig)
+	}
+	s, err := m.get(topic, name)
+	if err != nil {
+		return RedriveResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dls, err := s.deadLetters(ctx, 1<<30)
+	if err != nil {
+		return RedriveResult{}, err
+	}
+	chosen, res := selectDeadLetters(dls, req)
+	now := m.now()
+	var b batch
+	var ids []string
+	for _, dl := range chosen {
+		b.put(redriveKey(topic, name, dl.Partition, dl.Offset), eventRecord{Inc: s.inc})
+		ids = append(ids, dl.Event.ID)
+	}
+	audit := AuditRecord{Actor: req.Actor, At: now.UTC(), All: req.All, IDs: ids, Count: len(ids)}
+	b.put(auditKey(topic, name, now), audit)
+	if err := m.state.write(ctx, &b); err != nil {
+		return RedriveResult{}, err
+	}
+	for _, dl := range chosen {
+		s.addRedrive(dl.Partition, dl.Event, eventRecord{})
+	}
+	s.audit = append(s.audit, audit)
+	res.Redriven = len(chosen)
+	s.signal()
+	return res, nil
+}
+
+// selectDeadLetters picks the dead letters a request names (the newest
+// per event id), leaving out those already being redriven.
+func selectDeadLetters(dls []DeadLetter, req RedriveRequest) ([]DeadLetter, RedriveResult) {
+	var res RedriveResult
+	latest := map[string]DeadLetter{}
+	for _, dl := range dls {
+		latest[dl.Event.ID] = dl
+	}
+	want := req.IDs
+	if req.All {
+		want = want[:0:0]
+		for id := range latest {
+			want = append(want, id)
+		}
+		sort.Strings(want)
+	}
+	var chosen []DeadLetter
+	for _, id := range want {
+		dl, ok := latest[id]
+		switch {
+		case !ok:
+			res.NotFound = append(res.NotFound, id)
+		case dl.Redriving:
+			res.Already++
+		default:
+			chosen = append(chosen, dl)
+		}
+	}
+	sort.Slice(chosen, func(i, j int) bool { return chosen[i].Offset < chosen[j].Offset })
+	return chosen, res
+}
+
+// addRedrive queues a dead letter for redelivery as the event it was.
+func (s *sub) addRedrive(dp int, dl *event.Event, rec eventRecord) {
+	c := s.redriveCursor(dp)
+	ev := original(dl)
+	e := &entry{off: dl.Offset, key: s.orderingKey(ev), ev: ev, attempts: rec.Attempts, reason: rec.Reason}
+	if rec.RetryAt > 0 {
+		e.due = time.UnixMilli(rec.RetryAt)
+	}
+	c.entries[e.off] = e
+	c.order = append(c.order, e.off)
+	sort.Slice(c.order, func(i, j int) bool { return c.order[i] < c.order[j] })
+	c.keys[e.key] = append(c.keys[e.key], e.off)
+	c.recorded[e.off] = true
+}
+
+// original turns a dead letter back into the event that died: its own
+// position, without the dead-letter attributes.
+func original(dl *event.Event) *event.Event {
+	ev := *dl
+	ev.Extensions = make(map[string]string, len(dl.Extensions))
+	for k, v := range dl.Extensions {
+		ev.Extensions[k] = v
+	}
+	ev.Topic = dl.Extensions[ExtTopic]
+	ev.Partition, _ = strconv.Atoi(dl.Extensions[ExtPartition])
+	ev.Offset, _ = strconv.ParseInt(dl.Extensions[ExtOffset], 10, 64)
+	ev.StoredAt, _ = time.Parse(time.RFC3339Nano, dl.Extensions[ExtStoredTime])
+	for _, k := range []string{ExtReason, ExtAttempts, ExtSubscription, ExtTopic, ExtPartition, ExtOffset, ExtStoredTime, ExtTime} {
+		delete(ev.Extensions, k)
+	}
+	return &ev
+}
+
+// Audit lists who redrove this subscription's dead letters, oldest first.
+func (m *Manager) Audit(ctx context.Context, topic, name string) ([]AuditRecord, error) {
+	s, err := m.get(topic, name)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]AuditRecord(nil), s.audit...), nil
+}
+
+// loadRedrives reads the dead letters that were being redriven before a
+// restart back into their redrive cursors.
+func (m *Manager) loadRedrives(ctx context.Context) error {
+	for _, s := range m.subs {
+		for _, pr := range s.pendingRedrives {
+			evs, err := m.broker.Read(ctx, s.cfg.DeadLetterTopic, pr.dp, pr.doff, 1)
+			if err != nil || len(evs) == 0 || evs[0].Offset != pr.doff {
+				continue // gone from the dead-letter topic (retention): nothing to redrive
+			}
+			s.addRedrive(pr.dp, evs[0], pr.rec)
+		}
+		s.pendingRedrives = nil
+	}
+	return nil
+}
+
+type pendingRedrive struct {
+	dp   int
+	doff int64
+	rec  eventRecord
+}
+
+func (m *Manager) replayRedrive(topic, name string, dp int, doff int64, value []byte) error {
+	s, ok := m.subs[subKey(topic, name)]
+	if !ok {
+		return nil
+	}
+	key := redriveKey(topic, name, dp, doff)
+	for i, pr := range s.pendingRedrives {
+		if redriveKey(topic, name, pr.dp, pr.doff) == key {
+			s.pendingRedrives = append(s.pendingRedrives[:i], s.pendingRedrives[i+1:]...)
+			break
+		}
+	}
+	if value == nil {
+		return nil
+	}
+	var rec eventRecord
+	if err := json.Unmarshal(value, &rec); err != nil {
+		return fmt.Errorf("subscription %s/%s redrive %d/%d: %w", topic, name, dp, doff, err)
+	}
+	if rec.Inc == s.inc {
+		s.pendingRedrives = append(s.pendingRedrives, pendingRedrive{dp: dp, doff: doff, rec: rec})
+	}
+	return nil
+}
+
+func (m *Manager) replayAudit(topic, name string, value []byte) error {
+	s, ok := m.subs[subKey(topic, name)]
+	if !ok || value == nil {
+		return nil
+	}
+	var rec AuditRecord
+	if err := json.Unmarshal(value, &rec); err != nil {
+		return fmt.Errorf("subscription %s/%s audit: %w", topic, name, err)
+	}
+	s.audit = append(s.audit, rec)
+	return nil
+}
