@@ -140,6 +140,7 @@ func TestCrash_SIGKILLedConsumerLosesNothingAndGetsNoAckedEventAgain(t *testing.
 		t.Fatal(err)
 	}
 	defer e.Close()
+	defer m.Close()
 	ctx := context.Background()
 	info, err := m.Get(ctx, "orders", "billing")
 	if err != nil {
@@ -162,6 +163,7 @@ func seedCrashDir(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	defer e.Close()
+	defer m.Close()
 	ctx := context.Background()
 	two := 2
 	if _, _, err := m.broker.PutTopic(ctx, "orders", broker.TopicSpec{Partitions: &two}); err != nil {

@@ -20,6 +20,7 @@ type cursor struct {
 	entries  map[int64]*entry   // pending (not done) events by offset
 	order    []int64            // offsets of pending events, ascending; done ones are removed lazily
 	keys     map[string][]int64 // pending offsets per ordering key, ascending
+	heads    []int64            // the first pending offset of every key, ascending
 	restored map[int64]eventRecord
 	recorded map[int64]bool // offsets with an event record in the state log
 }
@@ -56,18 +57,41 @@ func (c *cursor) add(e *entry) {
 	}
 	c.entries[e.off] = e
 	c.order = append(c.order, e.off)
+	c.push(e)
+}
+
+// push queues a pending event behind its key; the first of a key is a head.
+func (c *cursor) push(e *entry) {
+	if len(c.keys[e.key]) == 0 {
+		c.insertHead(e.off)
+	}
 	c.keys[e.key] = append(c.keys[e.key], e.off)
 }
 
-// heads returns the entries that ordering allows to be in flight now,
-// oldest first: the first pending event of each key (every pending event
-// in mode none, where each key is unique).
-func (c *cursor) heads() []*entry {
-	var hs []*entry
-	for _, offs := range c.keys {
-		hs = append(hs, c.entries[offs[0]])
+func (c *cursor) insertHead(off int64) {
+	i, _ := slices.BinarySearch(c.heads, off)
+	c.heads = slices.Insert(c.heads, i, off)
+}
+
+func (c *cursor) removeHead(off int64) {
+	if i, ok := slices.BinarySearch(c.heads, off); ok {
+		c.heads = slices.Delete(c.heads, i, i+1)
 	}
-	slices.SortFunc(hs, func(a, b *entry) int { return int(a.off - b.off) })
+}
+
+// heads returns up to n entries that ordering allows out now, oldest
+// first: deliverable events that are the first pending event of their key
+// (in mode none every key is unique).
+func (c *cursor) deliverableHeads(n int, now time.Time) []*entry {
+	var hs []*entry
+	for _, off := range c.heads {
+		if len(hs) == n {
+			break
+		}
+		if e := c.entries[off]; e.deliverable(now) {
+			hs = append(hs, e)
+		}
+	}
 	return hs
 }
 
@@ -83,6 +107,12 @@ func (c *cursor) done(e *entry) bool {
 	q := c.keys[e.key]
 	if i := slices.Index(q, e.off); i >= 0 {
 		q = slices.Delete(q, i, i+1)
+		if i == 0 {
+			c.removeHead(e.off)
+			if len(q) > 0 {
+				c.insertHead(q[0])
+			}
+		}
 	}
 	if len(q) == 0 {
 		delete(c.keys, e.key)
@@ -120,10 +150,12 @@ func (c *cursor) firstUndelivered() int64 {
 }
 
 // nextDue is the earliest time a pending event becomes deliverable or its
-// lease expires, or zero.
+// lease expires, or zero. Only heads can become deliverable, and only
+// heads are leased.
 func (c *cursor) nextDue() time.Time {
 	var t time.Time
-	for _, e := range c.entries {
+	for _, off := range c.heads {
+		e := c.entries[off]
 		if !e.due.IsZero() && (t.IsZero() || e.due.Before(t)) {
 			t = e.due
 		}

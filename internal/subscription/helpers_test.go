@@ -39,7 +39,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	v := &env{t: t, dir: t.TempDir(), clock: &clock{now: time.Now()}, ctx: context.Background()}
 	v.open()
-	t.Cleanup(func() { v.e.Close() })
+	t.Cleanup(func() { v.m.Close(); v.e.Close() })
 	return v
 }
 
@@ -63,6 +63,7 @@ func (v *env) open() {
 // what the manager knows afterwards came from the state topic.
 func (v *env) restart() {
 	v.t.Helper()
+	v.m.Close()
 	if err := v.e.Close(); err != nil {
 		v.t.Fatal(err)
 	}

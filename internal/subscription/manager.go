@@ -330,14 +330,25 @@ func (m *Manager) Pull(ctx context.Context, topic, name string, max int, wait ti
 // pullOnce tries one pull; with nothing to deliver it returns what to wait
 // for: new events, an ack or nack, or the next retry or lease deadline.
 func (s *sub) pullOnce(ctx context.Context, max int) ([]Delivery, wakeup, error) {
+	ds, w, pw, err := s.pullLocked(ctx, max)
+	if err == nil {
+		err = pw.wait() // the attempts are durable before anyone sees a delivery
+	}
+	if err != nil {
+		return nil, wakeup{}, err
+	}
+	return ds, w, nil
+}
+
+func (s *sub) pullLocked(ctx context.Context, max int) ([]Delivery, wakeup, *pendingWrite, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.deleted {
-		return nil, wakeup{}, fmt.Errorf("%w: %s on topic %s (deleted)", ErrNotFound, s.name, s.topic)
+		return nil, wakeup{}, nil, fmt.Errorf("%w: %s on topic %s (deleted)", ErrNotFound, s.name, s.topic)
 	}
-	ds, err := s.pull(ctx, max)
+	ds, pw, err := s.pull(ctx, max)
 	if err != nil || len(ds) > 0 {
-		return ds, wakeup{}, err
+		return ds, wakeup{}, pw, err
 	}
 	w := wakeup{changed: s.changed}
 	for _, c := range s.allCursors() {
@@ -351,7 +362,7 @@ func (s *sub) pullOnce(ctx context.Context, max int) ([]Delivery, wakeup, error)
 			w.data = append(w.data, ch)
 		}
 	}
-	return nil, w, nil
+	return nil, w, pw, nil
 }
 
 // wakeup is what a long poll waits on.
@@ -412,26 +423,41 @@ func (m *Manager) waitData(topic string, p int, end int64) (<-chan struct{}, err
 
 // Ack acknowledges deliveries; it returns once the acks are durable.
 func (m *Manager) Ack(ctx context.Context, topic, name string, ackIDs []string) (AckResult, error) {
-	return m.withSub(topic, name, func(s *sub) (AckResult, error) { return s.ack(ctx, ackIDs) })
+	return m.withSub(topic, name, func(s *sub) (AckResult, *pendingWrite, error) { return s.ack(ctx, ackIDs) })
 }
 
 // Nack gives deliveries back: redelivered after delay (0: the backoff), or
 // dead-lettered when out of attempts.
 func (m *Manager) Nack(ctx context.Context, topic, name string, ackIDs []string, delay time.Duration, reason string) (AckResult, error) {
-	return m.withSub(topic, name, func(s *sub) (AckResult, error) { return s.nack(ctx, ackIDs, delay, reason) })
+	return m.withSub(topic, name, func(s *sub) (AckResult, *pendingWrite, error) {
+		return s.nack(ctx, ackIDs, delay, reason)
+	})
 }
 
 // Extend gives leased deliveries more time (0: the ack timeout).
 func (m *Manager) Extend(ctx context.Context, topic, name string, ackIDs []string, d time.Duration) (AckResult, error) {
-	return m.withSub(topic, name, func(s *sub) (AckResult, error) { return s.extend(ackIDs, d), nil })
+	return m.withSub(topic, name, func(s *sub) (AckResult, *pendingWrite, error) { return s.extend(ackIDs, d), nil, nil })
 }
 
-func (m *Manager) withSub(topic, name string, fn func(*sub) (AckResult, error)) (AckResult, error) {
+// withSub runs fn under the subscription's lock, then waits for the state
+// it queued to be durable before answering.
+func (m *Manager) withSub(topic, name string, fn func(*sub) (AckResult, *pendingWrite, error)) (AckResult, error) {
 	s, err := m.get(topic, name)
 	if err != nil {
 		return AckResult{}, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return fn(s)
+	res, pw, err := fn(s)
+	s.mu.Unlock()
+	if werr := pw.wait(); err == nil {
+		err = werr
+	}
+	if err != nil {
+		return AckResult{}, err
+	}
+	return res, nil
 }
+
+// Close stops the state writer once everything queued is written. Call it
+// before closing the engine.
+func (m *Manager) Close() { m.state.close() }

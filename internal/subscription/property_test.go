@@ -67,7 +67,7 @@ func TestProperty_EveryEventFinishesOnceInKeyOrderAndPoisonStallsOnlyItsKey(t *t
 		ctx := context.Background()
 		v := &propEnv{fs: faultfs.New(), dir: "/data", clock: &clock{now: time.Unix(1_800_000_000, 0)}}
 		v.open(rt)
-		defer func() { v.e.Close() }()
+		defer func() { v.m.Close(); v.e.Close() }()
 		two := 2
 		if _, _, err := v.b.PutTopic(ctx, "t", broker.TopicSpec{Partitions: &two}); err != nil {
 			rt.Fatal(err)
@@ -88,6 +88,7 @@ func TestProperty_EveryEventFinishesOnceInKeyOrderAndPoisonStallsOnlyItsKey(t *t
 			"nack": func(t *rapid.T) { md.finishOne(t, false) },
 			"wait": func(t *rapid.T) { md.advance(time.Duration(rapid.IntRange(1, 15).Draw(t, "seconds")) * time.Second) },
 			"restart": func(t *rapid.T) {
+				v.m.Close()
 				if err := v.e.Close(); err != nil {
 					t.Fatal(err)
 				}

@@ -203,7 +203,7 @@ func (s *sub) addRedrive(dp int, dl *event.Event, rec eventRecord) {
 	c.entries[e.off] = e
 	c.order = append(c.order, e.off)
 	sort.Slice(c.order, func(i, j int) bool { return c.order[i] < c.order[j] })
-	c.keys[e.key] = append(c.keys[e.key], e.off)
+	c.push(e)
 	c.recorded[e.off] = true
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldevents/herald/internal/storage"
@@ -60,9 +62,29 @@ func eventKey(topic, sub string, p int, off int64) string {
 	return "e/" + topic + "/" + sub + "/" + strconv.Itoa(p) + "/" + strconv.FormatInt(off, 10)
 }
 
-// stateLog appends and replays the state topic.
+// stateLog appends and replays the state topic. Appends go through one
+// writer goroutine that takes every batch queued so far, in queue order,
+// as one append: one fsync for many pulls and acks of any subscription.
+// Callers queue a batch while they hold their subscription's lock (so
+// batches are in the order the changes were made) and wait for it after
+// releasing the lock. A failed append fails every later one too: the
+// state on disk has a hole, so nothing may be acknowledged until a
+// restart replays what is really there.
 type stateLog struct {
 	engine storage.Engine
+	queue  chan *pendingWrite
+	failed atomic.Pointer[error]
+	done   chan struct{} // closed when the writer has exited
+
+	closeMu sync.RWMutex // held for reading while queueing; close takes it to stop the queue
+	closed  bool
+}
+
+// pendingWrite is a queued batch; done closes once it is durable or failed.
+type pendingWrite struct {
+	recs []storage.Record
+	err  error
+	done chan struct{}
 }
 
 func openState(ctx context.Context, e storage.Engine) (*stateLog, error) {
@@ -70,7 +92,85 @@ func openState(ctx context.Context, e storage.Engine) (*stateLog, error) {
 	if err != nil && !errors.Is(err, storage.ErrTopicExists) {
 		return nil, fmt.Errorf("subscription state: %w", err)
 	}
-	return &stateLog{engine: e}, nil
+	l := &stateLog{engine: e, queue: make(chan *pendingWrite, 4096), done: make(chan struct{})}
+	go l.run()
+	return l, nil
+}
+
+// enqueue queues a batch; nil for an empty one.
+func (l *stateLog) enqueue(b *batch) *pendingWrite {
+	if len(b.recs) == 0 {
+		return nil
+	}
+	pw := &pendingWrite{recs: b.recs, done: make(chan struct{})}
+	l.closeMu.RLock()
+	defer l.closeMu.RUnlock()
+	if l.closed {
+		pw.err = fmt.Errorf("subscription state: %w", storage.ErrClosed)
+		close(pw.done)
+		return pw
+	}
+	l.queue <- pw
+	return pw
+}
+
+// wait returns once the batch is durable (or failed). A nil write waits
+// for nothing.
+func (pw *pendingWrite) wait() error {
+	if pw == nil {
+		return nil
+	}
+	<-pw.done
+	return pw.err
+}
+
+func (l *stateLog) run() {
+	defer close(l.done)
+	for pw := range l.queue {
+		group := []*pendingWrite{pw}
+		recs := pw.recs
+	more:
+		for len(recs) < 50000 {
+			select {
+			case next, ok := <-l.queue:
+				if !ok {
+					break more
+				}
+				group = append(group, next)
+				recs = append(recs[:len(recs):len(recs)], next.recs...)
+			default:
+				break more
+			}
+		}
+		err := l.append(recs)
+		for _, g := range group {
+			g.err = err
+			close(g.done)
+		}
+	}
+}
+
+func (l *stateLog) append(recs []storage.Record) error {
+	if e := l.failed.Load(); e != nil {
+		return *e
+	}
+	_, err := l.engine.Append(context.Background(), stateTopic, []storage.PartitionRecords{{Partition: 0, Records: recs}})
+	if err != nil {
+		err = fmt.Errorf("subscription state (nothing more is acknowledged until a restart): %w", err)
+		l.failed.CompareAndSwap(nil, &err)
+	}
+	return err
+}
+
+// close stops the writer after the queued batches.
+func (l *stateLog) close() {
+	l.closeMu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.queue)
+	}
+	l.closeMu.Unlock()
+	<-l.done
 }
 
 // batch collects state records to append together.
@@ -88,16 +188,9 @@ func (b *batch) del(key string) {
 	b.recs = append(b.recs, storage.Record{Key: []byte(key)})
 }
 
-// write appends a batch durably (all or nothing).
+// write appends a batch durably (all or nothing) and waits for it.
 func (l *stateLog) write(ctx context.Context, b *batch) error {
-	if len(b.recs) == 0 {
-		return nil
-	}
-	_, err := l.engine.Append(ctx, stateTopic, []storage.PartitionRecords{{Partition: 0, Records: b.recs}})
-	if err != nil {
-		return fmt.Errorf("subscription state: %w", err)
-	}
-	return nil
+	return l.enqueue(b).wait()
 }
 
 // replay calls fn for every state record in order.

@@ -15,9 +15,10 @@ import (
 // window bounds the pending events a subscription holds per partition.
 const window = 1000
 
-// sub is one subscription. Its mutex serializes everything a subscription
-// does, state writes included, so state records are appended in the order
-// the changes happened.
+// sub is one subscription. Its mutex serializes every change; each change
+// queues its state records while holding it, so they are appended in the
+// order the changes happened, and waits for them after releasing it, so
+// the fsync is shared with other consumers.
 type sub struct {
 	m     *Manager
 	topic string
@@ -31,6 +32,9 @@ type sub struct {
 	redrives map[int]*cursor // redriven dead letters, by partition of the dead-letter topic
 	audit    []AuditRecord
 	leaseSeq uint64
+	// nextExpiry is no later than the earliest lease deadline; expire
+	// scans nothing before it.
+	nextExpiry time.Time
 
 	pendingRedrives []pendingRedrive // read from the state topic, loaded after replay
 	deleted         bool
@@ -87,6 +91,9 @@ func (s *sub) refill(ctx context.Context) error {
 		}
 	}
 	for _, c := range s.parts {
+		if len(c.entries) > window/2 {
+			continue // read in large steps, not a few events per pull
+		}
 		for len(c.entries) < window {
 			evs, err := s.m.broker.Read(ctx, s.topic, c.p, c.fetched, window-len(c.entries))
 			if err != nil {
@@ -147,16 +154,17 @@ func (s *sub) orderingKey(ev *event.Event) string {
 	return "k" + ev.PartitionKey
 }
 
-// pull hands out up to max deliverable events, oldest first across
-// partitions, after persisting what a crash must not forget (attempt
-// counts from the second delivery on, the delivered watermark).
-func (s *sub) pull(ctx context.Context, max int) ([]Delivery, error) {
+// pull picks up to max deliverable events, oldest first across
+// partitions, and queues the state a crash must not forget (attempt
+// counts, the delivered watermark). The caller must wait for the returned
+// write before it hands the deliveries out. Called with s.mu held.
+func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, error) {
 	now := s.m.now()
 	if err := s.expire(ctx, now); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := s.refill(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	type pick struct {
 		c *cursor
@@ -165,12 +173,9 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, error) {
 	var picks []pick
 	var b batch
 	for _, c := range s.allCursors() {
-		for _, e := range c.heads() {
+		for _, e := range c.deliverableHeads(max-len(picks), now) {
 			if len(picks) == max {
 				break
-			}
-			if !e.deliverable(now) {
-				continue
 			}
 			if e.attempts >= s.cfg.MaxAttempts {
 				// Out of attempts but not failed: its last delivery was lost
@@ -179,7 +184,7 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, error) {
 					e.reason = fmt.Sprintf("delivered %d times without an acknowledgement or a nack (the consumer or Herald restarted)", e.attempts)
 				}
 				if err := s.deadLetter(ctx, c, e, now, &b); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				s.recordCursors(map[*cursor]bool{c: true}, &b)
 				continue
@@ -188,7 +193,7 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, error) {
 		}
 	}
 	if len(picks) == 0 {
-		return nil, s.m.state.write(ctx, &b)
+		return nil, s.m.state.enqueue(&b), nil
 	}
 	touched := map[*cursor]bool{}
 	for _, pk := range picks {
@@ -213,19 +218,17 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, error) {
 			pk.c.recorded[pk.e.off] = true
 		}
 	}
-	if err := s.m.state.write(ctx, &b); err != nil {
-		for _, pk := range picks {
-			pk.e.attempts--
-		}
-		return nil, err
-	}
+	pw := s.m.state.enqueue(&b)
 	out := make([]Delivery, len(picks))
 	for i, pk := range picks {
 		s.leaseSeq++
 		pk.e.leased, pk.e.lease, pk.e.due = true, s.leaseSeq, now.Add(s.cfg.AckTimeout)
+		if s.nextExpiry.IsZero() || pk.e.due.Before(s.nextExpiry) {
+			s.nextExpiry = pk.e.due
+		}
 		out[i] = Delivery{AckID: s.ackID(pk.c, pk.e), Attempt: pk.e.attempts, Event: pk.e.ev}
 	}
-	return out, nil
+	return out, pw, nil
 }
 
 func (s *sub) cursorRecord(c *cursor) cursorRecord {
@@ -291,12 +294,13 @@ func (s *sub) lookup(id string, res *AckResult) (*cursor, *entry) {
 	return c, e
 }
 
-// ack finishes leased events. The reply is sent only after the state is
-// durable: an acked event is never delivered again, even after a crash.
-func (s *sub) ack(ctx context.Context, ids []string) (AckResult, error) {
+// ack finishes leased events and queues the state that records it; the
+// caller replies only once that write is durable, so an acked event is
+// never delivered again, even after a crash. Called with s.mu held.
+func (s *sub) ack(ctx context.Context, ids []string) (AckResult, *pendingWrite, error) {
 	var res AckResult
 	if err := s.expire(ctx, s.m.now()); err != nil {
-		return res, err
+		return res, nil, err
 	}
 	var b batch
 	touched := map[*cursor]bool{}
@@ -310,11 +314,8 @@ func (s *sub) ack(ctx context.Context, ids []string) (AckResult, error) {
 		res.Acked = append(res.Acked, id)
 	}
 	s.recordCursors(touched, &b)
-	if err := s.m.state.write(ctx, &b); err != nil {
-		return AckResult{}, err // the events stay done in memory; a crash redelivers them
-	}
 	s.signal()
-	return res, nil
+	return res, s.m.state.enqueue(&b), nil
 }
 
 // finish marks an event done and records what a restart needs: nothing if
@@ -351,11 +352,11 @@ func (s *sub) recordCursors(touched map[*cursor]bool, b *batch) {
 
 // nack gives leased events back for redelivery after delay (or the
 // backoff), or dead-letters those out of attempts.
-func (s *sub) nack(ctx context.Context, ids []string, delay time.Duration, reason string) (AckResult, error) {
+func (s *sub) nack(ctx context.Context, ids []string, delay time.Duration, reason string) (AckResult, *pendingWrite, error) {
 	var res AckResult
 	now := s.m.now()
 	if err := s.expire(ctx, now); err != nil {
-		return res, err
+		return res, nil, err
 	}
 	var b batch
 	touched := map[*cursor]bool{}
@@ -365,17 +366,14 @@ func (s *sub) nack(ctx context.Context, ids []string, delay time.Duration, reaso
 			continue
 		}
 		if err := s.fail(ctx, c, e, now, delay, reason, &b); err != nil {
-			return AckResult{}, err
+			return AckResult{}, s.m.state.enqueue(&b), err
 		}
 		touched[c] = true
 		res.Acked = append(res.Acked, id)
 	}
 	s.recordCursors(touched, &b)
-	if err := s.m.state.write(ctx, &b); err != nil {
-		return AckResult{}, err
-	}
 	s.signal()
-	return res, nil
+	return res, s.m.state.enqueue(&b), nil
 }
 
 // fail ends a delivery that did not succeed (a nack or an expired lease).
@@ -395,10 +393,17 @@ func (s *sub) fail(ctx context.Context, c *cursor, e *entry, now time.Time, dela
 
 // expire fails every lease past its deadline.
 func (s *sub) expire(ctx context.Context, now time.Time) error {
+	if s.nextExpiry.IsZero() || now.Before(s.nextExpiry) {
+		return nil
+	}
+	s.nextExpiry = time.Time{}
 	var b batch
 	touched := map[*cursor]bool{}
 	for _, c := range s.allCursors() {
 		for _, e := range c.entries {
+			if e.leased && e.due.After(now) && (s.nextExpiry.IsZero() || e.due.Before(s.nextExpiry)) {
+				s.nextExpiry = e.due
+			}
 			if e.leased && !e.due.After(now) {
 				reason := fmt.Sprintf("not acknowledged within the ack timeout (%s)", s.cfg.AckTimeout)
 				if err := s.fail(ctx, c, e, now, 0, reason, &b); err != nil {
@@ -412,7 +417,8 @@ func (s *sub) expire(ctx context.Context, now time.Time) error {
 		return nil
 	}
 	s.recordCursors(touched, &b)
-	return s.m.state.write(ctx, &b)
+	s.m.state.enqueue(&b) // whoever replies next waits behind it; a failure is sticky
+	return nil
 }
 
 // extend moves the lease deadline of leased events to now+d.
