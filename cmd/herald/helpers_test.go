@@ -12,6 +12,7 @@ import (
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
 	"github.com/heraldevents/herald/internal/server"
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
 // cliEnv is a real server (over a real engine in a temporary directory)
@@ -32,11 +33,16 @@ func newCLIEnv(t *testing.T, opts broker.Options) *cliEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(b, server.Options{})
+	subs, err := subscription.New(context.Background(), b, subscription.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(b, server.Options{Subscriptions: subs})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		srv.Close()
 		hs.Close()
+		subs.Close()
 		if err := eng.Close(); err != nil {
 			t.Errorf("close engine: %v", err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
 	"github.com/heraldevents/herald/internal/server"
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
 // shutdownTimeout bounds how long in-flight requests may take to finish
@@ -65,7 +66,12 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 		ln.Close()
 		return errors.Join(err, eng.Close())
 	}
-	srv := server.New(b, server.Options{Logger: logger, MaxBodyBytes: maxBodyBytes(s.MaxEventBytes)})
+	subs, err := subscription.New(ctx, b, subscription.Options{})
+	if err != nil {
+		ln.Close()
+		return errors.Join(fmt.Errorf("open subscriptions: %w", err), eng.Close())
+	}
+	srv := server.New(b, server.Options{Logger: logger, MaxBodyBytes: maxBodyBytes(s.MaxEventBytes), Subscriptions: subs})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	hs.RegisterOnShutdown(srv.Close)
@@ -74,11 +80,14 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc: // the listener failed
+		subs.Close()
 		return errors.Join(fmt.Errorf("serve: %w", err), eng.Close())
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
-	return errors.Join(shutdown(hs, errc), closeEngine(eng))
+	err = shutdown(hs, errc)
+	subs.Close() // its state writer finishes before the engine closes
+	return errors.Join(err, closeEngine(eng))
 }
 
 // shutdown stops accepting connections and waits for in-flight requests,

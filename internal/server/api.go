@@ -4,7 +4,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
 // The JSON bodies of the v1 API. The CLI decodes replies with these types.
@@ -49,6 +51,196 @@ type PublishReply struct {
 	Events []broker.Result `json:"events"`
 }
 
+// SubscriptionSpec is the body of PUT /v1/topics/{topic}/subscriptions/{name}.
+// Every field is optional: on a new subscription a missing field takes its
+// default, on an existing one it keeps its value. Durations are Go
+// duration strings ("30s", "5m").
+type SubscriptionSpec struct {
+	Start           *string      `json:"start,omitempty"` // earliest | latest | RFC 3339 time; fixed at creation
+	AckTimeout      *string      `json:"ackTimeout,omitempty"`
+	MaxAttempts     *int         `json:"maxAttempts,omitempty"`
+	Backoff         *BackoffSpec `json:"backoff,omitempty"`
+	Ordering        *string      `json:"ordering,omitempty"` // key | partition | none
+	Filter          *FilterSpec  `json:"filter,omitempty"`
+	DeadLetterTopic *string      `json:"deadLetterTopic,omitempty"`
+}
+
+// BackoffSpec is the backoff part of a SubscriptionSpec; missing fields
+// are left as they are.
+type BackoffSpec struct {
+	Initial    *string  `json:"initial,omitempty"`
+	Max        *string  `json:"max,omitempty"`
+	Multiplier *float64 `json:"multiplier,omitempty"`
+}
+
+// FilterSpec is the filter part of a SubscriptionSpec. A nil list is
+// left as it is; an empty one ([]) clears it.
+type FilterSpec struct {
+	Types         []string `json:"types,omitempty"`
+	Sources       []string `json:"sources,omitempty"`
+	SubjectPrefix *string  `json:"subjectPrefix,omitempty"`
+}
+
+// Subscription describes a subscription: its settings (every one, with
+// the defaults filled in) and its state in each partition of its topic.
+type Subscription struct {
+	Topic      string                  `json:"topic"`
+	Name       string                  `json:"name"`
+	Config     SubscriptionConfig      `json:"config"`
+	CreatedAt  time.Time               `json:"createdAt"`
+	Partitions []SubscriptionPartition `json:"partitions"`
+	Redriving  int                     `json:"redriving"` // dead letters redriven and not yet acked or dead again
+}
+
+// SubscriptionConfig is a subscription's settings, durations as strings.
+type SubscriptionConfig struct {
+	Start           string        `json:"start"`
+	AckTimeout      string        `json:"ackTimeout"`
+	MaxAttempts     int           `json:"maxAttempts"`
+	Backoff         BackoffConfig `json:"backoff"`
+	Ordering        string        `json:"ordering"`
+	Filter          FilterConfig  `json:"filter"`
+	DeadLetterTopic string        `json:"deadLetterTopic"`
+}
+
+// BackoffConfig is the delay before a redelivery: initial after the first
+// failure, times multiplier after each further one, at most max.
+type BackoffConfig struct {
+	Initial    string  `json:"initial"`
+	Max        string  `json:"max"`
+	Multiplier float64 `json:"multiplier"`
+}
+
+// FilterConfig selects the events a subscription receives.
+type FilterConfig struct {
+	Types         []string `json:"types"`
+	Sources       []string `json:"sources"`
+	SubjectPrefix string   `json:"subjectPrefix"`
+}
+
+// SubscriptionPartition is a subscription's state in one partition.
+// Committed: every event before it is acked or dead-lettered.
+type SubscriptionPartition struct {
+	Partition            int     `json:"partition"`
+	CommittedOffset      int64   `json:"committedOffset"`
+	EndOffset            int64   `json:"endOffset"`
+	Lag                  int64   `json:"lag"`
+	InFlight             int     `json:"inFlight"`
+	WaitingRetry         int     `json:"waitingRetry"`
+	DeadLettered         int64   `json:"deadLettered"`
+	OldestUnackedSeconds float64 `json:"oldestUnackedSeconds"`
+}
+
+// SubscriptionList is the body of GET /v1/topics/{topic}/subscriptions.
+type SubscriptionList struct {
+	Subscriptions []Subscription `json:"subscriptions"`
+}
+
+// PullRequest is the body of POST .../subscriptions/{name}/pull.
+type PullRequest struct {
+	Max  *int    `json:"max,omitempty"`  // 1 to MaxPull; default DefaultPull
+	Wait *string `json:"wait,omitempty"` // 0s to 30s; default 0s
+}
+
+// PullReply is the reply to a pull.
+type PullReply struct {
+	Deliveries []Delivery `json:"deliveries"`
+}
+
+// Delivery is one event handed to a consumer: ack, nack or extend it with
+// AckID. Event is a CloudEvent with its position (topic, partition,
+// offset, storedtime).
+type Delivery struct {
+	AckID   string       `json:"ackId"`
+	Attempt int          `json:"attempt"`
+	Event   *event.Event `json:"event"`
+}
+
+// AckRequest is the body of POST .../ack, NackRequest of .../nack and
+// ExtendRequest of .../extend. AckIDs must not be empty.
+type AckRequest struct {
+	AckIDs []string `json:"ackIds"`
+}
+
+// NackRequest gives deliveries back; Delay (default: the subscription's
+// backoff) is when they are redelivered.
+type NackRequest struct {
+	AckIDs []string `json:"ackIds"`
+	Delay  *string  `json:"delay,omitempty"`
+	Reason string   `json:"reason,omitempty"`
+}
+
+// ExtendRequest moves the lease deadline of deliveries to now + Extend
+// (default: the subscription's ack timeout).
+type ExtendRequest struct {
+	AckIDs []string `json:"ackIds"`
+	Extend *string  `json:"extend,omitempty"`
+}
+
+// AckReply says what became of each ack id: acked (or nacked, or
+// extended), stale (its lease had ended: the event was or will be
+// delivered again) or unknown (not an ack id of this subscription).
+type AckReply struct {
+	Acked   []string `json:"acked"`
+	Stale   []string `json:"stale"`
+	Unknown []string `json:"unknown"`
+}
+
+// SeekRequest is the body of POST .../seek: a start position, or the next
+// offset to deliver per partition ({"0":12}); not both.
+type SeekRequest struct {
+	Start   *string       `json:"start,omitempty"`
+	Offsets map[int]int64 `json:"offsets,omitempty"`
+}
+
+// DeadLetterList is the body of GET .../subscriptions/{name}/deadletters.
+type DeadLetterList struct {
+	DeadLetters []DeadLetter `json:"deadLetters"`
+}
+
+// DeadLetter is one dead letter of a subscription: where it is in the
+// dead-letter topic, whether it is being redriven now, and the event with
+// the attributes that say why it died (deadreason, deadattempts,
+// deadsubscription, deadtopic, deadpartition, deadoffset, deadstoredtime,
+// deadtime).
+type DeadLetter struct {
+	Partition int          `json:"partition"`
+	Offset    int64        `json:"offset"`
+	Redriving bool         `json:"redriving"`
+	Event     *event.Event `json:"event"`
+}
+
+// RedriveRequest is the body of POST .../redrive: every dead letter of the
+// subscription (all) or those with the given event ids; not both. Actor
+// names who asks, for the audit trail (default: the client's address).
+type RedriveRequest struct {
+	All   bool     `json:"all,omitempty"`
+	IDs   []string `json:"ids,omitempty"`
+	Actor string   `json:"actor,omitempty"`
+}
+
+// RedriveReply counts what a redrive did; NotFound lists the ids that are
+// not dead letters of the subscription.
+type RedriveReply struct {
+	Redriven         int      `json:"redriven"`
+	AlreadyRedriving int      `json:"alreadyRedriving"`
+	NotFound         []string `json:"notFound"`
+}
+
+// RedriveLog is the body of GET .../redrives: the audit trail, oldest first.
+type RedriveLog struct {
+	Redrives []Redrive `json:"redrives"`
+}
+
+// Redrive is one redrive: who asked, when, and which events it sent back.
+type Redrive struct {
+	Actor string    `json:"actor"`
+	At    time.Time `json:"at"`
+	All   bool      `json:"all"`
+	IDs   []string  `json:"ids"`
+	Count int       `json:"count"`
+}
+
 // Problem is an RFC 9457 problem details body. Code is the stable,
 // machine-readable error code; Type is ProblemTypeBase + Code.
 type Problem struct {
@@ -83,6 +275,33 @@ func FormatDuration(d time.Duration) string {
 	}
 	if strings.HasSuffix(s, "h0m") {
 		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// subscriptionJSON converts a subscription's description to its JSON form.
+func subscriptionJSON(info subscription.Info) Subscription {
+	c := info.Config
+	out := Subscription{Topic: info.Topic, Name: info.Name, CreatedAt: info.CreatedAt,
+		Config: SubscriptionConfig{Start: c.Start, AckTimeout: FormatDuration(c.AckTimeout), MaxAttempts: c.MaxAttempts,
+			Backoff: BackoffConfig{Initial: FormatDuration(c.Backoff.Initial), Max: FormatDuration(c.Backoff.Max),
+				Multiplier: c.Backoff.Multiplier},
+			Ordering: string(c.Ordering), DeadLetterTopic: c.DeadLetterTopic,
+			Filter: FilterConfig{Types: nonNil(c.Filter.Types), Sources: nonNil(c.Filter.Sources),
+				SubjectPrefix: c.Filter.SubjectPrefix}},
+		Partitions: make([]SubscriptionPartition, len(info.Partitions)), Redriving: info.Redriving}
+	for i, p := range info.Partitions {
+		out.Partitions[i] = SubscriptionPartition{Partition: p.Partition, CommittedOffset: p.Committed, EndOffset: p.End,
+			Lag: p.Lag, InFlight: p.InFlight, WaitingRetry: p.WaitingRetry, DeadLettered: p.DeadLettered,
+			OldestUnackedSeconds: p.OldestUnackedS}
+	}
+	return out
+}
+
+// nonNil returns s, or an empty slice for nil, so that JSON shows [].
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
 	return s
 }

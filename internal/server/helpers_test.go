@@ -11,15 +11,17 @@ import (
 
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
-// testEnv is a real server over a real broker and embedded engine in a
-// temporary directory.
+// testEnv is a real server over a real broker, subscription manager and
+// embedded engine in a temporary directory.
 type testEnv struct {
 	t      *testing.T
 	url    string
 	srv    *Server
 	broker *broker.Broker
+	subs   *subscription.Manager
 }
 
 func newEnv(t *testing.T, bopts broker.Options, sopts Options) *testEnv {
@@ -32,16 +34,22 @@ func newEnv(t *testing.T, bopts broker.Options, sopts Options) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if sopts.Subscriptions == nil {
+		if sopts.Subscriptions, err = subscription.New(context.Background(), b, subscription.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	srv := New(b, sopts)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		srv.Close()
 		hs.Close()
+		sopts.Subscriptions.Close()
 		if err := eng.Close(); err != nil {
 			t.Errorf("close engine: %v", err)
 		}
 	})
-	return &testEnv{t: t, url: hs.URL, srv: srv, broker: b}
+	return &testEnv{t: t, url: hs.URL, srv: srv, broker: b, subs: sopts.Subscriptions}
 }
 
 // reply is a response with its body read.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/storage"
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
 // Errors the HTTP layer itself detects, before the broker sees a request.
@@ -14,6 +15,7 @@ var (
 	errUnsupportedMediaType = errors.New("unsupported media type")
 	errRequestTooLarge      = errors.New("request body too large")
 	errInvalidParameter     = errors.New("invalid query parameter")
+	errInvalidArgument      = errors.New("invalid parameter") // in the JSON body of a pull, ack, nack, extend or seek
 	errNotFound             = errors.New("no such resource")
 	errMethodNotAllowed     = errors.New("method not allowed")
 	errCanceled             = errors.New("request canceled")
@@ -47,13 +49,22 @@ const codeInternal = "internal"
 //     has (PUT on an existing topic is otherwise an update). Creating a
 //     topic that exists only reaches storage.ErrTopicExists if two
 //     creations race past the broker, which serializes them.
+//   - the subscription rows come before the topic rows: a bad
+//     deadLetterTopic is an invalid_subscription_setting that also wraps
+//     the topic name error.
+//   - subscription_conflict (409): a PUT that asks an existing
+//     subscription for another start position (seek moves it instead).
 //   - request_canceled is 503: the client usually went away or the
 //     server is shutting down, and nobody reads the reply.
 var problems = []problemKind{
 	{"invalid_event", 400, "Invalid event", []error{broker.ErrInvalidEvent}},
 	{"malformed_request", 400, "Malformed request", []error{errMalformedRequest}},
 	{"empty_batch", 400, "Empty batch", []error{broker.ErrEmptyBatch}},
-	{"invalid_parameter", 400, "Invalid query parameter", []error{errInvalidParameter}},
+	{"invalid_parameter", 400, "Invalid parameter", []error{errInvalidParameter, errInvalidArgument}},
+	{"unknown_subscription", 404, "Unknown subscription", []error{subscription.ErrNotFound}},
+	{"invalid_subscription_name", 400, "Invalid subscription name", []error{subscription.ErrInvalidName}},
+	{"invalid_subscription_setting", 400, "Invalid subscription setting", []error{subscription.ErrInvalidConfig}},
+	{"subscription_conflict", 409, "Subscription conflict", []error{subscription.ErrConflict}},
 	{"unsupported_media_type", 415, "Unsupported media type", []error{errUnsupportedMediaType}},
 	{"auto_create_disabled", 404, "Unknown topic (automatic creation is off)", []error{broker.ErrAutoCreateOff}},
 	{"unknown_topic", 404, "Unknown topic", []error{broker.ErrTopicNotFound, storage.ErrUnknownTopic}},

@@ -9,6 +9,7 @@ import (
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/storage"
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
 func TestProblems_EveryCodeIsUniqueAndInternalIsLast(t *testing.T) {
@@ -40,6 +41,12 @@ func TestProblems_EachSentinelMapsToItsCode(t *testing.T) {
 		{errMalformedRequest, 400, "malformed_request"},
 		{broker.ErrEmptyBatch, 400, "empty_batch"},
 		{errInvalidParameter, 400, "invalid_parameter"},
+		{errInvalidArgument, 400, "invalid_parameter"},
+		{subscription.ErrNotFound, 404, "unknown_subscription"},
+		{subscription.ErrInvalidName, 400, "invalid_subscription_name"},
+		{subscription.ErrInvalidConfig, 400, "invalid_subscription_setting"},
+		{subscription.ErrConflict, 409, "subscription_conflict"},
+		{fmt.Errorf("%w: deadLetterTopic: %w", subscription.ErrInvalidConfig, broker.ErrReservedTopic), 400, "invalid_subscription_setting"},
 		{errUnsupportedMediaType, 415, "unsupported_media_type"},
 		{broker.ErrTopicNotFound, 404, "unknown_topic"},
 		{storage.ErrUnknownTopic, 404, "unknown_topic"},

@@ -1,5 +1,5 @@
 // Package server is Herald's HTTP API (v1): topics, publishing with the
-// CloudEvents HTTP binding, reading the log, health. Every error reply is
+// CloudEvents HTTP binding, reading the log, subscriptions, health. Every error reply is
 // application/problem+json with a code from the one table in problems.go.
 package server
 
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
 // DefaultMaxBodyBytes is the default request body limit: 16 MiB.
@@ -20,11 +21,17 @@ const DefaultMaxBodyBytes = 16 << 20
 type Options struct {
 	MaxBodyBytes int64        // request body limit; default DefaultMaxBodyBytes
 	Logger       *slog.Logger // default: discard; access logs are at debug level
+
+	// Subscriptions serves the subscription endpoints; it must be a
+	// manager over the same broker. Nil: the server has no subscription
+	// endpoints (their paths are 404 not_found).
+	Subscriptions *subscription.Manager
 }
 
 // Server serves the v1 HTTP API over a broker. It is an http.Handler.
 type Server struct {
 	broker  *broker.Broker
+	subs    *subscription.Manager // nil: no subscription endpoints
 	opts    Options
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -39,7 +46,7 @@ func New(b *broker.Broker, opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	s := &Server{broker: b, opts: opts, log: logger(opts.Logger), mux: http.NewServeMux(), closing: make(chan struct{})}
+	s := &Server{broker: b, subs: opts.Subscriptions, opts: opts, log: logger(opts.Logger), mux: http.NewServeMux(), closing: make(chan struct{})}
 	s.routes()
 	s.handler = s.accessLog(http.HandlerFunc(s.route))
 	return s
@@ -53,6 +60,22 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("DELETE /v1/topics/{topic}", s.deleteTopic)
 	s.mux.HandleFunc("POST /v1/topics/{topic}/events", s.publish)
 	s.mux.HandleFunc("GET /v1/topics/{topic}/events", s.readEvents)
+	if s.subs == nil {
+		return
+	}
+	const sub = "/v1/topics/{topic}/subscriptions/{name}"
+	s.mux.HandleFunc("GET /v1/topics/{topic}/subscriptions", s.listSubscriptions)
+	s.mux.HandleFunc("PUT "+sub, s.putSubscription)
+	s.mux.HandleFunc("GET "+sub, s.getSubscription)
+	s.mux.HandleFunc("DELETE "+sub, s.deleteSubscription)
+	s.mux.HandleFunc("POST "+sub+"/pull", s.pull)
+	s.mux.HandleFunc("POST "+sub+"/ack", s.ack)
+	s.mux.HandleFunc("POST "+sub+"/nack", s.nack)
+	s.mux.HandleFunc("POST "+sub+"/extend", s.extend)
+	s.mux.HandleFunc("POST "+sub+"/seek", s.seek)
+	s.mux.HandleFunc("GET "+sub+"/deadletters", s.deadLetters)
+	s.mux.HandleFunc("POST "+sub+"/redrive", s.redrive)
+	s.mux.HandleFunc("GET "+sub+"/redrives", s.redrives)
 }
 
 // ServeHTTP implements http.Handler.

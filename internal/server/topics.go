@@ -134,6 +134,9 @@ func (s *Server) deleteTopic(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = s.broker.DeleteTopic(r.Context(), name)
 	}
+	if err == nil && s.subs != nil {
+		err = s.subs.DeleteTopic(r.Context(), name) // its subscriptions go with it
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -114,8 +114,9 @@ func isTime(s string) bool {
 	return err == nil
 }
 
-// checkName: subscription names follow the topic name rules.
-func checkName(name string) error {
+// CheckName returns a clear error for a name that cannot be a
+// subscription's (the topic name rules, without a leading "__").
+func CheckName(name string) error {
 	if name == "" || len(name) > 249 || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "__") {
 		return fmt.Errorf("%w: %q: use 1 to 249 letters, digits, '.', '_' or '-', not starting with '.' or '__'", ErrInvalidName, name)
 	}

@@ -87,7 +87,7 @@ type PartitionInfo struct {
 // Put creates a subscription, or changes the settings of an existing one
 // (its start position stays). It reports whether it created it.
 func (m *Manager) Put(ctx context.Context, topic, name string, cfg Config) (Info, bool, error) {
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return Info{}, false, err
 	}
 	cfg = cfg.withDefaults(topic, name)
@@ -275,6 +275,25 @@ func (m *Manager) Delete(ctx context.Context, topic, name string) error {
 	return nil
 }
 
+// DeleteTopic deletes every subscription of a topic (the topic is being
+// deleted; a topic of the same name made later starts without them).
+func (m *Manager) DeleteTopic(ctx context.Context, topic string) error {
+	m.mu.Lock()
+	var names []string
+	for _, s := range m.subs {
+		if s.topic == topic {
+			names = append(names, s.name)
+		}
+	}
+	m.mu.Unlock()
+	for _, name := range names {
+		if err := m.Delete(ctx, topic, name); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
 // info describes s; called with s.mu held.
 func (s *sub) info(ctx context.Context) Info {
 	info := Info{Topic: s.topic, Name: s.name, Config: s.cfg, CreatedAt: s.created}
@@ -410,7 +429,8 @@ func waitFor(ctx context.Context, w wakeup, left time.Duration) error {
 	return nil
 }
 
-// waitData returns a channel closed when a partition grows past end.
+// waitData returns a channel closed when a partition has an event at
+// offset end (the cursor's next read).
 func (m *Manager) waitData(topic string, p int, end int64) (<-chan struct{}, error) {
 	w, ok := m.broker.Engine().(interface {
 		Wait(topic string, partition int, end int64) (<-chan struct{}, error)
@@ -418,7 +438,7 @@ func (m *Manager) waitData(topic string, p int, end int64) (<-chan struct{}, err
 	if !ok {
 		return nil, errors.New("engine cannot wait")
 	}
-	return w.Wait(topic, p, end-1)
+	return w.Wait(topic, p, end) // closed once the partition holds an offset at or past end
 }
 
 // Ack acknowledges deliveries; it returns once the acks are durable.
@@ -436,7 +456,12 @@ func (m *Manager) Nack(ctx context.Context, topic, name string, ackIDs []string,
 
 // Extend gives leased deliveries more time (0: the ack timeout).
 func (m *Manager) Extend(ctx context.Context, topic, name string, ackIDs []string, d time.Duration) (AckResult, error) {
-	return m.withSub(topic, name, func(s *sub) (AckResult, *pendingWrite, error) { return s.extend(ackIDs, d), nil, nil })
+	return m.withSub(topic, name, func(s *sub) (AckResult, *pendingWrite, error) {
+		if err := s.expire(ctx, m.now()); err != nil { // a lease past its deadline is over, not extended
+			return AckResult{}, nil, err
+		}
+		return s.extend(ackIDs, d), nil, nil
+	})
 }
 
 // withSub runs fn under the subscription's lock, then waits for the state

@@ -134,6 +134,9 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.deleted {
+		return RedriveResult{}, fmt.Errorf("%w: %s on topic %s (deleted)", ErrNotFound, name, topic)
+	}
 	dls, err := s.deadLetters(ctx, 1<<30)
 	if err != nil {
 		return RedriveResult{}, err

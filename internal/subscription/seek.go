@@ -2,7 +2,10 @@ package subscription
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/heraldevents/herald/internal/storage"
 )
 
 // Position is where Seek moves a subscription: earliest, latest, a time,
@@ -38,8 +41,11 @@ func (m *Manager) Seek(ctx context.Context, topic, name string, pos Position) (I
 	}
 	for p, off := range offs {
 		first, end, err := m.broker.Offsets(ctx, topic, p)
+		if errors.Is(err, storage.ErrUnknownPartition) {
+			return Info{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
 		if err != nil {
-			return Info{}, fmt.Errorf("%w: partition %d: %w", ErrInvalidConfig, p, err)
+			return Info{}, err
 		}
 		if off < first || off > end {
 			return Info{}, fmt.Errorf("%w: partition %d holds offsets %d to %d, cannot seek to %d", ErrInvalidConfig, p, first, end, off)
@@ -47,6 +53,9 @@ func (m *Manager) Seek(ctx context.Context, topic, name string, pos Position) (I
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.deleted {
+		return Info{}, fmt.Errorf("%w: %s on topic %s (deleted)", ErrNotFound, name, topic)
+	}
 	var b batch
 	for p, off := range offs {
 		c := newCursor(p, off)

@@ -396,3 +396,53 @@ func TestSubscription_RedriveReachesOnlyItsSubscriptionAndIsAudited(t *testing.T
 		t.Fatalf("empty redrive: %v", err)
 	}
 }
+
+func TestPull_WaitsAtTheEndAndWakesOnPublish(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{})
+	ch, err := v.m.waitData("orders", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+		t.Fatal("the wait for offset 0 of an empty partition is already over: a long poll would spin")
+	default:
+	}
+	v.publish("orders", "a")
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a publish did not end the wait")
+	}
+}
+
+func TestExtend_ALeasePastItsDeadlineIsStale(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{AckTimeout: 10 * time.Second})
+	v.publish("orders", "a")
+	ds := v.pull("orders", "s", 1)
+	v.clock.Add(11 * time.Second)
+	res, err := v.m.Extend(v.ctx, "orders", "s", ackIDs(ds), time.Minute)
+	if err != nil || len(res.Stale) != 1 {
+		t.Fatalf("extend after the deadline: %+v %v", res, err)
+	}
+}
+
+func TestDeleteTopic_DeletesItsSubscriptions(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{})
+	if err := v.b.DeleteTopic(v.ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.m.DeleteTopic(v.ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	v.topic("orders", 1)
+	if _, err := v.m.Get(v.ctx, "orders", "s"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the subscription outlived its topic: %v", err)
+	}
+}

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/heraldevents/herald/internal/subscription"
+)
+
+// Dead-letter listing limits.
+const (
+	DefaultDeadLetterLimit = 100
+	MaxDeadLetterLimit     = 10000
+)
+
+// deadLetters lists a subscription's dead letters, oldest first.
+func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
+	topic, name, err := subscriptionPath(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := parseLimit(r.URL.Query())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	dls, err := s.subs.DeadLetters(r.Context(), topic, name, limit)
+	if err != nil {
+		s.writeError(w, r, s.subError(r.Context(), topic, err))
+		return
+	}
+	out := DeadLetterList{DeadLetters: make([]DeadLetter, len(dls))}
+	for i, d := range dls {
+		out.DeadLetters[i] = DeadLetter{Partition: d.Partition, Offset: d.Offset, Redriving: d.Redriving, Event: d.Event}
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+}
+
+// parseLimit reads the one query parameter of a dead-letter listing.
+func parseLimit(q url.Values) (int, error) {
+	limit := DefaultDeadLetterLimit
+	for name, values := range q {
+		if name != "limit" {
+			return 0, fmt.Errorf("%w: unknown parameter %q (known: limit)", errInvalidParameter, name)
+		}
+		if len(values) != 1 {
+			return 0, fmt.Errorf("%w: limit is given %d times", errInvalidParameter, len(values))
+		}
+		n, err := intParam(name, values[0], 1, MaxDeadLetterLimit)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", errInvalidParameter, err)
+		}
+		limit = int(n)
+	}
+	return limit, nil
+}
+
+// redrive sends dead letters back to the subscription they died in.
+func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
+	topic, name, err := subscriptionPath(r)
+	var body []byte
+	if err == nil {
+		body, err = s.readBody(w, r)
+	}
+	var req RedriveRequest
+	if err == nil {
+		err = decodeObject(body, &req, errInvalidArgument, "all, ids, actor")
+	}
+	if err == nil {
+		err = req.check()
+	}
+	var res subscription.RedriveResult
+	if err == nil {
+		if req.Actor == "" {
+			req.Actor = r.RemoteAddr
+		}
+		res, err = s.subs.Redrive(r.Context(), topic, name, subscription.RedriveRequest{All: req.All, IDs: req.IDs, Actor: req.Actor})
+	}
+	if err != nil {
+		s.writeError(w, r, s.subError(r.Context(), topic, err))
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, RedriveReply{Redriven: res.Redriven, AlreadyRedriving: res.Already, NotFound: nonNil(res.NotFound)})
+}
+
+func (req RedriveRequest) check() error {
+	switch {
+	case req.All && len(req.IDs) > 0:
+		return fmt.Errorf("%w: give all or ids, not both", errInvalidArgument)
+	case !req.All && len(req.IDs) == 0:
+		return fmt.Errorf(`%w: give {"all":true} or the event ids of dead letters, such as {"ids":["order-42-placed"]}`, errInvalidArgument)
+	case len(req.IDs) > MaxAckIDs:
+		return fmt.Errorf("%w: %d ids: at most %d per request", errInvalidArgument, len(req.IDs), MaxAckIDs)
+	}
+	return nil
+}
+
+// redrives lists the audit trail of a subscription's redrives.
+func (s *Server) redrives(w http.ResponseWriter, r *http.Request) {
+	topic, name, err := subscriptionPath(r)
+	var recs []subscription.AuditRecord
+	if err == nil {
+		recs, err = s.subs.Audit(r.Context(), topic, name)
+	}
+	if err != nil {
+		s.writeError(w, r, s.subError(r.Context(), topic, err))
+		return
+	}
+	out := RedriveLog{Redrives: make([]Redrive, len(recs))}
+	for i, a := range recs {
+		out.Redrives[i] = Redrive{Actor: a.Actor, At: a.At, All: a.All, IDs: nonNil(a.IDs), Count: a.Count}
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+}

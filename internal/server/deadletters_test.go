@@ -1,0 +1,97 @@
+package server
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/heraldevents/herald/internal/broker"
+)
+
+// deadLetterOne makes event e00 a dead letter of orders/billing.
+func (e *testEnv) deadLetterOne(t *testing.T) {
+	t.Helper()
+	e.createTopic("orders", "")
+	e.putSub(t, subPath, `{"start":"earliest","maxAttempts":1}`, http.StatusCreated)
+	e.publishN(t, 0, 1)
+	ds := e.pull(t, "")
+	if res := e.settle(t, "nack", `{"ackIds":["`+ds[0].AckID+`"],"reason":"card declined"}`); len(res.Acked) != 1 {
+		t.Fatalf("nack %+v", res)
+	}
+}
+
+func TestDeadLetters_ListRedriveAndAudit(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.deadLetterOne(t)
+
+	var list DeadLetterList
+	env.do("GET", subPath+"/deadletters", "").wantStatus(t, http.StatusOK, mediaJSON, &list)
+	if len(list.DeadLetters) != 1 {
+		t.Fatalf("dead letters %+v", list)
+	}
+	dl := list.DeadLetters[0]
+	if dl.Partition != 0 || dl.Offset != 0 || dl.Redriving || dl.Event.ID != "e00" || dl.Event.Topic != "orders.billing.dlq" ||
+		dl.Event.Extensions["deadreason"] != "card declined" || dl.Event.Extensions["deadattempts"] != "1" {
+		t.Fatalf("dead letter %+v %+v", dl, dl.Event)
+	}
+
+	var res RedriveReply
+	env.do("POST", subPath+"/redrive", `{"all":true,"actor":"alice"}`).wantStatus(t, http.StatusOK, mediaJSON, &res)
+	if res.Redriven != 1 || res.AlreadyRedriving != 0 || res.NotFound == nil || len(res.NotFound) != 0 {
+		t.Fatalf("redrive %+v", res)
+	}
+	if s := env.getSub(t, subPath); s.Redriving != 1 {
+		t.Errorf("redriving %d, want 1", s.Redriving)
+	}
+	env.do("POST", subPath+"/redrive", `{"ids":["e00","nope"]}`).wantStatus(t, http.StatusOK, mediaJSON, &res)
+	if res.Redriven != 0 || res.AlreadyRedriving != 1 || len(res.NotFound) != 1 || res.NotFound[0] != "nope" {
+		t.Fatalf("second redrive %+v", res)
+	}
+
+	ds := env.pull(t, "")
+	if len(ds) != 1 || ds[0].Attempt != 1 || ds[0].Event.ID != "e00" || ds[0].Event.Topic != "orders" ||
+		ds[0].Event.Offset != 0 || ds[0].Event.Extensions["deadreason"] != "" {
+		t.Fatalf("redelivered dead letter %+v", ds)
+	}
+	env.settle(t, "ack", ackBody(ds...))
+	if s := env.getSub(t, subPath); s.Redriving != 0 {
+		t.Errorf("redriving %d after the ack, want 0", s.Redriving)
+	}
+
+	var audit RedriveLog
+	env.do("GET", subPath+"/redrives", "").wantStatus(t, http.StatusOK, mediaJSON, &audit)
+	if len(audit.Redrives) != 2 || audit.Redrives[0].Actor != "alice" || !audit.Redrives[0].All || audit.Redrives[0].Count != 1 ||
+		audit.Redrives[1].Actor == "" || audit.Redrives[1].Count != 0 {
+		t.Errorf("audit %+v", audit)
+	}
+}
+
+func TestDeadLetters_BadRequests(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.deadLetterOne(t)
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+	}{
+		{"limit 0", "GET", subPath + "/deadletters?limit=0", "", 400, "invalid_parameter"},
+		{"limit too large", "GET", subPath + "/deadletters?limit=10001", "", 400, "invalid_parameter"},
+		{"unknown parameter", "GET", subPath + "/deadletters?offset=1", "", 400, "invalid_parameter"},
+		{"list unknown subscription", "GET", "/v1/topics/orders/subscriptions/nope/deadletters", "", 404, "unknown_subscription"},
+		{"list unknown topic", "GET", "/v1/topics/nope/subscriptions/billing/deadletters", "", 404, "unknown_topic"},
+		{"redrive nothing", "POST", subPath + "/redrive", `{}`, 400, "invalid_parameter"},
+		{"redrive empty body", "POST", subPath + "/redrive", ``, 400, "invalid_parameter"},
+		{"redrive all and ids", "POST", subPath + "/redrive", `{"all":true,"ids":["e00"]}`, 400, "invalid_parameter"},
+		{"redrive unknown field", "POST", subPath + "/redrive", `{"every":true}`, 400, "invalid_parameter"},
+		{"redrive malformed", "POST", subPath + "/redrive", `{"all":`, 400, "malformed_request"},
+		{"redrive unknown subscription", "POST", "/v1/topics/orders/subscriptions/nope/redrive", `{"all":true}`, 404, "unknown_subscription"},
+		{"audit unknown subscription", "GET", "/v1/topics/orders/subscriptions/nope/redrives", "", 404, "unknown_subscription"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env.do(tt.method, tt.path, tt.body).wantProblem(t, tt.status, tt.code)
+		})
+	}
+	if s := env.getSub(t, subPath); s.Redriving != 0 {
+		t.Errorf("a bad request redrove: %+v", s)
+	}
+}

@@ -1,0 +1,183 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/heraldevents/herald/internal/subscription"
+)
+
+// Pull and ack limits.
+const (
+	DefaultPull = 10             // deliveries per pull when max is not given
+	MaxPull     = 1000           // most deliveries per pull
+	MaxAckIDs   = 10000          // most ack ids per ack, nack or extend
+	MaxDelay    = 12 * time.Hour // longest nack delay or lease extension
+)
+
+// pull leases up to max events of a subscription, waiting up to wait for
+// the first one.
+func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
+	topic, name, req, err := s.pullRequest(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx, cancel := s.untilClosed(r.Context())
+	defer cancel()
+	ds, err := s.subs.Pull(ctx, topic, name, req.max, req.wait)
+	if err != nil {
+		s.writeError(w, r, s.subError(r.Context(), topic, err))
+		return
+	}
+	out := PullReply{Deliveries: make([]Delivery, len(ds))}
+	for i, d := range ds {
+		out.Deliveries[i] = Delivery{AckID: d.AckID, Attempt: d.Attempt, Event: d.Event}
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+}
+
+type pullParams struct {
+	max  int
+	wait time.Duration
+}
+
+func (s *Server) pullRequest(w http.ResponseWriter, r *http.Request) (topic, name string, p pullParams, err error) {
+	if topic, name, err = subscriptionPath(r); err != nil {
+		return
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return
+	}
+	var req PullRequest
+	if err = decodeObject(body, &req, errInvalidArgument, "max, wait"); err != nil {
+		return
+	}
+	p, err = req.params()
+	return
+}
+
+func (req PullRequest) params() (pullParams, error) {
+	p := pullParams{max: DefaultPull}
+	if req.Max != nil {
+		if *req.Max < 1 || *req.Max > MaxPull {
+			return p, fmt.Errorf("%w: max %d: must be from 1 to %d", errInvalidArgument, *req.Max, MaxPull)
+		}
+		p.max = *req.Max
+	}
+	if req.Wait != nil {
+		d, err := time.ParseDuration(*req.Wait)
+		if err != nil || d < 0 || d > MaxWait {
+			return p, fmt.Errorf("%w: wait %q: must be a duration from 0s to %s, such as \"10s\"", errInvalidArgument, *req.Wait, FormatDuration(MaxWait))
+		}
+		p.wait = d
+	}
+	return p, nil
+}
+
+// untilClosed returns a context that also ends when the server closes, so
+// that a long poll does not hold up a shutdown.
+func (s *Server) untilClosed(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// ack acknowledges deliveries; the reply is sent once the acks are durable.
+func (s *Server) ack(w http.ResponseWriter, r *http.Request) {
+	var req AckRequest
+	s.settle(w, r, &req, "ackIds", func(ctx context.Context, topic, name string) (subscription.AckResult, error) {
+		if err := checkAckIDs(req.AckIDs); err != nil {
+			return subscription.AckResult{}, err
+		}
+		return s.subs.Ack(ctx, topic, name, req.AckIDs)
+	})
+}
+
+// nack gives deliveries back for redelivery after a delay (default: the
+// backoff), or to the dead-letter topic when they are out of attempts.
+func (s *Server) nack(w http.ResponseWriter, r *http.Request) {
+	var req NackRequest
+	s.settle(w, r, &req, "ackIds, delay, reason", func(ctx context.Context, topic, name string) (subscription.AckResult, error) {
+		delay, err := delayParam("delay", req.Delay, "the subscription's backoff")
+		if err == nil {
+			err = checkAckIDs(req.AckIDs)
+		}
+		if err != nil {
+			return subscription.AckResult{}, err
+		}
+		return s.subs.Nack(ctx, topic, name, req.AckIDs, delay, req.Reason)
+	})
+}
+
+// extend gives leased deliveries more time (default: the ack timeout).
+func (s *Server) extend(w http.ResponseWriter, r *http.Request) {
+	var req ExtendRequest
+	s.settle(w, r, &req, "ackIds, extend", func(ctx context.Context, topic, name string) (subscription.AckResult, error) {
+		d, err := delayParam("extend", req.Extend, "the subscription's ack timeout")
+		if err == nil {
+			err = checkAckIDs(req.AckIDs)
+		}
+		if err != nil {
+			return subscription.AckResult{}, err
+		}
+		return s.subs.Extend(ctx, topic, name, req.AckIDs, d)
+	})
+}
+
+// settle decodes the body of an ack, nack or extend into req, runs fn and
+// replies with what became of each ack id.
+func (s *Server) settle(w http.ResponseWriter, r *http.Request, req any, known string,
+	fn func(ctx context.Context, topic, name string) (subscription.AckResult, error)) {
+	topic, name, err := subscriptionPath(r)
+	var body []byte
+	if err == nil {
+		body, err = s.readBody(w, r)
+	}
+	if err == nil {
+		err = decodeObject(body, req, errInvalidArgument, known)
+	}
+	var res subscription.AckResult
+	if err == nil {
+		res, err = fn(r.Context(), topic, name)
+	}
+	if err != nil {
+		s.writeError(w, r, s.subError(r.Context(), topic, err))
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, AckReply{Acked: nonNil(res.Acked), Stale: nonNil(res.Stale), Unknown: nonNil(res.Unknown)})
+}
+
+func checkAckIDs(ids []string) error {
+	switch {
+	case len(ids) == 0:
+		return fmt.Errorf(`%w: ackIds is empty: give the ack ids of deliveries, such as {"ackIds":["1.0.0.1"]}`, errInvalidArgument)
+	case len(ids) > MaxAckIDs:
+		return fmt.Errorf("%w: %d ackIds: at most %d per request", errInvalidArgument, len(ids), MaxAckIDs)
+	}
+	return nil
+}
+
+// delayParam parses an optional duration from 1ns to MaxDelay. Absent is
+// 0, which the subscription layer reads as "the subscription's default";
+// an explicit zero is refused rather than silently read that way.
+func delayParam(name string, s *string, dflt string) (time.Duration, error) {
+	if s == nil {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(*s)
+	if err != nil || d <= 0 || d > MaxDelay {
+		return 0, fmt.Errorf("%w: %s %q: must be a duration above 0s and up to %s, such as \"30s\" (leave it out for %s)",
+			errInvalidArgument, name, *s, FormatDuration(MaxDelay), dflt)
+	}
+	return d, nil
+}
