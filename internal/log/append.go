@@ -109,14 +109,8 @@ func (e *Engine) Wait(topic string, partition int, end int64) (<-chan struct{}, 
 
 // EnforceRetention runs the retention pass on every topic now.
 func (e *Engine) EnforceRetention() error {
-	e.mu.RLock()
-	topics := make([]*topic, 0, len(e.topics))
-	for _, t := range e.topics {
-		topics = append(topics, t)
-	}
-	e.mu.RUnlock()
 	var first error
-	for _, t := range topics {
+	for _, t := range e.topicList() {
 		if err := t.enforceRetention(); err != nil && first == nil {
 			first = err
 		}
@@ -124,6 +118,19 @@ func (e *Engine) EnforceRetention() error {
 	return first
 }
 
+// topicList returns the open topics, in no order.
+func (e *Engine) topicList() []*topic {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	topics := make([]*topic, 0, len(e.topics))
+	for _, t := range e.topics {
+		topics = append(topics, t)
+	}
+	return topics
+}
+
+// retentionLoop runs retention, then compaction where it is due, every
+// RetentionInterval.
 func (e *Engine) retentionLoop() {
 	defer e.wg.Done()
 	tick := time.NewTicker(e.opts.RetentionInterval)
@@ -133,6 +140,9 @@ func (e *Engine) retentionLoop() {
 		case <-tick.C:
 			if err := e.EnforceRetention(); err != nil {
 				e.opts.Logger.Error("retention", "err", err)
+			}
+			if err := e.compact(false); err != nil {
+				e.opts.Logger.Error("compaction", "err", err)
 			}
 		case <-e.stop:
 			return

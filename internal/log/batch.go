@@ -39,13 +39,42 @@ type batchInfo struct {
 // with FirstOffset 0; the committer patches the offset (which the CRC does
 // not cover) when it assigns one. A zero Timestamp means now.
 func encodeBatch(dst []byte, recs []storage.Record, now time.Time) []byte {
-	start := len(dst)
 	first, maxTs := timestamps(recs, now)
+	return appendBatch(dst, recs, batchShape{lastDelta: int32(len(recs) - 1), firstTs: first, maxTs: maxTs}, now)
+}
+
+// encodeSpan encodes a batch of compacted records that keep their offsets
+// and timestamps: FirstOffset first, each record's OffsetDelta its Offset
+// minus first, LastOffsetDelta last minus first. recs must have offsets in
+// [first, last], increasing, and last-first must fit an int32. With no
+// records it is an empty batch (NumRecords 0, timestamps -1) that only
+// carries the offsets [first, last] forward: the gap some removed records
+// left.
+func encodeSpan(dst []byte, recs []storage.Record, first, last int64) []byte {
+	shape := batchShape{first: first, lastDelta: int32(last - first), firstTs: -1, maxTs: -1, keepOffsets: true}
+	if len(recs) > 0 {
+		// Stored records never have a zero Timestamp, so now is not used.
+		shape.firstTs, shape.maxTs = timestamps(recs, time.Time{})
+	}
+	return appendBatch(dst, recs, shape, time.Time{})
+}
+
+// batchShape is what varies between the batches the engine writes.
+type batchShape struct {
+	first          int64 // FirstOffset
+	lastDelta      int32 // LastOffsetDelta
+	firstTs, maxTs int64 // FirstTimestamp and MaxTimestamp, ms
+	keepOffsets    bool  // record i's OffsetDelta is its Offset-first, not i
+}
+
+func appendBatch(dst []byte, recs []storage.Record, shape batchShape, now time.Time) []byte {
+	start := len(dst)
 	b := kmsg.RecordBatch{
+		FirstOffset:     shape.first,
 		Magic:           batchMagic,
-		LastOffsetDelta: int32(len(recs) - 1),
-		FirstTimestamp:  first,
-		MaxTimestamp:    maxTs,
+		LastOffsetDelta: shape.lastDelta,
+		FirstTimestamp:  shape.firstTs,
+		MaxTimestamp:    shape.maxTs,
 		ProducerID:      -1,
 		ProducerEpoch:   -1,
 		FirstSequence:   -1,
@@ -53,7 +82,11 @@ func encodeBatch(dst []byte, recs []storage.Record, now time.Time) []byte {
 	}
 	dst = b.AppendTo(dst)
 	for i := range recs {
-		dst = appendRecord(dst, &recs[i], int32(i), first, now)
+		delta := int32(i)
+		if shape.keepOffsets {
+			delta = int32(recs[i].Offset - shape.first)
+		}
+		dst = appendRecord(dst, &recs[i], delta, shape.firstTs, now)
 	}
 	batch := dst[start:]
 	binary.BigEndian.PutUint32(batch[8:], uint32(len(batch)-lengthFieldEnd))

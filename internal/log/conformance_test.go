@@ -8,7 +8,8 @@ import (
 )
 
 // The embedded engine passes the storage port's conformance suite, with
-// small segments so reads and retention cross segment boundaries.
+// small segments so reads, retention and compaction cross segment
+// boundaries.
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, storagetest.Harness{
 		Open: func(t *testing.T, env storagetest.Env) storage.Engine {
@@ -19,6 +20,7 @@ func TestConformance(t *testing.T) {
 			return e
 		},
 		EnforceRetention: func(e storage.Engine) error { return e.(*Engine).EnforceRetention() },
-		Features:         storagetest.Features{Reopen: true, Retention: true},
+		Compact:          func(e storage.Engine) error { return e.(*Engine).Compact() },
+		Features:         storagetest.Features{Reopen: true, Retention: true, Compaction: true},
 	})
 }

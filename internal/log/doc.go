@@ -7,6 +7,7 @@
 //	<data>/topics/<topic>/<p>/<base>.log        segment: Kafka v2 record batches, back to back
 //	<data>/topics/<topic>/<p>/<base>.index      offset index of a sealed segment
 //	<data>/topics/<topic>/<p>/<base>.timeindex  time index of a sealed segment
+//	<data>/topics/<topic>/<p>/<name>.compacting a compacted file not yet renamed over <name> (removed on open)
 //	<data>/topics/.deleted-<nanos>-<topic>/     a topic being deleted (removed on open)
 //
 // <p> is the partition number, <base> the segment's first offset as 20
@@ -38,10 +39,45 @@
 //	              delta, varint offset delta, varint key, varint value,
 //	              varint header count, headers (varint key, varint value)
 //
-// Batches are contiguous: each FirstOffset is the previous batch's last
-// offset plus one. FirstOffset is not covered by the CRC, which is what
-// lets a publisher's goroutine encode and checksum its batch before the
-// committer assigns its offset.
+// Batches are contiguous: the first batch of a segment starts at its base,
+// and each FirstOffset is the previous batch's last offset
+// (FirstOffset+LastOffsetDelta) plus one. FirstOffset is not covered by
+// the CRC, which is what lets a publisher's goroutine encode and checksum
+// its batch before the committer assigns its offset; continuity is what
+// catches a damaged one. A segment's offsets end where the next segment's
+// begin.
+//
+// # Compacted segments
+//
+// Compaction (TopicConfig.Compact) rewrites sealed segments without the
+// records that a newer record with the same key supersedes. Records keep
+// their offsets and timestamps, so offsets have gaps, but batches still
+// cover every offset and stay contiguous, the way Kafka's cleaner keeps a
+// batch's last offset:
+//
+//	FirstOffset       the batch's first record's offset (or, in an empty
+//	                  batch, the first offset it covers)
+//	OffsetDelta       each record's offset minus FirstOffset; may skip
+//	LastOffsetDelta   reaches to the offset before the next batch (or the
+//	                  segment's end), even past the last record
+//	NumRecords 0      an empty batch, FirstTimestamp and MaxTimestamp -1:
+//	                  covers removed records that no batch around them can
+//	                  reach (before the segment's first record kept, or
+//	                  beyond the 2^31 offsets one LastOffsetDelta spans)
+//
+// A segment that loses every record is deleted, except the first of its
+// partition (it stays as one empty batch, so the start offset never moves
+// by compaction). The segment before a deleted one then spans the deleted
+// offsets too: its trailer says so, and its batches stop short of its end.
+// A segment never compacted is byte for byte what the engine appended.
+//
+// A compaction writes <base>.log.compacting with its index files
+// <base>.index.compacting and <base>.timeindex.compacting, fsyncs them,
+// and swaps them in by three steps, each made durable by an fsync of the
+// directory: remove the old index files; rename the new log over the old;
+// rename the new index files in. A crash at any point leaves the old or
+// the new log, with its own index or none (rebuilt by scanning); leftover
+// .compacting files are deleted on open.
 //
 // # Index files
 //
@@ -54,9 +90,17 @@
 // rel is the batch's first offset minus the segment base, pos its byte
 // position. maxBefore is the largest timestamp of any record before the
 // batch, so a time lookup may start at the last entry with maxBefore < t.
-// The time index ends with a trailer: the segment's max timestamp and its
-// record count. Indexes are derived data: one that disagrees with its
-// segment is rebuilt by scanning the segment.
+// The time index ends with a trailer of the same size:
+//
+//	.timeindex trailer  [maxTime int64][span uint32]
+//
+// maxTime is the segment's max record timestamp (-1 if it holds none);
+// span is its end offset minus its base: the next segment's base minus
+// this one's. For a segment never compacted that is its record count, as
+// this field was first defined, so files written before compaction
+// existed read the same. Indexes are derived data: one that disagrees
+// with its segment (or whose span does not reach the next segment's base)
+// is rebuilt by scanning the segment.
 //
 // # Durability and recovery
 //
@@ -68,5 +112,9 @@
 // batch's framing, offset continuity and CRC are checked; an unfinished
 // last write (a torn tail) is cut; damage anywhere else is reported with
 // file and byte position and leaves the partition read-only, never
-// truncated. Every batch is CRC-checked again when it is read.
+// truncated. A sealed segment is scanned the same way when its index is
+// rebuilt; if its batches end cleanly before the next segment's base
+// (compaction deleted the segments between and crashed before recording
+// the longer span), the offsets up to that base are a gap. Every batch is
+// CRC-checked again when it is read.
 package log

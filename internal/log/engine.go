@@ -31,7 +31,7 @@ type Engine struct {
 	lock io.Closer // the data directory's lock, when the file system has one
 
 	stop chan struct{}
-	wg   sync.WaitGroup // background goroutines (retention)
+	wg   sync.WaitGroup // background goroutines (retention and compaction)
 }
 
 var _ storage.Engine = (*Engine)(nil)
@@ -161,6 +161,8 @@ func checkConfig(cfg storage.TopicConfig) error {
 		return fmt.Errorf("%w: retention age must not be negative", storage.ErrInvalidConfig)
 	case cfg.RetentionBytes < 0:
 		return fmt.Errorf("%w: retention bytes must not be negative", storage.ErrInvalidConfig)
+	case cfg.TombstoneRetention < 0:
+		return fmt.Errorf("%w: tombstone retention must not be negative", storage.ErrInvalidConfig)
 	}
 	return nil
 }

@@ -27,7 +27,8 @@ type indexEntry struct {
 // sparseIndex is a segment's index: in memory for the active segment, in
 // two files (.index and .timeindex) for sealed ones. Entries are in offset
 // order and maxBefore never decreases. The time index has one more entry
-// than the offset index, a trailer (segment max time, record count).
+// than the offset index, a trailer (segment max time, offset span: the
+// segment's end offset minus its base).
 type sparseIndex interface {
 	// count is the number of offset entries.
 	count() int
@@ -98,7 +99,7 @@ func floor(idx sparseIndex, past func(indexEntry) bool) (int64, error) {
 }
 
 // encodeIndexes renders the two index files of a segment being sealed.
-func encodeIndexes(entries []indexEntry, maxTime int64, records uint32) (off, tim []byte) {
+func encodeIndexes(entries []indexEntry, maxTime int64, span uint32) (off, tim []byte) {
 	off = make([]byte, 0, len(entries)*offsetEntrySize)
 	tim = make([]byte, 0, (len(entries)+1)*timeEntrySize)
 	for _, e := range entries {
@@ -108,13 +109,13 @@ func encodeIndexes(entries []indexEntry, maxTime int64, records uint32) (off, ti
 		tim = binary.BigEndian.AppendUint32(tim, e.rel)
 	}
 	tim = binary.BigEndian.AppendUint64(tim, uint64(maxTime))
-	tim = binary.BigEndian.AppendUint32(tim, records)
+	tim = binary.BigEndian.AppendUint32(tim, span)
 	return off, tim
 }
 
 // readTrailer reads the time index trailer of a sealed segment: its max
-// timestamp and record count.
-func readTrailer(tim vfs.File, size int64) (maxTime int64, records uint32, err error) {
+// timestamp and its offset span (end offset minus base).
+func readTrailer(tim vfs.File, size int64) (maxTime int64, span uint32, err error) {
 	if size < timeEntrySize || size%timeEntrySize != 0 {
 		return 0, 0, fmt.Errorf("%s: size %d is not a whole number of entries", tim.Name(), size)
 	}

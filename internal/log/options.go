@@ -49,7 +49,7 @@ type Options struct {
 	SegmentBytes      int64         // a segment rolls once it reaches this size; default 128 MiB
 	SegmentAge        time.Duration // a segment rolls once its first batch is this old; default 24h
 	IndexInterval     int           // bytes of log between index entries; default 4096
-	RetentionInterval time.Duration // how often retention runs; default 1m; negative: never in background
+	RetentionInterval time.Duration // how often retention and compaction run; default 1m; negative: never in background
 	MaxGroupBytes     int           // upper bound of one group commit; default 8 MiB
 	Now               func() time.Time
 	Logger            *slog.Logger

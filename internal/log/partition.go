@@ -30,6 +30,11 @@ type partition struct {
 	failed error         // set when the partition failed closed
 	staged []stagedBatch // the current group's batches
 	buf    []byte        // the current group's bytes
+
+	// compaction state, under topic.wmu: the background pass runs when a
+	// segment was sealed or a kept tombstone expired since the last pass
+	compactedTo  int64 // base of the active segment at the last pass
+	tombstoneDue int64 // when (ms) the first tombstone kept by the last pass expires; 0: none
 }
 
 type stagedBatch struct {
@@ -44,6 +49,9 @@ func openPartition(dir string, id int, opts *Options) (*partition, error) {
 	p := &partition{id: id, dir: dir, opts: opts, notify: make(chan struct{})}
 	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("partition %d: %w", id, err)
+	}
+	if err := p.removeUnfinishedCompactions(); err != nil {
+		return nil, err
 	}
 	bases, err := p.listSegments()
 	if err != nil {
@@ -108,6 +116,31 @@ func (p *partition) openSegments(bases []int64) error {
 	return nil
 }
 
+// removeUnfinishedCompactions deletes the files of a compaction that a
+// crash interrupted (<base>.log.compacting and friends). Until its renames
+// are durable a compaction has not changed the segment; after them the
+// segment's own files are complete (see installCompacted), so these files
+// are never needed.
+func (p *partition) removeUnfinishedCompactions() error {
+	entries, err := p.opts.FS.ReadDir(p.dir)
+	if err != nil {
+		return fmt.Errorf("list partition %d: %w", p.id, err)
+	}
+	removed := false
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), compactingSuffix) {
+			if err := p.opts.FS.Remove(filepath.Join(p.dir, e.Name())); err != nil {
+				return fmt.Errorf("partition %d: remove unfinished compaction: %w", p.id, err)
+			}
+			removed = true
+		}
+	}
+	if removed {
+		return p.opts.FS.SyncDir(p.dir)
+	}
+	return nil
+}
+
 // recoverSealed trusts a sealed segment's index files when they agree with
 // the log, and otherwise rebuilds them by scanning.
 func (p *partition) recoverSealed(s *segment, nextBase int64) error {
@@ -120,10 +153,17 @@ func (p *partition) recoverSealed(s *segment, nextBase int64) error {
 		s.file = nil
 	}
 	r := s.scan(p.opts.IndexInterval)
-	if r.stop != nil {
+	switch {
+	case r.stop != nil:
 		p.opts.Logger.Error("sealed segment damaged; serving records before the damage", "err", r.stop)
 		s.committed.Store(r.end)
 		s.damage = r.stop
+	case s.next < nextBase:
+		// Compaction deleted the emptied segments after this one and
+		// crashed before it recorded the longer span in this trailer.
+		p.opts.Logger.Warn("sealed segment ends before the next one; offsets in between hold no records",
+			"segment", s.path, "end", s.next, "next", nextBase)
+		s.next = nextBase
 	}
 	p.opts.Logger.Warn("rebuilt segment index", "segment", s.path)
 	if err := s.sealIO(); err != nil {

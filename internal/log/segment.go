@@ -26,7 +26,7 @@ type segment struct {
 
 	// writer
 	size         int64      // bytes written, including an unpublished group
-	next         int64      // offset after the last committed record
+	next         int64      // end of the segment's offsets: after its last record, or (sealed) the next segment's base
 	maxTime      int64      // max record timestamp (ms) of committed batches
 	firstTime    int64      // timestamp of the first batch, for roll by age
 	lastIdx      int64      // position of the last index entry (or 0)
@@ -183,7 +183,7 @@ func (s *segment) checkIndex(fi *fileIndex) error {
 		return fmt.Errorf("index sizes %d and %d do not match", ost.Size(), tst.Size())
 	}
 	fi.n = int(ost.Size() / offsetEntrySize)
-	maxTime, records, err := readTrailer(fi.tim, tst.Size())
+	maxTime, span, err := readTrailer(fi.tim, tst.Size())
 	if err != nil {
 		return err
 	}
@@ -192,14 +192,14 @@ func (s *segment) checkIndex(fi *fileIndex) error {
 		if err != nil {
 			return err
 		}
-		if int64(last.pos) >= s.size || last.rel >= records {
+		if int64(last.pos) >= s.size || last.rel >= span {
 			return fmt.Errorf("index entry points past the segment end")
 		}
 		if err := s.checkEntry(last); err != nil {
 			return err
 		}
 	}
-	s.maxTime, s.next = maxTime, s.base+int64(records)
+	s.maxTime, s.next = maxTime, s.base+int64(span)
 	return nil
 }
 
@@ -232,10 +232,12 @@ func (s *segment) closeFiles() error {
 }
 
 // remove deletes the segment's files (the caller syncs the directory).
+// The indexes go first: a crash part way leaves a log without an index,
+// which recovery rebuilds, never an index file that nothing removes.
 func (s *segment) remove() error {
 	offPath, timPath := s.indexPaths()
 	var errs []error
-	for _, p := range []string{s.path, offPath, timPath} {
+	for _, p := range []string{offPath, timPath, s.path} {
 		if err := s.fs.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

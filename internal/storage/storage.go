@@ -58,10 +58,27 @@ type Record struct {
 // and returns unchanged but does not interpret; a Kafka engine maps them to
 // topic configs.
 type TopicConfig struct {
-	Partitions     int               `json:"partitions"`
-	RetentionAge   time.Duration     `json:"retentionAge,omitempty"`   // 0: keep forever
-	RetentionBytes int64             `json:"retentionBytes,omitempty"` // per partition; 0: no limit
-	Labels         map[string]string `json:"labels,omitempty"`
+	Partitions     int           `json:"partitions"`
+	RetentionAge   time.Duration `json:"retentionAge,omitempty"`   // 0: keep forever
+	RetentionBytes int64         `json:"retentionBytes,omitempty"` // per partition; 0: no limit
+	// Compact keeps the newest record of each key, like Kafka's
+	// cleanup.policy=compact: the engine rewrites the partition's sealed
+	// segments (never the one being appended to) without the records that
+	// a newer record with the same key supersedes. Offsets never change:
+	// the records removed leave gaps (the start and end offsets stay), and
+	// a read at an offset in a gap returns the records after it. A record
+	// with a nil Value is a tombstone: it supersedes the key's older
+	// records and is itself removed once its timestamp is older than
+	// TombstoneRetention, so that a reader that was behind still sees the
+	// deletion first. Records with a nil Key are never compacted; they are
+	// kept as they are (an empty, non-nil key is a key like any other).
+	// Retention by age and size still applies to a compacted topic.
+	Compact bool `json:"compact,omitempty"`
+	// TombstoneRetention is how long a tombstone of a compacted topic is
+	// kept after its timestamp (Kafka's delete.retention.ms); 0 means the
+	// engine's default, 24 hours in the embedded engine.
+	TombstoneRetention time.Duration     `json:"tombstoneRetention,omitempty"`
+	Labels             map[string]string `json:"labels,omitempty"`
 }
 
 // TopicInfo describes a stored topic.

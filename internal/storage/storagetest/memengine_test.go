@@ -7,7 +7,7 @@ package storagetest_test
 // in a store keyed by Env.Dir so that a reopen on the same Env finds the
 // data, and it cuts each partition into simulated segments of
 // storagetest.SegmentBytes so the retention tests have whole segments to
-// delete.
+// delete and the compaction tests have closed segments to compact.
 
 import (
 	"context"
@@ -30,7 +30,8 @@ func TestMemEngine(t *testing.T) {
 			return &memEngine{store: storeFor(env.Dir), now: env.Now}
 		},
 		EnforceRetention: func(e storage.Engine) error { return e.(*memEngine).enforceRetention() },
-		Features:         storagetest.Features{Reopen: true, Retention: true},
+		Compact:          func(e storage.Engine) error { return e.(*memEngine).compact() },
+		Features:         storagetest.Features{Reopen: true, Retention: true, Compaction: true},
 	})
 }
 
@@ -63,6 +64,7 @@ type memSegment struct {
 type memPartition struct {
 	start    int64
 	records  []storage.Record // records[i] has offset start+i
+	gone     []bool           // gone[i]: compaction removed records[i]
 	segments []memSegment     // the last one is active
 }
 
@@ -81,7 +83,7 @@ func (e *memEngine) lock() (unlock func(), err error) {
 }
 
 func validate(cfg storage.TopicConfig) error {
-	if cfg.Partitions <= 0 || cfg.RetentionAge < 0 || cfg.RetentionBytes < 0 {
+	if cfg.Partitions <= 0 || cfg.RetentionAge < 0 || cfg.RetentionBytes < 0 || cfg.TombstoneRetention < 0 {
 		return fmt.Errorf("%+v: %w", cfg, storage.ErrInvalidConfig)
 	}
 	return nil
@@ -239,6 +241,7 @@ func (p *memPartition) add(r storage.Record) {
 		seg.maxTs = r.Timestamp
 	}
 	p.records = append(p.records, r)
+	p.gone = append(p.gone, false)
 }
 
 // copyRecord copies r deeply, gives it offset and a millisecond timestamp.
@@ -279,7 +282,10 @@ func (e *memEngine) Read(ctx context.Context, topic string, partition int, offse
 	}
 	var out []storage.Record
 	bytes := 0
-	for _, r := range p.records[offset-p.start:] {
+	for i, r := range p.records[offset-p.start:] {
+		if p.gone[offset-p.start+int64(i)] {
+			continue
+		}
 		size := len(r.Key) + len(r.Value)
 		if len(out) >= max || (len(out) > 0 && bytes+size > maxBytes) {
 			break
@@ -300,8 +306,8 @@ func (e *memEngine) OffsetForTime(ctx context.Context, topic string, partition i
 	if err != nil {
 		return 0, err
 	}
-	for _, r := range p.records {
-		if !r.Timestamp.Before(t) {
+	for i, r := range p.records {
+		if !p.gone[i] && !r.Timestamp.Before(t) {
 			return r.Offset, nil
 		}
 	}
@@ -367,6 +373,51 @@ func (p *memPartition) expired(cfg storage.TopicConfig, now time.Time) bool {
 func (p *memPartition) dropSegment() {
 	next := p.segments[1].base
 	p.records = p.records[next-p.start:]
+	p.gone = p.gone[next-p.start:]
 	p.start = next
 	p.segments = p.segments[1:]
+}
+
+// compact removes, from every segment but the active one, the records that
+// a newer record with the same key supersedes, and tombstones older than
+// TombstoneRetention (default a day). Records without a key stay.
+func (e *memEngine) compact() error {
+	unlock, err := e.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	now := e.now()
+	for _, t := range e.store.topics {
+		cfg := t.info.Config
+		if !cfg.Compact {
+			continue
+		}
+		retain := cfg.TombstoneRetention
+		if retain == 0 {
+			retain = 24 * time.Hour
+		}
+		for _, p := range t.parts {
+			p.compact(now.Add(-retain))
+		}
+	}
+	return nil
+}
+
+func (p *memPartition) compact(cutoff time.Time) {
+	newest := map[string]int64{}
+	for i, r := range p.records {
+		if !p.gone[i] && r.Key != nil {
+			newest[string(r.Key)] = r.Offset
+		}
+	}
+	active := p.segments[len(p.segments)-1].base
+	for i, r := range p.records {
+		if r.Offset >= active || r.Key == nil {
+			continue
+		}
+		if newest[string(r.Key)] != r.Offset || (r.Value == nil && r.Timestamp.Before(cutoff)) {
+			p.gone[i] = true
+		}
+	}
 }

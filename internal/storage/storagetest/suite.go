@@ -12,9 +12,10 @@
 //				return e
 //			},
 //			EnforceRetention: func(e storage.Engine) error {
-//				return e.(*log.Engine).EnforceRetention(context.Background())
+//				return e.(*log.Engine).EnforceRetention()
 //			},
-//			Features: storagetest.Features{Reopen: true, Retention: true},
+//			Compact:  func(e storage.Engine) error { return e.(*log.Engine).Compact() },
+//			Features: storagetest.Features{Reopen: true, Retention: true, Compaction: true},
 //		})
 //	}
 //
@@ -56,6 +57,13 @@ type Features struct {
 	// Harness.EnforceRetention is called, measures age with Env.Now, and
 	// uses segments of at most SegmentBytes. Requires EnforceRetention.
 	Retention bool
+	// Compaction: the engine compacts topics with Compact set when
+	// Harness.Compact is called. Afterwards no record remains that is
+	// followed by more than 2*SegmentBytes of payload in its partition and
+	// is superseded (a newer record has its key) or is a tombstone older
+	// than TombstoneRetention by Env.Now; nothing else is removed, and
+	// the start offset does not move. Requires Compact.
+	Compaction bool
 }
 
 // Env is where and when one engine under test lives. The suite makes a
@@ -85,6 +93,10 @@ type Harness struct {
 	// when it is done (engines otherwise run it in the background). Nil
 	// when the engine has none; required by Features.Retention.
 	EnforceRetention func(e storage.Engine) error
+	// Compact runs the engine's compaction pass over every compacted
+	// topic now and returns when it is done. Nil when the engine has none;
+	// required by Features.Compaction.
+	Compact func(e storage.Engine) error
 	// Features switches optional subtests on.
 	Features Features
 }
@@ -98,6 +110,10 @@ func Run(t *testing.T, h Harness) {
 	if h.Features.Retention && h.EnforceRetention == nil {
 		t.Fatal("storagetest: Features.Retention is set but Harness.EnforceRetention is nil; " +
 			"the retention tests need it to run the retention pass on demand")
+	}
+	if h.Features.Compaction && h.Compact == nil {
+		t.Fatal("storagetest: Features.Compaction is set but Harness.Compact is nil; " +
+			"the compaction tests need it to run the compaction pass on demand")
 	}
 	t.Run("Topics", func(t *testing.T) { runAll(t, h, topicTests) })
 	t.Run("Append", func(t *testing.T) { runAll(t, h, appendTests) })
@@ -115,6 +131,12 @@ func Run(t *testing.T, h Harness) {
 			t.Skip("engine does not support Features.Retention")
 		}
 		runAll(t, h, retentionTests)
+	})
+	t.Run("Compaction", func(t *testing.T) {
+		if !h.Features.Compaction {
+			t.Skip("engine does not support Features.Compaction")
+		}
+		runAll(t, h, compactionTests)
 	})
 }
 

@@ -43,7 +43,8 @@ func wantNow(t *testing.T, what string, got, before, after time.Time) {
 // empty label maps are equal.
 func diffConfig(got, want storage.TopicConfig) string {
 	if got.Partitions != want.Partitions || got.RetentionAge != want.RetentionAge ||
-		got.RetentionBytes != want.RetentionBytes || !maps.Equal(got.Labels, want.Labels) {
+		got.RetentionBytes != want.RetentionBytes || got.Compact != want.Compact ||
+		got.TombstoneRetention != want.TombstoneRetention || !maps.Equal(got.Labels, want.Labels) {
 		return fmt.Sprintf("config %+v, want %+v", got, want)
 	}
 	return ""
