@@ -44,7 +44,9 @@ func newEnv(t *testing.T) *env {
 }
 
 func (v *env) open() {
-	e, err := log.Open(v.dir, log.Options{Now: v.clock.Now, RetentionInterval: -1})
+	// Small segments: the state topic rolls often, so compaction has
+	// sealed segments to work on.
+	e, err := log.Open(v.dir, log.Options{Now: v.clock.Now, RetentionInterval: -1, SegmentBytes: 256})
 	if err != nil {
 		v.t.Fatal(err)
 	}

@@ -6,18 +6,31 @@ import (
 	"fmt"
 )
 
-// replay rebuilds every subscription from the state topic. Records are
-// applied in order; a record of an older incarnation than the live
-// subscription of its name is ignored.
+// replay rebuilds every subscription from the state topic in two passes:
+// the configs first, then everything else. Compaction keeps only the
+// newest record of a key, so a subscription's (changed) config may come
+// after its cursor and event records; those carry the incarnation they
+// belong to, so the order between kinds does not matter, only the order
+// within a key, which compaction keeps.
 func (m *Manager) replay(ctx context.Context) error {
 	err := m.state.replay(ctx, func(key string, value []byte) error {
+		kind, topic, name, _, _, err := parseKey(key)
+		if err != nil || kind != "c" {
+			return err
+		}
+		return m.replayConfig(topic, name, value)
+	})
+	if err != nil {
+		return err
+	}
+	err = m.state.replay(ctx, func(key string, value []byte) error {
 		kind, topic, name, p, off, err := parseKey(key)
 		if err != nil {
 			return err
 		}
 		switch kind {
 		case "c":
-			return m.replayConfig(topic, name, value)
+			return nil
 		case "p":
 			return m.replayCursor(topic, name, p, value)
 		case "r":

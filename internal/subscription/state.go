@@ -88,8 +88,16 @@ type pendingWrite struct {
 }
 
 func openState(ctx context.Context, e storage.Engine) (*stateLog, error) {
-	err := e.CreateTopic(ctx, stateTopic, storage.TopicConfig{Partitions: 1})
-	if err != nil && !errors.Is(err, storage.ErrTopicExists) {
+	cfg := storage.TopicConfig{Partitions: 1, Compact: true} // the newest record of a key is the state
+	err := e.CreateTopic(ctx, stateTopic, cfg)
+	if errors.Is(err, storage.ErrTopicExists) {
+		if info, ierr := e.Topic(ctx, stateTopic); ierr == nil && !info.Config.Compact {
+			err = e.UpdateTopic(ctx, stateTopic, cfg) // made before compaction existed
+		} else {
+			err = ierr
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("subscription state: %w", err)
 	}
 	l := &stateLog{engine: e, queue: make(chan *pendingWrite, 4096), done: make(chan struct{})}

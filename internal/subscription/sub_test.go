@@ -446,3 +446,34 @@ func TestDeleteTopic_DeletesItsSubscriptions(t *testing.T) {
 		t.Fatalf("the subscription outlived its topic: %v", err)
 	}
 }
+
+func TestRestart_StateSurvivesCompactionOfTheStateTopic(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{Ordering: OrderNone, MaxAttempts: 5})
+	v.publish("orders", "a", "b", "c", "d")
+	ds := v.pull("orders", "s", 10)
+	v.ack("orders", "s", ds[1], ds[3]) // out of order
+	v.nack("orders", "s", "later", ds[2])
+	// A settings change writes the config again, after the records above.
+	if _, _, err := v.m.Put(v.ctx, "orders", "s", Config{Ordering: OrderNone, MaxAttempts: 7}); err != nil {
+		t.Fatal(err)
+	}
+	// Compact the state topic (its small segments are sealed), so only the
+	// newest record of each key is left, the config after the others.
+	if err := v.e.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	v.restart()
+	v.clock.Add(2 * time.Second)
+	got := map[string]int{}
+	for _, d := range v.pull("orders", "s", 10) {
+		got[d.Event.PartitionKey] = d.Attempt
+	}
+	if len(got) != 2 || got["a"] != 2 || got["c"] != 2 {
+		t.Fatalf("after compaction and restart got %v, want a and c at attempt 2", got)
+	}
+	if info, _ := v.m.Get(v.ctx, "orders", "s"); info.Config.MaxAttempts != 7 {
+		t.Fatalf("settings after compaction: %+v", info.Config)
+	}
+}
