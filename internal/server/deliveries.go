@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/heraldevents/herald/internal/subscription"
@@ -32,11 +33,36 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, s.subError(r.Context(), topic, err))
 		return
 	}
-	out := PullReply{Deliveries: make([]Delivery, len(ds))}
-	for i, d := range ds {
-		out.Deliveries[i] = Delivery{AckID: d.AckID, Attempt: d.Attempt, Event: d.Event}
+	b, err := appendPullReply(nil, ds)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.writeBody(w, r, http.StatusOK, mediaJSON, b)
+}
+
+// appendPullReply renders a PullReply by hand: json.Marshal would scan
+// and compact each event's own JSON once more, which was a quarter of a
+// pull's cost.
+func appendPullReply(b []byte, ds []subscription.Delivery) ([]byte, error) {
+	b = append(b, `{"deliveries":[`...)
+	for i, d := range ds {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		ev, err := d.Event.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `{"ackId":`...)
+		b = strconv.AppendQuote(b, d.AckID)
+		b = append(b, `,"attempt":`...)
+		b = strconv.AppendInt(b, int64(d.Attempt), 10)
+		b = append(b, `,"event":`...)
+		b = append(b, ev...)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), nil
 }
 
 type pullParams struct {
