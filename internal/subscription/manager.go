@@ -360,6 +360,9 @@ func (s *sub) pullOnce(ctx context.Context, max int) ([]Delivery, wakeup, error)
 }
 
 func (s *sub) pullLocked(ctx context.Context, max int) ([]Delivery, wakeup, *pendingWrite, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wakeup{}, nil, err // nobody would receive what we leased
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.deleted {

@@ -434,6 +434,9 @@ func (s *sub) extend(ids []string, d time.Duration) AckResult {
 			continue
 		}
 		e.due = now.Add(d)
+		if s.nextExpiry.IsZero() || e.due.Before(s.nextExpiry) {
+			s.nextExpiry = e.due // a shorter lease must still expire on time
+		}
 		res.Acked = append(res.Acked, id)
 	}
 	return res

@@ -1,0 +1,205 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/heraldevents/herald/internal/subscription"
+)
+
+// Defaults of StreamOptions.
+const (
+	DefaultStreamMaxPerPull = 10
+	DefaultKeepalive        = 15 * time.Second
+)
+
+// ErrStreamMethod is the error of a stream request that is not a GET.
+var ErrStreamMethod = errors.New("push: an event stream is read with GET")
+
+// StreamOptions configures StreamHandler. The zero value works.
+type StreamOptions struct {
+	MaxPerPull int           // deliveries one pull may take; default 10
+	Keepalive  time.Duration // a ": keepalive" comment after this much silence; default 15s
+	// Error writes the reply when the stream cannot start: status 404 for
+	// an unknown subscription, 405 for a method other than GET, 500
+	// otherwise. Default: http.Error with the error's text.
+	Error  func(w http.ResponseWriter, r *http.Request, status int, err error)
+	Logger *slog.Logger // default slog.Default()
+}
+
+func (o StreamOptions) withDefaults() StreamOptions {
+	if o.MaxPerPull <= 0 {
+		o.MaxPerPull = DefaultStreamMaxPerPull
+	}
+	if o.Keepalive <= 0 {
+		o.Keepalive = DefaultKeepalive
+	}
+	if o.Error == nil {
+		o.Error = func(w http.ResponseWriter, _ *http.Request, status int, err error) {
+			http.Error(w, err.Error(), status)
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// StreamHandler serves the deliveries of a subscription as Server-Sent
+// Events (text/event-stream), for browsers (EventSource) and curl. Each
+// delivery is one message, flushed at once:
+//
+//	id: <ackId>
+//	event: delivery
+//	data: {"ackId":"…","attempt":1,"event":{…CloudEvents JSON…}}
+//
+// and a ": keepalive" comment is sent after Keepalive of silence. The
+// stream long-polls the subscription while the client is connected; the
+// request's context ending (the client leaving, or the server cancelling
+// its base context on shutdown) ends it.
+//
+// The stream does not ack: the client acks or nacks each delivery by its
+// ackId through the subscription's ack and nack endpoints. Nor does it know
+// which deliveries were acked, so it does not count what a client holds:
+// each pull takes at most MaxPerPull, and the subscription bounds the rest
+// by its ordering (an unacked event holds back the later events of its key)
+// and its ack timeout (an unacked event is redelivered then, on this or
+// another stream, until its attempts run out and it is dead-lettered). A
+// reconnecting EventSource's Last-Event-ID is ignored for the same reason:
+// what was not acked comes again when its lease expires.
+//
+// Deliveries pulled for a client that left before they were written are
+// nacked, so they come again after the backoff rather than the ack timeout.
+func StreamHandler(m *subscription.Manager, topic, name string, opts StreamOptions) http.Handler {
+	return &streamHandler{m: m, topic: topic, name: name, opts: opts.withDefaults()}
+}
+
+type streamHandler struct {
+	m           *subscription.Manager
+	topic, name string
+	opts        StreamOptions
+}
+
+func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		h.opts.Error(w, r, http.StatusMethodNotAllowed, ErrStreamMethod)
+		return
+	}
+	if _, err := h.m.Get(r.Context(), h.topic, h.name); err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, subscription.ErrNotFound) {
+			status = http.StatusNotFound
+		}
+		h.opts.Error(w, r, status, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-cache")
+	hd.Set("X-Accel-Buffering", "no") // tells buffering proxies (nginx) to pass it through
+	w.WriteHeader(http.StatusOK)
+	s := &stream{h: h, w: w, rc: rc}
+	if err := rc.Flush(); err != nil {
+		h.opts.Logger.Warn("push: event stream cannot flush; closed", "error", err)
+		return
+	}
+	s.run(r.Context())
+}
+
+// stream is one client's connection.
+type stream struct {
+	h  *streamHandler
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (s *stream) run(ctx context.Context) {
+	h := s.h
+	last := time.Now() // of the last write
+	for {
+		wait := h.opts.Keepalive - time.Since(last)
+		if wait <= 0 {
+			if s.send(": keepalive\n\n") != nil {
+				return
+			}
+			last = time.Now()
+			continue
+		}
+		ds, err := h.m.Pull(ctx, h.topic, h.name, h.opts.MaxPerPull, wait)
+		if ctx.Err() != nil {
+			s.giveBack(ds, "sse: the client left before the delivery was sent")
+			return
+		}
+		if err != nil {
+			s.sendError(err)
+			return
+		}
+		for i, d := range ds {
+			if err := s.sendDelivery(d); err != nil {
+				s.giveBack(ds[i:], "sse: the stream broke before the delivery was sent")
+				return
+			}
+			last = time.Now()
+		}
+	}
+}
+
+// sendDelivery writes one delivery message and flushes it. An event JSON
+// cannot carry is nacked with the reason, so it ends in the dead letters.
+func (s *stream) sendDelivery(d subscription.Delivery) error {
+	data, err := json.Marshal(d)
+	if err != nil {
+		s.giveBack([]subscription.Delivery{d}, "sse: cannot encode the event as JSON: "+err.Error())
+		return nil
+	}
+	return s.send("id: " + d.AckID + "\nevent: delivery\n" + dataLines(data) + "\n")
+}
+
+// sendError ends the stream with an error message.
+func (s *stream) sendError(err error) {
+	data, _ := json.Marshal(map[string]string{"error": err.Error()})
+	_ = s.send("event: error\n" + dataLines(data) + "\n")
+}
+
+func (s *stream) send(msg string) error {
+	if _, err := io.WriteString(s.w, msg); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+// dataLines writes data as SSE data fields, one per line.
+func dataLines(data []byte) string {
+	var b strings.Builder
+	for line := range strings.SplitSeq(string(data), "\n") {
+		b.WriteString("data: ")
+		b.WriteString(strings.TrimSuffix(line, "\r"))
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// giveBack nacks deliveries the client did not get.
+func (s *stream) giveBack(ds []subscription.Delivery, reason string) {
+	if len(ds) == 0 {
+		return
+	}
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.AckID
+	}
+	h := s.h
+	if _, err := h.m.Nack(context.Background(), h.topic, h.name, ids, 0, reason); err != nil {
+		h.opts.Logger.Warn("push: cannot nack undelivered stream deliveries; they come again after the ack timeout",
+			"topic", h.topic, "subscription", h.name, "error", err)
+	}
+}

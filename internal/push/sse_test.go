@@ -1,0 +1,236 @@
+package push
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldevents/herald/internal/subscription"
+)
+
+// sseMessage is one parsed Server-Sent Events message, or a comment.
+type sseMessage struct {
+	id, event, data, comment string
+}
+
+// sseClient reads a stream over its own transport, closed at cleanup.
+type sseClient struct {
+	t      *testing.T
+	resp   *http.Response
+	lines  *bufio.Scanner
+	cancel context.CancelFunc
+}
+
+func openStream(t *testing.T, url string) *sseClient {
+	t.Helper()
+	tr := &http.Transport{}
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &sseClient{t: t, resp: resp, lines: bufio.NewScanner(resp.Body), cancel: cancel}
+	t.Cleanup(func() {
+		cancel()
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+	})
+	return c
+}
+
+// next reads one message (or comment) with a deadline.
+func (c *sseClient) next() sseMessage {
+	c.t.Helper()
+	got := make(chan sseMessage, 1)
+	go func() {
+		var m sseMessage
+		for c.lines.Scan() {
+			line := c.lines.Text()
+			switch {
+			case line == "":
+				if m != (sseMessage{}) {
+					got <- m
+					return
+				}
+			case strings.HasPrefix(line, ":"):
+				got <- sseMessage{comment: strings.TrimSpace(line[1:])}
+				return
+			default:
+				field, value, _ := strings.Cut(line, ":")
+				value = strings.TrimPrefix(value, " ")
+				switch field {
+				case "id":
+					m.id = value
+				case "event":
+					m.event = value
+				case "data":
+					m.data += value
+				}
+			}
+		}
+		close(got)
+	}()
+	select {
+	case m, ok := <-got:
+		if !ok {
+			c.t.Fatal("the stream ended")
+		}
+		return m
+	case <-time.After(15 * time.Second):
+		c.cancel()
+		<-got
+		c.t.Fatal("no message within 15s")
+	}
+	return sseMessage{}
+}
+
+func TestStream_DeliversMessagesThatAreAckedByID(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "browser", subscription.Config{})
+	srv := httptest.NewServer(StreamHandler(v.m, "orders", "browser", StreamOptions{}))
+	t.Cleanup(srv.Close)
+	c := openStream(t, srv.URL)
+	if ct := c.resp.Header.Get("Content-Type"); c.resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		t.Fatalf("status %d, content type %q", c.resp.StatusCode, ct)
+	}
+	v.publish("orders", "a", "b")
+	var ids []string
+	for i := range 2 {
+		m := c.next()
+		var d struct {
+			AckID   string          `json:"ackId"`
+			Attempt int             `json:"attempt"`
+			Event   json.RawMessage `json:"event"`
+		}
+		if err := json.Unmarshal([]byte(m.data), &d); err != nil {
+			t.Fatalf("message %d: %v: %+v", i, err, m)
+		}
+		var ev struct {
+			ID   string  `json:"id"`
+			Data payload `json:"data"`
+		}
+		if err := json.Unmarshal(d.Event, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if m.event != "delivery" || m.id != d.AckID || d.Attempt != 1 || ev.Data.Key != []string{"a", "b"}[i] {
+			t.Errorf("message %d: %+v (delivery %+v, event %+v)", i, m, d, ev)
+		}
+		ids = append(ids, m.id)
+	}
+	if got := v.committed("orders", "browser"); got != 0 {
+		t.Fatalf("committed %d before any ack: the stream acked", got)
+	}
+	res, err := v.m.Ack(v.ctx, "orders", "browser", ids)
+	if err != nil || len(res.Acked) != 2 {
+		t.Fatalf("ack: %+v, %v", res, err)
+	}
+	if got := v.committed("orders", "browser"); got != 2 {
+		t.Errorf("committed %d after the acks, want 2", got)
+	}
+}
+
+func TestStream_SendsKeepalivesWhileIdle(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "browser", subscription.Config{})
+	srv := httptest.NewServer(StreamHandler(v.m, "orders", "browser", StreamOptions{Keepalive: 20 * time.Millisecond}))
+	t.Cleanup(srv.Close)
+	c := openStream(t, srv.URL)
+	for range 2 {
+		if m := c.next(); m.comment != "keepalive" {
+			t.Fatalf("got %+v, want a keepalive comment", m)
+		}
+	}
+}
+
+func TestStream_EndsWhenTheClientLeaves(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "browser", subscription.Config{})
+	done := make(chan struct{})
+	h := StreamHandler(v.m, "orders", "browser", StreamOptions{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c := openStream(t, srv.URL)
+	c.cancel()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the handler still runs after the client left")
+	}
+	v.publish("orders", "a")
+	ds, err := v.m.Pull(v.ctx, "orders", "browser", 10, 0)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("the event is not left for other consumers: %v, %v", ds, err)
+	}
+}
+
+// brokenWriter is a stream connection that breaks at the first delivery.
+type brokenWriter struct {
+	*httptest.ResponseRecorder
+}
+
+func (w brokenWriter) Write(b []byte) (int, error) {
+	if strings.Contains(string(b), "event: delivery") {
+		return 0, errors.New("connection reset")
+	}
+	return w.ResponseRecorder.Write(b)
+}
+
+func (w brokenWriter) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
+
+func TestStream_DeliveriesItCouldNotSendAreNacked(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "browser", subscription.Config{MaxAttempts: 1})
+	v.publish("orders", "a", "b")
+	w := brokenWriter{httptest.NewRecorder()}
+	StreamHandler(v.m, "orders", "browser", StreamOptions{}).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	dead := v.deadLetters("orders.browser.dlq")
+	if len(dead) != 2 {
+		t.Fatalf("%d dead letters, want both deliveries nacked", len(dead))
+	}
+	for _, d := range dead {
+		if got := d.Extensions[subscription.ExtReason]; got != "sse: the stream broke before the delivery was sent" {
+			t.Errorf("reason %q", got)
+		}
+	}
+}
+
+func TestStream_RefusesUnknownSubscriptionsAndOtherMethods(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "browser", subscription.Config{})
+	cases := []struct {
+		name, method, sub string
+		want              int
+	}{
+		{"unknown subscription", http.MethodGet, "nobody", http.StatusNotFound},
+		{"POST", http.MethodPost, "browser", http.StatusMethodNotAllowed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var gotStatus int
+			opts := StreamOptions{Error: func(w http.ResponseWriter, _ *http.Request, status int, err error) {
+				gotStatus = status
+				http.Error(w, err.Error(), status)
+			}}
+			rec := httptest.NewRecorder()
+			StreamHandler(v.m, "orders", tc.sub, opts).ServeHTTP(rec, httptest.NewRequest(tc.method, "/", nil))
+			if rec.Code != tc.want || gotStatus != tc.want {
+				t.Errorf("status %d (hook %d), want %d: %s", rec.Code, gotStatus, tc.want, rec.Body)
+			}
+		})
+	}
+}
