@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/push"
 	"github.com/heraldevents/herald/internal/server"
 	"github.com/heraldevents/herald/internal/subscription"
 )
@@ -33,7 +34,7 @@ func newCLIEnv(t *testing.T, opts broker.Options) *cliEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subs, err := subscription.New(context.Background(), b, subscription.Options{})
+	subs, err := subscription.New(context.Background(), b, subscription.Options{CheckPush: push.CheckSettings})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/push"
 	"github.com/heraldevents/herald/internal/server"
 	"github.com/heraldevents/herald/internal/subscription"
 )
@@ -66,7 +67,7 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 		ln.Close()
 		return errors.Join(err, eng.Close())
 	}
-	subs, err := subscription.New(ctx, b, subscription.Options{})
+	subs, err := subscription.New(ctx, b, subscription.Options{CheckPush: push.CheckSettings})
 	if err != nil {
 		ln.Close()
 		return errors.Join(fmt.Errorf("open subscriptions: %w", err), eng.Close())
@@ -75,19 +76,30 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	hs.RegisterOnShutdown(srv.Close)
+	pushers := push.Supervise(subs, time.Second, push.Options{Logger: logger})
 	fmt.Fprintf(stdout, "herald listening on http://%s (data %s, fsync %s)\n", ln.Addr(), s.Data, mode)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc: // the listener failed
+		stopPushers(pushers)
 		subs.Close()
 		return errors.Join(fmt.Errorf("serve: %w", err), eng.Close())
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
 	err = shutdown(hs, errc)
-	subs.Close() // its state writer finishes before the engine closes
+	stopPushers(pushers) // requests in flight finish (or are nacked) before the state writer stops
+	subs.Close()         // its state writer finishes before the engine closes
 	return errors.Join(err, closeEngine(eng))
+}
+
+// stopPushers stops push delivery, giving requests in flight up to
+// shutdownTimeout.
+func stopPushers(s *push.Supervisor) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	s.Stop(ctx)
 }
 
 // shutdown stops accepting connections and waits for in-flight requests,

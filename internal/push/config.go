@@ -28,8 +28,8 @@ type Config struct {
 	Timeout     time.Duration `json:"timeout,omitempty"`     // per POST, 1s..5m; default 10s
 }
 
-// withDefaults returns a copy of c with unset fields defaulted.
-func (c Config) withDefaults() Config {
+// WithDefaults returns a copy of c with unset fields defaulted.
+func (c Config) WithDefaults() Config {
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
 	}
@@ -42,7 +42,7 @@ func (c Config) withDefaults() Config {
 // Check returns a clear error, wrapping ErrInvalidConfig, for a setting
 // that cannot work. Zero fields are checked as their defaults.
 func (c Config) Check() error {
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
 	}

@@ -44,7 +44,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := subscription.New(v.ctx, b, subscription.Options{Jitter: func() float64 { return 0 }})
+	m, err := subscription.New(v.ctx, b, subscription.Options{Jitter: func() float64 { return 0 }, CheckPush: CheckSettings})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func Start(m *subscription.Manager, topic, name string, cfg Config, opts Options
 	if err := cfg.Check(); err != nil {
 		panic(fmt.Sprintf("push.Start(%s/%s): %v", topic, name, err))
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	p := &Pusher{m: m, topic: topic, name: name, cfg: cfg, log: opts.Logger, now: opts.Now,
 		slots: make(chan struct{}, cfg.MaxInFlight)}
 	if p.log == nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/push"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
@@ -63,6 +64,26 @@ type SubscriptionSpec struct {
 	Ordering        *string      `json:"ordering,omitempty"` // key | partition | none
 	Filter          *FilterSpec  `json:"filter,omitempty"`
 	DeadLetterTopic *string      `json:"deadLetterTopic,omitempty"`
+	// Push makes Herald POST the events to an endpoint; an empty url
+	// removes it.
+	Push *PushSpec `json:"push,omitempty"`
+}
+
+// PushSpec is a subscription's push endpoint. The secret signs every
+// request (Herald-Signature); replies never show it.
+type PushSpec struct {
+	URL         string `json:"url"`
+	Secret      string `json:"secret,omitempty"`
+	MaxInFlight int    `json:"maxInFlight,omitempty"` // default 16
+	Timeout     string `json:"timeout,omitempty"`     // default "10s"
+}
+
+// PushConfig is a subscription's push endpoint as shown in replies.
+type PushConfig struct {
+	URL         string `json:"url"`
+	Signed      bool   `json:"signed"` // it has a secret (never shown)
+	MaxInFlight int    `json:"maxInFlight"`
+	Timeout     string `json:"timeout"`
 }
 
 // BackoffSpec is the backoff part of a SubscriptionSpec; missing fields
@@ -101,6 +122,7 @@ type SubscriptionConfig struct {
 	Ordering        string        `json:"ordering"`
 	Filter          FilterConfig  `json:"filter"`
 	DeadLetterTopic string        `json:"deadLetterTopic"`
+	Push            *PushConfig   `json:"push,omitempty"`
 }
 
 // BackoffConfig is the delay before a redelivery: initial after the first
@@ -290,6 +312,10 @@ func subscriptionJSON(info subscription.Info) Subscription {
 			Filter: FilterConfig{Types: nonNil(c.Filter.Types), Sources: nonNil(c.Filter.Sources),
 				SubjectPrefix: c.Filter.SubjectPrefix}},
 		Partitions: make([]SubscriptionPartition, len(info.Partitions)), Redriving: info.Redriving}
+	if p := c.Push; p != nil {
+		d := push.Config(*p).WithDefaults()
+		out.Config.Push = &PushConfig{URL: d.URL, Signed: d.Secret != "", MaxInFlight: d.MaxInFlight, Timeout: FormatDuration(d.Timeout)}
+	}
 	for i, p := range info.Partitions {
 		out.Partitions[i] = SubscriptionPartition{Partition: p.Partition, CommittedOffset: p.Committed, EndOffset: p.End,
 			Lag: p.Lag, InFlight: p.InFlight, WaitingRetry: p.WaitingRetry, DeadLettered: p.DeadLettered,

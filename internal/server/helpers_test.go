@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/push"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
@@ -35,7 +36,7 @@ func newEnv(t *testing.T, bopts broker.Options, sopts Options) *testEnv {
 		t.Fatal(err)
 	}
 	if sopts.Subscriptions == nil {
-		if sopts.Subscriptions, err = subscription.New(context.Background(), b, subscription.Options{}); err != nil {
+		if sopts.Subscriptions, err = subscription.New(context.Background(), b, subscription.Options{CheckPush: push.CheckSettings}); err != nil {
 			t.Fatal(err)
 		}
 	}

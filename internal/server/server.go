@@ -76,6 +76,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+sub+"/deadletters", s.deadLetters)
 	s.mux.HandleFunc("POST "+sub+"/redrive", s.redrive)
 	s.mux.HandleFunc("GET "+sub+"/redrives", s.redrives)
+	s.mux.HandleFunc("GET "+sub+"/stream", s.stream)
 }
 
 // ServeHTTP implements http.Handler.

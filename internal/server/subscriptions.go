@@ -106,6 +106,20 @@ func (spec SubscriptionSpec) apply(c *subscription.Config) error {
 	if spec.DeadLetterTopic != nil {
 		c.DeadLetterTopic = *spec.DeadLetterTopic
 	}
+	if p := spec.Push; p != nil {
+		ps := &subscription.PushSettings{URL: p.URL, Secret: p.Secret, MaxInFlight: p.MaxInFlight}
+		if p.Timeout != "" {
+			d, err := time.ParseDuration(p.Timeout)
+			if err != nil {
+				return fmt.Errorf("%w: push.timeout %q is not a duration (\"10s\", \"1m\")", subscription.ErrInvalidConfig, p.Timeout)
+			}
+			ps.Timeout = d
+		}
+		c.Push = ps
+		if p.URL == "" {
+			c.Push = nil // back to pull
+		}
+	}
 	if spec.MaxAttempts != nil {
 		if *spec.MaxAttempts == 0 {
 			return fmt.Errorf("%w: maxAttempts must be between 1 and 1000, got 0", subscription.ErrInvalidConfig)

@@ -47,6 +47,16 @@ type Filter struct {
 	SubjectPrefix string   `json:"subjectPrefix,omitempty"`
 }
 
+// PushSettings makes Herald POST the subscription's events to an endpoint
+// instead of waiting for pulls (package push does the delivering; its
+// Config has the same fields and the rules).
+type PushSettings struct {
+	URL         string        `json:"url"`
+	Secret      string        `json:"secret,omitempty"`
+	MaxInFlight int           `json:"maxInFlight,omitempty"`
+	Timeout     time.Duration `json:"timeout,omitempty"`
+}
+
 // Config is a subscription's settings. Zero fields take the defaults.
 type Config struct {
 	Start           string        `json:"start,omitempty"` // earliest | latest | RFC 3339 time; used on create
@@ -56,6 +66,7 @@ type Config struct {
 	Ordering        Ordering      `json:"ordering,omitempty"`
 	Filter          Filter        `json:"filter"`
 	DeadLetterTopic string        `json:"deadLetterTopic,omitempty"`
+	Push            *PushSettings `json:"push,omitempty"`
 }
 
 // withDefaults fills unset fields for a subscription of topic named name.

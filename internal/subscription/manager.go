@@ -24,14 +24,18 @@ import (
 type Options struct {
 	Now    func() time.Time // clock; default time.Now
 	Jitter func() float64   // backoff jitter in [0,1); default random
+	// CheckPush checks push settings (package push provides it); without
+	// it a subscription cannot be given push settings.
+	CheckPush func(PushSettings) error
 }
 
 // Manager owns every subscription of a broker.
 type Manager struct {
-	broker *broker.Broker
-	state  *stateLog
-	now    func() time.Time
-	jitter func() float64
+	broker    *broker.Broker
+	state     *stateLog
+	now       func() time.Time
+	jitter    func() float64
+	checkPush func(PushSettings) error
 
 	mu   sync.Mutex // guards subs and inc
 	subs map[string]*sub
@@ -46,7 +50,7 @@ func New(ctx context.Context, b *broker.Broker, opts Options) (*Manager, error) 
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{broker: b, state: st, now: opts.Now, jitter: opts.Jitter, subs: map[string]*sub{}}
+	m := &Manager{broker: b, state: st, now: opts.Now, jitter: opts.Jitter, checkPush: opts.CheckPush, subs: map[string]*sub{}}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -103,6 +107,14 @@ func (m *Manager) Put(ctx context.Context, topic, name string, cfg Config) (Info
 	}
 	if cfg.DeadLetterTopic == topic {
 		return Info{}, false, fmt.Errorf("%w: deadLetterTopic must not be the subscription's own topic", ErrInvalidConfig)
+	}
+	if cfg.Push != nil {
+		if m.checkPush == nil {
+			return Info{}, false, fmt.Errorf("%w: push delivery is not available here", ErrInvalidConfig)
+		}
+		if err := m.checkPush(*cfg.Push); err != nil {
+			return Info{}, false, fmt.Errorf("%w: push: %w", ErrInvalidConfig, err)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -218,6 +230,23 @@ func (m *Manager) Get(ctx context.Context, topic, name string) (Info, error) {
 		return Info{}, err
 	}
 	return s.info(ctx), nil
+}
+
+// All describes every subscription of every topic.
+func (m *Manager) All(ctx context.Context) []Info {
+	m.mu.Lock()
+	subs := make([]*sub, 0, len(m.subs))
+	for _, s := range m.subs {
+		subs = append(subs, s)
+	}
+	m.mu.Unlock()
+	infos := make([]Info, 0, len(subs))
+	for _, s := range subs {
+		s.mu.Lock()
+		infos = append(infos, Info{Topic: s.topic, Name: s.name, Config: s.cfg, CreatedAt: s.created})
+		s.mu.Unlock()
+	}
+	return infos
 }
 
 // List describes the subscriptions of a topic, by name.

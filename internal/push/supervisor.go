@@ -1,0 +1,109 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/heraldevents/herald/internal/subscription"
+)
+
+// CheckSettings checks a subscription's push settings; give it to
+// subscription.Options.CheckPush.
+func CheckSettings(s subscription.PushSettings) error { return Config(s).Check() }
+
+// Supervisor runs one Pusher for each subscription that has push
+// settings, starting, restarting (when its settings change) and stopping
+// them as subscriptions change. It owns its goroutine and the pushers.
+type Supervisor struct {
+	m     *subscription.Manager
+	opts  Options
+	every time.Duration
+
+	mu      sync.Mutex // guards running
+	running map[string]*supervised
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type supervised struct {
+	cfg Config
+	p   *Pusher
+}
+
+// Supervise starts a Supervisor that looks at the subscriptions every
+// interval (default 1s).
+func Supervise(m *subscription.Manager, every time.Duration, opts Options) *Supervisor {
+	if every <= 0 {
+		every = time.Second
+	}
+	s := &Supervisor{m: m, opts: opts, every: every, running: map[string]*supervised{},
+		stop: make(chan struct{}), done: make(chan struct{})}
+	go s.run()
+	return s
+}
+
+func (s *Supervisor) run() {
+	defer close(s.done)
+	tick := time.NewTicker(s.every)
+	defer tick.Stop()
+	for {
+		s.reconcile()
+		select {
+		case <-tick.C:
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// reconcile makes the running pushers match the subscriptions' settings.
+func (s *Supervisor) reconcile() {
+	want := map[string]subscription.Info{}
+	for _, info := range s.m.All(context.Background()) {
+		if info.Config.Push != nil {
+			want[info.Topic+"/"+info.Name] = info
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, r := range s.running {
+		info, ok := want[key]
+		if ok && Config(*info.Config.Push) == r.cfg && r.p.Err() == nil {
+			delete(want, key) // running as it should
+			continue
+		}
+		s.stopOne(r)
+		delete(s.running, key)
+	}
+	for key, info := range want {
+		cfg := Config(*info.Config.Push)
+		if cfg.Check() != nil {
+			continue // refused when the subscription was set; nothing to run
+		}
+		s.running[key] = &supervised{cfg: cfg, p: Start(s.m, info.Topic, info.Name, cfg, s.opts)}
+	}
+}
+
+func (s *Supervisor) stopOne(r *supervised) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r.p.Stop(ctx)
+}
+
+// Stop stops looking and stops every pusher, waiting for their requests in
+// flight until ctx ends.
+func (s *Supervisor) Stop(ctx context.Context) error {
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for key, r := range s.running {
+		errs = append(errs, r.p.Stop(ctx))
+		delete(s.running, key)
+	}
+	return errors.Join(errs...)
+}

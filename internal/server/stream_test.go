@@ -1,0 +1,78 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldevents/herald/internal/broker"
+)
+
+func TestSubscriptionPush_SettingsAreCheckedAndTheSecretIsNeverShown(t *testing.T) {
+	e := newEnv(t, broker.Options{}, Options{})
+	e.createTopic("orders", "")
+	e.do(http.MethodPut, "/v1/topics/orders/subscriptions/hook", `{"push":{"url":"ftp://example"}}`).
+		wantProblem(t, http.StatusBadRequest, "invalid_subscription_setting")
+	r := e.do(http.MethodPut, "/v1/topics/orders/subscriptions/hook", `{"push":{"url":"http://127.0.0.1:9/hook","secret":"hunter2","timeout":"5s"}}`)
+	var s Subscription
+	r.wantStatus(t, http.StatusCreated, "application/json", &s)
+	if p := s.Config.Push; p == nil || !p.Signed || p.Timeout != "5s" || p.MaxInFlight != 16 {
+		t.Fatalf("push config %+v", s.Config.Push)
+	}
+	if strings.Contains(string(r.body), "hunter2") {
+		t.Fatalf("the secret is in the reply: %s", r.body)
+	}
+	var after Subscription // a fresh value: decoding leaves fields the reply lacks untouched
+	e.do(http.MethodPut, "/v1/topics/orders/subscriptions/hook", `{"push":{"url":""}}`).wantStatus(t, http.StatusOK, "application/json", &after)
+	if after.Config.Push != nil {
+		t.Fatalf("an empty url did not remove push: %+v", after.Config.Push)
+	}
+}
+
+func TestSubscriptionStream_DeliversAsServerSentEvents(t *testing.T) {
+	e := newEnv(t, broker.Options{}, Options{})
+	e.createTopic("orders", "")
+	e.do(http.MethodPut, "/v1/topics/orders/subscriptions/browser", `{"start":"earliest"}`).wantStatus(t, http.StatusCreated, "application/json", nil)
+	e.do(http.MethodPost, "/v1/topics/orders/events", `{"x":1}`, "ce-id", "e1", "ce-source", "/t", "ce-type", "t", "ce-specversion", "1.0",
+		"content-type", "application/json").wantStatus(t, http.StatusOK, "application/json", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/v1/topics/orders/subscriptions/browser/stream", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("content type %q", ct)
+	}
+	var delivery struct {
+		AckID string `json:"ackId"`
+		Event struct {
+			ID string `json:"id"`
+		} `json:"event"`
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			if err := json.Unmarshal([]byte(data), &delivery); err != nil {
+				t.Fatalf("data line %q: %v", data, err)
+			}
+			break
+		}
+	}
+	if delivery.Event.ID != "e1" || delivery.AckID == "" {
+		t.Fatalf("first message: %+v (scan error %v)", delivery, sc.Err())
+	}
+	body, _ := json.Marshal(AckRequest{AckIDs: []string{delivery.AckID}})
+	var res struct{ Acked []string }
+	e.do(http.MethodPost, "/v1/topics/orders/subscriptions/browser/ack", string(body)).wantStatus(t, http.StatusOK, "application/json", &res)
+	if len(res.Acked) != 1 {
+		t.Fatalf("ack of a streamed delivery: %+v", res)
+	}
+	e.do(http.MethodGet, "/v1/topics/orders/subscriptions/nope/stream", "").wantProblem(t, http.StatusNotFound, "unknown_subscription")
+}
