@@ -44,7 +44,7 @@ func (s *Server) putSubscription(w http.ResponseWriter, r *http.Request) {
 	}
 	var spec SubscriptionSpec
 	if err := decodeObject(body, &spec, subscription.ErrInvalidConfig,
-		"start, ackTimeout, maxAttempts, backoff, ordering, filter, deadLetterTopic"); err != nil {
+		"start, ackTimeout, maxAttempts, backoff, ordering, filter, deadLetterTopic, push"); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

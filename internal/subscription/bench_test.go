@@ -26,20 +26,7 @@ func BenchmarkConsumeAck(b *testing.B) {
 
 func benchConsumeAck(b *testing.B, ordering Ordering) {
 	ctx := context.Background()
-	e, err := log.Open(b.TempDir(), log.Options{RetentionInterval: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	br, err := broker.New(e, broker.Options{DefaultPartitions: 8, DedupDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := New(ctx, br, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
+	br, m := benchManager(b, 8)
 	eight := 8
 	if _, _, err := br.PutTopic(ctx, "bench", broker.TopicSpec{Partitions: &eight}); err != nil {
 		b.Fatal(err)
@@ -95,20 +82,7 @@ func benchConsumeAck(b *testing.B, ordering Ordering) {
 // Run: go test ./internal/subscription -run '^$' -bench PublishToDelivery -benchtime 1x -count 3
 func BenchmarkPublishToDelivery(b *testing.B) {
 	ctx := context.Background()
-	e, err := log.Open(b.TempDir(), log.Options{RetentionInterval: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	br, err := broker.New(e, broker.Options{DefaultPartitions: 3, DedupDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := New(ctx, br, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
+	br, m := benchManager(b, 3)
 	if _, _, err := br.PutTopic(ctx, "lat", broker.TopicSpec{}); err != nil {
 		b.Fatal(err)
 	}
@@ -193,4 +167,23 @@ func BenchmarkPublishToDelivery(b *testing.B) {
 	b.ReportMetric(pct(0.5), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(pct(0.999), "p99.9-ms")
+}
+
+// benchManager opens an engine, broker and manager on real files (fsync
+// always), closed when the benchmark ends.
+func benchManager(b *testing.B, partitions int) (*broker.Broker, *Manager) {
+	e, err := log.Open(b.TempDir(), log.Options{RetentionInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	br, err := broker.New(e, broker.Options{DefaultPartitions: partitions, DedupDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := New(context.Background(), br, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close(); e.Close() })
+	return br, m
 }
