@@ -23,6 +23,11 @@ type cursor struct {
 	heads    []int64            // the first pending offset of every key, ascending
 	restored map[int64]eventRecord
 	recorded map[int64]bool // offsets with an event record in the state log
+
+	pendingDone  []int64         // acked out of order in the current call, not yet in a done set
+	doneSets     map[int64]int64 // done-set records in the state log: lowest offset -> highest
+	restoredSets map[int64][]int64
+	restoredDone map[int64]bool // offsets a done set marks done, not yet read back
 }
 
 // entry is one pending event of a cursor.
@@ -40,7 +45,8 @@ type entry struct {
 func newCursor(p int, committed int64) *cursor {
 	return &cursor{p: p, committed: committed, fetched: committed, delivered: committed,
 		entries: map[int64]*entry{}, keys: map[string][]int64{},
-		restored: map[int64]eventRecord{}, recorded: map[int64]bool{}}
+		restored: map[int64]eventRecord{}, recorded: map[int64]bool{},
+		doneSets: map[int64]int64{}, restoredSets: map[int64][]int64{}, restoredDone: map[int64]bool{}}
 }
 
 // add takes a pending event read from the log.

@@ -289,6 +289,9 @@ func (m *Manager) Delete(ctx context.Context, topic, name string) error {
 		for off := range c.recorded {
 			b.del(eventKey(topic, name, p, off))
 		}
+		for low := range c.doneSets {
+			b.del(doneKey(topic, name, p, low))
+		}
 	}
 	for _, c := range s.redrives {
 		for off := range c.recorded {

@@ -35,6 +35,8 @@ func (m *Manager) replay(ctx context.Context) error {
 			return m.replayCursor(topic, name, p, value)
 		case "r":
 			return m.replayRedrive(topic, name, p, off, value)
+		case "d":
+			return m.replayDoneSet(topic, name, p, off, value)
 		case "a":
 			return m.replayAudit(topic, name, value)
 		default:
@@ -46,6 +48,15 @@ func (m *Manager) replay(ctx context.Context) error {
 	}
 	for _, s := range m.subs {
 		for _, c := range s.parts {
+			for low, offs := range c.restoredSets {
+				c.doneSets[low] = offs[len(offs)-1]
+				for _, off := range offs {
+					if off >= c.committed {
+						c.restoredDone[off] = true
+					}
+				}
+			}
+			c.restoredSets = map[int64][]int64{}
 			for off := range c.restored {
 				if off < c.committed {
 					delete(c.restored, off)
@@ -93,6 +104,29 @@ func (m *Manager) replayCursor(topic, name string, p int, value []byte) error {
 		s.parts[p] = c
 	}
 	c.committed, c.fetched, c.delivered, c.dead = rec.Committed, rec.Committed, rec.Delivered, rec.Dead
+	return nil
+}
+
+func (m *Manager) replayDoneSet(topic, name string, p int, low int64, value []byte) error {
+	s, ok := m.subs[subKey(topic, name)]
+	if !ok {
+		return nil
+	}
+	c, ok := s.parts[p]
+	if !ok {
+		return nil
+	}
+	if value == nil {
+		delete(c.restoredSets, low)
+		return nil
+	}
+	var rec doneRecord
+	if err := json.Unmarshal(value, &rec); err != nil {
+		return fmt.Errorf("subscription %s/%s done set %d/%d: %w", topic, name, p, low, err)
+	}
+	if rec.Inc == s.inc && len(rec.Offsets) > 0 {
+		c.restoredSets[low] = rec.Offsets
+	}
 	return nil
 }
 

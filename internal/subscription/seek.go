@@ -63,6 +63,9 @@ func (m *Manager) Seek(ctx context.Context, topic, name string, pos Position) (I
 			for o := range old.recorded {
 				b.del(eventKey(topic, name, p, o))
 			}
+			for low := range old.doneSets {
+				b.del(doneKey(topic, name, p, low))
+			}
 			c.dead = old.dead
 		}
 		s.parts[p] = c

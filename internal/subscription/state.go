@@ -20,7 +20,8 @@ import (
 //
 //	c/<topic>/<sub>                      config: settings, incarnation, start offsets
 //	p/<topic>/<sub>/<partition>          cursor: committed and delivered offsets
-//	e/<topic>/<sub>/<partition>/<offset> event: attempts, retry time, reason, done
+//	e/<topic>/<sub>/<partition>/<offset> event: attempts, retry time, reason
+//	d/<topic>/<sub>/<partition>/<offset> done set: offsets acked out of order by one call
 //
 // committed: every offset below it is acked or dead-lettered. delivered:
 // every offset in [committed, delivered) was delivered at least once, so
@@ -46,6 +47,14 @@ type cursorRecord struct {
 	Dead      int64  `json:"dead,omitempty"` // events dead-lettered so far
 }
 
+// doneRecord lists offsets acked out of order (past committed) by one
+// call, under the key d/<topic>/<sub>/<partition>/<lowest offset>; it is
+// deleted once committed passes its highest offset.
+type doneRecord struct {
+	Inc     uint64  `json:"inc"`
+	Offsets []int64 `json:"offsets"`
+}
+
 type eventRecord struct {
 	Inc      uint64 `json:"inc"`
 	Attempts int    `json:"attempts,omitempty"`
@@ -58,6 +67,10 @@ func configKey(topic, sub string) string { return "c/" + topic + "/" + sub }
 func cursorKey(topic, sub string, p int) string {
 	return "p/" + topic + "/" + sub + "/" + strconv.Itoa(p)
 }
+func doneKey(topic, sub string, p int, low int64) string {
+	return "d/" + topic + "/" + sub + "/" + strconv.Itoa(p) + "/" + strconv.FormatInt(low, 10)
+}
+
 func eventKey(topic, sub string, p int, off int64) string {
 	return "e/" + topic + "/" + sub + "/" + strconv.Itoa(p) + "/" + strconv.FormatInt(off, 10)
 }
@@ -232,7 +245,7 @@ func parseKey(key string) (kind string, topic, sub string, p int, off int64, err
 		return "", "", "", 0, 0, fmt.Errorf("bad state key %q", key)
 	}
 	kind, topic, sub = f[0], f[1], f[2]
-	want := map[string]int{"c": 3, "p": 4, "e": 5, "r": 5, "a": 4}[kind]
+	want := map[string]int{"c": 3, "p": 4, "e": 5, "d": 5, "r": 5, "a": 4}[kind]
 	if want == 0 || len(f) != want {
 		return "", "", "", 0, 0, fmt.Errorf("bad state key %q", key)
 	}

@@ -3,6 +3,7 @@ package subscription
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,7 +104,7 @@ func (s *sub) refill(ctx context.Context) error {
 				break
 			}
 			for _, ev := range evs {
-				if s.cfg.Filter.match(ev) && !c.restoredDone(ev.Offset) {
+				if s.cfg.Filter.match(ev) && !c.isRestoredDone(ev.Offset) {
 					c.add(&entry{off: ev.Offset, key: s.orderingKey(ev), ev: ev, due: deliverAfter(ev)})
 				}
 				c.fetched = ev.Offset + 1
@@ -135,9 +136,14 @@ func deliverAfter(ev *event.Event) time.Time {
 
 // restoredDone reports (and forgets) an ack made out of order before a
 // restart.
-func (c *cursor) restoredDone(off int64) bool {
+func (c *cursor) isRestoredDone(off int64) bool {
+	if c.restoredDone[off] {
+		delete(c.restoredDone, off)
+		delete(c.restored, off)
+		return true
+	}
 	r, ok := c.restored[off]
-	if ok && r.Done {
+	if ok && r.Done { // a per-event done record of an older Herald
 		delete(c.restored, off)
 		return true
 	}
@@ -328,8 +334,11 @@ func (s *sub) finish(c *cursor, e *entry, b *batch) {
 		return
 	}
 	if e.off >= c.committed {
-		b.put(eventKey(s.topic, s.name, c.p, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, Done: true})
-		c.recorded[e.off] = true
+		c.pendingDone = append(c.pendingDone, e.off) // recorded in one done set per call (recordCursors)
+	}
+	if c.recorded[e.off] { // its attempts record is over
+		b.del(eventKey(s.topic, s.name, c.p, e.off))
+		delete(c.recorded, e.off)
 	}
 }
 
@@ -340,6 +349,7 @@ func (s *sub) recordCursors(touched map[*cursor]bool, b *batch) {
 		if c.isRedrive() {
 			continue
 		}
+		s.recordDoneSet(c, b)
 		b.put(cursorKey(s.topic, s.name, c.p), s.cursorRecord(c))
 		for off := range c.recorded {
 			if off < c.committed {
@@ -347,7 +357,32 @@ func (s *sub) recordCursors(touched map[*cursor]bool, b *batch) {
 				delete(c.recorded, off)
 			}
 		}
+		for low, high := range c.doneSets {
+			if high < c.committed {
+				b.del(doneKey(s.topic, s.name, c.p, low))
+				delete(c.doneSets, low)
+			}
+		}
 	}
+}
+
+// recordDoneSet writes the offsets acked out of order by this call, still
+// past committed, as one record keyed by the lowest (an offset is done only
+// once, so the key is new).
+func (s *sub) recordDoneSet(c *cursor, b *batch) {
+	offs := c.pendingDone[:0]
+	for _, off := range c.pendingDone {
+		if off >= c.committed {
+			offs = append(offs, off)
+		}
+	}
+	c.pendingDone = c.pendingDone[:0]
+	if len(offs) == 0 {
+		return
+	}
+	slices.Sort(offs)
+	b.put(doneKey(s.topic, s.name, c.p, offs[0]), doneRecord{Inc: s.inc, Offsets: offs})
+	c.doneSets[offs[0]] = offs[len(offs)-1]
 }
 
 // nack gives leased events back for redelivery after delay (or the
