@@ -368,7 +368,7 @@ func (m *Manager) Pull(ctx context.Context, topic, name string, max int, wait ti
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		ds, wake, err := s.pullOnce(ctx, max)
+		ds, wake, err := s.pullOnce(ctx, max, wait > 0)
 		if err != nil || len(ds) > 0 || !time.Now().Before(deadline) {
 			return ds, err
 		}
@@ -380,8 +380,8 @@ func (m *Manager) Pull(ctx context.Context, topic, name string, max int, wait ti
 
 // pullOnce tries one pull; with nothing to deliver it returns what to wait
 // for: new events, an ack or nack, or the next retry or lease deadline.
-func (s *sub) pullOnce(ctx context.Context, max int) ([]Delivery, wakeup, error) {
-	ds, w, pw, err := s.pullLocked(ctx, max)
+func (s *sub) pullOnce(ctx context.Context, max int, willWait bool) ([]Delivery, wakeup, error) {
+	ds, w, pw, err := s.pullLocked(ctx, max, willWait)
 	if err == nil {
 		err = pw.wait() // the attempts are durable before anyone sees a delivery
 	}
@@ -391,7 +391,7 @@ func (s *sub) pullOnce(ctx context.Context, max int) ([]Delivery, wakeup, error)
 	return ds, w, nil
 }
 
-func (s *sub) pullLocked(ctx context.Context, max int) ([]Delivery, wakeup, *pendingWrite, error) {
+func (s *sub) pullLocked(ctx context.Context, max int, willWait bool) ([]Delivery, wakeup, *pendingWrite, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, wakeup{}, nil, err // nobody would receive what we leased
 	}
@@ -401,7 +401,7 @@ func (s *sub) pullLocked(ctx context.Context, max int) ([]Delivery, wakeup, *pen
 		return nil, wakeup{}, nil, fmt.Errorf("%w: %s on topic %s (deleted)", ErrNotFound, s.name, s.topic)
 	}
 	ds, pw, err := s.pull(ctx, max)
-	if err != nil || len(ds) > 0 {
+	if err != nil || len(ds) > 0 || !willWait {
 		return ds, wakeup{}, pw, err
 	}
 	w := wakeup{changed: s.changed}
