@@ -19,10 +19,12 @@ import (
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
-// Event is a CloudEvent.
-type Event = event.Event
+// CloudEvent is an event as it is published and stored (CloudEvents 1.0).
+// Handlers receive it inside an Event[T], with its data decoded.
+type CloudEvent = event.Event
 
 // Result is where a published event is stored.
 type Result = broker.Result
@@ -33,11 +35,19 @@ type Topic = broker.Topic
 // TopicSpec asks to create or change a topic; nil fields keep their value.
 type TopicSpec = broker.TopicSpec
 
-// Client publishes and reads events.
+// Client publishes, reads and handles events.
 type Client struct {
 	engine *log.Engine
 	broker *broker.Broker
+	subs   *subscription.Manager
 }
+
+// SubscriptionConfig is a subscription's settings (see docs/delivery.md).
+type SubscriptionConfig = subscription.Config
+
+// Backoff is the delay before a redelivery (initial, times multiplier per
+// failure, at most max).
+type Backoff = subscription.Backoff
 
 // Option configures Open.
 type Option func(*config)
@@ -75,20 +85,42 @@ func Open(dir string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, errors.Join(err, e.Close())
 	}
-	return &Client{engine: e, broker: b}, nil
+	subs, err := subscription.New(context.Background(), b, subscription.Options{})
+	if err != nil {
+		return nil, errors.Join(err, e.Close())
+	}
+	return &Client{engine: e, broker: b, subs: subs}, nil
 }
 
-// Close syncs and closes the data directory.
-func (c *Client) Close() error { return c.engine.Close() }
+// Close syncs and closes the data directory. Stop routers first.
+func (c *Client) Close() error {
+	c.subs.Close()
+	return c.engine.Close()
+}
+
+// SubscriptionInfo describes a subscription and its state per partition.
+type SubscriptionInfo = subscription.Info
+
+// Subscription describes a subscription.
+func (c *Client) Subscription(ctx context.Context, topic, name string) (SubscriptionInfo, error) {
+	return c.subs.Get(ctx, topic, name)
+}
+
+// PutSubscription creates a subscription on a topic, or changes its
+// settings, and reports whether it created it.
+func (c *Client) PutSubscription(ctx context.Context, topic, name string, cfg SubscriptionConfig) (bool, error) {
+	_, created, err := c.subs.Put(ctx, topic, name, cfg)
+	return created, err
+}
 
 // Publish stores events in a topic, all or nothing, and returns once they
 // are durable.
-func (c *Client) Publish(ctx context.Context, topic string, events ...*Event) ([]Result, error) {
+func (c *Client) Publish(ctx context.Context, topic string, events ...*CloudEvent) ([]Result, error) {
 	return c.broker.Publish(ctx, topic, events)
 }
 
 // Read returns up to limit events of one partition from offset on.
-func (c *Client) Read(ctx context.Context, topic string, partition int, offset int64, limit int) ([]*Event, error) {
+func (c *Client) Read(ctx context.Context, topic string, partition int, offset int64, limit int) ([]*CloudEvent, error) {
 	return c.broker.Read(ctx, topic, partition, offset, limit)
 }
 
@@ -112,8 +144,8 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 
 // NewEvent returns an event with a fresh id, the current time and JSON
 // content type, ready to publish.
-func NewEvent(typ, source string, data []byte) *Event {
-	return &Event{ID: newID(), Source: source, Type: typ, SpecVersion: event.SpecVersion,
+func NewEvent(typ, source string, data []byte) *CloudEvent {
+	return &CloudEvent{ID: newID(), Source: source, Type: typ, SpecVersion: event.SpecVersion,
 		Time: time.Now().UTC(), DataContentType: "application/json", Data: data}
 }
 

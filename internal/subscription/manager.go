@@ -489,6 +489,14 @@ func (m *Manager) Nack(ctx context.Context, topic, name string, ackIDs []string,
 	})
 }
 
+// Reject dead-letters deliveries at once, whatever their attempts: for
+// events that can never succeed (a handler's permanent error).
+func (m *Manager) Reject(ctx context.Context, topic, name string, ackIDs []string, reason string) (AckResult, error) {
+	return m.withSub(topic, name, func(s *sub) (AckResult, *pendingWrite, error) {
+		return s.reject(ctx, ackIDs, reason)
+	})
+}
+
 // Extend gives leased deliveries more time (0: the ack timeout).
 func (m *Manager) Extend(ctx context.Context, topic, name string, ackIDs []string, d time.Duration) (AckResult, error) {
 	return m.withSub(topic, name, func(s *sub) (AckResult, *pendingWrite, error) {

@@ -411,6 +411,32 @@ func (s *sub) nack(ctx context.Context, ids []string, delay time.Duration, reaso
 	return res, s.m.state.enqueue(&b), nil
 }
 
+// reject dead-letters leased events now. Called with s.mu held.
+func (s *sub) reject(ctx context.Context, ids []string, reason string) (AckResult, *pendingWrite, error) {
+	var res AckResult
+	now := s.m.now()
+	if err := s.expire(ctx, now); err != nil {
+		return res, nil, err
+	}
+	var b batch
+	touched := map[*cursor]bool{}
+	for _, id := range ids {
+		c, e := s.lookup(id, &res)
+		if e == nil {
+			continue
+		}
+		e.leased, e.reason = false, reason
+		if err := s.deadLetter(ctx, c, e, now, &b); err != nil {
+			return AckResult{}, s.m.state.enqueue(&b), err
+		}
+		touched[c] = true
+		res.Acked = append(res.Acked, id)
+	}
+	s.recordCursors(touched, &b)
+	s.signal()
+	return res, s.m.state.enqueue(&b), nil
+}
+
 // fail ends a delivery that did not succeed (a nack or an expired lease).
 func (s *sub) fail(ctx context.Context, c *cursor, e *entry, now time.Time, delay time.Duration, reason string, b *batch) error {
 	e.leased, e.reason = false, reason

@@ -477,3 +477,22 @@ func TestRestart_StateSurvivesCompactionOfTheStateTopic(t *testing.T) {
 		t.Fatalf("settings after compaction: %+v", info.Config)
 	}
 }
+
+func TestSubscription_RejectDeadLettersAtOnce(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{MaxAttempts: 5})
+	v.publish("orders", "a")
+	ds := v.pull("orders", "s", 1)
+	res, err := v.m.Reject(v.ctx, "orders", "s", ackIDs(ds), "cannot ever succeed")
+	if err != nil || len(res.Acked) != 1 {
+		t.Fatalf("reject: %+v %v", res, err)
+	}
+	dead, _ := v.b.Read(v.ctx, "orders.s.dlq", 0, 0, 10)
+	if len(dead) != 1 || dead[0].Extensions[ExtReason] != "cannot ever succeed" || dead[0].Extensions[ExtAttempts] != "1" {
+		t.Fatalf("dead letters: %+v", dead)
+	}
+	if more := v.pull("orders", "s", 1); len(more) != 0 {
+		t.Fatalf("a rejected event came again: %+v", more)
+	}
+}

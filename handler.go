@@ -1,0 +1,63 @@
+package herald
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Event is an event handed to a typed handler: its data decoded as T, the
+// CloudEvent it came in, and which delivery this is.
+type Event[T any] struct {
+	Data       T
+	CloudEvent *CloudEvent
+	Attempt    int // 1 for the first delivery
+}
+
+// Delivery is an event handed to an untyped Handler.
+type Delivery struct {
+	Event        *CloudEvent
+	Attempt      int
+	Topic        string
+	Subscription string
+}
+
+// Handler handles one delivery: nil acks it, an error nacks it (it comes
+// again after the subscription's backoff, or goes to the dead letters
+// after maxAttempts), and an error wrapped by Permanent dead-letters it at
+// once.
+type Handler func(ctx context.Context, d *Delivery) error
+
+// Middleware wraps a Handler (logging, retries, timeouts, …).
+type Middleware func(Handler) Handler
+
+// Permanent marks an error that no retry can cure (bad data, a business
+// rule): the event goes to the dead letters now instead of coming again.
+func Permanent(err error) error { return permanentError{err} }
+
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return "permanent: " + p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// Handle registers a typed handler for a subscription: each event's data is
+// decoded from JSON into T (data that does not decode is dead-lettered at
+// once: no retry can fix it).
+func Handle[T any](r *Router, topic, subscription string, fn func(ctx context.Context, e Event[T]) error) {
+	r.HandleFunc(topic, subscription, func(ctx context.Context, d *Delivery) error {
+		var data T
+		if len(d.Event.Data) > 0 {
+			if err := json.Unmarshal(d.Event.Data, &data); err != nil {
+				return Permanent(fmt.Errorf("event %s: data does not decode as %T: %w", d.Event.ID, data, err))
+			}
+		}
+		return fn(ctx, Event[T]{Data: data, CloudEvent: d.Event, Attempt: d.Attempt})
+	})
+}

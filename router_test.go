@@ -1,0 +1,215 @@
+package herald_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/heraldevents/herald"
+)
+
+type OrderPlaced struct {
+	Order int     `json:"order"`
+	Total float64 `json:"total"`
+}
+
+// fixture is an embedded client with an "orders" topic and a subscription
+// that retries quickly, and a router running until the test ends it.
+type fixture struct {
+	t      *testing.T
+	c      *herald.Client
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newFixture(t *testing.T, maxAttempts int) *fixture {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	c, err := herald.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, c: c}
+	ctx := context.Background()
+	if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{Start: "earliest", MaxAttempts: maxAttempts,
+		Backoff: herald.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.stop()
+		c.Close()
+	})
+	return f
+}
+
+func (f *fixture) run(r *herald.Router) {
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	f.done = make(chan error, 1)
+	go func() { f.done <- r.Run(f.ctx) }()
+}
+
+func (f *fixture) stop() {
+	if f.cancel != nil {
+		f.cancel()
+		<-f.done
+		f.cancel = nil
+	}
+}
+
+func (f *fixture) publish(n int) {
+	for i := 0; i < n; i++ {
+		e := herald.NewEvent("order.placed", "/shop", []byte(`{"order":`+itoa(i)+`,"total":9.5}`))
+		if _, err := f.c.Publish(context.Background(), "orders", e); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+func (f *fixture) committed() int64 {
+	info, err := f.c.Subscription(context.Background(), "orders", "billing")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return info.Partitions[0].Committed
+}
+
+func (f *fixture) deadLetters() []*herald.CloudEvent {
+	evs, err := f.c.Read(context.Background(), "orders.billing.dlq", 0, 0, 100)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return evs
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestRouter_TypedHandlerGetsDecodedDataAndAcks(t *testing.T) {
+	f := newFixture(t, 5)
+	var mu sync.Mutex
+	var got []OrderPlaced
+	r := herald.NewRouter(f.c, herald.RouterOptions{})
+	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, e.Data)
+		return nil
+	})
+	f.run(r)
+	f.publish(5)
+	eventually(t, "five acks", func() bool { return f.committed() == 5 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 5 || got[0].Total != 9.5 {
+		t.Fatalf("handler got %+v", got)
+	}
+}
+
+func TestRouter_ErrorRetriesPanicRetriesPermanentDeadLetters(t *testing.T) {
+	f := newFixture(t, 5)
+	var calls atomic.Int64
+	r := herald.NewRouter(f.c, herald.RouterOptions{})
+	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+		calls.Add(1)
+		switch e.Data.Order {
+		case 0: // fails once, then works
+			if e.Attempt == 1 {
+				return errors.New("payment service busy")
+			}
+		case 1: // panics once, then works
+			if e.Attempt == 1 {
+				panic("nil map")
+			}
+		case 2:
+			return herald.Permanent(errors.New("order has no lines"))
+		}
+		return nil
+	})
+	f.run(r)
+	f.publish(3)
+	eventually(t, "every event finished", func() bool { return f.committed() == 3 })
+	dead := f.deadLetters()
+	if len(dead) != 1 || dead[0].Extensions["deadattempts"] != "1" || dead[0].Extensions["deadreason"] != "permanent: order has no lines" {
+		t.Fatalf("dead letters: %+v", dead)
+	}
+	if n := calls.Load(); n != 5 {
+		t.Fatalf("%d handler calls, want 5 (two retries)", n)
+	}
+}
+
+func TestRouter_DataThatDoesNotDecodeIsDeadLetteredAtOnce(t *testing.T) {
+	f := newFixture(t, 5)
+	r := herald.NewRouter(f.c, herald.RouterOptions{})
+	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error { return nil })
+	f.run(r)
+	bad := herald.NewEvent("order.placed", "/shop", []byte(`{"order":"not a number"}`))
+	if _, err := f.c.Publish(context.Background(), "orders", bad); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the dead letter", func() bool { return len(f.deadLetters()) == 1 })
+}
+
+func TestRouter_ShutdownLetsInFlightHandlersFinish(t *testing.T) {
+	f := newFixture(t, 5)
+	started, release := make(chan struct{}), make(chan struct{})
+	r := herald.NewRouter(f.c, herald.RouterOptions{})
+	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+		close(started)
+		<-release
+		return nil
+	})
+	f.run(r)
+	f.publish(1)
+	<-started
+	f.cancel() // shutdown begins while the handler runs
+	time.AfterFunc(50*time.Millisecond, func() { close(release) })
+	<-f.done
+	f.cancel = nil
+	if got := f.committed(); got != 1 {
+		t.Fatalf("committed %d after drain, want the in-flight event acked", got)
+	}
+}
+
+func TestRouter_HandlersPastTheDrainTimeoutAreCancelledAndNacked(t *testing.T) {
+	f := newFixture(t, 5)
+	var attempts atomic.Int64
+	r := herald.NewRouter(f.c, herald.RouterOptions{DrainTimeout: 50 * time.Millisecond})
+	started := make(chan struct{}, 1)
+	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+		attempts.Add(1)
+		started <- struct{}{}
+		<-ctx.Done() // a slow handler that respects its context
+		return ctx.Err()
+	})
+	f.run(r)
+	f.publish(1)
+	<-started
+	f.stop()
+	if got := f.committed(); got != 0 {
+		t.Fatalf("an unfinished delivery was acked: committed %d", got)
+	}
+	// A new router gets it again: it was nacked, not lost.
+	again := herald.NewRouter(f.c, herald.RouterOptions{})
+	herald.Handle(again, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error { return nil })
+	f.run(again)
+	eventually(t, "the redelivery", func() bool { return f.committed() == 1 })
+}
