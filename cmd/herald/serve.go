@@ -75,6 +75,9 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 	srv := server.New(b, server.Options{Logger: logger, MaxBodyBytes: maxBodyBytes(s.MaxEventBytes), Subscriptions: subs})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	hs.Protocols = new(http.Protocols) // HTTP/1.1, and HTTP/2 without TLS for gRPC clients
+	hs.Protocols.SetHTTP1(true)
+	hs.Protocols.SetUnencryptedHTTP2(true)
 	hs.RegisterOnShutdown(srv.Close)
 	pushers := push.Supervise(subs, time.Second, push.Options{Logger: logger})
 	fmt.Fprintf(stdout, "herald listening on http://%s (data %s, fsync %s)\n", ln.Addr(), s.Data, mode)

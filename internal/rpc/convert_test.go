@@ -1,0 +1,87 @@
+package rpc
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1"
+)
+
+func TestEventToProto_RoundTrips(t *testing.T) {
+	events := []*event.Event{
+		{ID: "1", Source: "/s", SpecVersion: "1.0", Type: "T"},
+		{ID: "2", Source: "/s", SpecVersion: "1.0", Type: "T", Time: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC),
+			Subject: "sub", DataContentType: "application/json", DataSchema: "https://x.example/s", Data: []byte(`{"a":1}`),
+			PartitionKey: "k", TraceParent: "tp", TraceState: "ts", CorrelationID: "c", CausationID: "d",
+			Extensions: map[string]string{"region": "eu"}},
+		{ID: "3", Source: "/s", SpecVersion: "1.0", Type: "T", DataContentType: "application/octet-stream", Data: []byte{0xff, 0}},
+		{ID: "4", Source: "/s", SpecVersion: "1.0", Type: "T", DataContentType: "text/plain", Data: []byte{0xff}},
+	}
+	for _, e := range events {
+		t.Run(e.ID, func(t *testing.T) {
+			got, err := EventFromProto(EventToProto(e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, e) {
+				t.Fatalf("round trip:\n got %+v\nwant %+v", got, e)
+			}
+		})
+	}
+}
+
+func TestEventToProto_TextualDataIsTextData(t *testing.T) {
+	ce := EventToProto(&event.Event{ID: "1", Source: "/s", SpecVersion: "1.0", Type: "T", DataContentType: "application/cloudevents+json", Data: []byte("{}")})
+	if _, ok := ce.GetData().(*heraldv1.CloudEvent_TextData); !ok {
+		t.Fatalf("data = %T, want text_data", ce.GetData())
+	}
+}
+
+func TestEventFromProto_RefusesWhatCannotConvert(t *testing.T) {
+	base := func(attrs map[string]*heraldv1.CloudEventAttributeValue) *heraldv1.CloudEvent {
+		return &heraldv1.CloudEvent{Id: "1", Source: "/s", SpecVersion: "1.0", Type: "T", Attributes: attrs}
+	}
+	withProto := func(attrs map[string]*heraldv1.CloudEventAttributeValue) *heraldv1.CloudEvent {
+		ce := base(attrs)
+		ce.Data = &heraldv1.CloudEvent_ProtoData{ProtoData: &anypb.Any{TypeUrl: "type.googleapis.com/a.B"}}
+		return ce
+	}
+	tests := []struct {
+		name, attribute string
+		ce              *heraldv1.CloudEvent
+	}{
+		{"id in attributes", "id", base(map[string]*heraldv1.CloudEventAttributeValue{"id": str("2")})},
+		{"attribute without value", "region", base(map[string]*heraldv1.CloudEventAttributeValue{"region": {}})},
+		{"time not RFC 3339", "time", base(map[string]*heraldv1.CloudEventAttributeValue{"time": str("yesterday")})},
+		{"invalid timestamp", "time", base(map[string]*heraldv1.CloudEventAttributeValue{
+			"time": {Attr: &heraldv1.CloudEventAttributeValue_CeTimestamp{CeTimestamp: &timestamppb.Timestamp{Nanos: -1}}}})},
+		{"proto_data with json", "datacontenttype", withProto(map[string]*heraldv1.CloudEventAttributeValue{"datacontenttype": str("application/json")})},
+		{"proto_data with another schema", "dataschema", withProto(map[string]*heraldv1.CloudEventAttributeValue{"dataschema": str("https://x.example/other")})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := EventFromProto(tt.ce)
+			var verr *event.ValidationError
+			if !errors.As(err, &verr) || verr.Attribute != tt.attribute {
+				t.Fatalf("error = %v, want a ValidationError of attribute %q", err, tt.attribute)
+			}
+		})
+	}
+}
+
+func TestEventFromProto_ProtoDataKeepsMatchingAttributes(t *testing.T) {
+	ce := &heraldv1.CloudEvent{Id: "1", Source: "/s", SpecVersion: "1.0", Type: "T",
+		Attributes: map[string]*heraldv1.CloudEventAttributeValue{"datacontenttype": str(ProtobufContentType),
+			"dataschema": str("https://type.googleapis.com/a.B")},
+		Data: &heraldv1.CloudEvent_ProtoData{ProtoData: &anypb.Any{TypeUrl: "type.googleapis.com/a.B", Value: []byte{1}}}}
+	e, err := EventFromProto(ce)
+	if err != nil || e.DataSchema != "https://type.googleapis.com/a.B" || string(e.Data) != "\x01" {
+		t.Fatalf("EventFromProto = %+v, %v", e, err)
+	}
+}

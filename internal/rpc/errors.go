@@ -1,0 +1,93 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"connectrpc.com/connect"
+
+	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/storage"
+)
+
+// ErrorCodeKey is the metadata entry (a header or trailer, as the protocol
+// puts error metadata) that carries the stable Herald error code, the one
+// the HTTP API puts in problem+json.
+const ErrorCodeKey = "Herald-Error-Code"
+
+// errorKind is one row of the error table.
+type errorKind struct {
+	herald string       // stable Herald error code
+	code   connect.Code // the connect/gRPC code
+	errs   []error      // matched with errors.Is
+}
+
+// errorKinds is THE table from Herald errors to connect codes; the first
+// matching row wins, so more specific errors come first. The Herald codes
+// are those of internal/server's problem table.
+//
+// Choices worth knowing:
+//   - too large events and batches are InvalidArgument, not
+//     ResourceExhausted: retrying the same request never helps, while
+//     ResourceExhausted tells clients (and gRPC retry policies) that a
+//     quota or load may ease.
+//   - a topic conflict (asking for fewer partitions) is FailedPrecondition:
+//     PutTopic is an upsert, so AlreadyExists would be misleading; the
+//     topic's current state is what refuses the change. The same holds for
+//     two creations racing past the broker (storage.ErrTopicExists).
+//   - corrupt stored data is DataLoss, the gRPC code for unrecoverable data
+//     corruption, rather than a bare Internal.
+var errorKinds = []errorKind{
+	{"invalid_event", connect.CodeInvalidArgument, []error{broker.ErrInvalidEvent}},
+	{"empty_batch", connect.CodeInvalidArgument, []error{broker.ErrEmptyBatch}},
+	{"auto_create_disabled", connect.CodeNotFound, []error{broker.ErrAutoCreateOff}},
+	{"unknown_topic", connect.CodeNotFound, []error{broker.ErrTopicNotFound, storage.ErrUnknownTopic}},
+	{"unknown_partition", connect.CodeNotFound, []error{storage.ErrUnknownPartition}},
+	{"reserved_topic_name", connect.CodeInvalidArgument, []error{broker.ErrReservedTopic}},
+	{"invalid_topic_name", connect.CodeInvalidArgument, []error{broker.ErrInvalidTopic}},
+	{"invalid_topic_setting", connect.CodeInvalidArgument, []error{broker.ErrInvalidSetting, storage.ErrInvalidConfig}},
+	{"topic_conflict", connect.CodeFailedPrecondition, []error{broker.ErrTopicConflict, storage.ErrTopicExists}},
+	{"event_too_large", connect.CodeInvalidArgument, []error{broker.ErrEventTooLarge}},
+	{"batch_too_large", connect.CodeInvalidArgument, []error{broker.ErrBatchTooLarge}},
+	{"offset_out_of_range", connect.CodeOutOfRange, []error{storage.ErrOffsetOutOfRange}},
+	{"storage_unavailable", connect.CodeUnavailable, []error{storage.ErrUnavailable, storage.ErrClosed}},
+	{"storage_corrupt", connect.CodeDataLoss, []error{storage.ErrCorrupt}},
+	{"request_canceled", connect.CodeCanceled, []error{context.Canceled}},
+	{"request_canceled", connect.CodeDeadlineExceeded, []error{context.DeadlineExceeded}},
+}
+
+// internalKind is the row of any error the table does not list.
+var internalKind = errorKind{herald: "internal", code: connect.CodeInternal}
+
+func kindOf(err error) errorKind {
+	for _, k := range errorKinds {
+		for _, target := range k.errs {
+			if errors.Is(err, target) {
+				return k
+			}
+		}
+	}
+	return internalKind
+}
+
+// toConnect turns an error into a *connect.Error with its code, its
+// message and the Herald code in ErrorCodeKey. A *connect.Error is
+// returned as it is.
+func toConnect(err error) error {
+	if ce := new(connect.Error); errors.As(err, &ce) {
+		return err
+	}
+	k := kindOf(err)
+	ce := connect.NewError(k.code, err)
+	ce.Meta().Set(ErrorCodeKey, k.herald)
+	return ce
+}
+
+func invalidEvent(i int, id string, err error) error {
+	return fmt.Errorf("%w: event %d (id %q): %w", broker.ErrInvalidEvent, i, id, err)
+}
+
+func settingError(field string, err error) error {
+	return fmt.Errorf("%w: %s: %w", broker.ErrInvalidSetting, field, err)
+}

@@ -1,0 +1,76 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"connectrpc.com/connect"
+
+	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1"
+)
+
+// Publish stores a batch of events, all or nothing, and replies once they
+// are durable.
+func (s *Service) Publish(ctx context.Context, req *connect.Request[heraldv1.PublishRequest]) (*connect.Response[heraldv1.PublishResponse], error) {
+	resp, err := s.publish(ctx, req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// PublishStream publishes each request in the order received and sends one
+// response per request, in the same order. The first failing request ends
+// the stream with its error; the requests answered before it are durable.
+func (s *Service) PublishStream(ctx context.Context, stream *connect.BidiStream[heraldv1.PublishRequest, heraldv1.PublishResponse]) error {
+	for {
+		req, err := stream.Receive()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err // the client's stream broke; connect reports it as is
+		}
+		resp, err := s.publish(ctx, req)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// publish converts, stores and answers one PublishRequest; its error is a
+// *connect.Error.
+func (s *Service) publish(ctx context.Context, m *heraldv1.PublishRequest) (*heraldv1.PublishResponse, error) {
+	events, err := eventsFromProto(m.GetEvents())
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	results, err := s.b.Publish(ctx, m.GetTopic(), events)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	resp := &heraldv1.PublishResponse{Results: make([]*heraldv1.PublishResult, len(results))}
+	for i, r := range results {
+		resp.Results[i] = &heraldv1.PublishResult{Id: r.ID, Partition: int32(r.Partition), Offset: r.Offset, Duplicate: r.Duplicate}
+	}
+	return resp, nil
+}
+
+// eventsFromProto converts a batch; a bad event is broker.ErrInvalidEvent
+// naming its index and id, as the broker names the events it refuses.
+func eventsFromProto(ces []*heraldv1.CloudEvent) ([]*event.Event, error) {
+	events := make([]*event.Event, len(ces))
+	for i, ce := range ces {
+		e, err := EventFromProto(ce)
+		if err != nil {
+			return nil, invalidEvent(i, ce.GetId(), err)
+		}
+		events[i] = e
+	}
+	return events, nil
+}

@@ -1,0 +1,131 @@
+// Package rpc serves Herald's protobuf API (proto/herald/v1/herald.proto)
+// with connectrpc.com/connect. Its handler is a plain http.Handler that
+// speaks gRPC, gRPC-Web and the Connect protocol, so it shares Herald's one
+// HTTP port with the JSON API and the console. gRPC needs HTTP/2: over TLS,
+// or over cleartext with h2c (http.Server.Protocols with
+// SetUnencryptedHTTP2).
+//
+// Files: service.go (the Service and topic administration), publish.go
+// (Publish and PublishStream), convert.go (CloudEvent <-> event.Event),
+// errors.go (the table from Herald errors to connect codes). The generated
+// code in heraldv1 and heraldv1/heraldv1connect is committed; proto/gen.sh
+// regenerates it and gen_test.go fails when it has drifted.
+package rpc
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1/heraldv1connect"
+)
+
+// Service implements HeraldService over a broker.
+type Service struct {
+	b *broker.Broker
+}
+
+var _ heraldv1connect.HeraldServiceHandler = (*Service)(nil)
+
+// NewService returns a Service over b.
+func NewService(b *broker.Broker) *Service { return &Service{b: b} }
+
+// NewHandler returns the path prefix to mount and the handler of
+// HeraldService over b. Requests are limited to the broker's batch size
+// limit plus 1 MiB of envelope unless opts says otherwise (later options
+// win).
+func NewHandler(b *broker.Broker, opts ...connect.HandlerOption) (path string, h http.Handler) {
+	limit := connect.WithReadMaxBytes(b.Options().MaxBatchBytes + 1<<20)
+	return heraldv1connect.NewHeraldServiceHandler(NewService(b), append([]connect.HandlerOption{limit}, opts...)...)
+}
+
+// PutTopic creates or changes a topic.
+func (s *Service) PutTopic(ctx context.Context, req *connect.Request[heraldv1.PutTopicRequest]) (*connect.Response[heraldv1.PutTopicResponse], error) {
+	spec, err := topicSpec(req.Msg)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	t, created, err := s.b.PutTopic(ctx, req.Msg.GetName(), spec)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(&heraldv1.PutTopicResponse{Topic: topicProto(t), Created: created}), nil
+}
+
+// GetTopic describes a topic.
+func (s *Service) GetTopic(ctx context.Context, req *connect.Request[heraldv1.GetTopicRequest]) (*connect.Response[heraldv1.GetTopicResponse], error) {
+	t, err := s.b.Topic(ctx, req.Msg.GetName())
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(&heraldv1.GetTopicResponse{Topic: topicProto(t)}), nil
+}
+
+// ListTopics lists the user topics.
+func (s *Service) ListTopics(ctx context.Context, _ *connect.Request[heraldv1.ListTopicsRequest]) (*connect.Response[heraldv1.ListTopicsResponse], error) {
+	topics, err := s.b.Topics(ctx)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	resp := &heraldv1.ListTopicsResponse{Topics: make([]*heraldv1.Topic, len(topics))}
+	for i, t := range topics {
+		resp.Topics[i] = topicProto(t)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// DeleteTopic deletes a topic and its events.
+func (s *Service) DeleteTopic(ctx context.Context, req *connect.Request[heraldv1.DeleteTopicRequest]) (*connect.Response[heraldv1.DeleteTopicResponse], error) {
+	if err := s.b.DeleteTopic(ctx, req.Msg.GetName()); err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(&heraldv1.DeleteTopicResponse{}), nil
+}
+
+// topicSpec converts a PutTopicRequest; unset fields stay nil.
+func topicSpec(m *heraldv1.PutTopicRequest) (broker.TopicSpec, error) {
+	var spec broker.TopicSpec
+	if m.Partitions != nil {
+		p := int(m.GetPartitions())
+		spec.Partitions = &p
+	}
+	if m.RetentionBytes != nil {
+		n := m.GetRetentionBytes()
+		spec.RetentionBytes = &n
+	}
+	var err error
+	if spec.Retention, err = duration("retention", m.GetRetention()); err != nil {
+		return spec, err
+	}
+	spec.DedupWindow, err = duration("dedup_window", m.GetDedupWindow())
+	return spec, err
+}
+
+// duration converts an optional Duration field; nil stays nil.
+func duration(field string, d *durationpb.Duration) (*time.Duration, error) {
+	if d == nil {
+		return nil, nil
+	}
+	if err := d.CheckValid(); err != nil {
+		return nil, settingError(field, err)
+	}
+	v := d.AsDuration()
+	return &v, nil
+}
+
+func topicProto(t broker.Topic) *heraldv1.Topic {
+	return &heraldv1.Topic{
+		Name:           t.Name,
+		Partitions:     int32(t.Partitions),
+		Retention:      durationpb.New(t.Retention),
+		RetentionBytes: t.RetentionBytes,
+		DedupWindow:    durationpb.New(t.DedupWindow),
+		CreatedTime:    timestamppb.New(t.CreatedAt),
+	}
+}
