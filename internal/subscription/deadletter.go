@@ -25,17 +25,35 @@ const (
 )
 
 // deadLetter stores the event in the dead-letter topic, durably, and only
-// then counts it done for this subscription.
+// then counts it done for this subscription. If the dead letter cannot be
+// stored (the topic is gone, the disk is full, the event with its reasons
+// is over the size limit), only this event waits: it is tried again after
+// its backoff, and every other key goes on. The error is always nil; it
+// stays in the signature for callers that pass it on.
 func (s *sub) deadLetter(ctx context.Context, c *cursor, e *entry, now time.Time, b *batch) error {
 	dl := deadLetterEvent(e.ev, s.topic, s.name, e, now)
 	if _, err := s.m.broker.Publish(ctx, s.cfg.DeadLetterTopic, []*event.Event{dl}); err != nil {
 		e.leased = false
-		e.due = now.Add(s.cfg.Backoff.delay(e.attempts, 0)) // try again later
-		return fmt.Errorf("dead-letter topic %s: %w", s.cfg.DeadLetterTopic, err)
+		e.due = now.Add(s.cfg.Backoff.delay(e.attempts, 0))
+		e.attempts = max(e.attempts, s.cfg.MaxAttempts) // dead-letter it, not deliver it, next time
+		b.put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, RetryAt: e.due.UnixMilli(),
+			Reason: limitReason(fmt.Sprintf("%s (storing the dead letter in %s failed: %v)", e.reason, s.cfg.DeadLetterTopic, err))})
+		c.recorded[e.off] = true
+		return nil
 	}
 	c.dead++
 	s.finish(c, e, b)
 	return nil
+}
+
+// maxReason bounds a reason kept with an event or a dead letter.
+const maxReason = 1024
+
+func limitReason(r string) string {
+	if len(r) <= maxReason {
+		return r
+	}
+	return r[:maxReason-3] + "..."
 }
 
 // deadLetterEvent copies an event for the dead-letter topic with the
@@ -47,7 +65,7 @@ func deadLetterEvent(ev *event.Event, topic, sub string, e *entry, now time.Time
 	for k, v := range ev.Extensions {
 		dl.Extensions[k] = v
 	}
-	dl.Extensions[ExtReason] = e.reason
+	dl.Extensions[ExtReason] = limitReason(e.reason)
 	dl.Extensions[ExtAttempts] = strconv.Itoa(e.attempts)
 	dl.Extensions[ExtSubscription] = sub
 	dl.Extensions[ExtTopic] = topic

@@ -28,6 +28,7 @@ func (c *clock) Add(d time.Duration) {
 // env is a real engine, broker and manager over a temporary directory.
 type env struct {
 	t     *testing.T
+	bopts broker.Options // broker options for open (Now is set there)
 	dir   string
 	clock *clock
 	e     *log.Engine
@@ -50,7 +51,9 @@ func (v *env) open() {
 	if err != nil {
 		v.t.Fatal(err)
 	}
-	b, err := broker.New(e, broker.Options{Now: v.clock.Now})
+	bopts := v.bopts
+	bopts.Now = v.clock.Now
+	b, err := broker.New(e, bopts)
 	if err != nil {
 		v.t.Fatal(err)
 	}

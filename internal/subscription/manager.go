@@ -132,7 +132,10 @@ func (m *Manager) create(ctx context.Context, t broker.Topic, name string, cfg C
 	if _, _, err := m.broker.PutTopic(ctx, cfg.DeadLetterTopic, broker.TopicSpec{}); err != nil {
 		return Info{}, false, fmt.Errorf("dead-letter topic %s: %w", cfg.DeadLetterTopic, err)
 	}
-	m.inc++
+	// An incarnation is never reused, even after compaction removed every
+	// record of an older one: it is the creation time in nanoseconds (and
+	// above every incarnation seen).
+	m.inc = max(m.inc+1, uint64(time.Now().UnixNano()))
 	rec := configRecord{Inc: m.inc, Config: cfg, Start: start, Created: m.now().UTC()}
 	var b batch
 	b.put(configKey(t.Name, name), rec)
@@ -226,6 +229,9 @@ func (m *Manager) Get(ctx context.Context, topic, name string) (Info, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.deleted {
+		return Info{}, fmt.Errorf("%w: %s on topic %s (deleted)", ErrNotFound, name, topic)
+	}
 	if err := s.expire(ctx, m.now()); err != nil {
 		return Info{}, err
 	}
@@ -409,8 +415,8 @@ func (s *sub) pullLocked(ctx context.Context, max int, willWait bool) ([]Deliver
 		if t := c.nextDue(); !t.IsZero() && (w.at.IsZero() || t.Before(w.at)) {
 			w.at = t
 		}
-		if c.isRedrive() {
-			continue
+		if c.isRedrive() || len(c.entries) > window/2 {
+			continue // nothing new is read into a full window: waiting for data would spin
 		}
 		if ch, err := s.m.waitData(s.topic, c.p, c.fetched); err == nil {
 			w.data = append(w.data, ch)
@@ -515,7 +521,13 @@ func (m *Manager) withSub(topic, name string, fn func(*sub) (AckResult, *pending
 		return AckResult{}, err
 	}
 	s.mu.Lock()
-	res, pw, err := fn(s)
+	var res AckResult
+	var pw *pendingWrite
+	if s.deleted {
+		err = fmt.Errorf("%w: %s on topic %s (deleted)", ErrNotFound, name, topic)
+	} else {
+		res, pw, err = fn(s)
+	}
 	s.mu.Unlock()
 	if werr := pw.wait(); err == nil {
 		err = werr

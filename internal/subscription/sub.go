@@ -425,7 +425,7 @@ func (s *sub) reject(ctx context.Context, ids []string, reason string) (AckResul
 		if e == nil {
 			continue
 		}
-		e.leased, e.reason = false, reason
+		e.leased, e.reason = false, limitReason(reason)
 		if err := s.deadLetter(ctx, c, e, now, &b); err != nil {
 			return AckResult{}, s.m.state.enqueue(&b), err
 		}
@@ -439,7 +439,7 @@ func (s *sub) reject(ctx context.Context, ids []string, reason string) (AckResul
 
 // fail ends a delivery that did not succeed (a nack or an expired lease).
 func (s *sub) fail(ctx context.Context, c *cursor, e *entry, now time.Time, delay time.Duration, reason string, b *batch) error {
-	e.leased, e.reason = false, reason
+	e.leased, e.reason = false, limitReason(reason)
 	if e.attempts >= s.cfg.MaxAttempts {
 		return s.deadLetter(ctx, c, e, now, b)
 	}

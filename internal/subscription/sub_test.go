@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/broker"
 )
 
 func TestSubscription_EverySubscriptionGetsEveryEvent(t *testing.T) {
@@ -494,5 +495,33 @@ func TestSubscription_RejectDeadLettersAtOnce(t *testing.T) {
 	}
 	if more := v.pull("orders", "s", 1); len(more) != 0 {
 		t.Fatalf("a rejected event came again: %+v", more)
+	}
+}
+
+func TestSubscription_ADeadLetterThatCannotBeStoredHoldsBackOnlyItsKey(t *testing.T) {
+	v := newEnv(t)
+	v.bopts.DisableAutoCreate = true // a deleted dead-letter topic stays gone
+	v.restart()
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{MaxAttempts: 1, Backoff: Backoff{Initial: time.Second, Max: time.Second, Multiplier: 1}})
+	v.publish("orders", "doomed")
+	ds := v.pull("orders", "s", 1)
+	if err := v.b.DeleteTopic(v.ctx, "orders.s.dlq"); err != nil { // nowhere to put dead letters
+		t.Fatal(err)
+	}
+	if _, err := v.m.Nack(v.ctx, "orders", "s", ackIDs(ds), 0, "boom"); err != nil {
+		t.Fatalf("nack: %v", err)
+	}
+	v.publish("orders", "healthy")
+	if got := keysOf(v.pull("orders", "s", 10)); len(got) != 1 || got[0] != "healthy" {
+		t.Fatalf("other keys stalled: got %v", got)
+	}
+	if _, _, err := v.b.PutTopic(v.ctx, "orders.s.dlq", broker.TopicSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	v.clock.Add(2 * time.Second)
+	v.pull("orders", "s", 10) // the dead letter is stored now, not delivered again
+	if dead, _ := v.b.Read(v.ctx, "orders.s.dlq", 0, 0, 10); len(dead) != 1 || dead[0].PartitionKey != "doomed" {
+		t.Fatalf("dead letters after the topic came back: %+v", dead)
 	}
 }
