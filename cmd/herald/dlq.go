@@ -41,7 +41,7 @@ func (a *app) dlqShowCmd() *cobra.Command {
 				return err
 			}
 			for i := len(list.DeadLetters) - 1; i >= 0; i-- { // the newest death of that id
-				if d := list.DeadLetters[i]; d.Event.ID == args[2] {
+				if d := list.DeadLetters[i]; d.Event.Extensions["deadid"] == args[2] || d.Event.ID == args[2] {
 					return writeJSONLines(a.stdout, []server.DeadLetter{d})
 				}
 			}

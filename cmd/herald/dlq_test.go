@@ -21,7 +21,7 @@ func TestDLQ_ListShowAndRedrive(t *testing.T) {
 	}
 	var dl server.DeadLetter
 	if err := json.Unmarshal([]byte(env.mustRun("dlq", "show", "orders", "billing", "id-1")), &dl); err != nil ||
-		dl.Event.ID != "id-1" || dl.Event.Extensions["deadreason"] != "card declined" {
+		dl.Event.Extensions["deadid"] != "id-1" || dl.Event.Extensions["deadreason"] != "card declined" {
 		t.Fatalf("dlq show: %+v %v", dl, err)
 	}
 	env.run("", "dlq", "show", "orders", "billing", "nope").wantOneErrorLine(t, `no dead letter with event id "nope"`)

@@ -100,7 +100,7 @@ func TestSubs_SeekDeadLettersAndRedrive(t *testing.T) {
 
 	var dl server.DeadLetter
 	lines := strings.Split(strings.TrimSpace(env.mustRun("subs", "deadletters", "orders", "billing")), "\n")
-	if len(lines) != 2 || json.Unmarshal([]byte(lines[0]), &dl) != nil || dl.Event.ID != "id-0" ||
+	if len(lines) != 2 || json.Unmarshal([]byte(lines[0]), &dl) != nil || dl.Event.Extensions["deadid"] != "id-0" ||
 		dl.Event.Extensions["deadreason"] != "card declined" {
 		t.Fatalf("deadletters printed %q", lines)
 	}

@@ -29,7 +29,7 @@ func TestDeadLetters_ListRedriveAndAudit(t *testing.T) {
 		t.Fatalf("dead letters %+v", list)
 	}
 	dl := list.DeadLetters[0]
-	if dl.Partition != 0 || dl.Offset != 0 || dl.Redriving || dl.Event.ID != "e00" || dl.Event.Topic != "orders.billing.dlq" ||
+	if dl.Partition != 0 || dl.Offset != 0 || dl.Redriving || dl.Event.Extensions["deadid"] != "e00" || dl.Event.Topic != "orders.billing.dlq" ||
 		dl.Event.Extensions["deadreason"] != "card declined" || dl.Event.Extensions["deadattempts"] != "1" {
 		t.Fatalf("dead letter %+v %+v", dl, dl.Event)
 	}

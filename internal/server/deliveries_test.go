@@ -155,7 +155,7 @@ func TestDeliveries_DeadLetterAfterMaxAttemptsIsReadableInItsTopic(t *testing.T)
 			t.Errorf("dead letter %s = %q, want %q", k, got, v)
 		}
 	}
-	if dead[0].ID != "e00" || dead[0].Source != "/test" {
+	if dead[0].ID != "e00@orders/billing" || dead[0].Extensions["deadid"] != "e00" || dead[0].Source != "/test" {
 		t.Errorf("dead letter %+v", dead[0])
 	}
 	p := env.getSub(t, subPath).Partitions[0]

@@ -10,10 +10,13 @@ import (
 )
 
 // Extension attributes a dead letter carries: why it died and where it came
-// from. The event keeps its id and source, so dead-lettering it twice (a
-// crash between the dead-letter write and the state write) stores it once:
-// the dead-letter topic deduplicates.
+// from. A dead letter's id is the event's id followed by "@<topic>/<sub>",
+// unique to the subscription (several subscriptions may share a
+// dead-letter topic), and the same every time, so dead-lettering it twice
+// (a crash between the dead-letter write and the state write) stores it
+// once: the dead-letter topic deduplicates. ExtID keeps the event's own id.
 const (
+	ExtID           = "deadid"
 	ExtReason       = "deadreason"
 	ExtAttempts     = "deadattempts"
 	ExtSubscription = "deadsubscription"
@@ -65,6 +68,8 @@ func deadLetterEvent(ev *event.Event, topic, sub string, e *entry, now time.Time
 	for k, v := range ev.Extensions {
 		dl.Extensions[k] = v
 	}
+	dl.ID = ev.ID + "@" + topic + "/" + sub
+	dl.Extensions[ExtID] = ev.ID
 	dl.Extensions[ExtReason] = limitReason(e.reason)
 	dl.Extensions[ExtAttempts] = strconv.Itoa(e.attempts)
 	dl.Extensions[ExtSubscription] = sub

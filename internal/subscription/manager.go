@@ -178,6 +178,10 @@ func (m *Manager) update(ctx context.Context, s *sub, cfg Config) (Info, bool, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cfg.Start = s.cfg.Start
+	if cfg.DeadLetterTopic != s.cfg.DeadLetterTopic && s.redriving() > 0 {
+		return Info{}, false, fmt.Errorf("%w: %d dead letters of %s are being redriven from %s; change the dead-letter topic once they are done",
+			ErrConflict, s.redriving(), s.name, s.cfg.DeadLetterTopic)
+	}
 	if cfg.DeadLetterTopic != s.cfg.DeadLetterTopic {
 		if _, _, err := m.broker.PutTopic(ctx, cfg.DeadLetterTopic, broker.TopicSpec{}); err != nil {
 			return Info{}, false, fmt.Errorf("dead-letter topic %s: %w", cfg.DeadLetterTopic, err)
@@ -332,6 +336,15 @@ func (m *Manager) DeleteTopic(ctx context.Context, topic string) error {
 	return nil
 }
 
+// redriving counts redriven dead letters not yet finished.
+func (s *sub) redriving() int {
+	n := 0
+	for _, c := range s.redrives {
+		n += len(c.entries)
+	}
+	return n
+}
+
 // info describes s; called with s.mu held.
 func (s *sub) info(ctx context.Context) Info {
 	info := Info{Topic: s.topic, Name: s.name, Config: s.cfg, CreatedAt: s.created}
@@ -356,9 +369,7 @@ func (s *sub) info(ctx context.Context) Info {
 		}
 		info.Partitions = append(info.Partitions, pi)
 	}
-	for _, c := range s.redrives {
-		info.Redriving += len(c.entries)
-	}
+	info.Redriving = s.redriving()
 	return info
 }
 

@@ -154,7 +154,7 @@ func (md *model) deadLettered() map[string]int {
 		md.t.Fatal(err)
 	}
 	for _, e := range evs {
-		n[e.ID]++
+		n[originalID(e)]++
 	}
 	return n
 }

@@ -147,7 +147,7 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	var ids []string
 	for _, dl := range chosen {
 		b.put(redriveKey(topic, name, dl.Partition, dl.Offset), eventRecord{Inc: s.inc})
-		ids = append(ids, dl.Event.ID)
+		ids = append(ids, originalID(dl.Event))
 	}
 	audit := AuditRecord{Actor: req.Actor, At: now.UTC(), All: req.All, IDs: ids, Count: len(ids)}
 	b.put(auditKey(topic, name, now), audit)
@@ -167,9 +167,9 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 // per event id), leaving out those already being redriven.
 func selectDeadLetters(dls []DeadLetter, req RedriveRequest) ([]DeadLetter, RedriveResult) {
 	var res RedriveResult
-	latest := map[string]DeadLetter{}
+	latest := map[string]DeadLetter{} // by the event's own id
 	for _, dl := range dls {
-		latest[dl.Event.ID] = dl
+		latest[originalID(dl.Event)] = dl
 	}
 	want := req.IDs
 	if req.All {
@@ -218,14 +218,25 @@ func original(dl *event.Event) *event.Event {
 	for k, v := range dl.Extensions {
 		ev.Extensions[k] = v
 	}
+	if id, ok := dl.Extensions[ExtID]; ok {
+		ev.ID = id
+	}
 	ev.Topic = dl.Extensions[ExtTopic]
 	ev.Partition, _ = strconv.Atoi(dl.Extensions[ExtPartition])
 	ev.Offset, _ = strconv.ParseInt(dl.Extensions[ExtOffset], 10, 64)
 	ev.StoredAt, _ = time.Parse(time.RFC3339Nano, dl.Extensions[ExtStoredTime])
-	for _, k := range []string{ExtReason, ExtAttempts, ExtSubscription, ExtTopic, ExtPartition, ExtOffset, ExtStoredTime, ExtTime} {
+	for _, k := range []string{ExtID, ExtReason, ExtAttempts, ExtSubscription, ExtTopic, ExtPartition, ExtOffset, ExtStoredTime, ExtTime} {
 		delete(ev.Extensions, k)
 	}
 	return &ev
+}
+
+// originalID is the id of the event a dead letter holds.
+func originalID(dl *event.Event) string {
+	if id, ok := dl.Extensions[ExtID]; ok {
+		return id
+	}
+	return dl.ID
 }
 
 // Audit lists who redrove this subscription's dead letters, oldest first.
@@ -247,6 +258,9 @@ func (m *Manager) loadRedrives(ctx context.Context) error {
 			evs, err := m.broker.Read(ctx, s.cfg.DeadLetterTopic, pr.dp, pr.doff, 1)
 			if err != nil || len(evs) == 0 || evs[0].Offset != pr.doff {
 				continue // gone from the dead-letter topic (retention): nothing to redrive
+			}
+			if x := evs[0].Extensions; x[ExtSubscription] != s.name || x[ExtTopic] != s.topic {
+				continue // not this subscription's dead letter: never deliver it here
 			}
 			s.addRedrive(pr.dp, evs[0], pr.rec)
 		}

@@ -369,11 +369,11 @@ func TestSubscription_RedriveReachesOnlyItsSubscriptionAndIsAudited(t *testing.T
 	if err != nil || len(dls) != 2 || dls[0].Event.Extensions[ExtReason] != "card declined" {
 		t.Fatalf("dead letters: %+v %v", dls, err)
 	}
-	res, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{IDs: []string{dls[1].Event.ID, "no-such-id"}, Actor: "ops@example"})
+	res, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{IDs: []string{originalID(dls[1].Event), "no-such-id"}, Actor: "ops@example"})
 	if err != nil || res.Redriven != 1 || len(res.NotFound) != 1 {
 		t.Fatalf("redrive: %+v %v", res, err)
 	}
-	if again, _ := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{IDs: []string{dls[1].Event.ID}}); again.Already != 1 {
+	if again, _ := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{IDs: []string{originalID(dls[1].Event)}}); again.Already != 1 {
 		t.Fatalf("second redrive of the same dead letter: %+v", again)
 	}
 	if ds := v.pull("orders", "email", 10); len(ds) != 0 {
@@ -381,7 +381,7 @@ func TestSubscription_RedriveReachesOnlyItsSubscriptionAndIsAudited(t *testing.T
 	}
 	v.restart() // the redrive is durable
 	ds := v.pull("orders", "billing", 10)
-	if len(ds) != 1 || ds[0].Event.ID != dls[1].Event.ID || ds[0].Attempt != 1 || ds[0].Event.Extensions[ExtReason] != "" || ds[0].Event.Offset != 1 {
+	if len(ds) != 1 || ds[0].Event.ID != originalID(dls[1].Event) || ds[0].Attempt != 1 || ds[0].Event.Extensions[ExtReason] != "" || ds[0].Event.Offset != 1 {
 		t.Fatalf("redriven delivery: %+v", ds)
 	}
 	v.ack("orders", "billing", ds...)
@@ -390,7 +390,7 @@ func TestSubscription_RedriveReachesOnlyItsSubscriptionAndIsAudited(t *testing.T
 		t.Fatalf("an acked redrive came again: %+v", ds)
 	}
 	audit, _ := v.m.Audit(v.ctx, "orders", "billing")
-	if len(audit) != 2 || audit[0].Actor != "ops@example" || audit[0].Count != 1 || audit[0].IDs[0] != dls[1].Event.ID {
+	if len(audit) != 2 || audit[0].Actor != "ops@example" || audit[0].Count != 1 || audit[0].IDs[0] != originalID(dls[1].Event) {
 		t.Fatalf("audit: %+v", audit)
 	}
 	if _, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{}); !errors.Is(err, ErrInvalidConfig) {
@@ -523,5 +523,23 @@ func TestSubscription_ADeadLetterThatCannotBeStoredHoldsBackOnlyItsKey(t *testin
 	v.pull("orders", "s", 10) // the dead letter is stored now, not delivered again
 	if dead, _ := v.b.Read(v.ctx, "orders.s.dlq", 0, 0, 10); len(dead) != 1 || dead[0].PartitionKey != "doomed" {
 		t.Fatalf("dead letters after the topic came back: %+v", dead)
+	}
+}
+
+func TestSubscription_SubscriptionsSharingADeadLetterTopicEachKeepTheirDeadLetter(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	for _, name := range []string{"a", "b"} {
+		v.sub("orders", name, Config{MaxAttempts: 1, DeadLetterTopic: "orders.dead"})
+	}
+	v.publish("orders", "k")
+	for _, name := range []string{"a", "b"} {
+		v.nack("orders", name, "no", v.pull("orders", name, 1)...)
+	}
+	for _, name := range []string{"a", "b"} {
+		dls, err := v.m.DeadLetters(v.ctx, "orders", name, 10)
+		if err != nil || len(dls) != 1 || dls[0].Event.Extensions[ExtSubscription] != name {
+			t.Fatalf("%s's dead letters: %+v %v", name, dls, err)
+		}
 	}
 }
