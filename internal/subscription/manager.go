@@ -178,6 +178,10 @@ func (m *Manager) update(ctx context.Context, s *sub, cfg Config) (Info, bool, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cfg.Start = s.cfg.Start
+	if cfg.Ordering != s.cfg.Ordering && s.pending() > 0 {
+		return Info{}, false, fmt.Errorf("%w: ordering of %s can change only when no event is pending (%d are); "+
+			"let them finish, or seek to skip them", ErrConflict, s.name, s.pending())
+	}
 	if cfg.DeadLetterTopic != s.cfg.DeadLetterTopic && s.redriving() > 0 {
 		return Info{}, false, fmt.Errorf("%w: %d dead letters of %s are being redriven from %s; change the dead-letter topic once they are done",
 			ErrConflict, s.redriving(), s.name, s.cfg.DeadLetterTopic)
@@ -334,6 +338,15 @@ func (m *Manager) DeleteTopic(ctx context.Context, topic string) error {
 		}
 	}
 	return nil
+}
+
+// pending counts the events held (read and not finished) in all cursors.
+func (s *sub) pending() int {
+	n := s.redriving()
+	for _, c := range s.parts {
+		n += len(c.entries)
+	}
+	return n
 }
 
 // redriving counts redriven dead letters not yet finished.

@@ -254,6 +254,10 @@ func (m *Manager) Audit(ctx context.Context, topic, name string) ([]AuditRecord,
 // restart back into their redrive cursors.
 func (m *Manager) loadRedrives(ctx context.Context) error {
 	for _, s := range m.subs {
+		sort.Slice(s.pendingRedrives, func(i, j int) bool { // key order is dead-letter order
+			x, y := s.pendingRedrives[i], s.pendingRedrives[j]
+			return x.dp < y.dp || (x.dp == y.dp && x.doff < y.doff)
+		})
 		for _, pr := range s.pendingRedrives {
 			evs, err := m.broker.Read(ctx, s.cfg.DeadLetterTopic, pr.dp, pr.doff, 1)
 			if err != nil || len(evs) == 0 || evs[0].Offset != pr.doff {

@@ -2,6 +2,7 @@ package subscription
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/storage"
 )
 
 // window bounds the pending events a subscription holds per partition.
@@ -97,6 +99,9 @@ func (s *sub) refill(ctx context.Context) error {
 		}
 		for len(c.entries) < window {
 			evs, err := s.m.broker.Read(ctx, s.topic, c.p, c.fetched, window-len(c.entries))
+			if errors.Is(err, storage.ErrOffsetOutOfRange) && s.skipToStart(ctx, c) {
+				continue // retention removed events this subscription had not finished
+			}
 			if err != nil {
 				return fmt.Errorf("read topic %s partition %d at %d: %w", s.topic, c.p, c.fetched, err)
 			}
@@ -132,6 +137,24 @@ func deliverAfter(ev *event.Event) time.Time {
 		return time.Time{}
 	}
 	return t
+}
+
+// skipToStart moves a cursor whose next read was removed by retention to
+// the first offset still in the log, dropping what is gone. It reports
+// whether it moved.
+func (s *sub) skipToStart(ctx context.Context, c *cursor) bool {
+	first, _, err := s.m.broker.Offsets(ctx, s.topic, c.p)
+	if err != nil || first <= c.fetched {
+		return false
+	}
+	for _, e := range c.entries {
+		if e.off < first {
+			c.done(e)
+		}
+	}
+	c.fetched = first
+	c.advance()
+	return true
 }
 
 // restoredDone reports (and forgets) an ack made out of order before a

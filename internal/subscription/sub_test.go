@@ -543,3 +543,38 @@ func TestSubscription_SubscriptionsSharingADeadLetterTopicEachKeepTheirDeadLette
 		}
 	}
 }
+
+func TestSubscription_RetentionPastItsPositionSkipsToTheLogStart(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{Ordering: OrderNone})
+	v.publish("orders", "a", "b", "c")
+	hour := time.Hour
+	if _, _, err := v.b.PutTopic(v.ctx, "orders", broker.TopicSpec{Retention: &hour}); err != nil {
+		t.Fatal(err)
+	}
+	v.clock.Add(2 * time.Hour)
+	v.publish("orders", "d") // rolls the old segment (small segments) so retention can drop it
+	if err := v.e.EnforceRetention(); err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := v.b.Offsets(v.ctx, "orders", 0)
+	if first == 0 {
+		t.Skip("retention kept the first segment; nothing to test")
+	}
+	ds, err := v.m.Pull(v.ctx, "orders", "s", 10, 0)
+	if err != nil || len(ds) == 0 || ds[0].Event.Offset < first {
+		t.Fatalf("after retention removed offsets below %d: %v %v", first, ds, err)
+	}
+}
+
+func TestSubscription_OrderingCannotChangeWithEventsPending(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{Ordering: OrderNone})
+	v.publish("orders", "k", "k")
+	v.pull("orders", "s", 10)
+	if _, _, err := v.m.Put(v.ctx, "orders", "s", Config{Ordering: OrderKey}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("ordering change with events in flight: %v", err)
+	}
+}
