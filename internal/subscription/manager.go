@@ -312,6 +312,9 @@ func (m *Manager) Delete(ctx context.Context, topic, name string) error {
 			b.del(s.recordKey(c, off))
 		}
 	}
+	for _, key := range s.auditKeys {
+		b.del(key)
+	}
 	if err := m.state.write(ctx, &b); err != nil {
 		return err
 	}

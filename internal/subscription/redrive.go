@@ -29,8 +29,9 @@ func redriveKey(topic, sub string, dp int, doff int64) string {
 	return "r/" + topic + "/" + sub + "/" + strconv.Itoa(dp) + "/" + strconv.FormatInt(doff, 10)
 }
 
-func auditKey(topic, sub string, at time.Time) string {
-	return "a/" + topic + "/" + sub + "/" + strconv.FormatInt(at.UnixNano(), 10)
+// auditKey is unique per record: the time and a sequence number.
+func auditKey(topic, sub string, at time.Time, seq int) string {
+	return "a/" + topic + "/" + sub + "/" + strconv.FormatInt(at.UnixNano(), 10) + "." + strconv.Itoa(seq)
 }
 
 // DeadLetter is a dead letter of a subscription, where it is stored in the
@@ -44,6 +45,7 @@ type DeadLetter struct {
 
 // AuditRecord says who redrove what and when.
 type AuditRecord struct {
+	Inc   uint64    `json:"inc,omitempty"` // the subscription's incarnation
 	Actor string    `json:"actor"`
 	At    time.Time `json:"at"`
 	All   bool      `json:"all,omitempty"`
@@ -149,8 +151,9 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 		b.put(redriveKey(topic, name, dl.Partition, dl.Offset), eventRecord{Inc: s.inc})
 		ids = append(ids, originalID(dl.Event))
 	}
-	audit := AuditRecord{Actor: req.Actor, At: now.UTC(), All: req.All, IDs: ids, Count: len(ids)}
-	b.put(auditKey(topic, name, now), audit)
+	audit := AuditRecord{Inc: s.inc, Actor: req.Actor, At: now.UTC(), All: req.All, IDs: ids, Count: len(ids)}
+	key := auditKey(topic, name, now, len(s.audit))
+	b.put(key, audit)
 	if err := m.state.write(ctx, &b); err != nil {
 		return RedriveResult{}, err
 	}
@@ -158,6 +161,7 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 		s.addRedrive(dl.Partition, dl.Event, eventRecord{})
 	}
 	s.audit = append(s.audit, audit)
+	s.auditKeys = append(s.auditKeys, key)
 	res.Redriven = len(chosen)
 	s.signal()
 	return res, nil
@@ -304,7 +308,7 @@ func (m *Manager) replayRedrive(topic, name string, dp int, doff int64, value []
 	return nil
 }
 
-func (m *Manager) replayAudit(topic, name string, value []byte) error {
+func (m *Manager) replayAudit(key, topic, name string, value []byte) error {
 	s, ok := m.subs[subKey(topic, name)]
 	if !ok || value == nil {
 		return nil
@@ -313,6 +317,9 @@ func (m *Manager) replayAudit(topic, name string, value []byte) error {
 	if err := json.Unmarshal(value, &rec); err != nil {
 		return fmt.Errorf("subscription %s/%s audit: %w", topic, name, err)
 	}
-	s.audit = append(s.audit, rec)
+	if rec.Inc == s.inc {
+		s.audit = append(s.audit, rec)
+		s.auditKeys = append(s.auditKeys, key)
+	}
 	return nil
 }

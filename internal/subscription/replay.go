@@ -38,7 +38,7 @@ func (m *Manager) replay(ctx context.Context) error {
 		case "d":
 			return m.replayDoneSet(topic, name, p, off, value)
 		case "a":
-			return m.replayAudit(topic, name, value)
+			return m.replayAudit(key, topic, name, value)
 		default:
 			return m.replayEvent(topic, name, p, off, value)
 		}

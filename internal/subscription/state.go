@@ -249,7 +249,7 @@ func parseKey(key string) (kind string, topic, sub string, p int, off int64, err
 	if want == 0 || len(f) != want {
 		return "", "", "", 0, 0, fmt.Errorf("bad state key %q", key)
 	}
-	if len(f) > 3 && kind != "a" {
+	if len(f) > 3 && kind != "a" { // an audit key ends in time.sequence
 		if p, err = strconv.Atoi(f[3]); err != nil {
 			return "", "", "", 0, 0, fmt.Errorf("bad state key %q", key)
 		}

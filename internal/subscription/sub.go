@@ -27,14 +27,15 @@ type sub struct {
 	topic string
 	name  string
 
-	mu       sync.Mutex // guards everything below
-	inc      uint64
-	cfg      Config
-	created  time.Time
-	parts    map[int]*cursor // by partition of the topic
-	redrives map[int]*cursor // redriven dead letters, by partition of the dead-letter topic
-	audit    []AuditRecord
-	leaseSeq uint64
+	mu        sync.Mutex // guards everything below
+	inc       uint64
+	cfg       Config
+	created   time.Time
+	parts     map[int]*cursor // by partition of the topic
+	redrives  map[int]*cursor // redriven dead letters, by partition of the dead-letter topic
+	audit     []AuditRecord
+	auditKeys []string // state keys of audit
+	leaseSeq  uint64
 	// nextExpiry is no later than the earliest lease deadline; expire
 	// scans nothing before it.
 	nextExpiry time.Time

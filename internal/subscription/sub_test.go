@@ -578,3 +578,28 @@ func TestSubscription_OrderingCannotChangeWithEventsPending(t *testing.T) {
 		t.Fatalf("ordering change with events in flight: %v", err)
 	}
 }
+
+func TestSubscription_AuditGoesWithItsSubscription(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{MaxAttempts: 1})
+	v.publish("orders", "a")
+	v.nack("orders", "s", "no", v.pull("orders", "s", 1)...)
+	for i := 0; i < 2; i++ { // two redrives at the same clock reading both stay
+		if _, err := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{All: true, Actor: "ops"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.restart()
+	if audit, _ := v.m.Audit(v.ctx, "orders", "s"); len(audit) != 2 {
+		t.Fatalf("audit after restart: %d records, want 2", len(audit))
+	}
+	if err := v.m.Delete(v.ctx, "orders", "s"); err != nil {
+		t.Fatal(err)
+	}
+	v.sub("orders", "s", Config{})
+	v.restart()
+	if audit, _ := v.m.Audit(v.ctx, "orders", "s"); len(audit) != 0 {
+		t.Fatalf("a new subscription of the same name shows %d old audit records", len(audit))
+	}
+}
