@@ -24,8 +24,9 @@ type Supervisor struct {
 	mu      sync.Mutex // guards running
 	running map[string]*supervised
 
-	stop chan struct{}
-	done chan struct{}
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 type supervised struct {
@@ -94,10 +95,14 @@ func (s *Supervisor) stopOne(r *supervised) {
 }
 
 // Stop stops looking and stops every pusher, waiting for their requests in
-// flight until ctx ends.
+// flight until ctx ends. Calling it again is harmless.
 func (s *Supervisor) Stop(ctx context.Context) error {
-	close(s.stop)
-	<-s.done
+	s.stopOnce.Do(func() { close(s.stop) })
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error

@@ -48,3 +48,14 @@ func TestPushSettings_AreCheckedWhenTheSubscriptionIsSet(t *testing.T) {
 		}
 	}
 }
+
+func TestSupervisor_StopTwiceIsHarmless(t *testing.T) {
+	v := newEnv(t)
+	sup := Supervise(v.m, 20*time.Millisecond, Options{})
+	if err := sup.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := sup.Stop(context.Background()); err != nil {
+		t.Fatalf("second stop: %v", err)
+	}
+}
