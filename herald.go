@@ -114,8 +114,10 @@ func (c *Client) PutSubscription(ctx context.Context, topic, name string, cfg Su
 }
 
 // Publish stores events in a topic, all or nothing, and returns once they
-// are durable.
+// are durable. Called with the context a handler received, it sets their
+// causation and correlation from the event being handled.
 func (c *Client) Publish(ctx context.Context, topic string, events ...*CloudEvent) ([]Result, error) {
+	stampCausation(ctx, events)
 	return c.broker.Publish(ctx, topic, events)
 }
 

@@ -136,7 +136,7 @@ func (ru *runner) call(ctx context.Context, d *Delivery) (err error) {
 			err = fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack())
 		}
 	}()
-	return ru.h(ctx, d)
+	return ru.h(withCause(ctx, d.Event), d)
 }
 
 // settle acks, nacks or dead-letters a finished delivery. It uses its own
