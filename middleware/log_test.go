@@ -1,0 +1,26 @@
+package middleware
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/heraldevents/herald"
+)
+
+func TestLog_RecordsTheEventAndTheError(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := func(ctx context.Context, d *herald.Delivery) error { return errors.New("card declined") }
+	Log(l)(h)(context.Background(), delivery())
+	out := buf.String()
+	for _, want := range []string{`"level":"WARN"`, `"event_id":"e1"`, `"type":"order.placed"`, `"attempt":2`,
+		`"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"`, `"error":"card declined"`, `"subscription":"billing"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log %s lacks %s", out, want)
+		}
+	}
+}

@@ -1,0 +1,33 @@
+package middleware
+
+import (
+	"context"
+	"time"
+
+	"github.com/heraldevents/herald"
+)
+
+// Retry calls the handler again, in process, when it fails: up to attempts
+// calls in all, waiting initial, then twice as long each time up to max.
+// Only the last error goes back to the subscription (a nack). Permanent
+// errors are not retried, and a cancelled context stops the retries.
+func Retry(attempts int, initial, max time.Duration) herald.Middleware {
+	return func(next herald.Handler) herald.Handler {
+		return func(ctx context.Context, d *herald.Delivery) error {
+			wait := initial
+			var err error
+			for i := 0; i < attempts; i++ {
+				if err = next(ctx, d); err == nil || herald.IsPermanent(err) || i == attempts-1 {
+					return err
+				}
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+					return err
+				}
+				wait = min(wait*2, max)
+			}
+			return err
+		}
+	}
+}

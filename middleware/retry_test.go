@@ -1,0 +1,43 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/heraldevents/herald"
+)
+
+func TestRetry_RetriesInProcessThenGivesUp(t *testing.T) {
+	cases := []struct {
+		name          string
+		fail, attempt int
+		wantCalls     int
+		wantErr       bool
+	}{
+		{"succeeds on the second call", 1, 3, 2, false},
+		{"gives up after three", 5, 3, 3, true},
+		{"one attempt means no retry", 1, 1, 1, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			calls := 0
+			err := Retry(c.attempt, time.Millisecond, 4*time.Millisecond)(failing(c.fail, &calls))(context.Background(), delivery())
+			if calls != c.wantCalls || (err != nil) != c.wantErr {
+				t.Fatalf("%d calls, error %v", calls, err)
+			}
+		})
+	}
+}
+
+func TestRetry_DoesNotRetryPermanentErrors(t *testing.T) {
+	calls := 0
+	h := func(ctx context.Context, d *herald.Delivery) error {
+		calls++
+		return herald.Permanent(errors.New("bad data"))
+	}
+	if err := Retry(5, time.Millisecond, time.Millisecond)(h)(context.Background(), delivery()); !herald.IsPermanent(err) || calls != 1 {
+		t.Fatalf("%d calls, error %v", calls, err)
+	}
+}

@@ -1,0 +1,27 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/heraldevents/herald"
+)
+
+// Timeout gives each call of the handler at most d: its context is
+// cancelled then, and a handler that returns the deadline error fails with
+// a message that says so (and is retried like any failure).
+func Timeout(d time.Duration) herald.Middleware {
+	return func(next herald.Handler) herald.Handler {
+		return func(ctx context.Context, del *herald.Delivery) error {
+			ctx, cancel := context.WithTimeout(ctx, d)
+			defer cancel()
+			err := next(ctx, del)
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+				return fmt.Errorf("handler timed out after %s: %w", d, err)
+			}
+			return err
+		}
+	}
+}

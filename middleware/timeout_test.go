@@ -1,0 +1,23 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldevents/herald"
+)
+
+func TestTimeout_CancelsASlowHandlerAndSaysSo(t *testing.T) {
+	slow := func(ctx context.Context, d *herald.Delivery) error { <-ctx.Done(); return ctx.Err() }
+	err := Timeout(10*time.Millisecond)(slow)(context.Background(), delivery())
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "timed out after 10ms") {
+		t.Fatalf("error %v", err)
+	}
+	fast := func(ctx context.Context, d *herald.Delivery) error { return nil }
+	if err := Timeout(time.Second)(fast)(context.Background(), delivery()); err != nil {
+		t.Fatal(err)
+	}
+}
