@@ -36,3 +36,26 @@ func ExampleOpen() {
 	// duplicate: true offset 0
 	// order.placed {"order":42}
 }
+
+func ExampleHandle() {
+	dir, _ := os.MkdirTemp("", "herald-example")
+	defer os.RemoveAll(dir)
+	c, _ := herald.Open(dir)
+	defer c.Close()
+	ctx, stop := context.WithCancel(context.Background())
+
+	type OrderPlaced struct {
+		Order int `json:"order"`
+	}
+	c.PutTopic(ctx, "orders", herald.TopicSpec{})
+	c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{Start: "earliest"})
+	r := herald.NewRouter(c, herald.RouterOptions{})
+	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+		fmt.Println("charging order", e.Data.Order, "attempt", e.Attempt)
+		stop() // one event is enough for the example
+		return nil
+	})
+	c.Publish(ctx, "orders", herald.NewEvent("order.placed", "/shop", []byte(`{"order":42}`)))
+	r.Run(ctx) // returns once ctx ends and the handler has finished
+	// Output: charging order 42 attempt 1
+}
