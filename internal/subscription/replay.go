@@ -107,13 +107,23 @@ func (m *Manager) replayCursor(topic, name string, p int, value []byte) error {
 	return nil
 }
 
-func (m *Manager) replayDoneSet(topic, name string, p int, low int64, value []byte) error {
+// replayedCursor returns the live subscription and cursor a record
+// belongs to, or nils for a record of a deleted subscription or partition.
+func (m *Manager) replayedCursor(topic, name string, p int) (*sub, *cursor) {
 	s, ok := m.subs[subKey(topic, name)]
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	c, ok := s.parts[p]
 	if !ok {
+		return nil, nil
+	}
+	return s, c
+}
+
+func (m *Manager) replayDoneSet(topic, name string, p int, low int64, value []byte) error {
+	s, c := m.replayedCursor(topic, name, p)
+	if c == nil {
 		return nil
 	}
 	if value == nil {
@@ -131,12 +141,8 @@ func (m *Manager) replayDoneSet(topic, name string, p int, low int64, value []by
 }
 
 func (m *Manager) replayEvent(topic, name string, p int, off int64, value []byte) error {
-	s, ok := m.subs[subKey(topic, name)]
-	if !ok {
-		return nil
-	}
-	c, ok := s.parts[p]
-	if !ok {
+	s, c := m.replayedCursor(topic, name, p)
+	if c == nil {
 		return nil
 	}
 	if value == nil {

@@ -328,8 +328,20 @@ func (s *sub) lookup(id string, res *AckResult) (*cursor, *entry) {
 // caller replies only once that write is durable, so an acked event is
 // never delivered again, even after a crash. Called with s.mu held.
 func (s *sub) ack(ctx context.Context, ids []string) (AckResult, *pendingWrite, error) {
+	return s.settle(ctx, ids, func(c *cursor, e *entry, _ time.Time, b *batch) error {
+		s.finish(c, e, b)
+		return nil
+	})
+}
+
+// settle applies act to the leased event of each ack id, then records the
+// cursors it touched and queues the state; the caller waits for the
+// returned write before it answers. Ids that cannot take effect are sorted
+// into the result. Called with s.mu held.
+func (s *sub) settle(ctx context.Context, ids []string, act func(c *cursor, e *entry, now time.Time, b *batch) error) (AckResult, *pendingWrite, error) {
 	var res AckResult
-	if err := s.expire(ctx, s.m.now()); err != nil {
+	now := s.m.now()
+	if err := s.expire(ctx, now); err != nil {
 		return res, nil, err
 	}
 	var b batch
@@ -339,7 +351,9 @@ func (s *sub) ack(ctx context.Context, ids []string) (AckResult, *pendingWrite, 
 		if e == nil {
 			continue
 		}
-		s.finish(c, e, &b)
+		if err := act(c, e, now, &b); err != nil {
+			return AckResult{}, s.m.state.enqueue(&b), err
+		}
 		touched[c] = true
 		res.Acked = append(res.Acked, id)
 	}
@@ -412,53 +426,17 @@ func (s *sub) recordDoneSet(c *cursor, b *batch) {
 // nack gives leased events back for redelivery after delay (or the
 // backoff), or dead-letters those out of attempts.
 func (s *sub) nack(ctx context.Context, ids []string, delay time.Duration, reason string) (AckResult, *pendingWrite, error) {
-	var res AckResult
-	now := s.m.now()
-	if err := s.expire(ctx, now); err != nil {
-		return res, nil, err
-	}
-	var b batch
-	touched := map[*cursor]bool{}
-	for _, id := range ids {
-		c, e := s.lookup(id, &res)
-		if e == nil {
-			continue
-		}
-		if err := s.fail(ctx, c, e, now, delay, reason, &b); err != nil {
-			return AckResult{}, s.m.state.enqueue(&b), err
-		}
-		touched[c] = true
-		res.Acked = append(res.Acked, id)
-	}
-	s.recordCursors(touched, &b)
-	s.signal()
-	return res, s.m.state.enqueue(&b), nil
+	return s.settle(ctx, ids, func(c *cursor, e *entry, now time.Time, b *batch) error {
+		return s.fail(ctx, c, e, now, delay, reason, b)
+	})
 }
 
 // reject dead-letters leased events now. Called with s.mu held.
 func (s *sub) reject(ctx context.Context, ids []string, reason string) (AckResult, *pendingWrite, error) {
-	var res AckResult
-	now := s.m.now()
-	if err := s.expire(ctx, now); err != nil {
-		return res, nil, err
-	}
-	var b batch
-	touched := map[*cursor]bool{}
-	for _, id := range ids {
-		c, e := s.lookup(id, &res)
-		if e == nil {
-			continue
-		}
+	return s.settle(ctx, ids, func(c *cursor, e *entry, now time.Time, b *batch) error {
 		e.leased, e.reason = false, limitReason(reason)
-		if err := s.deadLetter(ctx, c, e, now, &b); err != nil {
-			return AckResult{}, s.m.state.enqueue(&b), err
-		}
-		touched[c] = true
-		res.Acked = append(res.Acked, id)
-	}
-	s.recordCursors(touched, &b)
-	s.signal()
-	return res, s.m.state.enqueue(&b), nil
+		return s.deadLetter(ctx, c, e, now, b)
+	})
 }
 
 // fail ends a delivery that did not succeed (a nack or an expired lease).
