@@ -10,11 +10,8 @@ package herald
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"path/filepath"
-	"time"
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
@@ -37,9 +34,10 @@ type TopicSpec = broker.TopicSpec
 
 // Client publishes, reads and handles events.
 type Client struct {
-	engine *log.Engine
-	broker *broker.Broker
-	subs   *subscription.Manager
+	engine  *log.Engine
+	broker  *broker.Broker
+	subs    *subscription.Manager
+	publish PublishFunc // the publish middleware around the backend's publish
 }
 
 // SubscriptionConfig is a subscription's settings (see docs/delivery.md).
@@ -49,30 +47,82 @@ type SubscriptionConfig = subscription.Config
 // failure, at most max).
 type Backoff = subscription.Backoff
 
-// Option configures Open.
-type Option func(*config)
+// An Option configures both Open and Connect.
+type Option interface {
+	OpenOption
+	ConnectOption
+}
 
-type config struct {
+// An OpenOption configures Open (embedded Herald).
+type OpenOption interface{ applyOpen(*openConfig) }
+
+// A ConnectOption configures Connect (a remote Herald server).
+type ConnectOption interface{ applyConnect(*connectConfig) }
+
+// clientConfig is what both ways of reaching Herald share.
+type clientConfig struct {
+	publishMW []PublishMiddleware
+}
+
+type openConfig struct {
+	clientConfig
 	engine log.Options
 	broker broker.Options
 }
 
+type openOption func(*openConfig)
+
+func (o openOption) applyOpen(c *openConfig) { o(c) }
+
+type clientOption func(*clientConfig)
+
+func (o clientOption) applyOpen(c *openConfig)       { o(&c.clientConfig) }
+func (o clientOption) applyConnect(c *connectConfig) { o(&c.clientConfig) }
+
+// PublishFunc stores events in a topic, all or nothing, and returns once
+// they are durable.
+type PublishFunc func(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error)
+
+// chainPublish wraps publish in mw, the first the outermost.
+func chainPublish(mw []PublishMiddleware, publish PublishFunc) PublishFunc {
+	for i := len(mw) - 1; i >= 0; i-- {
+		publish = mw[i](publish)
+	}
+	return publish
+}
+
+// PublishMiddleware wraps publishing (tracing, metrics, validation). It
+// sees events before the client stamps their causation.
+type PublishMiddleware func(PublishFunc) PublishFunc
+
+// WithPublishMiddleware adds publish middleware; the first given is the
+// outermost.
+func WithPublishMiddleware(mw ...PublishMiddleware) Option {
+	return clientOption(func(c *clientConfig) { c.publishMW = append(c.publishMW, mw...) })
+}
+
 // WithSync sets when appends are fsynced: log.SyncAlways (the default:
 // acknowledged means on disk), log.SyncInterval or log.SyncNone.
-func WithSync(mode log.SyncMode) Option { return func(c *config) { c.engine.Sync = mode } }
+func WithSync(mode log.SyncMode) OpenOption {
+	return openOption(func(c *openConfig) { c.engine.Sync = mode })
+}
 
 // WithoutAutoCreate makes publishing to an unknown topic an error.
-func WithoutAutoCreate() Option { return func(c *config) { c.broker.DisableAutoCreate = true } }
+func WithoutAutoCreate() OpenOption {
+	return openOption(func(c *openConfig) { c.broker.DisableAutoCreate = true })
+}
 
 // WithDefaultPartitions sets the partition count of topics created on
 // first publish.
-func WithDefaultPartitions(n int) Option { return func(c *config) { c.broker.DefaultPartitions = n } }
+func WithDefaultPartitions(n int) OpenOption {
+	return openOption(func(c *openConfig) { c.broker.DefaultPartitions = n })
+}
 
 // Open runs Herald embedded, storing its data in dir.
-func Open(dir string, opts ...Option) (*Client, error) {
-	var c config
+func Open(dir string, opts ...OpenOption) (*Client, error) {
+	var c openConfig
 	for _, o := range opts {
-		o(&c)
+		o.applyOpen(&c)
 	}
 	e, err := log.Open(dir, c.engine)
 	if err != nil {
@@ -89,7 +139,12 @@ func Open(dir string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, errors.Join(err, e.Close())
 	}
-	return &Client{engine: e, broker: b, subs: subs}, nil
+	cl := &Client{engine: e, broker: b, subs: subs}
+	cl.publish = chainPublish(c.publishMW, func(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
+		stampCausation(ctx, events)
+		return b.Publish(ctx, topic, events)
+	})
+	return cl, nil
 }
 
 // Close syncs and closes the data directory. Stop routers first.
@@ -117,8 +172,7 @@ func (c *Client) PutSubscription(ctx context.Context, topic, name string, cfg Su
 // are durable. Called with the context a handler received, it sets their
 // causation and correlation from the event being handled.
 func (c *Client) Publish(ctx context.Context, topic string, events ...*CloudEvent) ([]Result, error) {
-	stampCausation(ctx, events)
-	return c.broker.Publish(ctx, topic, events)
+	return c.publish(ctx, topic, events)
 }
 
 // Read returns up to limit events of one partition from offset on.
@@ -142,17 +196,4 @@ func (c *Client) Topics(ctx context.Context) ([]Topic, error) { return c.broker.
 // DeleteTopic deletes a topic and its events.
 func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 	return c.broker.DeleteTopic(ctx, name)
-}
-
-// NewEvent returns an event with a fresh id, the current time and JSON
-// content type, ready to publish.
-func NewEvent(typ, source string, data []byte) *CloudEvent {
-	return &CloudEvent{ID: newID(), Source: source, Type: typ, SpecVersion: event.SpecVersion,
-		Time: time.Now().UTC(), DataContentType: "application/json", Data: data}
-}
-
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
