@@ -1,6 +1,10 @@
 package broker
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/heraldevents/herald/internal/storage"
+)
 
 // Errors of the platform layer, grouped by when they happen. The server maps
 // each (and the storage errors) to one problem+json code.
@@ -10,7 +14,7 @@ var (
 	ErrEventTooLarge  = errors.New("event too large")
 	ErrBatchTooLarge  = errors.New("batch too large")
 	ErrEmptyBatch     = errors.New("no events to publish")
-	ErrTopicNotFound  = errors.New("unknown topic")
+	ErrTopicNotFound  = storage.ErrUnknownTopic // one error, whichever layer finds the topic missing
 	ErrAutoCreateOff  = errors.New("unknown topic and automatic topic creation is off")
 	ErrReservedTopic  = errors.New("topic names starting with \"__\" are reserved for Herald")
 	ErrInvalidTopic   = errors.New("invalid topic name")

@@ -45,3 +45,39 @@ func (b *Broker) OffsetForTime(ctx context.Context, topic string, partition int,
 func (b *Broker) Offsets(ctx context.Context, topic string, partition int) (int64, int64, error) {
 	return b.engine.Offsets(ctx, topic, partition)
 }
+
+// ReadWait reads like Read; when the partition has nothing at offset yet,
+// it waits up to wait for the first event there. Engines that cannot tell
+// when a partition grows answer at once.
+func (b *Broker) ReadWait(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*event.Event, error) {
+	events, err := b.Read(ctx, topic, partition, offset, limit)
+	if err != nil || len(events) > 0 || wait <= 0 || !b.WaitData(ctx, topic, partition, offset, wait) {
+		return events, err
+	}
+	return b.Read(ctx, topic, partition, offset, limit)
+}
+
+// WaitData waits up to d for a partition to hold an event at offset end.
+// It reports whether it does (or may); false when the time ran out, ctx
+// ended or the engine cannot wait.
+func (b *Broker) WaitData(ctx context.Context, topic string, partition int, end int64, d time.Duration) bool {
+	wt, ok := b.engine.(interface {
+		Wait(topic string, partition int, end int64) (<-chan struct{}, error)
+	})
+	if !ok {
+		return false
+	}
+	ch, err := wt.Wait(topic, partition, end)
+	if err != nil {
+		return false
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return false
+}

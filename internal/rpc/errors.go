@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/storage"
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
 // ErrorCodeKey is the metadata entry (a header or trailer, as the protocol
@@ -50,6 +51,10 @@ var errorKinds = []errorKind{
 	{"topic_conflict", connect.CodeFailedPrecondition, []error{broker.ErrTopicConflict, storage.ErrTopicExists}},
 	{"event_too_large", connect.CodeInvalidArgument, []error{broker.ErrEventTooLarge}},
 	{"batch_too_large", connect.CodeInvalidArgument, []error{broker.ErrBatchTooLarge}},
+	{"unknown_subscription", connect.CodeNotFound, []error{subscription.ErrNotFound}},
+	{"invalid_subscription_name", connect.CodeInvalidArgument, []error{subscription.ErrInvalidName}},
+	{"invalid_subscription_setting", connect.CodeInvalidArgument, []error{subscription.ErrInvalidConfig}},
+	{"subscription_conflict", connect.CodeFailedPrecondition, []error{subscription.ErrConflict}},
 	{"offset_out_of_range", connect.CodeOutOfRange, []error{storage.ErrOffsetOutOfRange}},
 	{"storage_unavailable", connect.CodeUnavailable, []error{storage.ErrUnavailable, storage.ErrClosed}},
 	{"storage_corrupt", connect.CodeDataLoss, []error{storage.ErrCorrupt}},

@@ -6,7 +6,9 @@
 // SetUnencryptedHTTP2).
 //
 // Files: service.go (the Service and topic administration), publish.go
-// (Publish and PublishStream), convert.go (CloudEvent <-> event.Event),
+// (Publish and PublishStream), read.go (Read), subscriptions.go
+// (subscription administration), deliver.go (Pull and Settle),
+// subscribe.go (the Subscribe stream), convert.go (CloudEvent <-> event.Event),
 // errors.go (the table from Herald errors to connect codes). The generated
 // code in heraldv1 and heraldv1/heraldv1connect is committed; proto/gen.sh
 // regenerates it and gen_test.go fails when it has drifted.
@@ -24,25 +26,36 @@ import (
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1/heraldv1connect"
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
-// Service implements HeraldService over a broker.
+// Service implements HeraldService over a broker and its subscriptions.
 type Service struct {
-	b *broker.Broker
+	b    *broker.Broker
+	subs *subscription.Manager // nil: the subscription calls answer NOT_FOUND
+
+	closing <-chan struct{} // closed when the server shuts down: streams and long polls end
 }
 
 var _ heraldv1connect.HeraldServiceHandler = (*Service)(nil)
 
-// NewService returns a Service over b.
-func NewService(b *broker.Broker) *Service { return &Service{b: b} }
+// NewService returns a Service over b and subs (a manager over b, or nil
+// to serve no subscriptions).
+func NewService(b *broker.Broker, subs *subscription.Manager) *Service {
+	return &Service{b: b, subs: subs}
+}
 
 // NewHandler returns the path prefix to mount and the handler of
-// HeraldService over b. Requests are limited to the broker's batch size
+// HeraldService over b and subs. Requests are limited to the broker's batch size
 // limit plus 1 MiB of envelope unless opts says otherwise (later options
 // win).
-func NewHandler(b *broker.Broker, opts ...connect.HandlerOption) (path string, h http.Handler) {
+// Closing that channel (the server is shutting down) ends Subscribe
+// streams and long polls with UNAVAILABLE, so clients reconnect.
+func NewHandler(b *broker.Broker, subs *subscription.Manager, closing <-chan struct{}, opts ...connect.HandlerOption) (path string, h http.Handler) {
 	limit := connect.WithReadMaxBytes(b.Options().MaxBatchBytes + 1<<20)
-	return heraldv1connect.NewHeraldServiceHandler(NewService(b), append([]connect.HandlerOption{limit}, opts...)...)
+	svc := NewService(b, subs)
+	svc.closing = closing
+	return heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{limit}, opts...)...)
 }
 
 // PutTopic creates or changes a topic.
@@ -84,6 +97,11 @@ func (s *Service) ListTopics(ctx context.Context, _ *connect.Request[heraldv1.Li
 func (s *Service) DeleteTopic(ctx context.Context, req *connect.Request[heraldv1.DeleteTopicRequest]) (*connect.Response[heraldv1.DeleteTopicResponse], error) {
 	if err := s.b.DeleteTopic(ctx, req.Msg.GetName()); err != nil {
 		return nil, toConnect(err)
+	}
+	if s.subs != nil {
+		if err := s.subs.DeleteTopic(ctx, req.Msg.GetName()); err != nil { // its subscriptions go with it
+			return nil, toConnect(err)
+		}
 	}
 	return connect.NewResponse(&heraldv1.DeleteTopicResponse{}), nil
 }

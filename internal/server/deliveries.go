@@ -12,10 +12,10 @@ import (
 
 // Pull and ack limits.
 const (
-	DefaultPull = 10             // deliveries per pull when max is not given
-	MaxPull     = 1000           // most deliveries per pull
-	MaxAckIDs   = 10000          // most ack ids per ack, nack or extend
-	MaxDelay    = 12 * time.Hour // longest nack delay or lease extension
+	DefaultPull = 10                     // deliveries per pull when max is not given
+	MaxPull     = subscription.MaxPull   // most deliveries per pull
+	MaxAckIDs   = subscription.MaxAckIDs // most ack ids per ack, nack or extend
+	MaxDelay    = subscription.MaxDelay  // longest nack delay or lease extension
 )
 
 // pull leases up to max events of a subscription, waiting up to wait for

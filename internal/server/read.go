@@ -18,12 +18,6 @@ const (
 	MaxWait          = 30 * time.Second
 )
 
-// waiter is implemented by engines that can tell when a partition grows
-// (the embedded log engine does). Long polls need it.
-type waiter interface {
-	Wait(topic string, partition int, end int64) (<-chan struct{}, error)
-}
-
 // readParams are the query parameters of GET /v1/topics/{topic}/events.
 type readParams struct {
 	partition int
@@ -81,27 +75,19 @@ func (s *Server) startOffset(ctx context.Context, topic string, q readParams) (i
 	return start, err
 }
 
-// waitForData waits up to d for the partition to grow past end. It reports
-// whether it did (or may have).
+// waitForData waits up to d for the partition to grow past end, or until
+// the server closes. It reports whether it did (or may have).
 func (s *Server) waitForData(ctx context.Context, topic string, partition int, end int64, d time.Duration) bool {
-	wt, ok := s.broker.Engine().(waiter)
-	if !ok {
-		return false
-	}
-	ch, err := wt.Wait(topic, partition, end)
-	if err != nil {
-		return false
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ch:
-		return true
-	case <-timer.C:
-	case <-ctx.Done():
-	case <-s.closing:
-	}
-	return false
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return s.broker.WaitData(ctx, topic, partition, end, d)
 }
 
 // parseReadParams checks the query. Unknown parameters are errors, so

@@ -59,7 +59,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("PUT /v1/topics/{topic}", s.putTopic)
 	s.mux.HandleFunc("GET /v1/topics/{topic}", s.getTopic)
 	s.mux.HandleFunc("DELETE /v1/topics/{topic}", s.deleteTopic)
-	s.mux.Handle(rpc.NewHandler(s.broker)) // gRPC, gRPC-Web and Connect on the same port
+	s.mux.Handle(rpc.NewHandler(s.broker, s.subs, s.closing)) // gRPC, gRPC-Web and Connect on the same port
 	s.mux.HandleFunc("POST /v1/topics/{topic}/events", s.publish)
 	s.mux.HandleFunc("GET /v1/topics/{topic}/events", s.readEvents)
 	if s.subs == nil {

@@ -189,3 +189,11 @@ func (b Backoff) delay(attempts int, jitter float64) time.Duration {
 	d = min(d, float64(b.Max))
 	return time.Duration(d * (1 + 0.2*jitter))
 }
+
+// Limits of the delivery calls, the same over every API.
+const (
+	MaxPull   = 1000           // most deliveries per pull
+	MaxAckIDs = 10000          // most ack ids per ack, nack, reject or extend
+	MaxDelay  = 12 * time.Hour // longest nack delay or lease extension
+	MaxWait   = 30 * time.Second
+)

@@ -31,6 +31,1784 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type Settlement_Kind int32
+
+const (
+	Settlement_KIND_UNSPECIFIED Settlement_Kind = 0
+	// Done: the event is finished for this subscription.
+	Settlement_KIND_ACK Settlement_Kind = 1
+	// Give back: redelivered after delay (unset: the backoff), or
+	// dead-lettered when out of attempts.
+	Settlement_KIND_NACK Settlement_Kind = 2
+	// Dead-letter now, whatever the attempts.
+	Settlement_KIND_REJECT Settlement_Kind = 3
+	// Lease for longer: delay more (unset: the ack timeout).
+	Settlement_KIND_EXTEND Settlement_Kind = 4
+)
+
+// Enum value maps for Settlement_Kind.
+var (
+	Settlement_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_ACK",
+		2: "KIND_NACK",
+		3: "KIND_REJECT",
+		4: "KIND_EXTEND",
+	}
+	Settlement_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"KIND_ACK":         1,
+		"KIND_NACK":        2,
+		"KIND_REJECT":      3,
+		"KIND_EXTEND":      4,
+	}
+)
+
+func (x Settlement_Kind) Enum() *Settlement_Kind {
+	p := new(Settlement_Kind)
+	*p = x
+	return p
+}
+
+func (x Settlement_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Settlement_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_herald_v1_herald_proto_enumTypes[0].Descriptor()
+}
+
+func (Settlement_Kind) Type() protoreflect.EnumType {
+	return &file_herald_v1_herald_proto_enumTypes[0]
+}
+
+func (x Settlement_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Settlement_Kind.Descriptor instead.
+func (Settlement_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{21, 0}
+}
+
+// StoredEvent is an event with its place in the log.
+type StoredEvent struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Event     *CloudEvent            `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	Topic     string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition int32                  `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset    int64                  `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	// When Herald stored it.
+	StoredTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=stored_time,json=storedTime,proto3" json:"stored_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredEvent) Reset() {
+	*x = StoredEvent{}
+	mi := &file_herald_v1_herald_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredEvent) ProtoMessage() {}
+
+func (x *StoredEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredEvent.ProtoReflect.Descriptor instead.
+func (*StoredEvent) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *StoredEvent) GetEvent() *CloudEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *StoredEvent) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *StoredEvent) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *StoredEvent) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *StoredEvent) GetStoredTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StoredTime
+	}
+	return nil
+}
+
+type ReadRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Topic     string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset    int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// At most this many events; zero means 100. At most 10,000.
+	Limit int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	// How long to wait for an event at the partition's end; zero: do not.
+	Wait          *durationpb.Duration `protobuf:"bytes,5,opt,name=wait,proto3" json:"wait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadRequest) Reset() {
+	*x = ReadRequest{}
+	mi := &file_herald_v1_herald_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadRequest) ProtoMessage() {}
+
+func (x *ReadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
+func (*ReadRequest) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReadRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *ReadRequest) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *ReadRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *ReadRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ReadRequest) GetWait() *durationpb.Duration {
+	if x != nil {
+		return x.Wait
+	}
+	return nil
+}
+
+type ReadResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*StoredEvent         `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadResponse) Reset() {
+	*x = ReadResponse{}
+	mi := &file_herald_v1_herald_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadResponse) ProtoMessage() {}
+
+func (x *ReadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
+func (*ReadResponse) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReadResponse) GetEvents() []*StoredEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// SubscriptionConfig is a subscription's settings; unset fields take the
+// defaults (docs/delivery.md has them and their limits).
+type SubscriptionConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// earliest | latest | an RFC 3339 time; used on create. Default latest.
+	Start       string               `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	AckTimeout  *durationpb.Duration `protobuf:"bytes,2,opt,name=ack_timeout,json=ackTimeout,proto3" json:"ack_timeout,omitempty"`
+	MaxAttempts int32                `protobuf:"varint,3,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	Backoff     *Backoff             `protobuf:"bytes,4,opt,name=backoff,proto3" json:"backoff,omitempty"`
+	// key (default) | partition | none.
+	Ordering string  `protobuf:"bytes,5,opt,name=ordering,proto3" json:"ordering,omitempty"`
+	Filter   *Filter `protobuf:"bytes,6,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Default <topic>.<subscription>.dlq.
+	DeadLetterTopic string `protobuf:"bytes,7,opt,name=dead_letter_topic,json=deadLetterTopic,proto3" json:"dead_letter_topic,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *SubscriptionConfig) Reset() {
+	*x = SubscriptionConfig{}
+	mi := &file_herald_v1_herald_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscriptionConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscriptionConfig) ProtoMessage() {}
+
+func (x *SubscriptionConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscriptionConfig.ProtoReflect.Descriptor instead.
+func (*SubscriptionConfig) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SubscriptionConfig) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *SubscriptionConfig) GetAckTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.AckTimeout
+	}
+	return nil
+}
+
+func (x *SubscriptionConfig) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *SubscriptionConfig) GetBackoff() *Backoff {
+	if x != nil {
+		return x.Backoff
+	}
+	return nil
+}
+
+func (x *SubscriptionConfig) GetOrdering() string {
+	if x != nil {
+		return x.Ordering
+	}
+	return ""
+}
+
+func (x *SubscriptionConfig) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *SubscriptionConfig) GetDeadLetterTopic() string {
+	if x != nil {
+		return x.DeadLetterTopic
+	}
+	return ""
+}
+
+// Backoff is the delay before a redelivery: initial, times multiplier per
+// failure, at most max.
+type Backoff struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Initial       *durationpb.Duration   `protobuf:"bytes,1,opt,name=initial,proto3" json:"initial,omitempty"`
+	Max           *durationpb.Duration   `protobuf:"bytes,2,opt,name=max,proto3" json:"max,omitempty"`
+	Multiplier    float64                `protobuf:"fixed64,3,opt,name=multiplier,proto3" json:"multiplier,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Backoff) Reset() {
+	*x = Backoff{}
+	mi := &file_herald_v1_herald_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Backoff) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Backoff) ProtoMessage() {}
+
+func (x *Backoff) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Backoff.ProtoReflect.Descriptor instead.
+func (*Backoff) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Backoff) GetInitial() *durationpb.Duration {
+	if x != nil {
+		return x.Initial
+	}
+	return nil
+}
+
+func (x *Backoff) GetMax() *durationpb.Duration {
+	if x != nil {
+		return x.Max
+	}
+	return nil
+}
+
+func (x *Backoff) GetMultiplier() float64 {
+	if x != nil {
+		return x.Multiplier
+	}
+	return 0
+}
+
+// Filter selects the events a subscription receives; empty takes all.
+type Filter struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Types         []string               `protobuf:"bytes,1,rep,name=types,proto3" json:"types,omitempty"`
+	Sources       []string               `protobuf:"bytes,2,rep,name=sources,proto3" json:"sources,omitempty"`
+	SubjectPrefix string                 `protobuf:"bytes,3,opt,name=subject_prefix,json=subjectPrefix,proto3" json:"subject_prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Filter) Reset() {
+	*x = Filter{}
+	mi := &file_herald_v1_herald_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Filter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Filter) ProtoMessage() {}
+
+func (x *Filter) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Filter.ProtoReflect.Descriptor instead.
+func (*Filter) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Filter) GetTypes() []string {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+func (x *Filter) GetSources() []string {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *Filter) GetSubjectPrefix() string {
+	if x != nil {
+		return x.SubjectPrefix
+	}
+	return ""
+}
+
+// Subscription is a subscription's settings and state.
+type Subscription struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Topic string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Resolved: every field set.
+	Config      *SubscriptionConfig      `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
+	CreatedTime *timestamppb.Timestamp   `protobuf:"bytes,4,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	Partitions  []*SubscriptionPartition `protobuf:"bytes,5,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	// Dead letters redriven and not yet finished.
+	Redriving     int32 `protobuf:"varint,6,opt,name=redriving,proto3" json:"redriving,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Subscription) Reset() {
+	*x = Subscription{}
+	mi := &file_herald_v1_herald_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Subscription) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subscription) ProtoMessage() {}
+
+func (x *Subscription) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subscription.ProtoReflect.Descriptor instead.
+func (*Subscription) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Subscription) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *Subscription) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Subscription) GetConfig() *SubscriptionConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *Subscription) GetCreatedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedTime
+	}
+	return nil
+}
+
+func (x *Subscription) GetPartitions() []*SubscriptionPartition {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+func (x *Subscription) GetRedriving() int32 {
+	if x != nil {
+		return x.Redriving
+	}
+	return 0
+}
+
+// SubscriptionPartition is a subscription's state in one partition.
+type SubscriptionPartition struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	// Every event before this offset is finished.
+	CommittedOffset      int64   `protobuf:"varint,2,opt,name=committed_offset,json=committedOffset,proto3" json:"committed_offset,omitempty"`
+	EndOffset            int64   `protobuf:"varint,3,opt,name=end_offset,json=endOffset,proto3" json:"end_offset,omitempty"`
+	Lag                  int64   `protobuf:"varint,4,opt,name=lag,proto3" json:"lag,omitempty"`
+	InFlight             int32   `protobuf:"varint,5,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	WaitingRetry         int32   `protobuf:"varint,6,opt,name=waiting_retry,json=waitingRetry,proto3" json:"waiting_retry,omitempty"`
+	DeadLettered         int64   `protobuf:"varint,7,opt,name=dead_lettered,json=deadLettered,proto3" json:"dead_lettered,omitempty"`
+	OldestUnackedSeconds float64 `protobuf:"fixed64,8,opt,name=oldest_unacked_seconds,json=oldestUnackedSeconds,proto3" json:"oldest_unacked_seconds,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *SubscriptionPartition) Reset() {
+	*x = SubscriptionPartition{}
+	mi := &file_herald_v1_herald_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscriptionPartition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscriptionPartition) ProtoMessage() {}
+
+func (x *SubscriptionPartition) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscriptionPartition.ProtoReflect.Descriptor instead.
+func (*SubscriptionPartition) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SubscriptionPartition) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *SubscriptionPartition) GetCommittedOffset() int64 {
+	if x != nil {
+		return x.CommittedOffset
+	}
+	return 0
+}
+
+func (x *SubscriptionPartition) GetEndOffset() int64 {
+	if x != nil {
+		return x.EndOffset
+	}
+	return 0
+}
+
+func (x *SubscriptionPartition) GetLag() int64 {
+	if x != nil {
+		return x.Lag
+	}
+	return 0
+}
+
+func (x *SubscriptionPartition) GetInFlight() int32 {
+	if x != nil {
+		return x.InFlight
+	}
+	return 0
+}
+
+func (x *SubscriptionPartition) GetWaitingRetry() int32 {
+	if x != nil {
+		return x.WaitingRetry
+	}
+	return 0
+}
+
+func (x *SubscriptionPartition) GetDeadLettered() int64 {
+	if x != nil {
+		return x.DeadLettered
+	}
+	return 0
+}
+
+func (x *SubscriptionPartition) GetOldestUnackedSeconds() float64 {
+	if x != nil {
+		return x.OldestUnackedSeconds
+	}
+	return 0
+}
+
+type PutSubscriptionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Config        *SubscriptionConfig    `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutSubscriptionRequest) Reset() {
+	*x = PutSubscriptionRequest{}
+	mi := &file_herald_v1_herald_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutSubscriptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutSubscriptionRequest) ProtoMessage() {}
+
+func (x *PutSubscriptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutSubscriptionRequest.ProtoReflect.Descriptor instead.
+func (*PutSubscriptionRequest) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PutSubscriptionRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *PutSubscriptionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PutSubscriptionRequest) GetConfig() *SubscriptionConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+type PutSubscriptionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subscription  *Subscription          `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	Created       bool                   `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutSubscriptionResponse) Reset() {
+	*x = PutSubscriptionResponse{}
+	mi := &file_herald_v1_herald_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutSubscriptionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutSubscriptionResponse) ProtoMessage() {}
+
+func (x *PutSubscriptionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutSubscriptionResponse.ProtoReflect.Descriptor instead.
+func (*PutSubscriptionResponse) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PutSubscriptionResponse) GetSubscription() *Subscription {
+	if x != nil {
+		return x.Subscription
+	}
+	return nil
+}
+
+func (x *PutSubscriptionResponse) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
+type GetSubscriptionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSubscriptionRequest) Reset() {
+	*x = GetSubscriptionRequest{}
+	mi := &file_herald_v1_herald_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSubscriptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSubscriptionRequest) ProtoMessage() {}
+
+func (x *GetSubscriptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSubscriptionRequest.ProtoReflect.Descriptor instead.
+func (*GetSubscriptionRequest) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetSubscriptionRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *GetSubscriptionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type GetSubscriptionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subscription  *Subscription          `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSubscriptionResponse) Reset() {
+	*x = GetSubscriptionResponse{}
+	mi := &file_herald_v1_herald_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSubscriptionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSubscriptionResponse) ProtoMessage() {}
+
+func (x *GetSubscriptionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSubscriptionResponse.ProtoReflect.Descriptor instead.
+func (*GetSubscriptionResponse) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetSubscriptionResponse) GetSubscription() *Subscription {
+	if x != nil {
+		return x.Subscription
+	}
+	return nil
+}
+
+type ListSubscriptionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSubscriptionsRequest) Reset() {
+	*x = ListSubscriptionsRequest{}
+	mi := &file_herald_v1_herald_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSubscriptionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSubscriptionsRequest) ProtoMessage() {}
+
+func (x *ListSubscriptionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSubscriptionsRequest.ProtoReflect.Descriptor instead.
+func (*ListSubscriptionsRequest) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListSubscriptionsRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+type ListSubscriptionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subscriptions []*Subscription        `protobuf:"bytes,1,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSubscriptionsResponse) Reset() {
+	*x = ListSubscriptionsResponse{}
+	mi := &file_herald_v1_herald_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSubscriptionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSubscriptionsResponse) ProtoMessage() {}
+
+func (x *ListSubscriptionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSubscriptionsResponse.ProtoReflect.Descriptor instead.
+func (*ListSubscriptionsResponse) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListSubscriptionsResponse) GetSubscriptions() []*Subscription {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return nil
+}
+
+type DeleteSubscriptionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSubscriptionRequest) Reset() {
+	*x = DeleteSubscriptionRequest{}
+	mi := &file_herald_v1_herald_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSubscriptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSubscriptionRequest) ProtoMessage() {}
+
+func (x *DeleteSubscriptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSubscriptionRequest.ProtoReflect.Descriptor instead.
+func (*DeleteSubscriptionRequest) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DeleteSubscriptionRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *DeleteSubscriptionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type DeleteSubscriptionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSubscriptionResponse) Reset() {
+	*x = DeleteSubscriptionResponse{}
+	mi := &file_herald_v1_herald_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSubscriptionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSubscriptionResponse) ProtoMessage() {}
+
+func (x *DeleteSubscriptionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSubscriptionResponse.ProtoReflect.Descriptor instead.
+func (*DeleteSubscriptionResponse) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{15}
+}
+
+type SeekRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Topic string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// earliest | latest | an RFC 3339 time; or empty with offsets.
+	Start string `protobuf:"bytes,3,opt,name=start,proto3" json:"start,omitempty"`
+	// Partition -> next offset to deliver; partitions not named stay.
+	Offsets       map[int32]int64 `protobuf:"bytes,4,rep,name=offsets,proto3" json:"offsets,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SeekRequest) Reset() {
+	*x = SeekRequest{}
+	mi := &file_herald_v1_herald_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SeekRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SeekRequest) ProtoMessage() {}
+
+func (x *SeekRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SeekRequest.ProtoReflect.Descriptor instead.
+func (*SeekRequest) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SeekRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *SeekRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SeekRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *SeekRequest) GetOffsets() map[int32]int64 {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+type SeekResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subscription  *Subscription          `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SeekResponse) Reset() {
+	*x = SeekResponse{}
+	mi := &file_herald_v1_herald_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SeekResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SeekResponse) ProtoMessage() {}
+
+func (x *SeekResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SeekResponse.ProtoReflect.Descriptor instead.
+func (*SeekResponse) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SeekResponse) GetSubscription() *Subscription {
+	if x != nil {
+		return x.Subscription
+	}
+	return nil
+}
+
+// Delivery is one leased event.
+type Delivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Settles this delivery; valid until its lease ends.
+	AckId string `protobuf:"bytes,1,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	// 1 for the first delivery.
+	Attempt       int32        `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Event         *StoredEvent `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Delivery) Reset() {
+	*x = Delivery{}
+	mi := &file_herald_v1_herald_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delivery) ProtoMessage() {}
+
+func (x *Delivery) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
+func (*Delivery) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Delivery) GetAckId() string {
+	if x != nil {
+		return x.AckId
+	}
+	return ""
+}
+
+func (x *Delivery) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *Delivery) GetEvent() *StoredEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+type PullRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Topic        string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Subscription string                 `protobuf:"bytes,2,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	// At most this many; zero means 1.
+	Max           int32                `protobuf:"varint,3,opt,name=max,proto3" json:"max,omitempty"`
+	Wait          *durationpb.Duration `protobuf:"bytes,4,opt,name=wait,proto3" json:"wait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullRequest) Reset() {
+	*x = PullRequest{}
+	mi := &file_herald_v1_herald_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullRequest) ProtoMessage() {}
+
+func (x *PullRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
+func (*PullRequest) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PullRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *PullRequest) GetSubscription() string {
+	if x != nil {
+		return x.Subscription
+	}
+	return ""
+}
+
+func (x *PullRequest) GetMax() int32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *PullRequest) GetWait() *durationpb.Duration {
+	if x != nil {
+		return x.Wait
+	}
+	return nil
+}
+
+type PullResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deliveries    []*Delivery            `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullResponse) Reset() {
+	*x = PullResponse{}
+	mi := &file_herald_v1_herald_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullResponse) ProtoMessage() {}
+
+func (x *PullResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
+func (*PullResponse) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PullResponse) GetDeliveries() []*Delivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+// Settlement is what to do with some deliveries.
+type Settlement struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Kind   Settlement_Kind        `protobuf:"varint,1,opt,name=kind,proto3,enum=herald.v1.Settlement_Kind" json:"kind,omitempty"`
+	AckIds []string               `protobuf:"bytes,2,rep,name=ack_ids,json=ackIds,proto3" json:"ack_ids,omitempty"`
+	// Why (nack and reject); kept with a dead letter.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The redelivery delay (nack) or the new lease (extend).
+	Delay         *durationpb.Duration `protobuf:"bytes,4,opt,name=delay,proto3" json:"delay,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Settlement) Reset() {
+	*x = Settlement{}
+	mi := &file_herald_v1_herald_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Settlement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Settlement) ProtoMessage() {}
+
+func (x *Settlement) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Settlement.ProtoReflect.Descriptor instead.
+func (*Settlement) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Settlement) GetKind() Settlement_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return Settlement_KIND_UNSPECIFIED
+}
+
+func (x *Settlement) GetAckIds() []string {
+	if x != nil {
+		return x.AckIds
+	}
+	return nil
+}
+
+func (x *Settlement) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Settlement) GetDelay() *durationpb.Duration {
+	if x != nil {
+		return x.Delay
+	}
+	return nil
+}
+
+// SettleResult says which ack ids took effect.
+type SettleResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Acked []string               `protobuf:"bytes,1,rep,name=acked,proto3" json:"acked,omitempty"`
+	// The lease ended (expired, redelivered or finished).
+	Stale []string `protobuf:"bytes,2,rep,name=stale,proto3" json:"stale,omitempty"`
+	// Not an ack id of this subscription.
+	Unknown       []string `protobuf:"bytes,3,rep,name=unknown,proto3" json:"unknown,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SettleResult) Reset() {
+	*x = SettleResult{}
+	mi := &file_herald_v1_herald_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettleResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettleResult) ProtoMessage() {}
+
+func (x *SettleResult) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettleResult.ProtoReflect.Descriptor instead.
+func (*SettleResult) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SettleResult) GetAcked() []string {
+	if x != nil {
+		return x.Acked
+	}
+	return nil
+}
+
+func (x *SettleResult) GetStale() []string {
+	if x != nil {
+		return x.Stale
+	}
+	return nil
+}
+
+func (x *SettleResult) GetUnknown() []string {
+	if x != nil {
+		return x.Unknown
+	}
+	return nil
+}
+
+type SettleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Subscription  string                 `protobuf:"bytes,2,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	Settlements   []*Settlement          `protobuf:"bytes,3,rep,name=settlements,proto3" json:"settlements,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SettleRequest) Reset() {
+	*x = SettleRequest{}
+	mi := &file_herald_v1_herald_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettleRequest) ProtoMessage() {}
+
+func (x *SettleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
+func (*SettleRequest) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SettleRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *SettleRequest) GetSubscription() string {
+	if x != nil {
+		return x.Subscription
+	}
+	return ""
+}
+
+func (x *SettleRequest) GetSettlements() []*Settlement {
+	if x != nil {
+		return x.Settlements
+	}
+	return nil
+}
+
+type SettleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per settlement, in order.
+	Results       []*SettleResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SettleResponse) Reset() {
+	*x = SettleResponse{}
+	mi := &file_herald_v1_herald_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettleResponse) ProtoMessage() {}
+
+func (x *SettleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
+func (*SettleResponse) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SettleResponse) GetResults() []*SettleResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type SubscribeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*SubscribeRequest_Start
+	//	*SubscribeRequest_Flow
+	//	*SubscribeRequest_Settle
+	Kind          isSubscribeRequest_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeRequest) Reset() {
+	*x = SubscribeRequest{}
+	mi := &file_herald_v1_herald_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeRequest) ProtoMessage() {}
+
+func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
+func (*SubscribeRequest) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SubscribeRequest) GetKind() isSubscribeRequest_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *SubscribeRequest) GetStart() *SubscribeStart {
+	if x != nil {
+		if x, ok := x.Kind.(*SubscribeRequest_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
+func (x *SubscribeRequest) GetFlow() int32 {
+	if x != nil {
+		if x, ok := x.Kind.(*SubscribeRequest_Flow); ok {
+			return x.Flow
+		}
+	}
+	return 0
+}
+
+func (x *SubscribeRequest) GetSettle() *Settlement {
+	if x != nil {
+		if x, ok := x.Kind.(*SubscribeRequest_Settle); ok {
+			return x.Settle
+		}
+	}
+	return nil
+}
+
+type isSubscribeRequest_Kind interface {
+	isSubscribeRequest_Kind()
+}
+
+type SubscribeRequest_Start struct {
+	// The first message, and only the first.
+	Start *SubscribeStart `protobuf:"bytes,1,opt,name=start,proto3,oneof"`
+}
+
+type SubscribeRequest_Flow struct {
+	// More deliveries the client can take.
+	Flow int32 `protobuf:"varint,2,opt,name=flow,proto3,oneof"`
+}
+
+type SubscribeRequest_Settle struct {
+	Settle *Settlement `protobuf:"bytes,3,opt,name=settle,proto3,oneof"`
+}
+
+func (*SubscribeRequest_Start) isSubscribeRequest_Kind() {}
+
+func (*SubscribeRequest_Flow) isSubscribeRequest_Kind() {}
+
+func (*SubscribeRequest_Settle) isSubscribeRequest_Kind() {}
+
+type SubscribeStart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Subscription  string                 `protobuf:"bytes,2,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeStart) Reset() {
+	*x = SubscribeStart{}
+	mi := &file_herald_v1_herald_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeStart) ProtoMessage() {}
+
+func (x *SubscribeStart) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeStart.ProtoReflect.Descriptor instead.
+func (*SubscribeStart) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SubscribeStart) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *SubscribeStart) GetSubscription() string {
+	if x != nil {
+		return x.Subscription
+	}
+	return ""
+}
+
+type SubscribeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deliveries    []*Delivery            `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeResponse) Reset() {
+	*x = SubscribeResponse{}
+	mi := &file_herald_v1_herald_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeResponse) ProtoMessage() {}
+
+func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
+func (*SubscribeResponse) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SubscribeResponse) GetDeliveries() []*Delivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
 // Topic is a topic's resolved settings.
 type Topic struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -50,7 +1828,7 @@ type Topic struct {
 
 func (x *Topic) Reset() {
 	*x = Topic{}
-	mi := &file_herald_v1_herald_proto_msgTypes[0]
+	mi := &file_herald_v1_herald_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -62,7 +1840,7 @@ func (x *Topic) String() string {
 func (*Topic) ProtoMessage() {}
 
 func (x *Topic) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[0]
+	mi := &file_herald_v1_herald_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -75,7 +1853,7 @@ func (x *Topic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Topic.ProtoReflect.Descriptor instead.
 func (*Topic) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{0}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Topic) GetName() string {
@@ -136,7 +1914,7 @@ type PutTopicRequest struct {
 
 func (x *PutTopicRequest) Reset() {
 	*x = PutTopicRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[1]
+	mi := &file_herald_v1_herald_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -148,7 +1926,7 @@ func (x *PutTopicRequest) String() string {
 func (*PutTopicRequest) ProtoMessage() {}
 
 func (x *PutTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[1]
+	mi := &file_herald_v1_herald_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -161,7 +1939,7 @@ func (x *PutTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutTopicRequest.ProtoReflect.Descriptor instead.
 func (*PutTopicRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{1}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PutTopicRequest) GetName() string {
@@ -210,7 +1988,7 @@ type PutTopicResponse struct {
 
 func (x *PutTopicResponse) Reset() {
 	*x = PutTopicResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[2]
+	mi := &file_herald_v1_herald_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -222,7 +2000,7 @@ func (x *PutTopicResponse) String() string {
 func (*PutTopicResponse) ProtoMessage() {}
 
 func (x *PutTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[2]
+	mi := &file_herald_v1_herald_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -235,7 +2013,7 @@ func (x *PutTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutTopicResponse.ProtoReflect.Descriptor instead.
 func (*PutTopicResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{2}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PutTopicResponse) GetTopic() *Topic {
@@ -261,7 +2039,7 @@ type GetTopicRequest struct {
 
 func (x *GetTopicRequest) Reset() {
 	*x = GetTopicRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[3]
+	mi := &file_herald_v1_herald_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -273,7 +2051,7 @@ func (x *GetTopicRequest) String() string {
 func (*GetTopicRequest) ProtoMessage() {}
 
 func (x *GetTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[3]
+	mi := &file_herald_v1_herald_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -286,7 +2064,7 @@ func (x *GetTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTopicRequest.ProtoReflect.Descriptor instead.
 func (*GetTopicRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{3}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetTopicRequest) GetName() string {
@@ -305,7 +2083,7 @@ type GetTopicResponse struct {
 
 func (x *GetTopicResponse) Reset() {
 	*x = GetTopicResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[4]
+	mi := &file_herald_v1_herald_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +2095,7 @@ func (x *GetTopicResponse) String() string {
 func (*GetTopicResponse) ProtoMessage() {}
 
 func (x *GetTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[4]
+	mi := &file_herald_v1_herald_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +2108,7 @@ func (x *GetTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTopicResponse.ProtoReflect.Descriptor instead.
 func (*GetTopicResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{4}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetTopicResponse) GetTopic() *Topic {
@@ -348,7 +2126,7 @@ type ListTopicsRequest struct {
 
 func (x *ListTopicsRequest) Reset() {
 	*x = ListTopicsRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[5]
+	mi := &file_herald_v1_herald_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +2138,7 @@ func (x *ListTopicsRequest) String() string {
 func (*ListTopicsRequest) ProtoMessage() {}
 
 func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[5]
+	mi := &file_herald_v1_herald_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +2151,7 @@ func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopicsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{5}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{33}
 }
 
 type ListTopicsResponse struct {
@@ -385,7 +2163,7 @@ type ListTopicsResponse struct {
 
 func (x *ListTopicsResponse) Reset() {
 	*x = ListTopicsResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[6]
+	mi := &file_herald_v1_herald_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +2175,7 @@ func (x *ListTopicsResponse) String() string {
 func (*ListTopicsResponse) ProtoMessage() {}
 
 func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[6]
+	mi := &file_herald_v1_herald_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +2188,7 @@ func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopicsResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{6}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListTopicsResponse) GetTopics() []*Topic {
@@ -429,7 +2207,7 @@ type DeleteTopicRequest struct {
 
 func (x *DeleteTopicRequest) Reset() {
 	*x = DeleteTopicRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[7]
+	mi := &file_herald_v1_herald_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -441,7 +2219,7 @@ func (x *DeleteTopicRequest) String() string {
 func (*DeleteTopicRequest) ProtoMessage() {}
 
 func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[7]
+	mi := &file_herald_v1_herald_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,7 +2232,7 @@ func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTopicRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{7}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeleteTopicRequest) GetName() string {
@@ -472,7 +2250,7 @@ type DeleteTopicResponse struct {
 
 func (x *DeleteTopicResponse) Reset() {
 	*x = DeleteTopicResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[8]
+	mi := &file_herald_v1_herald_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -484,7 +2262,7 @@ func (x *DeleteTopicResponse) String() string {
 func (*DeleteTopicResponse) ProtoMessage() {}
 
 func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[8]
+	mi := &file_herald_v1_herald_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -497,7 +2275,7 @@ func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTopicResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{8}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{36}
 }
 
 type PublishRequest struct {
@@ -510,7 +2288,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[9]
+	mi := &file_herald_v1_herald_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +2300,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[9]
+	mi := &file_herald_v1_herald_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +2313,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{9}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PublishRequest) GetTopic() string {
@@ -562,7 +2340,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[10]
+	mi := &file_herald_v1_herald_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +2352,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[10]
+	mi := &file_herald_v1_herald_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +2365,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{10}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PublishResponse) GetResults() []*PublishResult {
@@ -611,7 +2389,7 @@ type PublishResult struct {
 
 func (x *PublishResult) Reset() {
 	*x = PublishResult{}
-	mi := &file_herald_v1_herald_proto_msgTypes[11]
+	mi := &file_herald_v1_herald_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -623,7 +2401,7 @@ func (x *PublishResult) String() string {
 func (*PublishResult) ProtoMessage() {}
 
 func (x *PublishResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[11]
+	mi := &file_herald_v1_herald_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -636,7 +2414,7 @@ func (x *PublishResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResult.ProtoReflect.Descriptor instead.
 func (*PublishResult) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{11}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PublishResult) GetId() string {
@@ -698,7 +2476,7 @@ type CloudEvent struct {
 
 func (x *CloudEvent) Reset() {
 	*x = CloudEvent{}
-	mi := &file_herald_v1_herald_proto_msgTypes[12]
+	mi := &file_herald_v1_herald_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +2488,7 @@ func (x *CloudEvent) String() string {
 func (*CloudEvent) ProtoMessage() {}
 
 func (x *CloudEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[12]
+	mi := &file_herald_v1_herald_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +2501,7 @@ func (x *CloudEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloudEvent.ProtoReflect.Descriptor instead.
 func (*CloudEvent) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{12}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CloudEvent) GetId() string {
@@ -836,7 +2614,7 @@ type CloudEventAttributeValue struct {
 
 func (x *CloudEventAttributeValue) Reset() {
 	*x = CloudEventAttributeValue{}
-	mi := &file_herald_v1_herald_proto_msgTypes[13]
+	mi := &file_herald_v1_herald_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +2626,7 @@ func (x *CloudEventAttributeValue) String() string {
 func (*CloudEventAttributeValue) ProtoMessage() {}
 
 func (x *CloudEventAttributeValue) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[13]
+	mi := &file_herald_v1_herald_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +2639,7 @@ func (x *CloudEventAttributeValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloudEventAttributeValue.ProtoReflect.Descriptor instead.
 func (*CloudEventAttributeValue) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{13}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CloudEventAttributeValue) GetAttr() isCloudEventAttributeValue_Attr {
@@ -984,7 +2762,137 @@ var File_herald_v1_herald_proto protoreflect.FileDescriptor
 
 const file_herald_v1_herald_proto_rawDesc = "" +
 	"\n" +
-	"\x16herald/v1/herald.proto\x12\therald.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x02\n" +
+	"\x16herald/v1/herald.proto\x12\therald.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x01\n" +
+	"\vStoredEvent\x12+\n" +
+	"\x05event\x18\x01 \x01(\v2\x15.herald.v1.CloudEventR\x05event\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tpartition\x18\x03 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12;\n" +
+	"\vstored_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"storedTime\"\x9e\x01\n" +
+	"\vReadRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\x12-\n" +
+	"\x04wait\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x04wait\">\n" +
+	"\fReadResponse\x12.\n" +
+	"\x06events\x18\x01 \x03(\v2\x16.herald.v1.StoredEventR\x06events\"\xaa\x02\n" +
+	"\x12SubscriptionConfig\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12:\n" +
+	"\vack_timeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"ackTimeout\x12!\n" +
+	"\fmax_attempts\x18\x03 \x01(\x05R\vmaxAttempts\x12,\n" +
+	"\abackoff\x18\x04 \x01(\v2\x12.herald.v1.BackoffR\abackoff\x12\x1a\n" +
+	"\bordering\x18\x05 \x01(\tR\bordering\x12)\n" +
+	"\x06filter\x18\x06 \x01(\v2\x11.herald.v1.FilterR\x06filter\x12*\n" +
+	"\x11dead_letter_topic\x18\a \x01(\tR\x0fdeadLetterTopic\"\x8b\x01\n" +
+	"\aBackoff\x123\n" +
+	"\ainitial\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\ainitial\x12+\n" +
+	"\x03max\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03max\x12\x1e\n" +
+	"\n" +
+	"multiplier\x18\x03 \x01(\x01R\n" +
+	"multiplier\"_\n" +
+	"\x06Filter\x12\x14\n" +
+	"\x05types\x18\x01 \x03(\tR\x05types\x12\x18\n" +
+	"\asources\x18\x02 \x03(\tR\asources\x12%\n" +
+	"\x0esubject_prefix\x18\x03 \x01(\tR\rsubjectPrefix\"\x8e\x02\n" +
+	"\fSubscription\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x125\n" +
+	"\x06config\x18\x03 \x01(\v2\x1d.herald.v1.SubscriptionConfigR\x06config\x12=\n" +
+	"\fcreated_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcreatedTime\x12@\n" +
+	"\n" +
+	"partitions\x18\x05 \x03(\v2 .herald.v1.SubscriptionPartitionR\n" +
+	"partitions\x12\x1c\n" +
+	"\tredriving\x18\x06 \x01(\x05R\tredriving\"\xae\x02\n" +
+	"\x15SubscriptionPartition\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12)\n" +
+	"\x10committed_offset\x18\x02 \x01(\x03R\x0fcommittedOffset\x12\x1d\n" +
+	"\n" +
+	"end_offset\x18\x03 \x01(\x03R\tendOffset\x12\x10\n" +
+	"\x03lag\x18\x04 \x01(\x03R\x03lag\x12\x1b\n" +
+	"\tin_flight\x18\x05 \x01(\x05R\binFlight\x12#\n" +
+	"\rwaiting_retry\x18\x06 \x01(\x05R\fwaitingRetry\x12#\n" +
+	"\rdead_lettered\x18\a \x01(\x03R\fdeadLettered\x124\n" +
+	"\x16oldest_unacked_seconds\x18\b \x01(\x01R\x14oldestUnackedSeconds\"y\n" +
+	"\x16PutSubscriptionRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x125\n" +
+	"\x06config\x18\x03 \x01(\v2\x1d.herald.v1.SubscriptionConfigR\x06config\"p\n" +
+	"\x17PutSubscriptionResponse\x12;\n" +
+	"\fsubscription\x18\x01 \x01(\v2\x17.herald.v1.SubscriptionR\fsubscription\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"B\n" +
+	"\x16GetSubscriptionRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"V\n" +
+	"\x17GetSubscriptionResponse\x12;\n" +
+	"\fsubscription\x18\x01 \x01(\v2\x17.herald.v1.SubscriptionR\fsubscription\"0\n" +
+	"\x18ListSubscriptionsRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\"Z\n" +
+	"\x19ListSubscriptionsResponse\x12=\n" +
+	"\rsubscriptions\x18\x01 \x03(\v2\x17.herald.v1.SubscriptionR\rsubscriptions\"E\n" +
+	"\x19DeleteSubscriptionRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\x1c\n" +
+	"\x1aDeleteSubscriptionResponse\"\xc8\x01\n" +
+	"\vSeekRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05start\x18\x03 \x01(\tR\x05start\x12=\n" +
+	"\aoffsets\x18\x04 \x03(\v2#.herald.v1.SeekRequest.OffsetsEntryR\aoffsets\x1a:\n" +
+	"\fOffsetsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"K\n" +
+	"\fSeekResponse\x12;\n" +
+	"\fsubscription\x18\x01 \x01(\v2\x17.herald.v1.SubscriptionR\fsubscription\"i\n" +
+	"\bDelivery\x12\x15\n" +
+	"\x06ack_id\x18\x01 \x01(\tR\x05ackId\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\x05R\aattempt\x12,\n" +
+	"\x05event\x18\x03 \x01(\v2\x16.herald.v1.StoredEventR\x05event\"\x88\x01\n" +
+	"\vPullRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\"\n" +
+	"\fsubscription\x18\x02 \x01(\tR\fsubscription\x12\x10\n" +
+	"\x03max\x18\x03 \x01(\x05R\x03max\x12-\n" +
+	"\x04wait\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"C\n" +
+	"\fPullResponse\x123\n" +
+	"\n" +
+	"deliveries\x18\x01 \x03(\v2\x13.herald.v1.DeliveryR\n" +
+	"deliveries\"\xfb\x01\n" +
+	"\n" +
+	"Settlement\x12.\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1a.herald.v1.Settlement.KindR\x04kind\x12\x17\n" +
+	"\aack_ids\x18\x02 \x03(\tR\x06ackIds\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12/\n" +
+	"\x05delay\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x05delay\"[\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\f\n" +
+	"\bKIND_ACK\x10\x01\x12\r\n" +
+	"\tKIND_NACK\x10\x02\x12\x0f\n" +
+	"\vKIND_REJECT\x10\x03\x12\x0f\n" +
+	"\vKIND_EXTEND\x10\x04\"T\n" +
+	"\fSettleResult\x12\x14\n" +
+	"\x05acked\x18\x01 \x03(\tR\x05acked\x12\x14\n" +
+	"\x05stale\x18\x02 \x03(\tR\x05stale\x12\x18\n" +
+	"\aunknown\x18\x03 \x03(\tR\aunknown\"\x82\x01\n" +
+	"\rSettleRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\"\n" +
+	"\fsubscription\x18\x02 \x01(\tR\fsubscription\x127\n" +
+	"\vsettlements\x18\x03 \x03(\v2\x15.herald.v1.SettlementR\vsettlements\"C\n" +
+	"\x0eSettleResponse\x121\n" +
+	"\aresults\x18\x01 \x03(\v2\x17.herald.v1.SettleResultR\aresults\"\x94\x01\n" +
+	"\x10SubscribeRequest\x121\n" +
+	"\x05start\x18\x01 \x01(\v2\x19.herald.v1.SubscribeStartH\x00R\x05start\x12\x14\n" +
+	"\x04flow\x18\x02 \x01(\x05H\x00R\x04flow\x12/\n" +
+	"\x06settle\x18\x03 \x01(\v2\x15.herald.v1.SettlementH\x00R\x06settleB\x06\n" +
+	"\x04kind\"J\n" +
+	"\x0eSubscribeStart\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\"\n" +
+	"\fsubscription\x18\x02 \x01(\tR\fsubscription\"H\n" +
+	"\x11SubscribeResponse\x123\n" +
+	"\n" +
+	"deliveries\x18\x01 \x03(\v2\x13.herald.v1.DeliveryR\n" +
+	"deliveries\"\x9a\x02\n" +
 	"\x05Topic\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
@@ -1056,7 +2964,7 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\n" +
 	"ce_uri_ref\x18\x06 \x01(\tH\x00R\bceUriRef\x12?\n" +
 	"\fce_timestamp\x18\a \x01(\v2\x1a.google.protobuf.TimestampH\x00R\vceTimestampB\x06\n" +
-	"\x04attr2\xca\x03\n" +
+	"\x04attr2\x86\t\n" +
 	"\rHeraldService\x12C\n" +
 	"\bPutTopic\x12\x1a.herald.v1.PutTopicRequest\x1a\x1b.herald.v1.PutTopicResponse\x12H\n" +
 	"\bGetTopic\x12\x1a.herald.v1.GetTopicRequest\x1a\x1b.herald.v1.GetTopicResponse\"\x03\x90\x02\x01\x12N\n" +
@@ -1064,7 +2972,16 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"ListTopics\x12\x1c.herald.v1.ListTopicsRequest\x1a\x1d.herald.v1.ListTopicsResponse\"\x03\x90\x02\x01\x12L\n" +
 	"\vDeleteTopic\x12\x1d.herald.v1.DeleteTopicRequest\x1a\x1e.herald.v1.DeleteTopicResponse\x12@\n" +
 	"\aPublish\x12\x19.herald.v1.PublishRequest\x1a\x1a.herald.v1.PublishResponse\x12J\n" +
-	"\rPublishStream\x12\x19.herald.v1.PublishRequest\x1a\x1a.herald.v1.PublishResponse(\x010\x01B?Z=github.com/heraldevents/herald/internal/rpc/heraldv1;heraldv1b\x06proto3"
+	"\rPublishStream\x12\x19.herald.v1.PublishRequest\x1a\x1a.herald.v1.PublishResponse(\x010\x01\x12<\n" +
+	"\x04Read\x12\x16.herald.v1.ReadRequest\x1a\x17.herald.v1.ReadResponse\"\x03\x90\x02\x01\x12X\n" +
+	"\x0fPutSubscription\x12!.herald.v1.PutSubscriptionRequest\x1a\".herald.v1.PutSubscriptionResponse\x12]\n" +
+	"\x0fGetSubscription\x12!.herald.v1.GetSubscriptionRequest\x1a\".herald.v1.GetSubscriptionResponse\"\x03\x90\x02\x01\x12c\n" +
+	"\x11ListSubscriptions\x12#.herald.v1.ListSubscriptionsRequest\x1a$.herald.v1.ListSubscriptionsResponse\"\x03\x90\x02\x01\x12a\n" +
+	"\x12DeleteSubscription\x12$.herald.v1.DeleteSubscriptionRequest\x1a%.herald.v1.DeleteSubscriptionResponse\x127\n" +
+	"\x04Seek\x12\x16.herald.v1.SeekRequest\x1a\x17.herald.v1.SeekResponse\x127\n" +
+	"\x04Pull\x12\x16.herald.v1.PullRequest\x1a\x17.herald.v1.PullResponse\x12=\n" +
+	"\x06Settle\x12\x18.herald.v1.SettleRequest\x1a\x19.herald.v1.SettleResponse\x12J\n" +
+	"\tSubscribe\x12\x1b.herald.v1.SubscribeRequest\x1a\x1c.herald.v1.SubscribeResponse(\x010\x01B?Z=github.com/heraldevents/herald/internal/rpc/heraldv1;heraldv1b\x06proto3"
 
 var (
 	file_herald_v1_herald_proto_rawDescOnce sync.Once
@@ -1078,59 +2995,136 @@ func file_herald_v1_herald_proto_rawDescGZIP() []byte {
 	return file_herald_v1_herald_proto_rawDescData
 }
 
-var file_herald_v1_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_herald_v1_herald_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_herald_v1_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_herald_v1_herald_proto_goTypes = []any{
-	(*Topic)(nil),                    // 0: herald.v1.Topic
-	(*PutTopicRequest)(nil),          // 1: herald.v1.PutTopicRequest
-	(*PutTopicResponse)(nil),         // 2: herald.v1.PutTopicResponse
-	(*GetTopicRequest)(nil),          // 3: herald.v1.GetTopicRequest
-	(*GetTopicResponse)(nil),         // 4: herald.v1.GetTopicResponse
-	(*ListTopicsRequest)(nil),        // 5: herald.v1.ListTopicsRequest
-	(*ListTopicsResponse)(nil),       // 6: herald.v1.ListTopicsResponse
-	(*DeleteTopicRequest)(nil),       // 7: herald.v1.DeleteTopicRequest
-	(*DeleteTopicResponse)(nil),      // 8: herald.v1.DeleteTopicResponse
-	(*PublishRequest)(nil),           // 9: herald.v1.PublishRequest
-	(*PublishResponse)(nil),          // 10: herald.v1.PublishResponse
-	(*PublishResult)(nil),            // 11: herald.v1.PublishResult
-	(*CloudEvent)(nil),               // 12: herald.v1.CloudEvent
-	(*CloudEventAttributeValue)(nil), // 13: herald.v1.CloudEventAttributeValue
-	nil,                              // 14: herald.v1.CloudEvent.AttributesEntry
-	(*durationpb.Duration)(nil),      // 15: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 16: google.protobuf.Timestamp
-	(*anypb.Any)(nil),                // 17: google.protobuf.Any
+	(Settlement_Kind)(0),               // 0: herald.v1.Settlement.Kind
+	(*StoredEvent)(nil),                // 1: herald.v1.StoredEvent
+	(*ReadRequest)(nil),                // 2: herald.v1.ReadRequest
+	(*ReadResponse)(nil),               // 3: herald.v1.ReadResponse
+	(*SubscriptionConfig)(nil),         // 4: herald.v1.SubscriptionConfig
+	(*Backoff)(nil),                    // 5: herald.v1.Backoff
+	(*Filter)(nil),                     // 6: herald.v1.Filter
+	(*Subscription)(nil),               // 7: herald.v1.Subscription
+	(*SubscriptionPartition)(nil),      // 8: herald.v1.SubscriptionPartition
+	(*PutSubscriptionRequest)(nil),     // 9: herald.v1.PutSubscriptionRequest
+	(*PutSubscriptionResponse)(nil),    // 10: herald.v1.PutSubscriptionResponse
+	(*GetSubscriptionRequest)(nil),     // 11: herald.v1.GetSubscriptionRequest
+	(*GetSubscriptionResponse)(nil),    // 12: herald.v1.GetSubscriptionResponse
+	(*ListSubscriptionsRequest)(nil),   // 13: herald.v1.ListSubscriptionsRequest
+	(*ListSubscriptionsResponse)(nil),  // 14: herald.v1.ListSubscriptionsResponse
+	(*DeleteSubscriptionRequest)(nil),  // 15: herald.v1.DeleteSubscriptionRequest
+	(*DeleteSubscriptionResponse)(nil), // 16: herald.v1.DeleteSubscriptionResponse
+	(*SeekRequest)(nil),                // 17: herald.v1.SeekRequest
+	(*SeekResponse)(nil),               // 18: herald.v1.SeekResponse
+	(*Delivery)(nil),                   // 19: herald.v1.Delivery
+	(*PullRequest)(nil),                // 20: herald.v1.PullRequest
+	(*PullResponse)(nil),               // 21: herald.v1.PullResponse
+	(*Settlement)(nil),                 // 22: herald.v1.Settlement
+	(*SettleResult)(nil),               // 23: herald.v1.SettleResult
+	(*SettleRequest)(nil),              // 24: herald.v1.SettleRequest
+	(*SettleResponse)(nil),             // 25: herald.v1.SettleResponse
+	(*SubscribeRequest)(nil),           // 26: herald.v1.SubscribeRequest
+	(*SubscribeStart)(nil),             // 27: herald.v1.SubscribeStart
+	(*SubscribeResponse)(nil),          // 28: herald.v1.SubscribeResponse
+	(*Topic)(nil),                      // 29: herald.v1.Topic
+	(*PutTopicRequest)(nil),            // 30: herald.v1.PutTopicRequest
+	(*PutTopicResponse)(nil),           // 31: herald.v1.PutTopicResponse
+	(*GetTopicRequest)(nil),            // 32: herald.v1.GetTopicRequest
+	(*GetTopicResponse)(nil),           // 33: herald.v1.GetTopicResponse
+	(*ListTopicsRequest)(nil),          // 34: herald.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),         // 35: herald.v1.ListTopicsResponse
+	(*DeleteTopicRequest)(nil),         // 36: herald.v1.DeleteTopicRequest
+	(*DeleteTopicResponse)(nil),        // 37: herald.v1.DeleteTopicResponse
+	(*PublishRequest)(nil),             // 38: herald.v1.PublishRequest
+	(*PublishResponse)(nil),            // 39: herald.v1.PublishResponse
+	(*PublishResult)(nil),              // 40: herald.v1.PublishResult
+	(*CloudEvent)(nil),                 // 41: herald.v1.CloudEvent
+	(*CloudEventAttributeValue)(nil),   // 42: herald.v1.CloudEventAttributeValue
+	nil,                                // 43: herald.v1.SeekRequest.OffsetsEntry
+	nil,                                // 44: herald.v1.CloudEvent.AttributesEntry
+	(*timestamppb.Timestamp)(nil),      // 45: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 46: google.protobuf.Duration
+	(*anypb.Any)(nil),                  // 47: google.protobuf.Any
 }
 var file_herald_v1_herald_proto_depIdxs = []int32{
-	15, // 0: herald.v1.Topic.retention:type_name -> google.protobuf.Duration
-	15, // 1: herald.v1.Topic.dedup_window:type_name -> google.protobuf.Duration
-	16, // 2: herald.v1.Topic.created_time:type_name -> google.protobuf.Timestamp
-	15, // 3: herald.v1.PutTopicRequest.retention:type_name -> google.protobuf.Duration
-	15, // 4: herald.v1.PutTopicRequest.dedup_window:type_name -> google.protobuf.Duration
-	0,  // 5: herald.v1.PutTopicResponse.topic:type_name -> herald.v1.Topic
-	0,  // 6: herald.v1.GetTopicResponse.topic:type_name -> herald.v1.Topic
-	0,  // 7: herald.v1.ListTopicsResponse.topics:type_name -> herald.v1.Topic
-	12, // 8: herald.v1.PublishRequest.events:type_name -> herald.v1.CloudEvent
-	11, // 9: herald.v1.PublishResponse.results:type_name -> herald.v1.PublishResult
-	14, // 10: herald.v1.CloudEvent.attributes:type_name -> herald.v1.CloudEvent.AttributesEntry
-	17, // 11: herald.v1.CloudEvent.proto_data:type_name -> google.protobuf.Any
-	16, // 12: herald.v1.CloudEventAttributeValue.ce_timestamp:type_name -> google.protobuf.Timestamp
-	13, // 13: herald.v1.CloudEvent.AttributesEntry.value:type_name -> herald.v1.CloudEventAttributeValue
-	1,  // 14: herald.v1.HeraldService.PutTopic:input_type -> herald.v1.PutTopicRequest
-	3,  // 15: herald.v1.HeraldService.GetTopic:input_type -> herald.v1.GetTopicRequest
-	5,  // 16: herald.v1.HeraldService.ListTopics:input_type -> herald.v1.ListTopicsRequest
-	7,  // 17: herald.v1.HeraldService.DeleteTopic:input_type -> herald.v1.DeleteTopicRequest
-	9,  // 18: herald.v1.HeraldService.Publish:input_type -> herald.v1.PublishRequest
-	9,  // 19: herald.v1.HeraldService.PublishStream:input_type -> herald.v1.PublishRequest
-	2,  // 20: herald.v1.HeraldService.PutTopic:output_type -> herald.v1.PutTopicResponse
-	4,  // 21: herald.v1.HeraldService.GetTopic:output_type -> herald.v1.GetTopicResponse
-	6,  // 22: herald.v1.HeraldService.ListTopics:output_type -> herald.v1.ListTopicsResponse
-	8,  // 23: herald.v1.HeraldService.DeleteTopic:output_type -> herald.v1.DeleteTopicResponse
-	10, // 24: herald.v1.HeraldService.Publish:output_type -> herald.v1.PublishResponse
-	10, // 25: herald.v1.HeraldService.PublishStream:output_type -> herald.v1.PublishResponse
-	20, // [20:26] is the sub-list for method output_type
-	14, // [14:20] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	41, // 0: herald.v1.StoredEvent.event:type_name -> herald.v1.CloudEvent
+	45, // 1: herald.v1.StoredEvent.stored_time:type_name -> google.protobuf.Timestamp
+	46, // 2: herald.v1.ReadRequest.wait:type_name -> google.protobuf.Duration
+	1,  // 3: herald.v1.ReadResponse.events:type_name -> herald.v1.StoredEvent
+	46, // 4: herald.v1.SubscriptionConfig.ack_timeout:type_name -> google.protobuf.Duration
+	5,  // 5: herald.v1.SubscriptionConfig.backoff:type_name -> herald.v1.Backoff
+	6,  // 6: herald.v1.SubscriptionConfig.filter:type_name -> herald.v1.Filter
+	46, // 7: herald.v1.Backoff.initial:type_name -> google.protobuf.Duration
+	46, // 8: herald.v1.Backoff.max:type_name -> google.protobuf.Duration
+	4,  // 9: herald.v1.Subscription.config:type_name -> herald.v1.SubscriptionConfig
+	45, // 10: herald.v1.Subscription.created_time:type_name -> google.protobuf.Timestamp
+	8,  // 11: herald.v1.Subscription.partitions:type_name -> herald.v1.SubscriptionPartition
+	4,  // 12: herald.v1.PutSubscriptionRequest.config:type_name -> herald.v1.SubscriptionConfig
+	7,  // 13: herald.v1.PutSubscriptionResponse.subscription:type_name -> herald.v1.Subscription
+	7,  // 14: herald.v1.GetSubscriptionResponse.subscription:type_name -> herald.v1.Subscription
+	7,  // 15: herald.v1.ListSubscriptionsResponse.subscriptions:type_name -> herald.v1.Subscription
+	43, // 16: herald.v1.SeekRequest.offsets:type_name -> herald.v1.SeekRequest.OffsetsEntry
+	7,  // 17: herald.v1.SeekResponse.subscription:type_name -> herald.v1.Subscription
+	1,  // 18: herald.v1.Delivery.event:type_name -> herald.v1.StoredEvent
+	46, // 19: herald.v1.PullRequest.wait:type_name -> google.protobuf.Duration
+	19, // 20: herald.v1.PullResponse.deliveries:type_name -> herald.v1.Delivery
+	0,  // 21: herald.v1.Settlement.kind:type_name -> herald.v1.Settlement.Kind
+	46, // 22: herald.v1.Settlement.delay:type_name -> google.protobuf.Duration
+	22, // 23: herald.v1.SettleRequest.settlements:type_name -> herald.v1.Settlement
+	23, // 24: herald.v1.SettleResponse.results:type_name -> herald.v1.SettleResult
+	27, // 25: herald.v1.SubscribeRequest.start:type_name -> herald.v1.SubscribeStart
+	22, // 26: herald.v1.SubscribeRequest.settle:type_name -> herald.v1.Settlement
+	19, // 27: herald.v1.SubscribeResponse.deliveries:type_name -> herald.v1.Delivery
+	46, // 28: herald.v1.Topic.retention:type_name -> google.protobuf.Duration
+	46, // 29: herald.v1.Topic.dedup_window:type_name -> google.protobuf.Duration
+	45, // 30: herald.v1.Topic.created_time:type_name -> google.protobuf.Timestamp
+	46, // 31: herald.v1.PutTopicRequest.retention:type_name -> google.protobuf.Duration
+	46, // 32: herald.v1.PutTopicRequest.dedup_window:type_name -> google.protobuf.Duration
+	29, // 33: herald.v1.PutTopicResponse.topic:type_name -> herald.v1.Topic
+	29, // 34: herald.v1.GetTopicResponse.topic:type_name -> herald.v1.Topic
+	29, // 35: herald.v1.ListTopicsResponse.topics:type_name -> herald.v1.Topic
+	41, // 36: herald.v1.PublishRequest.events:type_name -> herald.v1.CloudEvent
+	40, // 37: herald.v1.PublishResponse.results:type_name -> herald.v1.PublishResult
+	44, // 38: herald.v1.CloudEvent.attributes:type_name -> herald.v1.CloudEvent.AttributesEntry
+	47, // 39: herald.v1.CloudEvent.proto_data:type_name -> google.protobuf.Any
+	45, // 40: herald.v1.CloudEventAttributeValue.ce_timestamp:type_name -> google.protobuf.Timestamp
+	42, // 41: herald.v1.CloudEvent.AttributesEntry.value:type_name -> herald.v1.CloudEventAttributeValue
+	30, // 42: herald.v1.HeraldService.PutTopic:input_type -> herald.v1.PutTopicRequest
+	32, // 43: herald.v1.HeraldService.GetTopic:input_type -> herald.v1.GetTopicRequest
+	34, // 44: herald.v1.HeraldService.ListTopics:input_type -> herald.v1.ListTopicsRequest
+	36, // 45: herald.v1.HeraldService.DeleteTopic:input_type -> herald.v1.DeleteTopicRequest
+	38, // 46: herald.v1.HeraldService.Publish:input_type -> herald.v1.PublishRequest
+	38, // 47: herald.v1.HeraldService.PublishStream:input_type -> herald.v1.PublishRequest
+	2,  // 48: herald.v1.HeraldService.Read:input_type -> herald.v1.ReadRequest
+	9,  // 49: herald.v1.HeraldService.PutSubscription:input_type -> herald.v1.PutSubscriptionRequest
+	11, // 50: herald.v1.HeraldService.GetSubscription:input_type -> herald.v1.GetSubscriptionRequest
+	13, // 51: herald.v1.HeraldService.ListSubscriptions:input_type -> herald.v1.ListSubscriptionsRequest
+	15, // 52: herald.v1.HeraldService.DeleteSubscription:input_type -> herald.v1.DeleteSubscriptionRequest
+	17, // 53: herald.v1.HeraldService.Seek:input_type -> herald.v1.SeekRequest
+	20, // 54: herald.v1.HeraldService.Pull:input_type -> herald.v1.PullRequest
+	24, // 55: herald.v1.HeraldService.Settle:input_type -> herald.v1.SettleRequest
+	26, // 56: herald.v1.HeraldService.Subscribe:input_type -> herald.v1.SubscribeRequest
+	31, // 57: herald.v1.HeraldService.PutTopic:output_type -> herald.v1.PutTopicResponse
+	33, // 58: herald.v1.HeraldService.GetTopic:output_type -> herald.v1.GetTopicResponse
+	35, // 59: herald.v1.HeraldService.ListTopics:output_type -> herald.v1.ListTopicsResponse
+	37, // 60: herald.v1.HeraldService.DeleteTopic:output_type -> herald.v1.DeleteTopicResponse
+	39, // 61: herald.v1.HeraldService.Publish:output_type -> herald.v1.PublishResponse
+	39, // 62: herald.v1.HeraldService.PublishStream:output_type -> herald.v1.PublishResponse
+	3,  // 63: herald.v1.HeraldService.Read:output_type -> herald.v1.ReadResponse
+	10, // 64: herald.v1.HeraldService.PutSubscription:output_type -> herald.v1.PutSubscriptionResponse
+	12, // 65: herald.v1.HeraldService.GetSubscription:output_type -> herald.v1.GetSubscriptionResponse
+	14, // 66: herald.v1.HeraldService.ListSubscriptions:output_type -> herald.v1.ListSubscriptionsResponse
+	16, // 67: herald.v1.HeraldService.DeleteSubscription:output_type -> herald.v1.DeleteSubscriptionResponse
+	18, // 68: herald.v1.HeraldService.Seek:output_type -> herald.v1.SeekResponse
+	21, // 69: herald.v1.HeraldService.Pull:output_type -> herald.v1.PullResponse
+	25, // 70: herald.v1.HeraldService.Settle:output_type -> herald.v1.SettleResponse
+	28, // 71: herald.v1.HeraldService.Subscribe:output_type -> herald.v1.SubscribeResponse
+	57, // [57:72] is the sub-list for method output_type
+	42, // [42:57] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_herald_v1_herald_proto_init() }
@@ -1138,13 +3132,18 @@ func file_herald_v1_herald_proto_init() {
 	if File_herald_v1_herald_proto != nil {
 		return
 	}
-	file_herald_v1_herald_proto_msgTypes[1].OneofWrappers = []any{}
-	file_herald_v1_herald_proto_msgTypes[12].OneofWrappers = []any{
+	file_herald_v1_herald_proto_msgTypes[25].OneofWrappers = []any{
+		(*SubscribeRequest_Start)(nil),
+		(*SubscribeRequest_Flow)(nil),
+		(*SubscribeRequest_Settle)(nil),
+	}
+	file_herald_v1_herald_proto_msgTypes[29].OneofWrappers = []any{}
+	file_herald_v1_herald_proto_msgTypes[40].OneofWrappers = []any{
 		(*CloudEvent_BinaryData)(nil),
 		(*CloudEvent_TextData)(nil),
 		(*CloudEvent_ProtoData)(nil),
 	}
-	file_herald_v1_herald_proto_msgTypes[13].OneofWrappers = []any{
+	file_herald_v1_herald_proto_msgTypes[41].OneofWrappers = []any{
 		(*CloudEventAttributeValue_CeBoolean)(nil),
 		(*CloudEventAttributeValue_CeInteger)(nil),
 		(*CloudEventAttributeValue_CeString)(nil),
@@ -1158,13 +3157,14 @@ func file_herald_v1_herald_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_v1_herald_proto_rawDesc), len(file_herald_v1_herald_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   15,
+			NumEnums:      1,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_herald_v1_herald_proto_goTypes,
 		DependencyIndexes: file_herald_v1_herald_proto_depIdxs,
+		EnumInfos:         file_herald_v1_herald_proto_enumTypes,
 		MessageInfos:      file_herald_v1_herald_proto_msgTypes,
 	}.Build()
 	File_herald_v1_herald_proto = out.File

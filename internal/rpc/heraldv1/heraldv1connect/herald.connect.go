@@ -55,6 +55,28 @@ const (
 	// HeraldServicePublishStreamProcedure is the fully-qualified name of the HeraldService's
 	// PublishStream RPC.
 	HeraldServicePublishStreamProcedure = "/herald.v1.HeraldService/PublishStream"
+	// HeraldServiceReadProcedure is the fully-qualified name of the HeraldService's Read RPC.
+	HeraldServiceReadProcedure = "/herald.v1.HeraldService/Read"
+	// HeraldServicePutSubscriptionProcedure is the fully-qualified name of the HeraldService's
+	// PutSubscription RPC.
+	HeraldServicePutSubscriptionProcedure = "/herald.v1.HeraldService/PutSubscription"
+	// HeraldServiceGetSubscriptionProcedure is the fully-qualified name of the HeraldService's
+	// GetSubscription RPC.
+	HeraldServiceGetSubscriptionProcedure = "/herald.v1.HeraldService/GetSubscription"
+	// HeraldServiceListSubscriptionsProcedure is the fully-qualified name of the HeraldService's
+	// ListSubscriptions RPC.
+	HeraldServiceListSubscriptionsProcedure = "/herald.v1.HeraldService/ListSubscriptions"
+	// HeraldServiceDeleteSubscriptionProcedure is the fully-qualified name of the HeraldService's
+	// DeleteSubscription RPC.
+	HeraldServiceDeleteSubscriptionProcedure = "/herald.v1.HeraldService/DeleteSubscription"
+	// HeraldServiceSeekProcedure is the fully-qualified name of the HeraldService's Seek RPC.
+	HeraldServiceSeekProcedure = "/herald.v1.HeraldService/Seek"
+	// HeraldServicePullProcedure is the fully-qualified name of the HeraldService's Pull RPC.
+	HeraldServicePullProcedure = "/herald.v1.HeraldService/Pull"
+	// HeraldServiceSettleProcedure is the fully-qualified name of the HeraldService's Settle RPC.
+	HeraldServiceSettleProcedure = "/herald.v1.HeraldService/Settle"
+	// HeraldServiceSubscribeProcedure is the fully-qualified name of the HeraldService's Subscribe RPC.
+	HeraldServiceSubscribeProcedure = "/herald.v1.HeraldService/Subscribe"
 )
 
 // HeraldServiceClient is a client for the herald.v1.HeraldService service.
@@ -79,6 +101,36 @@ type HeraldServiceClient interface {
 	// failing request ends the stream with its error; the requests answered
 	// before it are durable.
 	PublishStream(context.Context) *connect.BidiStreamForClient[heraldv1.PublishRequest, heraldv1.PublishResponse]
+	// Read returns events of one partition from an offset on, without a
+	// subscription (browse and replay). A read at the partition's end
+	// returns no events, or waits up to wait for the first one.
+	Read(context.Context, *connect.Request[heraldv1.ReadRequest]) (*connect.Response[heraldv1.ReadResponse], error)
+	// PutSubscription creates a subscription or changes its settings (its
+	// position stays). Unset fields take the defaults.
+	PutSubscription(context.Context, *connect.Request[heraldv1.PutSubscriptionRequest]) (*connect.Response[heraldv1.PutSubscriptionResponse], error)
+	// GetSubscription describes a subscription and its state per partition.
+	GetSubscription(context.Context, *connect.Request[heraldv1.GetSubscriptionRequest]) (*connect.Response[heraldv1.GetSubscriptionResponse], error)
+	// ListSubscriptions lists a topic's subscriptions.
+	ListSubscriptions(context.Context, *connect.Request[heraldv1.ListSubscriptionsRequest]) (*connect.Response[heraldv1.ListSubscriptionsResponse], error)
+	// DeleteSubscription deletes a subscription and its state.
+	DeleteSubscription(context.Context, *connect.Request[heraldv1.DeleteSubscriptionRequest]) (*connect.Response[heraldv1.DeleteSubscriptionResponse], error)
+	// Seek moves a subscription to earliest, latest, a time or offsets;
+	// deliveries in flight become stale.
+	Seek(context.Context, *connect.Request[heraldv1.SeekRequest]) (*connect.Response[heraldv1.SeekResponse], error)
+	// Pull leases up to max deliveries, waiting up to wait for the first.
+	Pull(context.Context, *connect.Request[heraldv1.PullRequest]) (*connect.Response[heraldv1.PullResponse], error)
+	// Settle acks, nacks, rejects (dead-letters at once) or extends leased
+	// deliveries by their ack ids, and replies once the result is durable.
+	Settle(context.Context, *connect.Request[heraldv1.SettleRequest]) (*connect.Response[heraldv1.SettleResponse], error)
+	// Subscribe is flow-controlled delivery on one stream. The client's
+	// first message names the subscription (start); then it grants credit
+	// (flow: how many more deliveries it can take) and settles deliveries
+	// (settle), in any order and as often as it likes. The server sends
+	// deliveries while the client has credit, never more. When the client
+	// closes its side, the server applies every settle it received and ends
+	// the stream; deliveries never settled come again after their ack
+	// timeout.
+	Subscribe(context.Context) *connect.BidiStreamForClient[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse]
 }
 
 // NewHeraldServiceClient constructs a client for the herald.v1.HeraldService service. By default,
@@ -130,17 +182,83 @@ func NewHeraldServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(heraldServiceMethods.ByName("PublishStream")),
 			connect.WithClientOptions(opts...),
 		),
+		read: connect.NewClient[heraldv1.ReadRequest, heraldv1.ReadResponse](
+			httpClient,
+			baseURL+HeraldServiceReadProcedure,
+			connect.WithSchema(heraldServiceMethods.ByName("Read")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		putSubscription: connect.NewClient[heraldv1.PutSubscriptionRequest, heraldv1.PutSubscriptionResponse](
+			httpClient,
+			baseURL+HeraldServicePutSubscriptionProcedure,
+			connect.WithSchema(heraldServiceMethods.ByName("PutSubscription")),
+			connect.WithClientOptions(opts...),
+		),
+		getSubscription: connect.NewClient[heraldv1.GetSubscriptionRequest, heraldv1.GetSubscriptionResponse](
+			httpClient,
+			baseURL+HeraldServiceGetSubscriptionProcedure,
+			connect.WithSchema(heraldServiceMethods.ByName("GetSubscription")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listSubscriptions: connect.NewClient[heraldv1.ListSubscriptionsRequest, heraldv1.ListSubscriptionsResponse](
+			httpClient,
+			baseURL+HeraldServiceListSubscriptionsProcedure,
+			connect.WithSchema(heraldServiceMethods.ByName("ListSubscriptions")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		deleteSubscription: connect.NewClient[heraldv1.DeleteSubscriptionRequest, heraldv1.DeleteSubscriptionResponse](
+			httpClient,
+			baseURL+HeraldServiceDeleteSubscriptionProcedure,
+			connect.WithSchema(heraldServiceMethods.ByName("DeleteSubscription")),
+			connect.WithClientOptions(opts...),
+		),
+		seek: connect.NewClient[heraldv1.SeekRequest, heraldv1.SeekResponse](
+			httpClient,
+			baseURL+HeraldServiceSeekProcedure,
+			connect.WithSchema(heraldServiceMethods.ByName("Seek")),
+			connect.WithClientOptions(opts...),
+		),
+		pull: connect.NewClient[heraldv1.PullRequest, heraldv1.PullResponse](
+			httpClient,
+			baseURL+HeraldServicePullProcedure,
+			connect.WithSchema(heraldServiceMethods.ByName("Pull")),
+			connect.WithClientOptions(opts...),
+		),
+		settle: connect.NewClient[heraldv1.SettleRequest, heraldv1.SettleResponse](
+			httpClient,
+			baseURL+HeraldServiceSettleProcedure,
+			connect.WithSchema(heraldServiceMethods.ByName("Settle")),
+			connect.WithClientOptions(opts...),
+		),
+		subscribe: connect.NewClient[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse](
+			httpClient,
+			baseURL+HeraldServiceSubscribeProcedure,
+			connect.WithSchema(heraldServiceMethods.ByName("Subscribe")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // heraldServiceClient implements HeraldServiceClient.
 type heraldServiceClient struct {
-	putTopic      *connect.Client[heraldv1.PutTopicRequest, heraldv1.PutTopicResponse]
-	getTopic      *connect.Client[heraldv1.GetTopicRequest, heraldv1.GetTopicResponse]
-	listTopics    *connect.Client[heraldv1.ListTopicsRequest, heraldv1.ListTopicsResponse]
-	deleteTopic   *connect.Client[heraldv1.DeleteTopicRequest, heraldv1.DeleteTopicResponse]
-	publish       *connect.Client[heraldv1.PublishRequest, heraldv1.PublishResponse]
-	publishStream *connect.Client[heraldv1.PublishRequest, heraldv1.PublishResponse]
+	putTopic           *connect.Client[heraldv1.PutTopicRequest, heraldv1.PutTopicResponse]
+	getTopic           *connect.Client[heraldv1.GetTopicRequest, heraldv1.GetTopicResponse]
+	listTopics         *connect.Client[heraldv1.ListTopicsRequest, heraldv1.ListTopicsResponse]
+	deleteTopic        *connect.Client[heraldv1.DeleteTopicRequest, heraldv1.DeleteTopicResponse]
+	publish            *connect.Client[heraldv1.PublishRequest, heraldv1.PublishResponse]
+	publishStream      *connect.Client[heraldv1.PublishRequest, heraldv1.PublishResponse]
+	read               *connect.Client[heraldv1.ReadRequest, heraldv1.ReadResponse]
+	putSubscription    *connect.Client[heraldv1.PutSubscriptionRequest, heraldv1.PutSubscriptionResponse]
+	getSubscription    *connect.Client[heraldv1.GetSubscriptionRequest, heraldv1.GetSubscriptionResponse]
+	listSubscriptions  *connect.Client[heraldv1.ListSubscriptionsRequest, heraldv1.ListSubscriptionsResponse]
+	deleteSubscription *connect.Client[heraldv1.DeleteSubscriptionRequest, heraldv1.DeleteSubscriptionResponse]
+	seek               *connect.Client[heraldv1.SeekRequest, heraldv1.SeekResponse]
+	pull               *connect.Client[heraldv1.PullRequest, heraldv1.PullResponse]
+	settle             *connect.Client[heraldv1.SettleRequest, heraldv1.SettleResponse]
+	subscribe          *connect.Client[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse]
 }
 
 // PutTopic calls herald.v1.HeraldService.PutTopic.
@@ -173,6 +291,51 @@ func (c *heraldServiceClient) PublishStream(ctx context.Context) *connect.BidiSt
 	return c.publishStream.CallBidiStream(ctx)
 }
 
+// Read calls herald.v1.HeraldService.Read.
+func (c *heraldServiceClient) Read(ctx context.Context, req *connect.Request[heraldv1.ReadRequest]) (*connect.Response[heraldv1.ReadResponse], error) {
+	return c.read.CallUnary(ctx, req)
+}
+
+// PutSubscription calls herald.v1.HeraldService.PutSubscription.
+func (c *heraldServiceClient) PutSubscription(ctx context.Context, req *connect.Request[heraldv1.PutSubscriptionRequest]) (*connect.Response[heraldv1.PutSubscriptionResponse], error) {
+	return c.putSubscription.CallUnary(ctx, req)
+}
+
+// GetSubscription calls herald.v1.HeraldService.GetSubscription.
+func (c *heraldServiceClient) GetSubscription(ctx context.Context, req *connect.Request[heraldv1.GetSubscriptionRequest]) (*connect.Response[heraldv1.GetSubscriptionResponse], error) {
+	return c.getSubscription.CallUnary(ctx, req)
+}
+
+// ListSubscriptions calls herald.v1.HeraldService.ListSubscriptions.
+func (c *heraldServiceClient) ListSubscriptions(ctx context.Context, req *connect.Request[heraldv1.ListSubscriptionsRequest]) (*connect.Response[heraldv1.ListSubscriptionsResponse], error) {
+	return c.listSubscriptions.CallUnary(ctx, req)
+}
+
+// DeleteSubscription calls herald.v1.HeraldService.DeleteSubscription.
+func (c *heraldServiceClient) DeleteSubscription(ctx context.Context, req *connect.Request[heraldv1.DeleteSubscriptionRequest]) (*connect.Response[heraldv1.DeleteSubscriptionResponse], error) {
+	return c.deleteSubscription.CallUnary(ctx, req)
+}
+
+// Seek calls herald.v1.HeraldService.Seek.
+func (c *heraldServiceClient) Seek(ctx context.Context, req *connect.Request[heraldv1.SeekRequest]) (*connect.Response[heraldv1.SeekResponse], error) {
+	return c.seek.CallUnary(ctx, req)
+}
+
+// Pull calls herald.v1.HeraldService.Pull.
+func (c *heraldServiceClient) Pull(ctx context.Context, req *connect.Request[heraldv1.PullRequest]) (*connect.Response[heraldv1.PullResponse], error) {
+	return c.pull.CallUnary(ctx, req)
+}
+
+// Settle calls herald.v1.HeraldService.Settle.
+func (c *heraldServiceClient) Settle(ctx context.Context, req *connect.Request[heraldv1.SettleRequest]) (*connect.Response[heraldv1.SettleResponse], error) {
+	return c.settle.CallUnary(ctx, req)
+}
+
+// Subscribe calls herald.v1.HeraldService.Subscribe.
+func (c *heraldServiceClient) Subscribe(ctx context.Context) *connect.BidiStreamForClient[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse] {
+	return c.subscribe.CallBidiStream(ctx)
+}
+
 // HeraldServiceHandler is an implementation of the herald.v1.HeraldService service.
 type HeraldServiceHandler interface {
 	// PutTopic creates a topic or changes an existing one. Unset fields keep
@@ -195,6 +358,36 @@ type HeraldServiceHandler interface {
 	// failing request ends the stream with its error; the requests answered
 	// before it are durable.
 	PublishStream(context.Context, *connect.BidiStream[heraldv1.PublishRequest, heraldv1.PublishResponse]) error
+	// Read returns events of one partition from an offset on, without a
+	// subscription (browse and replay). A read at the partition's end
+	// returns no events, or waits up to wait for the first one.
+	Read(context.Context, *connect.Request[heraldv1.ReadRequest]) (*connect.Response[heraldv1.ReadResponse], error)
+	// PutSubscription creates a subscription or changes its settings (its
+	// position stays). Unset fields take the defaults.
+	PutSubscription(context.Context, *connect.Request[heraldv1.PutSubscriptionRequest]) (*connect.Response[heraldv1.PutSubscriptionResponse], error)
+	// GetSubscription describes a subscription and its state per partition.
+	GetSubscription(context.Context, *connect.Request[heraldv1.GetSubscriptionRequest]) (*connect.Response[heraldv1.GetSubscriptionResponse], error)
+	// ListSubscriptions lists a topic's subscriptions.
+	ListSubscriptions(context.Context, *connect.Request[heraldv1.ListSubscriptionsRequest]) (*connect.Response[heraldv1.ListSubscriptionsResponse], error)
+	// DeleteSubscription deletes a subscription and its state.
+	DeleteSubscription(context.Context, *connect.Request[heraldv1.DeleteSubscriptionRequest]) (*connect.Response[heraldv1.DeleteSubscriptionResponse], error)
+	// Seek moves a subscription to earliest, latest, a time or offsets;
+	// deliveries in flight become stale.
+	Seek(context.Context, *connect.Request[heraldv1.SeekRequest]) (*connect.Response[heraldv1.SeekResponse], error)
+	// Pull leases up to max deliveries, waiting up to wait for the first.
+	Pull(context.Context, *connect.Request[heraldv1.PullRequest]) (*connect.Response[heraldv1.PullResponse], error)
+	// Settle acks, nacks, rejects (dead-letters at once) or extends leased
+	// deliveries by their ack ids, and replies once the result is durable.
+	Settle(context.Context, *connect.Request[heraldv1.SettleRequest]) (*connect.Response[heraldv1.SettleResponse], error)
+	// Subscribe is flow-controlled delivery on one stream. The client's
+	// first message names the subscription (start); then it grants credit
+	// (flow: how many more deliveries it can take) and settles deliveries
+	// (settle), in any order and as often as it likes. The server sends
+	// deliveries while the client has credit, never more. When the client
+	// closes its side, the server applies every settle it received and ends
+	// the stream; deliveries never settled come again after their ack
+	// timeout.
+	Subscribe(context.Context, *connect.BidiStream[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse]) error
 }
 
 // NewHeraldServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -242,6 +435,63 @@ func NewHeraldServiceHandler(svc HeraldServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(heraldServiceMethods.ByName("PublishStream")),
 		connect.WithHandlerOptions(opts...),
 	)
+	heraldServiceReadHandler := connect.NewUnaryHandler(
+		HeraldServiceReadProcedure,
+		svc.Read,
+		connect.WithSchema(heraldServiceMethods.ByName("Read")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	heraldServicePutSubscriptionHandler := connect.NewUnaryHandler(
+		HeraldServicePutSubscriptionProcedure,
+		svc.PutSubscription,
+		connect.WithSchema(heraldServiceMethods.ByName("PutSubscription")),
+		connect.WithHandlerOptions(opts...),
+	)
+	heraldServiceGetSubscriptionHandler := connect.NewUnaryHandler(
+		HeraldServiceGetSubscriptionProcedure,
+		svc.GetSubscription,
+		connect.WithSchema(heraldServiceMethods.ByName("GetSubscription")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	heraldServiceListSubscriptionsHandler := connect.NewUnaryHandler(
+		HeraldServiceListSubscriptionsProcedure,
+		svc.ListSubscriptions,
+		connect.WithSchema(heraldServiceMethods.ByName("ListSubscriptions")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	heraldServiceDeleteSubscriptionHandler := connect.NewUnaryHandler(
+		HeraldServiceDeleteSubscriptionProcedure,
+		svc.DeleteSubscription,
+		connect.WithSchema(heraldServiceMethods.ByName("DeleteSubscription")),
+		connect.WithHandlerOptions(opts...),
+	)
+	heraldServiceSeekHandler := connect.NewUnaryHandler(
+		HeraldServiceSeekProcedure,
+		svc.Seek,
+		connect.WithSchema(heraldServiceMethods.ByName("Seek")),
+		connect.WithHandlerOptions(opts...),
+	)
+	heraldServicePullHandler := connect.NewUnaryHandler(
+		HeraldServicePullProcedure,
+		svc.Pull,
+		connect.WithSchema(heraldServiceMethods.ByName("Pull")),
+		connect.WithHandlerOptions(opts...),
+	)
+	heraldServiceSettleHandler := connect.NewUnaryHandler(
+		HeraldServiceSettleProcedure,
+		svc.Settle,
+		connect.WithSchema(heraldServiceMethods.ByName("Settle")),
+		connect.WithHandlerOptions(opts...),
+	)
+	heraldServiceSubscribeHandler := connect.NewBidiStreamHandler(
+		HeraldServiceSubscribeProcedure,
+		svc.Subscribe,
+		connect.WithSchema(heraldServiceMethods.ByName("Subscribe")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/herald.v1.HeraldService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case HeraldServicePutTopicProcedure:
@@ -256,6 +506,24 @@ func NewHeraldServiceHandler(svc HeraldServiceHandler, opts ...connect.HandlerOp
 			heraldServicePublishHandler.ServeHTTP(w, r)
 		case HeraldServicePublishStreamProcedure:
 			heraldServicePublishStreamHandler.ServeHTTP(w, r)
+		case HeraldServiceReadProcedure:
+			heraldServiceReadHandler.ServeHTTP(w, r)
+		case HeraldServicePutSubscriptionProcedure:
+			heraldServicePutSubscriptionHandler.ServeHTTP(w, r)
+		case HeraldServiceGetSubscriptionProcedure:
+			heraldServiceGetSubscriptionHandler.ServeHTTP(w, r)
+		case HeraldServiceListSubscriptionsProcedure:
+			heraldServiceListSubscriptionsHandler.ServeHTTP(w, r)
+		case HeraldServiceDeleteSubscriptionProcedure:
+			heraldServiceDeleteSubscriptionHandler.ServeHTTP(w, r)
+		case HeraldServiceSeekProcedure:
+			heraldServiceSeekHandler.ServeHTTP(w, r)
+		case HeraldServicePullProcedure:
+			heraldServicePullHandler.ServeHTTP(w, r)
+		case HeraldServiceSettleProcedure:
+			heraldServiceSettleHandler.ServeHTTP(w, r)
+		case HeraldServiceSubscribeProcedure:
+			heraldServiceSubscribeHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -287,4 +555,40 @@ func (UnimplementedHeraldServiceHandler) Publish(context.Context, *connect.Reque
 
 func (UnimplementedHeraldServiceHandler) PublishStream(context.Context, *connect.BidiStream[heraldv1.PublishRequest, heraldv1.PublishResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("herald.v1.HeraldService.PublishStream is not implemented"))
+}
+
+func (UnimplementedHeraldServiceHandler) Read(context.Context, *connect.Request[heraldv1.ReadRequest]) (*connect.Response[heraldv1.ReadResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.v1.HeraldService.Read is not implemented"))
+}
+
+func (UnimplementedHeraldServiceHandler) PutSubscription(context.Context, *connect.Request[heraldv1.PutSubscriptionRequest]) (*connect.Response[heraldv1.PutSubscriptionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.v1.HeraldService.PutSubscription is not implemented"))
+}
+
+func (UnimplementedHeraldServiceHandler) GetSubscription(context.Context, *connect.Request[heraldv1.GetSubscriptionRequest]) (*connect.Response[heraldv1.GetSubscriptionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.v1.HeraldService.GetSubscription is not implemented"))
+}
+
+func (UnimplementedHeraldServiceHandler) ListSubscriptions(context.Context, *connect.Request[heraldv1.ListSubscriptionsRequest]) (*connect.Response[heraldv1.ListSubscriptionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.v1.HeraldService.ListSubscriptions is not implemented"))
+}
+
+func (UnimplementedHeraldServiceHandler) DeleteSubscription(context.Context, *connect.Request[heraldv1.DeleteSubscriptionRequest]) (*connect.Response[heraldv1.DeleteSubscriptionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.v1.HeraldService.DeleteSubscription is not implemented"))
+}
+
+func (UnimplementedHeraldServiceHandler) Seek(context.Context, *connect.Request[heraldv1.SeekRequest]) (*connect.Response[heraldv1.SeekResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.v1.HeraldService.Seek is not implemented"))
+}
+
+func (UnimplementedHeraldServiceHandler) Pull(context.Context, *connect.Request[heraldv1.PullRequest]) (*connect.Response[heraldv1.PullResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.v1.HeraldService.Pull is not implemented"))
+}
+
+func (UnimplementedHeraldServiceHandler) Settle(context.Context, *connect.Request[heraldv1.SettleRequest]) (*connect.Response[heraldv1.SettleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.v1.HeraldService.Settle is not implemented"))
+}
+
+func (UnimplementedHeraldServiceHandler) Subscribe(context.Context, *connect.BidiStream[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("herald.v1.HeraldService.Subscribe is not implemented"))
 }

@@ -1,0 +1,67 @@
+package rpc
+
+import (
+	"errors"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1"
+)
+
+// This file is the client's half of the conversions: what a Go client of
+// HeraldService (the SDK's remote client) needs to get back the types the
+// embedded SDK returns.
+
+// TopicFromProto converts a topic description.
+func TopicFromProto(m *heraldv1.Topic) broker.Topic {
+	return broker.Topic{Name: m.GetName(), Partitions: int(m.GetPartitions()), Retention: m.GetRetention().AsDuration(),
+		RetentionBytes: m.GetRetentionBytes(), DedupWindow: m.GetDedupWindow().AsDuration(), CreatedAt: m.GetCreatedTime().AsTime()}
+}
+
+// TopicSpecToProto converts a topic change; nil fields stay unset.
+func TopicSpecToProto(name string, spec broker.TopicSpec) *heraldv1.PutTopicRequest {
+	m := &heraldv1.PutTopicRequest{Name: name, RetentionBytes: spec.RetentionBytes}
+	if spec.Partitions != nil {
+		p := int32(*spec.Partitions)
+		m.Partitions = &p
+	}
+	if spec.Retention != nil {
+		m.Retention = durationpb.New(*spec.Retention)
+	}
+	if spec.DedupWindow != nil {
+		m.DedupWindow = durationpb.New(*spec.DedupWindow)
+	}
+	return m
+}
+
+// FromConnect turns an error of a HeraldService call back into the Herald
+// error it was made from, so that errors.Is matches the same sentinels
+// (broker.ErrTopicNotFound, subscription.ErrNotFound, …) as the embedded
+// SDK's errors. The message is the server's; an error without a Herald
+// code comes back as it is.
+func FromConnect(err error) error {
+	ce := new(connect.Error)
+	if !errors.As(err, &ce) {
+		return err
+	}
+	code := ce.Meta().Get(ErrorCodeKey)
+	for _, k := range errorKinds {
+		if k.herald == code && len(k.errs) > 0 {
+			return &remoteError{sentinel: k.errs[0], msg: ce.Message(), cause: err}
+		}
+	}
+	return err
+}
+
+// remoteError is a server's error with the sentinel of its Herald code.
+type remoteError struct {
+	sentinel error
+	msg      string
+	cause    error // the *connect.Error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+
+func (e *remoteError) Unwrap() []error { return []error{e.sentinel, e.cause} }

@@ -1,0 +1,63 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1"
+)
+
+// Read limits, as the HTTP API has them.
+const (
+	defaultReadLimit = 100
+	maxReadLimit     = 10000
+	maxWait          = 30 // seconds a long poll may wait
+)
+
+// Read returns events of one partition from an offset on.
+func (s *Service) Read(ctx context.Context, req *connect.Request[heraldv1.ReadRequest]) (*connect.Response[heraldv1.ReadResponse], error) {
+	m := req.Msg
+	limit := int(m.GetLimit())
+	if limit == 0 {
+		limit = defaultReadLimit
+	}
+	if limit < 0 || limit > maxReadLimit {
+		return nil, toConnect(settingError("limit", fmt.Errorf("must be between 1 and %d, got %d", maxReadLimit, limit)))
+	}
+	wait, err := waitOf(m.GetWait())
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	ctx, cancel := s.untilClosing(ctx)
+	defer cancel(nil)
+	events, err := s.b.ReadWait(ctx, m.GetTopic(), int(m.GetPartition()), m.GetOffset(), limit, wait)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	resp := &heraldv1.ReadResponse{Events: make([]*heraldv1.StoredEvent, len(events))}
+	for i, e := range events {
+		resp.Events[i] = StoredEventToProto(e)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// StoredEventToProto converts an event read from the log, with its place.
+func StoredEventToProto(e *event.Event) *heraldv1.StoredEvent {
+	return &heraldv1.StoredEvent{Event: EventToProto(e), Topic: e.Topic, Partition: int32(e.Partition),
+		Offset: e.Offset, StoredTime: timestamppb.New(e.StoredAt)}
+}
+
+// StoredEventFromProto converts a StoredEvent back, its place included.
+func StoredEventFromProto(m *heraldv1.StoredEvent) (*event.Event, error) {
+	e, err := EventFromProto(m.GetEvent())
+	if err != nil {
+		return nil, err
+	}
+	e.Topic, e.Partition, e.Offset = m.GetTopic(), int(m.GetPartition()), m.GetOffset()
+	e.StoredAt, e.Stored = m.GetStoredTime().AsTime(), true
+	return e, nil
+}
