@@ -17,7 +17,8 @@ type Event[T any] struct {
 
 // Delivery is an event handed to an untyped Handler.
 type Delivery struct {
-	Event        *CloudEvent
+	AckID        string      // settles it (Client.Ack, Nack, Reject, Extend)
+	Event        *CloudEvent // with its topic, partition and offset
 	Attempt      int
 	Topic        string
 	Subscription string
@@ -52,12 +53,22 @@ func IsPermanent(err error) bool {
 // once: no retry can fix it).
 func Handle[T any](r *Router, topic, subscription string, fn func(ctx context.Context, e Event[T]) error) {
 	r.HandleFunc(topic, subscription, func(ctx context.Context, d *Delivery) error {
-		var data T
-		if len(d.Event.Data) > 0 {
-			if err := json.Unmarshal(d.Event.Data, &data); err != nil {
-				return Permanent(fmt.Errorf("event %s: data does not decode as %T: %w", d.Event.ID, data, err))
-			}
+		e, err := decodeEvent[T](d)
+		if err != nil {
+			return err
 		}
-		return fn(ctx, Event[T]{Data: data, CloudEvent: d.Event, Attempt: d.Attempt})
+		return fn(ctx, e)
 	})
+}
+
+// decodeEvent decodes a delivery's JSON data as T; data that does not
+// decode is a Permanent error.
+func decodeEvent[T any](d *Delivery) (Event[T], error) {
+	var data T
+	if len(d.Event.Data) > 0 {
+		if err := json.Unmarshal(d.Event.Data, &data); err != nil {
+			return Event[T]{}, Permanent(fmt.Errorf("event %s: data does not decode as %T: %w", d.Event.ID, data, err))
+		}
+	}
+	return Event[T]{Data: data, CloudEvent: d.Event, Attempt: d.Attempt}, nil
 }

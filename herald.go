@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"time"
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
@@ -32,16 +33,47 @@ type Topic = broker.Topic
 // TopicSpec asks to create or change a topic; nil fields keep their value.
 type TopicSpec = broker.TopicSpec
 
-// Client publishes, reads and handles events.
+// Client publishes, reads and handles events, and administers topics and
+// subscriptions. Open returns one over an embedded Herald, Connect one
+// over a Herald server; both behave the same.
 type Client struct {
-	engine  *log.Engine
-	broker  *broker.Broker
-	subs    *subscription.Manager
+	b       backend
 	publish PublishFunc // the publish middleware around the backend's publish
+}
+
+func newClient(b backend, cfg clientConfig) *Client {
+	return &Client{b: b, publish: chainPublish(cfg.publishMW, func(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
+		stampCausation(ctx, events)
+		return b.publish(ctx, topic, events)
+	})}
 }
 
 // SubscriptionConfig is a subscription's settings (see docs/delivery.md).
 type SubscriptionConfig = subscription.Config
+
+// Ordering says which events of a subscription may be in flight together.
+type Ordering = subscription.Ordering
+
+// The orderings of a subscription.
+const (
+	OrderKey       = subscription.OrderKey       // one at a time per partition key, keys in parallel (the default)
+	OrderPartition = subscription.OrderPartition // one at a time per partition
+	OrderNone      = subscription.OrderNone      // any number in flight, in any order
+)
+
+// Filter selects the events a subscription receives (types may contain
+// '*'); the zero Filter takes every event.
+type Filter = subscription.Filter
+
+// SyncMode says when the embedded engine fsyncs (WithSync).
+type SyncMode = log.SyncMode
+
+// The fsync modes of an embedded Herald.
+const (
+	SyncAlways   = log.SyncAlways   // before every acknowledgement (the default)
+	SyncInterval = log.SyncInterval // on a timer: a crash loses the last interval
+	SyncNone     = log.SyncNone     // never: the OS decides
+)
 
 // Backoff is the delay before a redelivery (initial, times multiplier per
 // failure, at most max).
@@ -101,9 +133,9 @@ func WithPublishMiddleware(mw ...PublishMiddleware) Option {
 	return clientOption(func(c *clientConfig) { c.publishMW = append(c.publishMW, mw...) })
 }
 
-// WithSync sets when appends are fsynced: log.SyncAlways (the default:
-// acknowledged means on disk), log.SyncInterval or log.SyncNone.
-func WithSync(mode log.SyncMode) OpenOption {
+// WithSync sets when appends are fsynced: SyncAlways (the default:
+// acknowledged means on disk), SyncInterval or SyncNone.
+func WithSync(mode SyncMode) OpenOption {
 	return openOption(func(c *openConfig) { c.engine.Sync = mode })
 }
 
@@ -139,61 +171,104 @@ func Open(dir string, opts ...OpenOption) (*Client, error) {
 	if err != nil {
 		return nil, errors.Join(err, e.Close())
 	}
-	cl := &Client{engine: e, broker: b, subs: subs}
-	cl.publish = chainPublish(c.publishMW, func(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
-		stampCausation(ctx, events)
-		return b.Publish(ctx, topic, events)
-	})
-	return cl, nil
+	return newClient(&embedded{engine: e, broker: b, subs: subs}, c.clientConfig), nil
 }
 
-// Close syncs and closes the data directory. Stop routers first.
-func (c *Client) Close() error {
-	c.subs.Close()
-	return c.engine.Close()
-}
+// Close releases the client: an embedded one syncs and closes its data
+// directory, a remote one its connections. Stop routers first.
+func (c *Client) Close() error { return c.b.close() }
 
 // SubscriptionInfo describes a subscription and its state per partition.
 type SubscriptionInfo = subscription.Info
 
-// Subscription describes a subscription.
-func (c *Client) Subscription(ctx context.Context, topic, name string) (SubscriptionInfo, error) {
-	return c.subs.Get(ctx, topic, name)
-}
-
 // PutSubscription creates a subscription on a topic, or changes its
-// settings, and reports whether it created it.
+// settings (its position stays), and reports whether it created it.
 func (c *Client) PutSubscription(ctx context.Context, topic, name string, cfg SubscriptionConfig) (bool, error) {
-	_, created, err := c.subs.Put(ctx, topic, name, cfg)
+	_, created, err := c.b.putSubscription(ctx, topic, name, cfg)
 	return created, err
 }
 
+// Subscription describes a subscription and its state per partition.
+func (c *Client) Subscription(ctx context.Context, topic, name string) (SubscriptionInfo, error) {
+	return c.b.subscription(ctx, topic, name)
+}
+
+// Subscriptions lists a topic's subscriptions.
+func (c *Client) Subscriptions(ctx context.Context, topic string) ([]SubscriptionInfo, error) {
+	return c.b.subscriptions(ctx, topic)
+}
+
+// DeleteSubscription deletes a subscription and its state.
+func (c *Client) DeleteSubscription(ctx context.Context, topic, name string) error {
+	return c.b.deleteSubscription(ctx, topic, name)
+}
+
+// Seek moves a subscription to a position; deliveries in flight become
+// stale.
+func (c *Client) Seek(ctx context.Context, topic, name string, pos SeekPosition) (SubscriptionInfo, error) {
+	return c.b.seek(ctx, topic, name, pos)
+}
+
 // Publish stores events in a topic, all or nothing, and returns once they
-// are durable. Called with the context a handler received, it sets their
-// causation and correlation from the event being handled.
+// are durable, with where each is stored. Called with the context a
+// handler received, it sets their causation and correlation from the
+// event being handled.
 func (c *Client) Publish(ctx context.Context, topic string, events ...*CloudEvent) ([]Result, error) {
 	return c.publish(ctx, topic, events)
 }
 
-// Read returns up to limit events of one partition from offset on.
+// Read returns up to limit events of one partition from offset on (none
+// at the partition's end).
 func (c *Client) Read(ctx context.Context, topic string, partition int, offset int64, limit int) ([]*CloudEvent, error) {
-	return c.broker.Read(ctx, topic, partition, offset, limit)
+	return c.b.read(ctx, topic, partition, offset, limit, 0)
+}
+
+// ReadWait reads like Read but, at the partition's end, waits up to wait
+// for the first event.
+func (c *Client) ReadWait(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error) {
+	return c.b.read(ctx, topic, partition, offset, limit, wait)
 }
 
 // PutTopic creates or changes a topic and reports whether it created it.
 func (c *Client) PutTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error) {
-	return c.broker.PutTopic(ctx, name, spec)
+	return c.b.putTopic(ctx, name, spec)
 }
 
 // Topic describes a topic.
-func (c *Client) Topic(ctx context.Context, name string) (Topic, error) {
-	return c.broker.Topic(ctx, name)
-}
+func (c *Client) Topic(ctx context.Context, name string) (Topic, error) { return c.b.topic(ctx, name) }
 
 // Topics lists the topics.
-func (c *Client) Topics(ctx context.Context) ([]Topic, error) { return c.broker.Topics(ctx) }
+func (c *Client) Topics(ctx context.Context) ([]Topic, error) { return c.b.topics(ctx) }
 
-// DeleteTopic deletes a topic and its events.
+// DeleteTopic deletes a topic, its events and its subscriptions.
 func (c *Client) DeleteTopic(ctx context.Context, name string) error {
-	return c.broker.DeleteTopic(ctx, name)
+	return c.b.deleteTopic(ctx, name)
+}
+
+// Pull leases up to max deliveries of a subscription, waiting up to wait
+// for the first. Settle each with Ack, Nack or Reject before its ack
+// timeout, or it comes again. (A Router does all this for you.)
+func (c *Client) Pull(ctx context.Context, topic, subscription string, max int, wait time.Duration) ([]*Delivery, error) {
+	return c.b.pull(ctx, topic, subscription, max, wait)
+}
+
+// Ack finishes deliveries; it returns once that is durable.
+func (c *Client) Ack(ctx context.Context, topic, subscription string, ackIDs ...string) (AckResult, error) {
+	return c.b.settle(ctx, topic, subscription, settlement{kind: settleAck, ackIDs: ackIDs})
+}
+
+// Nack gives deliveries back: they come again after delay (0: the
+// subscription's backoff), or go to the dead letters when out of attempts.
+func (c *Client) Nack(ctx context.Context, topic, subscription string, ackIDs []string, delay time.Duration, reason string) (AckResult, error) {
+	return c.b.settle(ctx, topic, subscription, settlement{kind: settleNack, ackIDs: ackIDs, delay: delay, reason: reason})
+}
+
+// Reject dead-letters deliveries at once, whatever their attempts.
+func (c *Client) Reject(ctx context.Context, topic, subscription string, ackIDs []string, reason string) (AckResult, error) {
+	return c.b.settle(ctx, topic, subscription, settlement{kind: settleReject, ackIDs: ackIDs, reason: reason})
+}
+
+// Extend leases deliveries for d longer (0: the ack timeout).
+func (c *Client) Extend(ctx context.Context, topic, subscription string, ackIDs []string, d time.Duration) (AckResult, error) {
+	return c.b.settle(ctx, topic, subscription, settlement{kind: settleExtend, ackIDs: ackIDs, delay: d})
 }

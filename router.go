@@ -3,15 +3,17 @@ package herald
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"sync"
 	"time"
 )
 
-// Router runs handlers for subscriptions: it pulls, calls each delivery's
-// handler (several at once, up to its concurrency; a subscription with key
-// ordering never hands out two events of one key together, so per-key order
-// holds), and acks, nacks or dead-letters by the handler's result.
+// Router runs handlers for subscriptions: it takes deliveries, calls each
+// one's handler (several at once, up to its concurrency; a subscription
+// with key ordering never hands out two events of one key together, so
+// per-key order holds), and acks, nacks or dead-letters by the handler's
+// result. Over a remote client a lost connection is reopened by itself.
 type Router struct {
 	c      *Client
 	mw     []Middleware
@@ -23,11 +25,13 @@ type Router struct {
 type RouterOptions struct {
 	Concurrency  int           // handlers running at once per subscription; default 16
 	DrainTimeout time.Duration // how long Run lets handlers finish after its ctx ends; default 30s
+	Logger       *slog.Logger  // where lost connections are reported; default slog.Default()
 }
 
 type route struct {
 	topic, sub string
 	h          Handler
+	batch      *batchRoute // set for a batch handler
 }
 
 // NewRouter returns a Router over a client.
@@ -38,10 +42,14 @@ func NewRouter(c *Client, opts RouterOptions) *Router {
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 30 * time.Second
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	return &Router{c: c, opts: opts}
 }
 
-// Use adds middleware; the first added is the outermost.
+// Use adds middleware; the first added is the outermost. Middleware
+// wraps the handlers of HandleFunc and Handle, not batch handlers.
 func (r *Router) Use(mw ...Middleware) { r.mw = append(r.mw, mw...) }
 
 // HandleFunc registers an untyped handler for a subscription.
@@ -49,109 +57,189 @@ func (r *Router) HandleFunc(topic, subscription string, h Handler) {
 	r.routes = append(r.routes, route{topic: topic, sub: subscription, h: h})
 }
 
-// Run handles deliveries until ctx ends, then stops pulling, lets the
+// Run handles deliveries until ctx ends, then stops taking more, lets the
 // handlers in flight finish within DrainTimeout, and nacks those that do
 // not (their context is cancelled). It returns once every subscription
-// has stopped.
+// has stopped. It fails at once, running nothing, when a subscription
+// does not exist.
 func (r *Router) Run(ctx context.Context) error {
+	for _, rt := range r.routes {
+		if _, err := r.c.Subscription(ctx, rt.topic, rt.sub); err != nil {
+			return fmt.Errorf("herald: router: subscription %q on topic %q: %w (create it with PutSubscription first)", rt.sub, rt.topic, err)
+		}
+	}
 	var wg sync.WaitGroup
 	for _, rt := range r.routes {
 		h := rt.h
-		for i := len(r.mw) - 1; i >= 0; i-- {
+		for i := len(r.mw) - 1; i >= 0 && rt.batch == nil; i-- {
 			h = r.mw[i](h)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.runRoute(ctx, rt, h)
-		}()
+		rt.h = h
+		wg.Go(func() { r.runRoute(ctx, rt) })
 	}
 	wg.Wait()
 	return nil
 }
 
-// runner is one subscription's pull loop and its deliveries in flight.
+// runner is one subscription's delivery loop and its handlers in flight.
 type runner struct {
 	r        *Router
 	rt       route
-	h        Handler
 	slots    chan struct{}
 	mu       sync.Mutex // guards inflight
-	inflight map[string]bool
+	inflight map[string]feed
 	wg       sync.WaitGroup
 }
 
-func (r *Router) runRoute(ctx context.Context, rt route, h Handler) {
-	ru := &runner{r: r, rt: rt, h: h, slots: make(chan struct{}, r.opts.Concurrency), inflight: map[string]bool{}}
+func (r *Router) runRoute(ctx context.Context, rt route) {
+	ru := &runner{r: r, rt: rt, slots: make(chan struct{}, r.opts.Concurrency), inflight: map[string]feed{}}
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
+	var f feed
+	retry := newRetryDelay()
 	for ctx.Err() == nil {
-		free := cap(ru.slots) - len(ru.slots)
-		if free == 0 {
-			select { // wait for a handler to finish
-			case ru.slots <- struct{}{}:
-				<-ru.slots
-			case <-ctx.Done():
+		if f == nil {
+			var err error
+			if f, err = r.c.b.feed(ctx, rt.topic, rt.sub); err != nil {
+				ru.lost(ctx, err, retry)
+				continue
 			}
+		}
+		if !ru.waitSlot(ctx) {
+			break
+		}
+		var err error
+		if rt.batch != nil {
+			err = ru.nextBatch(ctx, hctx, f)
+		} else {
+			err = ru.next(ctx, hctx, f)
+		}
+		if err != nil && ctx.Err() == nil {
+			go f.close(context.Background()) // broken: its settlements go another way
+			f = nil
+			ru.lost(ctx, err, retry)
 			continue
 		}
-		ds, err := r.c.subs.Pull(ctx, rt.topic, rt.sub, free, time.Second)
-		if err != nil {
-			if ctx.Err() == nil {
-				time.Sleep(100 * time.Millisecond) // the subscription may not exist yet
-			}
-			continue
-		}
-		for _, d := range ds {
-			ru.start(hctx, d.AckID, &Delivery{Event: d.Event, Attempt: d.Attempt, Topic: rt.topic, Subscription: rt.sub})
-		}
+		retry.reset()
 	}
 	ru.drain(cancelHandlers)
+	if f != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		f.close(cctx)
+	}
 }
 
-func (ru *runner) start(ctx context.Context, ackID string, d *Delivery) {
+// waitSlot waits until a handler slot is free; false when ctx ended.
+func (ru *runner) waitSlot(ctx context.Context) bool {
+	select {
+	case ru.slots <- struct{}{}:
+		<-ru.slots
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// next takes deliveries for the free slots and starts their handlers.
+func (ru *runner) next(ctx, hctx context.Context, f feed) error {
+	ds, err := f.next(ctx, cap(ru.slots)-len(ru.slots))
+	for _, d := range ds {
+		ru.start(hctx, f, []*Delivery{d})
+	}
+	return err
+}
+
+// lost reports a broken feed and waits before it is reopened.
+func (ru *runner) lost(ctx context.Context, err error, retry *retryDelay) {
+	if ctx.Err() != nil {
+		return
+	}
+	d := retry.next()
+	ru.r.opts.Logger.Warn("herald: router: subscription feed lost; reopening", "topic", ru.rt.topic,
+		"subscription", ru.rt.sub, "error", err, "retry_in", d)
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}
+
+// start runs a handler for deliveries (one, or a batch) in a slot.
+func (ru *runner) start(ctx context.Context, f feed, ds []*Delivery) {
 	ru.slots <- struct{}{}
 	ru.mu.Lock()
-	ru.inflight[ackID] = true
+	for _, d := range ds {
+		ru.inflight[d.AckID] = f
+	}
 	ru.mu.Unlock()
-	ru.wg.Add(1)
-	go func() {
-		defer ru.wg.Done()
+	ru.wg.Go(func() {
 		defer func() { <-ru.slots }()
-		err := ru.call(ctx, d)
-		ru.mu.Lock()
-		mine := ru.inflight[ackID]
-		delete(ru.inflight, ackID)
-		ru.mu.Unlock()
-		if mine { // not already nacked by a drain that timed out
-			ru.settle(ackID, err)
+		errs := ru.call(ctx, ds)
+		for _, st := range settlements(ru.finish(ds), errs) { // those not already nacked by a drain that timed out
+			f.settle(context.Background(), st)
 		}
-	}()
+	})
 }
 
-// call runs the handler, turning a panic into an error with its stack.
-func (ru *runner) call(ctx context.Context, d *Delivery) (err error) {
+// finish takes deliveries out of the in-flight set; the ack ids of those
+// that were no longer there (a drain settled them) come back empty.
+func (ru *runner) finish(ds []*Delivery) []string {
+	ru.mu.Lock()
+	defer ru.mu.Unlock()
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		if _, ok := ru.inflight[d.AckID]; ok {
+			delete(ru.inflight, d.AckID)
+			ids[i] = d.AckID
+		}
+	}
+	return ids
+}
+
+// call runs the handler, one result per delivery, turning a panic into an
+// error with its stack.
+func (ru *runner) call(ctx context.Context, ds []*Delivery) (errs []error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack())
+			errs = sameError(len(ds), fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack()))
 		}
 	}()
-	return ru.h(withCause(ctx, d.Event), d)
+	if ru.rt.batch != nil {
+		return ru.rt.batch.h(ctx, ds)
+	}
+	return []error{ru.rt.h(withCause(ctx, ds[0].Event), ds[0])}
 }
 
-// settle acks, nacks or dead-letters a finished delivery. It uses its own
-// context: a result must reach Herald even while Run is stopping.
-func (ru *runner) settle(ackID string, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	subs, t, s := ru.r.c.subs, ru.rt.topic, ru.rt.sub
+// settlements groups results into one ack of every success and one nack
+// or reject per failure (each keeps its own reason); empty ids are skipped.
+func settlements(ids []string, errs []error) []settlement {
+	var out []settlement
+	var acks []string
+	for i, id := range ids {
+		switch {
+		case id == "":
+		case errs[i] == nil:
+			acks = append(acks, id)
+		default:
+			out = append(out, settlementFor(errs[i], []string{id}))
+		}
+	}
+	if len(acks) > 0 {
+		out = append(out, settlement{kind: settleAck, ackIDs: acks})
+	}
+	return out
+}
+
+// settlementFor turns a handler's result into an ack, a nack with the
+// error as reason, or a reject (dead letter now) for a Permanent error.
+func settlementFor(err error, ids []string) settlement {
 	switch {
 	case err == nil:
-		subs.Ack(ctx, t, s, []string{ackID})
+		return settlement{kind: settleAck, ackIDs: ids}
 	case IsPermanent(err):
-		subs.Reject(ctx, t, s, []string{ackID}, err.Error())
+		return settlement{kind: settleReject, ackIDs: ids, reason: err.Error()}
 	default:
-		subs.Nack(ctx, t, s, []string{ackID}, 0, err.Error())
+		return settlement{kind: settleNack, ackIDs: ids, reason: err.Error()}
 	}
 }
 
@@ -170,14 +258,26 @@ func (ru *runner) drain(cancel context.CancelFunc) {
 	}
 	cancel()
 	ru.mu.Lock()
-	left := make([]string, 0, len(ru.inflight))
-	for id := range ru.inflight {
-		left = append(left, id)
-		delete(ru.inflight, id)
-	}
+	left := ru.inflight
+	ru.inflight = map[string]feed{}
 	ru.mu.Unlock()
-	for _, id := range left {
-		ru.settle(id, fmt.Errorf("the handler did not finish within the drain timeout (%s) of a shutdown", ru.r.opts.DrainTimeout))
+	reason := fmt.Errorf("the handler did not finish within the drain timeout (%s) of a shutdown", ru.r.opts.DrainTimeout)
+	for id, f := range left {
+		f.settle(context.Background(), settlementFor(reason, []string{id}))
 	}
 	<-done
 }
+
+// retryDelay is the wait before reopening a lost feed: 100ms doubling to
+// at most 5s, back to 100ms once a feed works.
+type retryDelay struct{ d time.Duration }
+
+func newRetryDelay() *retryDelay { return &retryDelay{d: 100 * time.Millisecond} }
+
+func (r *retryDelay) next() time.Duration {
+	d := r.d
+	r.d = min(2*r.d, 5*time.Second)
+	return d
+}
+
+func (r *retryDelay) reset() { r.d = 100 * time.Millisecond }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/heraldevents/herald"
 )
 
@@ -29,12 +27,7 @@ type fixture struct {
 	done   chan error
 }
 
-func newFixture(t *testing.T, maxAttempts int) *fixture {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
-	c, err := herald.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+func newFixture(t *testing.T, c *herald.Client, maxAttempts int) *fixture {
 	f := &fixture{t: t, c: c}
 	ctx := context.Background()
 	if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{}); err != nil {
@@ -44,10 +37,7 @@ func newFixture(t *testing.T, maxAttempts int) *fixture {
 		Backoff: herald.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		f.stop()
-		c.Close()
-	})
+	t.Cleanup(f.stop)
 	return f
 }
 
@@ -104,112 +94,122 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func TestRouter_TypedHandlerGetsDecodedDataAndAcks(t *testing.T) {
-	f := newFixture(t, 5)
-	var mu sync.Mutex
-	var got []OrderPlaced
-	r := herald.NewRouter(f.c, herald.RouterOptions{})
-	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		var mu sync.Mutex
+		var got []OrderPlaced
+		r := herald.NewRouter(f.c, herald.RouterOptions{})
+		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, e.Data)
+			return nil
+		})
+		f.run(r)
+		f.publish(5)
+		eventually(t, "five acks", func() bool { return f.committed() == 5 })
 		mu.Lock()
 		defer mu.Unlock()
-		got = append(got, e.Data)
-		return nil
+		if len(got) != 5 || got[0].Total != 9.5 {
+			t.Fatalf("handler got %+v", got)
+		}
 	})
-	f.run(r)
-	f.publish(5)
-	eventually(t, "five acks", func() bool { return f.committed() == 5 })
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 5 || got[0].Total != 9.5 {
-		t.Fatalf("handler got %+v", got)
-	}
 }
 
 func TestRouter_ErrorRetriesPanicRetriesPermanentDeadLetters(t *testing.T) {
-	f := newFixture(t, 5)
-	var calls atomic.Int64
-	r := herald.NewRouter(f.c, herald.RouterOptions{})
-	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
-		calls.Add(1)
-		switch e.Data.Order {
-		case 0: // fails once, then works
-			if e.Attempt == 1 {
-				return errors.New("payment service busy")
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		var calls atomic.Int64
+		r := herald.NewRouter(f.c, herald.RouterOptions{})
+		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+			calls.Add(1)
+			switch e.Data.Order {
+			case 0: // fails once, then works
+				if e.Attempt == 1 {
+					return errors.New("payment service busy")
+				}
+			case 1: // panics once, then works
+				if e.Attempt == 1 {
+					panic("nil map")
+				}
+			case 2:
+				return herald.Permanent(errors.New("order has no lines"))
 			}
-		case 1: // panics once, then works
-			if e.Attempt == 1 {
-				panic("nil map")
-			}
-		case 2:
-			return herald.Permanent(errors.New("order has no lines"))
+			return nil
+		})
+		f.run(r)
+		f.publish(3)
+		eventually(t, "every event finished", func() bool { return f.committed() == 3 })
+		dead := f.deadLetters()
+		if len(dead) != 1 || dead[0].Extensions["deadattempts"] != "1" || dead[0].Extensions["deadreason"] != "permanent: order has no lines" {
+			t.Fatalf("dead letters: %+v", dead)
 		}
-		return nil
+		if n := calls.Load(); n != 5 {
+			t.Fatalf("%d handler calls, want 5 (two retries)", n)
+		}
 	})
-	f.run(r)
-	f.publish(3)
-	eventually(t, "every event finished", func() bool { return f.committed() == 3 })
-	dead := f.deadLetters()
-	if len(dead) != 1 || dead[0].Extensions["deadattempts"] != "1" || dead[0].Extensions["deadreason"] != "permanent: order has no lines" {
-		t.Fatalf("dead letters: %+v", dead)
-	}
-	if n := calls.Load(); n != 5 {
-		t.Fatalf("%d handler calls, want 5 (two retries)", n)
-	}
 }
 
 func TestRouter_DataThatDoesNotDecodeIsDeadLetteredAtOnce(t *testing.T) {
-	f := newFixture(t, 5)
-	r := herald.NewRouter(f.c, herald.RouterOptions{})
-	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error { return nil })
-	f.run(r)
-	bad := herald.NewEvent("order.placed", "/shop", []byte(`{"order":"not a number"}`))
-	if _, err := f.c.Publish(context.Background(), "orders", bad); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the dead letter", func() bool { return len(f.deadLetters()) == 1 })
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		r := herald.NewRouter(f.c, herald.RouterOptions{})
+		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error { return nil })
+		f.run(r)
+		bad := herald.NewEvent("order.placed", "/shop", []byte(`{"order":"not a number"}`))
+		if _, err := f.c.Publish(context.Background(), "orders", bad); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the dead letter", func() bool { return len(f.deadLetters()) == 1 })
+	})
 }
 
 func TestRouter_ShutdownLetsInFlightHandlersFinish(t *testing.T) {
-	f := newFixture(t, 5)
-	started, release := make(chan struct{}), make(chan struct{})
-	r := herald.NewRouter(f.c, herald.RouterOptions{})
-	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
-		close(started)
-		<-release
-		return nil
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		started, release := make(chan struct{}), make(chan struct{})
+		r := herald.NewRouter(f.c, herald.RouterOptions{})
+		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+			close(started)
+			<-release
+			return nil
+		})
+		f.run(r)
+		f.publish(1)
+		<-started
+		f.cancel() // shutdown begins while the handler runs
+		time.AfterFunc(50*time.Millisecond, func() { close(release) })
+		<-f.done
+		f.cancel = nil
+		if got := f.committed(); got != 1 {
+			t.Fatalf("committed %d after drain, want the in-flight event acked", got)
+		}
 	})
-	f.run(r)
-	f.publish(1)
-	<-started
-	f.cancel() // shutdown begins while the handler runs
-	time.AfterFunc(50*time.Millisecond, func() { close(release) })
-	<-f.done
-	f.cancel = nil
-	if got := f.committed(); got != 1 {
-		t.Fatalf("committed %d after drain, want the in-flight event acked", got)
-	}
 }
 
 func TestRouter_HandlersPastTheDrainTimeoutAreCancelledAndNacked(t *testing.T) {
-	f := newFixture(t, 5)
-	var attempts atomic.Int64
-	r := herald.NewRouter(f.c, herald.RouterOptions{DrainTimeout: 50 * time.Millisecond})
-	started := make(chan struct{}, 1)
-	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
-		attempts.Add(1)
-		started <- struct{}{}
-		<-ctx.Done() // a slow handler that respects its context
-		return ctx.Err()
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		var attempts atomic.Int64
+		r := herald.NewRouter(f.c, herald.RouterOptions{DrainTimeout: 50 * time.Millisecond})
+		started := make(chan struct{}, 1)
+		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+			attempts.Add(1)
+			started <- struct{}{}
+			<-ctx.Done() // a slow handler that respects its context
+			return ctx.Err()
+		})
+		f.run(r)
+		f.publish(1)
+		<-started
+		f.stop()
+		if got := f.committed(); got != 0 {
+			t.Fatalf("an unfinished delivery was acked: committed %d", got)
+		}
+		// A new router gets it again: it was nacked, not lost.
+		again := herald.NewRouter(f.c, herald.RouterOptions{})
+		herald.Handle(again, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error { return nil })
+		f.run(again)
+		eventually(t, "the redelivery", func() bool { return f.committed() == 1 })
 	})
-	f.run(r)
-	f.publish(1)
-	<-started
-	f.stop()
-	if got := f.committed(); got != 0 {
-		t.Fatalf("an unfinished delivery was acked: committed %d", got)
-	}
-	// A new router gets it again: it was nacked, not lost.
-	again := herald.NewRouter(f.c, herald.RouterOptions{})
-	herald.Handle(again, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error { return nil })
-	f.run(again)
-	eventually(t, "the redelivery", func() bool { return f.committed() == 1 })
 }

@@ -1,0 +1,233 @@
+package herald_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/heraldevents/herald"
+)
+
+// The client conformance suite: each test runs on an embedded and on a
+// remote client (forEachClient), which must behave the same.
+
+func TestClient_TopicAdmin(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		three, day := 3, 24*time.Hour
+		tp, created, err := c.PutTopic(ctx, "orders", herald.TopicSpec{Partitions: &three, Retention: &day})
+		if err != nil || !created || tp.Partitions != 3 || tp.Retention != day {
+			t.Fatalf("create: %+v %v %v", tp, created, err)
+		}
+		five := 5
+		if tp, created, err = c.PutTopic(ctx, "orders", herald.TopicSpec{Partitions: &five}); err != nil || created || tp.Partitions != 5 || tp.Retention != day {
+			t.Fatalf("update: %+v %v %v", tp, created, err)
+		}
+		one := 1
+		if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{Partitions: &one}); err == nil {
+			t.Fatal("shrinking partitions was accepted")
+		}
+		if got, err := c.Topic(ctx, "orders"); err != nil || got.Partitions != 5 || got.CreatedAt.IsZero() {
+			t.Fatalf("get: %+v %v", got, err)
+		}
+		if all, err := c.Topics(ctx); err != nil || len(all) != 1 || all[0].Name != "orders" {
+			t.Fatalf("list: %+v %v", all, err)
+		}
+		if err := c.DeleteTopic(ctx, "orders"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Topic(ctx, "orders"); !errors.Is(err, herald.ErrTopicNotFound) {
+			t.Fatalf("get after delete: %v, want ErrTopicNotFound", err)
+		}
+		if _, _, err := c.PutTopic(ctx, "__herald_x", herald.TopicSpec{}); err == nil {
+			t.Fatal("a reserved topic name was accepted")
+		}
+	})
+}
+
+func TestClient_PublishReadRoundTripsEveryAttribute(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		e := &herald.CloudEvent{ID: "o-1", Source: "/shop", Type: "order.placed", SpecVersion: "1.0",
+			Time: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC), Subject: "orders/1", DataContentType: "application/json",
+			DataSchema: "https://schemas.example/order/1", Data: []byte(`{"order":1}`), PartitionKey: "customer-9",
+			TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", CorrelationID: "corr", CausationID: "cause",
+			Extensions: map[string]string{"tenant": "acme"}}
+		res, err := c.Publish(ctx, "orders", e)
+		if err != nil || len(res) != 1 || res[0].ID != "o-1" || res[0].Duplicate {
+			t.Fatalf("publish: %+v %v", res, err)
+		}
+		again, err := c.Publish(ctx, "orders", e)
+		if err != nil || !again[0].Duplicate || again[0].Offset != res[0].Offset {
+			t.Fatalf("republish: %+v %v, want the duplicate of %+v", again, err, res[0])
+		}
+		got, err := c.Read(ctx, "orders", res[0].Partition, res[0].Offset, 10)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("read: %v %v", got, err)
+		}
+		g := got[0]
+		if g.ID != e.ID || g.Source != e.Source || g.Type != e.Type || !g.Time.Equal(e.Time) || g.Subject != e.Subject ||
+			g.DataContentType != e.DataContentType || g.DataSchema != e.DataSchema || string(g.Data) != string(e.Data) ||
+			g.PartitionKey != e.PartitionKey || g.TraceParent != e.TraceParent || g.CorrelationID != e.CorrelationID ||
+			g.CausationID != e.CausationID || g.Extensions["tenant"] != "acme" {
+			t.Fatalf("read back %+v\nwant %+v", g, e)
+		}
+		if !g.Stored || g.Topic != "orders" || g.Offset != res[0].Offset || g.StoredAt.IsZero() {
+			t.Fatalf("read back without its place: %+v", g)
+		}
+		if end, err := c.Read(ctx, "orders", 0, 1, 10); err != nil || len(end) != 0 {
+			t.Fatalf("read at the end: %v %v, want nothing", end, err)
+		}
+		if _, err := c.Read(ctx, "orders", 0, 2, 10); !errors.Is(err, herald.ErrOffsetOutOfRange) {
+			t.Fatalf("read past the end: %v, want ErrOffsetOutOfRange", err)
+		}
+	})
+}
+
+func TestClient_ABadEventRefusesItsWholeBatch(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		good := herald.NewEvent("order.placed", "/shop", []byte(`{}`))
+		bad := herald.NewEvent("order.placed", "", []byte(`{}`)) // no source
+		if _, err := c.Publish(ctx, "orders", good, bad); !errors.Is(err, herald.ErrInvalidEvent) {
+			t.Fatalf("publish: %v, want ErrInvalidEvent", err)
+		}
+		if _, err := c.Read(ctx, "orders", 0, 0, 10); !errors.Is(err, herald.ErrTopicNotFound) {
+			t.Fatalf("the refused batch created or stored something: %v", err)
+		}
+	})
+}
+
+func TestClient_ReadWaitWakesOnPublish(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan []*herald.CloudEvent, 1)
+		go func() {
+			evs, _ := c.ReadWait(ctx, "orders", 0, 0, 10, 10*time.Second)
+			got <- evs
+		}()
+		time.Sleep(20 * time.Millisecond) // let the read start waiting (it works either way)
+		if _, err := c.Publish(ctx, "orders", herald.NewEvent("order.placed", "/shop", nil)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case evs := <-got:
+			if len(evs) != 1 {
+				t.Fatalf("woke with %d events", len(evs))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the waiting read did not wake")
+		}
+	})
+}
+
+func TestClient_SubscriptionAdmin(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		if _, err := c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{}); !errors.Is(err, herald.ErrTopicNotFound) {
+			t.Fatalf("subscribe to a missing topic: %v", err)
+		}
+		for i := 0; i < 3; i++ {
+			if _, err := c.Publish(ctx, "orders", herald.NewEvent("order.placed", "/shop", nil)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg := herald.SubscriptionConfig{Start: "earliest", MaxAttempts: 3, AckTimeout: 10 * time.Second, Ordering: "partition",
+			Backoff: herald.Backoff{Initial: time.Second, Max: time.Minute, Multiplier: 3}}
+		cfg.Filter.Types = []string{"order.*"}
+		if created, err := c.PutSubscription(ctx, "orders", "billing", cfg); err != nil || !created {
+			t.Fatalf("create: %v %v", created, err)
+		}
+		info, err := c.Subscription(ctx, "orders", "billing")
+		if err != nil || info.Config.MaxAttempts != 3 || info.Config.AckTimeout != 10*time.Second || info.Config.Ordering != "partition" ||
+			info.Config.Backoff.Multiplier != 3 || info.Config.Filter.Types[0] != "order.*" || info.Config.DeadLetterTopic != "orders.billing.dlq" {
+			t.Fatalf("get: %+v %v", info, err)
+		}
+		if len(info.Partitions) != 1 || info.Partitions[0].Lag != 3 || info.Partitions[0].End != 3 {
+			t.Fatalf("state: %+v", info.Partitions)
+		}
+		cfg.MaxAttempts = 7
+		if created, err := c.PutSubscription(ctx, "orders", "billing", cfg); err != nil || created {
+			t.Fatalf("update: %v %v", created, err)
+		}
+		if _, err := c.PutSubscription(ctx, "orders", "bad", herald.SubscriptionConfig{MaxAttempts: -1}); !errors.Is(err, herald.ErrInvalidSubscription) {
+			t.Fatalf("a bad setting: %v, want ErrInvalidSubscription", err)
+		}
+		if info, err = c.Seek(ctx, "orders", "billing", herald.SeekPosition{Start: "latest"}); err != nil || info.Partitions[0].Lag != 0 {
+			t.Fatalf("seek: %+v %v", info, err)
+		}
+		if all, err := c.Subscriptions(ctx, "orders"); err != nil || len(all) != 1 || all[0].Config.MaxAttempts != 7 {
+			t.Fatalf("list: %+v %v", all, err)
+		}
+		if err := c.DeleteSubscription(ctx, "orders", "billing"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Subscription(ctx, "orders", "billing"); !errors.Is(err, herald.ErrSubscriptionNotFound) {
+			t.Fatalf("get after delete: %v, want ErrSubscriptionNotFound", err)
+		}
+	})
+}
+
+func TestClient_PullAckNackRejectExtend(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{Start: "earliest", Ordering: "none",
+			Backoff: herald.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			if _, err := c.Publish(ctx, "orders", herald.NewEvent("order.placed", "/shop", []byte(`{"order":`+itoa(i)+`}`))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ds, err := c.Pull(ctx, "orders", "billing", 10, time.Second)
+		if err != nil || len(ds) != 3 || ds[0].Attempt != 1 || ds[0].AckID == "" || ds[0].Topic != "orders" || ds[0].Event.Offset != 0 {
+			t.Fatalf("pull: %+v %v", ds, err)
+		}
+		if res, err := c.Extend(ctx, "orders", "billing", []string{ds[0].AckID}, time.Minute); err != nil || len(res.Acked) != 1 {
+			t.Fatalf("extend: %+v %v", res, err)
+		}
+		if res, err := c.Ack(ctx, "orders", "billing", ds[0].AckID, "nonsense"); err != nil || len(res.Acked) != 1 || len(res.Unknown) != 1 {
+			t.Fatalf("ack: %+v %v", res, err)
+		}
+		if res, err := c.Ack(ctx, "orders", "billing", ds[0].AckID); err != nil || len(res.Stale) != 1 {
+			t.Fatalf("ack again: %+v %v, want stale", res, err)
+		}
+		if _, err := c.Nack(ctx, "orders", "billing", []string{ds[1].AckID}, 0, "busy"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Reject(ctx, "orders", "billing", []string{ds[2].AckID}, "no lines"); err != nil {
+			t.Fatal(err)
+		}
+		again, err := c.Pull(ctx, "orders", "billing", 10, 5*time.Second)
+		if err != nil || len(again) != 1 || again[0].Attempt != 2 || again[0].Event.Offset != 1 {
+			t.Fatalf("after the nack: %+v %v, want offset 1 at attempt 2", again, err)
+		}
+		dead, err := c.Read(ctx, "orders.billing.dlq", 0, 0, 10)
+		if err != nil || len(dead) != 1 || dead[0].Extensions["deadreason"] != "no lines" {
+			t.Fatalf("dead letters: %+v %v", dead, err)
+		}
+		if _, err := c.Pull(ctx, "orders", "nobody", 1, 0); !errors.Is(err, herald.ErrSubscriptionNotFound) {
+			t.Fatalf("pull a missing subscription: %v", err)
+		}
+	})
+}
+
+func TestRouter_RunFailsAtOnceOnAMissingSubscription(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		r := herald.NewRouter(c, herald.RouterOptions{})
+		r.HandleFunc("orders", "nobody", func(context.Context, *herald.Delivery) error { return nil })
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := r.Run(ctx); !errors.Is(err, herald.ErrSubscriptionNotFound) && !errors.Is(err, herald.ErrTopicNotFound) {
+			t.Fatalf("Run: %v, want a not-found error", err)
+		}
+	})
+}

@@ -1,0 +1,120 @@
+package herald
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/subscription"
+)
+
+// embedded runs Herald in this process.
+type embedded struct {
+	engine *log.Engine
+	broker *broker.Broker
+	subs   *subscription.Manager
+}
+
+var _ backend = (*embedded)(nil)
+
+func (e *embedded) publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
+	return e.broker.Publish(ctx, topic, events)
+}
+
+func (e *embedded) read(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error) {
+	return e.broker.ReadWait(ctx, topic, partition, offset, limit, wait)
+}
+
+func (e *embedded) putTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error) {
+	return e.broker.PutTopic(ctx, name, spec)
+}
+
+func (e *embedded) topic(ctx context.Context, name string) (Topic, error) {
+	return e.broker.Topic(ctx, name)
+}
+
+func (e *embedded) topics(ctx context.Context) ([]Topic, error) { return e.broker.Topics(ctx) }
+
+func (e *embedded) deleteTopic(ctx context.Context, name string) error {
+	if err := e.broker.DeleteTopic(ctx, name); err != nil {
+		return err
+	}
+	return e.subs.DeleteTopic(ctx, name) // its subscriptions go with it
+}
+
+func (e *embedded) putSubscription(ctx context.Context, topic, name string, cfg SubscriptionConfig) (SubscriptionInfo, bool, error) {
+	return e.subs.Put(ctx, topic, name, cfg)
+}
+
+func (e *embedded) subscription(ctx context.Context, topic, name string) (SubscriptionInfo, error) {
+	return e.subs.Get(ctx, topic, name)
+}
+
+func (e *embedded) subscriptions(ctx context.Context, topic string) ([]SubscriptionInfo, error) {
+	return e.subs.List(ctx, topic)
+}
+
+func (e *embedded) deleteSubscription(ctx context.Context, topic, name string) error {
+	return e.subs.Delete(ctx, topic, name)
+}
+
+func (e *embedded) seek(ctx context.Context, topic, name string, pos SeekPosition) (SubscriptionInfo, error) {
+	return e.subs.Seek(ctx, topic, name, pos)
+}
+
+func (e *embedded) pull(ctx context.Context, topic, name string, max int, wait time.Duration) ([]*Delivery, error) {
+	ds, err := e.subs.Pull(ctx, topic, name, max, wait)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Delivery, len(ds))
+	for i, d := range ds {
+		out[i] = &Delivery{AckID: d.AckID, Event: d.Event, Attempt: d.Attempt, Topic: topic, Subscription: name}
+	}
+	return out, nil
+}
+
+func (e *embedded) settle(ctx context.Context, topic, name string, st settlement) (AckResult, error) {
+	switch st.kind {
+	case settleAck:
+		return e.subs.Ack(ctx, topic, name, st.ackIDs)
+	case settleNack:
+		return e.subs.Nack(ctx, topic, name, st.ackIDs, st.delay, st.reason)
+	case settleReject:
+		return e.subs.Reject(ctx, topic, name, st.ackIDs, st.reason)
+	case settleExtend:
+		return e.subs.Extend(ctx, topic, name, st.ackIDs, st.delay)
+	}
+	return AckResult{}, fmt.Errorf("herald: unknown settlement kind %d", st.kind)
+}
+
+func (e *embedded) feed(ctx context.Context, topic, name string) (feed, error) {
+	if _, err := e.subs.Get(ctx, topic, name); err != nil {
+		return nil, err
+	}
+	return &pullFeed{b: e, topic: topic, name: name}, nil
+}
+
+func (e *embedded) close() error {
+	e.subs.Close()
+	return e.engine.Close()
+}
+
+// pullFeed is a feed made of long polls and direct settlements: the
+// embedded feed, where a call costs no more than a message would.
+type pullFeed struct {
+	b           backend
+	topic, name string
+}
+
+func (f *pullFeed) next(ctx context.Context, free int) ([]*Delivery, error) {
+	return f.b.pull(ctx, f.topic, f.name, free, time.Second)
+}
+
+func (f *pullFeed) settle(ctx context.Context, st settlement) {
+	f.b.settle(ctx, f.topic, f.name, st) // a failure leaves the lease to expire: the event comes again
+}
+
+func (f *pullFeed) close(context.Context) error { return nil }

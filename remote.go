@@ -1,0 +1,296 @@
+package herald
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/heraldevents/herald/internal/rpc"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1/heraldv1connect"
+)
+
+// remote reaches a Herald server over gRPC (HTTP/2; cleartext h2c, or TLS
+// with WithTLS).
+type remote struct {
+	svc       heraldv1connect.HeraldServiceClient
+	transport *http.Transport
+}
+
+var _ backend = (*remote)(nil)
+
+// WithToken sends an API token with every call (Authorization: Bearer).
+func WithToken(token string) ConnectOption {
+	return connectOption(func(c *connectConfig) { c.token = token })
+}
+
+// WithTLS connects over TLS with cfg (nil: the system's roots). An address
+// that starts with https:// turns TLS on by itself.
+func WithTLS(cfg *tls.Config) ConnectOption {
+	return connectOption(func(c *connectConfig) {
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		c.tls = cfg
+	})
+}
+
+type connectOption func(*connectConfig)
+
+func (o connectOption) applyConnect(c *connectConfig) { o(c) }
+
+// Connect returns a client of the Herald server at addr ("host:port", or a
+// URL such as http://127.0.0.1:7440). It checks that the server answers
+// (and takes the token) before it returns.
+func Connect(ctx context.Context, addr string, opts ...ConnectOption) (*Client, error) {
+	var c connectConfig
+	for _, o := range opts {
+		o.applyConnect(&c)
+	}
+	base, err := baseURL(addr, c.tls != nil)
+	if err != nil {
+		return nil, err
+	}
+	t := &http.Transport{Protocols: new(http.Protocols), TLSClientConfig: c.tls, IdleConnTimeout: 90 * time.Second}
+	if strings.HasPrefix(base, "https://") {
+		t.Protocols.SetHTTP2(true)
+	} else {
+		t.Protocols.SetUnencryptedHTTP2(true)
+	}
+	hc := &http.Client{Transport: roundTripper(t, c.token)}
+	r := &remote{svc: heraldv1connect.NewHeraldServiceClient(hc, base, connect.WithGRPC()), transport: t}
+	if _, err := r.svc.ListTopics(ctx, connect.NewRequest(&heraldv1.ListTopicsRequest{})); err != nil {
+		t.CloseIdleConnections()
+		return nil, fmt.Errorf("herald: connect to %s: %w", base, rpc.FromConnect(err))
+	}
+	return newClient(r, c.clientConfig), nil
+}
+
+// baseURL makes a URL of addr, refusing a scheme that does not match tls.
+func baseURL(addr string, tls bool) (string, error) {
+	switch {
+	case strings.HasPrefix(addr, "https://"):
+		return strings.TrimSuffix(addr, "/"), nil
+	case strings.HasPrefix(addr, "http://"):
+		if tls {
+			return "", fmt.Errorf("herald: connect to %s: WithTLS needs an https:// address or host:port", addr)
+		}
+		return strings.TrimSuffix(addr, "/"), nil
+	case strings.Contains(addr, "://"):
+		return "", fmt.Errorf("herald: connect to %s: the address must be host:port or an http:// or https:// URL", addr)
+	case tls:
+		return "https://" + addr, nil
+	}
+	return "http://" + addr, nil
+}
+
+// roundTripper adds the token to every request.
+func roundTripper(t http.RoundTripper, token string) http.RoundTripper {
+	if token == "" {
+		return t
+	}
+	return tokenTransport{t: t, auth: "Bearer " + token}
+}
+
+type tokenTransport struct {
+	t    http.RoundTripper
+	auth string
+}
+
+func (tt tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", tt.auth)
+	return tt.t.RoundTrip(req)
+}
+
+// call runs a unary call and converts its error back to Herald's.
+func call[Req, Resp any](ctx context.Context, fn func(context.Context, *connect.Request[Req]) (*connect.Response[Resp], error), req *Req) (*Resp, error) {
+	resp, err := fn(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, rpc.FromConnect(err)
+	}
+	return resp.Msg, nil
+}
+
+func (r *remote) publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
+	req := &heraldv1.PublishRequest{Topic: topic, Events: make([]*heraldv1.CloudEvent, len(events))}
+	for i, e := range events {
+		req.Events[i] = rpc.EventToProto(e)
+	}
+	resp, err := call(ctx, r.svc.Publish, req)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]Result, len(resp.GetResults()))
+	for i, m := range resp.GetResults() {
+		results[i] = Result{ID: m.GetId(), Partition: int(m.GetPartition()), Offset: m.GetOffset(), Duplicate: m.GetDuplicate()}
+	}
+	return results, nil
+}
+
+func (r *remote) read(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error) {
+	req := &heraldv1.ReadRequest{Topic: topic, Partition: int32(partition), Offset: offset, Limit: int32(limit)}
+	if wait > 0 {
+		req.Wait = durationpb.New(wait)
+	}
+	resp, err := call(ctx, r.svc.Read, req)
+	if err != nil {
+		return nil, err
+	}
+	events := make([]*CloudEvent, len(resp.GetEvents()))
+	for i, m := range resp.GetEvents() {
+		if events[i], err = rpc.StoredEventFromProto(m); err != nil {
+			return nil, fmt.Errorf("herald: read %s/%d: the server sent an event that does not convert: %w", topic, partition, err)
+		}
+	}
+	return events, nil
+}
+
+func (r *remote) putTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error) {
+	resp, err := call(ctx, r.svc.PutTopic, rpc.TopicSpecToProto(name, spec))
+	if err != nil {
+		return Topic{}, false, err
+	}
+	return rpc.TopicFromProto(resp.GetTopic()), resp.GetCreated(), nil
+}
+
+func (r *remote) topic(ctx context.Context, name string) (Topic, error) {
+	resp, err := call(ctx, r.svc.GetTopic, &heraldv1.GetTopicRequest{Name: name})
+	if err != nil {
+		return Topic{}, err
+	}
+	return rpc.TopicFromProto(resp.GetTopic()), nil
+}
+
+func (r *remote) topics(ctx context.Context) ([]Topic, error) {
+	resp, err := call(ctx, r.svc.ListTopics, &heraldv1.ListTopicsRequest{})
+	if err != nil {
+		return nil, err
+	}
+	topics := make([]Topic, len(resp.GetTopics()))
+	for i, m := range resp.GetTopics() {
+		topics[i] = rpc.TopicFromProto(m)
+	}
+	return topics, nil
+}
+
+func (r *remote) deleteTopic(ctx context.Context, name string) error {
+	_, err := call(ctx, r.svc.DeleteTopic, &heraldv1.DeleteTopicRequest{Name: name})
+	return err
+}
+
+func (r *remote) putSubscription(ctx context.Context, topic, name string, cfg SubscriptionConfig) (SubscriptionInfo, bool, error) {
+	if cfg.Push != nil {
+		return SubscriptionInfo{}, false, errors.New("herald: push settings are set over the HTTP API, not through a remote client")
+	}
+	resp, err := call(ctx, r.svc.PutSubscription, &heraldv1.PutSubscriptionRequest{Topic: topic, Name: name, Config: rpc.ConfigToProto(cfg)})
+	if err != nil {
+		return SubscriptionInfo{}, false, err
+	}
+	info, err := rpc.InfoFromProto(resp.GetSubscription())
+	return info, resp.GetCreated(), err
+}
+
+func (r *remote) subscription(ctx context.Context, topic, name string) (SubscriptionInfo, error) {
+	resp, err := call(ctx, r.svc.GetSubscription, &heraldv1.GetSubscriptionRequest{Topic: topic, Name: name})
+	if err != nil {
+		return SubscriptionInfo{}, err
+	}
+	return rpc.InfoFromProto(resp.GetSubscription())
+}
+
+func (r *remote) subscriptions(ctx context.Context, topic string) ([]SubscriptionInfo, error) {
+	resp, err := call(ctx, r.svc.ListSubscriptions, &heraldv1.ListSubscriptionsRequest{Topic: topic})
+	if err != nil {
+		return nil, err
+	}
+	infos := make([]SubscriptionInfo, len(resp.GetSubscriptions()))
+	for i, m := range resp.GetSubscriptions() {
+		if infos[i], err = rpc.InfoFromProto(m); err != nil {
+			return nil, err
+		}
+	}
+	return infos, nil
+}
+
+func (r *remote) deleteSubscription(ctx context.Context, topic, name string) error {
+	_, err := call(ctx, r.svc.DeleteSubscription, &heraldv1.DeleteSubscriptionRequest{Topic: topic, Name: name})
+	return err
+}
+
+func (r *remote) seek(ctx context.Context, topic, name string, pos SeekPosition) (SubscriptionInfo, error) {
+	req := &heraldv1.SeekRequest{Topic: topic, Name: name, Start: pos.Start}
+	if len(pos.Offsets) > 0 {
+		req.Offsets = map[int32]int64{}
+		for p, off := range pos.Offsets {
+			req.Offsets[int32(p)] = off
+		}
+	}
+	resp, err := call(ctx, r.svc.Seek, req)
+	if err != nil {
+		return SubscriptionInfo{}, err
+	}
+	return rpc.InfoFromProto(resp.GetSubscription())
+}
+
+func (r *remote) pull(ctx context.Context, topic, name string, max int, wait time.Duration) ([]*Delivery, error) {
+	req := &heraldv1.PullRequest{Topic: topic, Subscription: name, Max: int32(max)}
+	if wait > 0 {
+		req.Wait = durationpb.New(wait)
+	}
+	resp, err := call(ctx, r.svc.Pull, req)
+	if err != nil {
+		return nil, err
+	}
+	return deliveriesFromProto(topic, name, resp.GetDeliveries())
+}
+
+func deliveriesFromProto(topic, name string, ms []*heraldv1.Delivery) ([]*Delivery, error) {
+	ds := make([]*Delivery, len(ms))
+	for i, m := range ms {
+		e, err := rpc.StoredEventFromProto(m.GetEvent())
+		if err != nil {
+			return nil, fmt.Errorf("herald: the server delivered an event that does not convert: %w", err)
+		}
+		ds[i] = &Delivery{AckID: m.GetAckId(), Event: e, Attempt: int(m.GetAttempt()), Topic: topic, Subscription: name}
+	}
+	return ds, nil
+}
+
+func (r *remote) settle(ctx context.Context, topic, name string, st settlement) (AckResult, error) {
+	resp, err := call(ctx, r.svc.Settle, &heraldv1.SettleRequest{Topic: topic, Subscription: name,
+		Settlements: []*heraldv1.Settlement{settlementProto(st)}})
+	if err != nil {
+		return AckResult{}, err
+	}
+	if len(resp.GetResults()) != 1 {
+		return AckResult{}, fmt.Errorf("herald: settle: the server answered %d results for 1 settlement", len(resp.GetResults()))
+	}
+	m := resp.GetResults()[0]
+	return AckResult{Acked: m.GetAcked(), Stale: m.GetStale(), Unknown: m.GetUnknown()}, nil
+}
+
+var settleKinds = map[settleKind]heraldv1.Settlement_Kind{
+	settleAck: heraldv1.Settlement_KIND_ACK, settleNack: heraldv1.Settlement_KIND_NACK,
+	settleReject: heraldv1.Settlement_KIND_REJECT, settleExtend: heraldv1.Settlement_KIND_EXTEND,
+}
+
+func settlementProto(st settlement) *heraldv1.Settlement {
+	m := &heraldv1.Settlement{Kind: settleKinds[st.kind], AckIds: st.ackIDs, Reason: st.reason}
+	if st.delay > 0 {
+		m.Delay = durationpb.New(st.delay)
+	}
+	return m
+}
+
+func (r *remote) close() error {
+	r.transport.CloseIdleConnections()
+	return nil
+}
