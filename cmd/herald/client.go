@@ -16,8 +16,9 @@ import (
 
 // client calls a Herald server's HTTP API.
 type client struct {
-	base string // e.g. http://127.0.0.1:7440, no trailing slash
-	http *http.Client
+	base  string // e.g. http://127.0.0.1:7440, no trailing slash
+	http  *http.Client
+	token string // sent as "Authorization: Bearer TOKEN" when set
 }
 
 func newClient(base string, hc *http.Client) (*client, error) {
@@ -56,6 +57,9 @@ func (c *client) do(ctx context.Context, method, path string, header http.Header
 	}
 	for k, v := range header {
 		req.Header[k] = v
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

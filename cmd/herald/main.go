@@ -75,7 +75,12 @@ func (a *app) rootCmd() *cobra.Command {
 	return root
 }
 
-// client returns an API client for --server.
+// client returns an API client for --server, sending the API token in
+// HERALD_TOKEN (the variable `herald serve` reads its tokens from) when set.
 func (a *app) client() (*client, error) {
-	return newClient(a.server, a.http)
+	c, err := newClient(a.server, a.http)
+	if err == nil {
+		c.token = a.getenv("HERALD_TOKEN")
+	}
+	return c, err
 }

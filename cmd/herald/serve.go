@@ -72,17 +72,32 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 		ln.Close()
 		return errors.Join(fmt.Errorf("open subscriptions: %w", err), eng.Close())
 	}
-	srv := server.New(b, server.Options{Logger: logger, MaxBodyBytes: maxBodyBytes(s.MaxEventBytes), Subscriptions: subs})
+	srv := server.New(b, server.Options{Logger: logger, MaxBodyBytes: maxBodyBytes(s.MaxEventBytes), Subscriptions: subs,
+		Tokens: s.tokens()})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	hs.Protocols = new(http.Protocols) // HTTP/1.1, and HTTP/2 without TLS for gRPC clients
+	hs.Protocols = new(http.Protocols) // HTTP/1.1, and HTTP/2 (over TLS, or cleartext h2c) for gRPC clients
 	hs.Protocols.SetHTTP1(true)
+	hs.Protocols.SetHTTP2(true)
 	hs.Protocols.SetUnencryptedHTTP2(true)
 	hs.RegisterOnShutdown(srv.Close)
 	pushers := push.Supervise(subs, time.Second, push.Options{Logger: logger})
-	fmt.Fprintf(stdout, "herald listening on http://%s (data %s, fsync %s)\n", ln.Addr(), s.Data, mode)
+	scheme, auth := "http", "no authentication"
+	if s.TLSCert != "" {
+		scheme = "https"
+	}
+	if len(s.tokens()) > 0 {
+		auth = fmt.Sprintf("%d API token(s)", len(s.tokens()))
+	}
+	fmt.Fprintf(stdout, "herald listening on %s://%s (data %s, fsync %s, %s)\n", scheme, ln.Addr(), s.Data, mode, auth)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if s.TLSCert != "" {
+			errc <- hs.ServeTLS(ln, s.TLSCert, s.TLSKey)
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc: // the listener failed
 		stopPushers(pushers)

@@ -115,7 +115,7 @@ func TestServe_StartsAndShutsDownGracefully(t *testing.T) {
 		a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
 		done <- a.execute(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", dir, "--fsync", "interval"})
 	}()
-	line := regexp.MustCompile(`^herald listening on (http://127\.0\.0\.1:\d+) \(data (.+), fsync interval\)\n$`)
+	line := regexp.MustCompile(`^herald listening on (http://127\.0\.0\.1:\d+) \(data (.+), fsync interval, no authentication\)\n$`)
 	waitFor(t, func() bool { return line.MatchString(out.String()) })
 	m := line.FindStringSubmatch(out.String())
 	if m[2] != dir {

@@ -22,6 +22,8 @@ type serveSettings struct {
 	DefaultPartitions int
 	MaxEventBytes     int
 	LogLevel          choice
+	Token             string // API tokens, comma-separated; never logged
+	TLSCert, TLSKey   string
 	Config            string // not itself read from the config file
 }
 
@@ -39,6 +41,9 @@ func addServeFlags(fs *pflag.FlagSet, s *serveSettings) {
 	fs.IntVar(&s.DefaultPartitions, "default-partitions", 1, "partitions of topics created without a partition count (by PUT or on first publish)")
 	fs.IntVar(&s.MaxEventBytes, "max-event-bytes", 1<<20, "largest event accepted, in stored bytes")
 	fs.Var(&s.LogLevel, "log-level", "log level: debug (includes access logs), info, warn or error")
+	fs.StringVar(&s.Token, "token", "", "API tokens clients must send as \"Authorization: Bearer TOKEN\", comma-separated (give several to rotate); empty: no authentication. Prefer HERALD_TOKEN: flags show in ps")
+	fs.StringVar(&s.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS (HTTP/1.1 and HTTP/2, gRPC included) instead of cleartext")
+	fs.StringVar(&s.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&s.Config, configFlag, "", "JSON config file whose keys are flag names, e.g. {\"fsync\": \"interval\"}")
 }
 
@@ -137,8 +142,21 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--default-partitions %d: must be from 1 to 10000", s.DefaultPartitions)
 	case s.MaxEventBytes < 1 || s.MaxEventBytes > maxEventBytesLimit:
 		return fmt.Errorf("--max-event-bytes %d: must be from 1 to %d", s.MaxEventBytes, maxEventBytesLimit)
+	case (s.TLSCert == "") != (s.TLSKey == ""):
+		return fmt.Errorf("--tls-cert and --tls-key go together: give both or neither")
 	}
 	return nil
+}
+
+// tokens splits --token into the accepted API tokens.
+func (s *serveSettings) tokens() []string {
+	var ts []string
+	for _, t := range strings.Split(s.Token, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }
 
 // choice is a flag value from a fixed set.

@@ -78,6 +78,7 @@ var problems = []problemKind{
 	{"request_too_large", 413, "Request body too large", []error{errRequestTooLarge}},
 	{"offset_out_of_range", 400, "Offset out of range", []error{storage.ErrOffsetOutOfRange}},
 	{"not_found", 404, "Not found", []error{errNotFound}},
+	{"unauthorized", 401, "Unauthorized", []error{errUnauthorized}},
 	{"method_not_allowed", 405, "Method not allowed", []error{errMethodNotAllowed}},
 	{"storage_unavailable", 503, "Storage unavailable", []error{storage.ErrUnavailable, storage.ErrClosed}},
 	{"storage_corrupt", 500, "Stored data is corrupt", []error{storage.ErrCorrupt}},

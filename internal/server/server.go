@@ -23,6 +23,10 @@ type Options struct {
 	MaxBodyBytes int64        // request body limit; default DefaultMaxBodyBytes
 	Logger       *slog.Logger // default: discard; access logs are at debug level
 
+	// Tokens are the API tokens accepted as "Authorization: Bearer
+	// TOKEN" on every request but GET /healthz. Empty: no authentication.
+	Tokens []string
+
 	// Subscriptions serves the subscription endpoints; it must be a
 	// manager over the same broker. Nil: the server has no subscription
 	// endpoints (their paths are 404 not_found).
@@ -38,6 +42,7 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 
+	tokens    tokenHashes // accepted API tokens, hashed; empty: no authentication
 	closeOnce sync.Once
 	closing   chan struct{} // closed by Close: long polls return at once
 }
@@ -49,7 +54,9 @@ func New(b *broker.Broker, opts Options) *Server {
 	}
 	s := &Server{broker: b, subs: opts.Subscriptions, opts: opts, log: logger(opts.Logger), mux: http.NewServeMux(), closing: make(chan struct{})}
 	s.routes()
-	s.handler = s.accessLog(http.HandlerFunc(s.route))
+	s.tokens = hashTokens(opts.Tokens)
+	s.opts.Tokens = nil // only the hashes are kept
+	s.handler = s.accessLog(s.authenticate(http.HandlerFunc(s.route)))
 	return s
 }
 

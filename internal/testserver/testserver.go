@@ -5,6 +5,7 @@ package testserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 type Server struct {
 	t    *testing.T
 	dir  string
+	opts Options
 	Addr string // host:port, kept across restarts
 	eng  *log.Engine
 	subs *subscription.Manager
@@ -32,9 +34,19 @@ type Server struct {
 	done chan error
 }
 
+// Options configures a test server. The zero value is a cleartext server
+// without authentication.
+type Options struct {
+	Tokens []string    // accepted API tokens
+	TLS    *tls.Config // serve TLS with this config (it must hold a certificate)
+}
+
 // Start runs a server over dir on a free loopback port.
-func Start(t *testing.T, dir string) *Server {
-	ts := &Server{t: t, dir: dir, Addr: "127.0.0.1:0"}
+func Start(t *testing.T, dir string) *Server { return StartWith(t, dir, Options{}) }
+
+// StartWith runs a server with opts over dir on a free loopback port.
+func StartWith(t *testing.T, dir string, opts Options) *Server {
+	ts := &Server{t: t, dir: dir, Addr: "127.0.0.1:0", opts: opts}
 	ts.start()
 	t.Cleanup(ts.Stop)
 	return ts
@@ -66,10 +78,14 @@ func (ts *Server) start() {
 	}
 	ts.Addr = ln.Addr().String()
 	ts.eng, ts.subs = eng, subs
-	ts.srv = server.New(b, server.Options{Subscriptions: subs})
+	ts.srv = server.New(b, server.Options{Subscriptions: subs, Tokens: ts.opts.Tokens})
 	ts.hs = &http.Server{Handler: ts.srv, Protocols: new(http.Protocols)}
 	ts.hs.Protocols.SetHTTP1(true)
 	ts.hs.Protocols.SetUnencryptedHTTP2(true)
+	if ts.opts.TLS != nil {
+		ts.hs.Protocols.SetHTTP2(true)
+		ln = tls.NewListener(ln, ts.opts.TLS)
+	}
 	ts.hs.RegisterOnShutdown(ts.srv.Close)
 	ts.done = make(chan error, 1)
 	go func() { ts.done <- ts.hs.Serve(ln) }()

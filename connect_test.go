@@ -1,0 +1,116 @@
+package herald_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/heraldevents/herald"
+	"github.com/heraldevents/herald/internal/testserver"
+)
+
+// selfSigned returns a server TLS config for 127.0.0.1 and a client one
+// that trusts it.
+func selfSigned(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "herald test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, NextProtos: []string{"h2", "http/1.1"}}
+	return server, &tls.Config{RootCAs: pool}
+}
+
+func TestConnect_TLSAndTokenAuth(t *testing.T) {
+	srvTLS, cliTLS := selfSigned(t)
+	ts := testserver.StartWith(t, t.TempDir(), testserver.Options{Tokens: []string{"s3cret"}, TLS: srvTLS})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	if _, err := herald.Connect(ctx, ts.Addr, herald.WithTLS(cliTLS)); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("connect without a token: %v, want unauthenticated", err)
+	}
+	if _, err := herald.Connect(ctx, ts.Addr, herald.WithTLS(cliTLS), herald.WithToken("guess")); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("connect with a wrong token: %v, want unauthenticated", err)
+	}
+	if _, err := herald.Connect(ctx, ts.Addr, herald.WithTLS(&tls.Config{}), herald.WithToken("s3cret")); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("connect trusting nothing: %v, want a certificate error", err)
+	}
+	if _, err := herald.Connect(ctx, ts.Addr, herald.WithToken("s3cret")); err == nil {
+		t.Fatal("a cleartext client reached a TLS server")
+	}
+	c := ts.Connect(t, herald.WithTLS(cliTLS), herald.WithToken("s3cret"))
+	res, err := c.Publish(ctx, "orders", herald.NewEvent("order.placed", "/shop", []byte(`{}`)))
+	if err != nil || len(res) != 1 {
+		t.Fatalf("publish over TLS with the token: %v %v", res, err)
+	}
+	if _, err := c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{Start: "earliest"}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	r := herald.NewRouter(c, herald.RouterOptions{})
+	r.HandleFunc("orders", "billing", func(ctx context.Context, d *herald.Delivery) error {
+		got <- d.Event.ID
+		return nil
+	})
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	select {
+	case id := <-got:
+		if id != res[0].ID {
+			t.Fatalf("handled %s, want %s", id, res[0].ID)
+		}
+	case <-ctx.Done():
+		t.Fatal("no delivery over the TLS stream")
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConnect_RefusesAnUnreachableServerAndABadAddress(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	if _, err := herald.Connect(ctx, addr); err == nil || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("connect to nothing: %v, want an error naming the address", err)
+	}
+	if _, err := herald.Connect(ctx, "ftp://"+addr); err == nil {
+		t.Fatal("an ftp:// address was accepted")
+	}
+	if _, err := herald.Connect(ctx, "http://"+addr, herald.WithTLS(nil)); err == nil {
+		t.Fatal("WithTLS with an http:// address was accepted")
+	}
+}
