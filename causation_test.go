@@ -24,15 +24,15 @@ func TestCausation_FollowsAThreeHopChain(t *testing.T) {
 		}
 		r := herald.NewRouter(f.c, herald.RouterOptions{})
 		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
-			_, err := f.c.Publish(ctx, "stock", herald.NewEvent("stock.reserved", "/inventory", []byte(`{}`)))
+			_, err := f.c.Publish(ctx, "stock", herald.MustNewEvent("stock.reserved", []byte(`{}`), herald.WithSource("/inventory")))
 			return err
 		})
 		herald.Handle(r, "stock", "payment", func(ctx context.Context, e herald.Event[struct{}]) error {
-			_, err := f.c.Publish(ctx, "payments", herald.NewEvent("payment.completed", "/payments", []byte(`{}`)))
+			_, err := f.c.Publish(ctx, "payments", herald.MustNewEvent("payment.completed", []byte(`{}`), herald.WithSource("/payments")))
 			return err
 		})
 		f.run(r)
-		placed := herald.NewEvent("order.placed", "/shop", []byte(`{"order":7}`))
+		placed := herald.MustNewEvent("order.placed", []byte(`{"order":7}`), herald.WithSource("/shop"))
 		if _, err := f.c.Publish(ctx, "orders", placed); err != nil {
 			t.Fatal(err)
 		}

@@ -88,8 +88,9 @@ func TestClient_PublishReadRoundTripsEveryAttribute(t *testing.T) {
 func TestClient_ABadEventRefusesItsWholeBatch(t *testing.T) {
 	forEachClient(t, func(t *testing.T, c *herald.Client) {
 		ctx := context.Background()
-		good := herald.NewEvent("order.placed", "/shop", []byte(`{}`))
-		bad := herald.NewEvent("order.placed", "", []byte(`{}`)) // no source
+		good := herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))
+		bad := herald.MustNewEvent("order.placed", []byte(`{}`))
+		bad.Source = "" // breaks a CloudEvents rule
 		if _, err := c.Publish(ctx, "orders", good, bad); !errors.Is(err, herald.ErrInvalidEvent) {
 			t.Fatalf("publish: %v, want ErrInvalidEvent", err)
 		}
@@ -111,7 +112,7 @@ func TestClient_ReadWaitWakesOnPublish(t *testing.T) {
 			got <- evs
 		}()
 		time.Sleep(20 * time.Millisecond) // let the read start waiting (it works either way)
-		if _, err := c.Publish(ctx, "orders", herald.NewEvent("order.placed", "/shop", nil)); err != nil {
+		if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", nil, herald.WithSource("/shop"))); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -132,7 +133,7 @@ func TestClient_SubscriptionAdmin(t *testing.T) {
 			t.Fatalf("subscribe to a missing topic: %v", err)
 		}
 		for i := 0; i < 3; i++ {
-			if _, err := c.Publish(ctx, "orders", herald.NewEvent("order.placed", "/shop", nil)); err != nil {
+			if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", nil, herald.WithSource("/shop"))); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -183,7 +184,7 @@ func TestClient_PullAckNackRejectExtend(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := 0; i < 3; i++ {
-			if _, err := c.Publish(ctx, "orders", herald.NewEvent("order.placed", "/shop", []byte(`{"order":`+itoa(i)+`}`))); err != nil {
+			if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", []byte(`{"order":`+itoa(i)+`}`), herald.WithSource("/shop"))); err != nil {
 				t.Fatal(err)
 			}
 		}

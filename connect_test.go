@@ -65,7 +65,7 @@ func TestConnect_TLSAndTokenAuth(t *testing.T) {
 		t.Fatal("a cleartext client reached a TLS server")
 	}
 	c := ts.Connect(t, herald.WithTLS(cliTLS), herald.WithToken("s3cret"))
-	res, err := c.Publish(ctx, "orders", herald.NewEvent("order.placed", "/shop", []byte(`{}`)))
+	res, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop")))
 	if err != nil || len(res) != 1 {
 		t.Fatalf("publish over TLS with the token: %v %v", res, err)
 	}

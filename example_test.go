@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/heraldevents/herald"
 )
@@ -18,8 +21,14 @@ func ExampleOpen() {
 	defer c.Close()
 	ctx := context.Background()
 
-	e := herald.NewEvent("order.placed", "/shop", []byte(`{"order":42}`))
-	e.PartitionKey = "order-42"
+	type OrderPlaced struct {
+		Order int `json:"order"`
+	}
+	e, err := herald.NewEvent("order.placed", OrderPlaced{Order: 42},
+		herald.WithSource("/shop"), herald.WithKey("order-42"))
+	if err != nil {
+		panic(err)
+	}
 	res, err := c.Publish(ctx, "orders", e)
 	if err != nil {
 		panic(err)
@@ -55,7 +64,64 @@ func ExampleHandle() {
 		stop() // one event is enough for the example
 		return nil
 	})
-	c.Publish(ctx, "orders", herald.NewEvent("order.placed", "/shop", []byte(`{"order":42}`)))
+	c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", OrderPlaced{Order: 42}))
 	r.Run(ctx) // returns once ctx ends and the handler has finished
 	// Output: charging order 42 attempt 1
+}
+
+func ExampleNewEvent() {
+	type OrderPlaced struct {
+		Order int `json:"order"`
+	}
+	e, err := herald.NewEvent("order.placed", OrderPlaced{Order: 42},
+		herald.WithSource("/shop"), herald.WithKey("order-42"), herald.WithExtension("tenant", "acme"))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(e.Type, e.Source, e.PartitionKey, e.Extensions["tenant"])
+	fmt.Println(e.DataContentType, string(e.Data))
+
+	// A protobuf message is stored as protobuf, its type named in dataschema.
+	p := herald.MustNewEvent("order.placed", wrapperspb.String("order 42"), herald.WithSource("/shop"))
+	fmt.Println(p.DataContentType, p.DataSchema)
+	var got wrapperspb.StringValue
+	if err := herald.DecodeProto(p, &got); err != nil {
+		panic(err)
+	}
+	fmt.Println(got.GetValue())
+	// Output:
+	// order.placed /shop order-42 acme
+	// application/json {"order":42}
+	// application/protobuf https://type.googleapis.com/google.protobuf.StringValue
+	// order 42
+}
+
+func ExampleClient_NewPublisher() {
+	dir, _ := os.MkdirTemp("", "herald-example")
+	defer os.RemoveAll(dir)
+	c, _ := herald.Open(dir)
+	defer c.Close()
+	ctx := context.Background()
+
+	p := c.NewPublisher(herald.PublisherOptions{Linger: 5 * time.Millisecond, MaxBatchEvents: 100})
+	var results []*herald.PublishResult
+	for i := range 250 {
+		e := herald.MustNewEvent("order.updated", map[string]int{"order": 42, "version": i},
+			herald.WithSource("/shop"), herald.WithKey("order-42"))
+		results = append(results, p.Publish(ctx, "orders", e)) // returns at once
+	}
+	if err := p.Close(ctx); err != nil { // flushes: every event is answered
+		panic(err)
+	}
+	for i, r := range results {
+		res, err := r.Wait(ctx)
+		if err != nil {
+			panic(err)
+		}
+		if i == len(results)-1 {
+			// One key: stored in publish order.
+			fmt.Println("event", i, "stored at partition", res.Partition, "offset", res.Offset)
+		}
+	}
+	// Output: event 249 stored at partition 0 offset 249
 }

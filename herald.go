@@ -3,7 +3,14 @@
 //
 //	c, err := herald.Open("./herald-data")
 //	defer c.Close()
-//	res, err := c.Publish(ctx, "orders", herald.NewEvent("order.placed", "/shop", data))
+//	e, err := herald.NewEvent("order.placed", order, herald.WithKey("order-42"))
+//	res, err := c.Publish(ctx, "orders", e)
+//
+// Connect reaches a Herald server instead (herald serve), with the same
+// Client: the same methods and the same behaviour.
+//
+// For many events, Client.NewPublisher batches them in the background (see
+// Publisher). A Router runs typed handlers for subscriptions (Handle).
 //
 // Events are CloudEvents 1.0 (see package event).
 package herald

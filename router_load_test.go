@@ -26,7 +26,7 @@ func publishKeyed(t *testing.T, c *herald.Client, topic string, from, n, keys in
 	for i := from; i < from+n; i++ {
 		k := fmt.Sprintf("k%d", i%keys)
 		data, _ := json.Marshal(keyed{Key: k, Seq: i / keys})
-		e := herald.NewEvent("tick", "/load", data)
+		e := herald.MustNewEvent("tick", data, herald.WithSource("/load"))
 		e.ID, e.PartitionKey = fmt.Sprintf("e%d", i), k
 		batch = append(batch, e)
 		if len(batch) == 100 || i == from+n-1 {
@@ -220,9 +220,9 @@ func TestRouter_BatchHandlerGetsBatchesAndDeadLettersUndecodableAlone(t *testing
 			})
 		var batch []*herald.CloudEvent
 		for i := 0; i < 300; i++ {
-			batch = append(batch, herald.NewEvent("order.placed", "/shop", []byte(`{"order":`+itoa(i)+`}`)))
+			batch = append(batch, herald.MustNewEvent("order.placed", []byte(`{"order":`+itoa(i)+`}`), herald.WithSource("/shop")))
 		}
-		batch = append(batch, herald.NewEvent("order.placed", "/shop", []byte(`{"order":"x"}`)))
+		batch = append(batch, herald.MustNewEvent("order.placed", []byte(`{"order":"x"}`), herald.WithSource("/shop")))
 		if _, err := c.Publish(ctx, "orders", batch...); err != nil {
 			t.Fatal(err)
 		}

@@ -57,7 +57,7 @@ func (f *fixture) stop() {
 
 func (f *fixture) publish(n int) {
 	for i := 0; i < n; i++ {
-		e := herald.NewEvent("order.placed", "/shop", []byte(`{"order":`+itoa(i)+`,"total":9.5}`))
+		e := herald.MustNewEvent("order.placed", []byte(`{"order":`+itoa(i)+`,"total":9.5}`), herald.WithSource("/shop"))
 		if _, err := f.c.Publish(context.Background(), "orders", e); err != nil {
 			f.t.Fatal(err)
 		}
@@ -156,7 +156,7 @@ func TestRouter_DataThatDoesNotDecodeIsDeadLetteredAtOnce(t *testing.T) {
 		r := herald.NewRouter(f.c, herald.RouterOptions{})
 		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error { return nil })
 		f.run(r)
-		bad := herald.NewEvent("order.placed", "/shop", []byte(`{"order":"not a number"}`))
+		bad := herald.MustNewEvent("order.placed", []byte(`{"order":"not a number"}`), herald.WithSource("/shop"))
 		if _, err := f.c.Publish(context.Background(), "orders", bad); err != nil {
 			t.Fatal(err)
 		}

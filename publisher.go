@@ -1,0 +1,555 @@
+package herald
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/heraldevents/herald/internal/broker"
+)
+
+// ErrPublisherClosed is the error of a Publish after Close, and of events
+// that Close gave up on before they were sent.
+var ErrPublisherClosed = errors.New("herald: publisher closed")
+
+// Limits of the broker that a Publisher keeps to, so that one event or one
+// batch is never refused for its size.
+const (
+	maxEventBytes  = 1 << 20  // one event (CloudEvent.Size)
+	maxBatchEvents = 10000    // events in one Client.Publish
+	maxBatchBytes  = 32 << 20 // bytes of events in one Client.Publish
+)
+
+// PublisherOptions configures a Publisher. The zero value works.
+type PublisherOptions struct {
+	// Linger is how long a batch waits for more events after its first
+	// before it is sent. Zero sends a batch as soon as fewer than
+	// MaxInFlight batches of its topic are in flight; events that come
+	// while all are in flight are batched anyway.
+	Linger time.Duration
+	// MaxBatchEvents is the most events in one batch: default 1000, at
+	// most 10,000.
+	MaxBatchEvents int
+	// MaxBatchBytes is the most bytes of events (CloudEvent.Size) in one
+	// batch: default 4 MiB, at most 32 MiB. A larger event (up to 1 MiB)
+	// goes in a batch of its own.
+	MaxBatchBytes int
+	// MaxInFlight is how many batches of one topic are published at once:
+	// default 4. Batches that share a partition key are never in flight
+	// together (see Publisher for the order this keeps).
+	MaxInFlight int
+	// MaxBufferedEvents and MaxBufferedBytes bound the events accepted and
+	// not yet answered, over all topics; Publish waits for room. Defaults:
+	// 2 × (MaxInFlight+1) × MaxBatchEvents events, and 64 MiB.
+	MaxBufferedEvents int
+	MaxBufferedBytes  int
+}
+
+func (o PublisherOptions) withDefaults() PublisherOptions {
+	o.Linger = max(o.Linger, 0)
+	if o.MaxBatchEvents <= 0 {
+		o.MaxBatchEvents = 1000
+	}
+	o.MaxBatchEvents = min(o.MaxBatchEvents, maxBatchEvents)
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 4 << 20
+	}
+	o.MaxBatchBytes = min(o.MaxBatchBytes, maxBatchBytes)
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 4
+	}
+	if o.MaxBufferedEvents <= 0 {
+		o.MaxBufferedEvents = 2 * (o.MaxInFlight + 1) * o.MaxBatchEvents
+	}
+	if o.MaxBufferedBytes <= 0 {
+		o.MaxBufferedBytes = 64 << 20
+	}
+	return o
+}
+
+// A Publisher publishes events in the background, in batches: Publish
+// hands it an event and returns at once with a PublishResult that is
+// answered when the event is durable (or failed). It is the fast way to
+// publish many events; Client.Publish is the simple one.
+//
+// Events are grouped per topic. A batch is sent when it holds
+// MaxBatchEvents events or MaxBatchBytes bytes, when Linger has passed
+// since its first event, when Flush or Close asks, or when Publish waits
+// for buffer room. Up to MaxInFlight batches per topic are published at
+// once, each with one Client.Publish (so publish middleware sees batches);
+// when all are in flight, events gather into the next batch. Each event
+// is answered on its own: its position, or why it failed.
+//
+// Failures stay with the event they belong to. An event that fails
+// validation (CloudEvents 1.0 rules) or is over the 1 MiB size limit fails
+// in Publish and is not sent; the others are. A batch the backend refuses
+// or cannot store fails every event in it and no other; nothing is retried.
+// A failed event may still have been stored (e.g. when the connection
+// broke after the store): publishing it again is safe within the topic's
+// dedup window, which recognises it by source and id.
+//
+// Order: events of one topic with the same partition key, published from
+// one goroutine (or otherwise one after another), are stored in that
+// order, also with MaxInFlight above 1, because batches that share a key
+// are sent one after another. Events without a key are spread over the
+// partitions; with MaxInFlight above 1 two batches may be stored in either
+// order, so set MaxInFlight to 1 to store keyless events in publish order
+// (as Kafka's producer needs max.in.flight 1 without idempotence). A
+// failed batch leaves a gap, never a reordering: later events still go.
+//
+// An event belongs to the Publisher from Publish until its result is
+// done: do not change it meanwhile. Publish called with the context a
+// handler received sets the event's causation and correlation, as
+// Client.Publish does. Batches are sent with the Publisher's own context,
+// not with a caller's: Publish's ctx only bounds its wait for room.
+//
+// A Publisher is safe for concurrent use. Close it (which flushes) before
+// closing its Client.
+type Publisher struct {
+	c    *Client
+	opts PublisherOptions
+
+	ctx    context.Context    // batches are sent with it; Close cancels it
+	cancel context.CancelFunc // when it gives up waiting
+	wg     sync.WaitGroup     // batch sends running and linger timers armed
+
+	mu            sync.Mutex // guards everything below and the topic queues
+	topics        map[string]*topicQueue
+	buffered      int           // events accepted and not yet answered
+	bufferedBytes int           // their CloudEvent.Size
+	room          chan struct{} // closed when buffer room frees; nil when no one waits
+	closed        bool          // Close was called: Publish refuses
+	aborted       error         // Close gave up: unsent batches fail with it
+}
+
+// NewPublisher returns a Publisher that publishes through c.Publish.
+func (c *Client) NewPublisher(opts PublisherOptions) *Publisher {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Publisher{c: c, opts: opts.withDefaults(), ctx: ctx, cancel: cancel,
+		topics: map[string]*topicQueue{}}
+}
+
+// PublishResult is the answer to one Publish: done once the event is
+// durable or has failed.
+type PublishResult struct {
+	done <-chan struct{} // shared by the events of one batch
+	res  Result          // set before done is closed
+	err  error           // set before done is closed
+}
+
+// closedChan is the done channel of results failed at once.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+func failed(err error) *PublishResult { return &PublishResult{done: closedChan, err: err} }
+
+// Done is closed when the result is known.
+func (r *PublishResult) Done() <-chan struct{} { return r.done }
+
+// Wait waits until the event is durable and returns where it is stored,
+// or returns why it failed. When ctx ends first it returns ctx's error;
+// the event is still being published.
+func (r *PublishResult) Wait(ctx context.Context) (Result, error) {
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		select {
+		case <-r.done: // answered too: the answer wins
+		default:
+			return Result{}, ctx.Err()
+		}
+	}
+	return r.res, r.err
+}
+
+// Publish hands e to the Publisher to be published to topic, and returns
+// at once unless the buffer is full: then it waits for room until ctx
+// ends. Every error is reported through the result: a bad event, a
+// Publisher closed, ctx ended while waiting, or the batch's failure.
+func (p *Publisher) Publish(ctx context.Context, topic string, e *CloudEvent) *PublishResult {
+	if e == nil {
+		return failed(fmt.Errorf("%w: nil event", broker.ErrInvalidEvent))
+	}
+	if err := ctx.Err(); err != nil {
+		return failed(err)
+	}
+	stampCausation(ctx, []*CloudEvent{e})
+	size, err := checkEvent(e)
+	if err != nil {
+		return failed(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.reserveLocked(ctx, size); err != nil {
+		return failed(err)
+	}
+	t := p.topics[topic]
+	if t == nil {
+		t = &topicQueue{name: topic}
+		p.topics[topic] = t
+	}
+	res := p.addLocked(t, e, size)
+	p.dispatchLocked(t)
+	return res
+}
+
+// checkEvent returns e's size, or why the broker would refuse it.
+func checkEvent(e *CloudEvent) (int, error) {
+	if err := e.Validate(); err != nil {
+		return 0, fmt.Errorf("%w: event %q: %w", broker.ErrInvalidEvent, e.ID, err)
+	}
+	n := e.Size()
+	if n > maxEventBytes {
+		return 0, fmt.Errorf("%w: event %q is %d bytes, the limit is %d", broker.ErrEventTooLarge, e.ID, n, maxEventBytes)
+	}
+	return n, nil
+}
+
+// reserveLocked counts an event of size bytes into the buffer, waiting
+// (with p.mu released) for room. An event always fits an empty buffer.
+func (p *Publisher) reserveLocked(ctx context.Context, size int) error {
+	for {
+		if p.closed {
+			return ErrPublisherClosed
+		}
+		if p.buffered == 0 || (p.buffered < p.opts.MaxBufferedEvents && p.bufferedBytes+size <= p.opts.MaxBufferedBytes) {
+			p.buffered++
+			p.bufferedBytes += size
+			return nil
+		}
+		if p.room == nil {
+			p.room = make(chan struct{})
+		}
+		room := p.room
+		p.hurryLocked() // no use lingering: someone waits for the room
+		p.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+		}
+		p.mu.Lock()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// releaseLocked takes answered events out of the buffer and wakes those
+// waiting for room.
+func (p *Publisher) releaseLocked(events, bytes int) {
+	p.buffered -= events
+	p.bufferedBytes -= bytes
+	p.wakeLocked()
+}
+
+func (p *Publisher) wakeLocked() {
+	if p.room != nil {
+		close(p.room)
+		p.room = nil
+	}
+}
+
+// hurryLocked makes every open batch due: sent as soon as a slot frees.
+func (p *Publisher) hurryLocked() {
+	for _, t := range p.topics {
+		if t.open != nil && !t.open.due {
+			t.open.due = true
+			p.dispatchLocked(t)
+		}
+	}
+}
+
+// Flush sends every batch now and waits until all events published
+// before it are answered, or until ctx ends. It returns nil or ctx's
+// error: each event's own error is in its result.
+func (p *Publisher) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	pending := p.pendingLocked()
+	p.mu.Unlock()
+	return waitAll(ctx, pending)
+}
+
+// Close flushes, then stops the Publisher: Publish fails with
+// ErrPublisherClosed from now on. When ctx ends before every event is
+// answered, Close stops waiting: batches in flight are cancelled, unsent
+// events fail with ErrPublisherClosed, and Close returns ctx's error once
+// the Publisher's goroutines have ended. Closing again does nothing.
+func (p *Publisher) Close(ctx context.Context) error {
+	p.mu.Lock()
+	p.closed = true
+	p.wakeLocked() // Publish calls waiting for room give up
+	pending := p.pendingLocked()
+	p.mu.Unlock()
+	err := waitAll(ctx, pending)
+	if err != nil {
+		p.abort(fmt.Errorf("%w before the event was sent: %w", ErrPublisherClosed, err))
+	}
+	p.wg.Wait()
+	p.cancel()
+	return err
+}
+
+// pendingLocked makes every batch due and returns the done channels of
+// all batches not yet answered.
+func (p *Publisher) pendingLocked() []<-chan struct{} {
+	var pending []<-chan struct{}
+	for _, t := range p.topics {
+		for _, b := range t.sending {
+			pending = append(pending, b.done)
+		}
+		for _, b := range t.full {
+			pending = append(pending, b.done)
+		}
+		if t.open != nil {
+			t.open.due = true
+			pending = append(pending, t.open.done)
+		}
+		p.dispatchLocked(t)
+	}
+	return pending
+}
+
+func waitAll(ctx context.Context, pending []<-chan struct{}) error {
+	for _, done := range pending {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// abort fails every batch not yet sent with err and cancels those in
+// flight.
+func (p *Publisher) abort(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.aborted = err
+	for name, t := range p.topics {
+		if t.open != nil {
+			p.sealLocked(t)
+		}
+		for _, b := range t.full {
+			p.releaseLocked(len(b.events), b.bytes)
+			b.finish(nil, err)
+		}
+		t.full = nil
+		if t.idle() {
+			delete(p.topics, name)
+		}
+	}
+	p.cancel()
+}
+
+// topicQueue is the batches of one topic, oldest first: those in flight,
+// the full ones waiting for a slot, and the open one taking events.
+type topicQueue struct {
+	name    string
+	sending []*pubBatch    // in flight, at most MaxInFlight
+	full    []*pubBatch    // sealed, waiting for a slot
+	open    *pubBatch      // taking events; nil when none
+	keys    map[string]int // partition key -> events in flight (MaxInFlight > 1)
+	blocked bool           // the next batch shares a key with one in flight
+}
+
+func (t *topicQueue) idle() bool { return t.open == nil && len(t.full) == 0 && len(t.sending) == 0 }
+
+// next returns the batch to send next, or nil when none is due.
+func (t *topicQueue) next() *pubBatch {
+	if len(t.full) > 0 {
+		return t.full[0]
+	}
+	if t.open != nil && t.open.due {
+		return t.open
+	}
+	return nil
+}
+
+// sharesKey reports whether b has a partition key that a batch in flight
+// has.
+func (t *topicQueue) sharesKey(b *pubBatch) bool {
+	if len(t.keys) == 0 {
+		return false
+	}
+	for _, e := range b.events {
+		if e.PartitionKey != "" && t.keys[e.PartitionKey] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// countKeys adds delta per event of b to the keys in flight.
+func (t *topicQueue) countKeys(b *pubBatch, delta int) {
+	for _, e := range b.events {
+		if e.PartitionKey == "" {
+			continue
+		}
+		if t.keys == nil {
+			t.keys = map[string]int{}
+		}
+		if n := t.keys[e.PartitionKey] + delta; n > 0 {
+			t.keys[e.PartitionKey] = n
+		} else {
+			delete(t.keys, e.PartitionKey)
+		}
+	}
+}
+
+// pubBatch is the events of one Client.Publish.
+type pubBatch struct {
+	events  []*CloudEvent
+	results []*PublishResult
+	bytes   int
+	done    chan struct{} // closed when every result is set
+	due     bool          // to be sent as soon as a slot frees (open batch)
+	timer   *time.Timer   // the linger timer; nil when not armed
+}
+
+// finish sets every result from the batch's publish and closes done.
+func (b *pubBatch) finish(results []Result, err error) {
+	for i, r := range b.results {
+		if err != nil {
+			r.err = err
+		} else {
+			r.res = results[i]
+		}
+	}
+	close(b.done)
+}
+
+// addLocked puts e in t's open batch, opening one first when there is
+// none or e does not fit, and seals the batch once it is full.
+func (p *Publisher) addLocked(t *topicQueue, e *CloudEvent, size int) *PublishResult {
+	b := t.open
+	if b != nil && (len(b.events) >= p.opts.MaxBatchEvents || b.bytes+size > p.opts.MaxBatchBytes) {
+		p.sealLocked(t)
+		b = nil
+	}
+	if b == nil {
+		b = p.openLocked(t)
+	}
+	r := &PublishResult{done: b.done}
+	b.events = append(b.events, e)
+	b.results = append(b.results, r)
+	b.bytes += size
+	if len(b.events) >= p.opts.MaxBatchEvents || b.bytes >= p.opts.MaxBatchBytes {
+		p.sealLocked(t)
+	}
+	return r
+}
+
+// openLocked starts t's open batch and its linger timer.
+func (p *Publisher) openLocked(t *topicQueue) *pubBatch {
+	b := &pubBatch{done: make(chan struct{}), due: p.opts.Linger == 0}
+	if !b.due {
+		p.wg.Add(1)
+		b.timer = time.AfterFunc(p.opts.Linger, func() { p.lingerPassed(t, b) })
+	}
+	t.open = b
+	return b
+}
+
+// lingerPassed makes b due if it is still t's open batch.
+func (p *Publisher) lingerPassed(t *topicQueue, b *pubBatch) {
+	defer p.wg.Done()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.open != b {
+		return
+	}
+	b.timer = nil
+	b.due = true
+	p.dispatchLocked(t)
+}
+
+// sealLocked moves t's open batch to the full ones.
+func (p *Publisher) sealLocked(t *topicQueue) {
+	b := t.open
+	p.stopLinger(b)
+	t.full = append(t.full, b)
+	t.open = nil
+}
+
+func (p *Publisher) stopLinger(b *pubBatch) {
+	if b.timer != nil && b.timer.Stop() {
+		p.wg.Done() // its function will not run
+	}
+	b.timer = nil
+}
+
+// dispatchLocked sends t's due batches, oldest first, while slots are
+// free. It stops at a batch that shares a partition key with one in
+// flight, until that one is answered, so that a key's events are stored
+// in order.
+func (p *Publisher) dispatchLocked(t *topicQueue) {
+	for !t.blocked && p.aborted == nil && len(t.sending) < p.opts.MaxInFlight {
+		b := t.next()
+		if b == nil {
+			return
+		}
+		if p.opts.MaxInFlight > 1 {
+			if t.sharesKey(b) {
+				t.blocked = true
+				return
+			}
+			t.countKeys(b, +1)
+		}
+		if b == t.open {
+			p.stopLinger(b)
+			t.open = nil
+		} else {
+			t.full = t.full[1:]
+		}
+		t.sending = append(t.sending, b)
+		p.wg.Add(1)
+		go p.send(t, b)
+	}
+}
+
+// send publishes b and answers its events.
+func (p *Publisher) send(t *topicQueue, b *pubBatch) {
+	defer p.wg.Done()
+	results, err := p.publish(t.name, b.events)
+	p.settle(t, b)
+	b.finish(results, err)
+}
+
+func (p *Publisher) publish(topic string, events []*CloudEvent) ([]Result, error) {
+	if err := p.ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w before the event was sent: %w", ErrPublisherClosed, err)
+	}
+	res, err := p.c.Publish(p.ctx, topic, events...)
+	if err != nil {
+		return nil, fmt.Errorf("herald: publish a batch of %d events to %s: %w", len(events), topic, err)
+	}
+	if len(res) != len(events) {
+		return nil, fmt.Errorf("herald: publish a batch of %d events to %s: %d results", len(events), topic, len(res))
+	}
+	return res, nil
+}
+
+// settle frees b's slot, keys and buffer room, and sends what is due
+// next. It runs before b's results are answered: once they are, the
+// caller may change the events.
+func (p *Publisher) settle(t *topicQueue, b *pubBatch) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t.sending = slices.DeleteFunc(t.sending, func(s *pubBatch) bool { return s == b })
+	if p.opts.MaxInFlight > 1 {
+		t.countKeys(b, -1)
+	}
+	t.blocked = false
+	p.releaseLocked(len(b.events), b.bytes)
+	p.dispatchLocked(t)
+	if t.idle() && p.topics[t.name] == t {
+		delete(p.topics, t.name)
+	}
+}
