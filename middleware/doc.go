@@ -14,6 +14,9 @@
 //     continues, and links to, the producer's span from the event's traceparent.
 //   - Metrics (metrics.go): Prometheus counts, durations and in-flight
 //     deliveries by topic, subscription and outcome (names herald_client_*).
+//   - Idempotent (idempotent.go): runs the handler at most once per event and
+//     subscription, with stores in memory (memorystore.go), SQLite
+//     (package sqlitestore) and PostgreSQL (package pgstore).
 //
 // Tracing and metrics have a publish side too, a herald.PublishMiddleware
 // given to the client with herald.WithPublishMiddleware:
@@ -24,4 +27,28 @@
 //	c, err := herald.Open(dir, herald.WithPublishMiddleware(middleware.TracingPublish(), middleware.MetricsPublish(reg)))
 //	r := herald.NewRouter(c, herald.RouterOptions{})
 //	r.Use(middleware.Tracing(), middleware.Metrics(reg))
+//
+// # Idempotent consumers
+//
+// Delivery is at least once, so a handler can see an event again (a
+// redelivery after an ack timeout, a replay). Idempotent(store) skips an
+// event that the same subscription of the same topic already handled
+// successfully, keyed by topic, subscription, source and id, for a TTL
+// (IdempotencyTTL, default 24h): the duplicate is acked without calling
+// the handler. Before the handler runs, the delivery claims the event in
+// the store for a lease (IdempotencyLease, default 1m); only a nil result
+// completes the claim and records the event, while an error or a panic
+// releases it, so the redelivery runs the handler again. A second delivery
+// that arrives while the first still holds the claim fails with
+// ErrInProgress, an ordinary error, so it comes again later and is then
+// acked; a lease left by a consumer that crashed runs out by itself. A
+// store that cannot be reached nacks the event: the handler never runs
+// unprotected and nothing is acked unrecorded. Keep the lease longer than
+// the handler can run (Timeout), and count a busy redelivery as an
+// attempt when choosing the subscription's max attempts.
+//
+// The stores: NewMemoryStore for one process; sqlitestore for one machine
+// across restarts; pgstore for consumers on many machines. Each claims
+// atomically, treats expired entries as absent and purges them as claims
+// come in; the idemtest package is the suite they all pass.
 package middleware

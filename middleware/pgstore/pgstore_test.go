@@ -1,0 +1,97 @@
+package pgstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldevents/herald/middleware/idemtest"
+	"github.com/heraldevents/herald/middleware/pgstore"
+)
+
+// pool connects to the PostgreSQL named by HERALD_TEST_POSTGRES. Without
+// it the test is skipped, except in CI, where a skip would hide that the
+// store was never tested.
+func pool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	dsn := os.Getenv("HERALD_TEST_POSTGRES")
+	if dsn == "" {
+		msg := "HERALD_TEST_POSTGRES is not set: set it to a PostgreSQL URL, e.g. postgres://herald:herald@127.0.0.1:5432/herald_test, to test the PostgreSQL store"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + " (CI must not skip this test)")
+		}
+		t.Skip(msg)
+	}
+	p, err := pgxpool.New(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("HERALD_TEST_POSTGRES: %v", err)
+	}
+	t.Cleanup(p.Close)
+	if err := p.Ping(context.Background()); err != nil {
+		t.Fatalf("cannot reach the PostgreSQL in HERALD_TEST_POSTGRES: %v", err)
+	}
+	return p
+}
+
+// table returns a table name of the test's own and drops the table when
+// the test ends, so that parallel runs on one database never meet.
+func table(t *testing.T, p *pgxpool.Pool) string {
+	name := "herald_idempotency_test_" + strings.ToLower(rand.Text()[:12])
+	t.Cleanup(func() {
+		if _, err := p.Exec(context.Background(), "DROP TABLE IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
+			t.Errorf("drop table %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+func TestStore_Conformance(t *testing.T) {
+	p := pool(t)
+	idemtest.Run(t, func(t *testing.T, now func() time.Time) idemtest.Store {
+		s, err := pgstore.New(context.Background(), p, pgstore.WithTable(table(t, p)), pgstore.WithClock(now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestStore_ConcurrentNewCreatesTheTableOnce(t *testing.T) {
+	p := pool(t)
+	name := table(t, p)
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		go func() {
+			_, err := pgstore.New(context.Background(), p, pgstore.WithTable(name))
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestStore_ClaimFailsWhenThePoolIsClosed(t *testing.T) {
+	ctx := context.Background()
+	p := pool(t)
+	own, err := pgxpool.New(ctx, os.Getenv("HERALD_TEST_POSTGRES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := pgstore.New(ctx, own, pgstore.WithTable(table(t, p)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	own.Close()
+	if _, err := s.Claim(ctx, "k", "t", time.Minute); err == nil {
+		t.Fatal("claim on a closed pool succeeded")
+	}
+}
