@@ -158,7 +158,7 @@ func ExampleMetrics() {
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
 
-	c.Publish(ctx, "orders", herald.NewEvent("order.placed", "/shop", []byte(`{"order":42}`)))
+	c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", []byte(`{"order":42}`), herald.WithSource("/shop")))
 	<-handled
 	stop()
 	<-done

@@ -65,7 +65,7 @@ func run(t *testing.T, c *herald.Client, r *herald.Router) {
 // context it was given.
 func publishTo(c *herald.Client, topic, typ string) herald.Handler {
 	return func(ctx context.Context, d *herald.Delivery) error {
-		_, err := c.Publish(ctx, topic, herald.NewEvent(typ, "/test", []byte(`{}`)))
+		_, err := c.Publish(ctx, topic, herald.MustNewEvent(typ, []byte(`{}`), herald.WithSource("/test")))
 		return err
 	}
 }
@@ -98,7 +98,7 @@ func TestTracing_ThreeHopChainIsOneTraceWithLinkedHops(t *testing.T) {
 	r.HandleFunc("orders", "billing", publishTo(c, "stock", "stock.reserved"))
 	r.HandleFunc("stock", "payment", publishTo(c, "payments", "payment.completed"))
 	run(t, c, r)
-	if _, err := c.Publish(context.Background(), "orders", herald.NewEvent("order.placed", "/shop", []byte(`{}`))); err != nil {
+	if _, err := c.Publish(context.Background(), "orders", herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))); err != nil {
 		t.Fatal(err)
 	}
 	s := waitForSpans(t, rec, 5)
@@ -248,7 +248,7 @@ func TestTracing_EventWithoutTraceParentStartsATraceWithoutLinks(t *testing.T) {
 func TestTracingPublish_KeepsATraceParentTheEventAlreadyHas(t *testing.T) {
 	rec, opt := recorder(t)
 	own := delivery().Event
-	fresh := herald.NewEvent("order.placed", "/shop", nil)
+	fresh := herald.MustNewEvent("order.placed", nil, herald.WithSource("/shop"))
 	fresh.TraceState = "stale=1"
 	ok := func(ctx context.Context, topic string, evs []*herald.CloudEvent) ([]herald.Result, error) {
 		return make([]herald.Result, len(evs)), nil
@@ -270,7 +270,7 @@ func TestTracingPublish_KeepsATraceParentTheEventAlreadyHas(t *testing.T) {
 
 func TestTracingPublish_FailureIsRecordedAndLeavesTheEventsAsTheyWere(t *testing.T) {
 	rec, opt := recorder(t)
-	e := herald.NewEvent("order.placed", "/shop", nil)
+	e := herald.MustNewEvent("order.placed", nil, herald.WithSource("/shop"))
 	e.TraceState = "vendor=1"
 	fail := func(context.Context, string, []*herald.CloudEvent) ([]herald.Result, error) {
 		return nil, errors.New("disk full")
