@@ -51,10 +51,11 @@ type feed interface {
 type settleKind int
 
 const (
-	settleAck    settleKind = iota + 1 // finished
-	settleNack                         // give back: redelivered after delay (0: the backoff)
-	settleReject                       // dead-letter now
-	settleExtend                       // lease for delay longer (0: the ack timeout)
+	settleAck     settleKind = iota + 1 // finished
+	settleNack                          // give back: redelivered after delay (0: the backoff)
+	settleReject                        // dead-letter now
+	settleExtend                        // lease for delay longer (0: the ack timeout)
+	settleRelease                       // give back unhandled, not counted as an attempt
 )
 
 // settlement is one ack, nack, reject or extend of some deliveries.

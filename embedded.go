@@ -86,6 +86,8 @@ func (e *embedded) settle(ctx context.Context, topic, name string, st settlement
 		return e.subs.Reject(ctx, topic, name, st.ackIDs, st.reason)
 	case settleExtend:
 		return e.subs.Extend(ctx, topic, name, st.ackIDs, st.delay)
+	case settleRelease:
+		return e.subs.Release(ctx, topic, name, st.ackIDs)
 	}
 	return AckResult{}, fmt.Errorf("herald: unknown settlement kind %d", st.kind)
 }

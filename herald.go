@@ -275,6 +275,13 @@ func (c *Client) Reject(ctx context.Context, topic, subscription string, ackIDs 
 	return c.b.settle(ctx, topic, subscription, settlement{kind: settleReject, ackIDs: ackIDs, reason: reason})
 }
 
+// Release gives deliveries back unhandled: they come again at once and
+// this delivery is not counted as an attempt (for deliveries taken and
+// never started, e.g. by a consumer that is stopping).
+func (c *Client) Release(ctx context.Context, topic, subscription string, ackIDs ...string) (AckResult, error) {
+	return c.b.settle(ctx, topic, subscription, settlement{kind: settleRelease, ackIDs: ackIDs})
+}
+
 // Extend leases deliveries for d longer (0: the ack timeout).
 func (c *Client) Extend(ctx context.Context, topic, subscription string, ackIDs []string, d time.Duration) (AckResult, error) {
 	return c.b.settle(ctx, topic, subscription, settlement{kind: settleExtend, ackIDs: ackIDs, delay: d})

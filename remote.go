@@ -65,7 +65,10 @@ func Connect(ctx context.Context, addr string, opts ...ConnectOption) (*Client, 
 		t.Protocols.SetUnencryptedHTTP2(true)
 	}
 	hc := &http.Client{Transport: roundTripper(t, c.token)}
-	r := &remote{svc: heraldv1connect.NewHeraldServiceClient(hc, base, connect.WithGRPC()), transport: t}
+	// No gzip: on the networks Herald runs on, compressing every reply
+	// costs more CPU than it saves time (it was 6% of a publish profile).
+	noGzip := connect.WithAcceptCompression("gzip", nil, nil)
+	r := &remote{svc: heraldv1connect.NewHeraldServiceClient(hc, base, connect.WithGRPC(), noGzip), transport: t}
 	if _, err := r.svc.ListTopics(ctx, connect.NewRequest(&heraldv1.ListTopicsRequest{})); err != nil {
 		t.CloseIdleConnections()
 		return nil, fmt.Errorf("herald: connect to %s: %w", base, rpc.FromConnect(err))
@@ -280,6 +283,7 @@ func (r *remote) settle(ctx context.Context, topic, name string, st settlement) 
 var settleKinds = map[settleKind]heraldv1.Settlement_Kind{
 	settleAck: heraldv1.Settlement_KIND_ACK, settleNack: heraldv1.Settlement_KIND_NACK,
 	settleReject: heraldv1.Settlement_KIND_REJECT, settleExtend: heraldv1.Settlement_KIND_EXTEND,
+	settleRelease: heraldv1.Settlement_KIND_RELEASE,
 }
 
 func settlementProto(st settlement) *heraldv1.Settlement {

@@ -142,7 +142,7 @@ func (f *streamFeed) settleByCall(ctx context.Context, st settlement) {
 	}
 }
 
-// close gives back deliveries received and never started, closes the
+// close releases deliveries received and never started, closes the
 // client's side and waits until the server has applied every settlement
 // sent (it ends the stream then), or ctx ends.
 func (f *streamFeed) close(ctx context.Context) error {
@@ -154,8 +154,9 @@ func (f *streamFeed) close(ctx context.Context) error {
 	for {
 		select {
 		case ds := <-f.in: // sent before the server saw the close
-			f.nackUnstarted(ctx, ds)
+			f.releaseUnstarted(ctx, ds)
 		case <-f.done:
+			f.giveBack(ctx) // what arrived just before the end (settled by calls now)
 			f.stream.CloseResponse()
 			return err
 		case <-ctx.Done():
@@ -164,20 +165,21 @@ func (f *streamFeed) close(ctx context.Context) error {
 	}
 }
 
-// giveBack nacks the deliveries received and not started.
+// giveBack releases the deliveries received and not started: they come
+// again at once, their attempt not counted.
 func (f *streamFeed) giveBack(ctx context.Context) {
 	for {
 		select {
 		case ds := <-f.in:
-			f.nackUnstarted(ctx, ds)
+			f.releaseUnstarted(ctx, ds)
 		default:
 			return
 		}
 	}
 }
 
-func (f *streamFeed) nackUnstarted(ctx context.Context, ds []*Delivery) {
-	f.settle(ctx, settlement{kind: settleNack, ackIDs: ackIDs(ds), reason: "the router stopped before handling it"})
+func (f *streamFeed) releaseUnstarted(ctx context.Context, ds []*Delivery) {
+	f.settle(ctx, settlement{kind: settleRelease, ackIDs: ackIDs(ds)})
 }
 
 // errStreamEnded is a Subscribe stream the server ended without an error.

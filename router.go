@@ -23,7 +23,13 @@ type Router struct {
 
 // RouterOptions configures a Router. The zero value works.
 type RouterOptions struct {
-	Concurrency  int           // handlers running at once per subscription; default 16
+	Concurrency int // handlers running at once per subscription; default 16
+	// Prefetch is how many deliveries a subscription takes ahead of its
+	// free handlers, so that the round trip of taking them (a durable
+	// write of their attempts, the network) does not leave handlers idle.
+	// They count against the ack timeout while they wait. Default
+	// 4×Concurrency; negative: none.
+	Prefetch     int
 	DrainTimeout time.Duration // how long Run lets handlers finish after its ctx ends; default 30s
 	Logger       *slog.Logger  // where lost connections are reported; default slog.Default()
 }
@@ -41,6 +47,12 @@ func NewRouter(c *Client, opts RouterOptions) *Router {
 	}
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 30 * time.Second
+	}
+	switch {
+	case opts.Prefetch == 0:
+		opts.Prefetch = 4 * opts.Concurrency
+	case opts.Prefetch < 0:
+		opts.Prefetch = 0
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -100,10 +112,12 @@ func (r *Router) runRoute(ctx context.Context, rt route) {
 	for ctx.Err() == nil {
 		if f == nil {
 			var err error
-			if f, err = r.c.b.feed(ctx, rt.topic, rt.sub); err != nil {
+			raw, err := r.c.b.feed(ctx, rt.topic, rt.sub)
+			if err != nil {
 				ru.lost(ctx, err, retry)
 				continue
 			}
+			f = withBatchedSettles(raw)
 		}
 		if !ru.waitSlot(ctx) {
 			break
@@ -141,9 +155,10 @@ func (ru *runner) waitSlot(ctx context.Context) bool {
 	}
 }
 
-// next takes deliveries for the free slots and starts their handlers.
+// next takes deliveries for the free slots and the prefetch, and starts
+// their handlers (waiting for slots as they free).
 func (ru *runner) next(ctx, hctx context.Context, f feed) error {
-	ds, err := f.next(ctx, cap(ru.slots)-len(ru.slots))
+	ds, err := f.next(ctx, cap(ru.slots)-len(ru.slots)+ru.r.opts.Prefetch)
 	for _, d := range ds {
 		ru.start(hctx, f, []*Delivery{d})
 	}

@@ -71,8 +71,10 @@ func settle(ctx context.Context, m *subscription.Manager, topic, name string, st
 		return m.Reject(ctx, topic, name, ids, st.GetReason())
 	case heraldv1.Settlement_KIND_EXTEND:
 		return m.Extend(ctx, topic, name, ids, delay)
+	case heraldv1.Settlement_KIND_RELEASE:
+		return m.Release(ctx, topic, name, ids)
 	}
-	return subscription.AckResult{}, fmt.Errorf("%w: settlement kind %v: must be ACK, NACK, REJECT or EXTEND", subscription.ErrInvalidConfig, st.GetKind())
+	return subscription.AckResult{}, fmt.Errorf("%w: settlement kind %v: must be ACK, NACK, REJECT, EXTEND or RELEASE", subscription.ErrInvalidConfig, st.GetKind())
 }
 
 func deliveriesToProto(ds []subscription.Delivery) []*heraldv1.Delivery {

@@ -51,14 +51,15 @@ func newCursor(p int, committed int64) *cursor {
 
 // add takes a pending event read from the log.
 func (c *cursor) add(e *entry) {
-	if r, ok := c.restored[e.off]; ok {
-		e.attempts, e.reason = r.Attempts, r.Reason
+	r, recorded := c.restored[e.off]
+	if recorded {
+		e.attempts, e.reason = r.Attempts, r.Reason // zero after a release
 		if t := time.UnixMilli(r.RetryAt); r.RetryAt > 0 && t.After(e.due) {
 			e.due = t
 		}
 		delete(c.restored, e.off)
 	}
-	if e.attempts == 0 && e.off < c.delivered {
+	if !recorded && e.off < c.delivered {
 		e.attempts = 1 // delivered before a restart, without an event record
 	}
 	c.entries[e.off] = e

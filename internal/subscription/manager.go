@@ -530,6 +530,13 @@ func (m *Manager) Reject(ctx context.Context, topic, name string, ackIDs []strin
 	})
 }
 
+// Release gives deliveries back unhandled: deliverable again at once, and
+// not counted as an attempt (for a consumer that took them ahead and
+// stopped before it started them).
+func (m *Manager) Release(ctx context.Context, topic, name string, ackIDs []string) (AckResult, error) {
+	return m.withSub(topic, name, func(s *sub) (AckResult, *pendingWrite, error) { return s.release(ctx, ackIDs) })
+}
+
 // Extend gives leased deliveries more time (0: the ack timeout).
 func (m *Manager) Extend(ctx context.Context, topic, name string, ackIDs []string, d time.Duration) (AckResult, error) {
 	return m.withSub(topic, name, func(s *sub) (AckResult, *pendingWrite, error) {

@@ -431,6 +431,19 @@ func (s *sub) nack(ctx context.Context, ids []string, delay time.Duration, reaso
 	})
 }
 
+// release gives leased events back unhandled (their consumer stopped
+// before it started them): they are deliverable at once, and the delivery
+// does not count as an attempt. Called with s.mu held.
+func (s *sub) release(ctx context.Context, ids []string) (AckResult, *pendingWrite, error) {
+	return s.settle(ctx, ids, func(c *cursor, e *entry, now time.Time, b *batch) error {
+		e.leased, e.due = false, now
+		e.attempts = max(e.attempts-1, 0)
+		b.put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, Reason: e.reason})
+		c.recorded[e.off] = true
+		return nil
+	})
+}
+
 // reject dead-letters leased events now. Called with s.mu held.
 func (s *sub) reject(ctx context.Context, ids []string, reason string) (AckResult, *pendingWrite, error) {
 	return s.settle(ctx, ids, func(c *cursor, e *entry, now time.Time, b *batch) error {

@@ -603,3 +603,25 @@ func TestSubscription_AuditGoesWithItsSubscription(t *testing.T) {
 		t.Fatalf("a new subscription of the same name shows %d old audit records", len(audit))
 	}
 }
+
+func TestSubscription_ReleaseGivesBackAtOnceWithoutCountingTheAttempt(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{MaxAttempts: 2, Backoff: Backoff{Initial: time.Hour, Max: time.Hour, Multiplier: 1}})
+	v.publish("orders", "a")
+	for i := 0; i < 3; i++ { // more releases than attempts allowed: none dead-letters
+		ds := v.pull("orders", "s", 1)
+		if len(ds) != 1 || ds[0].Attempt != 1 {
+			t.Fatalf("round %d: %+v, want the event again at attempt 1", i, ds)
+		}
+		res, err := v.m.Release(v.ctx, "orders", "s", ackIDs(ds))
+		if err != nil || len(res.Acked) != 1 {
+			t.Fatalf("release: %+v %v", res, err)
+		}
+	}
+	v.restart() // the given-back attempt count survives a restart
+	ds := v.pull("orders", "s", 1)
+	if len(ds) != 1 || ds[0].Attempt != 1 {
+		t.Fatalf("after a restart: %+v, want attempt 1", ds)
+	}
+}

@@ -44,6 +44,9 @@ const (
 	Settlement_KIND_REJECT Settlement_Kind = 3
 	// Lease for longer: delay more (unset: the ack timeout).
 	Settlement_KIND_EXTEND Settlement_Kind = 4
+	// Give back unhandled (taken ahead, never started): deliverable again
+	// at once, and not counted as an attempt.
+	Settlement_KIND_RELEASE Settlement_Kind = 5
 )
 
 // Enum value maps for Settlement_Kind.
@@ -54,6 +57,7 @@ var (
 		2: "KIND_NACK",
 		3: "KIND_REJECT",
 		4: "KIND_EXTEND",
+		5: "KIND_RELEASE",
 	}
 	Settlement_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -61,6 +65,7 @@ var (
 		"KIND_NACK":        2,
 		"KIND_REJECT":      3,
 		"KIND_EXTEND":      4,
+		"KIND_RELEASE":     5,
 	}
 )
 
@@ -2858,19 +2863,20 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\fPullResponse\x123\n" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x13.herald.v1.DeliveryR\n" +
-	"deliveries\"\xfb\x01\n" +
+	"deliveries\"\x8d\x02\n" +
 	"\n" +
 	"Settlement\x12.\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1a.herald.v1.Settlement.KindR\x04kind\x12\x17\n" +
 	"\aack_ids\x18\x02 \x03(\tR\x06ackIds\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12/\n" +
-	"\x05delay\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x05delay\"[\n" +
+	"\x05delay\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x05delay\"m\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bKIND_ACK\x10\x01\x12\r\n" +
 	"\tKIND_NACK\x10\x02\x12\x0f\n" +
 	"\vKIND_REJECT\x10\x03\x12\x0f\n" +
-	"\vKIND_EXTEND\x10\x04\"T\n" +
+	"\vKIND_EXTEND\x10\x04\x12\x10\n" +
+	"\fKIND_RELEASE\x10\x05\"T\n" +
 	"\fSettleResult\x12\x14\n" +
 	"\x05acked\x18\x01 \x03(\tR\x05acked\x12\x14\n" +
 	"\x05stale\x18\x02 \x03(\tR\x05stale\x12\x18\n" +
