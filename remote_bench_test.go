@@ -87,7 +87,7 @@ func BenchmarkRouter_ConsumeAck1KiB(b *testing.B) {
 				var es []*herald.CloudEvent
 				for i := from; i < min(from+500, b.N); i++ {
 					es = append(es, herald.MustNewEvent("bench.tick", data, herald.WithSource("/bench"),
-						herald.WithContentType("application/octet-stream"), herald.WithKey("k"+strconv.Itoa(i%1000))))
+						herald.WithContentType("application/octet-stream"), herald.WithKey("k"+strconv.Itoa(i%benchKeys))))
 				}
 				if _, err := c.Publish(ctx, "bench", es...); err != nil {
 					b.Fatal(err)
@@ -95,7 +95,7 @@ func BenchmarkRouter_ConsumeAck1KiB(b *testing.B) {
 			}
 			var handled atomic.Int64
 			done := make(chan struct{})
-			r := herald.NewRouter(c, herald.RouterOptions{Concurrency: 64})
+			r := herald.NewRouter(c, herald.RouterOptions{Concurrency: 64, Prefetch: benchPrefetch})
 			r.HandleFunc("bench", "work", func(context.Context, *herald.Delivery) error {
 				if handled.Add(1) == int64(b.N) {
 					close(done)
@@ -115,3 +115,9 @@ func BenchmarkRouter_ConsumeAck1KiB(b *testing.B) {
 		})
 	}
 }
+
+// Knobs of BenchmarkRouter_ConsumeAck1KiB.
+var (
+	benchPrefetch = 0 // the router's default
+	benchKeys     = 1000
+)

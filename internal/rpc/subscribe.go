@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -16,6 +17,15 @@ import (
 // pollWait is how long one pull of the Subscribe stream waits for events
 // before it looks at its credit and the client again.
 const pollWait = time.Second
+
+// Pulls of one Subscribe stream run in pullers goroutines, each taking at
+// most pullChunk of the credit: every pull waits for its delivery attempts
+// to be durable, and several waiting together share one write instead of
+// queueing behind each other.
+const (
+	pullers   = 3
+	pullChunk = 128
+)
 
 // Subscribe serves flow-controlled delivery on one stream: deliveries go
 // out while the client has credit; its settlements are applied in the
@@ -39,7 +49,7 @@ func (s *Service) Subscribe(ctx context.Context, stream *connect.BidiStream[hera
 	ctx, cancel := s.untilClosing(ctx)
 	defer cancel(nil)
 	ss := &subscribeStream{m: m, topic: start.GetTopic(), name: start.GetSubscription(), cancel: cancel,
-		credit: make(chan int32, 1), settles: make(chan *heraldv1.Settlement, 1024)}
+		credit: newCredit(), settles: make(chan *heraldv1.Settlement, 1024)}
 	applied := make(chan struct{})
 	go ss.receive(stream)
 	go func() {
@@ -82,8 +92,9 @@ type subscribeStream struct {
 	m           *subscription.Manager
 	topic, name string
 	cancel      context.CancelCauseFunc
-	credit      chan int32 // credit granted and not yet taken by deliver; holds a running sum
+	credit      *credit // granted by the client and not yet used
 	settles     chan *heraldv1.Settlement
+	sendMu      sync.Mutex // one Send at a time
 }
 
 // receive reads the client's messages until it closes its side, then
@@ -106,24 +117,12 @@ func (ss *subscribeStream) receive(stream *connect.BidiStream[heraldv1.Subscribe
 				ss.cancel(connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("flow must be positive, got %d", k.Flow)))
 				return
 			}
-			ss.grant(k.Flow)
+			ss.credit.add(int64(k.Flow))
 		case *heraldv1.SubscribeRequest_Settle:
 			ss.settles <- k.Settle
 		default:
 			ss.cancel(connect.NewError(connect.CodeInvalidArgument, errors.New("after start, Subscribe takes only flow and settle")))
 			return
-		}
-	}
-}
-
-// grant adds credit: the channel holds at most one value, the sum.
-func (ss *subscribeStream) grant(n int32) {
-	for {
-		select {
-		case ss.credit <- n:
-			return
-		case have := <-ss.credit:
-			n += have
 		}
 	}
 }
@@ -172,36 +171,96 @@ func coalesceAcks(batch []*heraldv1.Settlement) []*heraldv1.Settlement {
 	return out
 }
 
-// deliver pulls and sends while the client has credit, until ctx ends.
+// deliver pulls and sends while the client has credit, until ctx ends
+// or a puller fails.
 func (ss *subscribeStream) deliver(ctx context.Context, stream *connect.BidiStream[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse]) error {
-	var credit int32
+	errc := make(chan error, pullers)
+	for range pullers {
+		go func() { errc <- ss.pullLoop(ctx, stream) }()
+	}
+	err := <-errc
+	ss.cancel(err) // the others stop too
+	for range pullers - 1 {
+		<-errc
+	}
+	return err
+}
+
+// pullLoop takes credit, pulls that many at most and sends what came.
+func (ss *subscribeStream) pullLoop(ctx context.Context, stream *connect.BidiStream[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse]) error {
 	for {
-		if credit == 0 {
-			select {
-			case n := <-ss.credit:
-				credit = n
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			}
+		n, err := ss.credit.take(ctx, pullChunk)
+		if err != nil {
+			return context.Cause(ctx)
 		}
-		select { // take credit granted meanwhile
-		case n := <-ss.credit:
-			credit += n
-		default:
-		}
-		ds, err := ss.m.Pull(ctx, ss.topic, ss.name, int(min(credit, subscription.MaxPull)), pollWait)
+		ds, err := ss.m.Pull(ctx, ss.topic, ss.name, int(n), pollWait)
 		if err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
 			return toConnect(err)
 		}
+		ss.credit.add(n - int64(len(ds)))
 		if len(ds) == 0 {
 			continue
 		}
-		credit -= int32(len(ds))
-		if err := stream.Send(&heraldv1.SubscribeResponse{Deliveries: deliveriesToProto(ds)}); err != nil {
+		if err := ss.send(stream, ds); err != nil {
 			return err
+		}
+	}
+}
+
+func (ss *subscribeStream) send(stream *connect.BidiStream[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse], ds []subscription.Delivery) error {
+	m := &heraldv1.SubscribeResponse{Deliveries: deliveriesToProto(ds)}
+	ss.sendMu.Lock()
+	defer ss.sendMu.Unlock()
+	return stream.Send(m)
+}
+
+// credit is what a client has granted and deliveries have not yet used.
+type credit struct {
+	mu   sync.Mutex // guards n
+	n    int64
+	more chan struct{} // a token when credit may be available
+}
+
+func newCredit() *credit { return &credit{more: make(chan struct{}, 1)} }
+
+func (c *credit) add(n int64) {
+	if n <= 0 {
+		return
+	}
+	c.mu.Lock()
+	c.n += n
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *credit) signal() {
+	select {
+	case c.more <- struct{}{}:
+	default:
+	}
+}
+
+// take waits for credit and takes up to max of it.
+func (c *credit) take(ctx context.Context, max int64) (int64, error) {
+	for {
+		c.mu.Lock()
+		n := min(c.n, max)
+		c.n -= n
+		left := c.n
+		c.mu.Unlock()
+		if left > 0 {
+			c.signal() // another puller may take the rest
+		}
+		if n > 0 {
+			return n, nil
+		}
+		select {
+		case <-c.more:
+		case <-ctx.Done():
+			return 0, ctx.Err()
 		}
 	}
 }
