@@ -59,7 +59,13 @@ var fieldAttrs = map[string]func(e *event.Event) *string{
 // *event.ValidationError naming the attribute.
 func EventFromProto(ce *heraldv1.CloudEvent) (*event.Event, error) {
 	e := &event.Event{ID: ce.GetId(), Source: ce.GetSource(), SpecVersion: ce.GetSpecVersion(), Type: ce.GetType()}
+	if err := setKnown(e, ce.GetKnown()); err != nil {
+		return nil, err
+	}
 	for name, v := range ce.GetAttributes() {
+		if isKnownSet(ce.GetKnown(), name) {
+			return nil, &event.ValidationError{Attribute: name, Rule: "is set both in attributes and in known; set it once"}
+		}
 		if err := setAttribute(e, name, v); err != nil {
 			return nil, err
 		}
@@ -68,6 +74,48 @@ func EventFromProto(ce *heraldv1.CloudEvent) (*event.Event, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// knownFields are the KnownAttributes string fields by attribute name.
+var knownFields = map[string]func(k *heraldv1.KnownAttributes) string{
+	"subject":         (*heraldv1.KnownAttributes).GetSubject,
+	"datacontenttype": (*heraldv1.KnownAttributes).GetDatacontenttype,
+	"dataschema":      (*heraldv1.KnownAttributes).GetDataschema,
+	"partitionkey":    (*heraldv1.KnownAttributes).GetPartitionkey,
+	"traceparent":     (*heraldv1.KnownAttributes).GetTraceparent,
+	"tracestate":      (*heraldv1.KnownAttributes).GetTracestate,
+	"correlationid":   (*heraldv1.KnownAttributes).GetCorrelationid,
+	"causationid":     (*heraldv1.KnownAttributes).GetCausationid,
+}
+
+// setKnown sets the attributes given as KnownAttributes fields.
+func setKnown(e *event.Event, k *heraldv1.KnownAttributes) error {
+	if k == nil {
+		return nil
+	}
+	if k.Time != nil {
+		t, err := timestamp("time", k.Time)
+		if err != nil {
+			return err
+		}
+		e.Time = t
+	}
+	e.Subject, e.DataContentType, e.DataSchema = k.Subject, k.Datacontenttype, k.Dataschema
+	e.PartitionKey, e.TraceParent, e.TraceState = k.Partitionkey, k.Traceparent, k.Tracestate
+	e.CorrelationID, e.CausationID = k.Correlationid, k.Causationid
+	return nil
+}
+
+// isKnownSet reports whether attribute name is set in k.
+func isKnownSet(k *heraldv1.KnownAttributes, name string) bool {
+	if k == nil {
+		return false
+	}
+	if name == "time" {
+		return k.Time != nil
+	}
+	get, ok := knownFields[name]
+	return ok && get(k) != ""
 }
 
 func setAttribute(e *event.Event, name string, v *heraldv1.CloudEventAttributeValue) error {
@@ -172,23 +220,21 @@ func setProtoData(e *event.Event, typeURL string, value []byte) error {
 
 // EventToProto converts an event (e.g. one read back from the log). Data
 // is text_data when the content type is textual and the bytes are UTF-8,
-// binary_data otherwise. The log position is not carried (yet).
+// binary_data otherwise. The known attributes go in known, extensions in
+// attributes. The log position is StoredEventToProto's.
 func EventToProto(e *event.Event) *heraldv1.CloudEvent {
 	ce := &heraldv1.CloudEvent{Id: e.ID, Source: e.Source, SpecVersion: e.SpecVersion, Type: e.Type,
-		Attributes: map[string]*heraldv1.CloudEventAttributeValue{}}
+		Known: &heraldv1.KnownAttributes{Subject: e.Subject, Datacontenttype: e.DataContentType, Dataschema: e.DataSchema,
+			Partitionkey: e.PartitionKey, Traceparent: e.TraceParent, Tracestate: e.TraceState,
+			Correlationid: e.CorrelationID, Causationid: e.CausationID}}
 	if !e.Time.IsZero() {
-		ce.Attributes["time"] = &heraldv1.CloudEventAttributeValue{Attr: &heraldv1.CloudEventAttributeValue_CeTimestamp{CeTimestamp: timestamppb.New(e.Time)}}
+		ce.Known.Time = timestamppb.New(e.Time)
 	}
-	for name, field := range fieldAttrs {
-		if s := *field(e); s != "" {
+	if len(e.Extensions) > 0 {
+		ce.Attributes = make(map[string]*heraldv1.CloudEventAttributeValue, len(e.Extensions))
+		for name, s := range e.Extensions {
 			ce.Attributes[name] = stringValue(s)
 		}
-	}
-	if e.DataSchema != "" {
-		ce.Attributes["dataschema"] = &heraldv1.CloudEventAttributeValue{Attr: &heraldv1.CloudEventAttributeValue_CeUri{CeUri: e.DataSchema}}
-	}
-	for name, s := range e.Extensions {
-		ce.Attributes[name] = stringValue(s)
 	}
 	switch {
 	case e.Data == nil:

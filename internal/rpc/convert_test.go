@@ -63,6 +63,21 @@ func TestEventFromProto_RefusesWhatCannotConvert(t *testing.T) {
 			"time": {Attr: &heraldv1.CloudEventAttributeValue_CeTimestamp{CeTimestamp: &timestamppb.Timestamp{Nanos: -1}}}})},
 		{"proto_data with json", "datacontenttype", withProto(map[string]*heraldv1.CloudEventAttributeValue{"datacontenttype": str("application/json")})},
 		{"proto_data with another schema", "dataschema", withProto(map[string]*heraldv1.CloudEventAttributeValue{"dataschema": str("https://x.example/other")})},
+		{"subject in known and attributes", "subject", func() *heraldv1.CloudEvent {
+			ce := base(map[string]*heraldv1.CloudEventAttributeValue{"subject": str("a")})
+			ce.Known = &heraldv1.KnownAttributes{Subject: "b"}
+			return ce
+		}()},
+		{"time in known and attributes", "time", func() *heraldv1.CloudEvent {
+			ce := base(map[string]*heraldv1.CloudEventAttributeValue{"time": str("2026-01-01T00:00:00Z")})
+			ce.Known = &heraldv1.KnownAttributes{Time: timestamppb.Now()}
+			return ce
+		}()},
+		{"invalid known time", "time", func() *heraldv1.CloudEvent {
+			ce := base(nil)
+			ce.Known = &heraldv1.KnownAttributes{Time: &timestamppb.Timestamp{Nanos: -1}}
+			return ce
+		}()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,6 +87,28 @@ func TestEventFromProto_RefusesWhatCannotConvert(t *testing.T) {
 				t.Fatalf("error = %v, want a ValidationError of attribute %q", err, tt.attribute)
 			}
 		})
+	}
+}
+
+// Senders that know only the CloudEvents protobuf format put every
+// attribute in the map; Herald reads them as it reads its own known form.
+func TestEventFromProto_AttributesInTheMapOrInKnownAreTheSame(t *testing.T) {
+	at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	inMap := &heraldv1.CloudEvent{Id: "1", Source: "/s", SpecVersion: "1.0", Type: "T",
+		Attributes: map[string]*heraldv1.CloudEventAttributeValue{"subject": str("s"), "partitionkey": str("k"),
+			"correlationid": str("c"), "time": {Attr: &heraldv1.CloudEventAttributeValue_CeTimestamp{CeTimestamp: timestamppb.New(at)}}}}
+	inKnown := &heraldv1.CloudEvent{Id: "1", Source: "/s", SpecVersion: "1.0", Type: "T",
+		Known: &heraldv1.KnownAttributes{Subject: "s", Partitionkey: "k", Correlationid: "c", Time: timestamppb.New(at)}}
+	a, err := EventFromProto(inMap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := EventFromProto(inKnown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) || a.Subject != "s" || !a.Time.Equal(at) {
+		t.Fatalf("from the map %+v\nfrom known %+v", a, b)
 	}
 }
 

@@ -2455,7 +2455,8 @@ func (x *PublishResult) GetDuplicate() bool {
 //
 // Herald maps the attributes time, subject, datacontenttype, dataschema,
 // partitionkey, traceparent, tracestate, correlationid and causationid to
-// its own fields; any other attribute is an extension, stored as its
+// its own fields (given in attributes or in known); any other attribute is
+// an extension, stored as its
 // canonical string. proto_data is stored as the Any's value bytes with
 // datacontenttype "application/protobuf" and dataschema the Any's type URL,
 // and comes back as binary_data.
@@ -2474,7 +2475,12 @@ type CloudEvent struct {
 	//	*CloudEvent_BinaryData
 	//	*CloudEvent_TextData
 	//	*CloudEvent_ProtoData
-	Data          isCloudEvent_Data `protobuf_oneof:"data"`
+	Data isCloudEvent_Data `protobuf_oneof:"data"`
+	// The optional attributes Herald knows, as plain fields: a Herald
+	// addition to the CloudEvents protobuf format, much cheaper to encode
+	// and decode than entries of attributes. Herald sends them here and
+	// accepts them in either place; one attribute set in both is refused.
+	Known         *KnownAttributes `protobuf:"bytes,9,opt,name=known,proto3" json:"known,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2578,6 +2584,13 @@ func (x *CloudEvent) GetProtoData() *anypb.Any {
 	return nil
 }
 
+func (x *CloudEvent) GetKnown() *KnownAttributes {
+	if x != nil {
+		return x.Known
+	}
+	return nil
+}
+
 type isCloudEvent_Data interface {
 	isCloudEvent_Data()
 }
@@ -2600,6 +2613,116 @@ func (*CloudEvent_TextData) isCloudEvent_Data() {}
 
 func (*CloudEvent_ProtoData) isCloudEvent_Data() {}
 
+// KnownAttributes are the optional CloudEvents attributes and extensions
+// Herald knows; empty means absent.
+type KnownAttributes struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Time            *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Subject         string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	Datacontenttype string                 `protobuf:"bytes,3,opt,name=datacontenttype,proto3" json:"datacontenttype,omitempty"`
+	Dataschema      string                 `protobuf:"bytes,4,opt,name=dataschema,proto3" json:"dataschema,omitempty"`
+	Partitionkey    string                 `protobuf:"bytes,5,opt,name=partitionkey,proto3" json:"partitionkey,omitempty"`
+	Traceparent     string                 `protobuf:"bytes,6,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	Tracestate      string                 `protobuf:"bytes,7,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
+	Correlationid   string                 `protobuf:"bytes,8,opt,name=correlationid,proto3" json:"correlationid,omitempty"`
+	Causationid     string                 `protobuf:"bytes,9,opt,name=causationid,proto3" json:"causationid,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *KnownAttributes) Reset() {
+	*x = KnownAttributes{}
+	mi := &file_herald_v1_herald_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KnownAttributes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KnownAttributes) ProtoMessage() {}
+
+func (x *KnownAttributes) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KnownAttributes.ProtoReflect.Descriptor instead.
+func (*KnownAttributes) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *KnownAttributes) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *KnownAttributes) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *KnownAttributes) GetDatacontenttype() string {
+	if x != nil {
+		return x.Datacontenttype
+	}
+	return ""
+}
+
+func (x *KnownAttributes) GetDataschema() string {
+	if x != nil {
+		return x.Dataschema
+	}
+	return ""
+}
+
+func (x *KnownAttributes) GetPartitionkey() string {
+	if x != nil {
+		return x.Partitionkey
+	}
+	return ""
+}
+
+func (x *KnownAttributes) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
+func (x *KnownAttributes) GetTracestate() string {
+	if x != nil {
+		return x.Tracestate
+	}
+	return ""
+}
+
+func (x *KnownAttributes) GetCorrelationid() string {
+	if x != nil {
+		return x.Correlationid
+	}
+	return ""
+}
+
+func (x *KnownAttributes) GetCausationid() string {
+	if x != nil {
+		return x.Causationid
+	}
+	return ""
+}
+
 // CloudEventAttributeValue is one attribute value of a CloudEvents type.
 type CloudEventAttributeValue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2619,7 +2742,7 @@ type CloudEventAttributeValue struct {
 
 func (x *CloudEventAttributeValue) Reset() {
 	*x = CloudEventAttributeValue{}
-	mi := &file_herald_v1_herald_proto_msgTypes[41]
+	mi := &file_herald_v1_herald_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2631,7 +2754,7 @@ func (x *CloudEventAttributeValue) String() string {
 func (*CloudEventAttributeValue) ProtoMessage() {}
 
 func (x *CloudEventAttributeValue) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[41]
+	mi := &file_herald_v1_herald_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2644,7 +2767,7 @@ func (x *CloudEventAttributeValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloudEventAttributeValue.ProtoReflect.Descriptor instead.
 func (*CloudEventAttributeValue) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{41}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CloudEventAttributeValue) GetAttr() isCloudEventAttributeValue_Attr {
@@ -2940,7 +3063,7 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x1c\n" +
-	"\tduplicate\x18\x04 \x01(\bR\tduplicate\"\x97\x03\n" +
+	"\tduplicate\x18\x04 \x01(\bR\tduplicate\"\xc9\x03\n" +
 	"\n" +
 	"CloudEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
@@ -2954,11 +3077,26 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"binaryData\x12\x1d\n" +
 	"\ttext_data\x18\a \x01(\tH\x00R\btextData\x125\n" +
 	"\n" +
-	"proto_data\x18\b \x01(\v2\x14.google.protobuf.AnyH\x00R\tprotoData\x1ab\n" +
+	"proto_data\x18\b \x01(\v2\x14.google.protobuf.AnyH\x00R\tprotoData\x120\n" +
+	"\x05known\x18\t \x01(\v2\x1a.herald.v1.KnownAttributesR\x05known\x1ab\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x129\n" +
 	"\x05value\x18\x02 \x01(\v2#.herald.v1.CloudEventAttributeValueR\x05value:\x028\x01B\x06\n" +
-	"\x04data\"\x9a\x02\n" +
+	"\x04data\"\xd3\x02\n" +
+	"\x0fKnownAttributes\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12(\n" +
+	"\x0fdatacontenttype\x18\x03 \x01(\tR\x0fdatacontenttype\x12\x1e\n" +
+	"\n" +
+	"dataschema\x18\x04 \x01(\tR\n" +
+	"dataschema\x12\"\n" +
+	"\fpartitionkey\x18\x05 \x01(\tR\fpartitionkey\x12 \n" +
+	"\vtraceparent\x18\x06 \x01(\tR\vtraceparent\x12\x1e\n" +
+	"\n" +
+	"tracestate\x18\a \x01(\tR\n" +
+	"tracestate\x12$\n" +
+	"\rcorrelationid\x18\b \x01(\tR\rcorrelationid\x12 \n" +
+	"\vcausationid\x18\t \x01(\tR\vcausationid\"\x9a\x02\n" +
 	"\x18CloudEventAttributeValue\x12\x1f\n" +
 	"\n" +
 	"ce_boolean\x18\x01 \x01(\bH\x00R\tceBoolean\x12\x1f\n" +
@@ -3002,7 +3140,7 @@ func file_herald_v1_herald_proto_rawDescGZIP() []byte {
 }
 
 var file_herald_v1_herald_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_herald_v1_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_herald_v1_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_herald_v1_herald_proto_goTypes = []any{
 	(Settlement_Kind)(0),               // 0: herald.v1.Settlement.Kind
 	(*StoredEvent)(nil),                // 1: herald.v1.StoredEvent
@@ -3046,91 +3184,94 @@ var file_herald_v1_herald_proto_goTypes = []any{
 	(*PublishResponse)(nil),            // 39: herald.v1.PublishResponse
 	(*PublishResult)(nil),              // 40: herald.v1.PublishResult
 	(*CloudEvent)(nil),                 // 41: herald.v1.CloudEvent
-	(*CloudEventAttributeValue)(nil),   // 42: herald.v1.CloudEventAttributeValue
-	nil,                                // 43: herald.v1.SeekRequest.OffsetsEntry
-	nil,                                // 44: herald.v1.CloudEvent.AttributesEntry
-	(*timestamppb.Timestamp)(nil),      // 45: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 46: google.protobuf.Duration
-	(*anypb.Any)(nil),                  // 47: google.protobuf.Any
+	(*KnownAttributes)(nil),            // 42: herald.v1.KnownAttributes
+	(*CloudEventAttributeValue)(nil),   // 43: herald.v1.CloudEventAttributeValue
+	nil,                                // 44: herald.v1.SeekRequest.OffsetsEntry
+	nil,                                // 45: herald.v1.CloudEvent.AttributesEntry
+	(*timestamppb.Timestamp)(nil),      // 46: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 47: google.protobuf.Duration
+	(*anypb.Any)(nil),                  // 48: google.protobuf.Any
 }
 var file_herald_v1_herald_proto_depIdxs = []int32{
 	41, // 0: herald.v1.StoredEvent.event:type_name -> herald.v1.CloudEvent
-	45, // 1: herald.v1.StoredEvent.stored_time:type_name -> google.protobuf.Timestamp
-	46, // 2: herald.v1.ReadRequest.wait:type_name -> google.protobuf.Duration
+	46, // 1: herald.v1.StoredEvent.stored_time:type_name -> google.protobuf.Timestamp
+	47, // 2: herald.v1.ReadRequest.wait:type_name -> google.protobuf.Duration
 	1,  // 3: herald.v1.ReadResponse.events:type_name -> herald.v1.StoredEvent
-	46, // 4: herald.v1.SubscriptionConfig.ack_timeout:type_name -> google.protobuf.Duration
+	47, // 4: herald.v1.SubscriptionConfig.ack_timeout:type_name -> google.protobuf.Duration
 	5,  // 5: herald.v1.SubscriptionConfig.backoff:type_name -> herald.v1.Backoff
 	6,  // 6: herald.v1.SubscriptionConfig.filter:type_name -> herald.v1.Filter
-	46, // 7: herald.v1.Backoff.initial:type_name -> google.protobuf.Duration
-	46, // 8: herald.v1.Backoff.max:type_name -> google.protobuf.Duration
+	47, // 7: herald.v1.Backoff.initial:type_name -> google.protobuf.Duration
+	47, // 8: herald.v1.Backoff.max:type_name -> google.protobuf.Duration
 	4,  // 9: herald.v1.Subscription.config:type_name -> herald.v1.SubscriptionConfig
-	45, // 10: herald.v1.Subscription.created_time:type_name -> google.protobuf.Timestamp
+	46, // 10: herald.v1.Subscription.created_time:type_name -> google.protobuf.Timestamp
 	8,  // 11: herald.v1.Subscription.partitions:type_name -> herald.v1.SubscriptionPartition
 	4,  // 12: herald.v1.PutSubscriptionRequest.config:type_name -> herald.v1.SubscriptionConfig
 	7,  // 13: herald.v1.PutSubscriptionResponse.subscription:type_name -> herald.v1.Subscription
 	7,  // 14: herald.v1.GetSubscriptionResponse.subscription:type_name -> herald.v1.Subscription
 	7,  // 15: herald.v1.ListSubscriptionsResponse.subscriptions:type_name -> herald.v1.Subscription
-	43, // 16: herald.v1.SeekRequest.offsets:type_name -> herald.v1.SeekRequest.OffsetsEntry
+	44, // 16: herald.v1.SeekRequest.offsets:type_name -> herald.v1.SeekRequest.OffsetsEntry
 	7,  // 17: herald.v1.SeekResponse.subscription:type_name -> herald.v1.Subscription
 	1,  // 18: herald.v1.Delivery.event:type_name -> herald.v1.StoredEvent
-	46, // 19: herald.v1.PullRequest.wait:type_name -> google.protobuf.Duration
+	47, // 19: herald.v1.PullRequest.wait:type_name -> google.protobuf.Duration
 	19, // 20: herald.v1.PullResponse.deliveries:type_name -> herald.v1.Delivery
 	0,  // 21: herald.v1.Settlement.kind:type_name -> herald.v1.Settlement.Kind
-	46, // 22: herald.v1.Settlement.delay:type_name -> google.protobuf.Duration
+	47, // 22: herald.v1.Settlement.delay:type_name -> google.protobuf.Duration
 	22, // 23: herald.v1.SettleRequest.settlements:type_name -> herald.v1.Settlement
 	23, // 24: herald.v1.SettleResponse.results:type_name -> herald.v1.SettleResult
 	27, // 25: herald.v1.SubscribeRequest.start:type_name -> herald.v1.SubscribeStart
 	22, // 26: herald.v1.SubscribeRequest.settle:type_name -> herald.v1.Settlement
 	19, // 27: herald.v1.SubscribeResponse.deliveries:type_name -> herald.v1.Delivery
-	46, // 28: herald.v1.Topic.retention:type_name -> google.protobuf.Duration
-	46, // 29: herald.v1.Topic.dedup_window:type_name -> google.protobuf.Duration
-	45, // 30: herald.v1.Topic.created_time:type_name -> google.protobuf.Timestamp
-	46, // 31: herald.v1.PutTopicRequest.retention:type_name -> google.protobuf.Duration
-	46, // 32: herald.v1.PutTopicRequest.dedup_window:type_name -> google.protobuf.Duration
+	47, // 28: herald.v1.Topic.retention:type_name -> google.protobuf.Duration
+	47, // 29: herald.v1.Topic.dedup_window:type_name -> google.protobuf.Duration
+	46, // 30: herald.v1.Topic.created_time:type_name -> google.protobuf.Timestamp
+	47, // 31: herald.v1.PutTopicRequest.retention:type_name -> google.protobuf.Duration
+	47, // 32: herald.v1.PutTopicRequest.dedup_window:type_name -> google.protobuf.Duration
 	29, // 33: herald.v1.PutTopicResponse.topic:type_name -> herald.v1.Topic
 	29, // 34: herald.v1.GetTopicResponse.topic:type_name -> herald.v1.Topic
 	29, // 35: herald.v1.ListTopicsResponse.topics:type_name -> herald.v1.Topic
 	41, // 36: herald.v1.PublishRequest.events:type_name -> herald.v1.CloudEvent
 	40, // 37: herald.v1.PublishResponse.results:type_name -> herald.v1.PublishResult
-	44, // 38: herald.v1.CloudEvent.attributes:type_name -> herald.v1.CloudEvent.AttributesEntry
-	47, // 39: herald.v1.CloudEvent.proto_data:type_name -> google.protobuf.Any
-	45, // 40: herald.v1.CloudEventAttributeValue.ce_timestamp:type_name -> google.protobuf.Timestamp
-	42, // 41: herald.v1.CloudEvent.AttributesEntry.value:type_name -> herald.v1.CloudEventAttributeValue
-	30, // 42: herald.v1.HeraldService.PutTopic:input_type -> herald.v1.PutTopicRequest
-	32, // 43: herald.v1.HeraldService.GetTopic:input_type -> herald.v1.GetTopicRequest
-	34, // 44: herald.v1.HeraldService.ListTopics:input_type -> herald.v1.ListTopicsRequest
-	36, // 45: herald.v1.HeraldService.DeleteTopic:input_type -> herald.v1.DeleteTopicRequest
-	38, // 46: herald.v1.HeraldService.Publish:input_type -> herald.v1.PublishRequest
-	38, // 47: herald.v1.HeraldService.PublishStream:input_type -> herald.v1.PublishRequest
-	2,  // 48: herald.v1.HeraldService.Read:input_type -> herald.v1.ReadRequest
-	9,  // 49: herald.v1.HeraldService.PutSubscription:input_type -> herald.v1.PutSubscriptionRequest
-	11, // 50: herald.v1.HeraldService.GetSubscription:input_type -> herald.v1.GetSubscriptionRequest
-	13, // 51: herald.v1.HeraldService.ListSubscriptions:input_type -> herald.v1.ListSubscriptionsRequest
-	15, // 52: herald.v1.HeraldService.DeleteSubscription:input_type -> herald.v1.DeleteSubscriptionRequest
-	17, // 53: herald.v1.HeraldService.Seek:input_type -> herald.v1.SeekRequest
-	20, // 54: herald.v1.HeraldService.Pull:input_type -> herald.v1.PullRequest
-	24, // 55: herald.v1.HeraldService.Settle:input_type -> herald.v1.SettleRequest
-	26, // 56: herald.v1.HeraldService.Subscribe:input_type -> herald.v1.SubscribeRequest
-	31, // 57: herald.v1.HeraldService.PutTopic:output_type -> herald.v1.PutTopicResponse
-	33, // 58: herald.v1.HeraldService.GetTopic:output_type -> herald.v1.GetTopicResponse
-	35, // 59: herald.v1.HeraldService.ListTopics:output_type -> herald.v1.ListTopicsResponse
-	37, // 60: herald.v1.HeraldService.DeleteTopic:output_type -> herald.v1.DeleteTopicResponse
-	39, // 61: herald.v1.HeraldService.Publish:output_type -> herald.v1.PublishResponse
-	39, // 62: herald.v1.HeraldService.PublishStream:output_type -> herald.v1.PublishResponse
-	3,  // 63: herald.v1.HeraldService.Read:output_type -> herald.v1.ReadResponse
-	10, // 64: herald.v1.HeraldService.PutSubscription:output_type -> herald.v1.PutSubscriptionResponse
-	12, // 65: herald.v1.HeraldService.GetSubscription:output_type -> herald.v1.GetSubscriptionResponse
-	14, // 66: herald.v1.HeraldService.ListSubscriptions:output_type -> herald.v1.ListSubscriptionsResponse
-	16, // 67: herald.v1.HeraldService.DeleteSubscription:output_type -> herald.v1.DeleteSubscriptionResponse
-	18, // 68: herald.v1.HeraldService.Seek:output_type -> herald.v1.SeekResponse
-	21, // 69: herald.v1.HeraldService.Pull:output_type -> herald.v1.PullResponse
-	25, // 70: herald.v1.HeraldService.Settle:output_type -> herald.v1.SettleResponse
-	28, // 71: herald.v1.HeraldService.Subscribe:output_type -> herald.v1.SubscribeResponse
-	57, // [57:72] is the sub-list for method output_type
-	42, // [42:57] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	45, // 38: herald.v1.CloudEvent.attributes:type_name -> herald.v1.CloudEvent.AttributesEntry
+	48, // 39: herald.v1.CloudEvent.proto_data:type_name -> google.protobuf.Any
+	42, // 40: herald.v1.CloudEvent.known:type_name -> herald.v1.KnownAttributes
+	46, // 41: herald.v1.KnownAttributes.time:type_name -> google.protobuf.Timestamp
+	46, // 42: herald.v1.CloudEventAttributeValue.ce_timestamp:type_name -> google.protobuf.Timestamp
+	43, // 43: herald.v1.CloudEvent.AttributesEntry.value:type_name -> herald.v1.CloudEventAttributeValue
+	30, // 44: herald.v1.HeraldService.PutTopic:input_type -> herald.v1.PutTopicRequest
+	32, // 45: herald.v1.HeraldService.GetTopic:input_type -> herald.v1.GetTopicRequest
+	34, // 46: herald.v1.HeraldService.ListTopics:input_type -> herald.v1.ListTopicsRequest
+	36, // 47: herald.v1.HeraldService.DeleteTopic:input_type -> herald.v1.DeleteTopicRequest
+	38, // 48: herald.v1.HeraldService.Publish:input_type -> herald.v1.PublishRequest
+	38, // 49: herald.v1.HeraldService.PublishStream:input_type -> herald.v1.PublishRequest
+	2,  // 50: herald.v1.HeraldService.Read:input_type -> herald.v1.ReadRequest
+	9,  // 51: herald.v1.HeraldService.PutSubscription:input_type -> herald.v1.PutSubscriptionRequest
+	11, // 52: herald.v1.HeraldService.GetSubscription:input_type -> herald.v1.GetSubscriptionRequest
+	13, // 53: herald.v1.HeraldService.ListSubscriptions:input_type -> herald.v1.ListSubscriptionsRequest
+	15, // 54: herald.v1.HeraldService.DeleteSubscription:input_type -> herald.v1.DeleteSubscriptionRequest
+	17, // 55: herald.v1.HeraldService.Seek:input_type -> herald.v1.SeekRequest
+	20, // 56: herald.v1.HeraldService.Pull:input_type -> herald.v1.PullRequest
+	24, // 57: herald.v1.HeraldService.Settle:input_type -> herald.v1.SettleRequest
+	26, // 58: herald.v1.HeraldService.Subscribe:input_type -> herald.v1.SubscribeRequest
+	31, // 59: herald.v1.HeraldService.PutTopic:output_type -> herald.v1.PutTopicResponse
+	33, // 60: herald.v1.HeraldService.GetTopic:output_type -> herald.v1.GetTopicResponse
+	35, // 61: herald.v1.HeraldService.ListTopics:output_type -> herald.v1.ListTopicsResponse
+	37, // 62: herald.v1.HeraldService.DeleteTopic:output_type -> herald.v1.DeleteTopicResponse
+	39, // 63: herald.v1.HeraldService.Publish:output_type -> herald.v1.PublishResponse
+	39, // 64: herald.v1.HeraldService.PublishStream:output_type -> herald.v1.PublishResponse
+	3,  // 65: herald.v1.HeraldService.Read:output_type -> herald.v1.ReadResponse
+	10, // 66: herald.v1.HeraldService.PutSubscription:output_type -> herald.v1.PutSubscriptionResponse
+	12, // 67: herald.v1.HeraldService.GetSubscription:output_type -> herald.v1.GetSubscriptionResponse
+	14, // 68: herald.v1.HeraldService.ListSubscriptions:output_type -> herald.v1.ListSubscriptionsResponse
+	16, // 69: herald.v1.HeraldService.DeleteSubscription:output_type -> herald.v1.DeleteSubscriptionResponse
+	18, // 70: herald.v1.HeraldService.Seek:output_type -> herald.v1.SeekResponse
+	21, // 71: herald.v1.HeraldService.Pull:output_type -> herald.v1.PullResponse
+	25, // 72: herald.v1.HeraldService.Settle:output_type -> herald.v1.SettleResponse
+	28, // 73: herald.v1.HeraldService.Subscribe:output_type -> herald.v1.SubscribeResponse
+	59, // [59:74] is the sub-list for method output_type
+	44, // [44:59] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_herald_v1_herald_proto_init() }
@@ -3149,7 +3290,7 @@ func file_herald_v1_herald_proto_init() {
 		(*CloudEvent_TextData)(nil),
 		(*CloudEvent_ProtoData)(nil),
 	}
-	file_herald_v1_herald_proto_msgTypes[41].OneofWrappers = []any{
+	file_herald_v1_herald_proto_msgTypes[42].OneofWrappers = []any{
 		(*CloudEventAttributeValue_CeBoolean)(nil),
 		(*CloudEventAttributeValue_CeInteger)(nil),
 		(*CloudEventAttributeValue_CeString)(nil),
@@ -3164,7 +3305,7 @@ func file_herald_v1_herald_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_v1_herald_proto_rawDesc), len(file_herald_v1_herald_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
