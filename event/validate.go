@@ -74,15 +74,19 @@ func required(name string) error {
 }
 
 func (e *Event) validateSource() error {
+	if okSources.known(e.Source) {
+		return nil
+	}
 	if _, err := url.Parse(e.Source); err != nil {
 		return &ValidationError{Attribute: "source",
 			Rule: "must be a URI-reference (RFC 3986) such as /orders or urn:shop:orders: " + urlReason(err)}
 	}
+	okSources.remember(e.Source)
 	return nil
 }
 
 func (e *Event) validateDataSchema() error {
-	if e.DataSchema == "" {
+	if e.DataSchema == "" || okDataSchemas.known(e.DataSchema) {
 		return nil
 	}
 	u, err := url.Parse(e.DataSchema)
@@ -94,6 +98,7 @@ func (e *Event) validateDataSchema() error {
 		return &ValidationError{Attribute: "dataschema",
 			Rule: "must be an absolute URI with a scheme such as https://, got " + quoteValue(e.DataSchema)}
 	}
+	okDataSchemas.remember(e.DataSchema)
 	return nil
 }
 
@@ -108,7 +113,7 @@ func urlReason(err error) string {
 
 func (e *Event) validateDataContentType() error {
 	ct := e.DataContentType
-	if ct == "" {
+	if ct == "" || okContentTypes.known(ct) {
 		return nil
 	}
 	mt, _, err := mime.ParseMediaType(ct)
@@ -120,6 +125,7 @@ func (e *Event) validateDataContentType() error {
 			Rule: fmt.Sprintf("must be a media type (RFC 2046) such as application/json, got %s: %v",
 				quoteValue(ct), err)}
 	}
+	okContentTypes.remember(ct)
 	return nil
 }
 
