@@ -3,6 +3,7 @@ package log
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/heraldevents/herald/internal/storage"
@@ -20,6 +21,7 @@ func (e *Engine) Append(ctx context.Context, topic string, parts []storage.Parti
 	if err != nil {
 		return nil, err
 	}
+	defer req.recycle() // submit has returned: the committer is done with the batches
 	if len(req.parts) == 0 {
 		return make([]int64, len(parts)), nil
 	}
@@ -39,7 +41,7 @@ func (t *topic) encode(parts []storage.PartitionRecords, now time.Time) (*append
 		if len(pr.Records) == 0 {
 			return nil, fmt.Errorf("%w: append to partition %d has no records", storage.ErrInvalidConfig, pr.Partition)
 		}
-		batch := encodeBatch(make([]byte, 0, batchSizeHint(pr.Records)), pr.Records, now)
+		batch := encodeBatch(getBatchBuf(batchSizeHint(pr.Records)), pr.Records, now)
 		if len(batch) > maxBatchSize {
 			return nil, fmt.Errorf("append to partition %d: batch of %d bytes is over the %d byte limit", pr.Partition, len(batch), maxBatchSize)
 		}
@@ -47,6 +49,32 @@ func (t *topic) encode(parts []storage.PartitionRecords, now time.Time) (*append
 		req.size += len(batch)
 	}
 	return req, nil
+}
+
+// batchBufs recycles the buffers batches are encoded in: the committer
+// copies each batch into its partition's write buffer, so once an append
+// is answered its buffers are free. Buffers over maxPooledBatch are left
+// to the garbage collector.
+var batchBufs sync.Pool // *[]byte
+
+const maxPooledBatch = 4 << 20
+
+func getBatchBuf(size int) []byte {
+	if bp, ok := batchBufs.Get().(*[]byte); ok && cap(*bp) >= size {
+		return (*bp)[:0]
+	}
+	return make([]byte, 0, size)
+}
+
+// recycle returns the request's batch buffers to batchBufs. Call it only
+// once the committer can no longer touch the request.
+func (req *appendReq) recycle() {
+	for i := range req.parts {
+		if b := req.parts[i].batch; cap(b) <= maxPooledBatch {
+			batchBufs.Put(&b)
+		}
+		req.parts[i].batch = nil
+	}
 }
 
 // Read implements storage.Engine.
