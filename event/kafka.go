@@ -1,6 +1,8 @@
 package event
 
 import (
+	"unsafe"
+
 	"fmt"
 	"strings"
 
@@ -23,23 +25,29 @@ const (
 //
 // Header values are the attributes' canonical strings, UTF-8, not
 // percent-encoded. The log position is not written: the log knows it.
-// e should be valid; value aliases e.Data.
+// e should be valid; value aliases e.Data, and key and the header values
+// alias e's strings (no copy per attribute): they are read-only, for
+// encoding only.
 func ToKafka(e *Event) (key []byte, value []byte, headers []kmsg.Header) {
 	if e.PartitionKey != "" {
-		key = []byte(e.PartitionKey)
+		key = readOnlyBytes(e.PartitionKey)
 	}
 	if len(e.Data) > 0 {
 		value = e.Data
 	}
 	headers = make([]kmsg.Header, 0, len(fixedAttrs)+len(e.Extensions)+1)
 	e.eachAttribute(func(name, v string) {
-		headers = append(headers, kmsg.Header{Key: kafkaHeaderKey(name), Value: []byte(v)})
+		headers = append(headers, kmsg.Header{Key: kafkaHeaderKey(name), Value: readOnlyBytes(v)})
 	})
 	if e.DataContentType != "" {
-		headers = append(headers, kmsg.Header{Key: kafkaContentType, Value: []byte(e.DataContentType)})
+		headers = append(headers, kmsg.Header{Key: kafkaContentType, Value: readOnlyBytes(e.DataContentType)})
 	}
 	return key, value, headers
 }
+
+// readOnlyBytes is s's bytes without a copy. Writing to them would change
+// an immutable string: only encoders may read them.
+func readOnlyBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // kafkaHeaderKeys holds the header names of the fixed attributes, so that
 // encoding them does not allocate.
