@@ -93,12 +93,8 @@ func setKnown(e *event.Event, k *heraldv1.KnownAttributes) error {
 	if k == nil {
 		return nil
 	}
-	if k.Time != nil {
-		t, err := timestamp("time", k.Time)
-		if err != nil {
-			return err
-		}
-		e.Time = t
+	if k.TimeUnixNanos != 0 {
+		e.Time = time.Unix(0, k.TimeUnixNanos).UTC()
 	}
 	e.Subject, e.DataContentType, e.DataSchema = k.Subject, k.Datacontenttype, k.Dataschema
 	e.PartitionKey, e.TraceParent, e.TraceState = k.Partitionkey, k.Traceparent, k.Tracestate
@@ -112,7 +108,7 @@ func isKnownSet(k *heraldv1.KnownAttributes, name string) bool {
 		return false
 	}
 	if name == "time" {
-		return k.Time != nil
+		return k.TimeUnixNanos != 0
 	}
 	get, ok := knownFields[name]
 	return ok && get(k) != ""
@@ -227,14 +223,21 @@ func EventToProto(e *event.Event) *heraldv1.CloudEvent {
 		Known: &heraldv1.KnownAttributes{Subject: e.Subject, Datacontenttype: e.DataContentType, Dataschema: e.DataSchema,
 			Partitionkey: e.PartitionKey, Traceparent: e.TraceParent, Tracestate: e.TraceState,
 			Correlationid: e.CorrelationID, Causationid: e.CausationID}}
-	if !e.Time.IsZero() {
-		ce.Known.Time = timestamppb.New(e.Time)
-	}
 	if len(e.Extensions) > 0 {
-		ce.Attributes = make(map[string]*heraldv1.CloudEventAttributeValue, len(e.Extensions))
+		ce.Attributes = make(map[string]*heraldv1.CloudEventAttributeValue, len(e.Extensions)+1)
 		for name, s := range e.Extensions {
 			ce.Attributes[name] = stringValue(s)
 		}
+	}
+	switch {
+	case e.Time.IsZero():
+	case e.Time.Year() > 1678 && e.Time.Year() < 2262 && e.Time.UnixNano() != 0:
+		ce.Known.TimeUnixNanos = e.Time.UnixNano()
+	default: // nanoseconds since 1970 cannot hold it (or would read as absent)
+		if ce.Attributes == nil {
+			ce.Attributes = map[string]*heraldv1.CloudEventAttributeValue{}
+		}
+		ce.Attributes["time"] = &heraldv1.CloudEventAttributeValue{Attr: &heraldv1.CloudEventAttributeValue_CeTimestamp{CeTimestamp: timestamppb.New(e.Time)}}
 	}
 	switch {
 	case e.Data == nil:

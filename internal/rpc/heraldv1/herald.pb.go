@@ -2616,16 +2616,17 @@ func (*CloudEvent_ProtoData) isCloudEvent_Data() {}
 // KnownAttributes are the optional CloudEvents attributes and extensions
 // Herald knows; empty means absent.
 type KnownAttributes struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	Time            *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
-	Subject         string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
-	Datacontenttype string                 `protobuf:"bytes,3,opt,name=datacontenttype,proto3" json:"datacontenttype,omitempty"`
-	Dataschema      string                 `protobuf:"bytes,4,opt,name=dataschema,proto3" json:"dataschema,omitempty"`
-	Partitionkey    string                 `protobuf:"bytes,5,opt,name=partitionkey,proto3" json:"partitionkey,omitempty"`
-	Traceparent     string                 `protobuf:"bytes,6,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
-	Tracestate      string                 `protobuf:"bytes,7,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
-	Correlationid   string                 `protobuf:"bytes,8,opt,name=correlationid,proto3" json:"correlationid,omitempty"`
-	Causationid     string                 `protobuf:"bytes,9,opt,name=causationid,proto3" json:"causationid,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Nanoseconds since the Unix epoch, UTC; zero means absent.
+	TimeUnixNanos   int64  `protobuf:"fixed64,1,opt,name=time_unix_nanos,json=timeUnixNanos,proto3" json:"time_unix_nanos,omitempty"`
+	Subject         string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	Datacontenttype string `protobuf:"bytes,3,opt,name=datacontenttype,proto3" json:"datacontenttype,omitempty"`
+	Dataschema      string `protobuf:"bytes,4,opt,name=dataschema,proto3" json:"dataschema,omitempty"`
+	Partitionkey    string `protobuf:"bytes,5,opt,name=partitionkey,proto3" json:"partitionkey,omitempty"`
+	Traceparent     string `protobuf:"bytes,6,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	Tracestate      string `protobuf:"bytes,7,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
+	Correlationid   string `protobuf:"bytes,8,opt,name=correlationid,proto3" json:"correlationid,omitempty"`
+	Causationid     string `protobuf:"bytes,9,opt,name=causationid,proto3" json:"causationid,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -2660,11 +2661,11 @@ func (*KnownAttributes) Descriptor() ([]byte, []int) {
 	return file_herald_v1_herald_proto_rawDescGZIP(), []int{41}
 }
 
-func (x *KnownAttributes) GetTime() *timestamppb.Timestamp {
+func (x *KnownAttributes) GetTimeUnixNanos() int64 {
 	if x != nil {
-		return x.Time
+		return x.TimeUnixNanos
 	}
-	return nil
+	return 0
 }
 
 func (x *KnownAttributes) GetSubject() string {
@@ -3082,9 +3083,9 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x129\n" +
 	"\x05value\x18\x02 \x01(\v2#.herald.v1.CloudEventAttributeValueR\x05value:\x028\x01B\x06\n" +
-	"\x04data\"\xd3\x02\n" +
-	"\x0fKnownAttributes\x12.\n" +
-	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
+	"\x04data\"\xcb\x02\n" +
+	"\x0fKnownAttributes\x12&\n" +
+	"\x0ftime_unix_nanos\x18\x01 \x01(\x10R\rtimeUnixNanos\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12(\n" +
 	"\x0fdatacontenttype\x18\x03 \x01(\tR\x0fdatacontenttype\x12\x1e\n" +
 	"\n" +
@@ -3234,44 +3235,43 @@ var file_herald_v1_herald_proto_depIdxs = []int32{
 	45, // 38: herald.v1.CloudEvent.attributes:type_name -> herald.v1.CloudEvent.AttributesEntry
 	48, // 39: herald.v1.CloudEvent.proto_data:type_name -> google.protobuf.Any
 	42, // 40: herald.v1.CloudEvent.known:type_name -> herald.v1.KnownAttributes
-	46, // 41: herald.v1.KnownAttributes.time:type_name -> google.protobuf.Timestamp
-	46, // 42: herald.v1.CloudEventAttributeValue.ce_timestamp:type_name -> google.protobuf.Timestamp
-	43, // 43: herald.v1.CloudEvent.AttributesEntry.value:type_name -> herald.v1.CloudEventAttributeValue
-	30, // 44: herald.v1.HeraldService.PutTopic:input_type -> herald.v1.PutTopicRequest
-	32, // 45: herald.v1.HeraldService.GetTopic:input_type -> herald.v1.GetTopicRequest
-	34, // 46: herald.v1.HeraldService.ListTopics:input_type -> herald.v1.ListTopicsRequest
-	36, // 47: herald.v1.HeraldService.DeleteTopic:input_type -> herald.v1.DeleteTopicRequest
-	38, // 48: herald.v1.HeraldService.Publish:input_type -> herald.v1.PublishRequest
-	38, // 49: herald.v1.HeraldService.PublishStream:input_type -> herald.v1.PublishRequest
-	2,  // 50: herald.v1.HeraldService.Read:input_type -> herald.v1.ReadRequest
-	9,  // 51: herald.v1.HeraldService.PutSubscription:input_type -> herald.v1.PutSubscriptionRequest
-	11, // 52: herald.v1.HeraldService.GetSubscription:input_type -> herald.v1.GetSubscriptionRequest
-	13, // 53: herald.v1.HeraldService.ListSubscriptions:input_type -> herald.v1.ListSubscriptionsRequest
-	15, // 54: herald.v1.HeraldService.DeleteSubscription:input_type -> herald.v1.DeleteSubscriptionRequest
-	17, // 55: herald.v1.HeraldService.Seek:input_type -> herald.v1.SeekRequest
-	20, // 56: herald.v1.HeraldService.Pull:input_type -> herald.v1.PullRequest
-	24, // 57: herald.v1.HeraldService.Settle:input_type -> herald.v1.SettleRequest
-	26, // 58: herald.v1.HeraldService.Subscribe:input_type -> herald.v1.SubscribeRequest
-	31, // 59: herald.v1.HeraldService.PutTopic:output_type -> herald.v1.PutTopicResponse
-	33, // 60: herald.v1.HeraldService.GetTopic:output_type -> herald.v1.GetTopicResponse
-	35, // 61: herald.v1.HeraldService.ListTopics:output_type -> herald.v1.ListTopicsResponse
-	37, // 62: herald.v1.HeraldService.DeleteTopic:output_type -> herald.v1.DeleteTopicResponse
-	39, // 63: herald.v1.HeraldService.Publish:output_type -> herald.v1.PublishResponse
-	39, // 64: herald.v1.HeraldService.PublishStream:output_type -> herald.v1.PublishResponse
-	3,  // 65: herald.v1.HeraldService.Read:output_type -> herald.v1.ReadResponse
-	10, // 66: herald.v1.HeraldService.PutSubscription:output_type -> herald.v1.PutSubscriptionResponse
-	12, // 67: herald.v1.HeraldService.GetSubscription:output_type -> herald.v1.GetSubscriptionResponse
-	14, // 68: herald.v1.HeraldService.ListSubscriptions:output_type -> herald.v1.ListSubscriptionsResponse
-	16, // 69: herald.v1.HeraldService.DeleteSubscription:output_type -> herald.v1.DeleteSubscriptionResponse
-	18, // 70: herald.v1.HeraldService.Seek:output_type -> herald.v1.SeekResponse
-	21, // 71: herald.v1.HeraldService.Pull:output_type -> herald.v1.PullResponse
-	25, // 72: herald.v1.HeraldService.Settle:output_type -> herald.v1.SettleResponse
-	28, // 73: herald.v1.HeraldService.Subscribe:output_type -> herald.v1.SubscribeResponse
-	59, // [59:74] is the sub-list for method output_type
-	44, // [44:59] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	46, // 41: herald.v1.CloudEventAttributeValue.ce_timestamp:type_name -> google.protobuf.Timestamp
+	43, // 42: herald.v1.CloudEvent.AttributesEntry.value:type_name -> herald.v1.CloudEventAttributeValue
+	30, // 43: herald.v1.HeraldService.PutTopic:input_type -> herald.v1.PutTopicRequest
+	32, // 44: herald.v1.HeraldService.GetTopic:input_type -> herald.v1.GetTopicRequest
+	34, // 45: herald.v1.HeraldService.ListTopics:input_type -> herald.v1.ListTopicsRequest
+	36, // 46: herald.v1.HeraldService.DeleteTopic:input_type -> herald.v1.DeleteTopicRequest
+	38, // 47: herald.v1.HeraldService.Publish:input_type -> herald.v1.PublishRequest
+	38, // 48: herald.v1.HeraldService.PublishStream:input_type -> herald.v1.PublishRequest
+	2,  // 49: herald.v1.HeraldService.Read:input_type -> herald.v1.ReadRequest
+	9,  // 50: herald.v1.HeraldService.PutSubscription:input_type -> herald.v1.PutSubscriptionRequest
+	11, // 51: herald.v1.HeraldService.GetSubscription:input_type -> herald.v1.GetSubscriptionRequest
+	13, // 52: herald.v1.HeraldService.ListSubscriptions:input_type -> herald.v1.ListSubscriptionsRequest
+	15, // 53: herald.v1.HeraldService.DeleteSubscription:input_type -> herald.v1.DeleteSubscriptionRequest
+	17, // 54: herald.v1.HeraldService.Seek:input_type -> herald.v1.SeekRequest
+	20, // 55: herald.v1.HeraldService.Pull:input_type -> herald.v1.PullRequest
+	24, // 56: herald.v1.HeraldService.Settle:input_type -> herald.v1.SettleRequest
+	26, // 57: herald.v1.HeraldService.Subscribe:input_type -> herald.v1.SubscribeRequest
+	31, // 58: herald.v1.HeraldService.PutTopic:output_type -> herald.v1.PutTopicResponse
+	33, // 59: herald.v1.HeraldService.GetTopic:output_type -> herald.v1.GetTopicResponse
+	35, // 60: herald.v1.HeraldService.ListTopics:output_type -> herald.v1.ListTopicsResponse
+	37, // 61: herald.v1.HeraldService.DeleteTopic:output_type -> herald.v1.DeleteTopicResponse
+	39, // 62: herald.v1.HeraldService.Publish:output_type -> herald.v1.PublishResponse
+	39, // 63: herald.v1.HeraldService.PublishStream:output_type -> herald.v1.PublishResponse
+	3,  // 64: herald.v1.HeraldService.Read:output_type -> herald.v1.ReadResponse
+	10, // 65: herald.v1.HeraldService.PutSubscription:output_type -> herald.v1.PutSubscriptionResponse
+	12, // 66: herald.v1.HeraldService.GetSubscription:output_type -> herald.v1.GetSubscriptionResponse
+	14, // 67: herald.v1.HeraldService.ListSubscriptions:output_type -> herald.v1.ListSubscriptionsResponse
+	16, // 68: herald.v1.HeraldService.DeleteSubscription:output_type -> herald.v1.DeleteSubscriptionResponse
+	18, // 69: herald.v1.HeraldService.Seek:output_type -> herald.v1.SeekResponse
+	21, // 70: herald.v1.HeraldService.Pull:output_type -> herald.v1.PullResponse
+	25, // 71: herald.v1.HeraldService.Settle:output_type -> herald.v1.SettleResponse
+	28, // 72: herald.v1.HeraldService.Subscribe:output_type -> herald.v1.SubscribeResponse
+	58, // [58:73] is the sub-list for method output_type
+	43, // [43:58] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_herald_v1_herald_proto_init() }
