@@ -82,6 +82,16 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 	hs.Protocols.SetUnencryptedHTTP2(true)
 	hs.RegisterOnShutdown(srv.Close)
 	pushers := push.Supervise(subs, time.Second, push.Options{Logger: logger})
+	if s.Pprof != "" {
+		stopPprof, err := servePprof(s.Pprof, logger)
+		if err != nil {
+			stopPushers(pushers)
+			subs.Close()
+			ln.Close()
+			return errors.Join(err, eng.Close())
+		}
+		defer stopPprof()
+	}
 	scheme, auth := "http", "no authentication"
 	if s.TLSCert != "" {
 		scheme = "https"

@@ -24,6 +24,7 @@ type serveSettings struct {
 	LogLevel          choice
 	Token             string // API tokens, comma-separated; never logged
 	TLSCert, TLSKey   string
+	Pprof             string // address of the profiling endpoints; empty: none
 	Config            string // not itself read from the config file
 }
 
@@ -44,6 +45,7 @@ func addServeFlags(fs *pflag.FlagSet, s *serveSettings) {
 	fs.StringVar(&s.Token, "token", "", "API tokens clients must send as \"Authorization: Bearer TOKEN\", comma-separated (give several to rotate); empty: no authentication. Prefer HERALD_TOKEN: flags show in ps")
 	fs.StringVar(&s.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS (HTTP/1.1 and HTTP/2, gRPC included) instead of cleartext")
 	fs.StringVar(&s.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.StringVar(&s.Pprof, "pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; empty: off. Never expose it: it needs no token")
 	fs.StringVar(&s.Config, configFlag, "", "JSON config file whose keys are flag names, e.g. {\"fsync\": \"interval\"}")
 }
 
