@@ -2,6 +2,7 @@ package herald_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -124,4 +125,45 @@ func ExampleClient_NewPublisher() {
 		}
 	}
 	// Output: event 249 stored at partition 0 offset 249
+}
+
+// Connect reaches a Herald server (herald serve) with the same Client:
+// everything below works as it does embedded.
+func ExampleConnect() {
+	ctx := context.Background()
+	c, err := herald.Connect(ctx, "127.0.0.1:7440", herald.WithToken(os.Getenv("HERALD_TOKEN")))
+	if err != nil {
+		fmt.Println("cannot reach Herald:", err)
+		return
+	}
+	defer c.Close()
+	e := herald.MustNewEvent("order.placed", map[string]int{"order": 42}, herald.WithKey("order-42"))
+	res, err := c.Publish(ctx, "orders", e) // answered once the server has it on disk
+	if err != nil {
+		fmt.Println("publish:", err)
+		return
+	}
+	fmt.Println("stored at partition", res[0].Partition, "offset", res[0].Offset)
+}
+
+// Publish stores a batch all or nothing: one bad event refuses the batch.
+func ExampleClient_Publish() {
+	dir, _ := os.MkdirTemp("", "herald-example")
+	defer os.RemoveAll(dir)
+	c, err := herald.Open(dir)
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	good := herald.MustNewEvent("order.placed", map[string]int{"order": 1}, herald.WithSource("/shop"))
+	bad := herald.MustNewEvent("order.placed", map[string]int{"order": 2}, herald.WithSource("/shop"))
+	bad.SpecVersion = "0.3"
+	_, err = c.Publish(ctx, "orders", good, bad)
+	fmt.Println(errors.Is(err, herald.ErrInvalidEvent))
+	res, err := c.Publish(ctx, "orders", good)
+	fmt.Println(res[0].Offset, err)
+	// Output:
+	// true
+	// 0 <nil>
 }
