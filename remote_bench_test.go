@@ -79,7 +79,7 @@ func BenchmarkRouter_ConsumeAck1KiB(b *testing.B) {
 			if _, _, err := c.PutTopic(ctx, "bench", herald.TopicSpec{Partitions: &four}); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := c.PutSubscription(ctx, "bench", "work", herald.SubscriptionConfig{Start: "earliest"}); err != nil {
+			if _, err := c.PutSubscription(ctx, "bench", "work", herald.SubscriptionConfig{Start: "earliest", Ordering: benchOrdering}); err != nil {
 				b.Fatal(err)
 			}
 			data := make([]byte, 1024)
@@ -120,4 +120,5 @@ func BenchmarkRouter_ConsumeAck1KiB(b *testing.B) {
 var (
 	benchPrefetch = 0 // the router's default
 	benchKeys     = 1000
+	benchOrdering = herald.OrderKey
 )

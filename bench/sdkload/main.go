@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -45,7 +46,9 @@ func main() {
 	flag.IntVar(&cfg.rate, "rate", 5000, "events/s in latency mode")
 	flag.DurationVar(&cfg.duration, "duration", 20*time.Second, "latency mode run time")
 	flag.IntVar(&cfg.partitions, "partitions", 4, "partitions of the topic")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured phase to `FILE`")
 	flag.Parse()
+	profile = *cpuprofile
 	ctx := context.Background()
 	c, err := herald.Connect(ctx, cfg.server)
 	if err != nil {
@@ -58,20 +61,43 @@ func main() {
 	}
 	switch cfg.mode {
 	case "publish":
-		d := publish(ctx, c, topic, cfg, cfg.count)
+		var d time.Duration
+		measure(func() { d = publish(ctx, c, topic, cfg, cfg.count) })
 		report("publish", cfg.count, cfg.size, d)
 	case "consume":
 		if _, err := c.PutSubscription(ctx, topic, "bench", herald.SubscriptionConfig{Start: "earliest"}); err != nil {
 			fail(err)
 		}
 		publish(ctx, c, topic, cfg, cfg.count)
-		d := consume(ctx, c, topic, cfg)
+		var d time.Duration
+		measure(func() { d = consume(ctx, c, topic, cfg) })
 		report("consume+ack", cfg.count, cfg.size, d)
 	case "latency":
 		latency(ctx, c, topic, cfg)
 	default:
 		fail(fmt.Errorf("-mode %q: want publish, consume or latency", cfg.mode))
 	}
+}
+
+// profile is the file the measured phase's CPU profile goes to, if any.
+var profile string
+
+// measure runs fn, profiling it when asked to.
+func measure(fn func()) {
+	if profile == "" {
+		fn()
+		return
+	}
+	f, err := os.Create(profile)
+	if err != nil {
+		fail(err)
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fail(err)
+	}
+	defer pprof.StopCPUProfile()
+	fn()
 }
 
 // publish sends n events in batches from concurrent publishers and
