@@ -189,9 +189,29 @@ func TestRemote_RouterKeepsWorkingAcrossAServerRestart(t *testing.T) {
 	defer stop()
 	publishKeyed(t, c, "orders", 0, total/2, keys)
 	waitHandled(t, h, total/4)
+
+	// A publisher keeps going through the restart; what the server
+	// acknowledged must all be there afterwards.
+	var mu sync.Mutex
+	confirmed := map[string]herald.Result{}
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		for i := 0; i < 200; i++ {
+			e := herald.MustNewEvent("tick", keyed{Key: "side", Seq: i}, herald.WithID(fmt.Sprintf("side-%d", i)), herald.WithKey("side"))
+			if res, err := c.Publish(context.Background(), "orders", e); err == nil {
+				mu.Lock()
+				confirmed[e.ID] = res[0]
+				mu.Unlock()
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
 	ts.Restart()
 	publishKeyed(t, c, "orders", total/2, total/2, keys)
-	waitHandled(t, h, total)
+	<-pubDone
+	waitHandled(t, h, total+len(confirmed))
+
 	h.mu.Lock()
 	twice := 0
 	for _, n := range h.times {
@@ -204,7 +224,14 @@ func TestRemote_RouterKeepsWorkingAcrossAServerRestart(t *testing.T) {
 	if twice > 16+4*16 { // Concurrency plus Prefetch
 		t.Fatalf("%d events handled more than once; only those in flight at the restart may be", twice)
 	}
-	t.Logf("%d of %d events handled twice (in flight at the restart)", twice, total)
+	for id, r := range confirmed {
+		evs, err := c.Read(context.Background(), "orders", r.Partition, r.Offset, 1)
+		if err != nil || len(evs) != 1 || evs[0].ID != id {
+			t.Fatalf("acknowledged %s at %d/%d is not there after the restart: %v %v", id, r.Partition, r.Offset, evs, err)
+		}
+	}
+	t.Logf("%d of %d events handled twice (in flight at the restart); %d publishes acknowledged through it, none lost",
+		twice, total, len(confirmed))
 }
 
 func TestRouter_BatchHandlerGetsBatchesAndDeadLettersUndecodableAlone(t *testing.T) {
