@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldevents/herald"
+)
+
+// benchRun is one run's shared state: what to publish and what was seen.
+type benchRun struct {
+	cfg   *benchConfig
+	c     *herald.Client
+	topic string
+
+	next    atomic.Int64 // events handed out to publishers (past the end when it is reached)
+	sent    atomic.Int64 // events published (pubsub)
+	done    atomic.Int64 // events finished (published, or handled when consuming)
+	mu      sync.Mutex   // guards lat
+	lat     []time.Duration
+	stopAt  time.Time // zero: run to --count
+	counted bool      // the run ends at --count events
+}
+
+func runBench(ctx context.Context, cfg *benchConfig) (benchResult, error) {
+	if cfg.mode == "http-publish" {
+		return runHTTPBench(ctx, cfg)
+	}
+	c, cleanup, err := openBenchClient(ctx, cfg)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer cleanup()
+	r := &benchRun{cfg: cfg, c: c, topic: fmt.Sprintf("bench-%s-%d", cfg.mode, time.Now().UnixNano()), counted: cfg.duration == 0}
+	if _, _, err := c.PutTopic(ctx, r.topic, herald.TopicSpec{Partitions: &cfg.partitions}); err != nil {
+		return benchResult{}, err
+	}
+	var elapsed time.Duration
+	switch cfg.mode {
+	case "publish":
+		elapsed, err = r.measure(ctx, r.publish)
+	case "consume":
+		elapsed, err = r.consume(ctx)
+	case "pubsub":
+		elapsed, err = r.pubsub(ctx)
+	}
+	if err != nil {
+		return benchResult{}, err
+	}
+	return r.result(elapsed), nil
+}
+
+// measure runs publishers to the end (count or duration) with a progress
+// bar, and returns how long they took.
+func (r *benchRun) measure(ctx context.Context, publisher func(ctx context.Context, id int) error) (time.Duration, error) {
+	start := time.Now()
+	if !r.counted {
+		r.stopAt = start.Add(r.cfg.duration)
+	}
+	stopProgress := r.progress(start)
+	defer stopProgress()
+	errc := make(chan error, r.cfg.publishers)
+	for id := 0; id < r.cfg.publishers; id++ {
+		go func() { errc <- publisher(ctx, id) }()
+	}
+	var first error
+	for range r.cfg.publishers {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return time.Since(start), first
+}
+
+// take hands a publisher up to n more events: the index of the first and
+// how many (0: the run is over).
+func (r *benchRun) take(n int) (int, int) {
+	if !r.counted {
+		if time.Now().After(r.stopAt) {
+			return 0, 0
+		}
+		return int(r.next.Add(int64(n))) - n, n
+	}
+	from := int(r.next.Add(int64(n))) - n
+	return from, max(0, min(n, r.cfg.count-from))
+}
+
+// pace waits until event i is due at --rate (publishers share the rate).
+func (r *benchRun) pace(start time.Time, i int) {
+	if r.cfg.rate > 0 {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(r.cfg.rate))))
+	}
+}
+
+// newEvent makes event i, its data starting with the time it is sent.
+func (r *benchRun) newEvent(i int) *herald.CloudEvent {
+	data := make([]byte, max(r.cfg.size, 8))[:r.cfg.size]
+	if len(data) >= 8 {
+		binary.BigEndian.PutUint64(data, uint64(time.Now().UnixNano()))
+	}
+	opts := []herald.EventOption{herald.WithSource("/bench"), herald.WithContentType("application/octet-stream")}
+	if r.cfg.keys > 0 {
+		opts = append(opts, herald.WithKey("k"+strconv.Itoa(i%r.cfg.keys)))
+	}
+	return herald.MustNewEvent("bench.event", data, opts...)
+}
+
+func (r *benchRun) record(d time.Duration) {
+	r.mu.Lock()
+	r.lat = append(r.lat, d)
+	r.mu.Unlock()
+}
+
+// publish is one async publisher: events go through the SDK's Publisher
+// in batches of --batch; each event's latency is from submission to its
+// durable result.
+func (r *benchRun) publish(ctx context.Context, _ int) error {
+	p := r.c.NewPublisher(herald.PublisherOptions{MaxBatchEvents: r.cfg.batch, Linger: time.Millisecond, MaxInFlight: 4})
+	type pending struct {
+		at  time.Time
+		res *herald.PublishResult
+	}
+	waits := make(chan pending, 4*r.cfg.batch)
+	errc := make(chan error, 1)
+	go func() { // collects results in submission order
+		var first error
+		for w := range waits {
+			if _, err := w.res.Wait(ctx); err != nil && first == nil {
+				first = err
+			}
+			r.record(time.Since(w.at))
+			r.done.Add(1)
+		}
+		errc <- first
+	}()
+	start := time.Now()
+	for {
+		from, n := r.take(r.cfg.batch)
+		if n == 0 {
+			break
+		}
+		for i := from; i < from+n; i++ {
+			r.pace(start, i)
+			waits <- pending{at: time.Now(), res: p.Publish(ctx, r.topic, r.newEvent(i))}
+		}
+	}
+	close(waits)
+	err := <-errc
+	if cerr := p.Close(ctx); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// consume publishes --count events (not measured), then times a Router
+// that handles and acks them all.
+func (r *benchRun) consume(ctx context.Context) (time.Duration, error) {
+	if _, err := r.c.PutSubscription(ctx, r.topic, "bench", herald.SubscriptionConfig{Start: "earliest"}); err != nil {
+		return 0, err
+	}
+	if _, err := r.measure(ctx, r.publish); err != nil {
+		return 0, err
+	}
+	r.done.Store(0)
+	r.lat = nil
+	return r.handle(ctx, func() bool { return r.done.Load() >= int64(r.cfg.count) }, false)
+}
+
+// pubsub runs publishers and a Router at once; latency is from an
+// event's sending to its handler.
+func (r *benchRun) pubsub(ctx context.Context) (time.Duration, error) {
+	if _, err := r.c.PutSubscription(ctx, r.topic, "bench", herald.SubscriptionConfig{Start: "earliest"}); err != nil {
+		return 0, err
+	}
+	var published atomic.Bool
+	var pubErr error
+	go func() {
+		_, pubErr = r.measure(ctx, r.publishQuiet)
+		published.Store(true)
+	}()
+	elapsed, err := r.handle(ctx, func() bool { return published.Load() && r.done.Load() >= r.sent.Load() }, true)
+	if err == nil {
+		err = pubErr
+	}
+	return elapsed, err
+}
+
+// publishQuiet publishes like publish without recording latency (pubsub
+// records it in the handler instead).
+func (r *benchRun) publishQuiet(ctx context.Context, id int) error {
+	start := time.Now()
+	for {
+		from, n := r.take(r.cfg.batch)
+		if n == 0 {
+			return nil
+		}
+		batch := make([]*herald.CloudEvent, 0, n)
+		for i := from; i < from+n; i++ {
+			r.pace(start, i)
+			batch = append(batch, r.newEvent(i))
+			if r.cfg.rate > 0 { // at a steady rate, each event goes as it is due
+				if err := r.send(ctx, batch); err != nil {
+					return err
+				}
+				batch = batch[:0]
+			}
+		}
+		if err := r.send(ctx, batch); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *benchRun) send(ctx context.Context, batch []*herald.CloudEvent) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	if _, err := r.c.Publish(ctx, r.topic, batch...); err != nil {
+		return err
+	}
+	r.sent.Add(int64(len(batch)))
+	return nil
+}
+
+// handle runs a Router until finished says so (or 30 seconds pass without
+// progress), counting handled events in done.
+func (r *benchRun) handle(ctx context.Context, finished func() bool, latency bool) (time.Duration, error) {
+	router := herald.NewRouter(r.c, herald.RouterOptions{Concurrency: r.cfg.consumers})
+	router.HandleFunc(r.topic, "bench", func(ctx context.Context, d *herald.Delivery) error {
+		if latency && len(d.Event.Data) >= 8 {
+			r.record(time.Since(time.Unix(0, int64(binary.BigEndian.Uint64(d.Event.Data)))))
+		}
+		r.done.Add(1)
+		return nil
+	})
+	rctx, stop := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	start := time.Now()
+	go func() { ran <- router.Run(rctx) }()
+	stopProgress := r.progress(start)
+	last, lastAt := int64(-1), time.Now()
+	for !finished() {
+		select {
+		case err := <-ran:
+			stop()
+			stopProgress()
+			return 0, fmt.Errorf("the router stopped: %v", err)
+		case <-ctx.Done():
+			stop()
+			stopProgress()
+			return 0, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+		if n := r.done.Load(); n != last {
+			last, lastAt = n, time.Now()
+		} else if time.Since(lastAt) > 30*time.Second {
+			stop()
+			stopProgress()
+			return 0, fmt.Errorf("no event handled for 30s (%d handled)", n)
+		}
+	}
+	elapsed := time.Since(start)
+	stopProgress()
+	stop()
+	return elapsed, <-ran
+}
+
+// progress prints a progress line to the terminal until stopped.
+func (r *benchRun) progress(start time.Time) (stop func()) {
+	if r.cfg.progressOut == nil {
+		return func() {}
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				fmt.Fprint(r.cfg.progressOut, "\r\033[K")
+				return
+			case <-tick.C:
+				n := r.done.Load()
+				s := time.Since(start).Seconds()
+				fmt.Fprintf(r.cfg.progressOut, "\r\033[K%s %s: %d events, %.0f events/s", r.cfg.mode, r.bar(n), n, float64(n)/s)
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
+
+// bar draws how far the run is, by count or by time.
+func (r *benchRun) bar(n int64) string {
+	frac := 0.0
+	switch {
+	case r.counted && r.cfg.count > 0:
+		frac = float64(n) / float64(r.cfg.count)
+	case !r.stopAt.IsZero():
+		frac = 1 - time.Until(r.stopAt).Seconds()/r.cfg.duration.Seconds()
+	}
+	const width = 30
+	filled := max(0, min(width, int(frac*width)))
+	return "[" + string(slices.Repeat([]byte("#"), filled)) + string(slices.Repeat([]byte("."), width-filled)) + "]"
+}
+
+func (r *benchRun) result(elapsed time.Duration) benchResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.done.Load()
+	res := benchResult{Mode: r.cfg.mode, Target: "embedded", Events: n, Bytes: n * int64(r.cfg.size), Seconds: elapsed.Seconds()}
+	if r.cfg.remote {
+		res.Target = r.cfg.server
+	}
+	if s := elapsed.Seconds(); s > 0 {
+		res.EventsPerSec = float64(n) / s
+		res.MBPerSec = float64(res.Bytes) / s / 1e6
+	}
+	slices.Sort(r.lat)
+	q := func(p float64) float64 {
+		if len(r.lat) == 0 {
+			return 0
+		}
+		return float64(r.lat[int(p*float64(len(r.lat)-1))]) / 1e6
+	}
+	res.Latency = latencyMillis{P50: q(0.5), P90: q(0.9), P99: q(0.99), P999: q(0.999), Max: q(1)}
+	return res
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/heraldevents/herald/internal/testserver"
+)
+
+func TestBench_RefusesSettingsThatCannotWork(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"bench", "sideways"}, nil, `unknown mode "sideways"`},
+		{[]string{"bench", "publish", "--size", "huge"}, nil, `--size "huge"`},
+		{[]string{"bench", "publish", "--size", "2MiB"}, nil, "from 1 B to 1 MiB"},
+		{[]string{"bench", "publish", "--count", "10", "--duration", "1s"}, nil, "--count and --duration exclude each other"},
+		{[]string{"bench", "publish", "--count", "0"}, nil, "--count 0"},
+		{[]string{"bench", "publish", "--publishers", "0"}, nil, "--publishers 0"},
+		{[]string{"bench", "publish", "--batch", "20000"}, nil, "--batch 20000"},
+		{[]string{"bench", "publish", "--rate", "-1"}, nil, "--rate -1"},
+		{[]string{"bench", "publish", "--fsync", "sometimes"}, nil, `--fsync "sometimes"`},
+		{[]string{"bench", "publish", "--fsync", "none"}, map[string]string{"HERALD_SERVER": "http://127.0.0.1:1"}, "embedded Herald only"},
+		{[]string{"bench", "consume", "--duration", "1s"}, nil, "give --count, not --duration"},
+		{[]string{"bench"}, nil, "accepts 1 arg"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			runApp(context.Background(), tc.env, "", tc.args...).wantOneErrorLine(t, tc.want)
+		})
+	}
+}
+
+// Each mode on a tiny run prints one JSON object with the fields scripts
+// read, and its counts add up.
+func TestBench_JSONSummaryOfEachModeOnATinyRun(t *testing.T) {
+	ts := testserver.Start(t, t.TempDir())
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"publish embedded", nil, []string{"bench", "publish", "--count", "300", "--size", "128B", "--json"}},
+		{"consume embedded", nil, []string{"bench", "consume", "--count", "300", "--json"}},
+		{"pubsub embedded", nil, []string{"bench", "pubsub", "--count", "300", "--json"}},
+		{"http-publish embedded", nil, []string{"bench", "http-publish", "--count", "300", "--json"}},
+		{"publish remote", map[string]string{"HERALD_SERVER": "http://" + ts.Addr}, []string{"bench", "publish", "--count", "300", "--json"}},
+		{"pubsub remote at a rate", map[string]string{"HERALD_SERVER": "http://" + ts.Addr}, []string{"bench", "pubsub", "--rate", "1000", "--duration", "300ms", "--json"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runApp(context.Background(), tc.env, "", tc.args...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			var got map[string]any
+			if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+				t.Fatalf("stdout is not one JSON object: %v\n%s", err, r.stdout)
+			}
+			for _, k := range []string{"events_per_sec", "mb_per_sec", "latency_ms", "events", "seconds", "mode", "target"} {
+				if _, ok := got[k]; !ok {
+					t.Errorf("summary lacks %q: %s", k, r.stdout)
+				}
+			}
+			lat, _ := got["latency_ms"].(map[string]any)
+			for _, k := range []string{"p50", "p90", "p99", "p999", "max"} {
+				if _, ok := lat[k].(float64); !ok {
+					t.Errorf("latency_ms lacks %q: %s", k, r.stdout)
+				}
+			}
+			if n, _ := got["events"].(float64); n < 300 || got["events_per_sec"].(float64) <= 0 {
+				t.Errorf("events %v, events_per_sec %v: want at least 300 and a rate", got["events"], got["events_per_sec"])
+			}
+			if tc.name != "consume embedded" && lat["max"].(float64) <= 0 {
+				t.Errorf("no latency measured: %s", r.stdout)
+			}
+		})
+	}
+}
