@@ -12,6 +12,7 @@ import (
 // the client conformance suite (client_test.go) holds them to it.
 type backend interface {
 	publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error)
+	registerSchema(ctx context.Context, subject string, text []byte) (version int, err error)
 	read(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error)
 
 	putTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error)

@@ -40,7 +40,7 @@ func HandleBatch[T any](r *Router, topic, subscription string, opts BatchOptions
 		var good []Event[T]
 		var at []int
 		for i, d := range ds {
-			e, err := decodeEvent[T](d)
+			e, err := decodeEvent[T](r, d)
 			if err != nil {
 				errs[i] = err
 				continue

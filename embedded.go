@@ -7,20 +7,27 @@ import (
 
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
 // embedded runs Herald in this process.
 type embedded struct {
-	engine *log.Engine
-	broker *broker.Broker
-	subs   *subscription.Manager
+	engine  *log.Engine
+	broker  *broker.Broker
+	subs    *subscription.Manager
+	schemas *schema.Registry
 }
 
 var _ backend = (*embedded)(nil)
 
 func (e *embedded) publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
 	return e.broker.Publish(ctx, topic, events)
+}
+
+func (e *embedded) registerSchema(ctx context.Context, subject string, text []byte) (int, error) {
+	v, _, err := e.schemas.Register(ctx, subject, text)
+	return v.Version, err
 }
 
 func (e *embedded) read(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error) {

@@ -2,6 +2,7 @@ package herald
 
 import (
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/storage"
 	"github.com/heraldevents/herald/internal/subscription"
 )
@@ -17,4 +18,20 @@ var (
 	ErrInvalidSubscription  = subscription.ErrInvalidConfig // a subscription setting out of range
 	ErrOffsetOutOfRange     = storage.ErrOffsetOutOfRange   // a read past a partition's end
 	ErrUnavailable          = storage.ErrUnavailable        // storage cannot write now
+	ErrSchemaViolation      = schema.ErrViolation           // events break their schemas (see SchemaViolationError); nothing of the batch is stored
+	ErrIncompatibleSchema   = schema.ErrIncompatible        // a schema breaks its subject's compatibility (see IncompatibleSchemaError)
+	ErrInvalidSchema        = schema.ErrInvalidSchema       // not a JSON Schema Herald takes (draft 2020-12 or draft-07)
 )
+
+// SchemaViolationError is the error of a publish refused because events
+// break their schemas: errors.As it to see each violation.
+type SchemaViolationError = schema.ViolationError
+
+// SchemaViolation is one way an event breaks its schema: the event's
+// index and id, the version checked, a JSON pointer into its data and
+// what is wrong there.
+type SchemaViolation = schema.Violation
+
+// IncompatibleSchemaError is the error of a schema refused for breaking
+// compatibility: errors.As it to see each breaking change.
+type IncompatibleSchemaError = schema.IncompatibleError

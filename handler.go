@@ -13,6 +13,10 @@ type Event[T any] struct {
 	Data       T
 	CloudEvent *CloudEvent
 	Attempt    int // 1 for the first delivery
+	// SchemaVersion is the version of its type's schema the event was
+	// published with (named by its dataschema; 0 when it names none).
+	// Data is at the newest version the Router's upcasters reach.
+	SchemaVersion int
 }
 
 // Delivery is an event handed to an untyped Handler.
@@ -49,11 +53,12 @@ func IsPermanent(err error) bool {
 }
 
 // Handle registers a typed handler for a subscription: each event's data is
-// decoded from JSON into T (data that does not decode is dead-lettered at
-// once: no retry can fix it).
+// decoded from JSON into T, through the upcasters of its type when there
+// are (see Upcast); data that does not decode is dead-lettered at once:
+// no retry can fix it.
 func Handle[T any](r *Router, topic, subscription string, fn func(ctx context.Context, e Event[T]) error) {
 	r.HandleFunc(topic, subscription, func(ctx context.Context, d *Delivery) error {
-		e, err := decodeEvent[T](d)
+		e, err := decodeEvent[T](r, d)
 		if err != nil {
 			return err
 		}
@@ -61,14 +66,26 @@ func Handle[T any](r *Router, topic, subscription string, fn func(ctx context.Co
 	})
 }
 
-// decodeEvent decodes a delivery's JSON data as T; data that does not
-// decode is a Permanent error.
-func decodeEvent[T any](d *Delivery) (Event[T], error) {
-	var data T
-	if len(d.Event.Data) > 0 {
-		if err := json.Unmarshal(d.Event.Data, &data); err != nil {
-			return Event[T]{}, Permanent(fmt.Errorf("event %s: data does not decode as %T: %w", d.Event.ID, data, err))
+// decodeEvent decodes a delivery's JSON data as T, upcast when the
+// router has upcasters for its type; data that does not decode (or
+// upcast) is a Permanent error.
+func decodeEvent[T any](r *Router, d *Delivery) (Event[T], error) {
+	e := Event[T]{CloudEvent: d.Event, Attempt: d.Attempt, SchemaVersion: schemaVersion(d.Event)}
+	v, upcast, err := r.upcast(d)
+	switch {
+	case err != nil:
+		return Event[T]{}, Permanent(fmt.Errorf("event %s: %w", d.Event.ID, err))
+	case upcast:
+		data, ok := v.(T)
+		if !ok {
+			return Event[T]{}, Permanent(fmt.Errorf("event %s: the upcasters of %s end at %T, but the handler takes %T",
+				d.Event.ID, d.Event.Type, v, e.Data))
+		}
+		e.Data = data
+	case len(d.Event.Data) > 0:
+		if err := json.Unmarshal(d.Event.Data, &e.Data); err != nil {
+			return Event[T]{}, Permanent(fmt.Errorf("event %s: data does not decode as %T: %w", d.Event.ID, e.Data, err))
 		}
 	}
-	return Event[T]{Data: data, CloudEvent: d.Event, Attempt: d.Attempt}, nil
+	return e, nil
 }

@@ -10,7 +10,10 @@
 // Client: the same methods and the same behaviour.
 //
 // For many events, Client.NewPublisher batches them in the background (see
-// Publisher). A Router runs typed handlers for subscriptions (Handle).
+// Publisher). A Router runs typed handlers for subscriptions (Handle), with
+// upcasters that bring events of older schema versions to the version a
+// handler is written for (Upcast). Client.RegisterSchema registers JSON
+// Schemas that topics with a SchemaPolicy validate events against.
 //
 // Events are CloudEvents 1.0 (see package event).
 package herald
@@ -24,6 +27,7 @@ import (
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
@@ -39,6 +43,17 @@ type Topic = broker.Topic
 
 // TopicSpec asks to create or change a topic; nil fields keep their value.
 type TopicSpec = broker.TopicSpec
+
+// SchemaPolicy says which events published to a topic are validated
+// against the schemas of their types (TopicSpec.SchemaPolicy).
+type SchemaPolicy = broker.SchemaPolicy
+
+// The schema policies of a topic.
+const (
+	SchemaPolicyNone     = broker.SchemaPolicyNone     // no validation (the default)
+	SchemaPolicyValidate = broker.SchemaPolicyValidate // events whose type has a schema are validated
+	SchemaPolicyRequire  = broker.SchemaPolicyRequire  // every event's type must have a schema
+)
 
 // Client publishes, reads and handles events, and administers topics and
 // subscriptions. Open returns one over an embedded Herald, Connect one
@@ -170,6 +185,11 @@ func Open(dir string, opts ...OpenOption) (*Client, error) {
 	if c.broker.DedupDir == "" {
 		c.broker.DedupDir = filepath.Join(dir, "dedup")
 	}
+	reg, err := schema.Open(context.Background(), e, schema.Options{})
+	if err != nil {
+		return nil, errors.Join(err, e.Close())
+	}
+	c.broker.Validator = reg.Validate
 	b, err := broker.New(e, c.broker)
 	if err != nil {
 		return nil, errors.Join(err, e.Close())
@@ -178,7 +198,7 @@ func Open(dir string, opts ...OpenOption) (*Client, error) {
 	if err != nil {
 		return nil, errors.Join(err, e.Close())
 	}
-	return newClient(&embedded{engine: e, broker: b, subs: subs}, c.clientConfig), nil
+	return newClient(&embedded{engine: e, broker: b, subs: subs, schemas: reg}, c.clientConfig), nil
 }
 
 // Close releases the client: an embedded one syncs and closes its data

@@ -138,6 +138,14 @@ func (r *remote) publish(ctx context.Context, topic string, events []*CloudEvent
 	return results, nil
 }
 
+func (r *remote) registerSchema(ctx context.Context, subject string, text []byte) (int, error) {
+	resp, err := call(ctx, r.svc.RegisterSchema, &heraldv1.RegisterSchemaRequest{Subject: subject, Schema: string(text)})
+	if err != nil {
+		return 0, err
+	}
+	return int(resp.GetVersion()), nil
+}
+
 func (r *remote) read(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error) {
 	req := &heraldv1.ReadRequest{Topic: topic, Partition: int32(partition), Offset: offset, Limit: int32(limit)}
 	if wait > 0 {

@@ -15,10 +15,11 @@ import (
 // per-key order holds), and acks, nacks or dead-letters by the handler's
 // result. Over a remote client a lost connection is reopened by itself.
 type Router struct {
-	c      *Client
-	mw     []Middleware
-	routes []route
-	opts   RouterOptions
+	c         *Client
+	mw        []Middleware
+	routes    []route
+	opts      RouterOptions
+	upcasters map[string]map[int]*upcaster // event type -> from version -> upcaster; read-only once Run starts
 }
 
 // RouterOptions configures a Router. The zero value works.
@@ -73,8 +74,11 @@ func (r *Router) HandleFunc(topic, subscription string, h Handler) {
 // handlers in flight finish within DrainTimeout, and nacks those that do
 // not (their context is cancelled). It returns once every subscription
 // has stopped. It fails at once, running nothing, when a subscription
-// does not exist.
+// does not exist or a chain of upcasters does not follow on.
 func (r *Router) Run(ctx context.Context) error {
+	if err := r.checkUpcasters(); err != nil {
+		return err
+	}
 	for _, rt := range r.routes {
 		if _, err := r.c.Subscription(ctx, rt.topic, rt.sub); err != nil {
 			return fmt.Errorf("herald: router: subscription %q on topic %q: %w (create it with PutSubscription first)", rt.sub, rt.topic, err)

@@ -130,6 +130,10 @@ func (w *jsonWriter) base64(data []byte) {
 	w.b = append(w.b, '"')
 }
 
+// IsJSONContentType reports whether the datacontenttype ct declares JSON
+// data: absent, */json or */*+json, ignoring parameters and case.
+func IsJSONContentType(ct string) bool { return isJSONMediaType(ct) }
+
 // isJSONMediaType reports whether the datacontenttype ct declares JSON:
 // absent, */json or */*+json, ignoring parameters and case.
 func isJSONMediaType(ct string) bool {

@@ -87,12 +87,28 @@ func (c *client) transportError(ctx context.Context, err error) error {
 	return fmt.Errorf("cannot reach the Herald server at %s: %w (is `herald serve` running? set --server or HERALD_SERVER)", c.base, err)
 }
 
-// replyError turns an error reply into an error, decoding problem details.
+// registryError is an error reply of the schema registry API.
+type registryError struct {
+	server.RegistryError
+}
+
+func (e *registryError) Error() string {
+	return fmt.Sprintf("%s (error %d)", e.Message, e.ErrorCode)
+}
+
+// replyError turns an error reply into an error, decoding problem details
+// (or the schema registry's error body).
 func replyError(resp *http.Response, body []byte) error {
 	var p problemError
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") &&
+	ct := resp.Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "application/problem+json") &&
 		json.Unmarshal(body, &p.Problem) == nil && p.Code != "" {
 		return &p
+	}
+	var re registryError
+	if strings.HasPrefix(ct, "application/vnd.schemaregistry") &&
+		json.Unmarshal(body, &re.RegistryError) == nil && re.ErrorCode != 0 {
+		return &re
 	}
 	text := strings.TrimSpace(string(body))
 	if len(text) > 200 {
@@ -128,6 +144,17 @@ func decodeReply(body []byte, out any) error {
 		return fmt.Errorf("unexpected reply from the server: %w", err)
 	}
 	return nil
+}
+
+// registryPath is the path of a schema registry resource: the parts
+// joined with "/", each escaped.
+func registryPath(parts ...string) string {
+	var b strings.Builder
+	b.WriteString(server.RegistryPrefix)
+	for _, p := range parts {
+		b.WriteString("/" + url.PathEscape(p))
+	}
+	return b.String()
 }
 
 // topicPath is the API path of a topic, with the name escaped.

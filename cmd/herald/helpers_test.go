@@ -12,6 +12,7 @@ import (
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
 	"github.com/heraldevents/herald/internal/push"
+	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/server"
 	"github.com/heraldevents/herald/internal/subscription"
 )
@@ -30,6 +31,13 @@ func newCLIEnv(t *testing.T, opts broker.Options) *cliEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg, err := schema.Open(context.Background(), eng, schema.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Validator == nil {
+		opts.Validator = reg.Validate
+	}
 	b, err := broker.New(eng, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +46,7 @@ func newCLIEnv(t *testing.T, opts broker.Options) *cliEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(b, server.Options{Subscriptions: subs})
+	srv := server.New(b, server.Options{Subscriptions: subs, Schemas: reg})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		srv.Close()

@@ -71,7 +71,8 @@ func (a *app) rootCmd() *cobra.Command {
 		server = env
 	}
 	root.PersistentFlags().StringVar(&a.server, "server", server, "Herald server URL (env HERALD_SERVER)")
-	root.AddCommand(a.serveCmd(), a.topicsCmd(), a.publishCmd(), a.readCmd(), a.subsCmd(), a.consumeCmd(), a.dlqCmd(), a.benchCmd())
+	root.AddCommand(a.serveCmd(), a.topicsCmd(), a.publishCmd(), a.readCmd(), a.subsCmd(), a.consumeCmd(), a.dlqCmd(),
+		a.schemasCmd(), a.benchCmd())
 	return root
 }
 

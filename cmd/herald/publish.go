@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -13,11 +14,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/server"
 )
 
 func (a *app) publishCmd() *cobra.Command {
 	e := &event.Event{SpecVersion: event.SpecVersion}
+	var schemaVersion int
 	cmd := &cobra.Command{
 		Use:   "publish TOPIC [DATA | @FILE | -]",
 		Short: "Publish one event (CloudEvents HTTP binary mode)",
@@ -37,6 +40,12 @@ func (a *app) publishCmd() *cobra.Command {
 			if e.ID == "" {
 				e.ID = uuid.NewString()
 			}
+			if schemaVersion > 0 {
+				if e.DataSchema != "" {
+					return errors.New("give --dataschema or --schema-version, not both")
+				}
+				e.DataSchema = schema.URI(e.Type, schemaVersion)
+			}
 			return a.publish(cmd, args[0], e)
 		},
 	}
@@ -47,6 +56,8 @@ func (a *app) publishCmd() *cobra.Command {
 	f.StringVar(&e.ID, "id", "", "event id (default: a new UUID)")
 	f.StringVar(&e.Subject, "subject", "", "event subject")
 	f.StringVar(&e.DataContentType, "content-type", "application/json", "media type of the data")
+	f.StringVar(&e.DataSchema, "dataschema", "", "URI of the schema the data follows")
+	f.IntVar(&schemaVersion, "schema-version", 0, "the version of the --type's registered schema the data follows (sets the dataschema)")
 	_ = cmd.MarkFlagRequired("type")
 	_ = cmd.MarkFlagRequired("source")
 	return cmd
@@ -77,6 +88,22 @@ func (a *app) eventData(args []string, contentType string) ([]byte, error) {
 	return data, nil
 }
 
+// inParens writes " (s)", or nothing for "".
+func inParens(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
+// orTop names the place a JSON pointer points to.
+func orTop(pointer string) string {
+	if pointer == "" {
+		return "(the data)"
+	}
+	return pointer
+}
+
 // isJSON reports whether a media type is JSON (*/json or */*+json).
 func isJSON(contentType string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
@@ -91,6 +118,12 @@ func (a *app) publish(cmd *cobra.Command, topic string, e *event.Event) error {
 	header := http.Header{}
 	body := event.ToHTTP(e, header)
 	resp, err := c.do(cmd.Context(), http.MethodPost, topicPath(topic, "/events"), header, body)
+	var p *problemError
+	if errors.As(err, &p) {
+		for _, v := range p.Violations { // how the event breaks its schema, one line each
+			fmt.Fprintf(a.stdout, "  %s: %s%s\n", orTop(v.Pointer), v.Message, inParens(v.Keyword))
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
 	"github.com/heraldevents/herald/internal/push"
+	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/server"
 	"github.com/heraldevents/herald/internal/subscription"
 )
@@ -60,9 +61,14 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 	if err != nil {
 		return errors.Join(err, eng.Close())
 	}
+	reg, err := schema.Open(ctx, eng, schema.Options{})
+	if err != nil {
+		ln.Close()
+		return errors.Join(fmt.Errorf("open the schema registry: %w", err), eng.Close())
+	}
 	b, err := broker.New(eng, broker.Options{DisableAutoCreate: !s.AutoCreateTopics,
 		DefaultPartitions: s.DefaultPartitions, MaxEventBytes: s.MaxEventBytes,
-		DedupDir: filepath.Join(s.Data, "dedup")})
+		DedupDir: filepath.Join(s.Data, "dedup"), Validator: reg.Validate})
 	if err != nil {
 		ln.Close()
 		return errors.Join(err, eng.Close())
@@ -73,7 +79,7 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 		return errors.Join(fmt.Errorf("open subscriptions: %w", err), eng.Close())
 	}
 	srv := server.New(b, server.Options{Logger: logger, MaxBodyBytes: maxBodyBytes(s.MaxEventBytes), Subscriptions: subs,
-		Tokens: s.tokens()})
+		Schemas: reg, Tokens: s.tokens()})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	hs.Protocols = new(http.Protocols) // HTTP/1.1, and HTTP/2 (over TLS, or cleartext h2c) for gRPC clients

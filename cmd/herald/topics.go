@@ -23,7 +23,7 @@ func (a *app) topicsCreateCmd() *cobra.Command {
 	var spec server.TopicSpec
 	var partitions int
 	var retentionBytes int64
-	var retention, dedup string
+	var retention, dedup, policy string
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a topic, or change the given settings of an existing one",
@@ -42,6 +42,9 @@ func (a *app) topicsCreateCmd() *cobra.Command {
 			if f.Changed("dedup-window") {
 				spec.DedupWindow = &dedup
 			}
+			if f.Changed("schema-policy") {
+				spec.SchemaPolicy = &policy
+			}
 			return a.createTopic(cmd, args[0], spec)
 		},
 	}
@@ -50,6 +53,7 @@ func (a *app) topicsCreateCmd() *cobra.Command {
 	f.StringVar(&retention, "retention", "168h", "how long events are kept, as a duration; 0 keeps them forever")
 	f.Int64Var(&retentionBytes, "retention-bytes", 0, "bytes kept per partition; 0 means no limit")
 	f.StringVar(&dedup, "dedup-window", "2m", "how long a repeated event id is recognised as a duplicate; 0 turns it off")
+	f.StringVar(&policy, "schema-policy", "none", `validate events against their type's schema: "none", "validate" (events whose type has one) or "require" (every event's type must have one)`)
 	return cmd
 }
 
@@ -67,9 +71,17 @@ func (a *app) createTopic(cmd *cobra.Command, name string, spec server.TopicSpec
 	if resp.status == http.StatusCreated {
 		verb = "created"
 	}
-	_, err = fmt.Fprintf(a.stdout, "%s topic %s: %d partitions, retention %s, retention bytes %s, dedup window %s\n",
-		verb, t.Name, t.Partitions, t.Retention, retentionBytes(t.RetentionBytes), t.DedupWindow)
+	_, err = fmt.Fprintf(a.stdout, "%s topic %s: %d partitions, retention %s, retention bytes %s, dedup window %s%s\n",
+		verb, t.Name, t.Partitions, t.Retention, retentionBytes(t.RetentionBytes), t.DedupWindow, policyNote(t.SchemaPolicy))
 	return err
+}
+
+// policyNote mentions a schema policy other than none.
+func policyNote(p string) string {
+	if p == "" || p == "none" {
+		return ""
+	}
+	return ", schema policy " + p
 }
 
 func retentionBytes(n int64) string {
@@ -116,10 +128,10 @@ func writeJSONLines[T any](w io.Writer, items []T) error {
 
 func writeTopicTable(w io.Writer, topics []server.Topic) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPARTITIONS\tRETENTION\tRETENTION BYTES\tDEDUP WINDOW\tCREATED")
+	fmt.Fprintln(tw, "NAME\tPARTITIONS\tRETENTION\tRETENTION BYTES\tDEDUP WINDOW\tSCHEMA POLICY\tCREATED")
 	for _, t := range topics {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", t.Name, t.Partitions, t.Retention,
-			retentionBytes(t.RetentionBytes), t.DedupWindow, t.CreatedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Partitions, t.Retention,
+			retentionBytes(t.RetentionBytes), t.DedupWindow, t.SchemaPolicy, t.CreatedAt.Local().Format(time.DateTime))
 	}
 	return tw.Flush()
 }
@@ -151,8 +163,8 @@ func (a *app) topicsDescribeCmd() *cobra.Command {
 
 func writeTopic(w io.Writer, t server.Topic) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "name:\t%s\npartitions:\t%d\nretention:\t%s\nretention bytes:\t%s\ndedup window:\t%s\ncreated:\t%s\n\n",
-		t.Name, t.Partitions, t.Retention, retentionBytes(t.RetentionBytes), t.DedupWindow, t.CreatedAt.Local().Format(time.RFC3339))
+	fmt.Fprintf(tw, "name:\t%s\npartitions:\t%d\nretention:\t%s\nretention bytes:\t%s\ndedup window:\t%s\nschema policy:\t%s\ncreated:\t%s\n\n",
+		t.Name, t.Partitions, t.Retention, retentionBytes(t.RetentionBytes), t.DedupWindow, t.SchemaPolicy, t.CreatedAt.Local().Format(time.RFC3339))
 	fmt.Fprintln(tw, "PARTITION\tSTART OFFSET\tEND OFFSET\tEVENTS")
 	for _, p := range t.Offsets {
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\n", p.Partition, p.StartOffset, p.EndOffset, p.EndOffset-p.StartOffset)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/storage"
 )
 
@@ -30,6 +31,11 @@ type Options struct {
 	// by New. Empty: everything stays in memory (about 16-44 bytes an event).
 	DedupDir string
 	Now      func() time.Time
+	// Validator checks the events of a publish to a topic whose
+	// SchemaPolicy is not none, before anything is stored (the schema
+	// registry's Validate); its error refuses the whole batch. Nil:
+	// publishing to such a topic fails with ErrNoValidator.
+	Validator func(t Topic, events []*event.Event) error
 }
 
 func (o Options) withDefaults() Options {

@@ -20,4 +20,5 @@ var (
 	ErrInvalidTopic   = errors.New("invalid topic name")
 	ErrTopicConflict  = errors.New("conflicting topic settings")
 	ErrInvalidSetting = errors.New("invalid topic setting")
+	ErrNoValidator    = errors.New("the topic's schemaPolicy asks for validation, but this broker has no schema registry")
 )

@@ -22,7 +22,8 @@ type Result struct {
 // once they are durable. An event whose (source, id) is already stored
 // within the topic's dedup window is not stored again: its result is the
 // original position with Duplicate set. Events are checked before anything
-// is stored; one bad event refuses the whole batch.
+// is stored (CloudEvents rules, sizes, then the topic's SchemaPolicy by the
+// Validator); one bad event refuses the whole batch.
 func (b *Broker) Publish(ctx context.Context, topic string, events []*event.Event) ([]Result, error) {
 	if err := checkUserTopic(topic); err != nil {
 		return nil, err
@@ -32,6 +33,9 @@ func (b *Broker) Publish(ctx context.Context, topic string, events []*event.Even
 	}
 	t, err := b.ensureTopic(ctx, topic)
 	if err != nil {
+		return nil, err
+	}
+	if err := b.validate(t, events); err != nil {
 		return nil, err
 	}
 	st, err := b.loadedState(ctx, t)
@@ -63,6 +67,17 @@ func (b *Broker) checkBatch(events []*event.Event) error {
 		return fmt.Errorf("%w: %d bytes of events, the limit is %d", ErrBatchTooLarge, total, b.opts.MaxBatchBytes)
 	}
 	return nil
+}
+
+// validate runs the topic's schema policy over the batch.
+func (b *Broker) validate(t Topic, events []*event.Event) error {
+	if t.SchemaPolicy == SchemaPolicyNone || t.SchemaPolicy == "" {
+		return nil
+	}
+	if b.opts.Validator == nil {
+		return fmt.Errorf("%w: topic %q has schemaPolicy %s", ErrNoValidator, t.Name, t.SchemaPolicy)
+	}
+	return b.opts.Validator(t, events)
 }
 
 // publish is one Publish call in progress.

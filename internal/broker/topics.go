@@ -11,8 +11,33 @@ import (
 	"github.com/heraldevents/herald/internal/storage"
 )
 
-// labelDedupWindow is the storage label that keeps a topic's dedup window.
-const labelDedupWindow = "herald.dedup.window"
+// Storage labels that keep a topic's platform settings.
+const (
+	labelDedupWindow  = "herald.dedup.window"
+	labelSchemaPolicy = "herald.schema.policy"
+)
+
+// SchemaPolicy says which events published to a topic are validated
+// against the schemas of their types (the broker's Validator does it).
+type SchemaPolicy string
+
+// The schema policies.
+const (
+	SchemaPolicyNone     SchemaPolicy = "none"     // no validation (the default)
+	SchemaPolicyValidate SchemaPolicy = "validate" // events whose type has a schema are validated
+	SchemaPolicyRequire  SchemaPolicy = "require"  // every event's type must have a schema, and is validated
+)
+
+// ParseSchemaPolicy parses a policy name; "" is none.
+func ParseSchemaPolicy(s string) (SchemaPolicy, error) {
+	switch p := SchemaPolicy(s); p {
+	case "":
+		return SchemaPolicyNone, nil
+	case SchemaPolicyNone, SchemaPolicyValidate, SchemaPolicyRequire:
+		return p, nil
+	}
+	return "", fmt.Errorf("%w: schemaPolicy %q: use none, validate or require", ErrInvalidSetting, s)
+}
 
 // TopicSpec is a request to create or change a topic; nil fields take the
 // current value (or the default, on create).
@@ -21,6 +46,7 @@ type TopicSpec struct {
 	Retention      *time.Duration // 0: keep forever
 	RetentionBytes *int64         // per partition; 0: no limit
 	DedupWindow    *time.Duration // 0: no deduplication
+	SchemaPolicy   *SchemaPolicy
 }
 
 // Topic is a topic's resolved settings.
@@ -30,18 +56,26 @@ type Topic struct {
 	Retention      time.Duration
 	RetentionBytes int64
 	DedupWindow    time.Duration
+	SchemaPolicy   SchemaPolicy
 	CreatedAt      time.Time
 }
 
 func topicFromInfo(info storage.TopicInfo) Topic {
 	w, _ := time.ParseDuration(info.Config.Labels[labelDedupWindow])
+	policy, err := ParseSchemaPolicy(info.Config.Labels[labelSchemaPolicy])
+	if err != nil {
+		policy = SchemaPolicyRequire // a label this version does not know: refuse rather than let events through unchecked
+	}
 	return Topic{Name: info.Name, Partitions: info.Config.Partitions, Retention: info.Config.RetentionAge,
-		RetentionBytes: info.Config.RetentionBytes, DedupWindow: w, CreatedAt: info.CreatedAt}
+		RetentionBytes: info.Config.RetentionBytes, DedupWindow: w, SchemaPolicy: policy, CreatedAt: info.CreatedAt}
 }
 
 func (t Topic) config() storage.TopicConfig {
-	return storage.TopicConfig{Partitions: t.Partitions, RetentionAge: t.Retention, RetentionBytes: t.RetentionBytes,
-		Labels: map[string]string{labelDedupWindow: t.DedupWindow.String()}}
+	labels := map[string]string{labelDedupWindow: t.DedupWindow.String()}
+	if t.SchemaPolicy != SchemaPolicyNone && t.SchemaPolicy != "" {
+		labels[labelSchemaPolicy] = string(t.SchemaPolicy)
+	}
+	return storage.TopicConfig{Partitions: t.Partitions, RetentionAge: t.Retention, RetentionBytes: t.RetentionBytes, Labels: labels}
 }
 
 // apply overlays spec on t and checks the result.
@@ -57,6 +91,13 @@ func (spec TopicSpec) apply(t Topic) (Topic, error) {
 	}
 	if spec.DedupWindow != nil {
 		t.DedupWindow = *spec.DedupWindow
+	}
+	if spec.SchemaPolicy != nil {
+		p, err := ParseSchemaPolicy(string(*spec.SchemaPolicy))
+		if err != nil {
+			return t, err
+		}
+		t.SchemaPolicy = p
 	}
 	switch {
 	case t.Partitions < 1 || t.Partitions > 10000:
@@ -117,7 +158,7 @@ func (b *Broker) PutTopic(ctx context.Context, name string, spec TopicSpec) (Top
 
 func (b *Broker) createTopic(ctx context.Context, name string, spec TopicSpec) (Topic, error) {
 	t, err := spec.apply(Topic{Name: name, Partitions: b.opts.DefaultPartitions, Retention: b.opts.DefaultRetention,
-		DedupWindow: b.opts.DefaultDedupWindow})
+		DedupWindow: b.opts.DefaultDedupWindow, SchemaPolicy: SchemaPolicyNone})
 	if err != nil {
 		return Topic{}, err
 	}

@@ -16,8 +16,13 @@ import (
 
 // TopicFromProto converts a topic description.
 func TopicFromProto(m *heraldv1.Topic) broker.Topic {
+	policy, err := broker.ParseSchemaPolicy(m.GetSchemaPolicy())
+	if err != nil {
+		policy = broker.SchemaPolicy(m.GetSchemaPolicy()) // a newer server's policy: shown as it is
+	}
 	return broker.Topic{Name: m.GetName(), Partitions: int(m.GetPartitions()), Retention: m.GetRetention().AsDuration(),
-		RetentionBytes: m.GetRetentionBytes(), DedupWindow: m.GetDedupWindow().AsDuration(), CreatedAt: m.GetCreatedTime().AsTime()}
+		RetentionBytes: m.GetRetentionBytes(), DedupWindow: m.GetDedupWindow().AsDuration(), SchemaPolicy: policy,
+		CreatedAt: m.GetCreatedTime().AsTime()}
 }
 
 // TopicSpecToProto converts a topic change; nil fields stay unset.
@@ -33,6 +38,10 @@ func TopicSpecToProto(name string, spec broker.TopicSpec) *heraldv1.PutTopicRequ
 	if spec.DedupWindow != nil {
 		m.DedupWindow = durationpb.New(*spec.DedupWindow)
 	}
+	if spec.SchemaPolicy != nil {
+		p := string(*spec.SchemaPolicy)
+		m.SchemaPolicy = &p
+	}
 	return m
 }
 
@@ -47,6 +56,9 @@ func FromConnect(err error) error {
 		return err
 	}
 	code := ce.Meta().Get(ErrorCodeKey)
+	if serr := schemaErrorFromDetails(ce); serr != nil {
+		return serr
+	}
 	for _, k := range errorKinds {
 		if k.herald == code && len(k.errs) > 0 {
 			return &remoteError{sentinel: k.errs[0], msg: ce.Message(), cause: err}

@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/storage"
 	"github.com/heraldevents/herald/internal/subscription"
 )
@@ -39,8 +40,16 @@ type errorKind struct {
 //     two creations racing past the broker (storage.ErrTopicExists).
 //   - corrupt stored data is DataLoss, the gRPC code for unrecoverable data
 //     corruption, rather than a bare Internal.
+//   - a schema violation is InvalidArgument, as an invalid event is: the
+//     request is what is wrong, and retrying it never helps. It carries
+//     a SchemaViolations detail.
+//   - an incompatible schema is FailedPrecondition: the schema is valid,
+//     the subject's versions are what refuse it. It carries a
+//     SchemaChanges detail.
 var errorKinds = []errorKind{
 	{"invalid_event", connect.CodeInvalidArgument, []error{broker.ErrInvalidEvent}},
+	{"schema_violation", connect.CodeInvalidArgument, []error{schema.ErrViolation}},
+	{"no_schema_registry", connect.CodeUnavailable, []error{broker.ErrNoValidator}},
 	{"empty_batch", connect.CodeInvalidArgument, []error{broker.ErrEmptyBatch}},
 	{"auto_create_disabled", connect.CodeNotFound, []error{broker.ErrAutoCreateOff}},
 	{"unknown_topic", connect.CodeNotFound, []error{broker.ErrTopicNotFound, storage.ErrUnknownTopic}},
@@ -56,6 +65,9 @@ var errorKinds = []errorKind{
 	{"invalid_subscription_setting", connect.CodeInvalidArgument, []error{subscription.ErrInvalidConfig}},
 	{"subscription_conflict", connect.CodeFailedPrecondition, []error{subscription.ErrConflict}},
 	{"offset_out_of_range", connect.CodeOutOfRange, []error{storage.ErrOffsetOutOfRange}},
+	{"incompatible_schema", connect.CodeFailedPrecondition, []error{schema.ErrIncompatible}},
+	{"invalid_schema", connect.CodeInvalidArgument, []error{schema.ErrInvalidSchema}},
+	{"invalid_subject", connect.CodeInvalidArgument, []error{schema.ErrInvalidSubject}},
 	{"storage_unavailable", connect.CodeUnavailable, []error{storage.ErrUnavailable, storage.ErrClosed}},
 	{"storage_corrupt", connect.CodeDataLoss, []error{storage.ErrCorrupt}},
 	{"request_canceled", connect.CodeCanceled, []error{context.Canceled}},
@@ -86,6 +98,7 @@ func toConnect(err error) error {
 	k := kindOf(err)
 	ce := connect.NewError(k.code, err)
 	ce.Meta().Set(ErrorCodeKey, k.herald)
+	addSchemaDetail(ce, err)
 	return ce
 }
 

@@ -8,8 +8,9 @@
 // Files: service.go (the Service and topic administration), publish.go
 // (Publish and PublishStream), read.go (Read), subscriptions.go
 // (subscription administration), deliver.go (Pull and Settle),
-// subscribe.go (the Subscribe stream), convert.go (CloudEvent <-> event.Event),
-// errors.go (the table from Herald errors to connect codes). The generated
+// subscribe.go (the Subscribe stream), schemas.go (RegisterSchema),
+// convert.go (CloudEvent <-> event.Event), errors.go (the table from
+// Herald errors to connect codes, and the schema error details). The generated
 // code in heraldv1 and heraldv1/heraldv1connect is committed; proto/gen.sh
 // regenerates it and gen_test.go fails when it has drifted.
 package rpc
@@ -26,34 +27,38 @@ import (
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1/heraldv1connect"
+	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
-// Service implements HeraldService over a broker and its subscriptions.
+// Service implements HeraldService over a broker, its subscriptions and
+// its schema registry.
 type Service struct {
-	b    *broker.Broker
-	subs *subscription.Manager // nil: the subscription calls answer NOT_FOUND
+	b       *broker.Broker
+	subs    *subscription.Manager // nil: the subscription calls answer NOT_FOUND
+	schemas *schema.Registry      // nil: RegisterSchema answers UNIMPLEMENTED
 
 	closing <-chan struct{} // closed when the server shuts down: streams and long polls end
 }
 
 var _ heraldv1connect.HeraldServiceHandler = (*Service)(nil)
 
-// NewService returns a Service over b and subs (a manager over b, or nil
-// to serve no subscriptions).
-func NewService(b *broker.Broker, subs *subscription.Manager) *Service {
-	return &Service{b: b, subs: subs}
+// NewService returns a Service over b, subs (a manager over b, or nil to
+// serve no subscriptions) and schemas (the registry that validates b's
+// publishes, or nil).
+func NewService(b *broker.Broker, subs *subscription.Manager, schemas *schema.Registry) *Service {
+	return &Service{b: b, subs: subs, schemas: schemas}
 }
 
 // NewHandler returns the path prefix to mount and the handler of
-// HeraldService over b and subs. Requests are limited to the broker's batch size
+// HeraldService over b, subs and schemas (either may be nil). Requests are limited to the broker's batch size
 // limit plus 1 MiB of envelope unless opts says otherwise (later options
 // win).
 // Closing that channel (the server is shutting down) ends Subscribe
 // streams and long polls with UNAVAILABLE, so clients reconnect.
-func NewHandler(b *broker.Broker, subs *subscription.Manager, closing <-chan struct{}, opts ...connect.HandlerOption) (path string, h http.Handler) {
+func NewHandler(b *broker.Broker, subs *subscription.Manager, schemas *schema.Registry, closing <-chan struct{}, opts ...connect.HandlerOption) (path string, h http.Handler) {
 	limit := connect.WithReadMaxBytes(b.Options().MaxBatchBytes + 1<<20)
-	svc := NewService(b, subs)
+	svc := NewService(b, subs, schemas)
 	svc.closing = closing
 	return heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{limit}, opts...)...)
 }
@@ -117,6 +122,13 @@ func topicSpec(m *heraldv1.PutTopicRequest) (broker.TopicSpec, error) {
 		n := m.GetRetentionBytes()
 		spec.RetentionBytes = &n
 	}
+	if m.SchemaPolicy != nil {
+		p, err := broker.ParseSchemaPolicy(m.GetSchemaPolicy())
+		if err != nil {
+			return spec, err
+		}
+		spec.SchemaPolicy = &p
+	}
 	var err error
 	if spec.Retention, err = duration("retention", m.GetRetention()); err != nil {
 		return spec, err
@@ -145,5 +157,6 @@ func topicProto(t broker.Topic) *heraldv1.Topic {
 		RetentionBytes: t.RetentionBytes,
 		DedupWindow:    durationpb.New(t.DedupWindow),
 		CreatedTime:    timestamppb.New(t.CreatedAt),
+		SchemaPolicy:   string(t.SchemaPolicy),
 	}
 }

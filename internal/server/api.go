@@ -7,6 +7,7 @@ import (
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/push"
+	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
@@ -15,11 +16,13 @@ import (
 // TopicSpec is the body of PUT /v1/topics/{topic}. Every field is
 // optional; durations are Go duration strings ("168h", "2m"), and "0" or
 // "0s" turns retention (keep forever) or deduplication off.
+// SchemaPolicy is none, validate or require.
 type TopicSpec struct {
 	Partitions     *int    `json:"partitions,omitempty"`
 	Retention      *string `json:"retention,omitempty"`
 	RetentionBytes *int64  `json:"retentionBytes,omitempty"`
 	DedupWindow    *string `json:"dedupWindow,omitempty"`
+	SchemaPolicy   *string `json:"schemaPolicy,omitempty"`
 }
 
 // Topic describes a topic. Offsets is set only by GET /v1/topics/{topic}.
@@ -29,6 +32,7 @@ type Topic struct {
 	Retention      string             `json:"retention"`
 	RetentionBytes int64              `json:"retentionBytes"`
 	DedupWindow    string             `json:"dedupWindow"`
+	SchemaPolicy   string             `json:"schemaPolicy"`
 	CreatedAt      time.Time          `json:"createdAt"`
 	Offsets        []PartitionOffsets `json:"offsets,omitempty"`
 }
@@ -272,7 +276,15 @@ type Problem struct {
 	Detail string           `json:"detail"`
 	Code   string           `json:"code"`
 	Errors []AttributeError `json:"errors,omitempty"`
+	// Violations lists, for schema_violation, how each refused event
+	// breaks its schema.
+	Violations []Violation `json:"violations,omitempty"`
 }
+
+// Violation is one way an event breaks its schema: the event's index in
+// the batch and id, its type (the subject) and the version checked
+// against, a JSON pointer into its data and what is wrong there.
+type Violation = schema.Violation
 
 // AttributeError names an event attribute and the rule it breaks. Index is
 // the event's position in a batch (absent outside batch mode).
@@ -285,7 +297,8 @@ type AttributeError struct {
 // topicJSON converts a broker topic to its JSON form.
 func topicJSON(t broker.Topic) Topic {
 	return Topic{Name: t.Name, Partitions: t.Partitions, Retention: FormatDuration(t.Retention),
-		RetentionBytes: t.RetentionBytes, DedupWindow: FormatDuration(t.DedupWindow), CreatedAt: t.CreatedAt}
+		RetentionBytes: t.RetentionBytes, DedupWindow: FormatDuration(t.DedupWindow), SchemaPolicy: string(t.SchemaPolicy),
+		CreatedAt: t.CreatedAt}
 }
 
 // FormatDuration writes d as a Go duration string without trailing zero

@@ -12,17 +12,20 @@ import (
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
 	"github.com/heraldevents/herald/internal/push"
+	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
-// testEnv is a real server over a real broker, subscription manager and
-// embedded engine in a temporary directory.
+// testEnv is a real server over a real broker, subscription manager,
+// schema registry and embedded engine in a temporary directory, composed
+// as herald serve composes them.
 type testEnv struct {
-	t      *testing.T
-	url    string
-	srv    *Server
-	broker *broker.Broker
-	subs   *subscription.Manager
+	t       *testing.T
+	url     string
+	srv     *Server
+	broker  *broker.Broker
+	subs    *subscription.Manager
+	schemas *schema.Registry
 }
 
 func newEnv(t *testing.T, bopts broker.Options, sopts Options) *testEnv {
@@ -30,6 +33,14 @@ func newEnv(t *testing.T, bopts broker.Options, sopts Options) *testEnv {
 	eng, err := log.Open(t.TempDir(), log.Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sopts.Schemas == nil {
+		if sopts.Schemas, err = schema.Open(context.Background(), eng, schema.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bopts.Validator == nil {
+		bopts.Validator = sopts.Schemas.Validate
 	}
 	b, err := broker.New(eng, bopts)
 	if err != nil {
@@ -50,7 +61,7 @@ func newEnv(t *testing.T, bopts broker.Options, sopts Options) *testEnv {
 			t.Errorf("close engine: %v", err)
 		}
 	})
-	return &testEnv{t: t, url: hs.URL, srv: srv, broker: b, subs: sopts.Subscriptions}
+	return &testEnv{t: t, url: hs.URL, srv: srv, broker: b, subs: sopts.Subscriptions, schemas: sopts.Schemas}
 }
 
 // reply is a response with its body read.

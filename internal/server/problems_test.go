@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/storage"
 	"github.com/heraldevents/herald/internal/subscription"
 )
@@ -28,6 +29,22 @@ func TestProblems_EveryCodeIsUniqueAndInternalIsLast(t *testing.T) {
 	}
 	if last := problems[len(problems)-1]; last.code != codeInternal || last.errs != nil {
 		t.Errorf("last row is %q, want the catch-all %q", last.code, codeInternal)
+	}
+}
+
+func TestProblems_RegistryCodesAreConfluents(t *testing.T) {
+	want := map[string]int{"unknown_subject": 40401, "unknown_schema_version": 40402, "unknown_schema": 40403,
+		"subject_soft_deleted": 40404, "subject_not_soft_deleted": 40405, "schema_version_soft_deleted": 40406,
+		"schema_version_not_soft_deleted": 40407, "no_subject_compatibility": 40408, "incompatible_schema": 409,
+		"invalid_schema": 42201, "invalid_schema_version": 42202, "invalid_compatibility": 42203,
+		"operation_not_permitted": 42205, "invalid_subject": 42208, "storage_unavailable": 50001, codeInternal: 50001}
+	for _, k := range problems {
+		if code, ok := want[k.code]; ok && k.registry != code {
+			t.Errorf("%s: registry error_code %d, want %d", k.code, k.registry, code)
+		}
+		if k.registry != 0 && k.registry/100 != k.status && k.registry != k.status && k.registry < 50000 {
+			t.Errorf("%s: error_code %d does not go with status %d", k.code, k.registry, k.status)
+		}
 	}
 }
 
@@ -68,6 +85,19 @@ func TestProblems_EachSentinelMapsToItsCode(t *testing.T) {
 		{storage.ErrClosed, 503, "storage_unavailable"},
 		{storage.ErrCorrupt, 500, "storage_corrupt"},
 		{context.Canceled, 503, "request_canceled"},
+		{schema.ErrViolation, 422, "schema_violation"},
+		{&schema.ViolationError{}, 422, "schema_violation"},
+		{broker.ErrNoValidator, 503, "no_schema_registry"},
+		{schema.ErrSubjectNotFound, 404, "unknown_subject"},
+		{schema.ErrVersionNotFound, 404, "unknown_schema_version"},
+		{schema.ErrSchemaNotFound, 404, "unknown_schema"},
+		{schema.ErrIncompatible, 409, "incompatible_schema"},
+		{&schema.IncompatibleError{Subject: "s"}, 409, "incompatible_schema"},
+		{schema.ErrInvalidSchema, 422, "invalid_schema"},
+		{schema.ErrInvalidVersion, 422, "invalid_schema_version"},
+		{schema.ErrInvalidCompatibility, 422, "invalid_compatibility"},
+		{schema.ErrInvalidSubject, 422, "invalid_subject"},
+		{errNotPermitted, 422, "operation_not_permitted"},
 		{errors.New("something else"), 500, "internal"},
 	}
 	for _, tt := range tests {

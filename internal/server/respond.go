@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/schema"
 )
 
 // Media types of the replies.
@@ -35,8 +36,13 @@ func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, status int, c
 	}
 }
 
-// writeError replies with the problem for err, as the table says.
+// writeError replies with the problem for err, as the table says (in
+// Confluent's shape under the schema registry's prefix).
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if isRegistryPath(r.URL.Path) {
+		s.writeRegistryError(w, r, err)
+		return
+	}
 	p := problemFor(err)
 	switch {
 	case p.Status >= 500 && p.Code != "request_canceled":
@@ -54,8 +60,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // problemFor builds the problem details of err.
 func problemFor(err error) Problem {
 	k := kindOf(err)
-	return Problem{Type: ProblemTypeBase + k.code, Title: k.title, Status: k.status,
+	p := Problem{Type: ProblemTypeBase + k.code, Title: k.title, Status: k.status,
 		Detail: err.Error(), Code: k.code, Errors: attributeErrors(err)}
+	var verr *schema.ViolationError
+	if errors.As(err, &verr) {
+		p.Violations = verr.Violations
+	}
+	return p
 }
 
 // attributeErrors lists the event attributes err is about, if any.

@@ -1,6 +1,9 @@
 // Package server is Herald's HTTP API (v1): topics, publishing with the
-// CloudEvents HTTP binding, reading the log, subscriptions, health. Every error reply is
-// application/problem+json with a code from the one table in problems.go.
+// CloudEvents HTTP binding, reading the log, subscriptions, health; and
+// the schema registry's API, compatible with Confluent Schema Registry's,
+// under /schema-registry (registry.go). Every error reply is
+// application/problem+json with a code from the one table in problems.go
+// (in Confluent's error shape under /schema-registry).
 package server
 
 import (
@@ -12,6 +15,7 @@ import (
 
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/rpc"
+	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
@@ -31,12 +35,18 @@ type Options struct {
 	// manager over the same broker. Nil: the server has no subscription
 	// endpoints (their paths are 404 not_found).
 	Subscriptions *subscription.Manager
+
+	// Schemas serves the schema registry API under RegistryPrefix; it
+	// should be the registry that validates the broker's publishes. Nil:
+	// the server has no registry endpoints.
+	Schemas *schema.Registry
 }
 
 // Server serves the v1 HTTP API over a broker. It is an http.Handler.
 type Server struct {
 	broker  *broker.Broker
 	subs    *subscription.Manager // nil: no subscription endpoints
+	schemas *schema.Registry      // nil: no schema registry endpoints
 	opts    Options
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -52,7 +62,7 @@ func New(b *broker.Broker, opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	s := &Server{broker: b, subs: opts.Subscriptions, opts: opts, log: logger(opts.Logger), mux: http.NewServeMux(), closing: make(chan struct{})}
+	s := &Server{broker: b, subs: opts.Subscriptions, schemas: opts.Schemas, opts: opts, log: logger(opts.Logger), mux: http.NewServeMux(), closing: make(chan struct{})}
 	s.routes()
 	s.tokens = hashTokens(opts.Tokens)
 	s.opts.Tokens = nil // only the hashes are kept
@@ -66,9 +76,12 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("PUT /v1/topics/{topic}", s.putTopic)
 	s.mux.HandleFunc("GET /v1/topics/{topic}", s.getTopic)
 	s.mux.HandleFunc("DELETE /v1/topics/{topic}", s.deleteTopic)
-	s.mux.Handle(rpc.NewHandler(s.broker, s.subs, s.closing)) // gRPC, gRPC-Web and Connect on the same port
+	s.mux.Handle(rpc.NewHandler(s.broker, s.subs, s.schemas, s.closing)) // gRPC, gRPC-Web and Connect on the same port
 	s.mux.HandleFunc("POST /v1/topics/{topic}/events", s.publish)
 	s.mux.HandleFunc("GET /v1/topics/{topic}/events", s.readEvents)
+	if s.schemas != nil {
+		s.registryRoutes()
+	}
 	if s.subs == nil {
 		return
 	}

@@ -62,7 +62,7 @@ func parseTopicSpec(body []byte) (broker.TopicSpec, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return broker.TopicSpec{}, fmt.Errorf("%w: %w (known settings: partitions, retention, retentionBytes, dedupWindow)", broker.ErrInvalidSetting, err)
+		return broker.TopicSpec{}, fmt.Errorf("%w: %w (known settings: partitions, retention, retentionBytes, dedupWindow, schemaPolicy)", broker.ErrInvalidSetting, err)
 	}
 	return in.broker()
 }
@@ -70,6 +70,13 @@ func parseTopicSpec(body []byte) (broker.TopicSpec, error) {
 // broker converts the JSON spec, parsing its durations.
 func (in TopicSpec) broker() (broker.TopicSpec, error) {
 	spec := broker.TopicSpec{Partitions: in.Partitions, RetentionBytes: in.RetentionBytes}
+	if in.SchemaPolicy != nil {
+		p, err := broker.ParseSchemaPolicy(*in.SchemaPolicy)
+		if err != nil {
+			return spec, err
+		}
+		spec.SchemaPolicy = &p
+	}
 	var err error
 	if spec.Retention, err = parseSetting("retention", in.Retention, "0 to keep events forever"); err != nil {
 		return spec, err

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldevents/herald"
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/server"
 	"github.com/heraldevents/herald/internal/subscription"
 )
@@ -26,7 +27,7 @@ type Server struct {
 	t    *testing.T
 	dir  string
 	opts Options
-	Addr string // host:port, kept across restarts
+	Addr string // host:port, kept across restarts; the HTTP API, gRPC and the schema registry (/schema-registry)
 	eng  *log.Engine
 	subs *subscription.Manager
 	srv  *server.Server
@@ -58,7 +59,11 @@ func (ts *Server) start() {
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	b, err := broker.New(eng, broker.Options{DedupDir: filepath.Join(ts.dir, "dedup")})
+	reg, err := schema.Open(context.Background(), eng, schema.Options{})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	b, err := broker.New(eng, broker.Options{DedupDir: filepath.Join(ts.dir, "dedup"), Validator: reg.Validate})
 	if err != nil {
 		ts.t.Fatal(err)
 	}
@@ -78,7 +83,7 @@ func (ts *Server) start() {
 	}
 	ts.Addr = ln.Addr().String()
 	ts.eng, ts.subs = eng, subs
-	ts.srv = server.New(b, server.Options{Subscriptions: subs, Tokens: ts.opts.Tokens})
+	ts.srv = server.New(b, server.Options{Subscriptions: subs, Schemas: reg, Tokens: ts.opts.Tokens})
 	ts.hs = &http.Server{Handler: ts.srv, Protocols: new(http.Protocols)}
 	ts.hs.Protocols.SetHTTP1(true)
 	ts.hs.Protocols.SetUnencryptedHTTP2(true)

@@ -93,7 +93,430 @@ func (x Settlement_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Settlement_Kind.Descriptor instead.
 func (Settlement_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{21, 0}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{27, 0}
+}
+
+type RegisterSchemaRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subject: the CloudEvents type of the events the schema is for.
+	Subject string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// The schema's text: JSON Schema draft 2020-12 or draft-07.
+	Schema        string `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterSchemaRequest) Reset() {
+	*x = RegisterSchemaRequest{}
+	mi := &file_herald_v1_herald_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterSchemaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterSchemaRequest) ProtoMessage() {}
+
+func (x *RegisterSchemaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterSchemaRequest.ProtoReflect.Descriptor instead.
+func (*RegisterSchemaRequest) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RegisterSchemaRequest) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *RegisterSchemaRequest) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+type RegisterSchemaResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The schema's id, the same under every subject that has the schema.
+	Id      int32 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Version int32 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// False when a version already had this schema.
+	Created       bool `protobuf:"varint,3,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterSchemaResponse) Reset() {
+	*x = RegisterSchemaResponse{}
+	mi := &file_herald_v1_herald_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterSchemaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterSchemaResponse) ProtoMessage() {}
+
+func (x *RegisterSchemaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterSchemaResponse.ProtoReflect.Descriptor instead.
+func (*RegisterSchemaResponse) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RegisterSchemaResponse) GetId() int32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *RegisterSchemaResponse) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *RegisterSchemaResponse) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
+// SchemaViolations is the error detail of a publish refused for breaking
+// schemas.
+type SchemaViolations struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 100.
+	Violations []*SchemaViolation `protobuf:"bytes,1,rep,name=violations,proto3" json:"violations,omitempty"`
+	// Events refused and violations found (listed or not).
+	Events        int32 `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"`
+	Total         int32 `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchemaViolations) Reset() {
+	*x = SchemaViolations{}
+	mi := &file_herald_v1_herald_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchemaViolations) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchemaViolations) ProtoMessage() {}
+
+func (x *SchemaViolations) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchemaViolations.ProtoReflect.Descriptor instead.
+func (*SchemaViolations) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SchemaViolations) GetViolations() []*SchemaViolation {
+	if x != nil {
+		return x.Violations
+	}
+	return nil
+}
+
+func (x *SchemaViolations) GetEvents() int32 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *SchemaViolations) GetTotal() int32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+// SchemaViolation is one way an event breaks its schema.
+type SchemaViolation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event's position in the request and its id.
+	Index int32  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Id    string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// The event's type (the subject) and the version checked against (0
+	// when none was).
+	Subject string `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	Version int32  `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	// A JSON pointer into the event's data; empty for the whole data.
+	Pointer string `protobuf:"bytes,5,opt,name=pointer,proto3" json:"pointer,omitempty"`
+	Message string `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	// The schema keyword broken, e.g. "#/properties/total/minimum".
+	Keyword       string `protobuf:"bytes,7,opt,name=keyword,proto3" json:"keyword,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchemaViolation) Reset() {
+	*x = SchemaViolation{}
+	mi := &file_herald_v1_herald_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchemaViolation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchemaViolation) ProtoMessage() {}
+
+func (x *SchemaViolation) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchemaViolation.ProtoReflect.Descriptor instead.
+func (*SchemaViolation) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SchemaViolation) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SchemaViolation) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SchemaViolation) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *SchemaViolation) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *SchemaViolation) GetPointer() string {
+	if x != nil {
+		return x.Pointer
+	}
+	return ""
+}
+
+func (x *SchemaViolation) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *SchemaViolation) GetKeyword() string {
+	if x != nil {
+		return x.Keyword
+	}
+	return ""
+}
+
+// SchemaChanges is the error detail of a schema refused for breaking its
+// subject's compatibility.
+type SchemaChanges struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Subject string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// The compatibility level checked, e.g. BACKWARD.
+	Compatibility string          `protobuf:"bytes,2,opt,name=compatibility,proto3" json:"compatibility,omitempty"`
+	Changes       []*SchemaChange `protobuf:"bytes,3,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchemaChanges) Reset() {
+	*x = SchemaChanges{}
+	mi := &file_herald_v1_herald_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchemaChanges) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchemaChanges) ProtoMessage() {}
+
+func (x *SchemaChanges) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchemaChanges.ProtoReflect.Descriptor instead.
+func (*SchemaChanges) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SchemaChanges) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *SchemaChanges) GetCompatibility() string {
+	if x != nil {
+		return x.Compatibility
+	}
+	return ""
+}
+
+func (x *SchemaChanges) GetChanges() []*SchemaChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// SchemaChange is one change that breaks compatibility.
+type SchemaChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where in the schema, as a JSON path.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// The rule broken.
+	Rule    string `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// The version it breaks with.
+	Version int32 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	// backward: the new schema cannot read data of that version; forward:
+	// that version cannot read data of the new schema.
+	Direction     string `protobuf:"bytes,5,opt,name=direction,proto3" json:"direction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchemaChange) Reset() {
+	*x = SchemaChange{}
+	mi := &file_herald_v1_herald_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchemaChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchemaChange) ProtoMessage() {}
+
+func (x *SchemaChange) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchemaChange.ProtoReflect.Descriptor instead.
+func (*SchemaChange) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SchemaChange) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SchemaChange) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *SchemaChange) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *SchemaChange) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *SchemaChange) GetDirection() string {
+	if x != nil {
+		return x.Direction
+	}
+	return ""
 }
 
 // StoredEvent is an event with its place in the log.
@@ -111,7 +534,7 @@ type StoredEvent struct {
 
 func (x *StoredEvent) Reset() {
 	*x = StoredEvent{}
-	mi := &file_herald_v1_herald_proto_msgTypes[0]
+	mi := &file_herald_v1_herald_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -123,7 +546,7 @@ func (x *StoredEvent) String() string {
 func (*StoredEvent) ProtoMessage() {}
 
 func (x *StoredEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[0]
+	mi := &file_herald_v1_herald_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -136,7 +559,7 @@ func (x *StoredEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredEvent.ProtoReflect.Descriptor instead.
 func (*StoredEvent) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{0}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StoredEvent) GetEvent() *CloudEvent {
@@ -189,7 +612,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[1]
+	mi := &file_herald_v1_herald_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -201,7 +624,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[1]
+	mi := &file_herald_v1_herald_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -214,7 +637,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{1}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReadRequest) GetTopic() string {
@@ -261,7 +684,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[2]
+	mi := &file_herald_v1_herald_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -273,7 +696,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[2]
+	mi := &file_herald_v1_herald_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -286,7 +709,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{2}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReadResponse) GetEvents() []*StoredEvent {
@@ -316,7 +739,7 @@ type SubscriptionConfig struct {
 
 func (x *SubscriptionConfig) Reset() {
 	*x = SubscriptionConfig{}
-	mi := &file_herald_v1_herald_proto_msgTypes[3]
+	mi := &file_herald_v1_herald_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +751,7 @@ func (x *SubscriptionConfig) String() string {
 func (*SubscriptionConfig) ProtoMessage() {}
 
 func (x *SubscriptionConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[3]
+	mi := &file_herald_v1_herald_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +764,7 @@ func (x *SubscriptionConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionConfig.ProtoReflect.Descriptor instead.
 func (*SubscriptionConfig) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{3}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SubscriptionConfig) GetStart() string {
@@ -406,7 +829,7 @@ type Backoff struct {
 
 func (x *Backoff) Reset() {
 	*x = Backoff{}
-	mi := &file_herald_v1_herald_proto_msgTypes[4]
+	mi := &file_herald_v1_herald_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +841,7 @@ func (x *Backoff) String() string {
 func (*Backoff) ProtoMessage() {}
 
 func (x *Backoff) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[4]
+	mi := &file_herald_v1_herald_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +854,7 @@ func (x *Backoff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backoff.ProtoReflect.Descriptor instead.
 func (*Backoff) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{4}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Backoff) GetInitial() *durationpb.Duration {
@@ -467,7 +890,7 @@ type Filter struct {
 
 func (x *Filter) Reset() {
 	*x = Filter{}
-	mi := &file_herald_v1_herald_proto_msgTypes[5]
+	mi := &file_herald_v1_herald_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +902,7 @@ func (x *Filter) String() string {
 func (*Filter) ProtoMessage() {}
 
 func (x *Filter) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[5]
+	mi := &file_herald_v1_herald_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +915,7 @@ func (x *Filter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filter.ProtoReflect.Descriptor instead.
 func (*Filter) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{5}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Filter) GetTypes() []string {
@@ -533,7 +956,7 @@ type Subscription struct {
 
 func (x *Subscription) Reset() {
 	*x = Subscription{}
-	mi := &file_herald_v1_herald_proto_msgTypes[6]
+	mi := &file_herald_v1_herald_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -545,7 +968,7 @@ func (x *Subscription) String() string {
 func (*Subscription) ProtoMessage() {}
 
 func (x *Subscription) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[6]
+	mi := &file_herald_v1_herald_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,7 +981,7 @@ func (x *Subscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscription.ProtoReflect.Descriptor instead.
 func (*Subscription) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{6}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Subscription) GetTopic() string {
@@ -621,7 +1044,7 @@ type SubscriptionPartition struct {
 
 func (x *SubscriptionPartition) Reset() {
 	*x = SubscriptionPartition{}
-	mi := &file_herald_v1_herald_proto_msgTypes[7]
+	mi := &file_herald_v1_herald_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +1056,7 @@ func (x *SubscriptionPartition) String() string {
 func (*SubscriptionPartition) ProtoMessage() {}
 
 func (x *SubscriptionPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[7]
+	mi := &file_herald_v1_herald_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +1069,7 @@ func (x *SubscriptionPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionPartition.ProtoReflect.Descriptor instead.
 func (*SubscriptionPartition) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{7}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SubscriptionPartition) GetPartition() int32 {
@@ -716,7 +1139,7 @@ type PutSubscriptionRequest struct {
 
 func (x *PutSubscriptionRequest) Reset() {
 	*x = PutSubscriptionRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[8]
+	mi := &file_herald_v1_herald_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +1151,7 @@ func (x *PutSubscriptionRequest) String() string {
 func (*PutSubscriptionRequest) ProtoMessage() {}
 
 func (x *PutSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[8]
+	mi := &file_herald_v1_herald_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +1164,7 @@ func (x *PutSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*PutSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{8}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PutSubscriptionRequest) GetTopic() string {
@@ -775,7 +1198,7 @@ type PutSubscriptionResponse struct {
 
 func (x *PutSubscriptionResponse) Reset() {
 	*x = PutSubscriptionResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[9]
+	mi := &file_herald_v1_herald_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +1210,7 @@ func (x *PutSubscriptionResponse) String() string {
 func (*PutSubscriptionResponse) ProtoMessage() {}
 
 func (x *PutSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[9]
+	mi := &file_herald_v1_herald_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +1223,7 @@ func (x *PutSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*PutSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{9}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PutSubscriptionResponse) GetSubscription() *Subscription {
@@ -827,7 +1250,7 @@ type GetSubscriptionRequest struct {
 
 func (x *GetSubscriptionRequest) Reset() {
 	*x = GetSubscriptionRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[10]
+	mi := &file_herald_v1_herald_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +1262,7 @@ func (x *GetSubscriptionRequest) String() string {
 func (*GetSubscriptionRequest) ProtoMessage() {}
 
 func (x *GetSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[10]
+	mi := &file_herald_v1_herald_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +1275,7 @@ func (x *GetSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*GetSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{10}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetSubscriptionRequest) GetTopic() string {
@@ -878,7 +1301,7 @@ type GetSubscriptionResponse struct {
 
 func (x *GetSubscriptionResponse) Reset() {
 	*x = GetSubscriptionResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[11]
+	mi := &file_herald_v1_herald_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +1313,7 @@ func (x *GetSubscriptionResponse) String() string {
 func (*GetSubscriptionResponse) ProtoMessage() {}
 
 func (x *GetSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[11]
+	mi := &file_herald_v1_herald_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1326,7 @@ func (x *GetSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*GetSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{11}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetSubscriptionResponse) GetSubscription() *Subscription {
@@ -922,7 +1345,7 @@ type ListSubscriptionsRequest struct {
 
 func (x *ListSubscriptionsRequest) Reset() {
 	*x = ListSubscriptionsRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[12]
+	mi := &file_herald_v1_herald_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1357,7 @@ func (x *ListSubscriptionsRequest) String() string {
 func (*ListSubscriptionsRequest) ProtoMessage() {}
 
 func (x *ListSubscriptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[12]
+	mi := &file_herald_v1_herald_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1370,7 @@ func (x *ListSubscriptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSubscriptionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSubscriptionsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{12}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListSubscriptionsRequest) GetTopic() string {
@@ -966,7 +1389,7 @@ type ListSubscriptionsResponse struct {
 
 func (x *ListSubscriptionsResponse) Reset() {
 	*x = ListSubscriptionsResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[13]
+	mi := &file_herald_v1_herald_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1401,7 @@ func (x *ListSubscriptionsResponse) String() string {
 func (*ListSubscriptionsResponse) ProtoMessage() {}
 
 func (x *ListSubscriptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[13]
+	mi := &file_herald_v1_herald_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1414,7 @@ func (x *ListSubscriptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSubscriptionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSubscriptionsResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{13}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListSubscriptionsResponse) GetSubscriptions() []*Subscription {
@@ -1011,7 +1434,7 @@ type DeleteSubscriptionRequest struct {
 
 func (x *DeleteSubscriptionRequest) Reset() {
 	*x = DeleteSubscriptionRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[14]
+	mi := &file_herald_v1_herald_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1446,7 @@ func (x *DeleteSubscriptionRequest) String() string {
 func (*DeleteSubscriptionRequest) ProtoMessage() {}
 
 func (x *DeleteSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[14]
+	mi := &file_herald_v1_herald_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1459,7 @@ func (x *DeleteSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{14}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteSubscriptionRequest) GetTopic() string {
@@ -1061,7 +1484,7 @@ type DeleteSubscriptionResponse struct {
 
 func (x *DeleteSubscriptionResponse) Reset() {
 	*x = DeleteSubscriptionResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[15]
+	mi := &file_herald_v1_herald_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1496,7 @@ func (x *DeleteSubscriptionResponse) String() string {
 func (*DeleteSubscriptionResponse) ProtoMessage() {}
 
 func (x *DeleteSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[15]
+	mi := &file_herald_v1_herald_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1509,7 @@ func (x *DeleteSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{15}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{21}
 }
 
 type SeekRequest struct {
@@ -1103,7 +1526,7 @@ type SeekRequest struct {
 
 func (x *SeekRequest) Reset() {
 	*x = SeekRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[16]
+	mi := &file_herald_v1_herald_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1538,7 @@ func (x *SeekRequest) String() string {
 func (*SeekRequest) ProtoMessage() {}
 
 func (x *SeekRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[16]
+	mi := &file_herald_v1_herald_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1551,7 @@ func (x *SeekRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeekRequest.ProtoReflect.Descriptor instead.
 func (*SeekRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{16}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SeekRequest) GetTopic() string {
@@ -1168,7 +1591,7 @@ type SeekResponse struct {
 
 func (x *SeekResponse) Reset() {
 	*x = SeekResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[17]
+	mi := &file_herald_v1_herald_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1603,7 @@ func (x *SeekResponse) String() string {
 func (*SeekResponse) ProtoMessage() {}
 
 func (x *SeekResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[17]
+	mi := &file_herald_v1_herald_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1616,7 @@ func (x *SeekResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeekResponse.ProtoReflect.Descriptor instead.
 func (*SeekResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{17}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SeekResponse) GetSubscription() *Subscription {
@@ -1217,7 +1640,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_herald_v1_herald_proto_msgTypes[18]
+	mi := &file_herald_v1_herald_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +1652,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[18]
+	mi := &file_herald_v1_herald_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +1665,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{18}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Delivery) GetAckId() string {
@@ -1279,7 +1702,7 @@ type PullRequest struct {
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[19]
+	mi := &file_herald_v1_herald_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1714,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[19]
+	mi := &file_herald_v1_herald_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1727,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{19}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PullRequest) GetTopic() string {
@@ -1344,7 +1767,7 @@ type PullResponse struct {
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[20]
+	mi := &file_herald_v1_herald_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1779,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[20]
+	mi := &file_herald_v1_herald_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1792,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{20}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PullResponse) GetDeliveries() []*Delivery {
@@ -1394,7 +1817,7 @@ type Settlement struct {
 
 func (x *Settlement) Reset() {
 	*x = Settlement{}
-	mi := &file_herald_v1_herald_proto_msgTypes[21]
+	mi := &file_herald_v1_herald_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1829,7 @@ func (x *Settlement) String() string {
 func (*Settlement) ProtoMessage() {}
 
 func (x *Settlement) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[21]
+	mi := &file_herald_v1_herald_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1842,7 @@ func (x *Settlement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settlement.ProtoReflect.Descriptor instead.
 func (*Settlement) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{21}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Settlement) GetKind() Settlement_Kind {
@@ -1464,7 +1887,7 @@ type SettleResult struct {
 
 func (x *SettleResult) Reset() {
 	*x = SettleResult{}
-	mi := &file_herald_v1_herald_proto_msgTypes[22]
+	mi := &file_herald_v1_herald_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1899,7 @@ func (x *SettleResult) String() string {
 func (*SettleResult) ProtoMessage() {}
 
 func (x *SettleResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[22]
+	mi := &file_herald_v1_herald_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1912,7 @@ func (x *SettleResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResult.ProtoReflect.Descriptor instead.
 func (*SettleResult) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{22}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SettleResult) GetAcked() []string {
@@ -1524,7 +1947,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[23]
+	mi := &file_herald_v1_herald_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1959,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[23]
+	mi := &file_herald_v1_herald_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1972,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{23}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SettleRequest) GetTopic() string {
@@ -1583,7 +2006,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[24]
+	mi := &file_herald_v1_herald_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +2018,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[24]
+	mi := &file_herald_v1_herald_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +2031,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{24}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SettleResponse) GetResults() []*SettleResult {
@@ -1632,7 +2055,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[25]
+	mi := &file_herald_v1_herald_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +2067,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[25]
+	mi := &file_herald_v1_herald_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +2080,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{25}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SubscribeRequest) GetKind() isSubscribeRequest_Kind {
@@ -1728,7 +2151,7 @@ type SubscribeStart struct {
 
 func (x *SubscribeStart) Reset() {
 	*x = SubscribeStart{}
-	mi := &file_herald_v1_herald_proto_msgTypes[26]
+	mi := &file_herald_v1_herald_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +2163,7 @@ func (x *SubscribeStart) String() string {
 func (*SubscribeStart) ProtoMessage() {}
 
 func (x *SubscribeStart) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[26]
+	mi := &file_herald_v1_herald_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +2176,7 @@ func (x *SubscribeStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeStart.ProtoReflect.Descriptor instead.
 func (*SubscribeStart) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{26}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SubscribeStart) GetTopic() string {
@@ -1779,7 +2202,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[27]
+	mi := &file_herald_v1_herald_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1791,7 +2214,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[27]
+	mi := &file_herald_v1_herald_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1804,7 +2227,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{27}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SubscribeResponse) GetDeliveries() []*Delivery {
@@ -1825,15 +2248,18 @@ type Topic struct {
 	RetentionBytes int64 `protobuf:"varint,4,opt,name=retention_bytes,json=retentionBytes,proto3" json:"retention_bytes,omitempty"`
 	// How long a published (source, id) is remembered; zero turns
 	// deduplication off.
-	DedupWindow   *durationpb.Duration   `protobuf:"bytes,5,opt,name=dedup_window,json=dedupWindow,proto3" json:"dedup_window,omitempty"`
-	CreatedTime   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	DedupWindow *durationpb.Duration   `protobuf:"bytes,5,opt,name=dedup_window,json=dedupWindow,proto3" json:"dedup_window,omitempty"`
+	CreatedTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	// none (no validation), validate (events whose type has a schema are
+	// validated against it) or require (every event's type must have one).
+	SchemaPolicy  string `protobuf:"bytes,7,opt,name=schema_policy,json=schemaPolicy,proto3" json:"schema_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Topic) Reset() {
 	*x = Topic{}
-	mi := &file_herald_v1_herald_proto_msgTypes[28]
+	mi := &file_herald_v1_herald_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +2271,7 @@ func (x *Topic) String() string {
 func (*Topic) ProtoMessage() {}
 
 func (x *Topic) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[28]
+	mi := &file_herald_v1_herald_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +2284,7 @@ func (x *Topic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Topic.ProtoReflect.Descriptor instead.
 func (*Topic) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{28}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Topic) GetName() string {
@@ -1903,6 +2329,13 @@ func (x *Topic) GetCreatedTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Topic) GetSchemaPolicy() string {
+	if x != nil {
+		return x.SchemaPolicy
+	}
+	return ""
+}
+
 type PutTopicRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1912,14 +2345,16 @@ type PutTopicRequest struct {
 	// Per partition; zero means no limit.
 	RetentionBytes *int64 `protobuf:"varint,4,opt,name=retention_bytes,json=retentionBytes,proto3,oneof" json:"retention_bytes,omitempty"`
 	// Zero turns deduplication off.
-	DedupWindow   *durationpb.Duration `protobuf:"bytes,5,opt,name=dedup_window,json=dedupWindow,proto3" json:"dedup_window,omitempty"`
+	DedupWindow *durationpb.Duration `protobuf:"bytes,5,opt,name=dedup_window,json=dedupWindow,proto3" json:"dedup_window,omitempty"`
+	// none, validate or require (see Topic).
+	SchemaPolicy  *string `protobuf:"bytes,6,opt,name=schema_policy,json=schemaPolicy,proto3,oneof" json:"schema_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PutTopicRequest) Reset() {
 	*x = PutTopicRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[29]
+	mi := &file_herald_v1_herald_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1931,7 +2366,7 @@ func (x *PutTopicRequest) String() string {
 func (*PutTopicRequest) ProtoMessage() {}
 
 func (x *PutTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[29]
+	mi := &file_herald_v1_herald_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1944,7 +2379,7 @@ func (x *PutTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutTopicRequest.ProtoReflect.Descriptor instead.
 func (*PutTopicRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{29}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PutTopicRequest) GetName() string {
@@ -1982,6 +2417,13 @@ func (x *PutTopicRequest) GetDedupWindow() *durationpb.Duration {
 	return nil
 }
 
+func (x *PutTopicRequest) GetSchemaPolicy() string {
+	if x != nil && x.SchemaPolicy != nil {
+		return *x.SchemaPolicy
+	}
+	return ""
+}
+
 type PutTopicResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Topic *Topic                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
@@ -1993,7 +2435,7 @@ type PutTopicResponse struct {
 
 func (x *PutTopicResponse) Reset() {
 	*x = PutTopicResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[30]
+	mi := &file_herald_v1_herald_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2447,7 @@ func (x *PutTopicResponse) String() string {
 func (*PutTopicResponse) ProtoMessage() {}
 
 func (x *PutTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[30]
+	mi := &file_herald_v1_herald_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2460,7 @@ func (x *PutTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutTopicResponse.ProtoReflect.Descriptor instead.
 func (*PutTopicResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{30}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PutTopicResponse) GetTopic() *Topic {
@@ -2044,7 +2486,7 @@ type GetTopicRequest struct {
 
 func (x *GetTopicRequest) Reset() {
 	*x = GetTopicRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[31]
+	mi := &file_herald_v1_herald_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2056,7 +2498,7 @@ func (x *GetTopicRequest) String() string {
 func (*GetTopicRequest) ProtoMessage() {}
 
 func (x *GetTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[31]
+	mi := &file_herald_v1_herald_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2069,7 +2511,7 @@ func (x *GetTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTopicRequest.ProtoReflect.Descriptor instead.
 func (*GetTopicRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{31}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetTopicRequest) GetName() string {
@@ -2088,7 +2530,7 @@ type GetTopicResponse struct {
 
 func (x *GetTopicResponse) Reset() {
 	*x = GetTopicResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[32]
+	mi := &file_herald_v1_herald_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2100,7 +2542,7 @@ func (x *GetTopicResponse) String() string {
 func (*GetTopicResponse) ProtoMessage() {}
 
 func (x *GetTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[32]
+	mi := &file_herald_v1_herald_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2113,7 +2555,7 @@ func (x *GetTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTopicResponse.ProtoReflect.Descriptor instead.
 func (*GetTopicResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{32}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetTopicResponse) GetTopic() *Topic {
@@ -2131,7 +2573,7 @@ type ListTopicsRequest struct {
 
 func (x *ListTopicsRequest) Reset() {
 	*x = ListTopicsRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[33]
+	mi := &file_herald_v1_herald_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2143,7 +2585,7 @@ func (x *ListTopicsRequest) String() string {
 func (*ListTopicsRequest) ProtoMessage() {}
 
 func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[33]
+	mi := &file_herald_v1_herald_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2156,7 +2598,7 @@ func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopicsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{33}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{39}
 }
 
 type ListTopicsResponse struct {
@@ -2168,7 +2610,7 @@ type ListTopicsResponse struct {
 
 func (x *ListTopicsResponse) Reset() {
 	*x = ListTopicsResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[34]
+	mi := &file_herald_v1_herald_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2180,7 +2622,7 @@ func (x *ListTopicsResponse) String() string {
 func (*ListTopicsResponse) ProtoMessage() {}
 
 func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[34]
+	mi := &file_herald_v1_herald_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2193,7 +2635,7 @@ func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopicsResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{34}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListTopicsResponse) GetTopics() []*Topic {
@@ -2212,7 +2654,7 @@ type DeleteTopicRequest struct {
 
 func (x *DeleteTopicRequest) Reset() {
 	*x = DeleteTopicRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[35]
+	mi := &file_herald_v1_herald_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2666,7 @@ func (x *DeleteTopicRequest) String() string {
 func (*DeleteTopicRequest) ProtoMessage() {}
 
 func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[35]
+	mi := &file_herald_v1_herald_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2679,7 @@ func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTopicRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{35}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeleteTopicRequest) GetName() string {
@@ -2255,7 +2697,7 @@ type DeleteTopicResponse struct {
 
 func (x *DeleteTopicResponse) Reset() {
 	*x = DeleteTopicResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[36]
+	mi := &file_herald_v1_herald_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2267,7 +2709,7 @@ func (x *DeleteTopicResponse) String() string {
 func (*DeleteTopicResponse) ProtoMessage() {}
 
 func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[36]
+	mi := &file_herald_v1_herald_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2280,7 +2722,7 @@ func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTopicResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{36}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{42}
 }
 
 type PublishRequest struct {
@@ -2293,7 +2735,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[37]
+	mi := &file_herald_v1_herald_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2305,7 +2747,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[37]
+	mi := &file_herald_v1_herald_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2318,7 +2760,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{37}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PublishRequest) GetTopic() string {
@@ -2345,7 +2787,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[38]
+	mi := &file_herald_v1_herald_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2357,7 +2799,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[38]
+	mi := &file_herald_v1_herald_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2370,7 +2812,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{38}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PublishResponse) GetResults() []*PublishResult {
@@ -2394,7 +2836,7 @@ type PublishResult struct {
 
 func (x *PublishResult) Reset() {
 	*x = PublishResult{}
-	mi := &file_herald_v1_herald_proto_msgTypes[39]
+	mi := &file_herald_v1_herald_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2406,7 +2848,7 @@ func (x *PublishResult) String() string {
 func (*PublishResult) ProtoMessage() {}
 
 func (x *PublishResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[39]
+	mi := &file_herald_v1_herald_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2419,7 +2861,7 @@ func (x *PublishResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResult.ProtoReflect.Descriptor instead.
 func (*PublishResult) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{39}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PublishResult) GetId() string {
@@ -2487,7 +2929,7 @@ type CloudEvent struct {
 
 func (x *CloudEvent) Reset() {
 	*x = CloudEvent{}
-	mi := &file_herald_v1_herald_proto_msgTypes[40]
+	mi := &file_herald_v1_herald_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2499,7 +2941,7 @@ func (x *CloudEvent) String() string {
 func (*CloudEvent) ProtoMessage() {}
 
 func (x *CloudEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[40]
+	mi := &file_herald_v1_herald_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2512,7 +2954,7 @@ func (x *CloudEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloudEvent.ProtoReflect.Descriptor instead.
 func (*CloudEvent) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{40}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CloudEvent) GetId() string {
@@ -2633,7 +3075,7 @@ type KnownAttributes struct {
 
 func (x *KnownAttributes) Reset() {
 	*x = KnownAttributes{}
-	mi := &file_herald_v1_herald_proto_msgTypes[41]
+	mi := &file_herald_v1_herald_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2645,7 +3087,7 @@ func (x *KnownAttributes) String() string {
 func (*KnownAttributes) ProtoMessage() {}
 
 func (x *KnownAttributes) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[41]
+	mi := &file_herald_v1_herald_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2658,7 +3100,7 @@ func (x *KnownAttributes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KnownAttributes.ProtoReflect.Descriptor instead.
 func (*KnownAttributes) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{41}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *KnownAttributes) GetTimeUnixNanos() int64 {
@@ -2743,7 +3185,7 @@ type CloudEventAttributeValue struct {
 
 func (x *CloudEventAttributeValue) Reset() {
 	*x = CloudEventAttributeValue{}
-	mi := &file_herald_v1_herald_proto_msgTypes[42]
+	mi := &file_herald_v1_herald_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2755,7 +3197,7 @@ func (x *CloudEventAttributeValue) String() string {
 func (*CloudEventAttributeValue) ProtoMessage() {}
 
 func (x *CloudEventAttributeValue) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[42]
+	mi := &file_herald_v1_herald_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2768,7 +3210,7 @@ func (x *CloudEventAttributeValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloudEventAttributeValue.ProtoReflect.Descriptor instead.
 func (*CloudEventAttributeValue) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{42}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CloudEventAttributeValue) GetAttr() isCloudEventAttributeValue_Attr {
@@ -2891,7 +3333,38 @@ var File_herald_v1_herald_proto protoreflect.FileDescriptor
 
 const file_herald_v1_herald_proto_rawDesc = "" +
 	"\n" +
-	"\x16herald/v1/herald.proto\x12\therald.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x01\n" +
+	"\x16herald/v1/herald.proto\x12\therald.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"I\n" +
+	"\x15RegisterSchemaRequest\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
+	"\x06schema\x18\x02 \x01(\tR\x06schema\"\\\n" +
+	"\x16RegisterSchemaResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x05R\aversion\x12\x18\n" +
+	"\acreated\x18\x03 \x01(\bR\acreated\"|\n" +
+	"\x10SchemaViolations\x12:\n" +
+	"\n" +
+	"violations\x18\x01 \x03(\v2\x1a.herald.v1.SchemaViolationR\n" +
+	"violations\x12\x16\n" +
+	"\x06events\x18\x02 \x01(\x05R\x06events\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x05R\x05total\"\xb9\x01\n" +
+	"\x0fSchemaViolation\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x05R\aversion\x12\x18\n" +
+	"\apointer\x18\x05 \x01(\tR\apointer\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\x12\x18\n" +
+	"\akeyword\x18\a \x01(\tR\akeyword\"\x82\x01\n" +
+	"\rSchemaChanges\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12$\n" +
+	"\rcompatibility\x18\x02 \x01(\tR\rcompatibility\x121\n" +
+	"\achanges\x18\x03 \x03(\v2\x17.herald.v1.SchemaChangeR\achanges\"\x88\x01\n" +
+	"\fSchemaChange\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x05R\aversion\x12\x1c\n" +
+	"\tdirection\x18\x05 \x01(\tR\tdirection\"\xc3\x01\n" +
 	"\vStoredEvent\x12+\n" +
 	"\x05event\x18\x01 \x01(\v2\x15.herald.v1.CloudEventR\x05event\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x1c\n" +
@@ -3022,7 +3495,7 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\x11SubscribeResponse\x123\n" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x13.herald.v1.DeliveryR\n" +
-	"deliveries\"\x9a\x02\n" +
+	"deliveries\"\xbf\x02\n" +
 	"\x05Topic\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
@@ -3031,7 +3504,8 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\tretention\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\tretention\x12'\n" +
 	"\x0fretention_bytes\x18\x04 \x01(\x03R\x0eretentionBytes\x12<\n" +
 	"\fdedup_window\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vdedupWindow\x12=\n" +
-	"\fcreated_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vcreatedTime\"\x92\x02\n" +
+	"\fcreated_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vcreatedTime\x12#\n" +
+	"\rschema_policy\x18\a \x01(\tR\fschemaPolicy\"\xce\x02\n" +
 	"\x0fPutTopicRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\n" +
@@ -3039,9 +3513,11 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"partitions\x88\x01\x01\x127\n" +
 	"\tretention\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\tretention\x12,\n" +
 	"\x0fretention_bytes\x18\x04 \x01(\x03H\x01R\x0eretentionBytes\x88\x01\x01\x12<\n" +
-	"\fdedup_window\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vdedupWindowB\r\n" +
+	"\fdedup_window\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vdedupWindow\x12(\n" +
+	"\rschema_policy\x18\x06 \x01(\tH\x02R\fschemaPolicy\x88\x01\x01B\r\n" +
 	"\v_partitionsB\x12\n" +
-	"\x10_retention_bytes\"T\n" +
+	"\x10_retention_bytesB\x10\n" +
+	"\x0e_schema_policy\"T\n" +
 	"\x10PutTopicResponse\x12&\n" +
 	"\x05topic\x18\x01 \x01(\v2\x10.herald.v1.TopicR\x05topic\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\"%\n" +
@@ -3109,7 +3585,7 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\n" +
 	"ce_uri_ref\x18\x06 \x01(\tH\x00R\bceUriRef\x12?\n" +
 	"\fce_timestamp\x18\a \x01(\v2\x1a.google.protobuf.TimestampH\x00R\vceTimestampB\x06\n" +
-	"\x04attr2\x86\t\n" +
+	"\x04attr2\xdd\t\n" +
 	"\rHeraldService\x12C\n" +
 	"\bPutTopic\x12\x1a.herald.v1.PutTopicRequest\x1a\x1b.herald.v1.PutTopicResponse\x12H\n" +
 	"\bGetTopic\x12\x1a.herald.v1.GetTopicRequest\x1a\x1b.herald.v1.GetTopicResponse\"\x03\x90\x02\x01\x12N\n" +
@@ -3126,7 +3602,8 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\x04Seek\x12\x16.herald.v1.SeekRequest\x1a\x17.herald.v1.SeekResponse\x127\n" +
 	"\x04Pull\x12\x16.herald.v1.PullRequest\x1a\x17.herald.v1.PullResponse\x12=\n" +
 	"\x06Settle\x12\x18.herald.v1.SettleRequest\x1a\x19.herald.v1.SettleResponse\x12J\n" +
-	"\tSubscribe\x12\x1b.herald.v1.SubscribeRequest\x1a\x1c.herald.v1.SubscribeResponse(\x010\x01B?Z=github.com/heraldevents/herald/internal/rpc/heraldv1;heraldv1b\x06proto3"
+	"\tSubscribe\x12\x1b.herald.v1.SubscribeRequest\x1a\x1c.herald.v1.SubscribeResponse(\x010\x01\x12U\n" +
+	"\x0eRegisterSchema\x12 .herald.v1.RegisterSchemaRequest\x1a!.herald.v1.RegisterSchemaResponseB?Z=github.com/heraldevents/herald/internal/rpc/heraldv1;heraldv1b\x06proto3"
 
 var (
 	file_herald_v1_herald_proto_rawDescOnce sync.Once
@@ -3141,137 +3618,147 @@ func file_herald_v1_herald_proto_rawDescGZIP() []byte {
 }
 
 var file_herald_v1_herald_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_herald_v1_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_herald_v1_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_herald_v1_herald_proto_goTypes = []any{
 	(Settlement_Kind)(0),               // 0: herald.v1.Settlement.Kind
-	(*StoredEvent)(nil),                // 1: herald.v1.StoredEvent
-	(*ReadRequest)(nil),                // 2: herald.v1.ReadRequest
-	(*ReadResponse)(nil),               // 3: herald.v1.ReadResponse
-	(*SubscriptionConfig)(nil),         // 4: herald.v1.SubscriptionConfig
-	(*Backoff)(nil),                    // 5: herald.v1.Backoff
-	(*Filter)(nil),                     // 6: herald.v1.Filter
-	(*Subscription)(nil),               // 7: herald.v1.Subscription
-	(*SubscriptionPartition)(nil),      // 8: herald.v1.SubscriptionPartition
-	(*PutSubscriptionRequest)(nil),     // 9: herald.v1.PutSubscriptionRequest
-	(*PutSubscriptionResponse)(nil),    // 10: herald.v1.PutSubscriptionResponse
-	(*GetSubscriptionRequest)(nil),     // 11: herald.v1.GetSubscriptionRequest
-	(*GetSubscriptionResponse)(nil),    // 12: herald.v1.GetSubscriptionResponse
-	(*ListSubscriptionsRequest)(nil),   // 13: herald.v1.ListSubscriptionsRequest
-	(*ListSubscriptionsResponse)(nil),  // 14: herald.v1.ListSubscriptionsResponse
-	(*DeleteSubscriptionRequest)(nil),  // 15: herald.v1.DeleteSubscriptionRequest
-	(*DeleteSubscriptionResponse)(nil), // 16: herald.v1.DeleteSubscriptionResponse
-	(*SeekRequest)(nil),                // 17: herald.v1.SeekRequest
-	(*SeekResponse)(nil),               // 18: herald.v1.SeekResponse
-	(*Delivery)(nil),                   // 19: herald.v1.Delivery
-	(*PullRequest)(nil),                // 20: herald.v1.PullRequest
-	(*PullResponse)(nil),               // 21: herald.v1.PullResponse
-	(*Settlement)(nil),                 // 22: herald.v1.Settlement
-	(*SettleResult)(nil),               // 23: herald.v1.SettleResult
-	(*SettleRequest)(nil),              // 24: herald.v1.SettleRequest
-	(*SettleResponse)(nil),             // 25: herald.v1.SettleResponse
-	(*SubscribeRequest)(nil),           // 26: herald.v1.SubscribeRequest
-	(*SubscribeStart)(nil),             // 27: herald.v1.SubscribeStart
-	(*SubscribeResponse)(nil),          // 28: herald.v1.SubscribeResponse
-	(*Topic)(nil),                      // 29: herald.v1.Topic
-	(*PutTopicRequest)(nil),            // 30: herald.v1.PutTopicRequest
-	(*PutTopicResponse)(nil),           // 31: herald.v1.PutTopicResponse
-	(*GetTopicRequest)(nil),            // 32: herald.v1.GetTopicRequest
-	(*GetTopicResponse)(nil),           // 33: herald.v1.GetTopicResponse
-	(*ListTopicsRequest)(nil),          // 34: herald.v1.ListTopicsRequest
-	(*ListTopicsResponse)(nil),         // 35: herald.v1.ListTopicsResponse
-	(*DeleteTopicRequest)(nil),         // 36: herald.v1.DeleteTopicRequest
-	(*DeleteTopicResponse)(nil),        // 37: herald.v1.DeleteTopicResponse
-	(*PublishRequest)(nil),             // 38: herald.v1.PublishRequest
-	(*PublishResponse)(nil),            // 39: herald.v1.PublishResponse
-	(*PublishResult)(nil),              // 40: herald.v1.PublishResult
-	(*CloudEvent)(nil),                 // 41: herald.v1.CloudEvent
-	(*KnownAttributes)(nil),            // 42: herald.v1.KnownAttributes
-	(*CloudEventAttributeValue)(nil),   // 43: herald.v1.CloudEventAttributeValue
-	nil,                                // 44: herald.v1.SeekRequest.OffsetsEntry
-	nil,                                // 45: herald.v1.CloudEvent.AttributesEntry
-	(*timestamppb.Timestamp)(nil),      // 46: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 47: google.protobuf.Duration
-	(*anypb.Any)(nil),                  // 48: google.protobuf.Any
+	(*RegisterSchemaRequest)(nil),      // 1: herald.v1.RegisterSchemaRequest
+	(*RegisterSchemaResponse)(nil),     // 2: herald.v1.RegisterSchemaResponse
+	(*SchemaViolations)(nil),           // 3: herald.v1.SchemaViolations
+	(*SchemaViolation)(nil),            // 4: herald.v1.SchemaViolation
+	(*SchemaChanges)(nil),              // 5: herald.v1.SchemaChanges
+	(*SchemaChange)(nil),               // 6: herald.v1.SchemaChange
+	(*StoredEvent)(nil),                // 7: herald.v1.StoredEvent
+	(*ReadRequest)(nil),                // 8: herald.v1.ReadRequest
+	(*ReadResponse)(nil),               // 9: herald.v1.ReadResponse
+	(*SubscriptionConfig)(nil),         // 10: herald.v1.SubscriptionConfig
+	(*Backoff)(nil),                    // 11: herald.v1.Backoff
+	(*Filter)(nil),                     // 12: herald.v1.Filter
+	(*Subscription)(nil),               // 13: herald.v1.Subscription
+	(*SubscriptionPartition)(nil),      // 14: herald.v1.SubscriptionPartition
+	(*PutSubscriptionRequest)(nil),     // 15: herald.v1.PutSubscriptionRequest
+	(*PutSubscriptionResponse)(nil),    // 16: herald.v1.PutSubscriptionResponse
+	(*GetSubscriptionRequest)(nil),     // 17: herald.v1.GetSubscriptionRequest
+	(*GetSubscriptionResponse)(nil),    // 18: herald.v1.GetSubscriptionResponse
+	(*ListSubscriptionsRequest)(nil),   // 19: herald.v1.ListSubscriptionsRequest
+	(*ListSubscriptionsResponse)(nil),  // 20: herald.v1.ListSubscriptionsResponse
+	(*DeleteSubscriptionRequest)(nil),  // 21: herald.v1.DeleteSubscriptionRequest
+	(*DeleteSubscriptionResponse)(nil), // 22: herald.v1.DeleteSubscriptionResponse
+	(*SeekRequest)(nil),                // 23: herald.v1.SeekRequest
+	(*SeekResponse)(nil),               // 24: herald.v1.SeekResponse
+	(*Delivery)(nil),                   // 25: herald.v1.Delivery
+	(*PullRequest)(nil),                // 26: herald.v1.PullRequest
+	(*PullResponse)(nil),               // 27: herald.v1.PullResponse
+	(*Settlement)(nil),                 // 28: herald.v1.Settlement
+	(*SettleResult)(nil),               // 29: herald.v1.SettleResult
+	(*SettleRequest)(nil),              // 30: herald.v1.SettleRequest
+	(*SettleResponse)(nil),             // 31: herald.v1.SettleResponse
+	(*SubscribeRequest)(nil),           // 32: herald.v1.SubscribeRequest
+	(*SubscribeStart)(nil),             // 33: herald.v1.SubscribeStart
+	(*SubscribeResponse)(nil),          // 34: herald.v1.SubscribeResponse
+	(*Topic)(nil),                      // 35: herald.v1.Topic
+	(*PutTopicRequest)(nil),            // 36: herald.v1.PutTopicRequest
+	(*PutTopicResponse)(nil),           // 37: herald.v1.PutTopicResponse
+	(*GetTopicRequest)(nil),            // 38: herald.v1.GetTopicRequest
+	(*GetTopicResponse)(nil),           // 39: herald.v1.GetTopicResponse
+	(*ListTopicsRequest)(nil),          // 40: herald.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),         // 41: herald.v1.ListTopicsResponse
+	(*DeleteTopicRequest)(nil),         // 42: herald.v1.DeleteTopicRequest
+	(*DeleteTopicResponse)(nil),        // 43: herald.v1.DeleteTopicResponse
+	(*PublishRequest)(nil),             // 44: herald.v1.PublishRequest
+	(*PublishResponse)(nil),            // 45: herald.v1.PublishResponse
+	(*PublishResult)(nil),              // 46: herald.v1.PublishResult
+	(*CloudEvent)(nil),                 // 47: herald.v1.CloudEvent
+	(*KnownAttributes)(nil),            // 48: herald.v1.KnownAttributes
+	(*CloudEventAttributeValue)(nil),   // 49: herald.v1.CloudEventAttributeValue
+	nil,                                // 50: herald.v1.SeekRequest.OffsetsEntry
+	nil,                                // 51: herald.v1.CloudEvent.AttributesEntry
+	(*timestamppb.Timestamp)(nil),      // 52: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 53: google.protobuf.Duration
+	(*anypb.Any)(nil),                  // 54: google.protobuf.Any
 }
 var file_herald_v1_herald_proto_depIdxs = []int32{
-	41, // 0: herald.v1.StoredEvent.event:type_name -> herald.v1.CloudEvent
-	46, // 1: herald.v1.StoredEvent.stored_time:type_name -> google.protobuf.Timestamp
-	47, // 2: herald.v1.ReadRequest.wait:type_name -> google.protobuf.Duration
-	1,  // 3: herald.v1.ReadResponse.events:type_name -> herald.v1.StoredEvent
-	47, // 4: herald.v1.SubscriptionConfig.ack_timeout:type_name -> google.protobuf.Duration
-	5,  // 5: herald.v1.SubscriptionConfig.backoff:type_name -> herald.v1.Backoff
-	6,  // 6: herald.v1.SubscriptionConfig.filter:type_name -> herald.v1.Filter
-	47, // 7: herald.v1.Backoff.initial:type_name -> google.protobuf.Duration
-	47, // 8: herald.v1.Backoff.max:type_name -> google.protobuf.Duration
-	4,  // 9: herald.v1.Subscription.config:type_name -> herald.v1.SubscriptionConfig
-	46, // 10: herald.v1.Subscription.created_time:type_name -> google.protobuf.Timestamp
-	8,  // 11: herald.v1.Subscription.partitions:type_name -> herald.v1.SubscriptionPartition
-	4,  // 12: herald.v1.PutSubscriptionRequest.config:type_name -> herald.v1.SubscriptionConfig
-	7,  // 13: herald.v1.PutSubscriptionResponse.subscription:type_name -> herald.v1.Subscription
-	7,  // 14: herald.v1.GetSubscriptionResponse.subscription:type_name -> herald.v1.Subscription
-	7,  // 15: herald.v1.ListSubscriptionsResponse.subscriptions:type_name -> herald.v1.Subscription
-	44, // 16: herald.v1.SeekRequest.offsets:type_name -> herald.v1.SeekRequest.OffsetsEntry
-	7,  // 17: herald.v1.SeekResponse.subscription:type_name -> herald.v1.Subscription
-	1,  // 18: herald.v1.Delivery.event:type_name -> herald.v1.StoredEvent
-	47, // 19: herald.v1.PullRequest.wait:type_name -> google.protobuf.Duration
-	19, // 20: herald.v1.PullResponse.deliveries:type_name -> herald.v1.Delivery
-	0,  // 21: herald.v1.Settlement.kind:type_name -> herald.v1.Settlement.Kind
-	47, // 22: herald.v1.Settlement.delay:type_name -> google.protobuf.Duration
-	22, // 23: herald.v1.SettleRequest.settlements:type_name -> herald.v1.Settlement
-	23, // 24: herald.v1.SettleResponse.results:type_name -> herald.v1.SettleResult
-	27, // 25: herald.v1.SubscribeRequest.start:type_name -> herald.v1.SubscribeStart
-	22, // 26: herald.v1.SubscribeRequest.settle:type_name -> herald.v1.Settlement
-	19, // 27: herald.v1.SubscribeResponse.deliveries:type_name -> herald.v1.Delivery
-	47, // 28: herald.v1.Topic.retention:type_name -> google.protobuf.Duration
-	47, // 29: herald.v1.Topic.dedup_window:type_name -> google.protobuf.Duration
-	46, // 30: herald.v1.Topic.created_time:type_name -> google.protobuf.Timestamp
-	47, // 31: herald.v1.PutTopicRequest.retention:type_name -> google.protobuf.Duration
-	47, // 32: herald.v1.PutTopicRequest.dedup_window:type_name -> google.protobuf.Duration
-	29, // 33: herald.v1.PutTopicResponse.topic:type_name -> herald.v1.Topic
-	29, // 34: herald.v1.GetTopicResponse.topic:type_name -> herald.v1.Topic
-	29, // 35: herald.v1.ListTopicsResponse.topics:type_name -> herald.v1.Topic
-	41, // 36: herald.v1.PublishRequest.events:type_name -> herald.v1.CloudEvent
-	40, // 37: herald.v1.PublishResponse.results:type_name -> herald.v1.PublishResult
-	45, // 38: herald.v1.CloudEvent.attributes:type_name -> herald.v1.CloudEvent.AttributesEntry
-	48, // 39: herald.v1.CloudEvent.proto_data:type_name -> google.protobuf.Any
-	42, // 40: herald.v1.CloudEvent.known:type_name -> herald.v1.KnownAttributes
-	46, // 41: herald.v1.CloudEventAttributeValue.ce_timestamp:type_name -> google.protobuf.Timestamp
-	43, // 42: herald.v1.CloudEvent.AttributesEntry.value:type_name -> herald.v1.CloudEventAttributeValue
-	30, // 43: herald.v1.HeraldService.PutTopic:input_type -> herald.v1.PutTopicRequest
-	32, // 44: herald.v1.HeraldService.GetTopic:input_type -> herald.v1.GetTopicRequest
-	34, // 45: herald.v1.HeraldService.ListTopics:input_type -> herald.v1.ListTopicsRequest
-	36, // 46: herald.v1.HeraldService.DeleteTopic:input_type -> herald.v1.DeleteTopicRequest
-	38, // 47: herald.v1.HeraldService.Publish:input_type -> herald.v1.PublishRequest
-	38, // 48: herald.v1.HeraldService.PublishStream:input_type -> herald.v1.PublishRequest
-	2,  // 49: herald.v1.HeraldService.Read:input_type -> herald.v1.ReadRequest
-	9,  // 50: herald.v1.HeraldService.PutSubscription:input_type -> herald.v1.PutSubscriptionRequest
-	11, // 51: herald.v1.HeraldService.GetSubscription:input_type -> herald.v1.GetSubscriptionRequest
-	13, // 52: herald.v1.HeraldService.ListSubscriptions:input_type -> herald.v1.ListSubscriptionsRequest
-	15, // 53: herald.v1.HeraldService.DeleteSubscription:input_type -> herald.v1.DeleteSubscriptionRequest
-	17, // 54: herald.v1.HeraldService.Seek:input_type -> herald.v1.SeekRequest
-	20, // 55: herald.v1.HeraldService.Pull:input_type -> herald.v1.PullRequest
-	24, // 56: herald.v1.HeraldService.Settle:input_type -> herald.v1.SettleRequest
-	26, // 57: herald.v1.HeraldService.Subscribe:input_type -> herald.v1.SubscribeRequest
-	31, // 58: herald.v1.HeraldService.PutTopic:output_type -> herald.v1.PutTopicResponse
-	33, // 59: herald.v1.HeraldService.GetTopic:output_type -> herald.v1.GetTopicResponse
-	35, // 60: herald.v1.HeraldService.ListTopics:output_type -> herald.v1.ListTopicsResponse
-	37, // 61: herald.v1.HeraldService.DeleteTopic:output_type -> herald.v1.DeleteTopicResponse
-	39, // 62: herald.v1.HeraldService.Publish:output_type -> herald.v1.PublishResponse
-	39, // 63: herald.v1.HeraldService.PublishStream:output_type -> herald.v1.PublishResponse
-	3,  // 64: herald.v1.HeraldService.Read:output_type -> herald.v1.ReadResponse
-	10, // 65: herald.v1.HeraldService.PutSubscription:output_type -> herald.v1.PutSubscriptionResponse
-	12, // 66: herald.v1.HeraldService.GetSubscription:output_type -> herald.v1.GetSubscriptionResponse
-	14, // 67: herald.v1.HeraldService.ListSubscriptions:output_type -> herald.v1.ListSubscriptionsResponse
-	16, // 68: herald.v1.HeraldService.DeleteSubscription:output_type -> herald.v1.DeleteSubscriptionResponse
-	18, // 69: herald.v1.HeraldService.Seek:output_type -> herald.v1.SeekResponse
-	21, // 70: herald.v1.HeraldService.Pull:output_type -> herald.v1.PullResponse
-	25, // 71: herald.v1.HeraldService.Settle:output_type -> herald.v1.SettleResponse
-	28, // 72: herald.v1.HeraldService.Subscribe:output_type -> herald.v1.SubscribeResponse
-	58, // [58:73] is the sub-list for method output_type
-	43, // [43:58] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	4,  // 0: herald.v1.SchemaViolations.violations:type_name -> herald.v1.SchemaViolation
+	6,  // 1: herald.v1.SchemaChanges.changes:type_name -> herald.v1.SchemaChange
+	47, // 2: herald.v1.StoredEvent.event:type_name -> herald.v1.CloudEvent
+	52, // 3: herald.v1.StoredEvent.stored_time:type_name -> google.protobuf.Timestamp
+	53, // 4: herald.v1.ReadRequest.wait:type_name -> google.protobuf.Duration
+	7,  // 5: herald.v1.ReadResponse.events:type_name -> herald.v1.StoredEvent
+	53, // 6: herald.v1.SubscriptionConfig.ack_timeout:type_name -> google.protobuf.Duration
+	11, // 7: herald.v1.SubscriptionConfig.backoff:type_name -> herald.v1.Backoff
+	12, // 8: herald.v1.SubscriptionConfig.filter:type_name -> herald.v1.Filter
+	53, // 9: herald.v1.Backoff.initial:type_name -> google.protobuf.Duration
+	53, // 10: herald.v1.Backoff.max:type_name -> google.protobuf.Duration
+	10, // 11: herald.v1.Subscription.config:type_name -> herald.v1.SubscriptionConfig
+	52, // 12: herald.v1.Subscription.created_time:type_name -> google.protobuf.Timestamp
+	14, // 13: herald.v1.Subscription.partitions:type_name -> herald.v1.SubscriptionPartition
+	10, // 14: herald.v1.PutSubscriptionRequest.config:type_name -> herald.v1.SubscriptionConfig
+	13, // 15: herald.v1.PutSubscriptionResponse.subscription:type_name -> herald.v1.Subscription
+	13, // 16: herald.v1.GetSubscriptionResponse.subscription:type_name -> herald.v1.Subscription
+	13, // 17: herald.v1.ListSubscriptionsResponse.subscriptions:type_name -> herald.v1.Subscription
+	50, // 18: herald.v1.SeekRequest.offsets:type_name -> herald.v1.SeekRequest.OffsetsEntry
+	13, // 19: herald.v1.SeekResponse.subscription:type_name -> herald.v1.Subscription
+	7,  // 20: herald.v1.Delivery.event:type_name -> herald.v1.StoredEvent
+	53, // 21: herald.v1.PullRequest.wait:type_name -> google.protobuf.Duration
+	25, // 22: herald.v1.PullResponse.deliveries:type_name -> herald.v1.Delivery
+	0,  // 23: herald.v1.Settlement.kind:type_name -> herald.v1.Settlement.Kind
+	53, // 24: herald.v1.Settlement.delay:type_name -> google.protobuf.Duration
+	28, // 25: herald.v1.SettleRequest.settlements:type_name -> herald.v1.Settlement
+	29, // 26: herald.v1.SettleResponse.results:type_name -> herald.v1.SettleResult
+	33, // 27: herald.v1.SubscribeRequest.start:type_name -> herald.v1.SubscribeStart
+	28, // 28: herald.v1.SubscribeRequest.settle:type_name -> herald.v1.Settlement
+	25, // 29: herald.v1.SubscribeResponse.deliveries:type_name -> herald.v1.Delivery
+	53, // 30: herald.v1.Topic.retention:type_name -> google.protobuf.Duration
+	53, // 31: herald.v1.Topic.dedup_window:type_name -> google.protobuf.Duration
+	52, // 32: herald.v1.Topic.created_time:type_name -> google.protobuf.Timestamp
+	53, // 33: herald.v1.PutTopicRequest.retention:type_name -> google.protobuf.Duration
+	53, // 34: herald.v1.PutTopicRequest.dedup_window:type_name -> google.protobuf.Duration
+	35, // 35: herald.v1.PutTopicResponse.topic:type_name -> herald.v1.Topic
+	35, // 36: herald.v1.GetTopicResponse.topic:type_name -> herald.v1.Topic
+	35, // 37: herald.v1.ListTopicsResponse.topics:type_name -> herald.v1.Topic
+	47, // 38: herald.v1.PublishRequest.events:type_name -> herald.v1.CloudEvent
+	46, // 39: herald.v1.PublishResponse.results:type_name -> herald.v1.PublishResult
+	51, // 40: herald.v1.CloudEvent.attributes:type_name -> herald.v1.CloudEvent.AttributesEntry
+	54, // 41: herald.v1.CloudEvent.proto_data:type_name -> google.protobuf.Any
+	48, // 42: herald.v1.CloudEvent.known:type_name -> herald.v1.KnownAttributes
+	52, // 43: herald.v1.CloudEventAttributeValue.ce_timestamp:type_name -> google.protobuf.Timestamp
+	49, // 44: herald.v1.CloudEvent.AttributesEntry.value:type_name -> herald.v1.CloudEventAttributeValue
+	36, // 45: herald.v1.HeraldService.PutTopic:input_type -> herald.v1.PutTopicRequest
+	38, // 46: herald.v1.HeraldService.GetTopic:input_type -> herald.v1.GetTopicRequest
+	40, // 47: herald.v1.HeraldService.ListTopics:input_type -> herald.v1.ListTopicsRequest
+	42, // 48: herald.v1.HeraldService.DeleteTopic:input_type -> herald.v1.DeleteTopicRequest
+	44, // 49: herald.v1.HeraldService.Publish:input_type -> herald.v1.PublishRequest
+	44, // 50: herald.v1.HeraldService.PublishStream:input_type -> herald.v1.PublishRequest
+	8,  // 51: herald.v1.HeraldService.Read:input_type -> herald.v1.ReadRequest
+	15, // 52: herald.v1.HeraldService.PutSubscription:input_type -> herald.v1.PutSubscriptionRequest
+	17, // 53: herald.v1.HeraldService.GetSubscription:input_type -> herald.v1.GetSubscriptionRequest
+	19, // 54: herald.v1.HeraldService.ListSubscriptions:input_type -> herald.v1.ListSubscriptionsRequest
+	21, // 55: herald.v1.HeraldService.DeleteSubscription:input_type -> herald.v1.DeleteSubscriptionRequest
+	23, // 56: herald.v1.HeraldService.Seek:input_type -> herald.v1.SeekRequest
+	26, // 57: herald.v1.HeraldService.Pull:input_type -> herald.v1.PullRequest
+	30, // 58: herald.v1.HeraldService.Settle:input_type -> herald.v1.SettleRequest
+	32, // 59: herald.v1.HeraldService.Subscribe:input_type -> herald.v1.SubscribeRequest
+	1,  // 60: herald.v1.HeraldService.RegisterSchema:input_type -> herald.v1.RegisterSchemaRequest
+	37, // 61: herald.v1.HeraldService.PutTopic:output_type -> herald.v1.PutTopicResponse
+	39, // 62: herald.v1.HeraldService.GetTopic:output_type -> herald.v1.GetTopicResponse
+	41, // 63: herald.v1.HeraldService.ListTopics:output_type -> herald.v1.ListTopicsResponse
+	43, // 64: herald.v1.HeraldService.DeleteTopic:output_type -> herald.v1.DeleteTopicResponse
+	45, // 65: herald.v1.HeraldService.Publish:output_type -> herald.v1.PublishResponse
+	45, // 66: herald.v1.HeraldService.PublishStream:output_type -> herald.v1.PublishResponse
+	9,  // 67: herald.v1.HeraldService.Read:output_type -> herald.v1.ReadResponse
+	16, // 68: herald.v1.HeraldService.PutSubscription:output_type -> herald.v1.PutSubscriptionResponse
+	18, // 69: herald.v1.HeraldService.GetSubscription:output_type -> herald.v1.GetSubscriptionResponse
+	20, // 70: herald.v1.HeraldService.ListSubscriptions:output_type -> herald.v1.ListSubscriptionsResponse
+	22, // 71: herald.v1.HeraldService.DeleteSubscription:output_type -> herald.v1.DeleteSubscriptionResponse
+	24, // 72: herald.v1.HeraldService.Seek:output_type -> herald.v1.SeekResponse
+	27, // 73: herald.v1.HeraldService.Pull:output_type -> herald.v1.PullResponse
+	31, // 74: herald.v1.HeraldService.Settle:output_type -> herald.v1.SettleResponse
+	34, // 75: herald.v1.HeraldService.Subscribe:output_type -> herald.v1.SubscribeResponse
+	2,  // 76: herald.v1.HeraldService.RegisterSchema:output_type -> herald.v1.RegisterSchemaResponse
+	61, // [61:77] is the sub-list for method output_type
+	45, // [45:61] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_herald_v1_herald_proto_init() }
@@ -3279,18 +3766,18 @@ func file_herald_v1_herald_proto_init() {
 	if File_herald_v1_herald_proto != nil {
 		return
 	}
-	file_herald_v1_herald_proto_msgTypes[25].OneofWrappers = []any{
+	file_herald_v1_herald_proto_msgTypes[31].OneofWrappers = []any{
 		(*SubscribeRequest_Start)(nil),
 		(*SubscribeRequest_Flow)(nil),
 		(*SubscribeRequest_Settle)(nil),
 	}
-	file_herald_v1_herald_proto_msgTypes[29].OneofWrappers = []any{}
-	file_herald_v1_herald_proto_msgTypes[40].OneofWrappers = []any{
+	file_herald_v1_herald_proto_msgTypes[35].OneofWrappers = []any{}
+	file_herald_v1_herald_proto_msgTypes[46].OneofWrappers = []any{
 		(*CloudEvent_BinaryData)(nil),
 		(*CloudEvent_TextData)(nil),
 		(*CloudEvent_ProtoData)(nil),
 	}
-	file_herald_v1_herald_proto_msgTypes[42].OneofWrappers = []any{
+	file_herald_v1_herald_proto_msgTypes[48].OneofWrappers = []any{
 		(*CloudEventAttributeValue_CeBoolean)(nil),
 		(*CloudEventAttributeValue_CeInteger)(nil),
 		(*CloudEventAttributeValue_CeString)(nil),
@@ -3305,7 +3792,7 @@ func file_herald_v1_herald_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_v1_herald_proto_rawDesc), len(file_herald_v1_herald_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   45,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

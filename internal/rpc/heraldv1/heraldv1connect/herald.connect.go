@@ -77,6 +77,9 @@ const (
 	HeraldServiceSettleProcedure = "/herald.v1.HeraldService/Settle"
 	// HeraldServiceSubscribeProcedure is the fully-qualified name of the HeraldService's Subscribe RPC.
 	HeraldServiceSubscribeProcedure = "/herald.v1.HeraldService/Subscribe"
+	// HeraldServiceRegisterSchemaProcedure is the fully-qualified name of the HeraldService's
+	// RegisterSchema RPC.
+	HeraldServiceRegisterSchemaProcedure = "/herald.v1.HeraldService/RegisterSchema"
 )
 
 // HeraldServiceClient is a client for the herald.v1.HeraldService service.
@@ -131,6 +134,11 @@ type HeraldServiceClient interface {
 	// the stream; deliveries never settled come again after their ack
 	// timeout.
 	Subscribe(context.Context) *connect.BidiStreamForClient[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse]
+	// RegisterSchema adds a JSON Schema to a subject (an event type) as its
+	// next version, or returns the version that already has the same
+	// schema. The rest of the registry is served over HTTP, compatible with
+	// Confluent Schema Registry, under /schema-registry.
+	RegisterSchema(context.Context, *connect.Request[heraldv1.RegisterSchemaRequest]) (*connect.Response[heraldv1.RegisterSchemaResponse], error)
 }
 
 // NewHeraldServiceClient constructs a client for the herald.v1.HeraldService service. By default,
@@ -239,6 +247,12 @@ func NewHeraldServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(heraldServiceMethods.ByName("Subscribe")),
 			connect.WithClientOptions(opts...),
 		),
+		registerSchema: connect.NewClient[heraldv1.RegisterSchemaRequest, heraldv1.RegisterSchemaResponse](
+			httpClient,
+			baseURL+HeraldServiceRegisterSchemaProcedure,
+			connect.WithSchema(heraldServiceMethods.ByName("RegisterSchema")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -259,6 +273,7 @@ type heraldServiceClient struct {
 	pull               *connect.Client[heraldv1.PullRequest, heraldv1.PullResponse]
 	settle             *connect.Client[heraldv1.SettleRequest, heraldv1.SettleResponse]
 	subscribe          *connect.Client[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse]
+	registerSchema     *connect.Client[heraldv1.RegisterSchemaRequest, heraldv1.RegisterSchemaResponse]
 }
 
 // PutTopic calls herald.v1.HeraldService.PutTopic.
@@ -336,6 +351,11 @@ func (c *heraldServiceClient) Subscribe(ctx context.Context) *connect.BidiStream
 	return c.subscribe.CallBidiStream(ctx)
 }
 
+// RegisterSchema calls herald.v1.HeraldService.RegisterSchema.
+func (c *heraldServiceClient) RegisterSchema(ctx context.Context, req *connect.Request[heraldv1.RegisterSchemaRequest]) (*connect.Response[heraldv1.RegisterSchemaResponse], error) {
+	return c.registerSchema.CallUnary(ctx, req)
+}
+
 // HeraldServiceHandler is an implementation of the herald.v1.HeraldService service.
 type HeraldServiceHandler interface {
 	// PutTopic creates a topic or changes an existing one. Unset fields keep
@@ -388,6 +408,11 @@ type HeraldServiceHandler interface {
 	// the stream; deliveries never settled come again after their ack
 	// timeout.
 	Subscribe(context.Context, *connect.BidiStream[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse]) error
+	// RegisterSchema adds a JSON Schema to a subject (an event type) as its
+	// next version, or returns the version that already has the same
+	// schema. The rest of the registry is served over HTTP, compatible with
+	// Confluent Schema Registry, under /schema-registry.
+	RegisterSchema(context.Context, *connect.Request[heraldv1.RegisterSchemaRequest]) (*connect.Response[heraldv1.RegisterSchemaResponse], error)
 }
 
 // NewHeraldServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -492,6 +517,12 @@ func NewHeraldServiceHandler(svc HeraldServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(heraldServiceMethods.ByName("Subscribe")),
 		connect.WithHandlerOptions(opts...),
 	)
+	heraldServiceRegisterSchemaHandler := connect.NewUnaryHandler(
+		HeraldServiceRegisterSchemaProcedure,
+		svc.RegisterSchema,
+		connect.WithSchema(heraldServiceMethods.ByName("RegisterSchema")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/herald.v1.HeraldService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case HeraldServicePutTopicProcedure:
@@ -524,6 +555,8 @@ func NewHeraldServiceHandler(svc HeraldServiceHandler, opts ...connect.HandlerOp
 			heraldServiceSettleHandler.ServeHTTP(w, r)
 		case HeraldServiceSubscribeProcedure:
 			heraldServiceSubscribeHandler.ServeHTTP(w, r)
+		case HeraldServiceRegisterSchemaProcedure:
+			heraldServiceRegisterSchemaHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -591,4 +624,8 @@ func (UnimplementedHeraldServiceHandler) Settle(context.Context, *connect.Reques
 
 func (UnimplementedHeraldServiceHandler) Subscribe(context.Context, *connect.BidiStream[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("herald.v1.HeraldService.Subscribe is not implemented"))
+}
+
+func (UnimplementedHeraldServiceHandler) RegisterSchema(context.Context, *connect.Request[heraldv1.RegisterSchemaRequest]) (*connect.Response[heraldv1.RegisterSchemaResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.v1.HeraldService.RegisterSchema is not implemented"))
 }

@@ -1,0 +1,121 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// maxSchemaBytes bounds the text of one schema.
+const maxSchemaBytes = 1 << 20
+
+// schemaURL is the location a schema is compiled at. A schema's own $id
+// overrides it as the base of its references.
+const schemaURL = "mem://herald/schema.json"
+
+// compiled is a schema ready to validate: the full validator of
+// santhosh-tekuri/jsonschema (the authority, and the one that explains a
+// refusal) and, when every keyword the schema uses has one, the fast
+// validator that checks raw JSON bytes without decoding them.
+type compiled struct {
+	full *jsonschema.Schema
+	fast *fastNode // nil: the schema uses a keyword the fast validator does not have
+}
+
+// compile parses and compiles a schema. Its error says what is wrong
+// with the schema, for the person who wrote it.
+func compile(text []byte) (*compiled, error) {
+	if len(text) > maxSchemaBytes {
+		return nil, fmt.Errorf("the schema is %d bytes, the limit is %d", len(text), maxSchemaBytes)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(text))
+	if err != nil {
+		return nil, fmt.Errorf("the schema is not JSON: %w", err)
+	}
+	switch doc.(type) {
+	case map[string]any, bool:
+	default:
+		return nil, errors.New("a JSON Schema is an object or a boolean")
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	c.UseLoader(noLoader{})
+	if err := c.AddResource(schemaURL, doc); err != nil {
+		return nil, err
+	}
+	full, err := c.Compile(schemaURL)
+	if err != nil {
+		return nil, compileError(err)
+	}
+	if full.DraftVersion != 7 && full.DraftVersion != 2020 {
+		return nil, fmt.Errorf("the schema is JSON Schema draft %s; Herald takes draft 2020-12 (the default when $schema is absent) or draft-07",
+			draftName(full.DraftVersion))
+	}
+	return &compiled{full: full, fast: compileFast(full)}, nil
+}
+
+func draftName(v int) string {
+	if v < 2019 {
+		return fmt.Sprintf("%02d", v)
+	}
+	return fmt.Sprintf("%d", v)
+}
+
+// compileError shortens the compiler's messages: they name the internal
+// location the schema was compiled at.
+func compileError(err error) error {
+	var lerr *jsonschema.LoadURLError
+	if errors.As(err, &lerr) {
+		return fmt.Errorf("$ref %q points outside the schema; Herald resolves references within the schema only (use \"#/$defs/…\")", lerr.URL)
+	}
+	var serr *jsonschema.SchemaValidationError
+	var verr *jsonschema.ValidationError
+	if errors.As(err, &serr) && errors.As(serr.Err, &verr) {
+		var parts []string
+		leaves(verr, func(l *jsonschema.ValidationError) {
+			at := pointer(l.InstanceLocation)
+			if at == "" {
+				at = "the top level"
+			}
+			parts = append(parts, "at "+at+": "+describe(l))
+		})
+		return fmt.Errorf("not a valid JSON Schema: %s", strings.Join(parts, "; "))
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), schemaURL, "the schema"))
+}
+
+// noLoader refuses every URL: a schema may only refer within itself (the
+// meta-schemas are built in), so registering a schema never makes the
+// server read a file or the network.
+type noLoader struct{}
+
+func (noLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("%s: references outside the schema are not loaded", url)
+}
+
+// Canonical returns the canonical form of a JSON text: no insignificant
+// whitespace, object members sorted by name, numbers as written. Two
+// schemas with the same canonical form are the same schema.
+func Canonical(text []byte) ([]byte, error) {
+	d := json.NewDecoder(bytes.NewReader(text))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	if d.More() {
+		return nil, errors.New("more than one JSON value")
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}

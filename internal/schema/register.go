@@ -1,0 +1,145 @@
+package schema
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/heraldevents/herald/internal/schema/compat"
+)
+
+// Register adds a schema to a subject as its next version, unless a live
+// version already has the same schema (the same canonical JSON): then it
+// returns that version and created is false. The schema must be a valid
+// JSON Schema (draft 2020-12 or draft-07) and compatible, in the
+// subject's mode, with its live versions; an incompatible schema is an
+// *IncompatibleError listing every breaking change. The same schema
+// under several subjects has one id.
+func (r *Registry) Register(ctx context.Context, subject string, text []byte) (v SchemaVersion, created bool, err error) {
+	if err := CheckSubject(subject); err != nil {
+		return SchemaVersion{}, false, err
+	}
+	canon, c, err := checkSchema(text)
+	if err != nil {
+		return SchemaVersion{}, false, err
+	}
+	err = r.change(ctx, func(s *snapshot, w *writes) error {
+		if sub, ok := s.subjects[subject]; ok {
+			if old, ok := s.find(sub, canon, false); ok {
+				v, err = s.schemaVersion(subject, old)
+				return err
+			}
+		}
+		if err := r.checkCompatible(s, subject, text); err != nil {
+			return err
+		}
+		v, err = r.add(s, w, subject, text, canon, c)
+		created = err == nil
+		return err
+	})
+	return v, created, err
+}
+
+// checkSchema compiles a schema and returns its canonical text.
+func checkSchema(text []byte) (string, *compiled, error) {
+	c, err := compile(text)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrInvalidSchema, err)
+	}
+	canon, err := Canonical(text)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrInvalidSchema, err)
+	}
+	return string(canon), c, nil
+}
+
+// checkCompatible checks text against the subject's live versions in its
+// mode.
+func (r *Registry) checkCompatible(s *snapshot, subject string, text []byte) error {
+	mode := s.mode(subject, r.opts.DefaultCompatibility)
+	res, err := s.check(subject, mode, text, nil)
+	if err != nil {
+		return err
+	}
+	if !res.Compatible {
+		return &IncompatibleError{Subject: subject, Mode: mode, Changes: res.Changes}
+	}
+	return nil
+}
+
+// check runs the compatibility check of text against the subject's live
+// versions (or only those listed in against), oldest first, and numbers
+// each change with the real version it breaks with.
+func (s *snapshot) check(subject string, mode compat.Mode, text []byte, against []version) (compat.Result, error) {
+	if against == nil {
+		if sub, ok := s.subjects[subject]; ok {
+			for _, v := range sub.versions {
+				if v.live() {
+					against = append(against, v)
+				}
+			}
+		}
+	}
+	previous := make([][]byte, len(against))
+	for i, v := range against {
+		st, ok := s.schemas[v.ID]
+		if !ok {
+			return compat.Result{}, fmt.Errorf("%w: version %d of %q names schema id %d, which is missing", ErrSchemaNotFound, v.N, subject, v.ID)
+		}
+		previous[i] = st.text
+	}
+	res, err := compat.Check(mode, text, previous)
+	if err != nil {
+		return compat.Result{}, fmt.Errorf("%w: %w", ErrInvalidSchema, err)
+	}
+	for i := range res.Changes { // compat numbers the previous schemas 1..n
+		if c := &res.Changes[i]; c.Version >= 1 && c.Version <= len(against) {
+			c.Version = against[c.Version-1].N
+		}
+	}
+	return res, nil
+}
+
+// add stores text as the subject's next version, under the id its
+// canonical form already has or a new one.
+func (r *Registry) add(s *snapshot, w *writes, subject string, text []byte, canon string, c *compiled) (SchemaVersion, error) {
+	id, ok := s.byText[canon]
+	if !ok {
+		id = s.nextID
+		st := &stored{id: id, text: text, canonical: canon}
+		st.once.Do(func() { st.c = c }) // compiled already
+		s.addSchema(st)
+		w.put(schemaKey(id), schemaRecord{Schema: string(text)})
+		w.putGlobal(s)
+	}
+	sub := s.editSubject(subject)
+	sub.last++
+	sub.versions = append(sub.versions, version{N: sub.last, ID: id})
+	w.putSubject(s, sub)
+	return SchemaVersion{Subject: subject, Version: sub.last, ID: id, Schema: string(s.schemas[id].text)}, nil
+}
+
+// CheckCompatibility checks a schema against a subject's versions, as a
+// registration would in the subject's mode: against version n (a number
+// or Latest), or, with n == 0, against every live version the mode
+// covers. A subject without versions accepts any schema when n == 0.
+func (r *Registry) CheckCompatibility(subject string, n int, text []byte) (compat.Result, compat.Mode, error) {
+	if _, _, err := checkSchema(text); err != nil {
+		return compat.Result{}, "", err
+	}
+	s := r.state.Load()
+	mode := s.mode(subject, r.opts.DefaultCompatibility)
+	if n == 0 {
+		res, err := s.check(subject, mode, text, nil)
+		return res, mode, err
+	}
+	sub, err := s.subject(subject, false)
+	if err != nil {
+		return compat.Result{}, mode, err
+	}
+	v, err := sub.version(n, false)
+	if err != nil {
+		return compat.Result{}, mode, err
+	}
+	res, err := s.check(subject, mode, text, []version{v})
+	return res, mode, err
+}

@@ -1,0 +1,264 @@
+package herald_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldevents/herald"
+)
+
+// orderSchema and brokenOrderSchema give verdicts that do not depend on
+// the finer compatibility rules: brokenOrderSchema changes a property's
+// type from string to integer.
+const (
+	orderSchema       = `{"type":"object","properties":{"orderId":{"type":"string"},"total":{"type":"number","minimum":0}},"required":["orderId","total"]}`
+	brokenOrderSchema = `{"type":"object","properties":{"orderId":{"type":"integer"},"total":{"type":"number","minimum":0}},"required":["orderId","total"]}`
+)
+
+func TestClient_RegisterSchemaThenPublishValidates(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		if v, err := c.RegisterSchema(ctx, "order.placed", []byte(orderSchema)); err != nil || v != 1 {
+			t.Fatalf("register: %d %v", v, err)
+		}
+		if v, err := c.RegisterSchema(ctx, "order.placed", []byte(orderSchema)); err != nil || v != 1 {
+			t.Fatalf("register the same schema again: %d %v", v, err)
+		}
+		validate := herald.SchemaPolicyValidate
+		if tp, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{SchemaPolicy: &validate}); err != nil || tp.SchemaPolicy != validate {
+			t.Fatalf("put topic: %+v %v", tp, err)
+		}
+		if tp, err := c.Topic(ctx, "orders"); err != nil || tp.SchemaPolicy != validate {
+			t.Fatalf("topic: %+v %v", tp, err)
+		}
+		order := func(id string, data any, opts ...herald.EventOption) *herald.CloudEvent {
+			return herald.MustNewEvent("order.placed", data, append(opts, herald.WithSource("/shop"), herald.WithID(id))...)
+		}
+		if _, err := c.Publish(ctx, "orders", order("o-1", map[string]any{"orderId": "o-1", "total": 12.5}, herald.WithSchemaVersion(1))); err != nil {
+			t.Fatalf("publish a good event: %v", err)
+		}
+		_, err := c.Publish(ctx, "orders", order("o-2", map[string]any{"orderId": "o-2", "total": 1}),
+			order("o-3", map[string]any{"orderId": 3, "total": -1}))
+		var verr *herald.SchemaViolationError
+		if !errors.Is(err, herald.ErrSchemaViolation) || !errors.As(err, &verr) {
+			t.Fatalf("publish a batch with a bad event: %v, want a SchemaViolationError", err)
+		}
+		if len(verr.Violations) != 2 || verr.Events != 1 {
+			t.Fatalf("violations: %+v", verr)
+		}
+		for _, v := range verr.Violations {
+			if v.Index != 1 || v.ID != "o-3" || v.Version != 1 || (v.Pointer != "/orderId" && v.Pointer != "/total") || v.Message == "" {
+				t.Errorf("violation %+v", v)
+			}
+		}
+		if got, err := c.Read(ctx, "orders", 0, 0, 10); err != nil || len(got) != 1 || got[0].ID != "o-1" {
+			t.Fatalf("stored: %v %v, want only o-1: nothing of the refused batch", got, err)
+		}
+		_, err = c.Publish(ctx, "orders", order("o-4", map[string]any{"orderId": "o-4", "total": 1}, herald.WithSchemaVersion(2)))
+		if !errors.As(err, &verr) || !strings.Contains(verr.Violations[0].Message, "version 2") {
+			t.Fatalf("a dataschema naming a version that does not exist: %v", err)
+		}
+
+		_, err = c.RegisterSchema(ctx, "order.placed", []byte(brokenOrderSchema))
+		var ierr *herald.IncompatibleSchemaError
+		if !errors.Is(err, herald.ErrIncompatibleSchema) || !errors.As(err, &ierr) || len(ierr.Changes) == 0 || ierr.Changes[0].Version != 1 {
+			t.Fatalf("register an incompatible schema: %v", err)
+		}
+		if _, err := c.RegisterSchema(ctx, "order.placed", []byte(`{"type":"nonsense"}`)); !errors.Is(err, herald.ErrInvalidSchema) {
+			t.Fatalf("register a schema that is not one: %v", err)
+		}
+	})
+}
+
+func TestClient_RequirePolicyRefusesTypesWithoutASchema(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		require := herald.SchemaPolicyRequire
+		if _, _, err := c.PutTopic(ctx, "audit", herald.TopicSpec{SchemaPolicy: &require}); err != nil {
+			t.Fatal(err)
+		}
+		e := herald.MustNewEvent("audit.logged", map[string]string{"who": "me"}, herald.WithSource("/audit"))
+		if _, err := c.Publish(ctx, "audit", e); !errors.Is(err, herald.ErrSchemaViolation) || !strings.Contains(err.Error(), "no schema is registered") {
+			t.Fatalf("publish without a schema: %v", err)
+		}
+		if _, err := c.RegisterSchema(ctx, "audit.logged", []byte(`{"type":"object","required":["who"]}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Publish(ctx, "audit", e); err != nil {
+			t.Fatalf("publish once the schema is there: %v", err)
+		}
+	})
+}
+
+// The seed's UserRegistered example: version 2 adds phone, version 3
+// splits name into firstName and lastName (and keeps name).
+type UserV1 struct {
+	UserID string `json:"userId"`
+	Email  string `json:"email"`
+	Name   string `json:"name"`
+}
+
+type UserV2 struct {
+	UserID string `json:"userId"`
+	Email  string `json:"email"`
+	Name   string `json:"name"`
+	Phone  string `json:"phone,omitempty"`
+}
+
+type UserV3 struct {
+	UserID    string `json:"userId"`
+	Email     string `json:"email"`
+	Name      string `json:"name"`
+	FirstName string `json:"firstName"`
+	LastName  string `json:"lastName"`
+	Phone     string `json:"phone,omitempty"`
+}
+
+func v1ToV2(u UserV1) (UserV2, error) {
+	return UserV2{UserID: u.UserID, Email: u.Email, Name: u.Name}, nil
+}
+
+func v2ToV3(u UserV2) (UserV3, error) {
+	first, last, _ := strings.Cut(u.Name, " ")
+	return UserV3{UserID: u.UserID, Email: u.Email, Name: u.Name, FirstName: first, LastName: last, Phone: u.Phone}, nil
+}
+
+func TestRouter_UpcastsUserRegisteredFromEveryVersion(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		if _, err := c.PutSubscription(ctx, "users", "welcome", herald.SubscriptionConfig{Start: "earliest"}); !errors.Is(err, herald.ErrTopicNotFound) {
+			// the topic is created below; a subscription needs it first
+			t.Fatalf("subscription before the topic: %v", err)
+		}
+		if _, _, err := c.PutTopic(ctx, "users", herald.TopicSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PutSubscription(ctx, "users", "welcome", herald.SubscriptionConfig{Start: "earliest"}); err != nil {
+			t.Fatal(err)
+		}
+		user := func(id string, version int, data any) *herald.CloudEvent {
+			return herald.MustNewEvent("UserRegistered", data, herald.WithSource("/accounts"), herald.WithID(id), herald.WithSchemaVersion(version))
+		}
+		events := []*herald.CloudEvent{
+			user("u-1", 1, UserV1{UserID: "user-1", Email: "alice@example.com", Name: "Alice Johnson"}),
+			user("u-2", 2, UserV2{UserID: "user-2", Email: "bob@example.com", Name: "Bob Smith", Phone: "+1-555-0100"}),
+			user("u-3", 3, UserV3{UserID: "user-3", Email: "carol@example.com", Name: "Carol Diaz", FirstName: "Carol", LastName: "Diaz", Phone: "+1-555-0101"}),
+			herald.MustNewEvent("UserRegistered", UserV3{UserID: "user-4", Email: "dan@example.com", Name: "Dan Wu", FirstName: "Dan", LastName: "Wu"},
+				herald.WithSource("/accounts"), herald.WithID("u-4")), // no dataschema: taken as the newest version
+		}
+		if _, err := c.Publish(ctx, "users", events...); err != nil {
+			t.Fatal(err)
+		}
+
+		r := herald.NewRouter(c, herald.RouterOptions{Concurrency: 1})
+		herald.Upcast(r, "UserRegistered", 1, v1ToV2)
+		herald.Upcast(r, "UserRegistered", 2, v2ToV3)
+		var mu sync.Mutex
+		got := map[string]herald.Event[UserV3]{}
+		all := make(chan struct{})
+		herald.Handle(r, "users", "welcome", func(ctx context.Context, e herald.Event[UserV3]) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got[e.CloudEvent.ID] = e
+			if len(got) == len(events) {
+				close(all)
+			}
+			return nil
+		})
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- r.Run(runCtx) }()
+		select {
+		case <-all:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("handled %d of %d events", len(got), len(events))
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]struct {
+			version int
+			user    UserV3
+		}{
+			"u-1": {1, UserV3{UserID: "user-1", Email: "alice@example.com", Name: "Alice Johnson", FirstName: "Alice", LastName: "Johnson"}},
+			"u-2": {2, UserV3{UserID: "user-2", Email: "bob@example.com", Name: "Bob Smith", FirstName: "Bob", LastName: "Smith", Phone: "+1-555-0100"}},
+			"u-3": {3, UserV3{UserID: "user-3", Email: "carol@example.com", Name: "Carol Diaz", FirstName: "Carol", LastName: "Diaz", Phone: "+1-555-0101"}},
+			"u-4": {0, UserV3{UserID: "user-4", Email: "dan@example.com", Name: "Dan Wu", FirstName: "Dan", LastName: "Wu"}},
+		}
+		for id, w := range want {
+			if e := got[id]; e.Data != w.user || e.SchemaVersion != w.version {
+				t.Errorf("%s: handled %+v at version %d, want %+v at version %d", id, e.Data, e.SchemaVersion, w.user, w.version)
+			}
+		}
+	})
+}
+
+func TestRouter_RunRefusesUpcastersThatDoNotFollowOn(t *testing.T) {
+	c, err := herald.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := herald.NewRouter(c, herald.RouterOptions{})
+	herald.Upcast(r, "UserRegistered", 1, v1ToV2)
+	herald.Upcast(r, "UserRegistered", 2, func(u UserV1) (UserV3, error) { return UserV3{}, nil }) // takes V1, but version 1 becomes V2
+	err = r.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "version 1 becomes herald_test.UserV2, but the upcaster of version 2 takes herald_test.UserV1") {
+		t.Fatalf("run: %v", err)
+	}
+}
+
+func TestRouter_AnUpcasterErrorDeadLettersTheEvent(t *testing.T) {
+	c, err := herald.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if _, _, err := c.PutTopic(ctx, "users", herald.TopicSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutSubscription(ctx, "users", "welcome", herald.SubscriptionConfig{Start: "earliest", MaxAttempts: 5}); err != nil {
+		t.Fatal(err)
+	}
+	e := herald.MustNewEvent("UserRegistered", UserV1{UserID: "u", Name: ""}, herald.WithSource("/a"), herald.WithSchemaVersion(1))
+	if _, err := c.Publish(ctx, "users", e); err != nil {
+		t.Fatal(err)
+	}
+	r := herald.NewRouter(c, herald.RouterOptions{})
+	herald.Upcast(r, "UserRegistered", 1, func(u UserV1) (UserV2, error) {
+		if u.Name == "" {
+			return UserV2{}, errors.New("a user without a name cannot be upcast")
+		}
+		return v1ToV2(u)
+	})
+	herald.Handle(r, "users", "welcome", func(context.Context, herald.Event[UserV2]) error {
+		t.Error("the handler ran for an event that could not be upcast")
+		return nil
+	})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		info, err := c.Subscription(ctx, "users", "welcome")
+		if err == nil && info.Partitions[0].DeadLettered == 1 {
+			dead, err := c.Read(ctx, info.Config.DeadLetterTopic, 0, 0, 1)
+			if err != nil || len(dead) != 1 || !strings.Contains(dead[0].Extensions["deadreason"], "cannot be upcast") {
+				t.Fatalf("dead letter: %v %v", dead, err)
+			}
+			if attempts := dead[0].Extensions["deadattempts"]; attempts != "1" {
+				t.Fatalf("dead after %s attempts, want 1: no retry helps", attempts)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the event was not dead-lettered")
+}

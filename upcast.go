@@ -1,0 +1,100 @@
+package herald
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+)
+
+// Upcast registers a typed upcaster with a Router: fn turns the data of
+// version from of event type typ into version from+1. Handlers (Handle,
+// HandleBatch) then receive every event of that type at the newest
+// version its chain of upcasters reaches: an event whose dataschema
+// names version from is decoded as From and run through fn and every
+// upcaster after it. So a handler written for version 3 handles events
+// of versions 1, 2 and 3:
+//
+//	herald.Upcast(r, "UserRegistered", 1, func(v UserV1) (UserV2, error) { … })
+//	herald.Upcast(r, "UserRegistered", 2, func(v UserV2) (UserV3, error) { … })
+//	herald.Handle(r, "users", "welcome", func(ctx context.Context, e herald.Event[UserV3]) error { … })
+//
+// An event whose dataschema names no version (or one past the chain) is
+// decoded as the handler's type directly. An upcaster's error, like data
+// that does not decode, dead-letters the event at once: no retry changes
+// it. Register upcasters before Run; Run refuses a chain whose types do
+// not follow on (version n's To is not version n+1's From).
+func Upcast[From, To any](r *Router, typ string, from int, fn func(From) (To, error)) {
+	if r.upcasters == nil {
+		r.upcasters = map[string]map[int]*upcaster{}
+	}
+	if r.upcasters[typ] == nil {
+		r.upcasters[typ] = map[int]*upcaster{}
+	}
+	r.upcasters[typ][from] = &upcaster{
+		from: reflect.TypeFor[From](),
+		to:   reflect.TypeFor[To](),
+		decode: func(data []byte) (any, error) {
+			var v From
+			if len(data) > 0 {
+				if err := json.Unmarshal(data, &v); err != nil {
+					return nil, err
+				}
+			}
+			return v, nil
+		},
+		apply: func(v any) (any, error) { return fn(v.(From)) },
+	}
+}
+
+// upcaster is one step of a chain, with its types erased.
+type upcaster struct {
+	from, to reflect.Type
+	decode   func([]byte) (any, error) // JSON data to From
+	apply    func(any) (any, error)    // From to To
+}
+
+// checkUpcasters returns an error for a chain whose types do not follow
+// on.
+func (r *Router) checkUpcasters() error {
+	for typ, chain := range r.upcasters {
+		versions := make([]int, 0, len(chain))
+		for v := range chain {
+			versions = append(versions, v)
+		}
+		sort.Ints(versions)
+		for _, v := range versions {
+			next, ok := chain[v+1]
+			if ok && chain[v].to != next.from {
+				return fmt.Errorf("herald: router: upcasters of %q: version %d becomes %v, but the upcaster of version %d takes %v",
+					typ, v, chain[v].to, v+1, next.from)
+			}
+			if v < 1 {
+				return fmt.Errorf("herald: router: upcaster of %q from version %d: versions start at 1", typ, v)
+			}
+		}
+	}
+	return nil
+}
+
+// upcast decodes a delivery's data at the version its dataschema names
+// and runs it through the chain of its type; ok is false when there is
+// nothing to upcast (no chain, or no version to start from).
+func (r *Router) upcast(d *Delivery) (v any, ok bool, err error) {
+	chain := r.upcasters[d.Event.Type]
+	version := schemaVersion(d.Event)
+	step := chain[version]
+	if step == nil {
+		return nil, false, nil
+	}
+	if v, err = step.decode(d.Event.Data); err != nil {
+		return nil, true, fmt.Errorf("data does not decode as %v (version %d of %s): %w", step.from, version, d.Event.Type, err)
+	}
+	for ; step != nil; step = chain[version] {
+		if v, err = step.apply(v); err != nil {
+			return nil, true, fmt.Errorf("upcasting %s from version %d: %w", d.Event.Type, version, err)
+		}
+		version++
+	}
+	return v, true, nil
+}
