@@ -43,7 +43,7 @@ jsonlat() { python3 -c 'import json,sys; l=json.load(sys.stdin)["latency_ms"]; p
 
 for r in $(seq "$rounds"); do
 	herald_up
-	h=$("$work/herald" bench publish --server http://127.0.0.1:7440 --count $pub_n --size 1KiB --json | jsonrate); down
+	h=$("$work/herald" bench publish --server http://127.0.0.1:7440 --count $pub_n --size 1KiB --keys 0 --json | jsonrate); down
 	nats_up
 	n=$(nats --server nats://127.0.0.1:4222 bench js pub async --create --purge --storage=file --size=1024 --msgs=$pub_n --no-progress benchsubj 2>&1 | grep "stats:" | rate); down
 	echo "round $r publish-async-1KiB herald $h nats $n"
