@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/heraldevents/herald/internal/auth"
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
 	"github.com/heraldevents/herald/internal/push"
@@ -78,8 +79,16 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 		ln.Close()
 		return errors.Join(fmt.Errorf("open subscriptions: %w", err), eng.Close())
 	}
+	keys := &auth.Keyring{}
+	if s.AuthFile != "" {
+		if err := keys.LoadFile(s.AuthFile); err != nil {
+			subs.Close()
+			ln.Close()
+			return errors.Join(err, eng.Close())
+		}
+	}
 	srv := server.New(b, server.Options{Logger: logger, MaxBodyBytes: maxBodyBytes(s.MaxEventBytes), Subscriptions: subs,
-		Schemas: reg, Tokens: s.tokens()})
+		Schemas: reg, Tokens: s.tokens(), Keys: keys})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	hs.Protocols = new(http.Protocols) // HTTP/1.1, and HTTP/2 (over TLS, or cleartext h2c) for gRPC clients
@@ -98,14 +107,17 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 		}
 		defer stopPprof()
 	}
-	scheme, auth := "http", "no authentication"
+	scheme, authDesc := "http", "no authentication"
 	if s.TLSCert != "" {
 		scheme = "https"
 	}
-	if len(s.tokens()) > 0 {
-		auth = fmt.Sprintf("%d API token(s)", len(s.tokens()))
+	if n := len(s.tokens()); n > 0 || s.AuthFile != "" {
+		authDesc = fmt.Sprintf("API tokens: %d from --token, those of %q", n, s.AuthFile)
+		if s.AuthFile == "" {
+			authDesc = fmt.Sprintf("%d API token(s)", n)
+		}
 	}
-	fmt.Fprintf(stdout, "herald listening on %s://%s (data %s, fsync %s, %s)\n", scheme, ln.Addr(), s.Data, mode, auth)
+	fmt.Fprintf(stdout, "herald listening on %s://%s (data %s, fsync %s, %s)\n", scheme, ln.Addr(), s.Data, mode, authDesc)
 	errc := make(chan error, 1)
 	go func() {
 		if s.TLSCert != "" {

@@ -37,7 +37,7 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 func TestServeSettings_FlagBeatsEnvBeatsFileBeatsDefault(t *testing.T) {
-	cfg := writeConfig(t, `{"addr":"file:1","data":"/file","fsync":"none","default-partitions":5,"auto-create-topics":false}`)
+	cfg := writeConfig(t, `{"addr":"file:1","data":"/file","fsync":"none","default-partitions":5,"auto-create-topics":false,"insecure":true}`)
 	env := map[string]string{"HERALD_DATA": "/env", "HERALD_FSYNC": "interval", "HERALD_CONFIG": cfg}
 	s, err := settingsFor([]string{"--fsync", "always"}, env)
 	if err != nil {
@@ -64,7 +64,7 @@ func TestServeSettings_Defaults(t *testing.T) {
 }
 
 func TestServeSettings_ConfigFlagBeatsConfigEnv(t *testing.T) {
-	fromFlag := writeConfig(t, `{"addr":"flag-file:1"}`)
+	fromFlag := writeConfig(t, `{"addr":"flag-file:1","insecure":true}`)
 	fromEnv := writeConfig(t, `{"addr":"env-file:1"}`)
 	s, err := settingsFor([]string{"--config", fromFlag}, map[string]string{"HERALD_CONFIG": fromEnv})
 	if err != nil || s.Addr != "flag-file:1" {

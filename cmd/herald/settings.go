@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -23,6 +24,8 @@ type serveSettings struct {
 	MaxEventBytes     int
 	LogLevel          choice
 	Token             string // API tokens, comma-separated; never logged
+	AuthFile          string // tokens with grants (internal/auth.File)
+	Insecure          bool   // allow a non-loopback address without authentication
 	TLSCert, TLSKey   string
 	Pprof             string // address of the profiling endpoints; empty: none
 	Config            string // not itself read from the config file
@@ -43,6 +46,8 @@ func addServeFlags(fs *pflag.FlagSet, s *serveSettings) {
 	fs.IntVar(&s.MaxEventBytes, "max-event-bytes", 1<<20, "largest event accepted, in stored bytes")
 	fs.Var(&s.LogLevel, "log-level", "log level: debug (includes access logs), info, warn or error")
 	fs.StringVar(&s.Token, "token", "", "API tokens clients must send as \"Authorization: Bearer TOKEN\", comma-separated (give several to rotate); empty: no authentication. Prefer HERALD_TOKEN: flags show in ps")
+	fs.StringVar(&s.AuthFile, "auth-file", "", "JSON file of API tokens (as SHA-256 hashes) and what each may do on which topics (see docs/api.md#authentication); herald token create makes entries")
+	fs.BoolVar(&s.Insecure, "insecure", false, "allow listening on a non-loopback address without --token or --auth-file")
 	fs.StringVar(&s.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS (HTTP/1.1 and HTTP/2, gRPC included) instead of cleartext")
 	fs.StringVar(&s.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&s.Pprof, "pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; empty: off. Never expose it: it needs no token")
@@ -146,8 +151,23 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--max-event-bytes %d: must be from 1 to %d", s.MaxEventBytes, maxEventBytesLimit)
 	case (s.TLSCert == "") != (s.TLSKey == ""):
 		return fmt.Errorf("--tls-cert and --tls-key go together: give both or neither")
+	case !s.Insecure && len(s.tokens()) == 0 && s.AuthFile == "" && !isLoopback(s.Addr):
+		return fmt.Errorf("--addr %s is reachable from other machines and nothing asks who is calling: give --token or --auth-file, or --insecure to run without authentication anyway", s.Addr)
 	}
 	return nil
+}
+
+// isLoopback reports whether addr (host:port) listens on loopback only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // tokens splits --token into the accepted API tokens.

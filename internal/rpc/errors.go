@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/heraldevents/herald/internal/auth"
 
 	"connectrpc.com/connect"
 
@@ -48,6 +49,7 @@ type errorKind struct {
 //     SchemaChanges detail.
 var errorKinds = []errorKind{
 	{"invalid_event", connect.CodeInvalidArgument, []error{broker.ErrInvalidEvent}},
+	{"forbidden", connect.CodePermissionDenied, []error{auth.ErrForbidden}},
 	{"schema_violation", connect.CodeInvalidArgument, []error{schema.ErrViolation}},
 	{"no_schema_registry", connect.CodeUnavailable, []error{broker.ErrNoValidator}},
 	{"empty_batch", connect.CodeInvalidArgument, []error{broker.ErrEmptyBatch}},

@@ -60,7 +60,8 @@ func NewHandler(b *broker.Broker, subs *subscription.Manager, schemas *schema.Re
 	limit := connect.WithReadMaxBytes(b.Options().MaxBatchBytes + 1<<20)
 	svc := NewService(b, subs, schemas)
 	svc.closing = closing
-	return heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{limit}, opts...)...)
+	guard := connect.WithInterceptors(authorizer{})
+	return heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{limit, guard}, opts...)...)
 }
 
 // PutTopic creates or changes a topic.

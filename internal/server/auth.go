@@ -1,58 +1,91 @@
 package server
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/heraldevents/herald/internal/auth"
 )
 
 // errUnauthorized is a request without an accepted API token.
 var errUnauthorized = errors.New("unauthorized")
 
-// tokenHashes holds the SHA-256 of each accepted API token: the tokens
-// themselves are not kept in memory past New.
-type tokenHashes [][sha256.Size]byte
+// scope says what a route needs beyond a valid token.
+type scope int
 
-func hashTokens(tokens []string) tokenHashes {
-	hs := make(tokenHashes, 0, len(tokens))
-	for _, t := range tokens {
-		if t != "" {
-			hs = append(hs, sha256.Sum256([]byte(t)))
-		}
-	}
-	return hs
+const (
+	scopeOpen          scope = iota // nothing: no token either (the health check)
+	scopeAuthenticated              // a valid token, whatever its grants
+	scopeTopic                      // the action on the path's {topic}
+	scopeTopicAny                   // any grant on the path's {topic}
+	scopeGlobal                     // the action on every topic ("*")
+)
+
+// need is the permission a route needs.
+type need struct {
+	scope  scope
+	action auth.Action
 }
 
-// accepts reports whether the request carries one of the tokens as
-// "Authorization: Bearer TOKEN". Every hash is compared in constant time,
-// so the answer's timing says nothing about which token came close.
-func (hs tokenHashes) accepts(r *http.Request) bool {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
+// route is one registered endpoint and the permission it needs; the list
+// is what the authorization table test walks.
+type route struct {
+	pattern string
+	need    need
+}
+
+// handle registers h for pattern behind the permission check. Every HTTP
+// route goes through here, so none can be left unguarded.
+func (s *Server) handle(pattern string, n need, h http.HandlerFunc) {
+	s.routeList = append(s.routeList, route{pattern: pattern, need: n})
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := authorize(r, n); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h(w, r)
+	})
+}
+
+func authorize(r *http.Request, n need) error {
+	switch n.scope {
+	case scopeTopic:
+		return auth.Check(r.Context(), n.action, r.PathValue("topic"))
+	case scopeTopicAny:
+		return auth.CheckAny(r.Context(), r.PathValue("topic"))
+	case scopeGlobal:
+		return auth.Check(r.Context(), n.action, "*")
 	}
-	h := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	match := 0
-	for _, want := range hs {
-		match |= subtle.ConstantTimeCompare(h[:], want[:])
-	}
-	return match == 1
+	return nil
 }
 
 // authenticate refuses requests without an accepted token, but for the
-// health check (load balancers and probes carry no token).
+// health check (load balancers and probes carry none), and puts the
+// token's principal in the request's context.
 func (s *Server) authenticate(next http.Handler) http.Handler {
-	if len(s.tokens) == 0 {
+	if s.keys.Empty() {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || s.tokens.accepts(r) {
+		if r.URL.Path == "/healthz" {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if p, ok := s.keys.Lookup(bearer(r)); ok {
+			next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+			return
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
-		s.writeError(w, r, errors.Join(errUnauthorized, errors.New("send an API token as \"Authorization: Bearer TOKEN\" (herald serve --token)")))
+		s.writeError(w, r, errors.Join(errUnauthorized, errors.New("send an API token as \"Authorization: Bearer TOKEN\" (herald serve --token or --auth-file)")))
 	})
+}
+
+// bearer is the token of an "Authorization: Bearer TOKEN" header.
+func bearer(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
 }

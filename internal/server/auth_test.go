@@ -1,46 +1,305 @@
 package server
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"connectrpc.com/connect"
+
+	"github.com/heraldevents/herald/internal/auth"
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1/heraldv1connect"
 )
 
-func TestAuth_EveryRouteButHealthRefusesAMissingOrWrongToken(t *testing.T) {
-	e := newEnv(t, broker.Options{}, Options{Tokens: []string{"s3cret", "next-token"}})
-	s, b := e.srv, e.broker
-	if len(s.opts.Tokens) != 0 {
+// Tokens of the authorization tests: one may do everything, one may do
+// everything but only on topics "other*", and one is unknown.
+const (
+	adminToken = "admin-s3cret"
+	otherToken = "other-s3cret"
+	wrongToken = "guess"
+)
+
+func authKeys(t *testing.T) *auth.Keyring {
+	t.Helper()
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	file := filepath.Join(t.TempDir(), "auth.json")
+	body := `{"tokens": [
+	  {"name": "ops", "sha256": "` + sum(adminToken) + `", "grants": [{"topics": "*", "actions": ["admin"]}]},
+	  {"name": "other-team", "sha256": "` + sum(otherToken) + `", "grants": [{"topics": "other*", "actions": ["publish", "consume", "admin"]}]}]}`
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k := &auth.Keyring{}
+	if err := k.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// concretePath fills a route pattern's wildcards: the topic is "orders".
+func concretePath(pattern string) (method, path string) {
+	method, path, _ = strings.Cut(pattern, " ")
+	path = strings.NewReplacer("{topic}", "orders", "{name}", "billing", "{subject}", "UserRegistered",
+		"{version}", "1", "{id}", "1", "{$}", "").Replace(path)
+	return method, path
+}
+
+// Built from the server's own route list: every route refuses a missing
+// and a wrong token, and every route that needs a permission on "orders"
+// (or on every topic) refuses a token whose grants are elsewhere. A token
+// with every grant gets past both. A new route cannot be forgotten: all
+// are registered through the one function that records them.
+func TestAuth_EveryRouteRefusesMissingWrongAndUnpermittedTokens(t *testing.T) {
+	e := newEnv(t, broker.Options{}, Options{Keys: authKeys(t), Tokens: []string{"plain-token"}})
+	if len(e.srv.opts.Tokens) != 0 {
 		t.Fatal("the server keeps the tokens themselves, not only their hashes")
 	}
+	if len(e.srv.routeList) < 40 {
+		t.Fatalf("only %d routes listed", len(e.srv.routeList))
+	}
+	// What any valid token may do, whatever its grants, said here
+	// independently of the route table: listing topic names and reading or
+	// checking schemas. Everything else needs a grant.
+	anyToken := func(pattern string) bool {
+		return pattern == "GET /v1/topics" || (strings.Contains(pattern, RegistryPrefix) &&
+			(strings.HasPrefix(pattern, "GET ") || strings.Contains(pattern, "/compatibility/") || pattern == "POST "+RegistryPrefix+"/subjects/{subject}"))
+	}
+	for _, rt := range e.srv.routeList {
+		if (rt.need.scope == scopeAuthenticated) != anyToken(rt.pattern) && strings.Contains(rt.pattern, " ") {
+			t.Errorf("%s: the route table says scope %d; the test expects any token %v", rt.pattern, rt.need.scope, anyToken(rt.pattern))
+		}
+		if rt.pattern == "GET /healthz" && rt.need.scope != scopeOpen {
+			t.Errorf("the health check needs a token")
+		}
+		if rt.need.scope == scopeOpen && rt.pattern != "GET /healthz" {
+			t.Errorf("%s is open to anyone", rt.pattern)
+		}
+		if rt.need.scope == scopeOpen || !strings.Contains(rt.pattern, " ") {
+			continue // the health check; the gRPC prefix is TestAuth_EveryRPCMethod…
+		}
+		method, path := concretePath(rt.pattern)
+		t.Run(rt.pattern, func(t *testing.T) {
+			code := func(token string) int {
+				req := httptest.NewRequest(method, path, strings.NewReader("{}"))
+				req.Header.Set("Content-Type", "application/json")
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				rec := httptest.NewRecorder()
+				e.srv.ServeHTTP(rec, req)
+				return rec.Code
+			}
+			if got := code(""); got != 401 {
+				t.Errorf("no token: %d, want 401", got)
+			}
+			if got := code(wrongToken); got != 401 {
+				t.Errorf("wrong token: %d, want 401", got)
+			}
+			needsGrant := rt.need.scope != scopeAuthenticated
+			if got := code(otherToken); needsGrant && got != 403 {
+				t.Errorf("token without the permission: %d, want 403", got)
+			} else if !needsGrant && (got == 401 || got == 403) {
+				t.Errorf("any valid token may: %d", got)
+			}
+			for _, tok := range []string{adminToken, "plain-token"} {
+				if got := code(tok); got == 401 || got == 403 {
+					t.Errorf("token with every grant: %d", got)
+				}
+			}
+		})
+	}
+	req := httptest.NewRequest("GET", "/healthz", nil)
+	rec := httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Errorf("/healthz without a token: %d, want 200", rec.Code)
+	}
+	if _, err := e.broker.Topic(context.Background(), "orders"); err == nil {
+		t.Fatal("a refused request changed something")
+	}
+}
+
+// rpcCalls calls each method of HeraldService once, naming topic
+// "orders"; the test fails when the service has a method this table does
+// not call.
+var rpcCalls = map[string]func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error{
+	"PutTopic": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.PutTopic(ctx, connect.NewRequest(&heraldv1.PutTopicRequest{Name: "orders"}))
+		return err
+	},
+	"GetTopic": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.GetTopic(ctx, connect.NewRequest(&heraldv1.GetTopicRequest{Name: "orders"}))
+		return err
+	},
+	"ListTopics": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.ListTopics(ctx, connect.NewRequest(&heraldv1.ListTopicsRequest{}))
+		return err
+	},
+	"DeleteTopic": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.DeleteTopic(ctx, connect.NewRequest(&heraldv1.DeleteTopicRequest{Name: "orders"}))
+		return err
+	},
+	"Publish": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.Publish(ctx, connect.NewRequest(&heraldv1.PublishRequest{Topic: "orders"}))
+		return err
+	},
+	"PublishStream": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		s := c.PublishStream(ctx)
+		s.Send(&heraldv1.PublishRequest{Topic: "orders"})
+		s.CloseRequest()
+		_, err := s.Receive()
+		return err
+	},
+	"Read": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.Read(ctx, connect.NewRequest(&heraldv1.ReadRequest{Topic: "orders"}))
+		return err
+	},
+	"PutSubscription": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.PutSubscription(ctx, connect.NewRequest(&heraldv1.PutSubscriptionRequest{Topic: "orders", Name: "billing"}))
+		return err
+	},
+	"GetSubscription": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.GetSubscription(ctx, connect.NewRequest(&heraldv1.GetSubscriptionRequest{Topic: "orders", Name: "billing"}))
+		return err
+	},
+	"ListSubscriptions": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.ListSubscriptions(ctx, connect.NewRequest(&heraldv1.ListSubscriptionsRequest{Topic: "orders"}))
+		return err
+	},
+	"DeleteSubscription": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.DeleteSubscription(ctx, connect.NewRequest(&heraldv1.DeleteSubscriptionRequest{Topic: "orders", Name: "billing"}))
+		return err
+	},
+	"Seek": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.Seek(ctx, connect.NewRequest(&heraldv1.SeekRequest{Topic: "orders", Name: "billing", Start: "latest"}))
+		return err
+	},
+	"Pull": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.Pull(ctx, connect.NewRequest(&heraldv1.PullRequest{Topic: "orders", Subscription: "billing"}))
+		return err
+	},
+	"Settle": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.Settle(ctx, connect.NewRequest(&heraldv1.SettleRequest{Topic: "orders", Subscription: "billing"}))
+		return err
+	},
+	"Subscribe": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		s := c.Subscribe(ctx)
+		s.Send(&heraldv1.SubscribeRequest{Kind: &heraldv1.SubscribeRequest_Start{Start: &heraldv1.SubscribeStart{Topic: "orders", Subscription: "billing"}}})
+		s.CloseRequest()
+		_, err := s.Receive()
+		return err
+	},
+	"RegisterSchema": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.RegisterSchema(ctx, connect.NewRequest(&heraldv1.RegisterSchemaRequest{Subject: "UserRegistered", Schema: `{}`}))
+		return err
+	},
+}
+
+// Every method of the gRPC service, from its descriptor: refused without
+// a token and with a wrong one (unauthenticated), refused to a token
+// without the permission (permission denied; listing topics needs only a
+// valid token), let through with every grant.
+func TestAuth_EveryRPCMethodRefusesMissingWrongAndUnpermittedTokens(t *testing.T) {
+	e := newEnv(t, broker.Options{}, Options{Keys: authKeys(t)})
+	srv := httptest.NewUnstartedServer(e.srv)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	methods := heraldv1.File_herald_v1_herald_proto.Services().ByName("HeraldService").Methods()
+	for i := 0; i < methods.Len(); i++ {
+		name := string(methods.Get(i).Name())
+		call, ok := rpcCalls[name]
+		if !ok {
+			t.Errorf("method %s is not in the authorization table: add it to rpcCalls", name)
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			code := func(token string) connect.Code {
+				hc := srv.Client()
+				if token != "" {
+					hc = &http.Client{Transport: bearerTransport{token: token, next: srv.Client().Transport}}
+				}
+				c := heraldv1connect.NewHeraldServiceClient(hc, srv.URL, connect.WithGRPC())
+				err := call(context.Background(), c)
+				var ce *connect.Error
+				if errors.As(err, &ce) {
+					return ce.Code()
+				}
+				return 0
+			}
+			for _, tok := range []string{"", wrongToken} {
+				if got := code(tok); got != connect.CodeUnauthenticated {
+					t.Errorf("token %q: %v, want unauthenticated", tok, got)
+				}
+			}
+			got := code(otherToken)
+			if name == "ListTopics" {
+				if got == connect.CodePermissionDenied || got == connect.CodeUnauthenticated {
+					t.Errorf("any valid token may list topics: %v", got)
+				}
+			} else if got != connect.CodePermissionDenied {
+				t.Errorf("token without the permission: %v, want permission denied", got)
+			}
+			if got := code(adminToken); got == connect.CodePermissionDenied || got == connect.CodeUnauthenticated {
+				t.Errorf("token with every grant: %v", got)
+			}
+		})
+	}
+}
+
+type bearerTransport struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
+func TestAuth_GrantsMatchTopicPatternsAndAdminImpliesTheRest(t *testing.T) {
+	p := &auth.Principal{Name: "t", Grants: []auth.Grant{
+		{Topics: "orders*", Actions: []auth.Action{auth.Consume}},
+		{Topics: "audit", Actions: []auth.Action{auth.Admin}},
+	}}
 	for _, tc := range []struct {
-		method, path, auth string
-		want               int
+		a     auth.Action
+		topic string
+		want  bool
 	}{
-		{"GET", "/v1/topics", "", 401},
-		{"GET", "/v1/topics", "Bearer wrong", 401},
-		{"GET", "/v1/topics", "Basic s3cret", 401},
-		{"GET", "/v1/topics", "Bearer s3cret", 200},
-		{"GET", "/v1/topics", "bearer next-token", 200},
-		{"PUT", "/v1/topics/orders", "", 401},
-		{"POST", "/v1/topics/orders/events", "", 401},
-		{"POST", "/herald.v1.HeraldService/ListTopics", "", 401},
-		{"GET", "/healthz", "", 200},
+		{auth.Consume, "orders", true}, {auth.Consume, "orders.billing.dlq", true}, {auth.Publish, "orders", false},
+		{auth.Consume, "payments", false}, {auth.Publish, "audit", true}, {auth.Consume, "audit", true},
+		{auth.Admin, "audit", true}, {auth.Admin, "*", false}, {auth.Consume, "auditx", false},
 	} {
-		req := httptest.NewRequest(tc.method, tc.path, nil)
-		if tc.auth != "" {
-			req.Header.Set("Authorization", tc.auth)
-		}
-		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, req)
-		if rec.Code != tc.want {
-			t.Errorf("%s %s with %q: %d, want %d", tc.method, tc.path, tc.auth, rec.Code, tc.want)
-		}
-		if tc.want == 401 && (rec.Header().Get("WWW-Authenticate") == "" || rec.Header().Get("Content-Type") != "application/problem+json") {
-			t.Errorf("%s %s: a 401 without WWW-Authenticate or problem+json: %v", tc.method, tc.path, rec.Header())
+		if got := p.Allowed(tc.a, tc.topic); got != tc.want {
+			t.Errorf("%s on %q: %v, want %v", tc.a, tc.topic, got, tc.want)
 		}
 	}
-	if _, err := b.Topic(t.Context(), "orders"); err == nil {
-		t.Fatal("a refused request changed something")
+}
+
+func TestAuth_BadAuthFilesAreRefusedNamingTheEntry(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"tokens": [{"name": "a", "sha256": "abc", "grants": []}]}`, "64 hex digits"},
+		{`{"tokens": [{"name": "", "sha256": "` + strings.Repeat("a", 64) + `"}]}`, "name is required"},
+		{`{"tokens": [{"name": "a", "sha256": "` + strings.Repeat("a", 64) + `", "grants": [{"topics": "x", "actions": ["delete"]}]}]}`, `action "delete"`},
+		{`{"tokens": [{"name": "a", "sha256": "` + strings.Repeat("a", 64) + `", "grants": [{"topics": "", "actions": ["admin"]}]}]}`, "needs topics"},
+		{`{"tokenz": []}`, "unknown field"},
+	} {
+		file := filepath.Join(t.TempDir(), "auth.json")
+		os.WriteFile(file, []byte(tc.body), 0o600)
+		err := (&auth.Keyring{}).LoadFile(file)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error containing %q", tc.body, err, tc.want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"github.com/heraldevents/herald/internal/auth"
 
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/schema"
@@ -105,6 +106,7 @@ var problems = []problemKind{
 	{"invalid_subject", 422, "Invalid subject", []error{schema.ErrInvalidSubject}, 42208},
 	{"not_found", 404, "Not found", []error{errNotFound}, 0},
 	{"unauthorized", 401, "Unauthorized", []error{errUnauthorized}, 0},
+	{"forbidden", 403, "Forbidden", []error{auth.ErrForbidden}, 40301},
 	{"method_not_allowed", 405, "Method not allowed", []error{errMethodNotAllowed}, 0},
 	{"no_schema_registry", 503, "No schema registry", []error{broker.ErrNoValidator}, 0},
 	{"storage_unavailable", 503, "Storage unavailable", []error{storage.ErrUnavailable, storage.ErrClosed}, 50001},

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/heraldevents/herald/internal/auth"
 	"io"
 	"math"
 	"mime"
@@ -61,7 +62,11 @@ func (s *Server) registryRoutes() {
 		"GET " + p + "/mode/{subject}":                             s.srMode,
 	}
 	for pattern, h := range routes {
-		s.mux.HandleFunc(pattern, h)
+		n := need{scope: scopeAuthenticated} // reading and checking schemas
+		if !strings.HasPrefix(pattern, "GET ") && !strings.Contains(pattern, "/compatibility/") && pattern != "POST "+p+"/subjects/{subject}" {
+			n = need{scope: scopeGlobal, action: auth.Admin} // registering, deleting, configuring
+		}
+		s.handle(pattern, n, h)
 	}
 }
 

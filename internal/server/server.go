@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/heraldevents/herald/internal/auth"
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/rpc"
 	"github.com/heraldevents/herald/internal/schema"
@@ -30,6 +32,9 @@ type Options struct {
 	// Tokens are the API tokens accepted as "Authorization: Bearer
 	// TOKEN" on every request but GET /healthz. Empty: no authentication.
 	Tokens []string
+	// Keys are more tokens, with their grants (herald serve --auth-file);
+	// nil with no Tokens: no authentication.
+	Keys *auth.Keyring
 
 	// Subscriptions serves the subscription endpoints; it must be a
 	// manager over the same broker. Nil: the server has no subscription
@@ -52,7 +57,8 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 
-	tokens    tokenHashes // accepted API tokens, hashed; empty: no authentication
+	keys      *auth.Keyring // accepted API tokens, hashed; empty: no authentication
+	routeList []route       // every HTTP route and the permission it needs
 	closeOnce sync.Once
 	closing   chan struct{} // closed by Close: long polls return at once
 }
@@ -64,21 +70,37 @@ func New(b *broker.Broker, opts Options) *Server {
 	}
 	s := &Server{broker: b, subs: opts.Subscriptions, schemas: opts.Schemas, opts: opts, log: logger(opts.Logger), mux: http.NewServeMux(), closing: make(chan struct{})}
 	s.routes()
-	s.tokens = hashTokens(opts.Tokens)
+	s.keys = &auth.Keyring{}
+	s.keys.Merge(opts.Keys)
+	for i, t := range opts.Tokens {
+		s.keys.AddToken("token-"+strconv.Itoa(i+1), t)
+	}
 	s.opts.Tokens = nil // only the hashes are kept
 	s.handler = s.accessLog(s.authenticate(http.HandlerFunc(s.route)))
 	return s
 }
 
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /healthz", s.health)
-	s.mux.HandleFunc("GET /v1/topics", s.listTopics)
-	s.mux.HandleFunc("PUT /v1/topics/{topic}", s.putTopic)
-	s.mux.HandleFunc("GET /v1/topics/{topic}", s.getTopic)
-	s.mux.HandleFunc("DELETE /v1/topics/{topic}", s.deleteTopic)
-	s.mux.Handle(rpc.NewHandler(s.broker, s.subs, s.schemas, s.closing)) // gRPC, gRPC-Web and Connect on the same port
-	s.mux.HandleFunc("POST /v1/topics/{topic}/events", s.publish)
-	s.mux.HandleFunc("GET /v1/topics/{topic}/events", s.readEvents)
+	var (
+		open     = need{scope: scopeOpen}
+		anyToken = need{scope: scopeAuthenticated}
+		onTopic  = need{scope: scopeTopicAny}
+		admin    = need{scope: scopeTopic, action: auth.Admin}
+		publish  = need{scope: scopeTopic, action: auth.Publish}
+		consume  = need{scope: scopeTopic, action: auth.Consume}
+	)
+	s.handle("GET /healthz", open, s.health)
+	s.handle("GET /v1/topics", anyToken, s.listTopics)
+	s.handle("PUT /v1/topics/{topic}", admin, s.putTopic)
+	s.handle("GET /v1/topics/{topic}", onTopic, s.getTopic)
+	s.handle("DELETE /v1/topics/{topic}", admin, s.deleteTopic)
+	// gRPC, gRPC-Web and Connect on the same port; each call is checked by
+	// the service's interceptor against the topic it names.
+	rpcPath, rpcHandler := rpc.NewHandler(s.broker, s.subs, s.schemas, s.closing)
+	s.routeList = append(s.routeList, route{pattern: rpcPath, need: anyToken})
+	s.mux.Handle(rpcPath, rpcHandler)
+	s.handle("POST /v1/topics/{topic}/events", publish, s.publish)
+	s.handle("GET /v1/topics/{topic}/events", consume, s.readEvents)
 	if s.schemas != nil {
 		s.registryRoutes()
 	}
@@ -86,19 +108,19 @@ func (s *Server) routes() {
 		return
 	}
 	const sub = "/v1/topics/{topic}/subscriptions/{name}"
-	s.mux.HandleFunc("GET /v1/topics/{topic}/subscriptions", s.listSubscriptions)
-	s.mux.HandleFunc("PUT "+sub, s.putSubscription)
-	s.mux.HandleFunc("GET "+sub, s.getSubscription)
-	s.mux.HandleFunc("DELETE "+sub, s.deleteSubscription)
-	s.mux.HandleFunc("POST "+sub+"/pull", s.pull)
-	s.mux.HandleFunc("POST "+sub+"/ack", s.ack)
-	s.mux.HandleFunc("POST "+sub+"/nack", s.nack)
-	s.mux.HandleFunc("POST "+sub+"/extend", s.extend)
-	s.mux.HandleFunc("POST "+sub+"/seek", s.seek)
-	s.mux.HandleFunc("GET "+sub+"/deadletters", s.deadLetters)
-	s.mux.HandleFunc("POST "+sub+"/redrive", s.redrive)
-	s.mux.HandleFunc("GET "+sub+"/redrives", s.redrives)
-	s.mux.HandleFunc("GET "+sub+"/stream", s.stream)
+	s.handle("GET /v1/topics/{topic}/subscriptions", onTopic, s.listSubscriptions)
+	s.handle("PUT "+sub, admin, s.putSubscription)
+	s.handle("GET "+sub, onTopic, s.getSubscription)
+	s.handle("DELETE "+sub, admin, s.deleteSubscription)
+	s.handle("POST "+sub+"/pull", consume, s.pull)
+	s.handle("POST "+sub+"/ack", consume, s.ack)
+	s.handle("POST "+sub+"/nack", consume, s.nack)
+	s.handle("POST "+sub+"/extend", consume, s.extend)
+	s.handle("POST "+sub+"/seek", admin, s.seek)
+	s.handle("GET "+sub+"/deadletters", consume, s.deadLetters)
+	s.handle("POST "+sub+"/redrive", admin, s.redrive)
+	s.handle("GET "+sub+"/redrives", onTopic, s.redrives)
+	s.handle("GET "+sub+"/stream", consume, s.stream)
 }
 
 // ServeHTTP implements http.Handler.

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestServe_RefusesANonLoopbackAddressWithoutAuthentication(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
+		r := runApp(context.Background(), nil, "", "serve", "--addr", addr, "--data", t.TempDir())
+		r.wantOneErrorLine(t, "--addr "+addr, "--token or --auth-file", "--insecure")
+	}
+	for _, addr := range []string{"127.0.0.1:0", "localhost:0", "[::1]:0"} {
+		if _, err := settingsFor([]string{"--addr", addr}, nil); err != nil {
+			t.Errorf("%s: %v", addr, err)
+		}
+	}
+	if _, err := settingsFor([]string{"--addr", "0.0.0.0:0", "--insecure"}, nil); err != nil {
+		t.Errorf("--insecure: %v", err)
+	}
+	if _, err := settingsFor([]string{"--addr", "0.0.0.0:0"}, map[string]string{"HERALD_TOKEN": "t"}); err != nil {
+		t.Errorf("with a token: %v", err)
+	}
+}
+
+// A server with an auth file: the CLI with a token granted consume on
+// orders* reads orders but may not publish, a token on nothing is refused,
+// and no token appears in the server's logs, even at debug level.
+func TestServe_AuthFileGrantsAndNoSecretInTheLogs(t *testing.T) {
+	const consumer, publisher = "hrld_consumer-secret", "hrld_publisher-secret"
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	file := filepath.Join(t.TempDir(), "auth.json")
+	os.WriteFile(file, []byte(`{"tokens": [
+	  {"name": "reader", "sha256": "`+sum(consumer)+`", "grants": [{"topics": "orders*", "actions": ["consume"]}]},
+	  {"name": "writer", "sha256": "`+sum(publisher)+`", "grants": [{"topics": "orders", "actions": ["admin"]}]}]}`), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
+		done <- a.execute(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--auth-file", file,
+			"--token", "hrld_plain-secret", "--log-level", "debug"})
+	}()
+	line := regexp.MustCompile(`^herald listening on (http://127\.0\.0\.1:\d+) `)
+	waitFor(t, func() bool { return line.MatchString(out.String()) })
+	url := line.FindStringSubmatch(out.String())[1]
+	as := func(token string, args ...string) result {
+		return runApp(context.Background(), map[string]string{"HERALD_SERVER": url, "HERALD_TOKEN": token}, "", args...)
+	}
+	if r := as(publisher, "publish", "orders", "--type", "t", "--source", "/s", `{"n":1}`); r.code != 0 {
+		t.Fatalf("publish with an admin grant: %s", r.stderr)
+	}
+	if r := as(consumer, "read", "orders", "--partition", "0"); r.code != 0 || !strings.Contains(r.stdout, `"n":1`) {
+		t.Fatalf("read with a consume grant: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	as(consumer, "publish", "orders", "--type", "t", "--source", "/s", "{}").wantOneErrorLine(t, "forbidden", `may not publish on topic "orders"`)
+	as("hrld_unknown", "read", "orders").wantOneErrorLine(t, "unauthorized")
+	as("", "topics", "list").wantOneErrorLine(t, "unauthorized")
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	logs := out.String() + errOut.String()
+	if !strings.Contains(logs, "/v1/topics/orders/events") {
+		t.Fatalf("the debug access log is missing (the check below would prove nothing):\n%s", logs)
+	}
+	for _, secret := range []string{consumer, publisher, "hrld_plain-secret", "hrld_unknown"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the server's output contains the token %q", secret)
+		}
+	}
+}
