@@ -67,14 +67,14 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 		ln.Close()
 		return errors.Join(fmt.Errorf("open the schema registry: %w", err), eng.Close())
 	}
-	b, err := broker.New(eng, broker.Options{DisableAutoCreate: !s.AutoCreateTopics,
+	b, err := broker.New(eng, broker.Options{DisableAutoCreate: !s.AutoCreateTopics, MaxTopics: s.MaxTopics,
 		DefaultPartitions: s.DefaultPartitions, MaxEventBytes: s.MaxEventBytes,
 		DedupDir: filepath.Join(s.Data, "dedup"), Validator: reg.Validate})
 	if err != nil {
 		ln.Close()
 		return errors.Join(err, eng.Close())
 	}
-	subs, err := subscription.New(ctx, b, subscription.Options{CheckPush: push.CheckSettings})
+	subs, err := subscription.New(ctx, b, subscription.Options{CheckPush: push.CheckSettings, MaxSubscriptions: s.MaxSubscriptions})
 	if err != nil {
 		ln.Close()
 		return errors.Join(fmt.Errorf("open subscriptions: %w", err), eng.Close())
@@ -88,7 +88,7 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 		}
 	}
 	srv := server.New(b, server.Options{Logger: logger, MaxBodyBytes: maxBodyBytes(s.MaxEventBytes), Subscriptions: subs,
-		Schemas: reg, Tokens: s.tokens(), Keys: keys})
+		Schemas: reg, Tokens: s.tokens(), Keys: keys, MaxWaiting: s.MaxWaiting, MaxPublishBytes: s.MaxPublishBytes})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	hs.Protocols = new(http.Protocols) // HTTP/1.1, and HTTP/2 (over TLS, or cleartext h2c) for gRPC clients
@@ -119,6 +119,7 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "herald listening on %s://%s (data %s, fsync %s, %s)\n", scheme, ln.Addr(), s.Data, mode, authDesc)
 	errc := make(chan error, 1)
+	ln = limitConnections(ln, s.MaxConnections)
 	go func() {
 		if s.TLSCert != "" {
 			errc <- hs.ServeTLS(ln, s.TLSCert, s.TLSKey)

@@ -26,6 +26,11 @@ type serveSettings struct {
 	Token             string // API tokens, comma-separated; never logged
 	AuthFile          string // tokens with grants (internal/auth.File)
 	Insecure          bool   // allow a non-loopback address without authentication
+	MaxConnections    int
+	MaxTopics         int
+	MaxSubscriptions  int
+	MaxWaiting        int
+	MaxPublishBytes   int64
 	TLSCert, TLSKey   string
 	Pprof             string // address of the profiling endpoints; empty: none
 	Config            string // not itself read from the config file
@@ -47,6 +52,11 @@ func addServeFlags(fs *pflag.FlagSet, s *serveSettings) {
 	fs.Var(&s.LogLevel, "log-level", "log level: debug (includes access logs), info, warn or error")
 	fs.StringVar(&s.Token, "token", "", "API tokens clients must send as \"Authorization: Bearer TOKEN\", comma-separated (give several to rotate); empty: no authentication. Prefer HERALD_TOKEN: flags show in ps")
 	fs.StringVar(&s.AuthFile, "auth-file", "", "JSON file of API tokens (as SHA-256 hashes) and what each may do on which topics (see docs/api.md#authentication); herald token create makes entries")
+	fs.IntVar(&s.MaxConnections, "max-connections", 10000, "connections open at once; one more gets 503 and is closed (0: no limit)")
+	fs.IntVar(&s.MaxTopics, "max-topics", 10000, "topics the server holds, dead-letter topics included (0: no limit)")
+	fs.IntVar(&s.MaxSubscriptions, "max-subscriptions", 10000, "subscriptions the server holds (0: no limit)")
+	fs.IntVar(&s.MaxWaiting, "max-waiting", 1024, "long polls, waiting reads and delivery streams at once; more get 429")
+	fs.Int64Var(&s.MaxPublishBytes, "max-publish-bytes", 256<<20, "bytes of publish requests handled at once; more get 429 with Retry-After")
 	fs.BoolVar(&s.Insecure, "insecure", false, "allow listening on a non-loopback address without --token or --auth-file")
 	fs.StringVar(&s.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS (HTTP/1.1 and HTTP/2, gRPC included) instead of cleartext")
 	fs.StringVar(&s.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")

@@ -25,6 +25,7 @@ type Options struct {
 	MaxEventBytes      int           // stored size limit of one event; default 1 MiB
 	MaxBatchEvents     int           // events in one publish; default 10,000
 	MaxBatchBytes      int           // stored size of one publish; default 32 MiB
+	MaxTopics          int           // user topics at most (dead-letter topics count); 0: no limit
 	// DedupDir is a scratch directory where dedup indexes keep their older
 	// parts, so memory holds only about 2 bytes per remembered event
 	// beyond the newest quarter million. Its content is derived and wiped

@@ -20,5 +20,6 @@ var (
 	ErrInvalidTopic   = errors.New("invalid topic name")
 	ErrTopicConflict  = errors.New("conflicting topic settings")
 	ErrInvalidSetting = errors.New("invalid topic setting")
+	ErrTooManyTopics  = errors.New("too many topics")
 	ErrNoValidator    = errors.New("the topic's schemaPolicy asks for validation, but this broker has no schema registry")
 )

@@ -157,6 +157,15 @@ func (b *Broker) PutTopic(ctx context.Context, name string, spec TopicSpec) (Top
 }
 
 func (b *Broker) createTopic(ctx context.Context, name string, spec TopicSpec) (Topic, error) {
+	if b.opts.MaxTopics > 0 {
+		topics, err := b.Topics(ctx)
+		if err != nil {
+			return Topic{}, err
+		}
+		if len(topics) >= b.opts.MaxTopics {
+			return Topic{}, fmt.Errorf("%w: the server holds %d topics, its limit (herald serve --max-topics); delete one first", ErrTooManyTopics, len(topics))
+		}
+	}
 	t, err := spec.apply(Topic{Name: name, Partitions: b.opts.DefaultPartitions, Retention: b.opts.DefaultRetention,
 		DedupWindow: b.opts.DefaultDedupWindow, SchemaPolicy: SchemaPolicyNone})
 	if err != nil {

@@ -50,6 +50,7 @@ type errorKind struct {
 var errorKinds = []errorKind{
 	{"invalid_event", connect.CodeInvalidArgument, []error{broker.ErrInvalidEvent}},
 	{"forbidden", connect.CodePermissionDenied, []error{auth.ErrForbidden}},
+	{"limit_reached", connect.CodeResourceExhausted, []error{broker.ErrTooManyTopics, subscription.ErrTooMany}},
 	{"schema_violation", connect.CodeInvalidArgument, []error{schema.ErrViolation}},
 	{"no_schema_registry", connect.CodeUnavailable, []error{broker.ErrNoValidator}},
 	{"empty_batch", connect.CodeInvalidArgument, []error{broker.ErrEmptyBatch}},

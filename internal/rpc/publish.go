@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1"
@@ -46,6 +47,13 @@ func (s *Service) PublishStream(ctx context.Context, stream *connect.BidiStream[
 // publish converts, stores and answers one PublishRequest; its error is a
 // *connect.Error.
 func (s *Service) publish(ctx context.Context, m *heraldv1.PublishRequest) (*heraldv1.PublishResponse, error) {
+	if s.admit != nil {
+		done, err := s.admit(int64(proto.Size(m)))
+		if err != nil {
+			return nil, connect.NewError(connect.CodeResourceExhausted, err)
+		}
+		defer done()
+	}
 	events, err := eventsFromProto(m.GetEvents())
 	if err != nil {
 		return nil, toConnect(err)

@@ -47,7 +47,7 @@ func newSchemaFixture(t *testing.T) *schemaFixture {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(NewHandler(b, nil, reg, nil))
+	mux.Handle(NewHandler(Config{Broker: b, Schemas: reg}))
 	srv := httptest.NewUnstartedServer(mux)
 	srv.EnableHTTP2 = true
 	srv.StartTLS()

@@ -39,6 +39,7 @@ type Service struct {
 	schemas *schema.Registry      // nil: RegisterSchema answers UNIMPLEMENTED
 
 	closing <-chan struct{} // closed when the server shuts down: streams and long polls end
+	admit   func(n int64) (done func(), err error)
 }
 
 var _ heraldv1connect.HeraldServiceHandler = (*Service)(nil)
@@ -50,16 +51,27 @@ func NewService(b *broker.Broker, subs *subscription.Manager, schemas *schema.Re
 	return &Service{b: b, subs: subs, schemas: schemas}
 }
 
+// Config is what a HeraldService handler serves.
+type Config struct {
+	Broker        *broker.Broker
+	Subscriptions *subscription.Manager // nil: the subscription calls answer NOT_FOUND
+	Schemas       *schema.Registry      // nil: RegisterSchema answers UNAVAILABLE
+	// Closing, once closed (the server is shutting down), ends Subscribe
+	// streams and long polls with UNAVAILABLE, so clients reconnect.
+	Closing <-chan struct{}
+	// Admit takes n bytes of a decoded publish from the server's publish
+	// budget, or refuses it (RESOURCE_EXHAUSTED: retry later); done gives
+	// them back. Nil: no budget.
+	Admit func(n int64) (done func(), err error)
+}
+
 // NewHandler returns the path prefix to mount and the handler of
-// HeraldService over b, subs and schemas (either may be nil). Requests are limited to the broker's batch size
-// limit plus 1 MiB of envelope unless opts says otherwise (later options
-// win).
-// Closing that channel (the server is shutting down) ends Subscribe
-// streams and long polls with UNAVAILABLE, so clients reconnect.
-func NewHandler(b *broker.Broker, subs *subscription.Manager, schemas *schema.Registry, closing <-chan struct{}, opts ...connect.HandlerOption) (path string, h http.Handler) {
-	limit := connect.WithReadMaxBytes(b.Options().MaxBatchBytes + 1<<20)
-	svc := NewService(b, subs, schemas)
-	svc.closing = closing
+// HeraldService. Requests are limited to the broker's batch size limit
+// plus 1 MiB of envelope unless opts says otherwise (later options win).
+func NewHandler(cfg Config, opts ...connect.HandlerOption) (path string, h http.Handler) {
+	limit := connect.WithReadMaxBytes(cfg.Broker.Options().MaxBatchBytes + 1<<20)
+	svc := NewService(cfg.Broker, cfg.Subscriptions, cfg.Schemas)
+	svc.closing, svc.admit = cfg.Closing, cfg.Admit
 	guard := connect.WithInterceptors(authorizer{})
 	return heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{limit, guard}, opts...)...)
 }

@@ -41,7 +41,7 @@ func newFixture(t *testing.T, opts broker.Options) *fixture {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(NewHandler(b, nil, nil, nil))
+	mux.Handle(NewHandler(Config{Broker: b}))
 	srv := httptest.NewUnstartedServer(mux)
 	srv.EnableHTTP2 = true
 	srv.StartTLS()

@@ -26,6 +26,14 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if req.wait > 0 {
+		done, err := s.admitWait()
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		defer done()
+	}
 	ctx, cancel := s.untilClosed(r.Context())
 	defer cancel()
 	ds, err := s.subs.Pull(ctx, topic, name, req.max, req.wait)

@@ -107,6 +107,8 @@ var problems = []problemKind{
 	{"not_found", 404, "Not found", []error{errNotFound}, 0},
 	{"unauthorized", 401, "Unauthorized", []error{errUnauthorized}, 0},
 	{"forbidden", 403, "Forbidden", []error{auth.ErrForbidden}, 40301},
+	{"overloaded", 429, "Server overloaded", []error{errOverloaded}, 0},
+	{"limit_reached", 409, "Limit reached", []error{broker.ErrTooManyTopics, subscription.ErrTooMany}, 0},
 	{"method_not_allowed", 405, "Method not allowed", []error{errMethodNotAllowed}, 0},
 	{"no_schema_registry", 503, "No schema registry", []error{broker.ErrNoValidator}, 0},
 	{"storage_unavailable", 503, "Storage unavailable", []error{storage.ErrUnavailable, storage.ErrClosed}, 50001},

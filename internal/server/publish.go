@@ -14,6 +14,12 @@ import (
 // publish stores the events of a request (binary, structured or batch
 // mode) and replies with their positions once they are durable.
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	done, err := s.admitPublish(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer done()
 	events, err := s.requestEvents(w, r)
 	if err != nil {
 		s.writeError(w, r, err)

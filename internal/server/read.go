@@ -57,6 +57,11 @@ func (s *Server) read(r *http.Request) ([]*event.Event, error) {
 	if err != nil || len(events) > 0 || q.wait <= 0 {
 		return events, err
 	}
+	done, err := s.admitWait()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	if !s.waitForData(r.Context(), topic, q.partition, offset, q.wait) {
 		return events, nil
 	}

@@ -50,6 +50,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		s.log.DebugContext(r.Context(), "request refused", "method", r.Method, "path", r.URL.Path, "code", p.Code, "error", err)
 	}
+	if p.Status == http.StatusTooManyRequests || p.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
 	b, merr := json.Marshal(p)
 	if merr != nil { // cannot happen: Problem holds strings and ints
 		b = []byte(`{"code":"internal","status":500}`)

@@ -32,6 +32,13 @@ type Options struct {
 	// Tokens are the API tokens accepted as "Authorization: Bearer
 	// TOKEN" on every request but GET /healthz. Empty: no authentication.
 	Tokens []string
+	// MaxPublishBytes bounds the request bodies of publishes handled at
+	// once (default DefaultMaxPublishBytes); MaxWaiting bounds long polls,
+	// waiting reads and delivery streams at once (default
+	// DefaultMaxWaiting). Past either, requests get 429 with Retry-After.
+	MaxPublishBytes int64
+	MaxWaiting      int
+
 	// Keys are more tokens, with their grants (herald serve --auth-file);
 	// nil with no Tokens: no authentication.
 	Keys *auth.Keyring
@@ -59,8 +66,11 @@ type Server struct {
 
 	keys      *auth.Keyring // accepted API tokens, hashed; empty: no authentication
 	routeList []route       // every HTTP route and the permission it needs
-	closeOnce sync.Once
-	closing   chan struct{} // closed by Close: long polls return at once
+
+	publishBudget budget // bytes of publish bodies being handled
+	waitBudget    budget // requests waiting (long polls, streams)
+	closeOnce     sync.Once
+	closing       chan struct{} // closed by Close: long polls return at once
 }
 
 // New returns a Server for b.
@@ -68,7 +78,15 @@ func New(b *broker.Broker, opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if opts.MaxPublishBytes <= 0 {
+		opts.MaxPublishBytes = DefaultMaxPublishBytes
+	}
+	if opts.MaxWaiting <= 0 {
+		opts.MaxWaiting = DefaultMaxWaiting
+	}
 	s := &Server{broker: b, subs: opts.Subscriptions, schemas: opts.Schemas, opts: opts, log: logger(opts.Logger), mux: http.NewServeMux(), closing: make(chan struct{})}
+	s.publishBudget = budget{max: opts.MaxPublishBytes, what: "bytes of publish requests"}
+	s.waitBudget = budget{max: int64(opts.MaxWaiting), what: "waiting requests (long polls and streams)"}
 	s.routes()
 	s.keys = &auth.Keyring{}
 	s.keys.Merge(opts.Keys)
@@ -96,7 +114,8 @@ func (s *Server) routes() {
 	s.handle("DELETE /v1/topics/{topic}", admin, s.deleteTopic)
 	// gRPC, gRPC-Web and Connect on the same port; each call is checked by
 	// the service's interceptor against the topic it names.
-	rpcPath, rpcHandler := rpc.NewHandler(s.broker, s.subs, s.schemas, s.closing)
+	rpcPath, rpcHandler := rpc.NewHandler(rpc.Config{Broker: s.broker, Subscriptions: s.subs, Schemas: s.schemas,
+		Closing: s.closing, Admit: s.admitBytes})
 	s.routeList = append(s.routeList, route{pattern: rpcPath, need: anyToken})
 	s.mux.Handle(rpcPath, rpcHandler)
 	s.handle("POST /v1/topics/{topic}/events", publish, s.publish)

@@ -15,6 +15,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	done, err := s.admitWait()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer done()
 	ctx, cancel := s.untilClosed(r.Context())
 	defer cancel()
 	opts := push.StreamOptions{Logger: s.log, Error: func(w http.ResponseWriter, r *http.Request, _ int, err error) {

@@ -15,6 +15,7 @@ var (
 	ErrInvalidConfig = errors.New("invalid subscription setting")
 	ErrInvalidName   = errors.New("invalid subscription name")
 	ErrConflict      = errors.New("conflicting subscription settings")
+	ErrTooMany       = errors.New("too many subscriptions")
 )
 
 // Ordering says which events of a subscription may be in flight together.

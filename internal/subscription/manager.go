@@ -27,6 +27,8 @@ type Options struct {
 	// CheckPush checks push settings (package push provides it); without
 	// it a subscription cannot be given push settings.
 	CheckPush func(PushSettings) error
+	// MaxSubscriptions bounds the subscriptions of the server; 0: no limit.
+	MaxSubscriptions int
 }
 
 // Manager owns every subscription of a broker.
@@ -36,6 +38,7 @@ type Manager struct {
 	now       func() time.Time
 	jitter    func() float64
 	checkPush func(PushSettings) error
+	maxSubs   int // 0: no limit
 
 	mu   sync.Mutex // guards subs and inc
 	subs map[string]*sub
@@ -50,7 +53,7 @@ func New(ctx context.Context, b *broker.Broker, opts Options) (*Manager, error) 
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{broker: b, state: st, now: opts.Now, jitter: opts.Jitter, checkPush: opts.CheckPush, subs: map[string]*sub{}}
+	m := &Manager{broker: b, state: st, now: opts.Now, jitter: opts.Jitter, checkPush: opts.CheckPush, maxSubs: opts.MaxSubscriptions, subs: map[string]*sub{}}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -125,6 +128,9 @@ func (m *Manager) Put(ctx context.Context, topic, name string, cfg Config) (Info
 }
 
 func (m *Manager) create(ctx context.Context, t broker.Topic, name string, cfg Config) (Info, bool, error) {
+	if m.maxSubs > 0 && len(m.subs) >= m.maxSubs {
+		return Info{}, false, fmt.Errorf("%w: the server holds %d subscriptions, its limit (herald serve --max-subscriptions); delete one first", ErrTooMany, len(m.subs))
+	}
 	start, err := m.startOffsets(ctx, t, cfg.Start)
 	if err != nil {
 		return Info{}, false, err
