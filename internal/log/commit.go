@@ -151,7 +151,7 @@ func (t *topic) write(touched []*partition) error {
 	for _, p := range touched {
 		s := p.active()
 		if _, err := s.f.WriteAt(p.buf, s.size); err != nil {
-			return fmt.Errorf("%w: write topic %s partition %d: %w", storage.ErrUnavailable, t.name, p.id, err)
+			return unavailable(fmt.Sprintf("write topic %s partition %d", t.name, p.id), err)
 		}
 		s.size += int64(len(p.buf))
 	}

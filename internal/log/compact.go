@@ -276,15 +276,17 @@ func (c *compactor) rewrite(v segView) error {
 }
 
 // eachRecord calls fn with every record of the segment view, in offset
-// order, CRC-checking each batch. With keep the records stay valid after
-// fn returns; otherwise they alias a buffer that the next read reuses.
+// order, checking each batch's CRC and offsets. With keep the records stay
+// valid after fn returns; otherwise they alias a buffer that the next read
+// reuses.
 func (v segView) eachRecord(keep bool, fn func(*storage.Record) error) error {
 	c := &chunkReader{s: v.segment, limit: v.limit, fresh: keep}
 	var recs []storage.Record
-	for pos := int64(0); pos < v.limit; {
+	for pos, want := int64(0), v.base; pos < v.limit; {
 		info, batch, err := c.batch(pos)
 		if err == nil {
-			err = checkCRC(batch)
+			err = checkBatch(info, batch, want)
+			want = info.lastOffset + 1
 		}
 		if err == nil && info.baseOffset >= v.next {
 			return nil // bytes past the segment's last record are not data
@@ -293,7 +295,7 @@ func (v segView) eachRecord(keep bool, fn func(*storage.Record) error) error {
 			recs, err = decodeBatch(recs[:0], batch, math.MinInt64)
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %s at byte %d: %w", storage.ErrCorrupt, v.path, pos, err)
+			return damaged(atByte(v.path, pos, err))
 		}
 		for i := range recs {
 			if err := fn(&recs[i]); err != nil {

@@ -129,7 +129,7 @@ func (w *segmentWriter) finish(end int64) error {
 	if err := w.out.f.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", w.paths[0], err)
 	}
-	off, tim := encodeIndexes(w.out.mem, w.out.maxTime, uint32(end-w.out.base))
+	off, tim := encodeIndexes(w.out.mem, w.out.maxTime, uint32(end-w.out.base), w.written)
 	for i, data := range [][]byte{off, tim} {
 		f, err := writeSynced(w.out.fs, w.paths[1+i], data)
 		if err != nil {
@@ -263,7 +263,7 @@ func (p *partition) extend(s *segment, end int64) error {
 		}
 		entries[i] = e
 	}
-	_, tim := encodeIndexes(entries, s.maxTime, uint32(end-s.base))
+	_, tim := encodeIndexes(entries, s.maxTime, uint32(end-s.base), s.size)
 	_, timPath := s.indexPaths()
 	tmp := timPath + compactingSuffix
 	f, err := writeSynced(p.opts.FS, tmp, tim)

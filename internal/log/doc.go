@@ -9,6 +9,7 @@
 //	<data>/topics/<topic>/<p>/<base>.timeindex  time index of a sealed segment
 //	<data>/topics/<topic>/<p>/<name>.compacting a compacted file not yet renamed over <name> (removed on open)
 //	<data>/topics/.deleted-<nanos>-<topic>/     a topic being deleted (removed on open)
+//	<data>/quarantine/<time>/                   what herald repair set aside, and its report.json
 //
 // <p> is the partition number, <base> the segment's first offset as 20
 // decimal digits. The last segment of a partition is the active one; only
@@ -84,31 +85,40 @@
 // Every IndexInterval bytes of log (default 4 KiB) the index gets an entry
 // for the batch starting there. Both files are big-endian:
 //
-//	.index      [rel uint32][pos uint32] ...              8 bytes an entry
-//	.timeindex  [maxBefore int64][rel uint32] ... trailer 12 bytes an entry
+//	.index      [rel uint32][pos uint32] ...                    8 bytes an entry
+//	.timeindex  [maxBefore int64][rel uint32] ... trailer seal  12 bytes an entry
 //
 // rel is the batch's first offset minus the segment base, pos its byte
 // position. maxBefore is the largest timestamp of any record before the
 // batch, so a time lookup may start at the last entry with maxBefore < t.
-// The time index ends with a trailer of the same size:
+// The time index ends with a trailer and a seal of the same size:
 //
 //	.timeindex trailer  [maxTime int64][span uint32]
+//	.timeindex seal     [logSize uint32][indexCRC uint32][timeCRC uint32]
 //
 // maxTime is the segment's max record timestamp (-1 if it holds none);
 // span is its end offset minus its base: the next segment's base minus
-// this one's. For a segment never compacted that is its record count, as
-// this field was first defined, so files written before compaction
-// existed read the same. Indexes are derived data: one that disagrees
-// with its segment (or whose span does not reach the next segment's base)
-// is rebuilt by scanning the segment.
+// this one's. For a segment never compacted that is its record count.
+// logSize is the .log file's size when the index was written; indexCRC is
+// the CRC-32C of the whole .index, timeCRC that of the .timeindex up to
+// it. Open reads both files whole and checks the seal, so a flipped bit
+// or a cut anywhere in an index is caught before the index is used, and
+// a sealed log that is not the size its sound index says is damage to the
+// log. (Index files without a seal, from before it existed, fail the
+// check and are rebuilt once.) Indexes are derived data: one that
+// disagrees with its segment (or whose span does not reach the next
+// segment's base) is rebuilt by scanning the segment.
 //
 // # Durability and recovery
 //
 // Appends to one topic go through its committer goroutine, which takes all
 // waiting appends as one group, writes each partition's share with one
 // write, fsyncs (mode always) and only then makes the group readable and
-// returns. A failed write is cut back; a failed fsync fails the partition
-// closed. On open, the active segment of every partition is scanned: each
+// returns. A failed write is cut back and the partition goes on: a full
+// disk (ENOSPC, EDQUOT) is storage.ErrNoSpace, and appends succeed again
+// once space is freed, as does a roll that failed for want of space. A
+// failed fsync, whatever its errno, fails the partition closed until a
+// restart. On open, the active segment of every partition is scanned: each
 // batch's framing, offset continuity and CRC are checked; an unfinished
 // last write (a torn tail) is cut; damage anywhere else is reported with
 // file and byte position and leaves the partition read-only, never
@@ -116,5 +126,19 @@
 // rebuilt; if its batches end cleanly before the next segment's base
 // (compaction deleted the segments between and crashed before recording
 // the longer span), the offsets up to that base are a gap. Every batch is
-// CRC-checked again when it is read.
+// checked again when it is read: its CRC, and that its FirstOffset (which
+// the CRC does not cover) continues the batch before it or the index
+// entry the read started from. A read error is storage.ErrUnavailable and
+// is not remembered; bytes that fail their checks are storage.ErrCorrupt.
+//
+// # Offline check and repair
+//
+// Check (check.go) walks a stopped server's data directory: every batch,
+// index and topic.json, going on past damage to find all of it. Repair
+// (repair.go) sets damaged byte ranges and replaced files aside under
+// <data>/quarantine/<time>/ with a report.json, keeps the good batches
+// after damage at their offsets by covering the lost offsets with empty
+// batches (as compaction does), restores a FirstOffset that the batches
+// around it prove wrong, and writes indexes and metadata anew. Both take
+// the directory's lock.
 package log

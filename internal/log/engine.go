@@ -122,12 +122,10 @@ func (e *Engine) loadTopics(root string) error {
 func (e *Engine) loadTopic(dir string) error {
 	info, err := readTopicMeta(e.opts.FS, dir)
 	if errors.Is(err, os.ErrNotExist) {
-		// A creation that crashed before its metadata was durable: the
-		// topic was never acknowledged.
-		return e.opts.FS.RemoveAll(dir)
+		return e.removeUnfinishedTopic(dir)
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (%s)", err, repairHint)
 	}
 	t := newTopic(dir, info, &e.opts)
 	e.topics[info.Name] = t
@@ -136,6 +134,53 @@ func (e *Engine) loadTopic(dir string) error {
 	}
 	t.start()
 	return nil
+}
+
+// repairHint ends errors about damage that stops the engine from opening.
+const repairHint = "run herald check for a full report and herald repair to set the damage aside"
+
+// removeUnfinishedTopic removes a topic directory without topic.json: a
+// creation that crashed before its metadata was durable, which nothing
+// was ever appended to. A directory holding records lost its topic.json
+// to damage instead, and is refused rather than deleted.
+func (e *Engine) removeUnfinishedTopic(dir string) error {
+	data, err := holdsData(e.opts.FS, dir)
+	if err != nil {
+		return err
+	}
+	if data != "" {
+		return fmt.Errorf("%w: %s is missing but %s holds records (%s)", storage.ErrCorrupt,
+			filepath.Join(dir, topicMetaFile), data, repairHint)
+	}
+	return e.opts.FS.RemoveAll(dir)
+}
+
+// holdsData returns the first non-empty segment file under a topic
+// directory, or "".
+func holdsData(fsys vfs.FS, dir string) (string, error) {
+	parts, err := fsys.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("list %s: %w", dir, err)
+	}
+	for _, p := range parts {
+		if !p.IsDir() {
+			continue
+		}
+		files, err := fsys.ReadDir(filepath.Join(dir, p.Name()))
+		if err != nil {
+			return "", fmt.Errorf("list %s: %w", filepath.Join(dir, p.Name()), err)
+		}
+		for _, f := range files {
+			if !strings.HasSuffix(f.Name(), ".log") {
+				continue
+			}
+			path := filepath.Join(dir, p.Name(), f.Name())
+			if st, err := fsys.Stat(path); err != nil || st.Size() > 0 {
+				return path, nil
+			}
+		}
+	}
+	return "", nil
 }
 
 func (e *Engine) topic(name string) (*topic, error) {
@@ -188,7 +233,7 @@ func (e *Engine) CreateTopic(ctx context.Context, name string, cfg storage.Topic
 	if err := e.createOnDisk(t); err != nil {
 		t.close()
 		e.opts.FS.RemoveAll(dir)
-		return fmt.Errorf("%w: create topic %s: %w", storage.ErrUnavailable, name, err)
+		return unavailable(fmt.Sprintf("create topic %s", name), err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -239,10 +284,10 @@ func (e *Engine) UpdateTopic(ctx context.Context, name string, cfg storage.Topic
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	if err := t.openPartitions(cfg.Partitions); err != nil {
-		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		return unavailable(fmt.Sprintf("update topic %s", name), err)
 	}
 	if err := writeTopicMeta(e.opts.FS, t.dir, info); err != nil {
-		return fmt.Errorf("%w: update topic %s: %w", storage.ErrUnavailable, name, err)
+		return unavailable(fmt.Sprintf("update topic %s", name), err)
 	}
 	t.mu.Lock()
 	t.info = info

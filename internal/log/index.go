@@ -3,6 +3,7 @@ package log
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"sort"
 
@@ -26,9 +27,9 @@ type indexEntry struct {
 
 // sparseIndex is a segment's index: in memory for the active segment, in
 // two files (.index and .timeindex) for sealed ones. Entries are in offset
-// order and maxBefore never decreases. The time index has one more entry
-// than the offset index, a trailer (segment max time, offset span: the
-// segment's end offset minus its base).
+// order and maxBefore never decreases. The time index has two more entries
+// than the offset index: a trailer (segment max time, offset span: the
+// segment's end offset minus its base) and a seal (log size, checksums).
 type sparseIndex interface {
 	// count is the number of offset entries.
 	count() int
@@ -66,22 +67,22 @@ func (f *fileIndex) entry(i int) (indexEntry, error) {
 	}, nil
 }
 
-// floorByOffset returns the position of the last entry with rel <= rel, or
-// 0 (the segment start) when there is none.
-func floorByOffset(idx sparseIndex, rel uint32) (int64, error) {
+// floorByOffset returns the last entry with rel <= rel, or the zero entry
+// (the segment start) when there is none.
+func floorByOffset(idx sparseIndex, rel uint32) (indexEntry, error) {
 	return floor(idx, func(e indexEntry) bool { return e.rel > rel })
 }
 
-// floorByTime returns the position of the last entry whose maxBefore < ms:
-// no record before it can have a timestamp >= ms.
-func floorByTime(idx sparseIndex, ms int64) (int64, error) {
+// floorByTime returns the last entry whose maxBefore < ms: no record before
+// it can have a timestamp >= ms.
+func floorByTime(idx sparseIndex, ms int64) (indexEntry, error) {
 	return floor(idx, func(e indexEntry) bool { return e.maxBefore >= ms })
 }
 
-// floor returns the position of the last entry before the first one for
-// which past is true (past must be false, then true, along the index), or
-// 0 when there is none.
-func floor(idx sparseIndex, past func(indexEntry) bool) (int64, error) {
+// floor returns the last entry before the first one for which past is
+// true (past must be false, then true, along the index), or the zero
+// entry when there is none.
+func floor(idx sparseIndex, past func(indexEntry) bool) (indexEntry, error) {
 	var err error
 	i := sort.Search(idx.count(), func(i int) bool {
 		e, e2 := idx.entry(i)
@@ -92,16 +93,16 @@ func floor(idx sparseIndex, past func(indexEntry) bool) (int64, error) {
 		return past(e)
 	})
 	if err != nil || i == 0 {
-		return 0, err
+		return indexEntry{}, err
 	}
-	e, err := idx.entry(i - 1)
-	return int64(e.pos), err
+	return idx.entry(i - 1)
 }
 
-// encodeIndexes renders the two index files of a segment being sealed.
-func encodeIndexes(entries []indexEntry, maxTime int64, span uint32) (off, tim []byte) {
+// encodeIndexes renders the two index files of a sealed segment of
+// logSize bytes whose offsets span span (its end offset minus its base).
+func encodeIndexes(entries []indexEntry, maxTime int64, span uint32, logSize int64) (off, tim []byte) {
 	off = make([]byte, 0, len(entries)*offsetEntrySize)
-	tim = make([]byte, 0, (len(entries)+1)*timeEntrySize)
+	tim = make([]byte, 0, (len(entries)+2)*timeEntrySize)
 	for _, e := range entries {
 		off = binary.BigEndian.AppendUint32(off, e.rel)
 		off = binary.BigEndian.AppendUint32(off, e.pos)
@@ -110,18 +111,84 @@ func encodeIndexes(entries []indexEntry, maxTime int64, span uint32) (off, tim [
 	}
 	tim = binary.BigEndian.AppendUint64(tim, uint64(maxTime))
 	tim = binary.BigEndian.AppendUint32(tim, span)
-	return off, tim
+	tim = binary.BigEndian.AppendUint32(tim, uint32(logSize))
+	tim = binary.BigEndian.AppendUint32(tim, crc32.Checksum(off, castagnoli))
+	return off, binary.BigEndian.AppendUint32(tim, crc32.Checksum(tim, castagnoli))
 }
 
-// readTrailer reads the time index trailer of a sealed segment: its max
-// timestamp and its offset span (end offset minus base).
-func readTrailer(tim vfs.File, size int64) (maxTime int64, span uint32, err error) {
-	if size < timeEntrySize || size%timeEntrySize != 0 {
-		return 0, 0, fmt.Errorf("%s: size %d is not a whole number of entries", tim.Name(), size)
-	}
-	var tb [timeEntrySize]byte
-	if _, err := tim.ReadAt(tb[:], size-timeEntrySize); err != nil && err != io.EOF {
-		return 0, 0, fmt.Errorf("read %s trailer: %w", tim.Name(), err)
-	}
-	return int64(binary.BigEndian.Uint64(tb[0:])), binary.BigEndian.Uint32(tb[8:]), nil
+// indexSeal is what the end of a time index says about its segment.
+type indexSeal struct {
+	maxTime int64  // the segment's max record timestamp (ms), -1 if none
+	span    uint32 // end offset minus base
+	logSize int64  // bytes of the .log file when it was sealed
+	entries int    // offset index entries
 }
+
+// readIndexes reads a sealed segment's two index files whole and checks
+// their sizes and checksums. Any error means the files cannot be trusted
+// (the caller rebuilds them); it never means the log is damaged.
+func readIndexes(off, tim vfs.File) (indexSeal, error) {
+	ob, err := readAll(off)
+	if err != nil {
+		return indexSeal{}, err
+	}
+	tb, err := readAll(tim)
+	if err != nil {
+		return indexSeal{}, err
+	}
+	return parseIndexes(ob, tb, off.Name(), tim.Name())
+}
+
+// parseIndexes checks the bytes of a segment's .index and .timeindex.
+func parseIndexes(ob, tb []byte, offName, timName string) (indexSeal, error) {
+	n := len(ob) / offsetEntrySize
+	if len(ob)%offsetEntrySize != 0 {
+		return indexSeal{}, &indexError{offName, fmt.Errorf("size %d is not a whole number of entries", len(ob))}
+	}
+	if len(tb) != (n+2)*timeEntrySize {
+		return indexSeal{}, &indexError{timName, fmt.Errorf("size %d, want %d for the %d entries of its .index", len(tb), (n+2)*timeEntrySize, n)}
+	}
+	seal := tb[len(tb)-timeEntrySize:]
+	if got, want := crc32.Checksum(tb[:len(tb)-4], castagnoli), binary.BigEndian.Uint32(seal[8:]); got != want {
+		return indexSeal{}, &indexError{timName, fmt.Errorf("checksum mismatch: stored %08x, computed %08x", want, got)}
+	}
+	if got, want := crc32.Checksum(ob, castagnoli), binary.BigEndian.Uint32(seal[4:]); got != want {
+		return indexSeal{}, &indexError{offName, fmt.Errorf("checksum mismatch: its .timeindex says %08x, computed %08x", want, got)}
+	}
+	trailer := tb[len(tb)-2*timeEntrySize:]
+	return indexSeal{
+		maxTime: int64(binary.BigEndian.Uint64(trailer[0:])),
+		span:    binary.BigEndian.Uint32(trailer[8:]),
+		logSize: int64(binary.BigEndian.Uint32(seal[0:])),
+		entries: n,
+	}, nil
+}
+
+// indexError says which index file cannot be trusted, and why.
+type indexError struct {
+	path string
+	err  error
+}
+
+func (e *indexError) Error() string { return e.path + ": " + e.err.Error() }
+func (e *indexError) Unwrap() error { return e.err }
+
+// readAll reads a whole (small) file.
+func readAll(f vfs.File) ([]byte, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", f.Name(), err)
+	}
+	if st.Size() > maxIndexFile {
+		return nil, fmt.Errorf("%s: %d bytes is more than any index of a segment holds", f.Name(), st.Size())
+	}
+	b := make([]byte, st.Size())
+	if _, err := f.ReadAt(b, 0); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("read %s: %w", f.Name(), err)
+	}
+	return b, nil
+}
+
+// maxIndexFile bounds an index file's size: a segment's positions are
+// uint32, and an entry marks at least one batch of 61 bytes or more.
+const maxIndexFile = (1<<32)/batchHeaderSize*timeEntrySize + 2*timeEntrySize

@@ -3,12 +3,14 @@ package log
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldevents/herald/internal/storage"
 	"github.com/heraldevents/herald/internal/vfs"
+	"github.com/heraldevents/herald/internal/vfs/faultfs"
 )
 
 func TestOpen_SecondEngineOnOneDirectoryIsRefused(t *testing.T) {
@@ -151,5 +153,42 @@ func TestRoll_TinyRetentionDoesNotRollEveryGroup(t *testing.T) {
 	}
 	if n := len(e.topics["t"].parts[0].segs); n > 2 {
 		t.Fatalf("%d segments after 50 appends with 1ms retention", n)
+	}
+}
+
+// A topic directory without topic.json is a creation that never finished
+// and is removed, unless its partitions hold records: then topic.json was
+// lost to damage, and Open refuses rather than delete the records.
+func TestOpen_TopicWithRecordsButNoMetadataIsRefusedNotDeleted(t *testing.T) {
+	fsys := faultfs.New()
+	opts := Options{FS: fsys, RetentionInterval: -1}
+	e, err := Open("/data", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"full", "empty"} {
+		if err := e.CreateTopic(context.Background(), name, storage.TopicConfig{Partitions: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := appendTo(e, "full"); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	for _, name := range []string{"full", "empty"} {
+		if err := fsys.Remove("/data/topics/" + name + "/topic.json"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = Open("/data", opts)
+	if !errors.Is(err, storage.ErrCorrupt) || !strings.Contains(err.Error(), "/data/topics/full/topic.json") || !strings.Contains(err.Error(), "herald repair") {
+		t.Fatalf("open: %v; want storage.ErrCorrupt naming the missing topic.json and pointing to herald repair", err)
+	}
+	if _, err := fsys.Stat("/data/topics/full/0/00000000000000000000.log"); err != nil {
+		t.Fatalf("the records were touched: %v", err)
+	}
+	writeWhole(t, fsys, "/data/topics/full/topic.json", []byte("{"))
+	if _, err := Open("/data", opts); !errors.Is(err, storage.ErrCorrupt) || !strings.Contains(err.Error(), "herald repair") {
+		t.Fatalf("open with a garbled topic.json: %v", err)
 	}
 }

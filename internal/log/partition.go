@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -141,36 +142,60 @@ func (p *partition) removeUnfinishedCompactions() error {
 	return nil
 }
 
-// recoverSealed trusts a sealed segment's index files when they agree with
-// the log, and otherwise rebuilds them by scanning.
+// recoverSealed trusts a sealed segment's index files when their
+// checksums hold and they agree with the log, and otherwise rebuilds them
+// by scanning. A log that is not the size its sound index says, or that
+// fails the scan, is damaged: the records before the damage are served,
+// nothing is cut, and the index files are left as they are.
 func (p *partition) recoverSealed(s *segment, nextBase int64) error {
-	if err := s.loadSealedIndex(); err == nil && s.next == nextBase {
+	err := s.loadSealedIndex()
+	if err == nil && s.next == nextBase {
 		return nil
 	}
 	if s.file != nil {
 		s.file.off.Close()
 		s.file.tim.Close()
-		s.file = nil
+		s.file, s.sealed = nil, false
 	}
+	var sizeErr *errLogSize
+	errors.As(err, &sizeErr)
 	r := s.scan(p.opts.IndexInterval)
-	switch {
-	case r.stop != nil:
+	if r.stop == nil && sizeErr != nil {
+		at := min(r.end, sizeErr.want)
+		r = scanResult{end: at, stop: atByte(s.path, at, sizeErr)}
+	}
+	if r.stop != nil {
 		p.opts.Logger.Error("sealed segment damaged; serving records before the damage", "err", r.stop)
-		s.committed.Store(r.end)
-		s.damage = r.stop
-	case s.next < nextBase:
+		s.keepDamaged(r, nextBase)
+		return nil
+	}
+	if s.next < nextBase {
 		// Compaction deleted the emptied segments after this one and
 		// crashed before it recorded the longer span in this trailer.
 		p.opts.Logger.Warn("sealed segment ends before the next one; offsets in between hold no records",
 			"segment", s.path, "end", s.next, "next", nextBase)
 		s.next = nextBase
 	}
-	p.opts.Logger.Warn("rebuilt segment index", "segment", s.path)
+	if err != nil {
+		p.opts.Logger.Warn("rebuilding segment index", "segment", s.path, "reason", err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", s.path, err)
+	}
 	if err := s.sealIO(); err != nil {
 		return err
 	}
 	s.finishSeal()
 	return nil
+}
+
+// keepDamaged makes a sealed segment whose scan stopped at damage
+// readable up to the damage, through the in-memory index the scan built.
+func (s *segment) keepDamaged(r scanResult, nextBase int64) {
+	s.committed.Store(r.end)
+	s.damage = r.stop
+	s.next = nextBase
+	s.sealed = true
 }
 
 // recoverActive scans the active segment, cutting a torn tail. Damage that
@@ -183,7 +208,7 @@ func (p *partition) recoverActive(s *segment) error {
 	}
 	if !r.torn {
 		p.opts.Logger.Error("segment damaged; partition is read-only until repaired", "err", r.stop)
-		p.failed = fmt.Errorf("%w: %w", storage.ErrCorrupt, r.stop)
+		p.failed = damaged(r.stop)
 		s.committed.Store(r.end)
 		s.damage = r.stop
 		return nil
@@ -212,6 +237,7 @@ type segView struct {
 	maxTime int64
 	sealed  bool
 	damage  error
+	logger  *slog.Logger
 }
 
 // snapshot returns views of the segments a reader starting at offset
@@ -250,7 +276,7 @@ func (p *partition) snapshotLocked(offset int64, fromStart bool) ([]segView, int
 	for _, s := range p.segs[i:] {
 		s.refs.Add(1)
 		views = append(views, segView{segment: s, idx: s.index(), limit: s.committed.Load(),
-			next: s.next, maxTime: s.maxTime, sealed: s.sealed, damage: s.damage})
+			next: s.next, maxTime: s.maxTime, sealed: s.sealed, damage: s.damage, logger: p.opts.Logger})
 	}
 	return views, p.end, nil
 }

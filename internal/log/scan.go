@@ -62,14 +62,14 @@ func (c *chunkReader) at(pos int64, n int) ([]byte, error) {
 	if chunk == 0 {
 		chunk = scanChunk
 	}
-	size := min(int64(max(n, chunk)), c.limit-pos)
+	size := max(min(int64(max(n, chunk)), c.limit-pos), 0) // nothing past the limit
 	if c.fresh || int64(cap(c.buf)) < size {
 		c.buf = make([]byte, size)
 	}
 	c.buf = c.buf[:size]
 	got, err := c.s.readAt(c.buf, pos)
 	if err != nil {
-		return nil, fmt.Errorf("read %s at byte %d: %w", c.s.path, pos, err)
+		return nil, ioError{fmt.Errorf("read error: %w", err)}
 	}
 	c.start, c.buf = pos, c.buf[:got]
 	return c.buf, nil
@@ -98,8 +98,10 @@ func (c *chunkReader) batch(pos int64) (batchInfo, []byte, error) {
 // write of a crash, which may be cut) or corruption of acknowledged data
 // (which must be reported, never cut).
 func (s *segment) classify(pos int64, info batchInfo, err error) scanResult {
-	r := scanResult{end: pos, stop: fmt.Errorf("%s at byte %d: %w", s.path, pos, err)}
+	r := scanResult{end: pos, stop: atByte(s.path, pos, err)}
 	switch {
+	case isIOError(err):
+		// The disk could not say what is there: never cut on that.
 	case errors.Is(err, errIncomplete), info.size > 0 && pos+int64(info.size) >= s.size:
 		// The batch runs to or past the end of the file: the last write,
 		// partly done, unless the batch is whole and only its framing is
@@ -115,14 +117,15 @@ func (s *segment) classify(pos int64, info batchInfo, err error) scanResult {
 // or past the end of the file, is in fact whole: its CRC matches where the
 // file ends or where the next batch (continuing its offsets) starts. A torn
 // write is a prefix of its batch and has no such end, so it is still cut;
-// a batch with a damaged Length or FirstOffset is not.
+// a batch with a damaged Length or FirstOffset is not. A read error
+// counts as whole: only what is known to be torn is cut.
 func (s *segment) wholeBatch(pos int64, info batchInfo) bool {
 	if s.size-pos < batchHeaderSize {
 		return false
 	}
 	buf := make([]byte, s.size-pos) // less than the batch's Length, so at most maxBatchSize
 	if n, err := s.readAt(buf, pos); err != nil || n < len(buf) {
-		return false
+		return true // unreadable: not provably torn, so not cut
 	}
 	want := binary.BigEndian.Uint32(buf[crcOffset:])
 	whole := func(end int) bool { return crc32.Checksum(buf[crcCoveredFrom:end], castagnoli) == want }
@@ -140,7 +143,8 @@ func (s *segment) wholeBatch(pos int64, info batchInfo) bool {
 	return whole(len(buf))
 }
 
-// zeroFrom reports whether every byte from pos to the end is zero.
+// zeroFrom reports whether every byte from pos to the end is zero (false
+// when they cannot be read).
 func (s *segment) zeroFrom(pos int64) bool {
 	buf := make([]byte, 64<<10)
 	for pos < s.size {

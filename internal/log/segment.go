@@ -102,13 +102,16 @@ func (s *segment) noteBatch(pos int64, info batchInfo, interval int) {
 	s.next = info.lastOffset + 1
 }
 
-// sealIO writes the segment's index files and fsyncs log and indexes.
-// finishSeal, under partition.mu, then switches readers to the files.
+// sealIO writes the segment's index files and fsyncs them; the caller has
+// fsynced the log. finishSeal, under partition.mu, then switches readers
+// to the files.
 func (s *segment) sealIO() error {
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", s.path, err)
+	if s.pendingIndex != nil { // a roll that failed after writing them
+		s.pendingIndex.off.Close()
+		s.pendingIndex.tim.Close()
+		s.pendingIndex = nil
 	}
-	off, tim := encodeIndexes(s.mem, s.maxTime, uint32(s.next-s.base))
+	off, tim := encodeIndexes(s.mem, s.maxTime, uint32(s.next-s.base), s.size)
 	offPath, timPath := s.indexPaths()
 	of, err := writeSynced(s.fs, offPath, off)
 	if err != nil {
@@ -147,8 +150,9 @@ func writeSynced(fsys vfs.FS, path string, data []byte) (vfs.File, error) {
 }
 
 // loadSealedIndex opens a sealed segment's index files and checks them
-// against the log file; any doubt returns an error and the caller rebuilds
-// the index by scanning.
+// against the log file. An error means the index cannot be used: the
+// caller rebuilds it by scanning. errLogSize means the index is sound but
+// the log is not the size it was sealed at.
 func (s *segment) loadSealedIndex() error {
 	offPath, timPath := s.indexPaths()
 	of, err := s.fs.OpenFile(offPath, os.O_RDONLY, 0)
@@ -170,36 +174,39 @@ func (s *segment) loadSealedIndex() error {
 	return nil
 }
 
+// errLogSize: a sealed segment's index is intact but its log file is not
+// the size it was sealed at (truncated or grown since).
+type errLogSize struct {
+	path       string
+	size, want int64
+}
+
+func (e *errLogSize) Error() string {
+	return fmt.Sprintf("%s is %d bytes, but it was sealed at %d bytes", e.path, e.size, e.want)
+}
+
 func (s *segment) checkIndex(fi *fileIndex) error {
-	ost, err := fi.off.Stat()
+	seal, err := readIndexes(fi.off, fi.tim)
 	if err != nil {
 		return err
 	}
-	tst, err := fi.tim.Stat()
-	if err != nil {
-		return err
+	if seal.logSize != s.size {
+		return &errLogSize{path: s.path, size: s.size, want: seal.logSize}
 	}
-	if ost.Size()%offsetEntrySize != 0 || tst.Size() != (ost.Size()/offsetEntrySize+1)*timeEntrySize {
-		return fmt.Errorf("index sizes %d and %d do not match", ost.Size(), tst.Size())
-	}
-	fi.n = int(ost.Size() / offsetEntrySize)
-	maxTime, span, err := readTrailer(fi.tim, tst.Size())
-	if err != nil {
-		return err
-	}
+	fi.n = seal.entries
 	if fi.n > 0 {
 		last, err := fi.entry(fi.n - 1)
 		if err != nil {
 			return err
 		}
-		if int64(last.pos) >= s.size || last.rel >= span {
+		if int64(last.pos) >= s.size || last.rel >= seal.span {
 			return fmt.Errorf("index entry points past the segment end")
 		}
 		if err := s.checkEntry(last); err != nil {
 			return err
 		}
 	}
-	s.maxTime, s.next = maxTime, s.base+int64(span)
+	s.maxTime, s.next = seal.maxTime, s.base+int64(seal.span)
 	return nil
 }
 

@@ -129,12 +129,14 @@ func (p *partition) roll() error {
 		p.failed = fmt.Errorf("fsync failed, partition stopped accepting writes: %w", err)
 		return fmt.Errorf("%w: roll partition %d: %w", storage.ErrUnavailable, p.id, err)
 	}
+	// A roll that fails past the fsync (a full disk) leaves the segment
+	// active and unchanged; the next group tries again.
 	if err := s.sealIO(); err != nil {
-		return fmt.Errorf("%w: roll partition %d: %w", storage.ErrUnavailable, p.id, err)
+		return unavailable(fmt.Sprintf("roll partition %d", p.id), err)
 	}
 	ns, err := createSegment(p.opts.FS, p.dir, p.next)
 	if err != nil {
-		return fmt.Errorf("%w: roll partition %d: %w", storage.ErrUnavailable, p.id, err)
+		return unavailable(fmt.Sprintf("roll partition %d", p.id), err)
 	}
 	p.mu.Lock()
 	s.finishSeal()

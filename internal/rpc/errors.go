@@ -71,6 +71,7 @@ var errorKinds = []errorKind{
 	{"incompatible_schema", connect.CodeFailedPrecondition, []error{schema.ErrIncompatible}},
 	{"invalid_schema", connect.CodeInvalidArgument, []error{schema.ErrInvalidSchema}},
 	{"invalid_subject", connect.CodeInvalidArgument, []error{schema.ErrInvalidSubject}},
+	{"storage_full", connect.CodeResourceExhausted, []error{storage.ErrNoSpace}},
 	{"storage_unavailable", connect.CodeUnavailable, []error{storage.ErrUnavailable, storage.ErrClosed}},
 	{"storage_corrupt", connect.CodeDataLoss, []error{storage.ErrCorrupt}},
 	{"request_canceled", connect.CodeCanceled, []error{context.Canceled}},

@@ -111,6 +111,7 @@ var problems = []problemKind{
 	{"limit_reached", 409, "Limit reached", []error{broker.ErrTooManyTopics, subscription.ErrTooMany}, 0},
 	{"method_not_allowed", 405, "Method not allowed", []error{errMethodNotAllowed}, 0},
 	{"no_schema_registry", 503, "No schema registry", []error{broker.ErrNoValidator}, 0},
+	{"storage_full", 507, "Insufficient storage", []error{storage.ErrNoSpace}, 50001},
 	{"storage_unavailable", 503, "Storage unavailable", []error{storage.ErrUnavailable, storage.ErrClosed}, 50001},
 	{"storage_corrupt", 500, "Stored data is corrupt", []error{storage.ErrCorrupt}, 50001},
 	{"request_canceled", 503, "Request canceled", []error{errCanceled, context.Canceled, context.DeadlineExceeded}, 50002},

@@ -81,6 +81,7 @@ func TestProblems_EachSentinelMapsToItsCode(t *testing.T) {
 		{storage.ErrUnknownPartition, 404, "unknown_partition"},
 		{errNotFound, 404, "not_found"},
 		{errMethodNotAllowed, 405, "method_not_allowed"},
+		{storage.ErrNoSpace, 507, "storage_full"},
 		{storage.ErrUnavailable, 503, "storage_unavailable"},
 		{storage.ErrClosed, 503, "storage_unavailable"},
 		{storage.ErrCorrupt, 500, "storage_corrupt"},

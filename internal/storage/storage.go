@@ -38,6 +38,11 @@ var (
 	// ErrUnavailable: the engine cannot write (an I/O or fsync error made it
 	// fail closed, the disk is full, or the engine is closed).
 	ErrUnavailable = errors.New("storage unavailable")
+	// ErrNoSpace: a write found the disk (or the user's quota) full. Nothing
+	// of the failed append was stored or acknowledged, and the engine takes
+	// writes again once space is freed. Engines return it together with
+	// ErrUnavailable, so errors.Is holds for both.
+	ErrNoSpace = errors.New("no space left on the storage device")
 	// ErrClosed: the engine was closed.
 	ErrClosed = errors.New("storage closed")
 )
