@@ -126,7 +126,7 @@ func TestLimits_HealthAnswersWithin100msUnderOverload(t *testing.T) {
 	var refused, stored atomic.Int64
 	var wg sync.WaitGroup
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	bodies := make([]string, 12)
+	bodies := make([]string, 8)
 	for i := range bodies {
 		bodies[i] = batchOf(fmt.Sprintf("b%d", i)) // built once: the load is the server's, not the generator's
 	}
