@@ -72,7 +72,7 @@ func (a *app) rootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&a.server, "server", server, "Herald server URL (env HERALD_SERVER)")
 	root.AddCommand(a.serveCmd(), a.topicsCmd(), a.publishCmd(), a.readCmd(), a.subsCmd(), a.consumeCmd(), a.dlqCmd(),
-		a.schemasCmd(), a.benchCmd(), a.tokenCmd(), a.checkCmd(), a.repairCmd())
+		a.schemasCmd(), a.benchCmd(), a.tokenCmd(), a.checkCmd(), a.repairCmd(), a.soakCmd())
 	return root
 }
 
