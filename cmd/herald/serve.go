@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -120,6 +123,14 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "herald listening on %s://%s (data %s, fsync %s, %s)\n", scheme, ln.Addr(), s.Data, mode, authDesc)
 	errc := make(chan error, 1)
 	ln = limitConnections(ln, s.MaxConnections)
+	if s.TLSClientCA != "" {
+		if hs.TLSConfig, err = clientCAConfig(s.TLSClientCA); err != nil {
+			stopPushers(pushers)
+			subs.Close()
+			ln.Close()
+			return errors.Join(err, eng.Close())
+		}
+	}
 	go func() {
 		if s.TLSCert != "" {
 			errc <- hs.ServeTLS(ln, s.TLSCert, s.TLSKey)
@@ -139,6 +150,20 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 	stopPushers(pushers) // requests in flight finish (or are nacked) before the state writer stops
 	subs.Close()         // its state writer finishes before the engine closes
 	return errors.Join(err, closeEngine(eng))
+}
+
+// clientCAConfig is the TLS configuration of mutual TLS: clients must
+// present a certificate signed by one of the CAs in file.
+func clientCAConfig(file string) (*tls.Config, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-client-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--tls-client-ca %s: no PEM certificate in it", file)
+	}
+	return &tls.Config{ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}, nil
 }
 
 // stopPushers stops push delivery, giving requests in flight up to

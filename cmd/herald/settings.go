@@ -32,6 +32,7 @@ type serveSettings struct {
 	MaxWaiting        int
 	MaxPublishBytes   int64
 	TLSCert, TLSKey   string
+	TLSClientCA       string // verify client certificates against this CA (mutual TLS)
 	Pprof             string // address of the profiling endpoints; empty: none
 	Config            string // not itself read from the config file
 }
@@ -60,6 +61,7 @@ func addServeFlags(fs *pflag.FlagSet, s *serveSettings) {
 	fs.BoolVar(&s.Insecure, "insecure", false, "allow listening on a non-loopback address without --token or --auth-file")
 	fs.StringVar(&s.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS (HTTP/1.1 and HTTP/2, gRPC included) instead of cleartext")
 	fs.StringVar(&s.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.StringVar(&s.TLSClientCA, "tls-client-ca", "", "PEM CA certificates: require every client to present a certificate they signed (mutual TLS)")
 	fs.StringVar(&s.Pprof, "pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; empty: off. Never expose it: it needs no token")
 	fs.StringVar(&s.Config, configFlag, "", "JSON config file whose keys are flag names, e.g. {\"fsync\": \"interval\"}")
 }
@@ -161,6 +163,8 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--max-event-bytes %d: must be from 1 to %d", s.MaxEventBytes, maxEventBytesLimit)
 	case (s.TLSCert == "") != (s.TLSKey == ""):
 		return fmt.Errorf("--tls-cert and --tls-key go together: give both or neither")
+	case s.TLSClientCA != "" && s.TLSCert == "":
+		return fmt.Errorf("--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first")
 	case !s.Insecure && len(s.tokens()) == 0 && s.AuthFile == "" && !isLoopback(s.Addr):
 		return fmt.Errorf("--addr %s is reachable from other machines and nothing asks who is calling: give --token or --auth-file, or --insecure to run without authentication anyway", s.Addr)
 	}
