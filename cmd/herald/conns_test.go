@@ -2,8 +2,11 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -74,3 +77,38 @@ func TestLimitConnections_OneMoreGets503AndAFreedPlaceIsReused(t *testing.T) {
 }
 
 func timeNowPlus(ms int) time.Time { return time.Now().Add(time.Duration(ms) * time.Millisecond) }
+
+// A client that sends its headers too slowly (slowloris) is cut off after
+// --read-header-timeout, and the server keeps serving others.
+func TestServe_SlowHeadersAreCutOff(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
+		done <- a.execute(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--read-header-timeout", "300ms"})
+	}()
+	line := regexp.MustCompile(`^herald listening on http://(127\.0\.0\.1:\d+) `)
+	waitFor(t, func() bool { return line.MatchString(out.String()) })
+	addr := line.FindStringSubmatch(out.String())[1]
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n")) // and never the blank line
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	io.Copy(io.Discard, c) // returns when the server closes the connection
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("the slow client was cut off after %s, want about 300ms", took)
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the server after a slow client: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	cancel()
+	<-done
+}

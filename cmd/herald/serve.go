@@ -92,7 +92,7 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 	}
 	srv := server.New(b, server.Options{Logger: logger, MaxBodyBytes: maxBodyBytes(s.MaxEventBytes), Subscriptions: subs,
 		Schemas: reg, Tokens: s.tokens(), Keys: keys, MaxWaiting: s.MaxWaiting, MaxPublishBytes: s.MaxPublishBytes})
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: s.ReadHeaderTimeout, MaxHeaderBytes: 64 << 10, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	hs.Protocols = new(http.Protocols) // HTTP/1.1, and HTTP/2 (over TLS, or cleartext h2c) for gRPC clients
 	hs.Protocols.SetHTTP1(true)

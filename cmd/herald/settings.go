@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -27,6 +28,7 @@ type serveSettings struct {
 	AuthFile          string // tokens with grants (internal/auth.File)
 	Insecure          bool   // allow a non-loopback address without authentication
 	MaxConnections    int
+	ReadHeaderTimeout time.Duration
 	MaxTopics         int
 	MaxSubscriptions  int
 	MaxWaiting        int
@@ -53,6 +55,7 @@ func addServeFlags(fs *pflag.FlagSet, s *serveSettings) {
 	fs.Var(&s.LogLevel, "log-level", "log level: debug (includes access logs), info, warn or error")
 	fs.StringVar(&s.Token, "token", "", "API tokens clients must send as \"Authorization: Bearer TOKEN\", comma-separated (give several to rotate); empty: no authentication. Prefer HERALD_TOKEN: flags show in ps")
 	fs.StringVar(&s.AuthFile, "auth-file", "", "JSON file of API tokens (as SHA-256 hashes) and what each may do on which topics (see docs/api.md#authentication); herald token create makes entries")
+	fs.DurationVar(&s.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers; slower connections are closed (slowloris)")
 	fs.IntVar(&s.MaxConnections, "max-connections", 10000, "connections open at once; one more gets 503 and is closed (0: no limit)")
 	fs.IntVar(&s.MaxTopics, "max-topics", 10000, "topics the server holds, dead-letter topics included (0: no limit)")
 	fs.IntVar(&s.MaxSubscriptions, "max-subscriptions", 10000, "subscriptions the server holds (0: no limit)")
