@@ -91,6 +91,7 @@ type stateLog struct {
 
 	closeMu sync.RWMutex // held for reading while queueing; close takes it to stop the queue
 	closed  bool
+	stop    chan struct{} // closed by close: a write waiting for disk space gives up
 }
 
 // pendingWrite is a queued batch; done closes once it is durable or failed.
@@ -113,7 +114,7 @@ func openState(ctx context.Context, e storage.Engine) (*stateLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("subscription state: %w", err)
 	}
-	l := &stateLog{engine: e, queue: make(chan *pendingWrite, 4096), done: make(chan struct{})}
+	l := &stateLog{engine: e, queue: make(chan *pendingWrite, 4096), done: make(chan struct{}), stop: make(chan struct{})}
 	go l.run()
 	return l, nil
 }
@@ -171,11 +172,28 @@ func (l *stateLog) run() {
 	}
 }
 
+// append writes records, waiting out a full disk: the engine stored
+// nothing of a write that found no space, so the same records are tried
+// again (100ms, doubling to 5s) and the acks waiting for them are answered
+// once space returns. Any other failure, or a close while waiting, fails
+// the writer for good: the state in memory would no longer match the disk.
 func (l *stateLog) append(recs []storage.Record) error {
 	if e := l.failed.Load(); e != nil {
 		return *e
 	}
-	_, err := l.engine.Append(context.Background(), stateTopic, []storage.PartitionRecords{{Partition: 0, Records: recs}})
+	parts := []storage.PartitionRecords{{Partition: 0, Records: recs}}
+	_, err := l.engine.Append(context.Background(), stateTopic, parts)
+	for wait := 100 * time.Millisecond; errors.Is(err, storage.ErrNoSpace); wait = min(2*wait, 5*time.Second) {
+		select {
+		case <-time.After(wait):
+			_, err = l.engine.Append(context.Background(), stateTopic, parts)
+		case <-l.stop:
+			err = fmt.Errorf("closed while waiting for disk space: %w", err)
+		}
+		if errors.Is(err, storage.ErrNoSpace) && isClosed(l.stop) {
+			break
+		}
+	}
 	if err != nil {
 		err = fmt.Errorf("subscription state (nothing more is acknowledged until a restart): %w", err)
 		l.failed.CompareAndSwap(nil, &err)
@@ -189,9 +207,19 @@ func (l *stateLog) close() {
 	if !l.closed {
 		l.closed = true
 		close(l.queue)
+		close(l.stop)
 	}
 	l.closeMu.Unlock()
 	<-l.done
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // batch collects state records to append together.

@@ -1,0 +1,85 @@
+package subscription
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/vfs/faultfs"
+)
+
+// A full disk under the subscription state does not stop acknowledgements
+// for good: an ack waits while there is no space and is answered once
+// space returns, and the ones after it work without a restart.
+func TestSubscription_AcksWaitOutAFullDiskAndResume(t *testing.T) {
+	var full atomic.Bool
+	inject := func(op faultfs.Op, path string) error {
+		if full.Load() && op == faultfs.OpWrite && strings.Contains(path, stateTopic) {
+			return faultfs.NoSpaceError(op, path)
+		}
+		return nil
+	}
+	e, err := log.Open("/data", log.Options{FS: faultfs.Wrap(faultfs.New(), inject), RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	b, err := broker.New(e, broker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m, err := New(ctx, b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, _, err := b.PutTopic(ctx, "orders", broker.TopicSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Put(ctx, "orders", "billing", Config{Start: "earliest", Ordering: OrderNone}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		ev := &event.Event{ID: "o-" + string(rune('a'+i)), Source: "/s", Type: "t", SpecVersion: "1.0"}
+		if _, err := b.Publish(ctx, "orders", []*event.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := m.Pull(ctx, "orders", "billing", 3, time.Second)
+	if err != nil || len(ds) != 3 {
+		t.Fatalf("pull: %v %v", ds, err)
+	}
+	full.Store(true)
+	acked := make(chan error, 1)
+	go func() {
+		_, err := m.Ack(ctx, "orders", "billing", []string{ds[0].AckID})
+		acked <- err
+	}()
+	select {
+	case err := <-acked:
+		t.Fatalf("the ack was answered (%v) while nothing could be written", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	full.Store(false) // space returns
+	select {
+	case err := <-acked:
+		if err != nil {
+			t.Fatalf("the ack after space returned: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the ack never completed after space returned")
+	}
+	if res, err := m.Ack(ctx, "orders", "billing", []string{ds[1].AckID, ds[2].AckID}); err != nil || len(res.Acked) != 2 {
+		t.Fatalf("acks after the full disk: %+v %v", res, err)
+	}
+	info, _ := m.Get(ctx, "orders", "billing")
+	if info.Partitions[0].Committed != 3 {
+		t.Fatalf("committed %d, want 3", info.Partitions[0].Committed)
+	}
+}
