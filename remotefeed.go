@@ -23,6 +23,7 @@ type streamFeed struct {
 	topic, name string
 	stream      *connect.BidiStreamForClient[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse]
 	cancel      context.CancelFunc // ends the stream
+	sctx        context.Context    // the stream's context: done once the feed is closed
 
 	sendMu  sync.Mutex   // serialises Send and CloseRequest
 	granted atomic.Int64 // credit granted and not yet used by deliveries received
@@ -38,7 +39,7 @@ func (r *remote) feed(ctx context.Context, topic, name string) (feed, error) {
 	// The stream outlives ctx: after a router stops taking deliveries it
 	// still settles those in flight on it.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	f := &streamFeed{r: r, topic: topic, name: name, stream: r.svc.Subscribe(sctx), cancel: cancel,
+	f := &streamFeed{r: r, topic: topic, name: name, stream: r.svc.Subscribe(sctx), cancel: cancel, sctx: sctx,
 		in: make(chan []*Delivery, 64), done: make(chan struct{})}
 	start := &heraldv1.SubscribeRequest{Kind: &heraldv1.SubscribeRequest_Start{Start: &heraldv1.SubscribeStart{Topic: topic, Subscription: name}}}
 	if err := f.send(start); err != nil {
@@ -70,7 +71,12 @@ func (f *streamFeed) receive() {
 			return
 		}
 		f.granted.Add(-int64(len(ds)))
-		f.in <- ds // never blocks for long: the server sends only what was granted
+		select { // room is there but for a close that gave up waiting
+		case f.in <- ds:
+		case <-f.sctx.Done():
+			f.err = f.sctx.Err()
+			return
+		}
 	}
 }
 
