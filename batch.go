@@ -91,8 +91,8 @@ func (ru *runner) nextBatch(ctx, hctx context.Context, f feed) error {
 		cancel()
 		ds = append(ds, got...)
 		if err != nil && (wctx.Err() == nil || ctx.Err() != nil) {
-			if len(ds) > 0 {
-				ru.start(hctx, f, ds)
+			if len(ds) > 0 && !ru.start(ctx, hctx, f, ds) {
+				release(f, ds)
 			}
 			return err
 		}
@@ -106,6 +106,8 @@ func (ru *runner) nextBatch(ctx, hctx context.Context, f feed) error {
 			break
 		}
 	}
-	ru.start(hctx, f, ds)
+	if !ru.start(ctx, hctx, f, ds) {
+		release(f, ds)
+	}
 	return nil
 }

@@ -26,7 +26,7 @@ type streamFeed struct {
 	sctx        context.Context    // the stream's context: done once the feed is closed
 
 	sendMu  sync.Mutex   // serialises Send and CloseRequest
-	granted atomic.Int64 // credit granted and not yet used by deliveries received
+	granted atomic.Int64 // credit granted and not yet used by deliveries handed to the router
 	in      chan []*Delivery
 	done    chan struct{} // closed when the receiver stops; err is set before
 	err     error
@@ -70,7 +70,6 @@ func (f *streamFeed) receive() {
 			f.err = err
 			return
 		}
-		f.granted.Add(-int64(len(ds)))
 		select { // room is there but for a close that gave up waiting
 		case f.in <- ds:
 		case <-f.sctx.Done():
@@ -91,6 +90,7 @@ func (f *streamFeed) next(ctx context.Context, free int) ([]*Delivery, error) {
 	defer timer.Stop()
 	select {
 	case ds := <-f.in:
+		f.granted.Add(-int64(len(ds))) // outstanding until handed out, not until received
 		return ds, nil
 	case <-f.done:
 		return nil, f.brokenErr(nil)

@@ -163,10 +163,19 @@ func (ru *runner) waitSlot(ctx context.Context) bool {
 // their handlers (waiting for slots as they free).
 func (ru *runner) next(ctx, hctx context.Context, f feed) error {
 	ds, err := f.next(ctx, cap(ru.slots)-len(ru.slots)+ru.r.opts.Prefetch)
-	for _, d := range ds {
-		ru.start(hctx, f, []*Delivery{d})
+	for i, d := range ds {
+		if !ru.start(ctx, hctx, f, []*Delivery{d}) {
+			release(f, ds[i:])
+			break
+		}
 	}
 	return err
+}
+
+// release gives back deliveries taken and never started: they come again
+// at once, their attempt not counted.
+func release(f feed, ds []*Delivery) {
+	f.settle(context.Background(), settlement{kind: settleRelease, ackIDs: ackIDs(ds)})
 }
 
 // lost reports a broken feed and waits before it is reopened.
@@ -183,9 +192,14 @@ func (ru *runner) lost(ctx context.Context, err error, retry *retryDelay) {
 	}
 }
 
-// start runs a handler for deliveries (one, or a batch) in a slot.
-func (ru *runner) start(ctx context.Context, f feed, ds []*Delivery) {
-	ru.slots <- struct{}{}
+// start runs a handler for deliveries (one, or a batch) in a slot, once
+// one is free; false, running nothing, when ctx (Run's) ends first.
+func (ru *runner) start(ctx, hctx context.Context, f feed, ds []*Delivery) bool {
+	select {
+	case ru.slots <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
 	ru.mu.Lock()
 	for _, d := range ds {
 		ru.inflight[d.AckID] = f
@@ -193,11 +207,12 @@ func (ru *runner) start(ctx context.Context, f feed, ds []*Delivery) {
 	ru.mu.Unlock()
 	ru.wg.Go(func() {
 		defer func() { <-ru.slots }()
-		errs := ru.call(ctx, ds)
+		errs := ru.call(hctx, ds)
 		for _, st := range settlements(ru.finish(ds), errs) { // those not already nacked by a drain that timed out
 			f.settle(context.Background(), st)
 		}
 	})
+	return true
 }
 
 // finish takes deliveries out of the in-flight set; the ack ids of those

@@ -3,6 +3,8 @@ package herald
 import (
 	"context"
 	"sync"
+
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
 // batchingFeed queues a feed's settlements and applies them in the
@@ -76,8 +78,8 @@ func (b *batchingFeed) run() {
 	}
 }
 
-// mergeAcks returns the batch with its acks merged into one settlement,
-// after the others.
+// mergeAcks returns the batch with its acks merged into settlements of at
+// most subscription.MaxAckIDs ids, after the others.
 func mergeAcks(batch []settlement) []settlement {
 	out := batch[:0:0]
 	var acks []string
@@ -88,8 +90,10 @@ func mergeAcks(batch []settlement) []settlement {
 			out = append(out, st)
 		}
 	}
-	if len(acks) > 0 {
-		out = append(out, settlement{kind: settleAck, ackIDs: acks})
+	for len(acks) > 0 {
+		n := min(len(acks), subscription.MaxAckIDs)
+		out = append(out, settlement{kind: settleAck, ackIDs: acks[:n]})
+		acks = acks[n:]
 	}
 	return out
 }

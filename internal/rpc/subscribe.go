@@ -58,8 +58,8 @@ func (s *Service) Subscribe(ctx context.Context, stream *connect.BidiStream[hera
 	}()
 	err = ss.deliver(ctx, stream)
 	if errors.Is(err, errClientDone) {
-		<-applied // every settlement received is applied before the stream ends
-		return nil
+		<-applied          // every settlement received is applied before the stream ends
+		return ss.applyErr // the client must not take a failed settlement for done
 	}
 	return err
 }
@@ -95,6 +95,7 @@ type subscribeStream struct {
 	credit      *credit // granted by the client and not yet used
 	settles     chan *heraldv1.Settlement
 	sendMu      sync.Mutex // one Send at a time
+	applyErr    error      // the first settlement that failed; set by apply only
 }
 
 // receive reads the client's messages until it closes its side, then
@@ -146,14 +147,19 @@ func (ss *subscribeStream) apply(ctx context.Context) {
 		}
 		for _, st := range coalesceAcks(batch) {
 			if _, err := settle(ctx, ss.m, ss.topic, ss.name, st); err != nil {
-				ss.cancel(toConnect(err))
+				err = toConnect(err)
+				if ss.applyErr == nil {
+					ss.applyErr = err // read after apply returns
+				}
+				ss.cancel(err)
 			}
 		}
 	}
 }
 
-// coalesceAcks merges the acks of a batch into one settlement placed where
-// the first was; the others keep their order.
+// coalesceAcks merges the acks of a batch into settlements of at most
+// MaxAckIDs ids, placed where the first ack was; the others keep their
+// order.
 func coalesceAcks(batch []*heraldv1.Settlement) []*heraldv1.Settlement {
 	var acks *heraldv1.Settlement
 	out := batch[:0:0]
@@ -162,7 +168,7 @@ func coalesceAcks(batch []*heraldv1.Settlement) []*heraldv1.Settlement {
 			out = append(out, st)
 			continue
 		}
-		if acks == nil {
+		if acks == nil || len(acks.AckIds)+len(st.GetAckIds()) > subscription.MaxAckIDs {
 			acks = &heraldv1.Settlement{Kind: heraldv1.Settlement_KIND_ACK}
 			out = append(out, acks)
 		}

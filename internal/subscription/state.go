@@ -89,9 +89,10 @@ type stateLog struct {
 	failed atomic.Pointer[error]
 	done   chan struct{} // closed when the writer has exited
 
-	closeMu sync.RWMutex // held for reading while queueing; close takes it to stop the queue
-	closed  bool
-	stop    chan struct{} // closed by close: a write waiting for disk space gives up
+	closeMu  sync.RWMutex // held for reading while queueing; close takes it to stop the queue
+	closed   bool
+	stop     chan struct{} // closed by close: a write waiting for disk space gives up
+	stopOnce sync.Once
 }
 
 // pendingWrite is a queued batch; done closes once it is durable or failed.
@@ -203,11 +204,13 @@ func (l *stateLog) append(recs []storage.Record) error {
 
 // close stops the writer after the queued batches.
 func (l *stateLog) close() {
+	// First stop a write waiting for disk space: while it waits the queue
+	// may be full, and a writer blocked on it holds closeMu for reading.
+	l.stopOnce.Do(func() { close(l.stop) })
 	l.closeMu.Lock()
 	if !l.closed {
 		l.closed = true
 		close(l.queue)
-		close(l.stop)
 	}
 	l.closeMu.Unlock()
 	<-l.done

@@ -234,7 +234,7 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, err
 		if c.isRedrive() {
 			continue
 		}
-		if d := c.firstUndelivered(); d != c.delivered {
+		if d := c.firstUndelivered(); d > c.delivered { // never back: a released event below it has its own record
 			c.delivered = d
 			b.put(cursorKey(s.topic, s.name, c.p), s.cursorRecord(c))
 		}
@@ -243,7 +243,7 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, err
 	// it; anything else (a retry, or a first delivery above the watermark,
 	// which key ordering allows) needs its own record.
 	for _, pk := range picks {
-		if pk.c.isRedrive() || pk.e.attempts >= 2 || pk.e.off >= pk.c.delivered {
+		if pk.c.isRedrive() || pk.e.attempts >= 2 || pk.e.off >= pk.c.delivered || pk.c.recorded[pk.e.off] {
 			b.put(s.recordKey(pk.c, pk.e.off), eventRecord{Inc: s.inc, Attempts: pk.e.attempts, Reason: pk.e.reason})
 			pk.c.recorded[pk.e.off] = true
 		}

@@ -624,4 +624,10 @@ func TestSubscription_ReleaseGivesBackAtOnceWithoutCountingTheAttempt(t *testing
 	if len(ds) != 1 || ds[0].Attempt != 1 {
 		t.Fatalf("after a restart: %+v, want attempt 1", ds)
 	}
+	v.restart() // and the delivery after it counts: a crash now must not lose it
+	v.clock.Add(time.Hour)
+	ds = v.pull("orders", "s", 1)
+	if len(ds) != 1 || ds[0].Attempt != 2 {
+		t.Fatalf("after a crash during the delivery that followed a release: %+v, want attempt 2", ds)
+	}
 }
