@@ -171,10 +171,14 @@ func workloads() []workload {
 	}
 	return []workload{
 		{"pub16", "async publish, 16 B", "events/s",
-			func(r *runner) (float64, error) { return r.heraldRate("publish", "--size", "16B", "--keys", "0", "--count", strconv.Itoa(r.pubN)) },
+			func(r *runner) (float64, error) {
+				return r.heraldRate("publish", "--size", "16B", "--keys", "0", "--count", strconv.Itoa(r.pubN))
+			},
 			natsPub(16)},
 		{"pub1k", "async publish, 1 KiB", "events/s",
-			func(r *runner) (float64, error) { return r.heraldRate("publish", "--size", "1KiB", "--keys", "0", "--count", strconv.Itoa(r.pubN)) },
+			func(r *runner) (float64, error) {
+				return r.heraldRate("publish", "--size", "1KiB", "--keys", "0", "--count", strconv.Itoa(r.pubN))
+			},
 			natsPub(1024)},
 		{"consume1k", "consume + ack, 1 KiB", "events/s",
 			func(r *runner) (float64, error) {

@@ -13,7 +13,9 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-func netDial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, 200*time.Millisecond) }
+func netDial(addr string) (net.Conn, error) {
+	return net.DialTimeout("tcp", addr, 200*time.Millisecond)
+}
 
 // The markers between which the comparison is written into the docs.
 const (
