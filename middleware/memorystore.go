@@ -16,9 +16,9 @@ const SweepInterval = time.Minute
 type MemoryStore struct {
 	now func() time.Time
 
-	mu        sync.Mutex // Guards entries and nextSweep.
-	entries   map[string]memoryEntry
-	nextSweep time.Time
+	mu      sync.Mutex // Guards entries.
+	entries map[string]memoryEntry
+	sweep   SweepSchedule
 }
 
 type memoryEntry struct {
@@ -105,11 +105,9 @@ func (s *MemoryStore) Purge(ctx context.Context) (int64, error) {
 // sweepIfDue purges at most once per SweepInterval, so that a claim pays
 // for a scan of the whole map only rarely.
 func (s *MemoryStore) sweepIfDue(now time.Time) {
-	if now.Before(s.nextSweep) {
-		return
+	if s.sweep.Due(now) {
+		s.purge(now)
 	}
-	s.nextSweep = now.Add(SweepInterval)
-	s.purge(now)
 }
 
 func (s *MemoryStore) purge(now time.Time) int64 {

@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,8 +31,7 @@ type Store struct {
 	table string // quoted
 	now   func() time.Time
 
-	mu        sync.Mutex // Guards nextSweep.
-	nextSweep time.Time
+	sweep middleware.SweepSchedule
 }
 
 var _ middleware.IdempotencyStore = (*Store)(nil)
@@ -161,28 +159,16 @@ func (s *Store) purge(ctx context.Context, now time.Time) (int64, error) {
 	return tag.RowsAffected(), nil
 }
 
-// sweepIfDue purges at most once per middleware.SweepInterval, from the
-// one claim that finds the sweep due; a failed sweep is tried again by the
-// next claim.
+// sweepIfDue purges expired rows when the schedule says so (at most once
+// per middleware.SweepInterval); a failed sweep is tried again by the next
+// claim.
 func (s *Store) sweepIfDue(ctx context.Context, now time.Time) error {
-	if !s.takeSweep(now) {
+	if !s.sweep.Due(now) {
 		return nil
 	}
 	if _, err := s.purge(ctx, now); err != nil {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.nextSweep = time.Time{}
+		s.sweep.Failed()
 		return err
 	}
 	return nil
-}
-
-func (s *Store) takeSweep(now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if now.Before(s.nextSweep) {
-		return false
-	}
-	s.nextSweep = now.Add(middleware.SweepInterval)
-	return true
 }
