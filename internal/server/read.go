@@ -83,15 +83,8 @@ func (s *Server) startOffset(ctx context.Context, topic string, q readParams) (i
 // waitForData waits up to d for the partition to grow past end, or until
 // the server closes. It reports whether it did (or may have).
 func (s *Server) waitForData(ctx context.Context, topic string, partition int, end int64, d time.Duration) bool {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := s.untilClosed(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-s.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	return s.broker.WaitData(ctx, topic, partition, end, d)
 }
 
