@@ -257,6 +257,7 @@ func chaos(ctx context.Context, e *log.Engine, b *broker.Broker, m *subscription
 type record struct {
 	published map[string][2]int64 // id -> partition, offset (confirmed)
 	acked     map[string]bool     // ack confirmed
+	ackRound  map[string]int      // the round that confirmed it
 	tried     map[string]bool     // an ack was attempted (it may have taken effect)
 	failed    map[string]bool     // nacked or rejected at least once: may be dead-lettered and redriven
 	delivered map[string]bool
@@ -269,7 +270,7 @@ func TestCrashMatrix_KilledAtRandomKeepsEveryPromise(t *testing.T) {
 		t.Skip("crash matrix skipped in -short mode")
 	}
 	dir := t.TempDir()
-	rec := &record{published: map[string][2]int64{}, acked: map[string]bool{}, tried: map[string]bool{},
+	rec := &record{published: map[string][2]int64{}, acked: map[string]bool{}, ackRound: map[string]int{}, tried: map[string]bool{},
 		failed: map[string]bool{}, delivered: map[string]bool{}, deleted: map[string]bool{}}
 	rng := rand.New(rand.NewPCG(11, uint64(time.Now().UnixNano())))
 	for round := 0; round < rounds; round++ {
@@ -339,13 +340,15 @@ func (rec *record) apply(t *testing.T, round int, f []string, line string) {
 	case len(f) == 3 && f[0] == "got":
 		id := baseID(f[1])
 		if rec.acked[id] && !rec.failed[id] {
-			t.Fatalf("round %d: %s delivered again (attempt %s) after its ack was confirmed", round, id, f[2])
+			t.Fatalf("round %d: %s (published at partition/offset %v) delivered again (attempt %s) after its ack was confirmed in round %d",
+				round, id, rec.published[id], f[2], rec.ackRound[id])
 		}
 		rec.delivered[id] = true
 	case len(f) == 2 && f[0] == "try-ack":
 		rec.tried[baseID(f[1])] = true
 	case len(f) == 2 && f[0] == "ack":
 		rec.acked[baseID(f[1])] = true
+		rec.ackRound[baseID(f[1])] = round
 	case len(f) == 2 && (f[0] == "try-nack" || f[0] == "try-reject"):
 		rec.failed[baseID(f[1])] = true
 	case len(f) == 2 && f[0] == "deleted":
