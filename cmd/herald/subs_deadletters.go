@@ -103,12 +103,19 @@ func (a *app) subsDeadLettersCmd() *cobra.Command {
 
 func writeDeadLetterTable(w io.Writer, dls []server.DeadLetter) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tOFFSET\tID\tTYPE\tFROM\tATTEMPTS\tDIED\tREDRIVING\tREASON")
+	fmt.Fprintln(tw, "PARTITION\tOFFSET\tID\tTYPE\tFROM\tATTEMPTS\tDIED\tSTATE\tREASON")
 	for _, d := range dls {
 		x := d.Event.Extensions
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%t\t%s\n", d.Partition, d.Offset, cell(d.Event.ID), cell(d.Event.Type),
+		state := "dead"
+		switch {
+		case d.Redriving:
+			state = "redriving"
+		case d.Resolved:
+			state = "resolved"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Partition, d.Offset, cell(d.Event.ID), cell(d.Event.Type),
 			cell(x["deadtopic"]+"/"+x["deadpartition"]+"@"+x["deadoffset"]), cell(x["deadattempts"]), cell(x["deadtime"]),
-			d.Redriving, cell(x["deadreason"]))
+			state, cell(x["deadreason"]))
 	}
 	return tw.Flush()
 }
@@ -136,8 +143,8 @@ func (a *app) subsRedriveCmd() *cobra.Command {
 			if _, err := c.sendJSON(cmd.Context(), http.MethodPost, subPath(args[0], args[1], "/redrive"), req, &res); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "redrove %s to %s on %s (%d already being redriven)\n",
-				plural(res.Redriven, "dead letter"), args[1], args[0], res.AlreadyRedriving)
+			fmt.Fprintf(a.stdout, "redrove %s to %s on %s (%d already being redriven, %d resolved before)\n",
+				plural(res.Redriven, "dead letter"), args[1], args[0], res.AlreadyRedriving, res.AlreadyResolved)
 			if len(res.NotFound) > 0 {
 				fmt.Fprintf(a.stderr, "herald: not dead letters of %s: %s\n", args[1], strings.Join(res.NotFound, ", "))
 			}

@@ -225,7 +225,8 @@ type DeadLetterList struct {
 }
 
 // DeadLetter is one dead letter of a subscription: where it is in the
-// dead-letter topic, whether it is being redriven now, and the event with
+// dead-letter topic, whether it is being redriven now or was redriven and
+// acked (resolved: redriving all leaves it out), and the event with
 // the attributes that say why it died (deadreason, deadattempts,
 // deadsubscription, deadtopic, deadpartition, deadoffset, deadstoredtime,
 // deadtime).
@@ -233,6 +234,7 @@ type DeadLetter struct {
 	Partition int          `json:"partition"`
 	Offset    int64        `json:"offset"`
 	Redriving bool         `json:"redriving"`
+	Resolved  bool         `json:"resolved"`
 	Event     *event.Event `json:"event"`
 }
 
@@ -245,11 +247,14 @@ type RedriveRequest struct {
 	Actor string   `json:"actor,omitempty"`
 }
 
-// RedriveReply counts what a redrive did; NotFound lists the ids that are
-// not dead letters of the subscription.
+// RedriveReply counts what a redrive did: AlreadyResolved counts the dead
+// letters a redrive of all left out because they were redriven and acked
+// before; NotFound lists the ids that are not dead letters of the
+// subscription.
 type RedriveReply struct {
 	Redriven         int      `json:"redriven"`
 	AlreadyRedriving int      `json:"alreadyRedriving"`
+	AlreadyResolved  int      `json:"alreadyResolved"`
 	NotFound         []string `json:"notFound"`
 }
 

@@ -33,7 +33,7 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 	}
 	out := DeadLetterList{DeadLetters: make([]DeadLetter, len(dls))}
 	for i, d := range dls {
-		out.DeadLetters[i] = DeadLetter{Partition: d.Partition, Offset: d.Offset, Redriving: d.Redriving, Event: d.Event}
+		out.DeadLetters[i] = DeadLetter{Partition: d.Partition, Offset: d.Offset, Redriving: d.Redriving, Resolved: d.Resolved, Event: d.Event}
 	}
 	s.writeJSON(w, r, http.StatusOK, out)
 }
@@ -82,7 +82,7 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, s.subError(r.Context(), topic, err))
 		return
 	}
-	s.writeJSON(w, r, http.StatusOK, RedriveReply{Redriven: res.Redriven, AlreadyRedriving: res.Already, NotFound: nonNil(res.NotFound)})
+	s.writeJSON(w, r, http.StatusOK, RedriveReply{Redriven: res.Redriven, AlreadyRedriving: res.Already, AlreadyResolved: res.Resolved, NotFound: nonNil(res.NotFound)})
 }
 
 func (req RedriveRequest) check() error {

@@ -56,10 +56,18 @@ func TestDeadLetters_ListRedriveAndAudit(t *testing.T) {
 	if s := env.getSub(t, subPath); s.Redriving != 0 {
 		t.Errorf("redriving %d after the ack, want 0", s.Redriving)
 	}
+	env.do("GET", subPath+"/deadletters", "").wantStatus(t, http.StatusOK, mediaJSON, &list)
+	if len(list.DeadLetters) != 1 || !list.DeadLetters[0].Resolved || list.DeadLetters[0].Redriving {
+		t.Fatalf("dead letters after the redriven one was acked: %+v", list)
+	}
+	env.do("POST", subPath+"/redrive", `{"all":true,"actor":"bob"}`).wantStatus(t, http.StatusOK, mediaJSON, &res)
+	if res.Redriven != 0 || res.AlreadyResolved != 1 {
+		t.Fatalf("redrive of all after the ack %+v, want the resolved one left out", res)
+	}
 
 	var audit RedriveLog
 	env.do("GET", subPath+"/redrives", "").wantStatus(t, http.StatusOK, mediaJSON, &audit)
-	if len(audit.Redrives) != 2 || audit.Redrives[0].Actor != "alice" || !audit.Redrives[0].All || audit.Redrives[0].Count != 1 ||
+	if len(audit.Redrives) != 3 || audit.Redrives[0].Actor != "alice" || !audit.Redrives[0].All || audit.Redrives[0].Count != 1 ||
 		audit.Redrives[1].Actor == "" || audit.Redrives[1].Count != 0 {
 		t.Errorf("audit %+v", audit)
 	}

@@ -40,6 +40,7 @@ type entry struct {
 	lease    uint64    // identifies the current lease in ack ids
 	due      time.Time // leased: lease expiry; otherwise not deliverable before
 	reason   string    // why the last delivery failed
+	dlqID    string    // a redriven event: the dead letter's id
 }
 
 func newCursor(p int, committed int64) *cursor {

@@ -213,7 +213,7 @@ func (m *Manager) update(ctx context.Context, s *sub, cfg Config) (Info, bool, e
 // install makes a subscription live from its config record.
 func (m *Manager) install(topic, name string, rec configRecord) *sub {
 	s := &sub{m: m, topic: topic, name: name, inc: rec.Inc, cfg: rec.Config, created: rec.Created,
-		parts: map[int]*cursor{}, redrives: map[int]*cursor{}, changed: make(chan struct{})}
+		parts: map[int]*cursor{}, redrives: map[int]*cursor{}, resolved: map[dlqPos]string{}, changed: make(chan struct{})}
 	for p, off := range rec.Start {
 		s.parts[p] = newCursor(p, off)
 	}
@@ -317,6 +317,9 @@ func (m *Manager) Delete(ctx context.Context, topic, name string) error {
 		for off := range c.recorded {
 			b.del(s.recordKey(c, off))
 		}
+	}
+	for pos := range s.resolved {
+		b.del(redriveKey(topic, name, pos.dp, pos.doff))
 	}
 	for _, key := range s.auditKeys {
 		b.del(key)

@@ -3,12 +3,14 @@ package subscription
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"time"
 
 	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/storage"
 )
 
 // Redrive sends dead letters back to the subscription they died in, and to
@@ -24,6 +26,12 @@ import (
 //
 // Redriven events start again at attempt 1. They keep their key order
 // among themselves, not relative to newer events of the topic.
+//
+// A redriven event that is acked is resolved: its r record stays, marked
+// done, so redriving "all" does not send it again (the dead letter itself
+// stays in the dead-letter topic, which is an ordinary log). One that dies
+// again loses its r record and is a dead letter like any other. Naming a
+// resolved dead letter by id redrives it again.
 
 func redriveKey(topic, sub string, dp int, doff int64) string {
 	return "r/" + topic + "/" + sub + "/" + strconv.Itoa(dp) + "/" + strconv.FormatInt(doff, 10)
@@ -40,7 +48,14 @@ type DeadLetter struct {
 	Partition int          `json:"partition"`
 	Offset    int64        `json:"offset"`
 	Redriving bool         `json:"redriving"`
+	Resolved  bool         `json:"resolved"` // redriven and acked
 	Event     *event.Event `json:"event"`
+}
+
+// dlqPos is where a dead letter is: its dead-letter partition and offset.
+type dlqPos struct {
+	dp   int
+	doff int64
 }
 
 // AuditRecord says who redrove what and when.
@@ -65,6 +80,7 @@ type RedriveRequest struct {
 type RedriveResult struct {
 	Redriven int      `json:"redriven"`
 	Already  int      `json:"alreadyRedriving"`
+	Resolved int      `json:"alreadyResolved"` // left out of "all": redriven and acked before
 	NotFound []string `json:"notFound,omitempty"`
 }
 
@@ -105,7 +121,8 @@ func (s *sub) deadLetters(ctx context.Context, limit int) ([]DeadLetter, error) 
 			for _, ev := range evs {
 				if ev.Extensions[ExtSubscription] == s.name && ev.Extensions[ExtTopic] == s.topic && len(out) < limit {
 					_, pending := s.redriveCursor(p).entries[ev.Offset]
-					out = append(out, DeadLetter{Partition: p, Offset: ev.Offset, Redriving: pending, Event: ev})
+					out = append(out, DeadLetter{Partition: p, Offset: ev.Offset, Redriving: pending,
+						Resolved: s.resolved[dlqPos{p, ev.Offset}] == ev.ID, Event: ev})
 				}
 			}
 			off = evs[len(evs)-1].Offset + 1
@@ -158,6 +175,7 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 		return RedriveResult{}, err
 	}
 	for _, dl := range chosen {
+		delete(s.resolved, dlqPos{dl.Partition, dl.Offset})
 		s.addRedrive(dl.Partition, dl.Event, eventRecord{})
 	}
 	s.audit = append(s.audit, audit)
@@ -168,7 +186,8 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 }
 
 // selectDeadLetters picks the dead letters a request names (the newest
-// per event id), leaving out those already being redriven.
+// per event id), leaving out those already being redriven and, for "all",
+// those resolved (redriven and acked before).
 func selectDeadLetters(dls []DeadLetter, req RedriveRequest) ([]DeadLetter, RedriveResult) {
 	var res RedriveResult
 	latest := map[string]DeadLetter{} // by the event's own id
@@ -191,6 +210,8 @@ func selectDeadLetters(dls []DeadLetter, req RedriveRequest) ([]DeadLetter, Redr
 			res.NotFound = append(res.NotFound, id)
 		case dl.Redriving:
 			res.Already++
+		case dl.Resolved && req.All:
+			res.Resolved++
 		default:
 			chosen = append(chosen, dl)
 		}
@@ -203,7 +224,7 @@ func selectDeadLetters(dls []DeadLetter, req RedriveRequest) ([]DeadLetter, Redr
 func (s *sub) addRedrive(dp int, dl *event.Event, rec eventRecord) {
 	c := s.redriveCursor(dp)
 	ev := original(dl)
-	e := &entry{off: dl.Offset, key: s.orderingKey(ev), ev: ev, attempts: rec.Attempts, reason: rec.Reason}
+	e := &entry{off: dl.Offset, key: s.orderingKey(ev), ev: ev, attempts: rec.Attempts, reason: rec.Reason, dlqID: dl.ID}
 	if rec.RetryAt > 0 {
 		e.due = time.UnixMilli(rec.RetryAt)
 	}
@@ -255,9 +276,22 @@ func (m *Manager) Audit(ctx context.Context, topic, name string) ([]AuditRecord,
 }
 
 // loadRedrives reads the dead letters that were being redriven before a
-// restart back into their redrive cursors.
+// restart back into their redrive cursors, and forgets resolved ones that
+// are no longer in the dead-letter topic (retention removed them, or the
+// topic was made anew).
 func (m *Manager) loadRedrives(ctx context.Context) error {
+	var b batch
 	for _, s := range m.subs {
+		for pos, id := range s.resolved {
+			evs, err := m.broker.Read(ctx, s.cfg.DeadLetterTopic, pos.dp, pos.doff, 1)
+			gone := errors.Is(err, storage.ErrOffsetOutOfRange) || errors.Is(err, storage.ErrUnknownTopic) ||
+				errors.Is(err, storage.ErrUnknownPartition) || (err == nil && (len(evs) == 0 || evs[0].Offset != pos.doff || evs[0].ID != id))
+			if !gone {
+				continue // still there, or unreadable now: kept
+			}
+			delete(s.resolved, pos)
+			b.del(redriveKey(s.topic, s.name, pos.dp, pos.doff))
+		}
 		sort.Slice(s.pendingRedrives, func(i, j int) bool { // key order is dead-letter order
 			x, y := s.pendingRedrives[i], s.pendingRedrives[j]
 			return x.dp < y.dp || (x.dp == y.dp && x.doff < y.doff)
@@ -274,7 +308,7 @@ func (m *Manager) loadRedrives(ctx context.Context) error {
 		}
 		s.pendingRedrives = nil
 	}
-	return nil
+	return m.state.write(ctx, &b)
 }
 
 type pendingRedrive struct {
@@ -296,13 +330,19 @@ func (m *Manager) replayRedrive(topic, name string, dp int, doff int64, value []
 		}
 	}
 	if value == nil {
+		delete(s.resolved, dlqPos{dp, doff})
 		return nil
 	}
 	var rec eventRecord
 	if err := json.Unmarshal(value, &rec); err != nil {
 		return fmt.Errorf("subscription %s/%s redrive %d/%d: %w", topic, name, dp, doff, err)
 	}
-	if rec.Inc == s.inc {
+	switch {
+	case rec.Inc != s.inc:
+	case rec.Done:
+		s.resolved[dlqPos{dp, doff}] = rec.ID
+	default:
+		delete(s.resolved, dlqPos{dp, doff})
 		s.pendingRedrives = append(s.pendingRedrives, pendingRedrive{dp: dp, doff: doff, rec: rec})
 	}
 	return nil

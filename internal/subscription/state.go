@@ -60,7 +60,10 @@ type eventRecord struct {
 	Attempts int    `json:"attempts,omitempty"`
 	RetryAt  int64  `json:"retryAt,omitempty"` // unix ms
 	Reason   string `json:"reason,omitempty"`
-	Done     bool   `json:"done,omitempty"`
+	// Done: a redriven dead letter acked (r record), or, in an older
+	// Herald, an event acked out of order (e record).
+	Done bool   `json:"done,omitempty"`
+	ID   string `json:"id,omitempty"` // a resolved dead letter's id (r record)
 }
 
 func configKey(topic, sub string) string { return "c/" + topic + "/" + sub }

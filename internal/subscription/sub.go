@@ -31,8 +31,9 @@ type sub struct {
 	inc       uint64
 	cfg       Config
 	created   time.Time
-	parts     map[int]*cursor // by partition of the topic
-	redrives  map[int]*cursor // redriven dead letters, by partition of the dead-letter topic
+	parts     map[int]*cursor   // by partition of the topic
+	redrives  map[int]*cursor   // redriven dead letters, by partition of the dead-letter topic
+	resolved  map[dlqPos]string // dead letters redriven and acked (their r record says done), with their ids
 	audit     []AuditRecord
 	auditKeys []string // state keys of audit
 	leaseSeq  uint64
@@ -329,7 +330,17 @@ func (s *sub) lookup(id string, res *AckResult) (*cursor, *entry) {
 // never delivered again, even after a crash. Called with s.mu held.
 func (s *sub) ack(ctx context.Context, ids []string) (AckResult, *pendingWrite, error) {
 	return s.settle(ctx, ids, func(c *cursor, e *entry, _ time.Time, b *batch) error {
-		s.finish(c, e, b)
+		if !c.isRedrive() {
+			s.finish(c, e, b)
+			return nil
+		}
+		// A redriven event acked is resolved: its record stays, marked
+		// done, so that redriving "all" leaves it out from now on.
+		c.done(e)
+		delete(c.recorded, e.off)
+		pos := dlqPos{-c.p - 1, e.off}
+		b.put(redriveKey(s.topic, s.name, pos.dp, pos.doff), eventRecord{Inc: s.inc, Done: true, ID: e.dlqID})
+		s.resolved[pos] = e.dlqID
 		return nil
 	})
 }

@@ -398,6 +398,89 @@ func TestSubscription_RedriveReachesOnlyItsSubscriptionAndIsAudited(t *testing.T
 	}
 }
 
+// A dead letter redriven and acked is resolved: redriving "all" again
+// leaves it out (an acked event is not delivered again), across restarts,
+// while naming it redrives it once more.
+func TestRedrive_AllLeavesOutResolvedDeadLetters(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "billing", Config{MaxAttempts: 1, Ordering: OrderNone})
+	v.publish("orders", "a", "b")
+	v.nack("orders", "billing", "down", v.pull("orders", "billing", 10)...)
+	redrive := func(req RedriveRequest) RedriveResult {
+		t.Helper()
+		res, err := v.m.Redrive(v.ctx, "orders", "billing", req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := redrive(RedriveRequest{All: true}); res.Redriven != 2 {
+		t.Fatalf("first redrive of all: %+v", res)
+	}
+	ds := v.pull("orders", "billing", 10)
+	if len(ds) != 2 {
+		t.Fatalf("redriven deliveries: %v", keysOf(ds))
+	}
+	acked, died := ds[0], ds[1]
+	v.ack("orders", "billing", acked)
+	v.nack("orders", "billing", "down again", died) // out of attempts: dead again
+	v.restart()
+	if res := redrive(RedriveRequest{All: true}); res.Redriven != 1 || res.Resolved != 1 {
+		t.Fatalf("second redrive of all: %+v, want the one that died again redriven and the acked one left out", res)
+	}
+	ds = v.pull("orders", "billing", 10)
+	if len(ds) != 1 || ds[0].Event.ID != died.Event.ID {
+		t.Fatalf("after the second redrive: %v, want only %s", ds, died.Event.ID)
+	}
+	v.ack("orders", "billing", ds...)
+	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", 10)
+	if err != nil || len(dls) != 2 || !dls[0].Resolved || !dls[1].Resolved {
+		t.Fatalf("dead letters after both were acked: %+v %v", dls, err)
+	}
+	v.restart()
+	if res := redrive(RedriveRequest{All: true}); res.Redriven != 0 || res.Resolved != 2 {
+		t.Fatalf("redrive of all once every dead letter is resolved: %+v", res)
+	}
+	if ds := v.pull("orders", "billing", 10); len(ds) != 0 {
+		t.Fatalf("a resolved dead letter came again: %v", ds)
+	}
+	if res := redrive(RedriveRequest{IDs: []string{acked.Event.ID}}); res.Redriven != 1 {
+		t.Fatalf("redrive of a resolved dead letter by id: %+v", res)
+	}
+	if ds := v.pull("orders", "billing", 10); len(ds) != 1 || ds[0].Event.ID != acked.Event.ID {
+		t.Fatalf("redriven by id: %v", ds)
+	}
+}
+
+// A resolved mark belongs to the dead letter it was made for: a
+// dead-letter topic made anew does not inherit it.
+func TestRedrive_ResolvedMarkDoesNotOutliveItsDeadLetter(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "billing", Config{MaxAttempts: 1})
+	v.publish("orders", "a")
+	v.nack("orders", "billing", "down", v.pull("orders", "billing", 10)...)
+	if _, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	v.ack("orders", "billing", v.pull("orders", "billing", 10)...)
+	if err := v.b.DeleteTopic(v.ctx, "orders.billing.dlq"); err != nil {
+		t.Fatal(err)
+	}
+	v.topic("orders.billing.dlq", 1)
+	v.restart()
+	v.publish("orders", "b")
+	v.nack("orders", "billing", "down", v.pull("orders", "billing", 10)...) // the new topic's offset 0
+	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", 10)
+	if err != nil || len(dls) != 1 || dls[0].Offset != 0 || dls[0].Resolved {
+		t.Fatalf("dead letters of the new dead-letter topic: %+v %v", dls, err)
+	}
+	if res, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{All: true}); err != nil || res.Redriven != 1 {
+		t.Fatalf("redrive of all: %+v %v", res, err)
+	}
+}
+
 func TestPull_WaitsAtTheEndAndWakesOnPublish(t *testing.T) {
 	v := newEnv(t)
 	v.topic("orders", 1)
