@@ -156,6 +156,30 @@ func appendTime(b []byte, t time.Time) []byte {
 	return canonicalTime(t).AppendFormat(b, time.RFC3339Nano)
 }
 
+// timeLen is len(appendTime(nil, t)), worked out without formatting.
+func timeLen(t time.Time) int {
+	t = canonicalTime(t)
+	if y := t.Year(); y < 0 || y > 9999 {
+		var buf [64]byte
+		return len(appendTime(buf[:0], t))
+	}
+	n := len("2006-01-02T15:04:05")
+	if ns := t.Nanosecond(); ns != 0 {
+		digits := 9
+		for ns%10 == 0 {
+			ns /= 10
+			digits--
+		}
+		n += 1 + digits
+	}
+	if _, off := t.Zone(); off == 0 {
+		n += len("Z")
+	} else {
+		n += len("+07:00")
+	}
+	return n
+}
+
 // formatTime returns t in RFC 3339 with nanoseconds.
 func formatTime(t time.Time) string {
 	var buf [64]byte

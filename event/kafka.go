@@ -29,20 +29,36 @@ const (
 // alias e's strings (no copy per attribute): they are read-only, for
 // encoding only.
 func ToKafka(e *Event) (key []byte, value []byte, headers []kmsg.Header) {
+	key, value = KafkaKeyValue(e)
+	headers = AppendKafkaHeaders(make([]kmsg.Header, 0, MaxKafkaHeaders(e)), e)
+	return key, value, headers
+}
+
+// KafkaKeyValue is the key and value ToKafka gives e (read-only, aliasing
+// e's partition key and data).
+func KafkaKeyValue(e *Event) (key, value []byte) {
 	if e.PartitionKey != "" {
 		key = readOnlyBytes(e.PartitionKey)
 	}
 	if len(e.Data) > 0 {
 		value = e.Data
 	}
-	headers = make([]kmsg.Header, 0, len(fixedAttrs)+len(e.Extensions)+1)
+	return key, value
+}
+
+// MaxKafkaHeaders is the most headers ToKafka gives e.
+func MaxKafkaHeaders(e *Event) int { return len(fixedAttrs) + len(e.Extensions) + 1 }
+
+// AppendKafkaHeaders appends the headers ToKafka gives e to dst: a caller
+// encoding many events can give them one backing array.
+func AppendKafkaHeaders(dst []kmsg.Header, e *Event) []kmsg.Header {
 	e.eachAttribute(func(name, v string) {
-		headers = append(headers, kmsg.Header{Key: kafkaHeaderKey(name), Value: readOnlyBytes(v)})
+		dst = append(dst, kmsg.Header{Key: kafkaHeaderKey(name), Value: readOnlyBytes(v)})
 	})
 	if e.DataContentType != "" {
-		headers = append(headers, kmsg.Header{Key: kafkaContentType, Value: readOnlyBytes(e.DataContentType)})
+		dst = append(dst, kmsg.Header{Key: kafkaContentType, Value: readOnlyBytes(e.DataContentType)})
 	}
-	return key, value, headers
+	return dst
 }
 
 // readOnlyBytes is s's bytes without a copy. Writing to them would change
@@ -150,6 +166,5 @@ func (e *Event) timeHeaderSize() int {
 	if e.Time.IsZero() {
 		return 0
 	}
-	var buf [64]byte
-	return len(kafkaPrefix) + len(attrTime) + len(appendTime(buf[:0], e.Time))
+	return len(kafkaPrefix) + len(attrTime) + timeLen(e.Time)
 }

@@ -1,6 +1,8 @@
 package event
 
 import (
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -152,5 +154,31 @@ func TestKafka_HeaderValueFindsTheFirstMatch(t *testing.T) {
 	}
 	if got := HeaderValue(headers, "ce_source"); got != nil {
 		t.Errorf("HeaderValue(ce_source) = %q, want nil", got)
+	}
+}
+
+// timeLen must agree with formatting for every kind of time: nanoseconds
+// with any number of trailing zeros, UTC and other offsets (odd ones
+// become UTC), and years RFC 3339 cannot write in four digits.
+func TestTimeLen_MatchesFormatting(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	zones := []*time.Location{time.UTC, time.FixedZone("", 0), time.FixedZone("", 3600), time.FixedZone("", -(5*3600 + 30*60)),
+		time.FixedZone("", 45), time.FixedZone("", 25*3600), time.Local}
+	for i := 0; i < 20000; i++ {
+		ns := rng.Int64N(1e9)
+		switch i % 4 {
+		case 0:
+			ns = 0
+		case 1:
+			ns -= ns % int64(math.Pow10(rng.IntN(9)))
+		}
+		sec := rng.Int64N(400*365*24*3600) - 100*365*24*3600
+		if i%50 == 0 {
+			sec = rng.Int64N(1<<40) - 1<<39 // years far outside 0-9999
+		}
+		tm := time.Unix(sec, ns).In(zones[i%len(zones)])
+		if got, want := timeLen(tm), len(formatTime(tm)); got != want {
+			t.Fatalf("timeLen(%s) = %d, want %d", formatTime(tm), got, want)
+		}
 	}
 }

@@ -146,7 +146,15 @@ func (e *Event) validateStrings() error {
 
 // checkString checks that s is a valid CloudEvents String.
 func checkString(name, s string) error {
-	for i := 0; i < len(s); {
+	i := 0
+	for ; i+8 <= len(s); i += 8 { // eight printable ASCII bytes at a time
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if !printable8(w) {
+			break
+		}
+	}
+	for i < len(s) {
 		c := s[i]
 		if c >= 0x20 && c < 0x7f {
 			i++
@@ -160,6 +168,18 @@ func checkString(name, s string) error {
 		i += size
 	}
 	return nil
+}
+
+// printable8 reports whether every byte of w is printable ASCII (0x20 to
+// 0x7e). It may say false for a word that is (the caller then looks at its
+// bytes one by one), never true for one that is not: the first term flags
+// a byte below 0x20 (the "has a byte less than n" test, exact in saying
+// whether there is one), the second a byte of 0x7f or more (adding one
+// sets the top bit of 0x7f; a carry comes only out of a 0xff byte, whose
+// own top bit is set).
+func printable8(w uint64) bool {
+	const ones, tops = 0x0101010101010101, 0x8080808080808080
+	return ((w-0x20*ones)&^w|(w+ones)|w)&tops == 0
 }
 
 // badRune says why r may not appear in a CloudEvents String, or "".

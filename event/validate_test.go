@@ -2,9 +2,11 @@ package event
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestValidate_AcceptsValidEvents(t *testing.T) {
@@ -98,5 +100,47 @@ func TestValidate_ShortensLongValuesInErrors(t *testing.T) {
 	err := with(minimalEvent(), func(e *Event) { e.SpecVersion = strings.Repeat("9", 1000) }).Validate()
 	if len(err.Error()) > 150 {
 		t.Fatalf("error is %d bytes long: %q", len(err.Error()), err)
+	}
+}
+
+// checkString's eight-bytes-at-a-time path must agree with looking at
+// every byte: every byte value at every position of a printable word, and
+// random strings mixing printable, control, high and multi-byte runes.
+func TestCheckString_WordPathAgreesWithBytes(t *testing.T) {
+	slow := func(s string) bool {
+		for i := 0; i < len(s); {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if badRune(r, size) != "" {
+				return false
+			}
+			i += size
+		}
+		return true
+	}
+	base := []byte("abcdefghijklmnop")
+	for pos := 0; pos < len(base); pos++ {
+		for c := 0; c < 256; c++ {
+			s := append([]byte(nil), base...)
+			s[pos] = byte(c)
+			if got, want := checkString("x", string(s)) == nil, slow(string(s)); got != want {
+				t.Fatalf("%q: checkString ok=%v, per byte ok=%v", s, got, want)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	pieces := []string{"a", "Z", " ", "~", "\x7f", "\x1f", "\x00", "\xff", "é", "€", "😀", "\u0085", "\ufdd0", "\xc3", "\t"}
+	for i := 0; i < 50000; i++ {
+		var b strings.Builder
+		for n := rng.IntN(40); n > 0; n-- {
+			if rng.IntN(4) == 0 {
+				b.WriteString(pieces[rng.IntN(len(pieces))])
+			} else {
+				b.WriteByte(byte(0x20 + rng.IntN(0x5f)))
+			}
+		}
+		s := b.String()
+		if got, want := checkString("x", s) == nil, slow(s); got != want {
+			t.Fatalf("%q: checkString ok=%v, per byte ok=%v", s, got, want)
+		}
 	}
 }

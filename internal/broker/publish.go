@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/storage"
 )
@@ -58,10 +60,11 @@ func (b *Broker) checkBatch(events []*event.Event) error {
 		if err := e.Validate(); err != nil {
 			return fmt.Errorf("%w: event %d (id %q): %w", ErrInvalidEvent, i, e.ID, err)
 		}
-		if n := e.Size(); n > b.opts.MaxEventBytes {
+		n := e.Size()
+		if n > b.opts.MaxEventBytes {
 			return fmt.Errorf("%w: event %d (id %q) is %d bytes, the limit is %d", ErrEventTooLarge, i, e.ID, n, b.opts.MaxEventBytes)
 		}
-		total += e.Size()
+		total += n
 	}
 	if total > b.opts.MaxBatchBytes {
 		return fmt.Errorf("%w: %d bytes of events, the limit is %d", ErrBatchTooLarge, total, b.opts.MaxBatchBytes)
@@ -146,7 +149,7 @@ func (p *publish) reserve(ctx context.Context, f *flight) (map[uint64]position, 
 // event, confirmed by reading it, or of an earlier event in the batch) or
 // is to be stored.
 func (p *publish) sortOut(ctx context.Context, found map[uint64]position) error {
-	inBatch := map[uint64]int{}
+	inBatch := make(map[uint64]int, len(p.events))
 	for i, e := range p.events {
 		h := p.hashes[i]
 		if pos, ok := found[h]; ok {
@@ -193,6 +196,11 @@ func (p *publish) store(ctx context.Context, at time.Time) error {
 	var parts []storage.PartitionRecords
 	slot := map[int]int{} // partition -> index in parts
 	where := make([]int, len(p.fresh))
+	n := 0
+	for _, i := range p.fresh {
+		n += event.MaxKafkaHeaders(p.events[i])
+	}
+	slab := make([]kmsg.Header, 0, n) // every event's headers, in one array
 	for j, i := range p.fresh {
 		e := p.events[i]
 		part := p.partitionOf(e)
@@ -202,7 +210,10 @@ func (p *publish) store(ctx context.Context, at time.Time) error {
 			slot[part] = k
 			parts = append(parts, storage.PartitionRecords{Partition: part})
 		}
-		key, value, headers := event.ToKafka(e)
+		key, value := event.KafkaKeyValue(e)
+		start := len(slab)
+		slab = event.AppendKafkaHeaders(slab, e)
+		headers := slab[start:len(slab):len(slab)]
 		parts[k].Records = append(parts[k].Records, storage.Record{Key: key, Value: value, Headers: headers, Timestamp: at})
 		where[j] = k
 		p.results[i] = Result{ID: e.ID, Partition: part, Offset: int64(len(parts[k].Records) - 1)}
