@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -369,5 +370,59 @@ func TestPublish_ConcurrentPublishesWhileGenerationsFreeze(t *testing.T) {
 	publishAll(true)
 	if n := f.end("orders", 0) + f.end("orders", 1); n != workers*each {
 		t.Fatalf("%d events stored, want %d", n, workers*each)
+	}
+}
+
+// At a high rate a window holds many generations; spans group them so a
+// lookup tests a few filters, and every event of the window is still
+// found at its position.
+func TestDedupIndex_SpansKeepLookupsCheapAndFindEveryEvent(t *testing.T) {
+	old := defaultGenSize
+	defaultGenSize = 64
+	defer func() { defaultGenSize = old }()
+	d := newDedupIndex(time.Minute, "", "t")
+	start := time.Unix(1_700_000_000, 0)
+	type ev struct {
+		h  uint64
+		at int64
+	}
+	var evs []ev
+	most := 0
+	for i := 0; i < 180_000; i++ { // 2,000 events a second for 90 seconds
+		at := start.Add(time.Duration(i) * time.Second / 2000)
+		h := d.hash("/s", strconv.Itoa(i))
+		d.remember(h, position{partition: 1, offset: int64(i)}, at.UnixMilli())
+		evs = append(evs, ev{h, at.UnixMilli()})
+		if i%1000 == 0 {
+			d.build(d.expire(at))
+			d.mu.Lock()
+			if len(d.gens) > 500 {
+				most = max(most, len(d.spans))
+			}
+			d.mu.Unlock()
+		}
+	}
+	now := start.Add(90 * time.Second)
+	d.build(d.expire(now))
+	d.mu.Lock()
+	gens, spans := len(d.gens), len(d.spans)
+	for i, e := range evs {
+		if e.at < now.Add(-time.Minute).UnixMilli() {
+			continue
+		}
+		v, ok, err := d.lookup(e.h)
+		if err != nil || !ok || unpack(v) != (position{partition: 1, offset: int64(i)}) {
+			d.mu.Unlock()
+			t.Fatalf("event %d of the window: found %v at %v (%v)", i, ok, unpack(v), err)
+		}
+	}
+	d.mu.Unlock()
+	t.Logf("%d generations, %d spans, most %d", gens, spans, most)
+	if gens < 1000 || most == 0 || most > 20 || spans > 20 {
+		t.Fatalf("%d generations in %d spans (at most %d while over 500 generations): want them in at most 20", gens, spans, most)
+	}
+	d.build(d.expire(now.Add(2 * time.Minute)))
+	if d.size() != 0 || len(d.spans) > 1 {
+		t.Fatalf("after the window passed: %d events in %d spans remembered", d.size(), len(d.spans))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"sync/atomic"
 )
 
 // A generation is a frozen part of a dedup index: the (hash, position)
@@ -16,6 +17,7 @@ import (
 // filter reads one block of the file. Without a directory the pairs stay
 // in memory (16 bytes an event).
 type generation struct {
+	span   *span // the span it belongs to, once installed
 	newest int64 // unix ms of the newest event in it
 	n      int
 	bloom  []uint64
@@ -38,7 +40,8 @@ const (
 // it. When the file cannot be written the entries stay in memory: the
 // generation returned is usable, and the error says why it is not in a
 // file.
-func freeze(entries map[uint64]uint64, newest int64, path string) (*generation, error) {
+// Every hash also goes into spanBloom (nil: none), atomically.
+func freeze(entries map[uint64]uint64, newest int64, path string, spanBloom []uint64) (*generation, error) {
 	pairs := make([]pair, 0, len(entries))
 	for h, p := range entries {
 		pairs = append(pairs, pair{h, p})
@@ -55,6 +58,9 @@ func freeze(entries map[uint64]uint64, newest int64, path string) (*generation, 
 	g := &generation{newest: newest, n: len(pairs), bloom: newBloom(len(pairs))}
 	for _, p := range pairs {
 		bloomAdd(g.bloom, p.hash)
+		if spanBloom != nil {
+			spanAdd(spanBloom, p.hash)
+		}
 	}
 	if path == "" {
 		g.pairs = pairs
@@ -159,6 +165,31 @@ func bloomHas(bloom []uint64, h uint64) bool {
 	for i := 0; i < bloomProbes; i++ {
 		bit := x >> (64 - 9)
 		if block[bit>>6]&(1<<(bit&63)) == 0 {
+			return false
+		}
+		x <<= 9
+	}
+	return true
+}
+
+// spanAdd and spanHas are bloomAdd and bloomHas for a span's filter,
+// whose bits are set while lookups read it.
+func spanAdd(bloom []uint64, h uint64) {
+	block := bloomBlock(bloom, h)
+	x := h * 0x9e3779b97f4a7c15
+	for i := 0; i < bloomProbes; i++ {
+		bit := x >> (64 - 9)
+		atomic.OrUint64(&block[bit>>6], 1<<(bit&63))
+		x <<= 9
+	}
+}
+
+func spanHas(bloom []uint64, h uint64) bool {
+	block := bloomBlock(bloom, h)
+	x := h * 0x9e3779b97f4a7c15
+	for i := 0; i < bloomProbes; i++ {
+		bit := x >> (64 - 9)
+		if atomic.LoadUint64(&block[bit>>6])&(1<<(bit&63)) == 0 {
 			return false
 		}
 		x <<= 9

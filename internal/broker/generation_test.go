@@ -20,7 +20,7 @@ func TestGeneration_FindsEveryEntryInMemoryAndInAFile(t *testing.T) {
 	}
 	for name, path := range map[string]string{"memory": "", "file": filepath.Join(t.TempDir(), "g.dedup")} {
 		t.Run(name, func(t *testing.T) {
-			g, err := freeze(entries, 1, path)
+			g, err := freeze(entries, 1, path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
