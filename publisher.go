@@ -407,6 +407,7 @@ func (t *topicQueue) countKeys(b *pubBatch, delta int) {
 type pubBatch struct {
 	events  []*CloudEvent
 	results []*PublishResult
+	slab    []PublishResult // where results are made, a chunk at a time (never grown: pointers stay)
 	bytes   int
 	done    chan struct{} // closed when every result is set
 	due     bool          // to be sent as soon as a slot frees (open batch)
@@ -436,7 +437,11 @@ func (p *Publisher) addLocked(t *topicQueue, e *CloudEvent, size int) *PublishRe
 	if b == nil {
 		b = p.openLocked(t)
 	}
-	r := &PublishResult{done: b.done}
+	if len(b.slab) == cap(b.slab) {
+		b.slab = make([]PublishResult, 0, min(64, p.opts.MaxBatchEvents))
+	}
+	b.slab = append(b.slab, PublishResult{done: b.done})
+	r := &b.slab[len(b.slab)-1]
 	b.events = append(b.events, e)
 	b.results = append(b.results, r)
 	b.bytes += size

@@ -30,7 +30,7 @@ const (
 // encoding only.
 func ToKafka(e *Event) (key []byte, value []byte, headers []kmsg.Header) {
 	key, value = KafkaKeyValue(e)
-	headers = AppendKafkaHeaders(make([]kmsg.Header, 0, MaxKafkaHeaders(e)), e)
+	headers, _ = AppendKafkaHeaders(make([]kmsg.Header, 0, MaxKafkaHeaders(e)), nil, e)
 	return key, value, headers
 }
 
@@ -49,16 +49,32 @@ func KafkaKeyValue(e *Event) (key, value []byte) {
 // MaxKafkaHeaders is the most headers ToKafka gives e.
 func MaxKafkaHeaders(e *Event) int { return len(fixedAttrs) + len(e.Extensions) + 1 }
 
-// AppendKafkaHeaders appends the headers ToKafka gives e to dst: a caller
-// encoding many events can give them one backing array.
-func AppendKafkaHeaders(dst []kmsg.Header, e *Event) []kmsg.Header {
-	e.eachAttribute(func(name, v string) {
-		dst = append(dst, kmsg.Header{Key: kafkaHeaderKey(name), Value: readOnlyBytes(v)})
-	})
+// AppendKafkaHeaders appends the headers ToKafka gives e to dst, writing
+// the time into scratch: a caller encoding many events can give them one
+// header array and one scratch buffer. It returns both, grown; values
+// already handed out stay valid when scratch grows.
+func AppendKafkaHeaders(dst []kmsg.Header, scratch []byte, e *Event) ([]kmsg.Header, []byte) {
+	for i := range fixedAttrs {
+		a := &fixedAttrs[i]
+		if a.field != nil {
+			if v := *a.field(e); v != "" {
+				dst = append(dst, kmsg.Header{Key: kafkaHeaderKeys[a.name], Value: readOnlyBytes(v)})
+			}
+			continue
+		}
+		if !e.Time.IsZero() {
+			start := len(scratch)
+			scratch = appendTime(scratch, e.Time)
+			dst = append(dst, kmsg.Header{Key: kafkaHeaderKeys[a.name], Value: scratch[start:len(scratch):len(scratch)]})
+		}
+	}
+	for _, name := range sortedKeys(e.Extensions) {
+		dst = append(dst, kmsg.Header{Key: kafkaPrefix + name, Value: readOnlyBytes(e.Extensions[name])})
+	}
 	if e.DataContentType != "" {
 		dst = append(dst, kmsg.Header{Key: kafkaContentType, Value: readOnlyBytes(e.DataContentType)})
 	}
-	return dst
+	return dst, scratch
 }
 
 // readOnlyBytes is s's bytes without a copy. Writing to them would change

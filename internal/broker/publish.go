@@ -200,7 +200,8 @@ func (p *publish) store(ctx context.Context, at time.Time) error {
 	for _, i := range p.fresh {
 		n += event.MaxKafkaHeaders(p.events[i])
 	}
-	slab := make([]kmsg.Header, 0, n) // every event's headers, in one array
+	slab := make([]kmsg.Header, 0, n)           // every event's headers, in one array
+	scratch := make([]byte, 0, 36*len(p.fresh)) // and their times
 	for j, i := range p.fresh {
 		e := p.events[i]
 		part := p.partitionOf(e)
@@ -212,7 +213,7 @@ func (p *publish) store(ctx context.Context, at time.Time) error {
 		}
 		key, value := event.KafkaKeyValue(e)
 		start := len(slab)
-		slab = event.AppendKafkaHeaders(slab, e)
+		slab, scratch = event.AppendKafkaHeaders(slab, scratch, e)
 		headers := slab[start:len(slab):len(slab)]
 		parts[k].Records = append(parts[k].Records, storage.Record{Key: key, Value: value, Headers: headers, Timestamp: at})
 		where[j] = k
