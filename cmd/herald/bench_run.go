@@ -26,6 +26,10 @@ type benchRun struct {
 	lat     []time.Duration
 	stopAt  time.Time // zero: run to --count
 	counted bool      // the run ends at --count events
+
+	optsOnce sync.Once
+	baseOpts []herald.EventOption   // every event's
+	keyOpts  [][]herald.EventOption // baseOpts and the key's, by key
 }
 
 func runBench(ctx context.Context, cfg *benchConfig) (benchResult, error) {
@@ -99,16 +103,37 @@ func (r *benchRun) pace(start time.Time, i int) {
 }
 
 // newEvent makes event i, its data starting with the time it is sent.
+// The options are made once per key (as a program sending many events
+// would keep them), so that the run measures Herald, not their making.
 func (r *benchRun) newEvent(i int) *herald.CloudEvent {
 	data := make([]byte, max(r.cfg.size, 8))[:r.cfg.size]
 	if len(data) >= 8 {
 		binary.BigEndian.PutUint64(data, uint64(time.Now().UnixNano()))
 	}
-	opts := []herald.EventOption{herald.WithSource("/bench"), herald.WithContentType("application/octet-stream")}
-	if r.cfg.keys > 0 {
-		opts = append(opts, herald.WithKey("k"+strconv.Itoa(i%r.cfg.keys)))
+	return herald.MustNewEvent("bench.event", data, r.eventOptions(i)...)
+}
+
+// maxKeptKeyOptions bounds the keys whose options are made only once.
+const maxKeptKeyOptions = 100000
+
+// eventOptions returns the options of event i: its key's, made once.
+func (r *benchRun) eventOptions(i int) []herald.EventOption {
+	r.optsOnce.Do(func() {
+		base := []herald.EventOption{herald.WithSource("/bench"), herald.WithContentType("application/octet-stream")}
+		r.baseOpts = base
+		r.keyOpts = make([][]herald.EventOption, min(r.cfg.keys, maxKeptKeyOptions))
+		for k := range r.keyOpts {
+			r.keyOpts[k] = append(base[:len(base):len(base)], herald.WithKey("k"+strconv.Itoa(k)))
+		}
+	})
+	switch k := i % max(r.cfg.keys, 1); {
+	case r.cfg.keys == 0:
+		return r.baseOpts
+	case k < len(r.keyOpts):
+		return r.keyOpts[k]
+	default:
+		return append(r.baseOpts[:len(r.baseOpts):len(r.baseOpts)], herald.WithKey("k"+strconv.Itoa(k)))
 	}
-	return herald.MustNewEvent("bench.event", data, opts...)
 }
 
 func (r *benchRun) record(d time.Duration) {
