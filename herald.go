@@ -78,7 +78,7 @@ type Ordering = subscription.Ordering
 
 // The orderings of a subscription.
 const (
-	OrderKey       = subscription.OrderKey       // one at a time per partition key, keys in parallel (the default)
+	OrderKey       = subscription.OrderKey       // one at a time per partition key, keys (and keyless events) in parallel (the default)
 	OrderPartition = subscription.OrderPartition // one at a time per partition
 	OrderNone      = subscription.OrderNone      // any number in flight, in any order
 )

@@ -23,7 +23,7 @@ type Ordering string
 
 const (
 	// OrderKey: events with the same partition key one at a time, in order;
-	// different keys in parallel. The default.
+	// different keys, and events without a key, in parallel. The default.
 	OrderKey Ordering = "key"
 	// OrderPartition: one event at a time per partition, in order.
 	OrderPartition Ordering = "partition"

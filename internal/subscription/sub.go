@@ -175,11 +175,16 @@ func (c *cursor) isRestoredDone(off int64) bool {
 	return false
 }
 
+// orderingKey is what an event waits behind: nothing (a key of its own)
+// in mode none, and in mode key when it has no partition key (keyless
+// events were spread over the partitions in no order, so there is none to
+// keep among them), every event of the partition in mode partition, and
+// the events of its partition key otherwise.
 func (s *sub) orderingKey(ev *event.Event) string {
-	switch s.cfg.Ordering {
-	case OrderPartition:
+	switch {
+	case s.cfg.Ordering == OrderPartition:
 		return ""
-	case OrderNone:
+	case s.cfg.Ordering == OrderNone || ev.PartitionKey == "":
 		return "#" + strconv.FormatInt(ev.Offset, 10)
 	}
 	return "k" + ev.PartitionKey

@@ -77,6 +77,24 @@ func TestSubscription_KeyOrderingHoldsOnlyTheFailingKey(t *testing.T) {
 	}
 }
 
+// Events without a key were spread over the partitions in no order, so
+// key ordering keeps none among them: they go out together, while a key's
+// events still wait for each other.
+func TestSubscription_KeyOrderingDeliversKeylessEventsInParallel(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{Ordering: OrderKey})
+	v.publish("orders", "", "", "a", "", "a")
+	ds := v.pull("orders", "s", 10)
+	if got := keysOf(ds); !reflect.DeepEqual(got, []string{"", "", "a", ""}) {
+		t.Fatalf("first pull keys %q, want the three keyless events and the first of a", got)
+	}
+	v.ack("orders", "s", ds...)
+	if got := keysOf(v.pull("orders", "s", 10)); !reflect.DeepEqual(got, []string{"a"}) {
+		t.Fatalf("after the acks, got %q, want a's second event", got)
+	}
+}
+
 func TestSubscription_PartitionOrderingIsOneAtATime(t *testing.T) {
 	v := newEnv(t)
 	v.topic("orders", 1)
