@@ -169,6 +169,16 @@ func workloads() []workload {
 			return r.natsRate("pub", "async", "--create", "--purge", "--storage=file", "--size="+strconv.Itoa(size), "--msgs="+strconv.Itoa(n), "benchsubj")
 		}
 	}
+	natsConsume := func(r *runner, always bool) (float64, error) {
+		n := r.consumeN
+		if always {
+			n = r.pubAlwaysN
+		}
+		if _, err := r.natsRate("pub", "async", "--create", "--purge", "--storage=file", "--size=1024", "--msgs="+strconv.Itoa(n), "benchsubj"); err != nil {
+			return 0, err
+		}
+		return r.natsRate("fetch", "--msgs="+strconv.Itoa(n))
+	}
 	return []workload{
 		{"pub16", "async publish, 16 B", "events/s",
 			func(r *runner) (float64, error) {
@@ -180,20 +190,16 @@ func workloads() []workload {
 				return r.heraldRate("publish", "--size", "1KiB", "--keys", "0", "--count", strconv.Itoa(r.pubN))
 			},
 			natsPub(1024)},
-		{"consume1k", "consume + ack, 1 KiB", "events/s",
+		{"consume1k", "consume + ack, 1 KiB, Herald in key order (1,000 keys)", "events/s",
 			func(r *runner) (float64, error) {
 				return r.heraldRate("consume", "--size", "1KiB", "--keys", "1000", "--consumers", "64", "--count", strconv.Itoa(r.consumeN))
 			},
-			func(r *runner, always bool) (float64, error) {
-				n := r.consumeN
-				if always {
-					n = r.pubAlwaysN
-				}
-				if _, err := r.natsRate("pub", "async", "--create", "--purge", "--storage=file", "--size=1024", "--msgs="+strconv.Itoa(n), "benchsubj"); err != nil {
-					return 0, err
-				}
-				return r.natsRate("fetch", "--msgs="+strconv.Itoa(n))
-			}},
+			natsConsume},
+		{"consume1knokey", "consume + ack, 1 KiB, no keys (no order kept)", "events/s",
+			func(r *runner) (float64, error) {
+				return r.heraldRate("consume", "--size", "1KiB", "--keys", "0", "--consumers", "64", "--count", strconv.Itoa(r.consumeN))
+			},
+			natsConsume},
 		{"lat99", "publish-to-handler p99 at 5,000/s", "ms",
 			func(r *runner) (float64, error) {
 				res, err := r.heraldBench("pubsub", "--rate", "5000", "--duration", r.latencyFor.String(), "--size", "1KiB")
