@@ -2,6 +2,7 @@ package herald
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -73,8 +74,11 @@ func (r *Router) HandleFunc(topic, subscription string, h Handler) {
 // Run handles deliveries until ctx ends, then stops taking more, lets the
 // handlers in flight finish within DrainTimeout, and nacks those that do
 // not (their context is cancelled). It returns once every subscription
-// has stopped. It fails at once, running nothing, when a subscription
-// does not exist or a chain of upcasters does not follow on.
+// has stopped, nil after a clean shutdown. A handler that ignores its
+// cancelled context is not waited for beyond a second more: Run then
+// returns an error saying so (the handler's result is dropped when it
+// comes). It fails at once, running nothing, when a subscription does not
+// exist or a chain of upcasters does not follow on.
 func (r *Router) Run(ctx context.Context) error {
 	if err := r.checkUpcasters(); err != nil {
 		return err
@@ -85,16 +89,17 @@ func (r *Router) Run(ctx context.Context) error {
 		}
 	}
 	var wg sync.WaitGroup
-	for _, rt := range r.routes {
+	errs := make([]error, len(r.routes))
+	for i, rt := range r.routes {
 		h := rt.h
 		for i := len(r.mw) - 1; i >= 0 && rt.batch == nil; i-- {
 			h = r.mw[i](h)
 		}
 		rt.h = h
-		wg.Go(func() { r.runRoute(ctx, rt) })
+		wg.Go(func() { errs[i] = r.runRoute(ctx, rt) })
 	}
 	wg.Wait()
-	return nil
+	return errors.Join(errs...)
 }
 
 // runner is one subscription's delivery loop and its handlers in flight.
@@ -107,7 +112,7 @@ type runner struct {
 	wg       sync.WaitGroup
 }
 
-func (r *Router) runRoute(ctx context.Context, rt route) {
+func (r *Router) runRoute(ctx context.Context, rt route) error {
 	ru := &runner{r: r, rt: rt, slots: make(chan struct{}, r.opts.Concurrency), inflight: map[string]feed{}}
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
@@ -140,12 +145,13 @@ func (r *Router) runRoute(ctx context.Context, rt route) {
 		}
 		retry.reset()
 	}
-	ru.drain(cancelHandlers)
+	err := ru.drain(cancelHandlers)
 	if f != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		f.close(cctx)
 	}
+	return err
 }
 
 // waitSlot waits until a handler slot is free; false when ctx ended.
@@ -278,8 +284,11 @@ func settlementFor(err error, ids []string) settlement {
 }
 
 // drain waits for the handlers in flight up to DrainTimeout; then it
-// cancels their context and nacks what is still running.
-func (ru *runner) drain(cancel context.CancelFunc) {
+// cancels their context, nacks what is still running, and gives the
+// handlers a moment (drainGrace) to return. A handler that ignores its
+// cancelled context is left running: Run does not wait for it, and its
+// result, when it comes, is dropped (its delivery was nacked already).
+func (ru *runner) drain(cancel context.CancelFunc) error {
 	done := make(chan struct{})
 	go func() {
 		ru.wg.Wait()
@@ -287,7 +296,7 @@ func (ru *runner) drain(cancel context.CancelFunc) {
 	}()
 	select {
 	case <-done:
-		return
+		return nil
 	case <-time.After(ru.r.opts.DrainTimeout):
 	}
 	cancel()
@@ -299,8 +308,18 @@ func (ru *runner) drain(cancel context.CancelFunc) {
 	for id, f := range left {
 		f.settle(context.Background(), settlementFor(reason, []string{id}))
 	}
-	<-done
+	select {
+	case <-done:
+		return nil
+	case <-time.After(drainGrace):
+		return fmt.Errorf("herald: router: %s on topic %s: %d deliveries' handlers did not return within the drain timeout (%s) nor once their context was cancelled; "+
+			"their deliveries were nacked and Run returned without them", ru.rt.sub, ru.rt.topic, len(left), ru.r.opts.DrainTimeout)
+	}
 }
+
+// drainGrace is how long a drain waits, after cancelling the handlers
+// still running at its timeout, for them to return.
+const drainGrace = time.Second
 
 // retryDelay is the wait before reopening a lost feed: 100ms doubling to
 // at most 5s, back to 100ms once a feed works.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -184,6 +185,52 @@ func TestRouter_ShutdownLetsInFlightHandlersFinish(t *testing.T) {
 		if got := f.committed(); got != 1 {
 			t.Fatalf("committed %d after drain, want the in-flight event acked", got)
 		}
+	})
+}
+
+// A handler that ignores its cancelled context does not keep Run from
+// returning: its delivery is nacked (another router gets it), Run says
+// what happened, and the handler's late result changes nothing.
+func TestRouter_HandlerIgnoringItsContextDoesNotHoldRunForever(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		r := herald.NewRouter(f.c, herald.RouterOptions{DrainTimeout: 50 * time.Millisecond})
+		started, release, returned := make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+			defer close(returned)
+			started <- struct{}{}
+			<-release // ignores ctx
+			return nil
+		})
+		f.run(r)
+		f.publish(1)
+		<-started
+		f.cancel()
+		select {
+		case err := <-f.done:
+			if err == nil || !strings.Contains(err.Error(), "did not return within the drain timeout") {
+				t.Fatalf("Run returned %v, want an error naming the handler that did not return", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run still waits for a handler that ignores its context")
+		}
+		f.cancel = nil
+		again := herald.NewRouter(f.c, herald.RouterOptions{DrainTimeout: 50 * time.Millisecond})
+		var redelivered atomic.Int64
+		herald.Handle(again, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+			redelivered.Add(1)
+			<-ctx.Done() // holds the redelivery until the drain timeout of the end
+			return ctx.Err()
+		})
+		f.run(again)
+		eventually(t, "the redelivery of the nacked event", func() bool { return redelivered.Load() >= 1 })
+		close(release) // the stuck handler returns nil now: its ack must not count
+		<-returned
+		time.Sleep(100 * time.Millisecond)
+		if got := f.committed(); got != 0 {
+			t.Fatalf("the late result of a handler whose delivery was nacked acked it: committed %d", got)
+		}
+		f.stop()
 	})
 }
 
