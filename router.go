@@ -117,6 +117,8 @@ func (r *Router) runRoute(ctx context.Context, rt route) error {
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
 	var f feed
+	var closing sync.WaitGroup // closes of broken feeds
+	defer closing.Wait()
 	retry := newRetryDelay()
 	for ctx.Err() == nil {
 		if f == nil {
@@ -138,7 +140,12 @@ func (r *Router) runRoute(ctx context.Context, rt route) error {
 			err = ru.next(ctx, hctx, f)
 		}
 		if err != nil && ctx.Err() == nil {
-			go f.close(context.Background()) // broken: its settlements go another way
+			broken := f // its queued settlements are applied as it closes, within feedCloseTimeout
+			closing.Go(func() {
+				cctx, cancel := context.WithTimeout(context.Background(), feedCloseTimeout)
+				defer cancel()
+				broken.close(cctx)
+			})
 			f = nil
 			ru.lost(ctx, err, retry)
 			continue
@@ -147,7 +154,7 @@ func (r *Router) runRoute(ctx context.Context, rt route) error {
 	}
 	err := ru.drain(cancelHandlers)
 	if f != nil {
-		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cctx, cancel := context.WithTimeout(context.Background(), feedCloseTimeout)
 		defer cancel()
 		f.close(cctx)
 	}
@@ -316,6 +323,10 @@ func (ru *runner) drain(cancel context.CancelFunc) error {
 			"their deliveries were nacked and Run returned without them", ru.rt.sub, ru.rt.topic, len(left), ru.r.opts.DrainTimeout)
 	}
 }
+
+// feedCloseTimeout bounds the close of a feed: applying the settlements
+// queued on it, then ending it.
+const feedCloseTimeout = 30 * time.Second
 
 // drainGrace is how long a drain waits, after cancelling the handlers
 // still running at its timeout, for them to return.
