@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"net/http"
@@ -19,7 +21,7 @@ func TestLimitConnections_OneMoreGets503AndAFreedPlaceIsReused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := limitConnections(raw, 2)
+	ln := limitConnections(raw, 2, nil)
 	defer ln.Close()
 	go func() {
 		for {
@@ -111,4 +113,89 @@ func TestServe_SlowHeadersAreCutOff(t *testing.T) {
 	resp.Body.Close()
 	cancel()
 	<-done
+}
+
+// Over the limit a client is refused in its own protocol: an HTTP/2 client
+// (gRPC), cleartext or over TLS, gets a GOAWAY saying why; an HTTP/1.1
+// client over TLS gets the 503 after the handshake.
+func TestLimitConnections_RefusesInTheClientsProtocol(t *testing.T) {
+	ca := newTestCA(t)
+	certPEM, keyPEM := ca.issue(t, 2, true)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.pem)
+	for _, overTLS := range []bool{false, true} {
+		raw, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var refusal *tls.Config
+		scheme := "http"
+		if overTLS {
+			refusal, scheme = serverTLS, "https"
+		}
+		hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+		hs.Protocols = new(http.Protocols)
+		hs.Protocols.SetHTTP1(true)
+		hs.Protocols.SetHTTP2(true)
+		hs.Protocols.SetUnencryptedHTTP2(true)
+		ln := limitConnections(raw, 1, refusal)
+		if overTLS {
+			hs.TLSConfig = serverTLS.Clone()
+			go hs.ServeTLS(ln, "", "")
+		} else {
+			go hs.Serve(ln)
+		}
+		held, err := net.Dial("tcp", raw.Addr().String()) // takes the one place
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := func(h2 bool) *http.Client {
+			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, Protocols: new(http.Protocols)}
+			switch {
+			case !h2:
+				tr.Protocols.SetHTTP1(true)
+			case overTLS:
+				tr.Protocols.SetHTTP2(true)
+			default:
+				tr.Protocols.SetUnencryptedHTTP2(true)
+			}
+			return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		}
+		url := scheme + "://" + raw.Addr().String() + "/"
+		_, err = client(true).Get(url)
+		if err == nil || !strings.Contains(err.Error(), "GOAWAY") || !strings.Contains(err.Error(), "ENHANCE_YOUR_CALM") {
+			t.Errorf("HTTP/2 over the limit (TLS %v): %v, want a GOAWAY with ENHANCE_YOUR_CALM", overTLS, err)
+		}
+		if !overTLS { // the GOAWAY's debug data says why
+			c, err := net.Dial("tcp", raw.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Write([]byte(h2Preface + "\x00\x00\x00\x04\x00\x00\x00\x00\x00")) // preface, empty SETTINGS
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			got, _ := io.ReadAll(c)
+			c.Close()
+			if !strings.Contains(string(got), "too_many_connections") || got[3] != 0x4 || got[9+3] != 0x7 {
+				t.Errorf("the raw HTTP/2 refusal %q: want SETTINGS, then GOAWAY saying too_many_connections", got)
+			}
+		}
+		if overTLS {
+			resp, err := client(false).Get(url)
+			if err != nil {
+				t.Fatalf("HTTP/1.1 over TLS over the limit: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 503 || !strings.Contains(string(body), "too_many_connections") {
+				t.Errorf("HTTP/1.1 over TLS over the limit: %d %s", resp.StatusCode, body)
+			}
+		}
+		held.Close()
+		hs.Close()
+	}
 }

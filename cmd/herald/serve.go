@@ -122,15 +122,26 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "herald listening on %s://%s (data %s, fsync %s, %s)\n", scheme, ln.Addr(), s.Data, mode, authDesc)
 	errc := make(chan error, 1)
-	ln = limitConnections(ln, s.MaxConnections)
+	failStart := func(err error) error {
+		stopPushers(pushers)
+		subs.Close()
+		ln.Close()
+		return errors.Join(err, eng.Close())
+	}
 	if s.TLSClientCA != "" {
 		if hs.TLSConfig, err = clientCAConfig(s.TLSClientCA); err != nil {
-			stopPushers(pushers)
-			subs.Close()
-			ln.Close()
-			return errors.Join(err, eng.Close())
+			return failStart(err)
 		}
 	}
+	var refusalTLS *tls.Config // to refuse connections over the limit in TLS
+	if s.TLSCert != "" && s.MaxConnections > 0 {
+		cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
+		if err != nil {
+			return failStart(fmt.Errorf("--tls-cert %s, --tls-key %s: %w", s.TLSCert, s.TLSKey, err))
+		}
+		refusalTLS = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	}
+	ln = limitConnections(ln, s.MaxConnections, refusalTLS)
 	go func() {
 		if s.TLSCert != "" {
 			errc <- hs.ServeTLS(ln, s.TLSCert, s.TLSKey)
