@@ -149,25 +149,32 @@ func bloomBlock(bloom []uint64, h uint64) []uint64 {
 	return bloom[hi<<bloomWordLog : (hi+1)<<bloomWordLog]
 }
 
-func bloomAdd(bloom []uint64, h uint64) {
-	block := bloomBlock(bloom, h)
+// bloomMask returns h's block of the filter and, per word of it, the bits
+// h sets: bloomProbes bits picked by 9-bit slices of a multiplied hash.
+func bloomMask(bloom []uint64, h uint64) (block []uint64, mask [1 << bloomWordLog]uint64) {
+	block = bloomBlock(bloom, h)
 	x := h * 0x9e3779b97f4a7c15
 	for i := 0; i < bloomProbes; i++ {
 		bit := x >> (64 - 9) // 9 bits: one of 512
-		block[bit>>6] |= 1 << (bit & 63)
+		mask[bit>>6] |= 1 << (bit & 63)
 		x <<= 9
+	}
+	return block, mask
+}
+
+func bloomAdd(bloom []uint64, h uint64) {
+	block, mask := bloomMask(bloom, h)
+	for w, m := range mask {
+		block[w] |= m
 	}
 }
 
 func bloomHas(bloom []uint64, h uint64) bool {
-	block := bloomBlock(bloom, h)
-	x := h * 0x9e3779b97f4a7c15
-	for i := 0; i < bloomProbes; i++ {
-		bit := x >> (64 - 9)
-		if block[bit>>6]&(1<<(bit&63)) == 0 {
+	block, mask := bloomMask(bloom, h)
+	for w, m := range mask {
+		if block[w]&m != m {
 			return false
 		}
-		x <<= 9
 	}
 	return true
 }
@@ -175,24 +182,20 @@ func bloomHas(bloom []uint64, h uint64) bool {
 // spanAdd and spanHas are bloomAdd and bloomHas for a span's filter,
 // whose bits are set while lookups read it.
 func spanAdd(bloom []uint64, h uint64) {
-	block := bloomBlock(bloom, h)
-	x := h * 0x9e3779b97f4a7c15
-	for i := 0; i < bloomProbes; i++ {
-		bit := x >> (64 - 9)
-		atomic.OrUint64(&block[bit>>6], 1<<(bit&63))
-		x <<= 9
+	block, mask := bloomMask(bloom, h)
+	for w, m := range mask {
+		if m != 0 {
+			atomic.OrUint64(&block[w], m)
+		}
 	}
 }
 
 func spanHas(bloom []uint64, h uint64) bool {
-	block := bloomBlock(bloom, h)
-	x := h * 0x9e3779b97f4a7c15
-	for i := 0; i < bloomProbes; i++ {
-		bit := x >> (64 - 9)
-		if atomic.LoadUint64(&block[bit>>6])&(1<<(bit&63)) == 0 {
+	block, mask := bloomMask(bloom, h)
+	for w, m := range mask {
+		if atomic.LoadUint64(&block[w])&m != m {
 			return false
 		}
-		x <<= 9
 	}
 	return true
 }
