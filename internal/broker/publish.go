@@ -193,15 +193,13 @@ func (p *publish) isStored(ctx context.Context, pos position, e *event.Event) (b
 // store appends the fresh events, grouped by partition in batch order,
 // in one atomic append.
 func (p *publish) store(ctx context.Context, at time.Time) error {
+	// First where each event goes, so that every partition's records,
+	// every header and every time are made in one allocation each.
 	var parts []storage.PartitionRecords
+	var counts []int
 	slot := map[int]int{} // partition -> index in parts
 	where := make([]int, len(p.fresh))
 	n := 0
-	for _, i := range p.fresh {
-		n += event.MaxKafkaHeaders(p.events[i])
-	}
-	slab := make([]kmsg.Header, 0, n)           // every event's headers, in one array
-	scratch := make([]byte, 0, 36*len(p.fresh)) // and their times
 	for j, i := range p.fresh {
 		e := p.events[i]
 		part := p.partitionOf(e)
@@ -210,14 +208,25 @@ func (p *publish) store(ctx context.Context, at time.Time) error {
 			k = len(parts)
 			slot[part] = k
 			parts = append(parts, storage.PartitionRecords{Partition: part})
+			counts = append(counts, 0)
 		}
+		where[j] = k
+		counts[k]++
+		n += event.MaxKafkaHeaders(e)
+	}
+	for k := range parts {
+		parts[k].Records = make([]storage.Record, 0, counts[k])
+	}
+	slab := make([]kmsg.Header, 0, n)           // every event's headers
+	scratch := make([]byte, 0, 36*len(p.fresh)) // and their times
+	for j, i := range p.fresh {
+		e, k := p.events[i], where[j]
 		key, value := event.KafkaKeyValue(e)
 		start := len(slab)
 		slab, scratch = event.AppendKafkaHeaders(slab, scratch, e)
 		headers := slab[start:len(slab):len(slab)]
 		parts[k].Records = append(parts[k].Records, storage.Record{Key: key, Value: value, Headers: headers, Timestamp: at})
-		where[j] = k
-		p.results[i] = Result{ID: e.ID, Partition: part, Offset: int64(len(parts[k].Records) - 1)}
+		p.results[i] = Result{ID: e.ID, Partition: parts[k].Partition, Offset: int64(len(parts[k].Records) - 1)}
 	}
 	bases, err := p.b.engine.Append(ctx, p.t.Name, parts)
 	if err != nil {
