@@ -44,8 +44,8 @@ func render(results map[string]map[string][]float64, peak map[string][]float64, 
 			if h == 0 || o == 0 {
 				return ""
 			}
-			if w.unit == "ms" { // lower is better: how many times less
-				return fmt.Sprintf("%.2fx lower", o/h)
+			if w.unit == "ms" {
+				return fmt.Sprintf("%.2fx (lower is better)", h/o)
 			}
 			return fmt.Sprintf("%.2fx", h/o)
 		}
