@@ -386,12 +386,14 @@ func testPublishWaitsForRoom(t *testing.T, opts herald.PublisherOptions) {
 	h := &blockingHook{release: make(chan struct{})}
 	f := newPubFixture(t, h.hook)
 	p := f.publisher(opts)
+	released := sync.OnceFunc(func() { close(h.release) })
+	t.Cleanup(released) // before the publisher's Close (cleanups run last first): a failure must not leave it waiting
 	bg := context.Background()
 	first, second := p.Publish(bg, "orders", orderEvent(1)), p.Publish(bg, "orders", orderEvent(2))
 
+	start := time.Now() // before the deadline is set, which it is measured against
 	ctx, cancel := context.WithTimeout(bg, 30*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	if err := waitErr(t, p.Publish(ctx, "orders", orderEvent(3))); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Publish with a full buffer: %v, want the deadline", err)
 	}
@@ -406,7 +408,7 @@ func testPublishWaitsForRoom(t *testing.T, opts herald.PublisherOptions) {
 		t.Fatal("Publish did not wait for room")
 	case <-time.After(20 * time.Millisecond):
 	}
-	close(h.release)
+	released()
 	waitOK(t, first)
 	waitOK(t, second)
 	if res := waitOK(t, <-fourth); res.Offset != 2 {
