@@ -122,7 +122,7 @@ func (p *Pusher) run(ctx context.Context) {
 		if !ok {
 			return
 		}
-		ds, err := p.m.Pull(ctx, p.topic, p.name, n, pullWait)
+		ds, err := p.m.PullRemote(ctx, p.topic, p.name, n, pullWait)
 		p.release(n - len(ds))
 		if err != nil {
 			if !p.pause(ctx, err, &backoff) {

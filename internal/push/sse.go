@@ -134,7 +134,7 @@ func (s *stream) run(ctx context.Context) {
 			last = time.Now()
 			continue
 		}
-		ds, err := h.m.Pull(ctx, h.topic, h.name, h.opts.MaxPerPull, wait)
+		ds, err := h.m.PullRemote(ctx, h.topic, h.name, h.opts.MaxPerPull, wait)
 		if ctx.Err() != nil {
 			s.giveBack(ds, "sse: the client left before the delivery was sent")
 			return

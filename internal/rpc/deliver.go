@@ -28,7 +28,7 @@ func (s *Service) Pull(ctx context.Context, req *connect.Request[heraldv1.PullRe
 	}
 	ctx, cancel := s.untilClosing(ctx)
 	defer cancel(nil)
-	ds, err := m.Pull(ctx, req.Msg.GetTopic(), req.Msg.GetSubscription(), max, wait)
+	ds, err := m.PullRemote(ctx, req.Msg.GetTopic(), req.Msg.GetSubscription(), max, wait)
 	if err != nil {
 		return nil, toConnect(err)
 	}

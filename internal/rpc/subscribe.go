@@ -199,7 +199,7 @@ func (ss *subscribeStream) pullLoop(ctx context.Context, stream *connect.BidiStr
 		if err != nil {
 			return context.Cause(ctx)
 		}
-		ds, err := ss.m.Pull(ctx, ss.topic, ss.name, int(n), pollWait)
+		ds, err := ss.m.PullRemote(ctx, ss.topic, ss.name, int(n), pollWait)
 		if err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)

@@ -36,7 +36,7 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := s.untilClosed(r.Context())
 	defer cancel()
-	ds, err := s.subs.Pull(ctx, topic, name, req.max, req.wait)
+	ds, err := s.subs.PullRemote(ctx, topic, name, req.max, req.wait)
 	if err != nil {
 		s.writeError(w, r, s.subError(r.Context(), topic, err))
 		return

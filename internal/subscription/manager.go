@@ -399,8 +399,27 @@ func (s *sub) info(ctx context.Context) Info {
 }
 
 // Pull long-polls for up to max deliveries, waiting at most wait for the
-// first one.
+// first one. The attempt counts of the deliveries are on disk before they
+// are returned, so an event that crashes its consumer, and Herald with it
+// (embedded), still reaches its dead letter: use it for consumers in
+// Herald's process.
 func (m *Manager) Pull(ctx context.Context, topic, name string, max int, wait time.Duration) ([]Delivery, error) {
+	return m.pull(ctx, topic, name, max, wait, true)
+}
+
+// PullRemote is Pull for consumers outside Herald's process (HTTP, gRPC,
+// push): their crash cannot take Herald down, so the attempt counts are
+// written as for Pull but the deliveries go out without waiting for the
+// fsync. Only a crash of Herald itself in that moment can forget the
+// newest attempt of events in flight (they come again, with the attempt
+// number before). An ack of such a delivery is still answered only once
+// the attempt's record and the ack are both on disk (they are written in
+// order).
+func (m *Manager) PullRemote(ctx context.Context, topic, name string, max int, wait time.Duration) ([]Delivery, error) {
+	return m.pull(ctx, topic, name, max, wait, false)
+}
+
+func (m *Manager) pull(ctx context.Context, topic, name string, max int, wait time.Duration, durable bool) ([]Delivery, error) {
 	s, err := m.get(topic, name)
 	if err != nil {
 		return nil, err
@@ -410,7 +429,7 @@ func (m *Manager) Pull(ctx context.Context, topic, name string, max int, wait ti
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		ds, wake, err := s.pullOnce(ctx, max, wait > 0)
+		ds, wake, err := s.pullOnce(ctx, max, wait > 0, durable)
 		if err != nil || len(ds) > 0 || !time.Now().Before(deadline) {
 			return ds, err
 		}
@@ -422,10 +441,11 @@ func (m *Manager) Pull(ctx context.Context, topic, name string, max int, wait ti
 
 // pullOnce tries one pull; with nothing to deliver it returns what to wait
 // for: new events, an ack or nack, or the next retry or lease deadline.
-func (s *sub) pullOnce(ctx context.Context, max int, willWait bool) ([]Delivery, wakeup, error) {
+// durable: the attempts are on disk before anyone sees a delivery.
+func (s *sub) pullOnce(ctx context.Context, max int, willWait, durable bool) ([]Delivery, wakeup, error) {
 	ds, w, pw, err := s.pullLocked(ctx, max, willWait)
-	if err == nil {
-		err = pw.wait() // the attempts are durable before anyone sees a delivery
+	if err == nil && durable {
+		err = pw.wait()
 	}
 	if err != nil {
 		return nil, wakeup{}, err

@@ -83,3 +83,84 @@ func TestSubscription_AcksWaitOutAFullDiskAndResume(t *testing.T) {
 		t.Fatalf("committed %d, want 3", info.Partitions[0].Committed)
 	}
 }
+
+// A pull for a consumer outside Herald's process does not wait for its
+// attempt records to be on disk (a full disk here holds every write), a
+// pull for one inside does; the acks of either wait for both records.
+func TestPullRemote_DeliversWithoutWaitingForTheAttemptRecord(t *testing.T) {
+	var full atomic.Bool
+	inject := func(op faultfs.Op, path string) error {
+		if full.Load() && op == faultfs.OpWrite && strings.Contains(path, stateTopic) {
+			return faultfs.NoSpaceError(op, path)
+		}
+		return nil
+	}
+	e, err := log.Open("/data", log.Options{FS: faultfs.Wrap(faultfs.New(), inject), RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	b, err := broker.New(e, broker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m, err := New(ctx, b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, _, err := b.PutTopic(ctx, "orders", broker.TopicSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Put(ctx, "orders", "billing", Config{Start: "earliest", Ordering: OrderNone}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		ev := &event.Event{ID: id, Source: "/s", Type: "t", SpecVersion: "1.0"}
+		if _, err := b.Publish(ctx, "orders", []*event.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full.Store(true)
+	pulled := make(chan []Delivery, 1)
+	go func() {
+		ds, _ := m.PullRemote(ctx, "orders", "billing", 1, time.Second)
+		pulled <- ds
+	}()
+	var remote []Delivery
+	select {
+	case remote = <-pulled:
+	case <-time.After(5 * time.Second):
+		full.Store(false) // lets the pull finish before the test ends
+		<-pulled
+		t.Fatal("a remote pull waited for its attempt record to be on disk")
+	}
+	if len(remote) != 1 {
+		t.Fatalf("remote pull with the state unwritable: %v, want a delivery at once", remote)
+	}
+	local := make(chan []Delivery, 1)
+	go func() {
+		ds, _ := m.Pull(ctx, "orders", "billing", 1, time.Second)
+		local <- ds
+	}()
+	acked := make(chan error, 1)
+	go func() {
+		_, err := m.Ack(ctx, "orders", "billing", []string{remote[0].AckID})
+		acked <- err
+	}()
+	select {
+	case ds := <-local:
+		t.Fatalf("a pull for a consumer in Herald's process delivered %v before its attempt was on disk", ds)
+	case err := <-acked:
+		t.Fatalf("an ack was answered (%v) before the attempt it acks was on disk", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	full.Store(false)
+	if ds := <-local; len(ds) != 1 || ds[0].Event.ID == remote[0].Event.ID {
+		t.Fatalf("the local pull after space returned: %v", ds)
+	}
+	if err := <-acked; err != nil {
+		t.Fatalf("the ack after space returned: %v", err)
+	}
+}
