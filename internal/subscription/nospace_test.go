@@ -17,34 +17,8 @@ import (
 // for good: an ack waits while there is no space and is answered once
 // space returns, and the ones after it work without a restart.
 func TestSubscription_AcksWaitOutAFullDiskAndResume(t *testing.T) {
-	var full atomic.Bool
-	inject := func(op faultfs.Op, path string) error {
-		if full.Load() && op == faultfs.OpWrite && strings.Contains(path, stateTopic) {
-			return faultfs.NoSpaceError(op, path)
-		}
-		return nil
-	}
-	e, err := log.Open("/data", log.Options{FS: faultfs.Wrap(faultfs.New(), inject), RetentionInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	b, err := broker.New(e, broker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, b, full := fullDiskEnv(t)
 	ctx := context.Background()
-	m, err := New(ctx, b, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if _, _, err := b.PutTopic(ctx, "orders", broker.TopicSpec{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := m.Put(ctx, "orders", "billing", Config{Start: "earliest", Ordering: OrderNone}); err != nil {
-		t.Fatal(err)
-	}
 	for i := 0; i < 3; i++ {
 		ev := &event.Event{ID: "o-" + string(rune('a'+i)), Source: "/s", Type: "t", SpecVersion: "1.0"}
 		if _, err := b.Publish(ctx, "orders", []*event.Event{ev}); err != nil {
@@ -88,34 +62,8 @@ func TestSubscription_AcksWaitOutAFullDiskAndResume(t *testing.T) {
 // attempt records to be on disk (a full disk here holds every write), a
 // pull for one inside does; the acks of either wait for both records.
 func TestPullRemote_DeliversWithoutWaitingForTheAttemptRecord(t *testing.T) {
-	var full atomic.Bool
-	inject := func(op faultfs.Op, path string) error {
-		if full.Load() && op == faultfs.OpWrite && strings.Contains(path, stateTopic) {
-			return faultfs.NoSpaceError(op, path)
-		}
-		return nil
-	}
-	e, err := log.Open("/data", log.Options{FS: faultfs.Wrap(faultfs.New(), inject), RetentionInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	b, err := broker.New(e, broker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, b, full := fullDiskEnv(t)
 	ctx := context.Background()
-	m, err := New(ctx, b, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if _, _, err := b.PutTopic(ctx, "orders", broker.TopicSpec{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := m.Put(ctx, "orders", "billing", Config{Start: "earliest", Ordering: OrderNone}); err != nil {
-		t.Fatal(err)
-	}
 	for _, id := range []string{"a", "b"} {
 		ev := &event.Event{ID: id, Source: "/s", Type: "t", SpecVersion: "1.0"}
 		if _, err := b.Publish(ctx, "orders", []*event.Event{ev}); err != nil {
@@ -163,4 +111,40 @@ func TestPullRemote_DeliversWithoutWaitingForTheAttemptRecord(t *testing.T) {
 	if err := <-acked; err != nil {
 		t.Fatalf("the ack after space returned: %v", err)
 	}
+}
+
+// fullDiskEnv is a subscription "billing" (ordering none) on topic
+// "orders" over an in-memory disk on which the subscription state cannot
+// be written while full is set.
+func fullDiskEnv(t *testing.T) (*Manager, *broker.Broker, *atomic.Bool) {
+	t.Helper()
+	full := new(atomic.Bool)
+	inject := func(op faultfs.Op, path string) error {
+		if full.Load() && op == faultfs.OpWrite && strings.Contains(path, stateTopic) {
+			return faultfs.NoSpaceError(op, path)
+		}
+		return nil
+	}
+	e, err := log.Open("/data", log.Options{FS: faultfs.Wrap(faultfs.New(), inject), RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	b, err := broker.New(e, broker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m, err := New(ctx, b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close) // before the engine's close: cleanups run last first
+	if _, _, err := b.PutTopic(ctx, "orders", broker.TopicSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Put(ctx, "orders", "billing", Config{Start: "earliest", Ordering: OrderNone}); err != nil {
+		t.Fatal(err)
+	}
+	return m, b, full
 }
