@@ -120,7 +120,8 @@ func (s *sub) deadLetters(ctx context.Context, limit int) ([]DeadLetter, error) 
 			}
 			for _, ev := range evs {
 				if ev.Extensions[ExtSubscription] == s.name && ev.Extensions[ExtTopic] == s.topic && len(out) < limit {
-					_, pending := s.redriveCursor(p).entries[ev.Offset]
+					c := s.redrives[p] // listing makes no cursor
+					pending := c != nil && c.entries[ev.Offset] != nil
 					out = append(out, DeadLetter{Partition: p, Offset: ev.Offset, Redriving: pending,
 						Resolved: s.resolved[dlqPos{p, ev.Offset}] == ev.ID, Event: ev})
 				}
