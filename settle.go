@@ -17,11 +17,14 @@ type batchingFeed struct {
 	mu     sync.RWMutex // held shared to queue, exclusively to close the queue
 	closed bool
 	queue  chan settlement
-	done   chan struct{} // closed when run has applied the last settlement
+	done   chan struct{}      // closed when run has applied the last settlement
+	ctx    context.Context    // settlements are applied with it
+	abort  context.CancelFunc // cancels ctx: a close that gave up stops applying
 }
 
 func withBatchedSettles(f feed) *batchingFeed {
-	b := &batchingFeed{feed: f, queue: make(chan settlement, 4096), done: make(chan struct{})}
+	ctx, abort := context.WithCancel(context.Background())
+	b := &batchingFeed{feed: f, queue: make(chan settlement, 4096), done: make(chan struct{}), ctx: ctx, abort: abort}
 	go b.run()
 	return b
 }
@@ -49,8 +52,10 @@ func (b *batchingFeed) close(ctx context.Context) error {
 	select {
 	case <-b.done:
 	case <-ctx.Done():
+		b.abort() // what is left is not retried (its events come again), so run ends soon
 		return ctx.Err()
 	}
+	defer b.abort()
 	return b.feed.close(ctx)
 }
 
@@ -73,7 +78,7 @@ func (b *batchingFeed) run() {
 			}
 		}
 		for _, st := range mergeAcks(batch) {
-			b.feed.settle(context.Background(), st)
+			b.feed.settle(b.ctx, st)
 		}
 	}
 }
