@@ -164,6 +164,7 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	chosen, res := selectDeadLetters(dls, req)
 	now := m.now()
 	var b batch
+	s.forgetGoneResolved(dls, &b)
 	var ids []string
 	for _, dl := range chosen {
 		b.put(redriveKey(topic, name, dl.Partition, dl.Offset), eventRecord{Inc: s.inc})
@@ -184,6 +185,25 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	res.Redriven = len(chosen)
 	s.signal()
 	return res, nil
+}
+
+// forgetGoneResolved drops the resolved marks of dead letters no longer in
+// the dead-letter topic (every dead letter of the subscription is in dls):
+// retention removed them, or the topic was made anew. Called with s.mu
+// held; the records' deletions go into b.
+func (s *sub) forgetGoneResolved(dls []DeadLetter, b *batch) {
+	there := make(map[dlqPos]bool, len(s.resolved))
+	for _, dl := range dls {
+		if dl.Resolved {
+			there[dlqPos{dl.Partition, dl.Offset}] = true
+		}
+	}
+	for pos := range s.resolved {
+		if !there[pos] {
+			delete(s.resolved, pos)
+			b.del(redriveKey(s.topic, s.name, pos.dp, pos.doff))
+		}
+	}
 }
 
 // selectDeadLetters picks the dead letters a request names (the newest

@@ -499,6 +499,40 @@ func TestRedrive_ResolvedMarkDoesNotOutliveItsDeadLetter(t *testing.T) {
 	}
 }
 
+// A running Herald forgets the resolved marks of dead letters that left
+// the dead-letter topic when it next redrives, not only on start.
+func TestRedrive_ForgetsResolvedMarksOfDeadLettersGoneWhileRunning(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "billing", Config{MaxAttempts: 1})
+	v.publish("orders", "a")
+	v.nack("orders", "billing", "down", v.pull("orders", "billing", 10)...)
+	if _, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	v.ack("orders", "billing", v.pull("orders", "billing", 10)...)
+	s, _ := v.m.get("orders", "billing")
+	marks := func() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.resolved) }
+	if marks() != 1 {
+		t.Fatalf("%d resolved marks after the ack of a redriven event, want 1", marks())
+	}
+	if err := v.b.DeleteTopic(v.ctx, "orders.billing.dlq"); err != nil {
+		t.Fatal(err)
+	}
+	v.topic("orders.billing.dlq", 1)
+	if _, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	if marks() != 0 {
+		t.Fatalf("%d resolved marks kept for a dead letter that is gone", marks())
+	}
+	v.restart() // the mark's record is gone too: nothing to forget on start
+	s, _ = v.m.get("orders", "billing")
+	if marks() != 0 {
+		t.Fatalf("%d resolved marks after a restart", marks())
+	}
+}
+
 func TestPull_WaitsAtTheEndAndWakesOnPublish(t *testing.T) {
 	v := newEnv(t)
 	v.topic("orders", 1)
