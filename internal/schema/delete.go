@@ -100,6 +100,6 @@ func (r *Registry) DeleteSubject(ctx context.Context, subject string, permanent 
 func dropUnused(s *snapshot, w *writes, id int) {
 	if _, ok := s.schemas[id]; ok && !s.used(id) {
 		s.removeSchema(id)
-		w.del(schemaKey(id))
+		w.Delete(schemaKey(id))
 	}
 }

@@ -108,7 +108,7 @@ func (r *Registry) add(s *snapshot, w *writes, subject string, text []byte, cano
 		st := &stored{id: id, text: text, canonical: canon}
 		st.once.Do(func() { st.c = c }) // compiled already
 		s.addSchema(st)
-		w.put(schemaKey(id), schemaRecord{Schema: string(text)})
+		w.Put(schemaKey(id), schemaRecord{Schema: string(text)})
 		w.putGlobal(s)
 	}
 	sub := s.editSubject(subject)

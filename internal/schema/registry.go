@@ -73,10 +73,10 @@ func (r *Registry) change(ctx context.Context, fn func(next *snapshot, w *writes
 	if err := fn(next, &w); err != nil {
 		return err
 	}
-	if len(w.recs) == 0 {
+	if len(w.Records) == 0 {
 		return nil
 	}
-	if _, err := r.engine.Append(ctx, stateTopic, []storage.PartitionRecords{{Partition: 0, Records: w.recs}}); err != nil {
+	if _, err := r.engine.Append(ctx, stateTopic, []storage.PartitionRecords{{Partition: 0, Records: w.Records}}); err != nil {
 		return fmt.Errorf("schema registry: %w", err)
 	}
 	r.state.Store(next)

@@ -158,31 +158,21 @@ func (s *snapshot) used(id int) bool {
 }
 
 // writes collects the records of one change.
-type writes struct{ recs []storage.Record }
-
-func (w *writes) put(key string, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // our own record types always marshal
-	}
-	w.recs = append(w.recs, storage.Record{Key: []byte(key), Value: data})
-}
-
-func (w *writes) del(key string) { w.recs = append(w.recs, storage.Record{Key: []byte(key)}) }
+type writes struct{ storage.StateRecords }
 
 // putSubject writes a subject's record, or deletes it when nothing is
 // left of the subject.
 func (w *writes) putSubject(s *snapshot, sub *subject) {
 	if len(sub.versions) == 0 && sub.mode == "" {
 		delete(s.subjects, sub.name)
-		w.del(subjectKey(sub.name))
+		w.Delete(subjectKey(sub.name))
 		return
 	}
-	w.put(subjectKey(sub.name), sub.record())
+	w.Put(subjectKey(sub.name), sub.record())
 }
 
 func (w *writes) putGlobal(s *snapshot) {
-	w.put(keyGlobal, globalRecord{Compatibility: s.global, NextID: s.nextID})
+	w.Put(keyGlobal, globalRecord{Compatibility: s.global, NextID: s.nextID})
 }
 
 // openState creates the state topic if it is missing.

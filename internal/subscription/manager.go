@@ -144,9 +144,9 @@ func (m *Manager) create(ctx context.Context, t broker.Topic, name string, cfg C
 	m.inc = max(m.inc+1, uint64(time.Now().UnixNano()))
 	rec := configRecord{Inc: m.inc, Config: cfg, Start: start, Created: m.now().UTC()}
 	var b batch
-	b.put(configKey(t.Name, name), rec)
+	b.Put(configKey(t.Name, name), rec)
 	for p, off := range start {
-		b.put(cursorKey(t.Name, name, p), cursorRecord{Inc: rec.Inc, Committed: off, Delivered: off})
+		b.Put(cursorKey(t.Name, name, p), cursorRecord{Inc: rec.Inc, Committed: off, Delivered: off})
 	}
 	if err := m.state.write(ctx, &b); err != nil {
 		return Info{}, false, err
@@ -202,7 +202,7 @@ func (m *Manager) update(ctx context.Context, s *sub, cfg Config) (Info, bool, e
 		starts[p] = c.committed
 	}
 	var b batch
-	b.put(configKey(s.topic, s.name), configRecord{Inc: s.inc, Config: cfg, Start: starts, Created: s.created})
+	b.Put(configKey(s.topic, s.name), configRecord{Inc: s.inc, Config: cfg, Start: starts, Created: s.created})
 	if err := m.state.write(ctx, &b); err != nil {
 		return Info{}, false, err
 	}
@@ -303,26 +303,26 @@ func (m *Manager) Delete(ctx context.Context, topic, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b batch
-	b.del(configKey(topic, name))
+	b.Delete(configKey(topic, name))
 	for p, c := range s.parts {
-		b.del(cursorKey(topic, name, p))
+		b.Delete(cursorKey(topic, name, p))
 		for off := range c.recorded {
-			b.del(eventKey(topic, name, p, off))
+			b.Delete(eventKey(topic, name, p, off))
 		}
 		for low := range c.doneSets {
-			b.del(doneKey(topic, name, p, low))
+			b.Delete(doneKey(topic, name, p, low))
 		}
 	}
 	for _, c := range s.redrives {
 		for off := range c.recorded {
-			b.del(s.recordKey(c, off))
+			b.Delete(s.recordKey(c, off))
 		}
 	}
 	for pos := range s.resolved {
-		b.del(redriveKey(topic, name, pos.dp, pos.doff))
+		b.Delete(redriveKey(topic, name, pos.dp, pos.doff))
 	}
 	for _, key := range s.auditKeys {
-		b.del(key)
+		b.Delete(key)
 	}
 	if err := m.state.write(ctx, &b); err != nil {
 		return err

@@ -167,12 +167,12 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	s.forgetGoneResolved(dls, &b)
 	var ids []string
 	for _, dl := range chosen {
-		b.put(redriveKey(topic, name, dl.Partition, dl.Offset), eventRecord{Inc: s.inc})
+		b.Put(redriveKey(topic, name, dl.Partition, dl.Offset), eventRecord{Inc: s.inc})
 		ids = append(ids, originalID(dl.Event))
 	}
 	audit := AuditRecord{Inc: s.inc, Actor: req.Actor, At: now.UTC(), All: req.All, IDs: ids, Count: len(ids)}
 	key := auditKey(topic, name, now, len(s.audit))
-	b.put(key, audit)
+	b.Put(key, audit)
 	if err := m.state.write(ctx, &b); err != nil {
 		return RedriveResult{}, err
 	}
@@ -201,7 +201,7 @@ func (s *sub) forgetGoneResolved(dls []DeadLetter, b *batch) {
 	for pos := range s.resolved {
 		if !there[pos] {
 			delete(s.resolved, pos)
-			b.del(redriveKey(s.topic, s.name, pos.dp, pos.doff))
+			b.Delete(redriveKey(s.topic, s.name, pos.dp, pos.doff))
 		}
 	}
 }
@@ -311,7 +311,7 @@ func (m *Manager) loadRedrives(ctx context.Context) error {
 				continue // still there, or unreadable now: kept
 			}
 			delete(s.resolved, pos)
-			b.del(redriveKey(s.topic, s.name, pos.dp, pos.doff))
+			b.Delete(redriveKey(s.topic, s.name, pos.dp, pos.doff))
 		}
 		sort.Slice(s.pendingRedrives, func(i, j int) bool { // key order is dead-letter order
 			x, y := s.pendingRedrives[i], s.pendingRedrives[j]

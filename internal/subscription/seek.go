@@ -61,15 +61,15 @@ func (m *Manager) Seek(ctx context.Context, topic, name string, pos Position) (I
 		c := newCursor(p, off)
 		if old, ok := s.parts[p]; ok {
 			for o := range old.recorded {
-				b.del(eventKey(topic, name, p, o))
+				b.Delete(eventKey(topic, name, p, o))
 			}
 			for low := range old.doneSets {
-				b.del(doneKey(topic, name, p, low))
+				b.Delete(doneKey(topic, name, p, low))
 			}
 			c.dead = old.dead
 		}
 		s.parts[p] = c
-		b.put(cursorKey(topic, name, p), s.cursorRecord(c))
+		b.Put(cursorKey(topic, name, p), s.cursorRecord(c))
 	}
 	if err := m.state.write(ctx, &b); err != nil {
 		return Info{}, err

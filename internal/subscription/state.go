@@ -2,7 +2,6 @@ package subscription
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -125,10 +124,10 @@ func openState(ctx context.Context, e storage.Engine) (*stateLog, error) {
 
 // enqueue queues a batch; nil for an empty one.
 func (l *stateLog) enqueue(b *batch) *pendingWrite {
-	if len(b.recs) == 0 {
+	if len(b.Records) == 0 {
 		return nil
 	}
-	pw := &pendingWrite{recs: b.recs, done: make(chan struct{})}
+	pw := &pendingWrite{recs: b.Records, done: make(chan struct{})}
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
 	if l.closed {
@@ -229,19 +228,7 @@ func isClosed(ch <-chan struct{}) bool {
 }
 
 // batch collects state records to append together.
-type batch struct{ recs []storage.Record }
-
-func (b *batch) put(key string, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // our own record types always marshal
-	}
-	b.recs = append(b.recs, storage.Record{Key: []byte(key), Value: data})
-}
-
-func (b *batch) del(key string) {
-	b.recs = append(b.recs, storage.Record{Key: []byte(key)})
-}
+type batch = storage.StateRecords
 
 // write appends a batch durably (all or nothing) and waits for it.
 func (l *stateLog) write(ctx context.Context, b *batch) error {

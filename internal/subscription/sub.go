@@ -242,7 +242,7 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, err
 		}
 		if d := c.firstUndelivered(); d > c.delivered { // never back: a released event below it has its own record
 			c.delivered = d
-			b.put(cursorKey(s.topic, s.name, c.p), s.cursorRecord(c))
+			b.Put(cursorKey(s.topic, s.name, c.p), s.cursorRecord(c))
 		}
 	}
 	// The delivered watermark accounts for one attempt of each event below
@@ -250,7 +250,7 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, err
 	// which key ordering allows) needs its own record.
 	for _, pk := range picks {
 		if pk.c.isRedrive() || pk.e.attempts >= 2 || pk.e.off >= pk.c.delivered || pk.c.recorded[pk.e.off] {
-			b.put(s.recordKey(pk.c, pk.e.off), eventRecord{Inc: s.inc, Attempts: pk.e.attempts, Reason: pk.e.reason})
+			b.Put(s.recordKey(pk.c, pk.e.off), eventRecord{Inc: s.inc, Attempts: pk.e.attempts, Reason: pk.e.reason})
 			pk.c.recorded[pk.e.off] = true
 		}
 	}
@@ -344,7 +344,7 @@ func (s *sub) ack(ctx context.Context, ids []string) (AckResult, *pendingWrite, 
 		c.done(e)
 		delete(c.recorded, e.off)
 		pos := dlqPos{-c.p - 1, e.off}
-		b.put(redriveKey(s.topic, s.name, pos.dp, pos.doff), eventRecord{Inc: s.inc, Done: true, ID: e.dlqID})
+		b.Put(redriveKey(s.topic, s.name, pos.dp, pos.doff), eventRecord{Inc: s.inc, Done: true, ID: e.dlqID})
 		s.resolved[pos] = e.dlqID
 		return nil
 	})
@@ -383,7 +383,7 @@ func (s *sub) settle(ctx context.Context, ids []string, act func(c *cursor, e *e
 func (s *sub) finish(c *cursor, e *entry, b *batch) {
 	c.done(e)
 	if c.isRedrive() {
-		b.del(s.recordKey(c, e.off))
+		b.Delete(s.recordKey(c, e.off))
 		delete(c.recorded, e.off)
 		return
 	}
@@ -391,7 +391,7 @@ func (s *sub) finish(c *cursor, e *entry, b *batch) {
 		c.pendingDone = append(c.pendingDone, e.off) // recorded in one done set per call (recordCursors)
 	}
 	if c.recorded[e.off] { // its attempts record is over
-		b.del(eventKey(s.topic, s.name, c.p, e.off))
+		b.Delete(eventKey(s.topic, s.name, c.p, e.off))
 		delete(c.recorded, e.off)
 	}
 }
@@ -404,16 +404,16 @@ func (s *sub) recordCursors(touched map[*cursor]bool, b *batch) {
 			continue
 		}
 		s.recordDoneSet(c, b)
-		b.put(cursorKey(s.topic, s.name, c.p), s.cursorRecord(c))
+		b.Put(cursorKey(s.topic, s.name, c.p), s.cursorRecord(c))
 		for off := range c.recorded {
 			if off < c.committed {
-				b.del(eventKey(s.topic, s.name, c.p, off))
+				b.Delete(eventKey(s.topic, s.name, c.p, off))
 				delete(c.recorded, off)
 			}
 		}
 		for low, high := range c.doneSets {
 			if high < c.committed {
-				b.del(doneKey(s.topic, s.name, c.p, low))
+				b.Delete(doneKey(s.topic, s.name, c.p, low))
 				delete(c.doneSets, low)
 			}
 		}
@@ -435,7 +435,7 @@ func (s *sub) recordDoneSet(c *cursor, b *batch) {
 		return
 	}
 	slices.Sort(offs)
-	b.put(doneKey(s.topic, s.name, c.p, offs[0]), doneRecord{Inc: s.inc, Offsets: offs})
+	b.Put(doneKey(s.topic, s.name, c.p, offs[0]), doneRecord{Inc: s.inc, Offsets: offs})
 	c.doneSets[offs[0]] = offs[len(offs)-1]
 }
 
@@ -454,7 +454,7 @@ func (s *sub) release(ctx context.Context, ids []string) (AckResult, *pendingWri
 	return s.settle(ctx, ids, func(c *cursor, e *entry, now time.Time, b *batch) error {
 		e.leased, e.due = false, now
 		e.attempts = max(e.attempts-1, 0)
-		b.put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, Reason: e.reason})
+		b.Put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, Reason: e.reason})
 		c.recorded[e.off] = true
 		return nil
 	})
@@ -478,7 +478,7 @@ func (s *sub) fail(ctx context.Context, c *cursor, e *entry, now time.Time, dela
 		delay = s.cfg.Backoff.delay(e.attempts, s.m.jitter())
 	}
 	e.due = now.Add(delay)
-	b.put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, RetryAt: e.due.UnixMilli(), Reason: reason})
+	b.Put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, RetryAt: e.due.UnixMilli(), Reason: reason})
 	c.recorded[e.off] = true
 	return nil
 }
