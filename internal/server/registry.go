@@ -158,31 +158,29 @@ func (s *Server) srMode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) srSchemaByID(w http.ResponseWriter, r *http.Request) {
-	id, err := idParam(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if text, ok := s.schemaOfIDParam(w, r); ok {
+		s.writeRegistry(w, r, RegistrySchema{Schema: text, SchemaType: schemaTypeJSON})
 	}
-	text, err := s.schemas.SchemaByID(id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeRegistry(w, r, RegistrySchema{Schema: text, SchemaType: schemaTypeJSON})
 }
 
 func (s *Server) srSchemaTextByID(w http.ResponseWriter, r *http.Request) {
+	if text, ok := s.schemaOfIDParam(w, r); ok {
+		s.writeSchemaText(w, r, text)
+	}
+}
+
+// schemaOfIDParam returns the schema whose global id the path names, or
+// answers with the error and returns false.
+func (s *Server) schemaOfIDParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id, err := idParam(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if err == nil {
+		var text string
+		if text, err = s.schemas.SchemaByID(id); err == nil {
+			return text, true
+		}
 	}
-	text, err := s.schemas.SchemaByID(id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeSchemaText(w, r, text)
+	s.writeError(w, r, err)
+	return "", false
 }
 
 // writeSchemaText replies with a schema's text as it is (no newline
