@@ -471,9 +471,10 @@ func TestRedrive_AllLeavesOutResolvedDeadLetters(t *testing.T) {
 	}
 }
 
-// A resolved mark belongs to the dead letter it was made for: a
-// dead-letter topic made anew does not inherit it.
-func TestRedrive_ResolvedMarkDoesNotOutliveItsDeadLetter(t *testing.T) {
+// resolvedDeadLetterEnv is a subscription "billing" on "orders" whose one
+// event died, was redriven and was acked: a resolved dead letter.
+func resolvedDeadLetterEnv(t *testing.T) *env {
+	t.Helper()
 	v := newEnv(t)
 	v.topic("orders", 1)
 	v.sub("orders", "billing", Config{MaxAttempts: 1})
@@ -483,6 +484,13 @@ func TestRedrive_ResolvedMarkDoesNotOutliveItsDeadLetter(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.ack("orders", "billing", v.pull("orders", "billing", 10)...)
+	return v
+}
+
+// A resolved mark belongs to the dead letter it was made for: a
+// dead-letter topic made anew does not inherit it.
+func TestRedrive_ResolvedMarkDoesNotOutliveItsDeadLetter(t *testing.T) {
+	v := resolvedDeadLetterEnv(t)
 	if err := v.b.DeleteTopic(v.ctx, "orders.billing.dlq"); err != nil {
 		t.Fatal(err)
 	}
@@ -502,15 +510,7 @@ func TestRedrive_ResolvedMarkDoesNotOutliveItsDeadLetter(t *testing.T) {
 // A running Herald forgets the resolved marks of dead letters that left
 // the dead-letter topic when it next redrives, not only on start.
 func TestRedrive_ForgetsResolvedMarksOfDeadLettersGoneWhileRunning(t *testing.T) {
-	v := newEnv(t)
-	v.topic("orders", 1)
-	v.sub("orders", "billing", Config{MaxAttempts: 1})
-	v.publish("orders", "a")
-	v.nack("orders", "billing", "down", v.pull("orders", "billing", 10)...)
-	if _, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{All: true}); err != nil {
-		t.Fatal(err)
-	}
-	v.ack("orders", "billing", v.pull("orders", "billing", 10)...)
+	v := resolvedDeadLetterEnv(t)
 	s, _ := v.m.get("orders", "billing")
 	marks := func() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.resolved) }
 	if marks() != 1 {
