@@ -1,11 +1,12 @@
 // Command natslat measures NATS JetStream's publish-to-consumer latency at
-// a steady rate, the counterpart of `herald bench pubsub --rate`: events
-// of --size bytes carry their send time; publishers share --rate, each
-// publishing and waiting for the stream's acknowledgement; a durable
-// consumer with explicit acks takes them through Consume, and the latency
-// of each is from its sending to its handler. It prints one JSON object
-// with latency_ms p50, p90, p99, p999 and max, as herald bench --json
-// does.
+// a steady rate, the counterpart of `herald bench pubsub --rate`:
+// publishers share --rate, each taking the next event due, publishing it
+// and waiting for the stream's acknowledgement; a durable consumer with
+// explicit acks takes them through Consume. Events of --size bytes carry
+// the time they were due, and the latency of each is from then to its
+// handler, so publishers that fall behind show in the latency. It prints
+// one JSON object with events_per_sec (the rate the publishers held) and
+// latency_ms p50, p90, p99, p999 and max, as herald bench --json does.
 //
 // It is its own module so that Herald itself does not depend on the NATS
 // client; bench/compare-nats.sh runs it against a nats-server it started.
@@ -20,6 +21,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -79,13 +81,15 @@ func run(url string, rate int, duration time.Duration, size, publishers int) err
 	defer cc.Stop()
 	start := time.Now()
 	var wg sync.WaitGroup
+	var next atomic.Int64
 	errs := make(chan error, publishers)
-	for p := 0; p < publishers; p++ {
+	for range publishers {
 		wg.Go(func() {
 			data := make([]byte, size)
-			for i := p; i < total; i += publishers {
-				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
-				binary.BigEndian.PutUint64(data, uint64(time.Now().UnixNano()))
+			for i := int(next.Add(1)) - 1; i < total; i = int(next.Add(1)) - 1 {
+				due := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
+				time.Sleep(time.Until(due))
+				binary.BigEndian.PutUint64(data, uint64(due.UnixNano()))
 				if _, err := js.Publish(ctx, "natslat", data); err != nil {
 					errs <- err
 					return
@@ -94,6 +98,7 @@ func run(url string, rate int, duration time.Duration, size, publishers int) err
 		})
 	}
 	wg.Wait()
+	held := float64(total) / time.Since(start).Seconds()
 	select {
 	case err := <-errs:
 		return err
@@ -110,7 +115,7 @@ func run(url string, rate int, duration time.Duration, size, publishers int) err
 	q := func(p float64) float64 {
 		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) / 1e6
 	}
-	out := map[string]any{"events": len(lat), "latency_ms": map[string]float64{
+	out := map[string]any{"events": len(lat), "events_per_sec": held, "latency_ms": map[string]float64{
 		"p50": q(0.50), "p90": q(0.90), "p99": q(0.99), "p999": q(0.999), "max": q(1)}}
 	return json.NewEncoder(os.Stdout).Encode(out)
 }

@@ -60,9 +60,8 @@ func (h *httpBench) publish(ctx context.Context, id int) error {
 		if n == 0 {
 			return nil
 		}
-		r.pace(start, from)
 		body := h.batch(id, from, n)
-		t := time.Now()
+		t := r.pace(start, from)
 		if err := h.do(ctx, http.MethodPost, "/v1/topics/"+r.topic+"/events", "application/cloudevents-batch+json", body); err != nil {
 			return err
 		}

@@ -95,20 +95,27 @@ func (r *benchRun) take(n int) (int, int) {
 	return from, max(0, min(n, r.cfg.count-from))
 }
 
-// pace waits until event i is due at --rate (publishers share the rate).
-func (r *benchRun) pace(start time.Time, i int) {
-	if r.cfg.rate > 0 {
-		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(r.cfg.rate))))
+// pace waits until event i is due at --rate (publishers share the rate)
+// and returns the time its latency counts from: at a rate, the time it
+// was due, so that publishers falling behind show in the latency instead
+// of hiding it (coordinated omission); else now.
+func (r *benchRun) pace(start time.Time, i int) time.Time {
+	if r.cfg.rate <= 0 {
+		return time.Now()
 	}
+	due := start.Add(time.Duration(i) * time.Second / time.Duration(r.cfg.rate))
+	time.Sleep(time.Until(due))
+	return due
 }
 
-// newEvent makes event i, its data starting with the time it is sent.
-// The options are made once per key (as a program sending many events
-// would keep them), so that the run measures Herald, not their making.
-func (r *benchRun) newEvent(i int) *herald.CloudEvent {
+// newEvent makes event i, its data starting with sent, the time its
+// latency counts from. The options are made once per key (as a program
+// sending many events would keep them), so that the run measures Herald,
+// not their making.
+func (r *benchRun) newEvent(i int, sent time.Time) *herald.CloudEvent {
 	data := make([]byte, max(r.cfg.size, 8))[:r.cfg.size]
 	if len(data) >= 8 {
-		binary.BigEndian.PutUint64(data, uint64(time.Now().UnixNano()))
+		binary.BigEndian.PutUint64(data, uint64(sent.UnixNano()))
 	}
 	return herald.MustNewEvent("bench.event", data, r.eventOptions(i)...)
 }
@@ -171,8 +178,8 @@ func (r *benchRun) publish(ctx context.Context, _ int) error {
 			break
 		}
 		for i := from; i < from+n; i++ {
-			r.pace(start, i)
-			waits <- pending{at: time.Now(), res: p.Publish(ctx, r.topic, r.newEvent(i))}
+			at := r.pace(start, i)
+			waits <- pending{at: at, res: p.Publish(ctx, r.topic, r.newEvent(i, at))}
 		}
 	}
 	close(waits)
@@ -217,24 +224,24 @@ func (r *benchRun) pubsub(ctx context.Context) (time.Duration, error) {
 }
 
 // publishQuiet publishes like publish without recording latency (pubsub
-// records it in the handler instead).
+// records it in the handler instead). At a steady rate each event goes
+// alone, as it is due, and each publisher takes the next event due: with
+// a batch of consecutive events one publisher would wait on each send
+// while the others slept until their batch was due.
 func (r *benchRun) publishQuiet(ctx context.Context, id int) error {
 	start := time.Now()
+	take := r.cfg.batch
+	if r.cfg.rate > 0 {
+		take = 1
+	}
 	for {
-		from, n := r.take(r.cfg.batch)
+		from, n := r.take(take)
 		if n == 0 {
 			return nil
 		}
 		batch := make([]*herald.CloudEvent, 0, n)
 		for i := from; i < from+n; i++ {
-			r.pace(start, i)
-			batch = append(batch, r.newEvent(i))
-			if r.cfg.rate > 0 { // at a steady rate, each event goes as it is due
-				if err := r.send(ctx, batch); err != nil {
-					return err
-				}
-				batch = batch[:0]
-			}
+			batch = append(batch, r.newEvent(i, r.pace(start, i)))
 		}
 		if err := r.send(ctx, batch); err != nil {
 			return err
