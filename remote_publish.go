@@ -1,0 +1,230 @@
+package herald
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/heraldevents/herald/internal/rpc"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1"
+)
+
+// A remote client coalesces Publish calls made at the same time to one
+// topic: while a request of the topic is in flight, new calls wait, and
+// the next request carries all of them (up to maxMergedEvents events and
+// maxMergedBytes bytes). A service publishing from many goroutines then
+// sends fewer, larger requests, and the server spends its time storing
+// events instead of answering requests; a call made while none is in
+// flight goes at once, so a lone publisher waits no longer than before.
+//
+// When the calls waiting hold extraRequestEvents events or
+// extraRequestBytes bytes, they go at once in one more request, up to
+// maxPublishRequests in flight: heavy publishers need the next request on
+// its way while one is being stored, while single events are better not
+// spread over requests that each cost the server more than the events in
+// them (at 5,000 single-event calls a second from 64 goroutines, one
+// request in flight gave a lower latency than four).
+//
+// The server stores a request all or nothing. A merged request it refuses
+// as invalid (InvalidArgument: an invalid event, a schema violation, a
+// batch too large) stored nothing, so each of its calls is sent again on
+// its own: one call's bad event never fails another call.
+const (
+	maxPublishRequests = 4
+	maxMergedEvents    = 1000
+	maxMergedBytes     = 1 << 20
+	extraRequestEvents = 100
+	extraRequestBytes  = 100 << 10
+)
+
+// publishLanes holds the lane of each topic with calls in flight.
+type publishLanes struct {
+	mu    sync.Mutex // guards lanes and everything in them
+	lanes map[string]*publishLane
+}
+
+// publishLane is one topic's requests in flight and calls waiting.
+type publishLane struct {
+	inFlight int
+	queue    []*publishCall
+	queued   int // events in queue
+	bytes    int // their encoded size
+}
+
+// publishCall is one Publish call of a remote client.
+type publishCall struct {
+	ctx     context.Context // the caller's
+	events  []*heraldv1.CloudEvent
+	size    int // encoded size of events
+	batch   *publishBatch
+	results []Result
+	err     error
+	done    chan struct{} // closed once results or err is set
+}
+
+// publishBatch is the calls one request carries. Its context ends once
+// every caller has given up waiting.
+type publishBatch struct {
+	calls  []*publishCall
+	ctx    context.Context
+	cancel context.CancelFunc
+	left   int // callers still waiting; guarded by publishLanes.mu
+}
+
+// publish sends events to topic, in a request of their own or together
+// with other calls made at the same time.
+func (r *remote) publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
+	c := &publishCall{ctx: ctx, events: make([]*heraldv1.CloudEvent, len(events)), done: make(chan struct{})}
+	for i, e := range events {
+		c.events[i] = rpc.EventToProto(e)
+		c.size += proto.Size(c.events[i])
+	}
+	r.lanes.submit(r, topic, c)
+	select {
+	case <-c.done:
+		return c.results, c.err
+	case <-ctx.Done():
+		r.lanes.abandon(topic, c)
+		return nil, ctx.Err() // as with any request cut short: stored or not
+	}
+}
+
+// submit queues c and starts the requests the queue calls for.
+func (l *publishLanes) submit(r *remote, topic string, c *publishCall) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lanes == nil {
+		l.lanes = map[string]*publishLane{}
+	}
+	ln := l.lanes[topic]
+	if ln == nil {
+		ln = &publishLane{}
+		l.lanes[topic] = ln
+	}
+	ln.queue = append(ln.queue, c)
+	ln.queued, ln.bytes = ln.queued+len(c.events), ln.bytes+c.size
+	l.start(r, topic, ln)
+}
+
+// start sends what is queued in new requests: the queue with no request
+// in flight, and enough for another while slots are free. The calls
+// left wait for a request in flight to end. Called with l.mu held.
+func (l *publishLanes) start(r *remote, topic string, ln *publishLane) {
+	for len(ln.queue) > 0 && (ln.inFlight == 0 || ln.inFlight < maxPublishRequests && ln.full()) {
+		ln.inFlight++
+		go l.run(r, topic, ln.take())
+	}
+}
+
+// full reports whether the queue fills a request.
+func (ln *publishLane) full() bool {
+	return ln.queued >= extraRequestEvents || ln.bytes >= extraRequestBytes
+}
+
+// take makes a batch of the calls at the head of the queue: the first,
+// and those after it that fit in one request. The request carries the
+// first caller's context without its end (it outlives each caller, and
+// ends once none waits). Called with l.mu held.
+func (ln *publishLane) take() *publishBatch {
+	n, events, size := 1, len(ln.queue[0].events), ln.queue[0].size
+	for ; n < len(ln.queue); n++ {
+		next := ln.queue[n]
+		if events+len(next.events) > maxMergedEvents || size+next.size > maxMergedBytes {
+			break
+		}
+		events, size = events+len(next.events), size+next.size
+	}
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ln.queue[0].ctx))
+	b := &publishBatch{calls: ln.queue[:n:n], ctx: bctx, cancel: cancel, left: n}
+	ln.queue = ln.queue[n:]
+	ln.queued, ln.bytes = ln.queued-events, ln.bytes-size
+	for _, c := range b.calls {
+		c.batch = b
+	}
+	return b
+}
+
+// run sends b, then gives its request slot back and starts what the
+// calls queued meanwhile call for.
+func (l *publishLanes) run(r *remote, topic string, b *publishBatch) {
+	r.sendBatch(topic, b)
+	b.cancel()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ln := l.lanes[topic]
+	ln.inFlight--
+	l.start(r, topic, ln)
+	if ln.inFlight == 0 && len(ln.queue) == 0 {
+		delete(l.lanes, topic)
+	}
+}
+
+// abandon takes c out of its topic's queue if it is still there, or else
+// counts its caller out of the batch carrying it; the batch's request is
+// cancelled once no caller waits for it.
+func (l *publishLanes) abandon(topic string, c *publishCall) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c.batch == nil {
+		ln := l.lanes[topic]
+		for i, q := range ln.queue {
+			if q == c {
+				ln.queue = append(ln.queue[:i:i], ln.queue[i+1:]...)
+				ln.queued, ln.bytes = ln.queued-len(c.events), ln.bytes-c.size
+				return
+			}
+		}
+		return
+	}
+	if c.batch.left--; c.batch.left == 0 {
+		c.batch.cancel()
+	}
+}
+
+// sendBatch publishes the calls of b in one request and answers each.
+func (r *remote) sendBatch(topic string, b *publishBatch) {
+	if len(b.calls) == 1 {
+		c := b.calls[0]
+		c.results, c.err = r.publishRequest(b.ctx, topic, c.events)
+		c.err = rpc.FromConnect(c.err)
+		close(c.done)
+		return
+	}
+	var all []*heraldv1.CloudEvent
+	for _, c := range b.calls {
+		all = append(all, c.events...)
+	}
+	results, err := r.publishRequest(b.ctx, topic, all)
+	for _, c := range b.calls {
+		switch {
+		case err == nil:
+			c.results, results = results[:len(c.events):len(c.events)], results[len(c.events):]
+		case connect.CodeOf(err) == connect.CodeInvalidArgument:
+			c.results, c.err = r.publishRequest(b.ctx, topic, c.events) // nothing was stored: on its own
+		default:
+			c.err = err
+		}
+		c.err = rpc.FromConnect(c.err)
+		close(c.done)
+	}
+}
+
+// publishRequest is one Publish request. Its error is the connect error
+// (the caller decides on its code, then makes it Herald's).
+func (r *remote) publishRequest(ctx context.Context, topic string, events []*heraldv1.CloudEvent) ([]Result, error) {
+	resp, err := r.svc.Publish(ctx, connect.NewRequest(&heraldv1.PublishRequest{Topic: topic, Events: events}))
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Msg.GetResults()) != len(events) {
+		return nil, fmt.Errorf("herald: publish: the server answered %d results for %d events", len(resp.Msg.GetResults()), len(events))
+	}
+	results := make([]Result, len(events))
+	for i, m := range resp.Msg.GetResults() {
+		results[i] = Result{ID: m.GetId(), Partition: int(m.GetPartition()), Offset: m.GetOffset(), Duplicate: m.GetDuplicate()}
+	}
+	return results, nil
+}

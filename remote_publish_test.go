@@ -1,0 +1,215 @@
+package herald_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heraldevents/herald"
+	"github.com/heraldevents/herald/internal/testserver"
+)
+
+// publishGate counts a remote client's Publish requests and holds the
+// first one until it is opened, so that calls made meanwhile queue up.
+type publishGate struct {
+	next     http.RoundTripper
+	requests atomic.Int32
+	open     chan struct{}
+}
+
+func gatePublishes(t *testing.T, c *herald.Client) *publishGate {
+	g := &publishGate{open: make(chan struct{})}
+	herald.WrapRemoteTransport(c, func(next http.RoundTripper) http.RoundTripper { g.next = next; return g })
+	t.Cleanup(g.release)
+	return g
+}
+
+func (g *publishGate) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(req.URL.Path, "/Publish") && g.requests.Add(1) == 1 {
+		<-g.open
+	}
+	return g.next.RoundTrip(req)
+}
+
+func (g *publishGate) release() {
+	select {
+	case <-g.open:
+	default:
+		close(g.open)
+	}
+}
+
+// waitQueued waits until n Publish calls to topic wait for a request.
+func waitQueued(t *testing.T, c *herald.Client, topic string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); herald.QueuedPublishCalls(c, topic) != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls queued, want %d", herald.QueuedPublishCalls(c, topic), n)
+		}
+	}
+}
+
+// publishAsync publishes in the background; the call's outcome comes on
+// the returned channel.
+func publishAsync(ctx context.Context, c *herald.Client, topic string, events ...*herald.CloudEvent) <-chan publishOutcome {
+	out := make(chan publishOutcome, 1)
+	go func() {
+		res, err := c.Publish(ctx, topic, events...)
+		out <- publishOutcome{res, err}
+	}()
+	return out
+}
+
+type publishOutcome struct {
+	res []herald.Result
+	err error
+}
+
+// storedIDs reads partition 0 of topic from the start.
+func storedIDs(t *testing.T, c *herald.Client, topic string) []string {
+	t.Helper()
+	evs, err := c.Read(context.Background(), topic, 0, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range evs {
+		ids = append(ids, e.ID)
+	}
+	return ids
+}
+
+// Publish calls made while a request of their topic is in flight go
+// together in the next request, and each call gets its own events'
+// results.
+func TestRemotePublish_ConcurrentCallsShareOneRequest(t *testing.T) {
+	ctx := context.Background()
+	c := testserver.Start(t, t.TempDir()).Connect(t)
+	one := 1
+	if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{Partitions: &one}); err != nil {
+		t.Fatal(err)
+	}
+	g := gatePublishes(t, c)
+	first := publishAsync(ctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("first")))
+	for g.requests.Load() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	var waits []<-chan publishOutcome
+	for i := range 10 {
+		events := []*herald.CloudEvent{herald.MustNewEvent("order.placed", nil, herald.WithID(fmt.Sprintf("o-%d-a", i)))}
+		if i%2 == 0 { // calls of one and of two events
+			events = append(events, herald.MustNewEvent("order.placed", nil, herald.WithID(fmt.Sprintf("o-%d-b", i))))
+		}
+		waits = append(waits, publishAsync(ctx, c, "orders", events...))
+		waitQueued(t, c, "orders", i+1)
+	}
+	g.release()
+	if o := <-first; o.err != nil || len(o.res) != 1 || o.res[0].ID != "first" {
+		t.Fatalf("first call: %+v, %v", o.res, o.err)
+	}
+	for i, w := range waits {
+		o := <-w
+		want := 1 + (i+1)%2
+		if o.err != nil || len(o.res) != want || o.res[0].ID != fmt.Sprintf("o-%d-a", i) || o.res[want-1].Offset != o.res[0].Offset+int64(want-1) {
+			t.Fatalf("call %d: %+v, %v", i, o.res, o.err)
+		}
+	}
+	if n := g.requests.Load(); n != 2 {
+		t.Fatalf("%d Publish requests for 11 calls made while one was in flight, want 2", n)
+	}
+	if ids := storedIDs(t, c, "orders"); len(ids) != 16 || ids[0] != "first" || ids[1] != "o-0-a" || ids[15] != "o-9-a" {
+		t.Fatalf("stored %v", ids)
+	}
+}
+
+// A merged request the server refuses as invalid stored nothing: each of
+// its calls is sent again alone, so only the call with the bad event
+// fails, with its own error.
+func TestRemotePublish_AnInvalidCallFailsAloneWhenMerged(t *testing.T) {
+	ctx := context.Background()
+	c := testserver.Start(t, t.TempDir()).Connect(t)
+	require, one := herald.SchemaPolicyRequire, 1
+	if _, _, err := c.PutTopic(ctx, "audit", herald.TopicSpec{SchemaPolicy: &require, Partitions: &one}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterSchema(ctx, "audit.logged", []byte(`{"type":"object","required":["who"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	good := func(id string) *herald.CloudEvent {
+		return herald.MustNewEvent("audit.logged", map[string]string{"who": "ann"}, herald.WithID(id))
+	}
+	g := gatePublishes(t, c)
+	first := publishAsync(ctx, c, "audit", good("first"))
+	for g.requests.Load() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	a := publishAsync(ctx, c, "audit", good("a"))
+	waitQueued(t, c, "audit", 1)
+	bad := publishAsync(ctx, c, "audit", herald.MustNewEvent("audit.logged", map[string]string{"what": "no who"}, herald.WithID("bad")))
+	waitQueued(t, c, "audit", 2)
+	b := publishAsync(ctx, c, "audit", good("b"))
+	waitQueued(t, c, "audit", 3)
+	g.release()
+	for name, w := range map[string]<-chan publishOutcome{"first": first, "a": a, "b": b} {
+		if o := <-w; o.err != nil || len(o.res) != 1 || o.res[0].ID != name {
+			t.Fatalf("call %s: %+v, %v", name, o.res, o.err)
+		}
+	}
+	o := <-bad
+	var verr *herald.SchemaViolationError
+	if !errors.Is(o.err, herald.ErrSchemaViolation) || !errors.As(o.err, &verr) || len(verr.Violations) != 1 || verr.Violations[0].ID != "bad" || verr.Violations[0].Index != 0 {
+		t.Fatalf("the bad call: %+v, %v", o.res, o.err)
+	}
+	if n := g.requests.Load(); n != 5 { // first, the merged three, then each alone
+		t.Fatalf("%d Publish requests, want 5", n)
+	}
+	if ids := storedIDs(t, c, "audit"); len(ids) != 3 || ids[0] != "first" || ids[1] != "a" || ids[2] != "b" {
+		t.Fatalf("stored %v", ids)
+	}
+}
+
+// A caller that gives up while its call waits for a request gets its
+// context's error, and its events are never sent; the calls around it
+// are published.
+func TestRemotePublish_ACallGivenUpWhileWaitingIsNotSent(t *testing.T) {
+	ctx := context.Background()
+	c := testserver.Start(t, t.TempDir()).Connect(t)
+	one := 1
+	if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{Partitions: &one}); err != nil {
+		t.Fatal(err)
+	}
+	g := gatePublishes(t, c)
+	first := publishAsync(ctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("first")))
+	for g.requests.Load() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	gaveUp := publishAsync(cctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("given-up")))
+	waitQueued(t, c, "orders", 1)
+	kept := publishAsync(ctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("kept")))
+	waitQueued(t, c, "orders", 2)
+	cancel()
+	if o := <-gaveUp; !errors.Is(o.err, context.Canceled) {
+		t.Fatalf("the call given up: %+v, %v", o.res, o.err)
+	}
+	waitQueued(t, c, "orders", 1)
+	g.release()
+	var wg sync.WaitGroup
+	for _, w := range []<-chan publishOutcome{first, kept} {
+		wg.Go(func() {
+			if o := <-w; o.err != nil {
+				t.Error(o.err)
+			}
+		})
+	}
+	wg.Wait()
+	if ids := storedIDs(t, c, "orders"); len(ids) != 2 || ids[0] != "first" || ids[1] != "kept" {
+		t.Fatalf("stored %v", ids)
+	}
+}
