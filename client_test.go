@@ -3,6 +3,7 @@ package herald_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -229,6 +230,15 @@ func TestRouter_RunFailsAtOnceOnAMissingSubscription(t *testing.T) {
 		defer cancel()
 		if err := r.Run(ctx); !errors.Is(err, herald.ErrSubscriptionNotFound) && !errors.Is(err, herald.ErrTopicNotFound) {
 			t.Fatalf("Run: %v, want a not-found error", err)
+		}
+	})
+}
+
+// Publishing no events is refused, embedded and remote alike.
+func TestClient_PublishOfNoEventsIsRefused(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		if res, err := c.Publish(context.Background(), "orders"); err == nil || !strings.Contains(err.Error(), "no events to publish") {
+			t.Fatalf("publish of no events: %v, %v", res, err)
 		}
 	})
 }

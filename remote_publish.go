@@ -127,14 +127,15 @@ func (ln *publishLane) full() bool {
 }
 
 // take makes a batch of the calls at the head of the queue: the first,
-// and those after it that fit in one request. The request carries the
+// and those after it that fit in one request. A call of no events goes
+// alone, for the server to refuse. The request carries the
 // first caller's context without its end (it outlives each caller, and
 // ends once none waits). Called with l.mu held.
 func (ln *publishLane) take() *publishBatch {
 	n, events, size := 1, len(ln.queue[0].events), ln.queue[0].size
-	for ; n < len(ln.queue); n++ {
+	for ; n < len(ln.queue) && events > 0; n++ {
 		next := ln.queue[n]
-		if events+len(next.events) > maxMergedEvents || size+next.size > maxMergedBytes {
+		if len(next.events) == 0 || events+len(next.events) > maxMergedEvents || size+next.size > maxMergedBytes {
 			break
 		}
 		events, size = events+len(next.events), size+next.size
