@@ -25,7 +25,7 @@ const (
 
 // render is the comparison as markdown: one row per workload, the median
 // of each system, and Herald's ratio to each JetStream mode.
-func render(results map[string]map[string][]float64, peak map[string][]float64, machine string, rounds int) string {
+func render(results map[string]map[string][]float64, peak, held map[string][]float64, machine string, rounds int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s. %d rounds, medians; the runs of each are in parentheses. Measured %s.\n\n",
 		machine, rounds, time.Now().UTC().Format("2006-01-02"))
@@ -37,12 +37,19 @@ func render(results map[string]map[string][]float64, peak map[string][]float64, 
 			if len(r[sys]) == 0 {
 				return "not measured"
 			}
-			return fmt.Sprintf("%s %s (%s)", num(median(r[sys])), w.unit, runs(r[sys]))
+			c := fmt.Sprintf("%s %s (%s)", num(median(r[sys])), w.unit, runs(r[sys]))
+			if w.key == "lat99" && notHeld(median(held[sys])) {
+				c += fmt.Sprintf("; held only %s of %s events/s, so a backlog grew", num(median(held[sys])), num(latencyRate))
+			}
+			return c
 		}
 		ratio := func(sys string) string {
 			h, o := median(r["herald"]), median(r[sys])
 			if h == 0 || o == 0 {
 				return ""
+			}
+			if w.key == "lat99" && (notHeld(median(held["herald"])) || notHeld(median(held[sys]))) {
+				return "not comparable (rate not held)"
 			}
 			if w.unit == "ms" {
 				return fmt.Sprintf("%.2fx (lower is better)", h/o)

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// A latency run that did not hold its rate is marked in its cell, and no
+// ratio is drawn from it.
+func TestRender_MarksLatencyRunsThatDidNotHoldTheRate(t *testing.T) {
+	results := map[string]map[string][]float64{"lat99": {"herald": {5.8, 6.1, 7.0}, "nats": {1.7, 1.8, 1.9}, "nats-always": {900, 1200, 2100}}}
+	held := map[string][]float64{"herald": {4998, 4997, 4999}, "nats": {4999, 4999, 4999}, "nats-always": {4100, 4200, 4000}}
+	out := render(results, map[string][]float64{}, held, "test machine", 3)
+	var row string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "| publish-to-handler") {
+			row = l
+		}
+	}
+	cells := strings.Split(row, " | ")
+	if len(cells) != 6 {
+		t.Fatalf("latency row %q", row)
+	}
+	if strings.Contains(cells[1], "held only") || strings.Contains(cells[2], "held only") || !strings.Contains(cells[3], "held only 4,100 of 5,000 events/s") {
+		t.Errorf("cells %q", cells[1:4])
+	}
+	if cells[4] != "3.39x (lower is better)" || !strings.HasPrefix(cells[5], "not comparable") {
+		t.Errorf("ratios %q, %q", cells[4], cells[5])
+	}
+}
