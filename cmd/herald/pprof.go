@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 )
 
@@ -17,6 +18,10 @@ func servePprof(addr string, logger *slog.Logger) (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("--pprof %s: %w", addr, err)
 	}
+	// Where time goes waiting, not only computing: one contended lock and
+	// one blocking event in every 100 is sampled while profiling is on.
+	runtime.SetMutexProfileFraction(100)
+	runtime.SetBlockProfileRate(100 * int(time.Microsecond))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

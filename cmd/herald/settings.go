@@ -65,7 +65,7 @@ func addServeFlags(fs *pflag.FlagSet, s *serveSettings) {
 	fs.StringVar(&s.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS (HTTP/1.1 and HTTP/2, gRPC included) instead of cleartext")
 	fs.StringVar(&s.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&s.TLSClientCA, "tls-client-ca", "", "PEM CA certificates: require every client to present a certificate they signed (mutual TLS)")
-	fs.StringVar(&s.Pprof, "pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; empty: off. Never expose it: it needs no token")
+	fs.StringVar(&s.Pprof, "pprof", "", "serve Go's profiling endpoints (/debug/pprof/; contended locks and blocking are sampled too) on this address, e.g. 127.0.0.1:6060; empty: off. Never expose it: it needs no token")
 	fs.StringVar(&s.Config, configFlag, "", "JSON config file whose keys are flag names, e.g. {\"fsync\": \"interval\"}")
 }
 
