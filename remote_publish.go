@@ -1,9 +1,11 @@
 package herald
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -32,8 +34,15 @@ import (
 //
 // The server stores a request all or nothing. A merged request it refuses
 // as invalid (InvalidArgument: an invalid event, a schema violation, a
-// batch too large) stored nothing, so each of its calls is sent again on
-// its own: one call's bad event never fails another call.
+// batch too large) stored nothing, so each of its calls whose caller still
+// waits is sent again on its own: one call's bad event never fails
+// another call.
+//
+// A request of one call carries that caller's context, as a plain call
+// would; a merged one carries the first caller's values and the latest of
+// the callers' deadlines (none if one has none), and is cancelled once no
+// caller waits. A call's binary data is copied when it is queued: Publish
+// never reads the caller's buffers after it returns.
 const (
 	maxPublishRequests = 16
 	maxMergedEvents    = 1000
@@ -79,9 +88,15 @@ type publishBatch struct {
 // publish sends events to topic, in a request of their own or together
 // with other calls made at the same time.
 func (r *remote) publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // as a plain call: nothing goes
+	}
 	c := &publishCall{ctx: ctx, events: make([]*heraldv1.CloudEvent, len(events)), done: make(chan struct{})}
 	for i, e := range events {
 		c.events[i] = rpc.EventToProto(e)
+		if d, ok := c.events[i].Data.(*heraldv1.CloudEvent_BinaryData); ok {
+			d.BinaryData = bytes.Clone(d.BinaryData) // the request may be encoded after the caller has gone
+		}
 		c.size += proto.Size(c.events[i])
 	}
 	r.lanes.submit(r, topic, c)
@@ -89,6 +104,11 @@ func (r *remote) publish(ctx context.Context, topic string, events []*CloudEvent
 	case <-c.done:
 		return c.results, c.err
 	case <-ctx.Done():
+		select {
+		case <-c.done: // answered meanwhile: the answer stands
+			return c.results, c.err
+		default:
+		}
 		r.lanes.abandon(topic, c)
 		return nil, ctx.Err() // as with any request cut short: stored or not
 	}
@@ -109,6 +129,15 @@ func (l *publishLanes) submit(r *remote, topic string, c *publishCall) {
 	ln.queue = append(ln.queue, c)
 	ln.queued, ln.bytes = ln.queued+len(c.events), ln.bytes+c.size
 	l.start(r, topic, ln)
+	l.tidy(topic, ln)
+}
+
+// tidy forgets a topic's lane once nothing is in flight or waiting.
+// Called with l.mu held.
+func (l *publishLanes) tidy(topic string, ln *publishLane) {
+	if ln.inFlight == 0 && len(ln.queue) == 0 {
+		delete(l.lanes, topic)
+	}
 }
 
 // start sends what is queued in new requests: the queue with no request
@@ -116,8 +145,12 @@ func (l *publishLanes) submit(r *remote, topic string, c *publishCall) {
 // left wait for a request in flight to end. Called with l.mu held.
 func (l *publishLanes) start(r *remote, topic string, ln *publishLane) {
 	for len(ln.queue) > 0 && (ln.inFlight == 0 || ln.inFlight < maxPublishRequests && ln.full()) {
+		b := ln.take()
+		if b == nil {
+			return // every call queued was given up
+		}
 		ln.inFlight++
-		go l.run(r, topic, ln.take())
+		go l.run(r, topic, b)
 	}
 }
 
@@ -128,10 +161,14 @@ func (ln *publishLane) full() bool {
 
 // take makes a batch of the calls at the head of the queue: the first,
 // and those after it that fit in one request. A call of no events goes
-// alone, for the server to refuse. The request carries the
-// first caller's context without its end (it outlives each caller, and
-// ends once none waits). Called with l.mu held.
+// alone, for the server to refuse. Calls whose caller has given up are
+// dropped (the caller takes them out too, if it gets there first).
+// Called with l.mu held.
 func (ln *publishLane) take() *publishBatch {
+	ln.dropGivenUp()
+	if len(ln.queue) == 0 {
+		return nil
+	}
 	n, events, size := 1, len(ln.queue[0].events), ln.queue[0].size
 	for ; n < len(ln.queue) && events > 0; n++ {
 		next := ln.queue[n]
@@ -140,14 +177,49 @@ func (ln *publishLane) take() *publishBatch {
 		}
 		events, size = events+len(next.events), size+next.size
 	}
-	bctx, cancel := context.WithCancel(context.WithoutCancel(ln.queue[0].ctx))
-	b := &publishBatch{calls: ln.queue[:n:n], ctx: bctx, cancel: cancel, left: n}
+	b := &publishBatch{calls: ln.queue[:n:n], left: n}
+	b.ctx, b.cancel = batchContext(b.calls)
 	ln.queue = ln.queue[n:]
 	ln.queued, ln.bytes = ln.queued-events, ln.bytes-size
 	for _, c := range b.calls {
 		c.batch = b
 	}
 	return b
+}
+
+// dropGivenUp takes the calls whose context has ended out of the queue.
+func (ln *publishLane) dropGivenUp() {
+	kept := ln.queue[:0]
+	for _, c := range ln.queue {
+		if c.ctx.Err() == nil {
+			kept = append(kept, c)
+			continue
+		}
+		ln.queued, ln.bytes = ln.queued-len(c.events), ln.bytes-c.size
+	}
+	clear(ln.queue[len(kept):])
+	ln.queue = kept
+}
+
+// batchContext is the context of a request for calls: the caller's own
+// for one call; for several, the first caller's values with the latest
+// of their deadlines (none if one has none), ended by the returned cancel
+// (once no caller waits).
+func batchContext(calls []*publishCall) (context.Context, context.CancelFunc) {
+	if len(calls) == 1 {
+		return calls[0].ctx, func() {}
+	}
+	var latest time.Time
+	for _, c := range calls {
+		d, ok := c.ctx.Deadline()
+		if !ok {
+			return context.WithCancel(context.WithoutCancel(calls[0].ctx))
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	return context.WithDeadline(context.WithoutCancel(calls[0].ctx), latest)
 }
 
 // run sends b, then gives its request slot back and starts what the
@@ -160,9 +232,7 @@ func (l *publishLanes) run(r *remote, topic string, b *publishBatch) {
 	ln := l.lanes[topic]
 	ln.inFlight--
 	l.start(r, topic, ln)
-	if ln.inFlight == 0 && len(ln.queue) == 0 {
-		delete(l.lanes, topic)
-	}
+	l.tidy(topic, ln)
 }
 
 // abandon takes c out of its topic's queue if it is still there, or else
@@ -173,10 +243,14 @@ func (l *publishLanes) abandon(topic string, c *publishCall) {
 	defer l.mu.Unlock()
 	if c.batch == nil {
 		ln := l.lanes[topic]
+		if ln == nil {
+			return // dropped from the queue already, and the lane with it
+		}
 		for i, q := range ln.queue {
 			if q == c {
 				ln.queue = append(ln.queue[:i:i], ln.queue[i+1:]...)
 				ln.queued, ln.bytes = ln.queued-len(c.events), ln.bytes-c.size
+				l.tidy(topic, ln)
 				return
 			}
 		}
@@ -206,13 +280,22 @@ func (r *remote) sendBatch(topic string, b *publishBatch) {
 		case err == nil:
 			c.results, results = results[:len(c.events):len(c.events)], results[len(c.events):]
 		case connect.CodeOf(err) == connect.CodeInvalidArgument:
-			c.results, c.err = r.publishRequest(b.ctx, topic, c.events) // nothing was stored: on its own
+			c.results, c.err = r.publishAlone(topic, c) // nothing was stored
 		default:
 			c.err = err
 		}
 		c.err = rpc.FromConnect(c.err)
 		close(c.done)
 	}
+}
+
+// publishAlone sends one call of a merged request that was refused, with
+// its caller's context; a caller that has given up is not sent again.
+func (r *remote) publishAlone(topic string, c *publishCall) ([]Result, error) {
+	if err := c.ctx.Err(); err != nil {
+		return nil, err
+	}
+	return r.publishRequest(c.ctx, topic, c.events)
 }
 
 // publishRequest is one Publish request. Its error is the connect error

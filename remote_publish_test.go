@@ -16,32 +16,63 @@ import (
 )
 
 // publishGate counts a remote client's Publish requests and holds the
-// first one until it is opened, so that calls made meanwhile queue up.
+// ones numbered in hold (1 is the first) until each is released, so that
+// calls made meanwhile queue up. It keeps each request's grpc-timeout.
 type publishGate struct {
 	next     http.RoundTripper
 	requests atomic.Int32
-	open     chan struct{}
+	mu       sync.Mutex // guards timeouts
+	timeouts []string
+	hold     map[int32]chan struct{}
 }
 
-func gatePublishes(t *testing.T, c *herald.Client) *publishGate {
-	g := &publishGate{open: make(chan struct{})}
+// gatePublishes holds the first Publish request, and those numbered in
+// more.
+func gatePublishes(t *testing.T, c *herald.Client, more ...int32) *publishGate {
+	g := &publishGate{hold: map[int32]chan struct{}{1: make(chan struct{})}}
+	for _, n := range more {
+		g.hold[n] = make(chan struct{})
+	}
 	herald.WrapRemoteTransport(c, func(next http.RoundTripper) http.RoundTripper { g.next = next; return g })
-	t.Cleanup(g.release)
+	t.Cleanup(func() {
+		for n := range g.hold {
+			g.releaseN(n)
+		}
+	})
 	return g
 }
 
 func (g *publishGate) RoundTrip(req *http.Request) (*http.Response, error) {
-	if strings.HasSuffix(req.URL.Path, "/Publish") && g.requests.Add(1) == 1 {
-		<-g.open
+	if strings.HasSuffix(req.URL.Path, "/Publish") {
+		n := g.requests.Add(1)
+		g.mu.Lock()
+		g.timeouts = append(g.timeouts, req.Header.Get("Grpc-Timeout"))
+		g.mu.Unlock()
+		if ch, ok := g.hold[n]; ok {
+			<-ch
+		}
 	}
 	return g.next.RoundTrip(req)
 }
 
-func (g *publishGate) release() {
+// release lets the first request go.
+func (g *publishGate) release() { g.releaseN(1) }
+
+func (g *publishGate) releaseN(n int32) {
 	select {
-	case <-g.open:
+	case <-g.hold[n]:
 	default:
-		close(g.open)
+		close(g.hold[n])
+	}
+}
+
+// waitRequests waits until n Publish requests have reached the gate.
+func (g *publishGate) waitRequests(t *testing.T, n int32) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); g.requests.Load() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d Publish requests, want %d", g.requests.Load(), n)
+		}
 	}
 }
 
@@ -97,9 +128,7 @@ func TestRemotePublish_ConcurrentCallsShareOneRequest(t *testing.T) {
 	}
 	g := gatePublishes(t, c)
 	first := publishAsync(ctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("first")))
-	for g.requests.Load() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	g.waitRequests(t, 1)
 	var waits []<-chan publishOutcome
 	for i := range 10 {
 		events := []*herald.CloudEvent{herald.MustNewEvent("order.placed", nil, herald.WithID(fmt.Sprintf("o-%d-a", i)))}
@@ -146,9 +175,7 @@ func TestRemotePublish_AnInvalidCallFailsAloneWhenMerged(t *testing.T) {
 	}
 	g := gatePublishes(t, c)
 	first := publishAsync(ctx, c, "audit", good("first"))
-	for g.requests.Load() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	g.waitRequests(t, 1)
 	a := publishAsync(ctx, c, "audit", good("a"))
 	waitQueued(t, c, "audit", 1)
 	bad := publishAsync(ctx, c, "audit", herald.MustNewEvent("audit.logged", map[string]string{"what": "no who"}, herald.WithID("bad")))
@@ -186,9 +213,7 @@ func TestRemotePublish_ACallGivenUpWhileWaitingIsNotSent(t *testing.T) {
 	}
 	g := gatePublishes(t, c)
 	first := publishAsync(ctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("first")))
-	for g.requests.Load() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	g.waitRequests(t, 1)
 	cctx, cancel := context.WithCancel(ctx)
 	gaveUp := publishAsync(cctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("given-up")))
 	waitQueued(t, c, "orders", 1)
@@ -211,5 +236,97 @@ func TestRemotePublish_ACallGivenUpWhileWaitingIsNotSent(t *testing.T) {
 	wg.Wait()
 	if ids := storedIDs(t, c, "orders"); len(ids) != 2 || ids[0] != "first" || ids[1] != "kept" {
 		t.Fatalf("stored %v", ids)
+	}
+}
+
+// A call whose context has already ended sends nothing, as a plain call
+// would not, even with other calls waiting to go together.
+func TestRemotePublish_ACallWithAnEndedContextSendsNothing(t *testing.T) {
+	ctx := context.Background()
+	c := testserver.Start(t, t.TempDir()).Connect(t)
+	one := 1
+	if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{Partitions: &one}); err != nil {
+		t.Fatal(err)
+	}
+	g := gatePublishes(t, c)
+	first := publishAsync(ctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("first")))
+	g.waitRequests(t, 1)
+	waiting := publishAsync(ctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("waiting")))
+	waitQueued(t, c, "orders", 1)
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.Publish(ended, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("late"))); !errors.Is(err, context.Canceled) {
+		t.Fatalf("publish with an ended context: %v", err)
+	}
+	g.release()
+	for _, w := range []<-chan publishOutcome{first, waiting} {
+		if o := <-w; o.err != nil {
+			t.Fatal(o.err)
+		}
+	}
+	if ids := storedIDs(t, c, "orders"); len(ids) != 2 || ids[0] != "first" || ids[1] != "waiting" {
+		t.Fatalf("stored %v", ids)
+	}
+}
+
+// When a merged request is refused as invalid, a call whose caller gave up
+// while it was in flight is not sent again on its own.
+func TestRemotePublish_ARefusedMergeDoesNotResendCallsGivenUp(t *testing.T) {
+	ctx := context.Background()
+	c := testserver.Start(t, t.TempDir()).Connect(t)
+	require, one := herald.SchemaPolicyRequire, 1
+	if _, _, err := c.PutTopic(ctx, "audit", herald.TopicSpec{SchemaPolicy: &require, Partitions: &one}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterSchema(ctx, "audit.logged", []byte(`{"type":"object","required":["who"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	good := func(id string) *herald.CloudEvent {
+		return herald.MustNewEvent("audit.logged", map[string]string{"who": "ann"}, herald.WithID(id))
+	}
+	g := gatePublishes(t, c, 2)
+	first := publishAsync(ctx, c, "audit", good("first"))
+	g.waitRequests(t, 1)
+	bad := publishAsync(ctx, c, "audit", herald.MustNewEvent("audit.logged", map[string]string{"what": "no who"}, herald.WithID("bad")))
+	waitQueued(t, c, "audit", 1)
+	xctx, cancelX := context.WithCancel(ctx)
+	x := publishAsync(xctx, c, "audit", good("x"))
+	waitQueued(t, c, "audit", 2)
+	g.release()
+	g.waitRequests(t, 2) // bad and x, merged, held
+	cancelX()
+	if o := <-x; !errors.Is(o.err, context.Canceled) {
+		t.Fatalf("the call given up: %+v, %v", o.res, o.err)
+	}
+	g.releaseN(2)
+	if o := <-bad; !errors.Is(o.err, herald.ErrSchemaViolation) {
+		t.Fatalf("the bad call: %+v, %v", o.res, o.err)
+	}
+	if o := <-first; o.err != nil {
+		t.Fatal(o.err)
+	}
+	if n := g.requests.Load(); n != 3 { // first, the merge, bad alone
+		t.Fatalf("%d Publish requests, want 3", n)
+	}
+	if ids := storedIDs(t, c, "audit"); len(ids) != 1 || ids[0] != "first" {
+		t.Fatalf("stored %v", ids)
+	}
+}
+
+// A call sent alone carries its caller's deadline to the server, as a
+// plain call does.
+func TestRemotePublish_ALoneCallCarriesItsDeadline(t *testing.T) {
+	c := testserver.Start(t, t.TempDir()).Connect(t)
+	g := gatePublishes(t, c)
+	g.release()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", nil)); err != nil {
+		t.Fatal(err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.timeouts) != 1 || g.timeouts[0] == "" {
+		t.Fatalf("grpc-timeout of the requests: %q, want the caller's deadline", g.timeouts)
 	}
 }
