@@ -76,6 +76,26 @@ func (g *publishGate) waitRequests(t *testing.T, n int32) {
 	}
 }
 
+// holdFirst publishes first to topic and holds its request at a gate
+// (with the requests numbered in more), so that the calls made next queue
+// behind it.
+func holdFirst(t *testing.T, c *herald.Client, topic string, first *herald.CloudEvent, more ...int32) (*publishGate, <-chan publishOutcome) {
+	t.Helper()
+	g := gatePublishes(t, c, more...)
+	out := publishAsync(context.Background(), c, topic, first)
+	g.waitRequests(t, 1)
+	return g, out
+}
+
+// queueCall publishes events in the background and waits until it is the
+// n-th call queued to topic.
+func queueCall(t *testing.T, ctx context.Context, c *herald.Client, topic string, n int, events ...*herald.CloudEvent) <-chan publishOutcome {
+	t.Helper()
+	out := publishAsync(ctx, c, topic, events...)
+	waitQueued(t, c, topic, n)
+	return out
+}
+
 // waitQueued waits until n Publish calls to topic wait for a request.
 func waitQueued(t *testing.T, c *herald.Client, topic string, n int) {
 	t.Helper()
@@ -116,19 +136,50 @@ func storedIDs(t *testing.T, c *herald.Client, topic string) []string {
 	return ids
 }
 
+// ordersClient is a remote client of a new server with topic "orders" of
+// one partition (so that reads see every event in publish order).
+func ordersClient(t *testing.T) *herald.Client {
+	c := testserver.Start(t, t.TempDir()).Connect(t)
+	one := 1
+	if _, _, err := c.PutTopic(context.Background(), "orders", herald.TopicSpec{Partitions: &one}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// auditClient is a remote client of a new server with topic "audit" of
+// one partition, whose events must match a registered schema:
+// audit.logged events need a "who".
+func auditClient(t *testing.T) *herald.Client {
+	ctx := context.Background()
+	c := testserver.Start(t, t.TempDir()).Connect(t)
+	require, one := herald.SchemaPolicyRequire, 1
+	if _, _, err := c.PutTopic(ctx, "audit", herald.TopicSpec{SchemaPolicy: &require, Partitions: &one}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterSchema(ctx, "audit.logged", []byte(`{"type":"object","required":["who"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// goodAudit is a valid event for auditClient's topic.
+func goodAudit(id string) *herald.CloudEvent {
+	return herald.MustNewEvent("audit.logged", map[string]string{"who": "ann"}, herald.WithID(id))
+}
+
+// badAudit breaks the schema of auditClient's topic.
+func badAudit(id string) *herald.CloudEvent {
+	return herald.MustNewEvent("audit.logged", map[string]string{"what": "no who"}, herald.WithID(id))
+}
+
 // Publish calls made while a request of their topic is in flight go
 // together in the next request, and each call gets its own events'
 // results.
 func TestRemotePublish_ConcurrentCallsShareOneRequest(t *testing.T) {
 	ctx := context.Background()
-	c := testserver.Start(t, t.TempDir()).Connect(t)
-	one := 1
-	if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{Partitions: &one}); err != nil {
-		t.Fatal(err)
-	}
-	g := gatePublishes(t, c)
-	first := publishAsync(ctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("first")))
-	g.waitRequests(t, 1)
+	c := ordersClient(t)
+	g, first := holdFirst(t, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("first")))
 	var waits []<-chan publishOutcome
 	for i := range 10 {
 		events := []*herald.CloudEvent{herald.MustNewEvent("order.placed", nil, herald.WithID(fmt.Sprintf("o-%d-a", i)))}
@@ -162,26 +213,11 @@ func TestRemotePublish_ConcurrentCallsShareOneRequest(t *testing.T) {
 // fails, with its own error.
 func TestRemotePublish_AnInvalidCallFailsAloneWhenMerged(t *testing.T) {
 	ctx := context.Background()
-	c := testserver.Start(t, t.TempDir()).Connect(t)
-	require, one := herald.SchemaPolicyRequire, 1
-	if _, _, err := c.PutTopic(ctx, "audit", herald.TopicSpec{SchemaPolicy: &require, Partitions: &one}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.RegisterSchema(ctx, "audit.logged", []byte(`{"type":"object","required":["who"]}`)); err != nil {
-		t.Fatal(err)
-	}
-	good := func(id string) *herald.CloudEvent {
-		return herald.MustNewEvent("audit.logged", map[string]string{"who": "ann"}, herald.WithID(id))
-	}
-	g := gatePublishes(t, c)
-	first := publishAsync(ctx, c, "audit", good("first"))
-	g.waitRequests(t, 1)
-	a := publishAsync(ctx, c, "audit", good("a"))
-	waitQueued(t, c, "audit", 1)
-	bad := publishAsync(ctx, c, "audit", herald.MustNewEvent("audit.logged", map[string]string{"what": "no who"}, herald.WithID("bad")))
-	waitQueued(t, c, "audit", 2)
-	b := publishAsync(ctx, c, "audit", good("b"))
-	waitQueued(t, c, "audit", 3)
+	c := auditClient(t)
+	g, first := holdFirst(t, c, "audit", goodAudit("first"))
+	a := queueCall(t, ctx, c, "audit", 1, goodAudit("a"))
+	bad := queueCall(t, ctx, c, "audit", 2, badAudit("bad"))
+	b := queueCall(t, ctx, c, "audit", 3, goodAudit("b"))
 	g.release()
 	for name, w := range map[string]<-chan publishOutcome{"first": first, "a": a, "b": b} {
 		if o := <-w; o.err != nil || len(o.res) != 1 || o.res[0].ID != name {
@@ -206,19 +242,11 @@ func TestRemotePublish_AnInvalidCallFailsAloneWhenMerged(t *testing.T) {
 // are published.
 func TestRemotePublish_ACallGivenUpWhileWaitingIsNotSent(t *testing.T) {
 	ctx := context.Background()
-	c := testserver.Start(t, t.TempDir()).Connect(t)
-	one := 1
-	if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{Partitions: &one}); err != nil {
-		t.Fatal(err)
-	}
-	g := gatePublishes(t, c)
-	first := publishAsync(ctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("first")))
-	g.waitRequests(t, 1)
+	c := ordersClient(t)
+	g, first := holdFirst(t, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("first")))
 	cctx, cancel := context.WithCancel(ctx)
-	gaveUp := publishAsync(cctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("given-up")))
-	waitQueued(t, c, "orders", 1)
-	kept := publishAsync(ctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("kept")))
-	waitQueued(t, c, "orders", 2)
+	gaveUp := queueCall(t, cctx, c, "orders", 1, herald.MustNewEvent("order.placed", nil, herald.WithID("given-up")))
+	kept := queueCall(t, ctx, c, "orders", 2, herald.MustNewEvent("order.placed", nil, herald.WithID("kept")))
 	cancel()
 	if o := <-gaveUp; !errors.Is(o.err, context.Canceled) {
 		t.Fatalf("the call given up: %+v, %v", o.res, o.err)
@@ -243,16 +271,9 @@ func TestRemotePublish_ACallGivenUpWhileWaitingIsNotSent(t *testing.T) {
 // would not, even with other calls waiting to go together.
 func TestRemotePublish_ACallWithAnEndedContextSendsNothing(t *testing.T) {
 	ctx := context.Background()
-	c := testserver.Start(t, t.TempDir()).Connect(t)
-	one := 1
-	if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{Partitions: &one}); err != nil {
-		t.Fatal(err)
-	}
-	g := gatePublishes(t, c)
-	first := publishAsync(ctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("first")))
-	g.waitRequests(t, 1)
-	waiting := publishAsync(ctx, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("waiting")))
-	waitQueued(t, c, "orders", 1)
+	c := ordersClient(t)
+	g, first := holdFirst(t, c, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("first")))
+	waiting := queueCall(t, ctx, c, "orders", 1, herald.MustNewEvent("order.placed", nil, herald.WithID("waiting")))
 	ended, cancel := context.WithCancel(ctx)
 	cancel()
 	if _, err := c.Publish(ended, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("late"))); !errors.Is(err, context.Canceled) {
@@ -273,25 +294,11 @@ func TestRemotePublish_ACallWithAnEndedContextSendsNothing(t *testing.T) {
 // while it was in flight is not sent again on its own.
 func TestRemotePublish_ARefusedMergeDoesNotResendCallsGivenUp(t *testing.T) {
 	ctx := context.Background()
-	c := testserver.Start(t, t.TempDir()).Connect(t)
-	require, one := herald.SchemaPolicyRequire, 1
-	if _, _, err := c.PutTopic(ctx, "audit", herald.TopicSpec{SchemaPolicy: &require, Partitions: &one}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.RegisterSchema(ctx, "audit.logged", []byte(`{"type":"object","required":["who"]}`)); err != nil {
-		t.Fatal(err)
-	}
-	good := func(id string) *herald.CloudEvent {
-		return herald.MustNewEvent("audit.logged", map[string]string{"who": "ann"}, herald.WithID(id))
-	}
-	g := gatePublishes(t, c, 2)
-	first := publishAsync(ctx, c, "audit", good("first"))
-	g.waitRequests(t, 1)
-	bad := publishAsync(ctx, c, "audit", herald.MustNewEvent("audit.logged", map[string]string{"what": "no who"}, herald.WithID("bad")))
-	waitQueued(t, c, "audit", 1)
+	c := auditClient(t)
+	g, first := holdFirst(t, c, "audit", goodAudit("first"), 2)
+	bad := queueCall(t, ctx, c, "audit", 1, badAudit("bad"))
 	xctx, cancelX := context.WithCancel(ctx)
-	x := publishAsync(xctx, c, "audit", good("x"))
-	waitQueued(t, c, "audit", 2)
+	x := queueCall(t, xctx, c, "audit", 2, goodAudit("x"))
 	g.release()
 	g.waitRequests(t, 2) // bad and x, merged, held
 	cancelX()
