@@ -200,12 +200,12 @@ func workloads() []workload {
 			natsPub(1024)},
 		{"consume1k", "consume + ack, 1 KiB, key order", "events/s",
 			func(r *runner) (float64, error) {
-				return r.heraldRate("consume", "--size", "1KiB", "--keys", "1000", "--consumers", "64", "--count", strconv.Itoa(r.consumeN))
+				return r.heraldRate("consume", "--size", "1KiB", "--keys", "1000", "--consumers", "64", "--prefetch", consumePrefetch, "--count", strconv.Itoa(r.consumeN))
 			},
 			natsConsume},
 		{"consume1knokey", "consume + ack, 1 KiB, no keys", "events/s",
 			func(r *runner) (float64, error) {
-				return r.heraldRate("consume", "--size", "1KiB", "--keys", "0", "--consumers", "64", "--count", strconv.Itoa(r.consumeN))
+				return r.heraldRate("consume", "--size", "1KiB", "--keys", "0", "--consumers", "64", "--prefetch", consumePrefetch, "--count", strconv.Itoa(r.consumeN))
 			},
 			natsConsume},
 		{"lat99", "publish-to-handler p99 at 5,000/s", "ms",
@@ -279,6 +279,12 @@ func startAndWait(cmd *exec.Cmd, addr string) (*exec.Cmd, error) {
 	cmd.Wait()
 	return nil, fmt.Errorf("%s did not start listening on %s", cmd.Path, addr)
 }
+
+// consumePrefetch is how many deliveries Herald's Router takes ahead of
+// its 64 handlers in the consume rows: the counterpart of the 500
+// messages `nats bench js fetch` asks for at a time (the Router's own
+// default, 4×64, keeps fewer in flight).
+const consumePrefetch = "512"
 
 // latencyPublishers is how many publishers share the 5,000 events/s of
 // the latency row, on both systems: each sends one event at a time and

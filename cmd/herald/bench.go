@@ -23,6 +23,7 @@ type benchConfig struct {
 	duration    time.Duration
 	publishers  int
 	consumers   int
+	prefetch    int
 	batch       int
 	keys        int
 	partitions  int
@@ -81,6 +82,7 @@ func (a *app) benchCmd() *cobra.Command {
 	f.DurationVar(&cfg.duration, "duration", 0, "run for this long instead of --count events")
 	f.IntVar(&cfg.publishers, "publishers", 4, "concurrent publishers")
 	f.IntVar(&cfg.consumers, "consumers", 64, "handlers running at once in the consuming Router")
+	f.IntVar(&cfg.prefetch, "prefetch", 0, "deliveries the consuming Router takes ahead of its free handlers (0: the Router's default, 4×--consumers)")
 	f.IntVar(&cfg.batch, "batch", 100, "events per batch a publisher sends")
 	f.IntVar(&cfg.keys, "keys", 1000, "distinct partition keys (0: no keys)")
 	f.IntVar(&cfg.partitions, "partitions", 4, "partitions of the benchmark topic")
@@ -111,6 +113,8 @@ func (cfg *benchConfig) check(size string, fsyncGiven, countGiven bool) error {
 		return fmt.Errorf("--publishers %d: must be from 1 to 1000", cfg.publishers)
 	case cfg.consumers < 1 || cfg.consumers > 10000:
 		return fmt.Errorf("--consumers %d: must be from 1 to 10000", cfg.consumers)
+	case cfg.prefetch < 0 || cfg.prefetch > 100000:
+		return fmt.Errorf("--prefetch %d: must be from 0 (the Router's default) to 100000", cfg.prefetch)
 	case cfg.batch < 1 || cfg.batch > 10000:
 		return fmt.Errorf("--batch %d: must be from 1 to 10000", cfg.batch)
 	case cfg.keys < 0:

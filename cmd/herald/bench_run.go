@@ -263,7 +263,7 @@ func (r *benchRun) send(ctx context.Context, batch []*herald.CloudEvent) error {
 // handle runs a Router until finished says so (or 30 seconds pass without
 // progress), counting handled events in done.
 func (r *benchRun) handle(ctx context.Context, finished func() bool, latency bool) (time.Duration, error) {
-	router := herald.NewRouter(r.c, herald.RouterOptions{Concurrency: r.cfg.consumers})
+	router := herald.NewRouter(r.c, herald.RouterOptions{Concurrency: r.cfg.consumers, Prefetch: r.cfg.prefetch})
 	router.HandleFunc(r.topic, "bench", func(ctx context.Context, d *herald.Delivery) error {
 		if latency && len(d.Event.Data) >= 8 {
 			r.record(time.Since(time.Unix(0, int64(binary.BigEndian.Uint64(d.Event.Data)))))
