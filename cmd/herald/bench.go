@@ -51,10 +51,10 @@ func (a *app) benchCmd() *cobra.Command {
 			"  http-publish  batches POSTed to the HTTP API (application/cloudevents-batch+json)\n" +
 			"With --server (or HERALD_SERVER) it measures that server over the network;\n" +
 			"without, Herald runs embedded in a temporary directory. --rate holds a steady\n" +
-			"load for latency: each publisher takes the next event due and sends it alone,\n" +
-			"and latency counts from when the event was due, so publishers that fall behind\n" +
-			"show in it; otherwise it goes as fast as it can. --json prints the summary as\n" +
-			"one JSON object.",
+			"load for latency: each event goes out when it is due (in pubsub, alone, by the\n" +
+			"publisher that takes it), and latency counts from when it was due, so publishers\n" +
+			"that fall behind show in it; otherwise it goes as fast as it can. --json prints\n" +
+			"the summary as one JSON object.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.mode = args[0]
