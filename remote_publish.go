@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/heraldevents/herald/internal/rpc"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1"
@@ -62,14 +61,14 @@ type publishLane struct {
 	inFlight int
 	queue    []*publishCall
 	queued   int // events in queue
-	bytes    int // their encoded size
+	bytes    int // their size as stored
 }
 
 // publishCall is one Publish call of a remote client.
 type publishCall struct {
 	ctx     context.Context // the caller's
 	events  []*heraldv1.CloudEvent
-	size    int // encoded size of events
+	size    int // size of events as stored (CloudEvent.Size), the measure of the server's limits
 	batch   *publishBatch
 	results []Result
 	err     error
@@ -97,7 +96,7 @@ func (r *remote) publish(ctx context.Context, topic string, events []*CloudEvent
 		if d, ok := c.events[i].Data.(*heraldv1.CloudEvent_BinaryData); ok {
 			d.BinaryData = bytes.Clone(d.BinaryData) // the request may be encoded after the caller has gone
 		}
-		c.size += proto.Size(c.events[i])
+		c.size += e.Size()
 	}
 	r.lanes.submit(r, topic, c)
 	select {
