@@ -2,8 +2,10 @@ package herald_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,14 +17,13 @@ import (
 	"github.com/heraldevents/herald/internal/testserver"
 )
 
-// publishGate counts a remote client's Publish requests and holds the
-// ones numbered in hold (1 is the first) until each is released, so that
-// calls made meanwhile queue up. It keeps each request's grpc-timeout.
+// publishGate counts a remote client's Publish requests (the messages of
+// its PublishStream calls) and holds the ones numbered in hold (1 is the
+// first) before they leave, until each is released, so that calls made
+// meanwhile queue up.
 type publishGate struct {
 	next     http.RoundTripper
 	requests atomic.Int32
-	mu       sync.Mutex // guards timeouts
-	timeouts []string
 	hold     map[int32]chan struct{}
 }
 
@@ -43,17 +44,44 @@ func gatePublishes(t *testing.T, c *herald.Client, more ...int32) *publishGate {
 }
 
 func (g *publishGate) RoundTrip(req *http.Request) (*http.Response, error) {
-	if strings.HasSuffix(req.URL.Path, "/Publish") {
-		n := g.requests.Add(1)
-		g.mu.Lock()
-		g.timeouts = append(g.timeouts, req.Header.Get("Grpc-Timeout"))
-		g.mu.Unlock()
-		if ch, ok := g.hold[n]; ok {
-			<-ch
-		}
+	if strings.HasSuffix(req.URL.Path, "/PublishStream") {
+		req.Body = &messageGate{body: req.Body, g: g}
 	}
 	return g.next.RoundTrip(req)
 }
+
+// messageGate reads a stream's request body, gRPC messages each framed by
+// a flag byte and a 4-byte length, and counts (and holds) each message at
+// its first byte.
+type messageGate struct {
+	body    io.ReadCloser
+	g       *publishGate
+	header  []byte // a frame header read and not yet returned
+	payload int    // bytes of the current message not yet returned
+}
+
+func (m *messageGate) Read(p []byte) (int, error) {
+	if len(m.header) == 0 && m.payload == 0 {
+		h := make([]byte, 5)
+		if _, err := io.ReadFull(m.body, h); err != nil {
+			return 0, err
+		}
+		m.header, m.payload = h, int(binary.BigEndian.Uint32(h[1:]))
+		if ch, ok := m.g.hold[m.g.requests.Add(1)]; ok {
+			<-ch
+		}
+	}
+	if len(m.header) > 0 {
+		n := copy(p, m.header)
+		m.header = m.header[n:]
+		return n, nil
+	}
+	n, err := m.body.Read(p[:min(len(p), m.payload)])
+	m.payload -= n
+	return n, err
+}
+
+func (m *messageGate) Close() error { return m.body.Close() }
 
 // release lets the first request go.
 func (g *publishGate) release() { g.releaseN(1) }
@@ -320,20 +348,23 @@ func TestRemotePublish_ARefusedMergeDoesNotResendCallsGivenUp(t *testing.T) {
 	}
 }
 
-// A call sent alone carries its caller's deadline to the server, as a
-// plain call does.
-func TestRemotePublish_ALoneCallCarriesItsDeadline(t *testing.T) {
-	c := testserver.Start(t, t.TempDir()).Connect(t)
+// A call whose deadline passes while its request is on its way ends with
+// the deadline, and its request is cancelled with the stream carrying it:
+// held before it left, it is never stored, and the next call goes on a
+// new stream.
+func TestRemotePublish_ACallEndsAtItsDeadlineAndItsRequestIsCancelled(t *testing.T) {
+	c := ordersClient(t)
 	g := gatePublishes(t, c)
-	g.release()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", nil)); err != nil {
+	if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("late"))); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("publish held past its deadline: %v, want context.DeadlineExceeded", err)
+	}
+	g.release()
+	if _, err := c.Publish(context.Background(), "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("next"))); err != nil {
 		t.Fatal(err)
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if len(g.timeouts) != 1 || g.timeouts[0] == "" {
-		t.Fatalf("grpc-timeout of the requests: %q, want the caller's deadline", g.timeouts)
+	if ids := storedIDs(t, c, "orders"); fmt.Sprint(ids) != "[next]" {
+		t.Fatalf("stored %v, want only the call that was not given up", ids)
 	}
 }

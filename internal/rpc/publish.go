@@ -25,21 +25,44 @@ func (s *Service) Publish(ctx context.Context, req *connect.Request[heraldv1.Pub
 // PublishStream publishes each request in the order received and sends one
 // response per request, in the same order. The first failing request ends
 // the stream with its error; the requests answered before it are durable.
+// A server shutting down ends the stream between requests (Unavailable),
+// so that clients keeping streams open move to a new connection.
 func (s *Service) PublishStream(ctx context.Context, stream *connect.BidiStream[heraldv1.PublishRequest, heraldv1.PublishResponse]) error {
+	idle, cancel := s.untilClosing(ctx)
+	defer cancel(nil)
+	reqs := make(chan *heraldv1.PublishRequest)
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			req, err := stream.Receive()
+			if err != nil {
+				ended <- err
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-idle.Done():
+				return
+			}
+		}
+	}()
 	for {
-		req, err := stream.Receive()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
+		select {
+		case req := <-reqs:
+			resp, err := s.publish(ctx, req)
+			if err != nil {
+				return err
+			}
+			if err := stream.Send(resp); err != nil {
+				return err
+			}
+		case err := <-ended:
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
 			return err // the client's stream broke; connect reports it as is
-		}
-		resp, err := s.publish(ctx, req)
-		if err != nil {
-			return err
-		}
-		if err := stream.Send(resp); err != nil {
-			return err
+		case <-idle.Done():
+			return context.Cause(idle)
 		}
 	}
 }

@@ -31,6 +31,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts broker.Options) *fixture {
 	t.Helper()
+	return newFixtureClosing(t, opts, nil)
+}
+
+// newFixtureClosing is newFixture for a server whose shutdown is closing
+// closing.
+func newFixtureClosing(t *testing.T, opts broker.Options, closing <-chan struct{}) *fixture {
+	t.Helper()
 	e, err := log.Open(t.TempDir(), log.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +48,7 @@ func newFixture(t *testing.T, opts broker.Options) *fixture {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(NewHandler(Config{Broker: b}))
+	mux.Handle(NewHandler(Config{Broker: b, Closing: closing}))
 	srv := httptest.NewUnstartedServer(mux)
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
@@ -323,6 +330,40 @@ func TestService_PublishStreamAnswersEachRequestInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A stream kept open between requests ends with UNAVAILABLE when the
+// server shuts down, so that a client opens its next one on a new
+// connection; what it was sent before is answered.
+func TestService_PublishStreamKeptOpenEndsWhenTheServerShutsDown(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			closing := make(chan struct{})
+			f := newFixtureClosing(t, broker.Options{}, closing)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			stream := f.client(p.opts).PublishStream(ctx)
+			defer stream.CloseResponse()
+			if err := stream.Send(&heraldv1.PublishRequest{Topic: "orders", Events: []*heraldv1.CloudEvent{orderEvent("a")}}); err != nil {
+				t.Fatal(err)
+			}
+			if resp, err := stream.Receive(); err != nil || len(resp.GetResults()) != 1 {
+				t.Fatalf("answer before the shutdown: %v, %v", resp, err)
+			}
+			close(closing)
+			ended := make(chan error, 1)
+			go func() {
+				_, err := stream.Receive()
+				ended <- err
+			}()
+			select {
+			case err := <-ended:
+				wantCode(t, err, connect.CodeUnavailable, "", "shutting down")
+			case <-time.After(5 * time.Second):
+				t.Fatal("the stream is still open 5s after the server began shutting down")
+			}
+		})
+	}
 }
 
 func TestService_PublishStreamEndsWithTheFirstError(t *testing.T) {

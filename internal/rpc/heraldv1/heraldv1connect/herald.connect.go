@@ -102,7 +102,10 @@ type HeraldServiceClient interface {
 	// PublishStream publishes each request like Publish, in the order sent,
 	// and sends one response per request, in the same order. The first
 	// failing request ends the stream with its error; the requests answered
-	// before it are durable.
+	// before it are durable. A stream may stay open between requests (the
+	// Go client keeps a few open and sends its Publish calls on them); a
+	// server shutting down ends it between requests with UNAVAILABLE, to
+	// be opened again on a new connection.
 	PublishStream(context.Context) *connect.BidiStreamForClient[heraldv1.PublishRequest, heraldv1.PublishResponse]
 	// Read returns events of one partition from an offset on, without a
 	// subscription (browse and replay). A read at the partition's end
@@ -376,7 +379,10 @@ type HeraldServiceHandler interface {
 	// PublishStream publishes each request like Publish, in the order sent,
 	// and sends one response per request, in the same order. The first
 	// failing request ends the stream with its error; the requests answered
-	// before it are durable.
+	// before it are durable. A stream may stay open between requests (the
+	// Go client keeps a few open and sends its Publish calls on them); a
+	// server shutting down ends it between requests with UNAVAILABLE, to
+	// be opened again on a new connection.
 	PublishStream(context.Context, *connect.BidiStream[heraldv1.PublishRequest, heraldv1.PublishResponse]) error
 	// Read returns events of one partition from an offset on, without a
 	// subscription (browse and replay). A read at the partition's end

@@ -1,0 +1,197 @@
+package herald
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"connectrpc.com/connect"
+
+	"github.com/heraldevents/herald/internal/rpc/heraldv1"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1/heraldv1connect"
+)
+
+// A remote client sends its Publish requests over PublishStream calls
+// kept open between requests, one request at a time on each: a message
+// on an open stream costs the server less than half the CPU of a call of
+// its own (no new HTTP/2 stream, headers or handler), and answers sooner
+// (measured on loopback: 43 against 101 µs of server CPU a request with
+// eight publishers, 173 against 300 µs a round trip with one).
+//
+// A request takes an idle stream or opens one; once answered, the stream
+// goes back to the pool. A stream that fails is closed and never reused:
+// the server ends a stream with the error of its first failing request,
+// and a broken connection or a server shutting down ends all of them,
+// each noticed by its receiving goroutine even while idle, so that the
+// next request opens a new stream on a new connection. A caller that
+// gives up while its request is in flight closes its stream, which
+// cancels the request on the server as a cancelled call would (stored or
+// not). At most maxIdlePublishStreams idle streams are kept. Closing the
+// client ends every stream, and with them the requests still in flight.
+const maxIdlePublishStreams = maxPublishRequests
+
+// errPublishStreamsClosed answers requests made after the client closed.
+var errPublishStreamsClosed = errors.New("herald: the client is closed")
+
+// publishStreams is a remote client's pool of open PublishStream calls.
+type publishStreams struct {
+	svc    heraldv1connect.HeraldServiceClient
+	mu     sync.Mutex // guards open, idle and closed
+	open   map[*publishStream]bool
+	idle   []*publishStream
+	closed bool
+	wg     sync.WaitGroup // receiving goroutines
+}
+
+// publishStream is one open PublishStream call with at most one request
+// in flight.
+type publishStream struct {
+	s       *connect.BidiStreamForClient[heraldv1.PublishRequest, heraldv1.PublishResponse]
+	ctx     context.Context // ended by close
+	cancel  context.CancelFunc
+	answers chan publishAnswer // the answer to the request in flight; an error ends the stream
+	ended   chan struct{}      // closed once the stream has failed or been closed
+}
+
+type publishAnswer struct {
+	resp *heraldv1.PublishResponse
+	err  error
+}
+
+// request sends one PublishRequest and waits for its answer; the error is
+// the connect error.
+func (p *publishStreams) request(ctx context.Context, req *heraldv1.PublishRequest) (*heraldv1.PublishResponse, error) {
+	st, err := p.take()
+	if err != nil {
+		return nil, err
+	}
+	a := publishAnswer{err: st.s.Send(req)}
+	if a.err == nil || errors.Is(a.err, io.EOF) {
+		a = st.wait(ctx) // after io.EOF: the stream's error, which Receive reports
+	}
+	if a.err != nil {
+		p.end(st)
+		return nil, a.err
+	}
+	p.give(st)
+	return a.resp, nil
+}
+
+// wait returns the answer to the request in flight, or ctx's error, or
+// that the client closed.
+func (st *publishStream) wait(ctx context.Context) publishAnswer {
+	select {
+	case a := <-st.answers:
+		return a
+	case <-st.ended:
+		select {
+		case a := <-st.answers:
+			return a
+		default:
+			return publishAnswer{err: errPublishStreamsClosed}
+		}
+	case <-ctx.Done():
+		return publishAnswer{err: ctx.Err()}
+	}
+}
+
+// take returns an idle stream that has not ended, or opens one.
+func (p *publishStreams) take() (*publishStream, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errPublishStreamsClosed
+	}
+	for len(p.idle) > 0 {
+		st := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		select {
+		case <-st.ended:
+			p.endLocked(st)
+		default:
+			return st, nil
+		}
+	}
+	return p.start(), nil
+}
+
+// start opens a stream and starts its receiving goroutine. Called with
+// mu held.
+func (p *publishStreams) start() *publishStream {
+	ctx, cancel := context.WithCancel(context.Background())
+	st := &publishStream{s: p.svc.PublishStream(ctx), ctx: ctx, cancel: cancel,
+		answers: make(chan publishAnswer, 1), ended: make(chan struct{})}
+	if p.open == nil {
+		p.open = map[*publishStream]bool{}
+	}
+	p.open[st] = true
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		st.receive()
+	}()
+	return st
+}
+
+// receive hands each answer to the request in flight until the stream
+// fails or is closed; its error is the last answer, kept for a request
+// made meanwhile.
+func (st *publishStream) receive() {
+	defer close(st.ended)
+	for {
+		resp, err := st.s.Receive()
+		select {
+		case st.answers <- publishAnswer{resp: resp, err: err}:
+		case <-st.ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// give puts an answered stream back in the pool, or ends it.
+func (p *publishStreams) give(st *publishStream) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.idle) >= maxIdlePublishStreams {
+		p.endLocked(st)
+		return
+	}
+	p.idle = append(p.idle, st)
+}
+
+// end closes a stream that will not be used again.
+func (p *publishStreams) end(st *publishStream) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.endLocked(st)
+}
+
+// endLocked closes st, which cancels its call; its receiving goroutine
+// returns. Called with mu held.
+func (p *publishStreams) endLocked(st *publishStream) {
+	delete(p.open, st)
+	st.cancel()
+	st.s.CloseRequest()
+	st.s.CloseResponse()
+}
+
+// close ends every stream and waits for their receiving goroutines. A
+// stream in flight is only cancelled here: its request, failing, closes
+// it (a stream's Send and CloseRequest must not run at once).
+func (p *publishStreams) close() {
+	p.mu.Lock()
+	p.closed = true
+	for _, st := range p.idle {
+		p.endLocked(st)
+	}
+	p.idle = nil
+	for st := range p.open {
+		st.cancel()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
