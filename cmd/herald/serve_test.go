@@ -147,3 +147,12 @@ func TestServe_StartsAndShutsDownGracefully(t *testing.T) {
 		t.Errorf("after restart: end offset %d, %v", end, err)
 	}
 }
+
+func TestServeGCPercent_LowerThanGosDefaultUnlessGOGCIsSet(t *testing.T) {
+	if pct, ok := serveGCPercent(func(string) string { return "" }); !ok || pct != serveGCTarget || pct >= 100 {
+		t.Fatalf("without GOGC: %d, %v; want %d, true", pct, ok, serveGCTarget)
+	}
+	if _, ok := serveGCPercent(func(k string) string { return map[string]string{"GOGC": "200"}[k] }); ok {
+		t.Fatal("GOGC=200 is set, yet serve would override it")
+	}
+}
