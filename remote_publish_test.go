@@ -25,12 +25,14 @@ type publishGate struct {
 	next     http.RoundTripper
 	requests atomic.Int32
 	hold     map[int32]chan struct{}
+	mu       sync.Mutex                // guards streams
+	streams  map[int32]context.Context // the context of the stream carrying each request
 }
 
 // gatePublishes holds the first Publish request, and those numbered in
 // more.
 func gatePublishes(t *testing.T, c *herald.Client, more ...int32) *publishGate {
-	g := &publishGate{hold: map[int32]chan struct{}{1: make(chan struct{})}}
+	g := &publishGate{hold: map[int32]chan struct{}{1: make(chan struct{})}, streams: map[int32]context.Context{}}
 	for _, n := range more {
 		g.hold[n] = make(chan struct{})
 	}
@@ -45,7 +47,7 @@ func gatePublishes(t *testing.T, c *herald.Client, more ...int32) *publishGate {
 
 func (g *publishGate) RoundTrip(req *http.Request) (*http.Response, error) {
 	if strings.HasSuffix(req.URL.Path, "/PublishStream") {
-		req.Body = &messageGate{body: req.Body, g: g}
+		req.Body = &messageGate{body: req.Body, g: g, ctx: req.Context()}
 	}
 	return g.next.RoundTrip(req)
 }
@@ -56,8 +58,9 @@ func (g *publishGate) RoundTrip(req *http.Request) (*http.Response, error) {
 type messageGate struct {
 	body    io.ReadCloser
 	g       *publishGate
-	header  []byte // a frame header read and not yet returned
-	payload int    // bytes of the current message not yet returned
+	ctx     context.Context // the stream's
+	header  []byte          // a frame header read and not yet returned
+	payload int             // bytes of the current message not yet returned
 }
 
 func (m *messageGate) Read(p []byte) (int, error) {
@@ -67,7 +70,11 @@ func (m *messageGate) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		m.header, m.payload = h, int(binary.BigEndian.Uint32(h[1:]))
-		if ch, ok := m.g.hold[m.g.requests.Add(1)]; ok {
+		n := m.g.requests.Add(1)
+		m.g.mu.Lock()
+		m.g.streams[n] = m.ctx
+		m.g.mu.Unlock()
+		if ch, ok := m.g.hold[n]; ok {
 			<-ch
 		}
 	}
@@ -91,6 +98,22 @@ func (g *publishGate) releaseN(n int32) {
 	case <-g.hold[n]:
 	default:
 		close(g.hold[n])
+	}
+}
+
+// waitCancelled waits until the stream carrying request n is cancelled.
+func (g *publishGate) waitCancelled(t *testing.T, n int32) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		g.mu.Lock()
+		ctx := g.streams[n]
+		g.mu.Unlock()
+		if ctx != nil && ctx.Err() != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream of request %d is not cancelled", n)
+		}
 	}
 }
 
@@ -360,11 +383,36 @@ func TestRemotePublish_ACallEndsAtItsDeadlineAndItsRequestIsCancelled(t *testing
 	if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("late"))); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("publish held past its deadline: %v, want context.DeadlineExceeded", err)
 	}
+	g.waitCancelled(t, 1) // the caller is told first; its stream is cancelled just after
 	g.release()
 	if _, err := c.Publish(context.Background(), "orders", herald.MustNewEvent("order.placed", nil, herald.WithID("next"))); err != nil {
 		t.Fatal(err)
 	}
 	if ids := storedIDs(t, c, "orders"); fmt.Sprint(ids) != "[next]" {
 		t.Fatalf("stored %v, want only the call that was not given up", ids)
+	}
+}
+
+// Streams kept open between Publish requests end with the server that
+// served them: after a restart, the next calls go on new streams, and
+// those kept open meanwhile are not reused.
+func TestRemotePublish_CallsAfterAServerRestartGoOnNewStreams(t *testing.T) {
+	ts := testserver.Start(t, t.TempDir())
+	c := ts.Connect(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 8 { // several requests at once leave several streams open
+		wg.Go(func() {
+			if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID(fmt.Sprint("before-", i)))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	ts.Restart()
+	for i := range 8 {
+		if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", nil, herald.WithID(fmt.Sprint("after-", i)))); err != nil {
+			t.Fatalf("publish %d after the restart: %v", i, err)
+		}
 	}
 }

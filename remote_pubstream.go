@@ -8,6 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/heraldevents/herald/internal/rpc"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1/heraldv1connect"
 )
@@ -24,11 +25,15 @@ import (
 // the server ends a stream with the error of its first failing request,
 // and a broken connection or a server shutting down ends all of them,
 // each noticed by its receiving goroutine even while idle, so that the
-// next request opens a new stream on a new connection. A caller that
-// gives up while its request is in flight closes its stream, which
-// cancels the request on the server as a cancelled call would (stored or
-// not). At most maxIdlePublishStreams idle streams are kept. Closing the
-// client ends every stream, and with them the requests still in flight.
+// next request opens a new stream on a new connection. A request sent in
+// the moment before its stream was seen to end, and refused by a server
+// shutting down, was not stored: it goes once more on a new stream. A
+// caller that gives up while its request is on its way (even while the
+// stream still connects) closes its stream, which cancels the request on
+// the server as a cancelled call would (stored or not). At most
+// maxIdlePublishStreams idle streams are kept, and no lock is held while
+// a stream is closed. Closing the client ends every stream, and with them
+// the requests still in flight.
 const maxIdlePublishStreams = maxPublishRequests
 
 // errPublishStreamsClosed answers requests made after the client closed.
@@ -60,27 +65,46 @@ type publishAnswer struct {
 }
 
 // request sends one PublishRequest and waits for its answer; the error is
-// the connect error.
+// the connect error, or ctx's. A request refused by a server shutting
+// down was not stored (it ends streams only between requests), so it goes
+// once more, on a new stream.
 func (p *publishStreams) request(ctx context.Context, req *heraldv1.PublishRequest) (*heraldv1.PublishResponse, error) {
-	st, err := p.take()
-	if err != nil {
-		return nil, err
-	}
-	a := publishAnswer{err: st.s.Send(req)}
-	if a.err == nil || errors.Is(a.err, io.EOF) {
-		a = st.wait(ctx) // after io.EOF: the stream's error, which Receive reports
-	}
-	if a.err != nil {
+	for again := true; ; again = false {
+		st, err := p.take()
+		if err != nil {
+			return nil, err
+		}
+		resp, err := st.exchange(ctx, req)
+		if err == nil {
+			p.give(st)
+			return resp, nil
+		}
 		p.end(st)
-		return nil, a.err
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !again || !rpc.IsServerClosing(err) {
+			return nil, err
+		}
+		p.endIdle() // on the server going away too
 	}
-	p.give(st)
-	return a.resp, nil
 }
 
-// wait returns the answer to the request in flight, or ctx's error, or
-// that the client closed.
-func (st *publishStream) wait(ctx context.Context) publishAnswer {
+// exchange sends req and waits for its answer. ctx ending cancels the
+// stream, and with it a Send still waiting for the connection.
+func (st *publishStream) exchange(ctx context.Context, req *heraldv1.PublishRequest) (*heraldv1.PublishResponse, error) {
+	stop := context.AfterFunc(ctx, st.cancel)
+	defer stop()
+	if err := st.s.Send(req); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	} // after io.EOF: the stream's error, which Receive reports
+	a := st.wait()
+	return a.resp, a.err
+}
+
+// wait returns the answer to the request in flight, or that the stream
+// was cancelled.
+func (st *publishStream) wait() publishAnswer {
 	select {
 	case a := <-st.answers:
 		return a
@@ -91,13 +115,13 @@ func (st *publishStream) wait(ctx context.Context) publishAnswer {
 		default:
 			return publishAnswer{err: errPublishStreamsClosed}
 		}
-	case <-ctx.Done():
-		return publishAnswer{err: ctx.Err()}
 	}
 }
 
 // take returns an idle stream that has not ended, or opens one.
 func (p *publishStreams) take() (*publishStream, error) {
+	var ended []*publishStream
+	defer func() { closeAll(ended) }()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -108,7 +132,8 @@ func (p *publishStreams) take() (*publishStream, error) {
 		p.idle = p.idle[:len(p.idle)-1]
 		select {
 		case <-st.ended:
-			p.endLocked(st)
+			delete(p.open, st)
+			ended = append(ended, st)
 		default:
 			return st, nil
 		}
@@ -155,28 +180,34 @@ func (st *publishStream) receive() {
 // give puts an answered stream back in the pool, or ends it.
 func (p *publishStreams) give(st *publishStream) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed || len(p.idle) >= maxIdlePublishStreams {
-		p.endLocked(st)
+	if !p.closed && len(p.idle) < maxIdlePublishStreams {
+		p.idle = append(p.idle, st)
+		p.mu.Unlock()
 		return
 	}
-	p.idle = append(p.idle, st)
+	delete(p.open, st)
+	p.mu.Unlock()
+	st.close()
 }
 
 // end closes a stream that will not be used again.
 func (p *publishStreams) end(st *publishStream) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.endLocked(st)
+	delete(p.open, st)
+	p.mu.Unlock()
+	st.close()
 }
 
-// endLocked closes st, which cancels its call; its receiving goroutine
-// returns. Called with mu held.
-func (p *publishStreams) endLocked(st *publishStream) {
-	delete(p.open, st)
-	st.cancel()
-	st.s.CloseRequest()
-	st.s.CloseResponse()
+// endIdle closes the idle streams.
+func (p *publishStreams) endIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	for _, st := range idle {
+		delete(p.open, st)
+	}
+	p.mu.Unlock()
+	closeAll(idle)
 }
 
 // close ends every stream and waits for their receiving goroutines. A
@@ -185,13 +216,25 @@ func (p *publishStreams) endLocked(st *publishStream) {
 func (p *publishStreams) close() {
 	p.mu.Lock()
 	p.closed = true
-	for _, st := range p.idle {
-		p.endLocked(st)
-	}
-	p.idle = nil
 	for st := range p.open {
 		st.cancel()
 	}
 	p.mu.Unlock()
+	p.endIdle()
 	p.wg.Wait()
+}
+
+// close cancels the stream's call and closes both its sides; its
+// receiving goroutine returns. Never called with mu held: closing may
+// write to the connection.
+func (st *publishStream) close() {
+	st.cancel()
+	st.s.CloseRequest()
+	st.s.CloseResponse()
+}
+
+func closeAll(sts []*publishStream) {
+	for _, st := range sts {
+		st.close()
+	}
 }

@@ -25,13 +25,54 @@ func (s *Service) Publish(ctx context.Context, req *connect.Request[heraldv1.Pub
 // PublishStream publishes each request in the order received and sends one
 // response per request, in the same order. The first failing request ends
 // the stream with its error; the requests answered before it are durable.
-// A server shutting down ends the stream between requests (Unavailable),
-// so that clients keeping streams open move to a new connection.
+// A server shutting down ends the stream between requests (Unavailable,
+// IsServerClosing), so that clients keeping streams open move to a new
+// connection: a request it has received by then is answered first; one
+// still on its way is not stored, and the client may send it again.
 func (s *Service) PublishStream(ctx context.Context, stream *connect.BidiStream[heraldv1.PublishRequest, heraldv1.PublishResponse]) error {
-	idle, cancel := s.untilClosing(ctx)
+	closing, cancel := s.untilClosing(ctx)
 	defer cancel(nil)
-	reqs := make(chan *heraldv1.PublishRequest)
-	ended := make(chan error, 1)
+	done := make(chan struct{})
+	defer close(done)
+	reqs, ended := receivePublishes(stream, done)
+	answer := func(req *heraldv1.PublishRequest) error {
+		resp, err := s.publish(ctx, req)
+		if err != nil {
+			return err
+		}
+		return stream.Send(resp)
+	}
+	for {
+		select {
+		case req := <-reqs:
+			if err := answer(req); err != nil {
+				return err
+			}
+		case err := <-ended:
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err // the client's stream broke; connect reports it as is
+		case <-closing.Done():
+			select {
+			case req := <-reqs:
+				if err := answer(req); err != nil {
+					return err
+				}
+			default:
+			}
+			return context.Cause(closing)
+		}
+	}
+}
+
+// receivePublishes receives a stream's requests in a goroutine, so that
+// the handler can wait for the next one and for the server's shutdown at
+// once. The goroutine ends once the handler is done (done closed): then
+// connect closes the request body, so a Receive still waiting fails
+// (ended is buffered for that last error).
+func receivePublishes(stream *connect.BidiStream[heraldv1.PublishRequest, heraldv1.PublishResponse], done <-chan struct{}) (<-chan *heraldv1.PublishRequest, <-chan error) {
+	reqs, ended := make(chan *heraldv1.PublishRequest), make(chan error, 1)
 	go func() {
 		for {
 			req, err := stream.Receive()
@@ -41,30 +82,12 @@ func (s *Service) PublishStream(ctx context.Context, stream *connect.BidiStream[
 			}
 			select {
 			case reqs <- req:
-			case <-idle.Done():
+			case <-done:
 				return
 			}
 		}
 	}()
-	for {
-		select {
-		case req := <-reqs:
-			resp, err := s.publish(ctx, req)
-			if err != nil {
-				return err
-			}
-			if err := stream.Send(resp); err != nil {
-				return err
-			}
-		case err := <-ended:
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err // the client's stream broke; connect reports it as is
-		case <-idle.Done():
-			return context.Cause(idle)
-		}
-	}
+	return reqs, ended
 }
 
 // publish converts, stores and answers one PublishRequest; its error is a

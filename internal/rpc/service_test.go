@@ -359,6 +359,9 @@ func TestService_PublishStreamKeptOpenEndsWhenTheServerShutsDown(t *testing.T) {
 			select {
 			case err := <-ended:
 				wantCode(t, err, connect.CodeUnavailable, "", "shutting down")
+				if !IsServerClosing(err) {
+					t.Fatalf("%v does not say the server is closing (%s)", err, ClosingKey)
+				}
 			case <-time.After(5 * time.Second):
 				t.Fatal("the stream is still open 5s after the server began shutting down")
 			}

@@ -65,7 +65,24 @@ func (s *Service) Subscribe(ctx context.Context, stream *connect.BidiStream[hera
 }
 
 // errServerClosing ends streams and long polls when the server shuts down.
-var errServerClosing = connect.NewError(connect.CodeUnavailable, errors.New("the server is shutting down; reconnect"))
+// It carries ClosingKey: a request refused with it was not stored.
+var errServerClosing = func() *connect.Error {
+	err := connect.NewError(connect.CodeUnavailable, errors.New("the server is shutting down; reconnect"))
+	err.Meta().Set(ClosingKey, "true")
+	return err
+}()
+
+// ClosingKey is the metadata entry that marks the error of a server
+// shutting down.
+const ClosingKey = "Herald-Server-Closing"
+
+// IsServerClosing reports whether err is the error of a server shutting
+// down, which it gives only to what it has not begun: such a publish was
+// not stored and may go again at once on a new connection.
+func IsServerClosing(err error) bool {
+	ce := new(connect.Error)
+	return errors.As(err, &ce) && ce.Code() == connect.CodeUnavailable && ce.Meta().Get(ClosingKey) != ""
+}
 
 // untilClosing returns ctx ending also when the server closes, so that a
 // shutdown does not wait for streams and long polls.
