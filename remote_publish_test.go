@@ -416,3 +416,19 @@ func TestRemotePublish_CallsAfterAServerRestartGoOnNewStreams(t *testing.T) {
 		}
 	}
 }
+
+// A caller whose deadline passes just as its answer comes leaves no
+// cancelled stream behind for the next call: calls with deadlines around
+// the round trip, each followed by a call without one, which must work.
+func TestRemotePublish_ADeadlineAtTheAnswerLeavesNoBrokenStream(t *testing.T) {
+	c := ordersClient(t)
+	ctx := context.Background()
+	for i := range 1500 {
+		d, cancel := context.WithTimeout(ctx, time.Duration(50+i%400)*time.Microsecond)
+		c.Publish(d, "orders", herald.MustNewEvent("order.placed", nil)) // may end either way
+		cancel()
+		if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", nil)); err != nil {
+			t.Fatalf("call %d after a call that met its deadline: %v", i, err)
+		}
+	}
+}

@@ -74,12 +74,15 @@ func (p *publishStreams) request(ctx context.Context, req *heraldv1.PublishReque
 		if err != nil {
 			return nil, err
 		}
-		resp, err := st.exchange(ctx, req)
-		if err == nil {
+		resp, whole, err := st.exchange(ctx, req)
+		if err == nil && whole {
 			p.give(st)
 			return resp, nil
 		}
 		p.end(st)
+		if err == nil {
+			return resp, nil // answered, but the stream was cancelled just after
+		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -91,15 +94,16 @@ func (p *publishStreams) request(ctx context.Context, req *heraldv1.PublishReque
 }
 
 // exchange sends req and waits for its answer. ctx ending cancels the
-// stream, and with it a Send still waiting for the connection.
-func (st *publishStream) exchange(ctx context.Context, req *heraldv1.PublishRequest) (*heraldv1.PublishResponse, error) {
+// stream, and with it a Send still waiting for the connection; whole
+// reports that it did not, so the stream may serve another request.
+func (st *publishStream) exchange(ctx context.Context, req *heraldv1.PublishRequest) (resp *heraldv1.PublishResponse, whole bool, err error) {
 	stop := context.AfterFunc(ctx, st.cancel)
-	defer stop()
+	defer func() { whole = stop() }()
 	if err := st.s.Send(req); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+		return nil, false, err
 	} // after io.EOF: the stream's error, which Receive reports
 	a := st.wait()
-	return a.resp, a.err
+	return a.resp, false, a.err
 }
 
 // wait returns the answer to the request in flight, or that the stream
