@@ -52,6 +52,12 @@ func (o connectOption) applyConnect(c *connectConfig) { o(c) }
 // Connect returns a client of the Herald server at addr ("host:port", or a
 // URL such as http://127.0.0.1:7440). It checks that the server answers
 // (and takes the token) before it returns.
+// maxReadFrameSize is the largest HTTP/2 frame the client takes. Go's
+// transport asks for 16 KiB frames unless told otherwise, and the server
+// then cut a message of a hundred 1 KiB deliveries into nine frames, each
+// a write of its own; with 1 MiB it goes in one.
+const maxReadFrameSize = 1 << 20
+
 func Connect(ctx context.Context, addr string, opts ...ConnectOption) (*Client, error) {
 	var c connectConfig
 	for _, o := range opts {
@@ -61,7 +67,8 @@ func Connect(ctx context.Context, addr string, opts ...ConnectOption) (*Client, 
 	if err != nil {
 		return nil, err
 	}
-	t := &http.Transport{Protocols: new(http.Protocols), TLSClientConfig: c.tls, IdleConnTimeout: 90 * time.Second}
+	t := &http.Transport{Protocols: new(http.Protocols), TLSClientConfig: c.tls, IdleConnTimeout: 90 * time.Second,
+		HTTP2: &http.HTTP2Config{MaxReadFrameSize: maxReadFrameSize}}
 	if strings.HasPrefix(base, "https://") {
 		t.Protocols.SetHTTP2(true)
 	} else {
@@ -98,22 +105,33 @@ func baseURL(addr string, tls bool) (string, error) {
 	return "http://" + addr, nil
 }
 
-// roundTripper adds the token to every request.
+// roundTripper adds the token to every request and joins the messages
+// of streaming requests to their prefixes (rpc.JoinEnvelopeReads).
 func roundTripper(t http.RoundTripper, token string) http.RoundTripper {
-	if token == "" {
-		return t
+	tt := clientTransport{t: t}
+	if token != "" {
+		tt.auth = "Bearer " + token
 	}
-	return tokenTransport{t: t, auth: "Bearer " + token}
+	return tt
 }
 
-type tokenTransport struct {
+type clientTransport struct {
 	t    http.RoundTripper
-	auth string
+	auth string // the Authorization header, if any
 }
 
-func (tt tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (tt clientTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	stream := req.Body != nil && req.ContentLength < 0 // a stream's pipe
+	if tt.auth == "" && !stream {
+		return tt.t.RoundTrip(req)
+	}
 	req = req.Clone(req.Context())
-	req.Header.Set("Authorization", tt.auth)
+	if tt.auth != "" {
+		req.Header.Set("Authorization", tt.auth)
+	}
+	if stream {
+		req.Body = rpc.JoinEnvelopeReads(req.Body)
+	}
 	return tt.t.RoundTrip(req)
 }
 

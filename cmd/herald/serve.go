@@ -163,6 +163,9 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 		refusalTLS = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
 	}
 	ln = limitConnections(ln, s.MaxConnections, refusalTLS)
+	if s.TLSCert == "" {
+		ln = bufferReads(ln) // TLS reads its records in large reads already
+	}
 	go func() {
 		if s.TLSCert != "" {
 			errc <- hs.ServeTLS(ln, s.TLSCert, s.TLSKey)

@@ -73,7 +73,8 @@ func NewHandler(cfg Config, opts ...connect.HandlerOption) (path string, h http.
 	svc := NewService(cfg.Broker, cfg.Subscriptions, cfg.Schemas)
 	svc.closing, svc.admit = cfg.Closing, cfg.Admit
 	guard := connect.WithInterceptors(authorizer{})
-	return heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{limit, guard}, opts...)...)
+	path, h = heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{limit, guard}, opts...)...)
+	return path, JoinEnvelopeWrites(h)
 }
 
 // PutTopic creates or changes a topic.
