@@ -111,6 +111,23 @@ func FromKafka(key, value []byte, headers []kmsg.Header) (*Event, error) {
 	e := &Event{}
 	var seen attrSet
 	seenContentType := false
+	// One string holds the values of the headers read, and the key: an
+	// event costs one allocation for them instead of one each.
+	var b strings.Builder
+	b.Grow(headerValuesLen(key, headers))
+	b.Write(key)
+	for _, h := range headers {
+		if isEventHeader(h.Key) {
+			b.Write(h.Value)
+		}
+	}
+	all := b.String()
+	next := func(n int) string {
+		v := all[:n]
+		all = all[n:]
+		return v
+	}
+	keyString := next(len(key))
 	for _, h := range headers {
 		var err error
 		switch {
@@ -119,16 +136,16 @@ func FromKafka(key, value []byte, headers []kmsg.Header) (*Event, error) {
 				err = repeated(attrDataContentType)
 			}
 			seenContentType = true
-			e.DataContentType = string(h.Value)
+			e.DataContentType = next(len(h.Value))
 		case strings.HasPrefix(h.Key, kafkaPrefix):
-			err = e.setKafkaAttr(h.Key[len(kafkaPrefix):], h.Value, &seen)
+			err = e.setKafkaAttr(h.Key[len(kafkaPrefix):], next(len(h.Value)), &seen)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("event: Kafka binary mode: %w", err)
 		}
 	}
 	if seen&(1<<fixedIndex[attrPartitionKey]) == 0 && len(key) > 0 {
-		e.PartitionKey = string(key)
+		e.PartitionKey = keyString
 	}
 	if len(value) > 0 {
 		e.Data = value
@@ -136,12 +153,28 @@ func FromKafka(key, value []byte, headers []kmsg.Header) (*Event, error) {
 	return e, nil
 }
 
-func (e *Event) setKafkaAttr(name string, value []byte, seen *attrSet) error {
+func (e *Event) setKafkaAttr(name, value string, seen *attrSet) error {
 	if name == attrDataContentType {
 		return &ValidationError{Attribute: name,
 			Rule: "binary mode carries it in the content-type header, not in ce_datacontenttype"}
 	}
-	return e.setAttr(name, string(value), seen)
+	return e.setAttr(name, value, seen)
+}
+
+// isEventHeader reports whether FromKafka reads a header's value.
+func isEventHeader(key string) bool {
+	return strings.HasPrefix(key, kafkaPrefix) || strings.EqualFold(key, kafkaContentType)
+}
+
+// headerValuesLen is the length of the key and the values FromKafka reads.
+func headerValuesLen(key []byte, headers []kmsg.Header) int {
+	n := len(key)
+	for _, h := range headers {
+		if isEventHeader(h.Key) {
+			n += len(h.Value)
+		}
+	}
+	return n
 }
 
 // HeaderValue returns the value of the first header called name (compared

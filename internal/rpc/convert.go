@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -217,12 +218,25 @@ func setProtoData(e *event.Event, typeURL string, value []byte) error {
 // EventToProto converts an event (e.g. one read back from the log). Data
 // is text_data when the content type is textual and the bytes are UTF-8,
 // binary_data otherwise. The known attributes go in known, extensions in
-// attributes. The log position is StoredEventToProto's.
+// attributes. The log position is StoredEventToProto's. Text data is
+// copied; binary data is not.
 func EventToProto(e *event.Event) *heraldv1.CloudEvent {
-	ce := &heraldv1.CloudEvent{Id: e.ID, Source: e.Source, SpecVersion: e.SpecVersion, Type: e.Type,
-		Known: &heraldv1.KnownAttributes{Subject: e.Subject, Datacontenttype: e.DataContentType, Dataschema: e.DataSchema,
-			Partitionkey: e.PartitionKey, Traceparent: e.TraceParent, Tracestate: e.TraceState,
-			Correlationid: e.CorrelationID, Causationid: e.CausationID}}
+	ce, known := &heraldv1.CloudEvent{}, &heraldv1.KnownAttributes{}
+	eventToProto(ce, known, e)
+	if txt, ok := ce.Data.(*heraldv1.CloudEvent_TextData); ok {
+		txt.TextData = strings.Clone(txt.TextData)
+	}
+	return ce
+}
+
+// eventToProto fills ce and known (which it links) from e. Text data
+// shares e.Data's bytes: the caller copies it unless e.Data never changes
+// while ce is in use, as for events read from the log.
+func eventToProto(ce *heraldv1.CloudEvent, known *heraldv1.KnownAttributes, e *event.Event) {
+	*known = heraldv1.KnownAttributes{Subject: e.Subject, Datacontenttype: e.DataContentType, Dataschema: e.DataSchema,
+		Partitionkey: e.PartitionKey, Traceparent: e.TraceParent, Tracestate: e.TraceState,
+		Correlationid: e.CorrelationID, Causationid: e.CausationID}
+	*ce = heraldv1.CloudEvent{Id: e.ID, Source: e.Source, SpecVersion: e.SpecVersion, Type: e.Type, Known: known}
 	if len(e.Extensions) > 0 {
 		ce.Attributes = make(map[string]*heraldv1.CloudEventAttributeValue, len(e.Extensions)+1)
 		for name, s := range e.Extensions {
@@ -232,7 +246,7 @@ func EventToProto(e *event.Event) *heraldv1.CloudEvent {
 	switch {
 	case e.Time.IsZero():
 	case e.Time.Year() > 1678 && e.Time.Year() < 2262 && e.Time.UnixNano() != 0:
-		ce.Known.TimeUnixNanos = e.Time.UnixNano()
+		known.TimeUnixNanos = e.Time.UnixNano()
 	default: // nanoseconds since 1970 cannot hold it (or would read as absent)
 		if ce.Attributes == nil {
 			ce.Attributes = map[string]*heraldv1.CloudEventAttributeValue{}
@@ -242,11 +256,10 @@ func EventToProto(e *event.Event) *heraldv1.CloudEvent {
 	switch {
 	case e.Data == nil:
 	case isText(e.DataContentType) && utf8.Valid(e.Data):
-		ce.Data = &heraldv1.CloudEvent_TextData{TextData: string(e.Data)}
+		ce.Data = &heraldv1.CloudEvent_TextData{TextData: unsafe.String(unsafe.SliceData(e.Data), len(e.Data))}
 	default:
 		ce.Data = &heraldv1.CloudEvent_BinaryData{BinaryData: e.Data}
 	}
-	return ce
 }
 
 func stringValue(s string) *heraldv1.CloudEventAttributeValue {
@@ -256,8 +269,11 @@ func stringValue(s string) *heraldv1.CloudEventAttributeValue {
 // isText reports whether a content type is text/* or JSON (application/json
 // and +json types). An absent content type means JSON in CloudEvents.
 func isText(ct string) bool {
-	if ct == "" {
+	switch ct {
+	case "", "application/json", "text/plain", "application/cloudevents+json":
 		return true
+	case "application/octet-stream", ProtobufContentType:
+		return false
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {

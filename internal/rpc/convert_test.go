@@ -129,3 +129,17 @@ func TestEventFromProto_ProtoDataKeepsMatchingAttributes(t *testing.T) {
 		t.Fatalf("EventFromProto = %+v, %v", e, err)
 	}
 }
+
+func TestIsText_TextAndJSONContentTypes(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"": true, "application/json": true, "text/plain": true, "application/cloudevents+json": true,
+		"text/csv; charset=utf-8": true, "Application/JSON": true, "application/vnd.order+json": true,
+		"application/json; charset=utf-8": true,
+		"application/octet-stream": false, ProtobufContentType: false, "image/png": false, "application/jsonx": false,
+		"not a media type;;": false,
+	} {
+		if got := isText(ct); got != want {
+			t.Errorf("isText(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}

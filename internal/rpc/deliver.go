@@ -77,10 +77,19 @@ func settle(ctx context.Context, m *subscription.Manager, topic, name string, st
 	return subscription.AckResult{}, fmt.Errorf("%w: settlement kind %v: must be ACK, NACK, REJECT, EXTEND or RELEASE", subscription.ErrInvalidConfig, st.GetKind())
 }
 
+// deliveriesToProto converts deliveries, their messages allocated
+// together in one block.
 func deliveriesToProto(ds []subscription.Delivery) []*heraldv1.Delivery {
 	out := make([]*heraldv1.Delivery, len(ds))
+	block := make([]struct {
+		d heraldv1.Delivery
+		e storedEventProto
+	}, len(ds))
 	for i, d := range ds {
-		out[i] = &heraldv1.Delivery{AckId: d.AckID, Attempt: int32(d.Attempt), Event: StoredEventToProto(d.Event)}
+		m := &block[i]
+		m.e.fill(d.Event)
+		m.d = heraldv1.Delivery{AckId: d.AckID, Attempt: int32(d.Attempt), Event: &m.e.stored}
+		out[i] = &m.d
 	}
 	return out
 }

@@ -46,9 +46,26 @@ func (s *Service) Read(ctx context.Context, req *connect.Request[heraldv1.ReadRe
 }
 
 // StoredEventToProto converts an event read from the log, with its place.
+// Its text data shares e.Data's bytes, which a stored event never changes.
 func StoredEventToProto(e *event.Event) *heraldv1.StoredEvent {
-	return &heraldv1.StoredEvent{Event: EventToProto(e), Topic: e.Topic, Partition: int32(e.Partition),
-		Offset: e.Offset, StoredTime: timestamppb.New(e.StoredAt)}
+	m := new(storedEventProto)
+	m.fill(e)
+	return &m.stored
+}
+
+// storedEventProto holds the messages of one stored event, allocated
+// together.
+type storedEventProto struct {
+	stored heraldv1.StoredEvent
+	event  heraldv1.CloudEvent
+	known  heraldv1.KnownAttributes
+	time   timestamppb.Timestamp
+}
+
+func (m *storedEventProto) fill(e *event.Event) {
+	eventToProto(&m.event, &m.known, e)
+	m.time = timestamppb.Timestamp{Seconds: e.StoredAt.Unix(), Nanos: int32(e.StoredAt.Nanosecond())}
+	m.stored = heraldv1.StoredEvent{Event: &m.event, Topic: e.Topic, Partition: int32(e.Partition), Offset: e.Offset, StoredTime: &m.time}
 }
 
 // StoredEventFromProto converts a StoredEvent back, its place included.

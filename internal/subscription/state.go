@@ -74,7 +74,10 @@ func doneKey(topic, sub string, p int, low int64) string {
 }
 
 func eventKey(topic, sub string, p int, off int64) string {
-	return "e/" + topic + "/" + sub + "/" + strconv.Itoa(p) + "/" + strconv.FormatInt(off, 10)
+	b := make([]byte, 0, 2+len(topic)+1+len(sub)+1+4+1+20)
+	b = append(append(append(append(append(b, "e/"...), topic...), '/'), sub...), '/')
+	b = strconv.AppendInt(append(strconv.AppendInt(b, int64(p), 10), '/'), off, 10)
+	return string(b)
 }
 
 // stateLog appends and replays the state topic. Appends go through one

@@ -54,15 +54,24 @@ type Delivery struct {
 }
 
 func (s *sub) ackID(c *cursor, e *entry) string {
-	return strconv.FormatUint(s.inc, 36) + "." + strconv.Itoa(c.p) + "." +
-		strconv.FormatInt(e.off, 36) + "." + strconv.FormatUint(e.lease, 36)
+	b := make([]byte, 0, 32)
+	b = strconv.AppendUint(b, s.inc, 36)
+	b = strconv.AppendInt(append(b, '.'), int64(c.p), 10)
+	b = strconv.AppendInt(append(b, '.'), e.off, 36)
+	b = strconv.AppendUint(append(b, '.'), e.lease, 36)
+	return string(b)
 }
 
 // parseAckID returns the parts of an ack id, ok false if it is malformed.
 func parseAckID(id string) (inc uint64, p int, off int64, lease uint64, ok bool) {
-	f := strings.Split(id, ".")
-	if len(f) != 4 {
-		return 0, 0, 0, 0, false
+	var f [4]string
+	rest := id
+	for i := range f {
+		var found bool
+		f[i], rest, found = strings.Cut(rest, ".")
+		if found != (i < 3) {
+			return 0, 0, 0, 0, false // fewer or more than four fields
+		}
 	}
 	var err [4]error
 	inc, err[0] = strconv.ParseUint(f[0], 36, 64)
