@@ -21,6 +21,7 @@ import (
 // with WithTLS).
 type remote struct {
 	svc       heraldv1connect.HeraldServiceClient
+	subscribe *connect.Client[heraldv1.SubscribeRequest, wireDeliveries] // Subscribe, decoded directly (remote_subscribe.go)
 	transport *http.Transport
 	http      *http.Client   // the calls' client, around transport
 	lanes     publishLanes   // Publish calls in flight and waiting, by topic (remote_publish.go)
@@ -78,7 +79,8 @@ func Connect(ctx context.Context, addr string, opts ...ConnectOption) (*Client, 
 	// No gzip: on the networks Herald runs on, compressing every reply
 	// costs more CPU than it saves time (it was 6% of a publish profile).
 	noGzip := connect.WithAcceptCompression("gzip", nil, nil)
-	r := &remote{svc: heraldv1connect.NewHeraldServiceClient(hc, base, connect.WithGRPC(), noGzip), transport: t, http: hc}
+	r := &remote{svc: heraldv1connect.NewHeraldServiceClient(hc, base, connect.WithGRPC(), noGzip),
+		subscribe: newSubscribeClient(hc, base, connect.WithGRPC(), noGzip), transport: t, http: hc}
 	r.pubs.svc = r.svc
 	if _, err := r.svc.ListTopics(ctx, connect.NewRequest(&heraldv1.ListTopicsRequest{})); err != nil {
 		t.CloseIdleConnections()
@@ -279,6 +281,15 @@ func deliveriesFromProto(topic, name string, ms []*heraldv1.Delivery) ([]*Delive
 		ds[i] = &Delivery{AckID: m.GetAckId(), Event: e, Attempt: int(m.GetAttempt()), Topic: topic, Subscription: name}
 	}
 	return ds, nil
+}
+
+// deliveriesFromWire makes the deliveries of one Subscribe message.
+func deliveriesFromWire(topic, name string, ws []rpc.WireDelivery) []*Delivery {
+	ds := make([]*Delivery, len(ws))
+	for i, w := range ws { // each on its own: a delivery kept keeps no other alive
+		ds[i] = &Delivery{AckID: w.AckID, Event: w.Event, Attempt: w.Attempt, Topic: topic, Subscription: name}
+	}
+	return ds
 }
 
 func (r *remote) settle(ctx context.Context, topic, name string, st settlement) (AckResult, error) {

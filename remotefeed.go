@@ -21,7 +21,7 @@ import (
 type streamFeed struct {
 	r           *remote
 	topic, name string
-	stream      *connect.BidiStreamForClient[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse]
+	stream      *subscribeStream
 	cancel      context.CancelFunc // ends the stream
 	sctx        context.Context    // the stream's context: done once the feed is closed
 
@@ -39,7 +39,7 @@ func (r *remote) feed(ctx context.Context, topic, name string) (feed, error) {
 	// The stream outlives ctx: after a router stops taking deliveries it
 	// still settles those in flight on it.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	f := &streamFeed{r: r, topic: topic, name: name, stream: r.svc.Subscribe(sctx), cancel: cancel, sctx: sctx,
+	f := &streamFeed{r: r, topic: topic, name: name, stream: r.subscribe.CallBidiStream(sctx), cancel: cancel, sctx: sctx,
 		in: make(chan []*Delivery, 64), done: make(chan struct{})}
 	start := &heraldv1.SubscribeRequest{Kind: &heraldv1.SubscribeRequest_Start{Start: &heraldv1.SubscribeStart{Topic: topic, Subscription: name}}}
 	if err := f.send(start); err != nil {
@@ -65,11 +65,7 @@ func (f *streamFeed) receive() {
 			f.err = rpc.FromConnect(err)
 			return
 		}
-		ds, err := deliveriesFromProto(f.topic, f.name, m.GetDeliveries())
-		if err != nil {
-			f.err = err
-			return
-		}
+		ds := deliveriesFromWire(f.topic, f.name, m.ds)
 		select { // room is there but for a close that gave up waiting
 		case f.in <- ds:
 		case <-f.sctx.Done():

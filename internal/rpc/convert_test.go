@@ -135,7 +135,7 @@ func TestIsText_TextAndJSONContentTypes(t *testing.T) {
 		"": true, "application/json": true, "text/plain": true, "application/cloudevents+json": true,
 		"text/csv; charset=utf-8": true, "Application/JSON": true, "application/vnd.order+json": true,
 		"application/json; charset=utf-8": true,
-		"application/octet-stream": false, ProtobufContentType: false, "image/png": false, "application/jsonx": false,
+		"application/octet-stream":        false, ProtobufContentType: false, "image/png": false, "application/jsonx": false,
 		"not a media type;;": false,
 	} {
 		if got := isText(ct); got != want {
