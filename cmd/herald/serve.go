@@ -45,6 +45,7 @@ func (a *app) serveCmd() *cobra.Command {
 			}
 			if pct, ok := serveGCPercent(a.getenv); ok {
 				debug.SetGCPercent(pct)
+				defer keepHeapFloor(pct, heapFloor).stop()
 			}
 			return serve(cmd.Context(), *s, a.stdout, a.stderr)
 		},
@@ -62,7 +63,8 @@ func (a *app) serveCmd() *cobra.Command {
 const serveGCTarget = 75
 
 // serveGCPercent is the target serve sets: serveGCTarget, unless GOGC is
-// set (the user's choice wins).
+// set (the user's choice wins). Serve also keeps the heap goal at least
+// heapFloor (gcfloor.go) unless GOGC is set.
 func serveGCPercent(getenv func(string) string) (int, bool) {
 	if getenv("GOGC") != "" {
 		return 0, false
