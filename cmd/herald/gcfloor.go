@@ -62,9 +62,11 @@ func keepHeapFloor(target int, floor uint64) *heapFloorKeeper {
 }
 
 // arm runs adjust after the next collection, by the cleanup of an object
-// nothing refers to; adjust arms it again.
+// nothing refers to; adjust arms it again. The object is 32 bytes: one
+// under 16 bytes without pointers would share a block of Go's tiny
+// allocator, and its cleanup might wait for its neighbours.
 func (k *heapFloorKeeper) arm() {
-	runtime.AddCleanup(new([16]byte), func(k *heapFloorKeeper) {
+	runtime.AddCleanup(new([32]byte), func(k *heapFloorKeeper) {
 		if k.adjust() {
 			k.arm()
 		}
