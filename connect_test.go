@@ -8,6 +8,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"strings"
@@ -113,4 +115,51 @@ func TestConnect_RefusesAnUnreachableServerAndABadAddress(t *testing.T) {
 	if _, err := herald.Connect(ctx, "http://"+addr, herald.WithTLS(nil)); err == nil {
 		t.Fatal("WithTLS with an http:// address was accepted")
 	}
+}
+
+// With the server's access log at debug level every response goes through
+// its logging writer; streams must still flush each message.
+func TestConnect_StreamsWorkWithTheDebugAccessLog(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts := testserver.StartWith(t, t.TempDir(), testserver.Options{Logger: logger})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := herald.Connect(ctx, ts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{Start: "earliest"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", map[string]int{"total": 12})); err != nil {
+		t.Fatalf("publish (a PublishStream call): %v", err)
+	}
+	got := make(chan *herald.Delivery, 1)
+	r := herald.NewRouter(c, herald.RouterOptions{})
+	r.HandleFunc("orders", "billing", func(_ context.Context, d *herald.Delivery) error {
+		select {
+		case got <- d:
+		default:
+		}
+		return nil
+	})
+	rctx, stop := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(rctx) }()
+	select {
+	case d := <-got:
+		if d.Event.Type != "order.placed" {
+			t.Errorf("delivered %q, want order.placed", d.Event.Type)
+		}
+	case err := <-ran:
+		t.Fatalf("the router stopped: %v", err)
+	case <-ctx.Done():
+		t.Fatal("no delivery on the Subscribe stream within 20 s")
+	}
+	stop()
+	<-ran
 }

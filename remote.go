@@ -50,15 +50,16 @@ type connectOption func(*connectConfig)
 
 func (o connectOption) applyConnect(c *connectConfig) { o(c) }
 
-// Connect returns a client of the Herald server at addr ("host:port", or a
-// URL such as http://127.0.0.1:7440). It checks that the server answers
-// (and takes the token) before it returns.
 // maxReadFrameSize is the largest HTTP/2 frame the client takes. Go's
 // transport asks for 16 KiB frames unless told otherwise, and the server
 // then cut a message of a hundred 1 KiB deliveries into nine frames, each
-// a write of its own; with 1 MiB it goes in one.
-const maxReadFrameSize = 1 << 20
+// a write of its own; with 256 KiB it goes in one. Larger frames would
+// hold other streams of the connection back longer on a slow link.
+const maxReadFrameSize = 256 << 10
 
+// Connect returns a client of the Herald server at addr ("host:port", or a
+// URL such as http://127.0.0.1:7440). It checks that the server answers
+// (and takes the token) before it returns.
 func Connect(ctx context.Context, addr string, opts ...ConnectOption) (*Client, error) {
 	var c connectConfig
 	for _, o := range opts {

@@ -3,6 +3,7 @@ package herald
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -25,9 +26,13 @@ type wireDeliveries struct{ ds []rpc.WireDelivery }
 
 type subscribeStream = connect.BidiStreamForClient[heraldv1.SubscribeRequest, wireDeliveries]
 
+// newSubscribeClient makes the Subscribe client as the generated one would,
+// but for its codec.
 func newSubscribeClient(hc *http.Client, base string, opts ...connect.ClientOption) *connect.Client[heraldv1.SubscribeRequest, wireDeliveries] {
-	return connect.NewClient[heraldv1.SubscribeRequest, wireDeliveries](hc, base+heraldv1connect.HeraldServiceSubscribeProcedure,
-		append(opts, connect.WithCodec(deliveriesCodec{}))...)
+	method := heraldv1.File_herald_v1_herald_proto.Services().ByName("HeraldService").Methods().ByName("Subscribe")
+	return connect.NewClient[heraldv1.SubscribeRequest, wireDeliveries](hc,
+		strings.TrimRight(base, "/")+heraldv1connect.HeraldServiceSubscribeProcedure,
+		connect.WithSchema(method), connect.WithClientOptions(opts...), connect.WithCodec(deliveriesCodec{}))
 }
 
 // deliveriesCodec is protobuf's binary codec, but for wireDeliveries.
@@ -41,6 +46,16 @@ func (deliveriesCodec) Marshal(v any) ([]byte, error) {
 		return nil, fmt.Errorf("herald: cannot encode %T", v)
 	}
 	return proto.Marshal(m)
+}
+
+// MarshalAppend lets connect encode flow grants and settlements into
+// its pooled buffers.
+func (deliveriesCodec) MarshalAppend(b []byte, v any) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("herald: cannot encode %T", v)
+	}
+	return proto.MarshalOptions{}.MarshalAppend(b, m)
 }
 
 func (deliveriesCodec) Unmarshal(b []byte, v any) error {

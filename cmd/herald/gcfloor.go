@@ -62,11 +62,13 @@ func keepHeapFloor(target int, floor uint64) *heapFloorKeeper {
 }
 
 // arm runs adjust after the next collection, by the cleanup of an object
-// nothing refers to; adjust arms it again. The object is 32 bytes: one
-// under 16 bytes without pointers would share a block of Go's tiny
-// allocator, and its cleanup might wait for its neighbours.
+// nothing refers to; adjust arms it again. The object is 64 bytes: a
+// small one without pointers may share a block of Go's tiny allocator,
+// and its cleanup would wait for its neighbours (AddCleanup's caveat for
+// objects of about 16 bytes or less). An object allocated while a
+// collection marks survives it, so an adjustment may skip a cycle.
 func (k *heapFloorKeeper) arm() {
-	runtime.AddCleanup(new([32]byte), func(k *heapFloorKeeper) {
+	runtime.AddCleanup(new([64]byte), func(k *heapFloorKeeper) {
 		if k.adjust() {
 			k.arm()
 		}

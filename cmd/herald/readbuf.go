@@ -1,12 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"net"
+	"sync"
 )
 
-// connReadBuffer is the read buffer of each plaintext connection.
+// connReadBuffer is the size of the read buffer of each plaintext
+// connection.
 //
 // Go's HTTP/2 server reads each frame from the connection in two reads,
 // its 9-byte header and then its payload, and over cleartext (h2c, the
@@ -14,10 +15,13 @@ import (
 // every small frame (a settlement, a flow grant, a single-event publish,
 // a WINDOW_UPDATE) cost two read system calls. With the buffer, one read
 // takes in whatever the client has sent. HTTP/1.1 and TLS buffer their
-// reads already, which costs one copy more here and nothing else. A
-// payload as large as the buffer is read straight into the caller's
-// slice (bufio skips its own buffer when it is empty).
+// reads already, which costs one copy more here and nothing else. A read
+// as large as the buffer goes straight into the caller's slice, and a
+// connection holds a buffer only while it has bytes in it: idle ones
+// (up to --max-connections of them) hold none.
 const connReadBuffer = 8 << 10
+
+var connReadBufs = sync.Pool{New: func() any { return new([connReadBuffer]byte) }}
 
 // bufferReads wraps ln so that each connection it accepts reads through a
 // buffer.
@@ -30,16 +34,48 @@ func (l readBufferListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, connReadBuffer)}, nil
+	return &bufferedConn{Conn: c}, nil
 }
 
-// bufferedConn reads through r; everything else goes to the connection.
+// bufferedConn reads through a pooled buffer; everything else goes to the
+// connection. Reads are not concurrent (net/http reads a connection from
+// one goroutine at a time).
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader // every read goes through it, never around it
+	buf  *[connReadBuffer]byte // nil when empty
+	r, w int                   // buf[r:w] is unread
 }
 
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *bufferedConn) Read(p []byte) (int, error) {
+	if c.buf == nil {
+		if len(p) >= connReadBuffer {
+			return c.Conn.Read(p)
+		}
+		buf := connReadBufs.Get().(*[connReadBuffer]byte)
+		n, err := c.Conn.Read(buf[:])
+		if n == 0 {
+			connReadBufs.Put(buf)
+			return 0, err
+		}
+		c.buf, c.r, c.w = buf, 0, n
+		if err != nil {
+			// Bytes and an error at once: hand out the bytes; the
+			// connection gives the error again on the next read.
+			err = nil
+		}
+	}
+	n := copy(p, c.buf[c.r:c.w])
+	c.r += n
+	if c.r == c.w {
+		connReadBufs.Put(c.buf)
+		c.buf = nil
+	}
+	return n, nil
+}
+
+// Buffered is how many bytes were read from the connection and not yet
+// from c.
+func (c *bufferedConn) Buffered() int { return c.w - c.r }
 
 // ReadFrom keeps the connection's own ReadFrom (sendfile, splice) for
 // what is written to it.

@@ -38,7 +38,7 @@ func TestBufferReads_OneReadTakesInWhatTheClientSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	bc := c.(*bufferedConn)
-	if got := bc.r.Buffered(); got != len(sent)-len(head) {
+	if got := bc.Buffered(); got != len(sent)-len(head) {
 		t.Errorf("after a 9-byte read, %d bytes are buffered; want the other %d the client sent", got, len(sent)-len(head))
 	}
 	rest := make([]byte, len(sent)-len(head))
@@ -47,6 +47,9 @@ func TestBufferReads_OneReadTakesInWhatTheClientSent(t *testing.T) {
 	}
 	if string(append(head, rest...)) != string(sent) {
 		t.Error("the bytes read differ from those sent")
+	}
+	if bc.buf != nil {
+		t.Error("a connection whose bytes were all read still holds a buffer")
 	}
 
 	// The server's half-close reaches the client; the connection still

@@ -94,12 +94,11 @@ func (w *joiningWriter) writeHeld() {
 	_, w.err = w.ResponseWriter.Write(w.held[:n])
 }
 
-// Flush writes what is held back and flushes.
+// Flush writes what is held back and flushes, through any writer that
+// wraps the response and can be unwrapped.
 func (w *joiningWriter) Flush() {
 	w.writeHeld()
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
+	http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 // Unwrap lets http.ResponseController reach the response writer.

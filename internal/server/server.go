@@ -226,3 +226,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush flushes the underlying writer: streams (gRPC, server-sent events)
+// flush after each message, and a writer that cannot would stop them.
+func (w *statusWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -38,8 +39,9 @@ type Server struct {
 // Options configures a test server. The zero value is a cleartext server
 // without authentication.
 type Options struct {
-	Tokens []string    // accepted API tokens
-	TLS    *tls.Config // serve TLS with this config (it must hold a certificate)
+	Tokens []string     // accepted API tokens
+	TLS    *tls.Config  // serve TLS with this config (it must hold a certificate)
+	Logger *slog.Logger // the server's logger; nil: none
 }
 
 // Start runs a server over dir on a free loopback port.
@@ -83,7 +85,7 @@ func (ts *Server) start() {
 	}
 	ts.Addr = ln.Addr().String()
 	ts.eng, ts.subs = eng, subs
-	ts.srv = server.New(b, server.Options{Subscriptions: subs, Schemas: reg, Tokens: ts.opts.Tokens})
+	ts.srv = server.New(b, server.Options{Subscriptions: subs, Schemas: reg, Tokens: ts.opts.Tokens, Logger: ts.opts.Logger})
 	ts.hs = &http.Server{Handler: ts.srv, Protocols: new(http.Protocols)}
 	ts.hs.Protocols.SetHTTP1(true)
 	ts.hs.Protocols.SetUnencryptedHTTP2(true)
