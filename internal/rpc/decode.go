@@ -163,6 +163,26 @@ func bytesField(typ protowire.Type, b []byte) ([]byte, int) {
 	return protowire.ConsumeBytes(b)
 }
 
+// stringField reads a string field into dst (at the end, in finish).
+func (w *wireDecoder) stringField(dst *string, typ protowire.Type, b []byte) int {
+	v, n := bytesField(typ, b)
+	if n < 0 || !w.str(dst, v) {
+		return -1
+	}
+	return n
+}
+
+// messageOnce reads a message field with read. A second one is refused:
+// protobuf would merge it with the first, which the general way does.
+func messageOnce(seen *bool, typ protowire.Type, b []byte, read func([]byte) bool) int {
+	v, n := bytesField(typ, b)
+	if n < 0 || *seen || !read(v) {
+		return -1
+	}
+	*seen = true
+	return n
+}
+
 func varintField(typ protowire.Type, b []byte) (uint64, int) {
 	if typ != protowire.VarintType {
 		return 0, -1
@@ -177,22 +197,13 @@ func (w *wireDecoder) delivery(b []byte) bool {
 	return fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
 		case fieldAckID:
-			v, n := bytesField(typ, b)
-			if n < 0 || !w.str(&w.d.AckID, v) {
-				return -1
-			}
-			return n
+			return w.stringField(&w.d.AckID, typ, b)
 		case fieldAttempt:
 			v, n := varintField(typ, b)
 			w.d.Attempt = int(int32(v))
 			return n
 		case fieldDeliveryItem:
-			v, n := bytesField(typ, b)
-			if n < 0 || seenEvent || !w.stored(v) {
-				return -1 // a second one would merge with the first
-			}
-			seenEvent = true
-			return n
+			return messageOnce(&seenEvent, typ, b, w.stored)
 		}
 		return -1
 	})
@@ -203,18 +214,9 @@ func (w *wireDecoder) stored(b []byte) bool {
 	return fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
 		case fieldStoredEvent:
-			v, n := bytesField(typ, b)
-			if n < 0 || seenEvent || !w.cloudEvent(v) {
-				return -1
-			}
-			seenEvent = true
-			return n
+			return messageOnce(&seenEvent, typ, b, w.cloudEvent)
 		case fieldTopic:
-			v, n := bytesField(typ, b)
-			if n < 0 || !w.str(&w.e.Topic, v) {
-				return -1
-			}
-			return n
+			return w.stringField(&w.e.Topic, typ, b)
 		case fieldPartition:
 			v, n := varintField(typ, b)
 			w.e.Partition = int(int32(v))
@@ -224,17 +226,10 @@ func (w *wireDecoder) stored(b []byte) bool {
 			w.e.Offset = int64(v)
 			return n
 		case fieldStoredTime:
-			v, n := bytesField(typ, b)
-			if n < 0 || seenTime {
-				return -1
-			}
-			seenTime = true
-			t, ok := timestampOf(v)
-			if !ok {
-				return -1
-			}
-			w.e.StoredAt = t
-			return n
+			return messageOnce(&seenTime, typ, b, func(v []byte) (ok bool) {
+				w.e.StoredAt, ok = timestampOf(v)
+				return ok
+			})
 		}
 		return -1
 	})
@@ -245,12 +240,8 @@ func (w *wireDecoder) cloudEvent(b []byte) bool {
 	return fields(b, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch num {
 		case fieldID, fieldSource, fieldSpecVersion, fieldType:
-			v, n := bytesField(typ, b)
 			dst := [...]*string{fieldID: &w.e.ID, fieldSource: &w.e.Source, fieldSpecVersion: &w.e.SpecVersion, fieldType: &w.e.Type}[num]
-			if n < 0 || !w.str(dst, v) {
-				return -1
-			}
-			return n
+			return w.stringField(dst, typ, b)
 		case fieldBinaryData, fieldTextData:
 			v, n := bytesField(typ, b)
 			if n < 0 || (num == fieldTextData && !utf8.Valid(v)) {
@@ -259,12 +250,7 @@ func (w *wireDecoder) cloudEvent(b []byte) bool {
 			w.data, w.hasData = v, true // the last of the oneof wins, as in protobuf
 			return n
 		case fieldKnown:
-			v, n := bytesField(typ, b)
-			if n < 0 || seenKnown || !w.known(v) {
-				return -1
-			}
-			seenKnown = true
-			return n
+			return messageOnce(&seenKnown, typ, b, w.known)
 		}
 		return -1 // attributes, proto_data, unknown: the general way
 	})
@@ -285,11 +271,7 @@ func (w *wireDecoder) known(b []byte) bool {
 			nanos = int64(v)
 			return n
 		case num >= 2 && int(num) < len(strs):
-			v, n := bytesField(typ, b)
-			if n < 0 || !w.str(strs[num], v) {
-				return -1
-			}
-			return n
+			return w.stringField(strs[num], typ, b)
 		}
 		return -1
 	})
