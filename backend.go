@@ -28,8 +28,9 @@ type backend interface {
 
 	pull(ctx context.Context, topic, name string, max int, wait time.Duration) ([]*Delivery, error)
 	settle(ctx context.Context, topic, name string, st settlement) (AckResult, error)
-	// feed opens the delivery feed a Router runs a subscription on.
-	feed(ctx context.Context, topic, name string) (feed, error)
+	// feed opens the delivery feed a Router runs a subscription on; it
+	// hands keep the deliveries it leases as they come (keep may be nil).
+	feed(ctx context.Context, topic, name string, keep *leaseKeeper) (feed, error)
 
 	close() error
 }

@@ -92,7 +92,7 @@ func (ru *runner) nextBatch(ctx, hctx context.Context, f feed) error {
 		ds = append(ds, got...)
 		if err != nil && (wctx.Err() == nil || ctx.Err() != nil) {
 			if len(ds) > 0 && !ru.start(ctx, hctx, f, ds) {
-				release(f, ds)
+				ru.release(f, ds)
 			}
 			return err
 		}
@@ -107,7 +107,7 @@ func (ru *runner) nextBatch(ctx, hctx context.Context, f feed) error {
 		}
 	}
 	if !ru.start(ctx, hctx, f, ds) {
-		release(f, ds)
+		ru.release(f, ds)
 	}
 	return nil
 }

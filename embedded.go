@@ -99,11 +99,11 @@ func (e *embedded) settle(ctx context.Context, topic, name string, st settlement
 	return AckResult{}, fmt.Errorf("herald: unknown settlement kind %d", st.kind)
 }
 
-func (e *embedded) feed(ctx context.Context, topic, name string) (feed, error) {
+func (e *embedded) feed(ctx context.Context, topic, name string, keep *leaseKeeper) (feed, error) {
 	if _, err := e.subs.Get(ctx, topic, name); err != nil {
 		return nil, err
 	}
-	return &pullFeed{b: e, topic: topic, name: name}, nil
+	return &pullFeed{b: e, topic: topic, name: name, keep: keep}, nil
 }
 
 func (e *embedded) close() error {
@@ -116,10 +116,13 @@ func (e *embedded) close() error {
 type pullFeed struct {
 	b           backend
 	topic, name string
+	keep        *leaseKeeper
 }
 
 func (f *pullFeed) next(ctx context.Context, free int) ([]*Delivery, error) {
-	return f.b.pull(ctx, f.topic, f.name, free, time.Second)
+	ds, err := f.b.pull(ctx, f.topic, f.name, free, time.Second)
+	f.keep.hold(f, ds)
+	return ds, err
 }
 
 func (f *pullFeed) settle(ctx context.Context, st settlement) {

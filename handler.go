@@ -26,6 +26,9 @@ type Delivery struct {
 	Attempt      int
 	Topic        string
 	Subscription string
+
+	held      *heldBatch // the batch a Router keeps its lease in (leases.go)
+	heldIndex int
 }
 
 // Handler handles one delivery: nil acks it, an error nacks it (it comes

@@ -24,6 +24,7 @@ type streamFeed struct {
 	stream      *subscribeStream
 	cancel      context.CancelFunc // ends the stream
 	sctx        context.Context    // the stream's context: done once the feed is closed
+	keep        *leaseKeeper       // keeps the leases of deliveries received
 
 	sendMu  sync.Mutex   // serialises Send and CloseRequest
 	granted atomic.Int64 // credit granted and not yet used by deliveries handed to the router
@@ -32,7 +33,7 @@ type streamFeed struct {
 	err     error
 }
 
-func (r *remote) feed(ctx context.Context, topic, name string) (feed, error) {
+func (r *remote) feed(ctx context.Context, topic, name string, keep *leaseKeeper) (feed, error) {
 	if _, err := r.subscription(ctx, topic, name); err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func (r *remote) feed(ctx context.Context, topic, name string) (feed, error) {
 	// still settles those in flight on it.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	f := &streamFeed{r: r, topic: topic, name: name, stream: r.subscribe.CallBidiStream(sctx), cancel: cancel, sctx: sctx,
-		in: make(chan []*Delivery, 64), done: make(chan struct{})}
+		keep: keep, in: make(chan []*Delivery, 64), done: make(chan struct{})}
 	start := &heraldv1.SubscribeRequest{Kind: &heraldv1.SubscribeRequest_Start{Start: &heraldv1.SubscribeStart{Topic: topic, Subscription: name}}}
 	if err := f.send(start); err != nil {
 		cancel()
@@ -66,7 +67,10 @@ func (f *streamFeed) receive() {
 			return
 		}
 		ds := deliveriesFromWire(f.topic, f.name, m.ds)
-		select { // room is there but for a close that gave up waiting
+		// Leased from now, though not yet taken. Room is there but for a
+		// close that gave up waiting.
+		f.keep.hold(f, ds)
+		select {
 		case f.in <- ds:
 		case <-f.sctx.Done():
 			f.err = f.sctx.Err()

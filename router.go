@@ -29,11 +29,18 @@ type RouterOptions struct {
 	// Prefetch is how many deliveries a subscription takes ahead of its
 	// free handlers, so that the round trip of taking them (a durable
 	// write of their attempts, the network) does not leave handlers idle.
-	// They count against the ack timeout while they wait. Default
+	// Their leases are extended while they wait (MaxExtension). Default
 	// 4×Concurrency; negative: none.
 	Prefetch     int
 	DrainTimeout time.Duration // how long Run lets handlers finish after its ctx ends; default 30s
 	Logger       *slog.Logger  // where lost connections are reported; default slog.Default()
+	// MaxExtension is how long after a delivery came the Router goes on
+	// extending its lease while it holds it (waiting for a handler, or
+	// being handled), so that it does not run out and come again
+	// meanwhile; after that the lease runs out, and the event comes
+	// again. Default 1 hour; negative: never extend. The ack timeout
+	// it goes by is the subscription's when Run starts.
+	MaxExtension time.Duration
 }
 
 type route struct {
@@ -59,6 +66,9 @@ func NewRouter(c *Client, opts RouterOptions) *Router {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.MaxExtension == 0 {
+		opts.MaxExtension = time.Hour
+	}
 	return &Router{c: c, opts: opts}
 }
 
@@ -83,10 +93,13 @@ func (r *Router) Run(ctx context.Context) error {
 	if err := r.checkUpcasters(); err != nil {
 		return err
 	}
-	for _, rt := range r.routes {
-		if _, err := r.c.Subscription(ctx, rt.topic, rt.sub); err != nil {
+	ackTimeouts := make([]time.Duration, len(r.routes))
+	for i, rt := range r.routes {
+		info, err := r.c.Subscription(ctx, rt.topic, rt.sub)
+		if err != nil {
 			return fmt.Errorf("herald: router: subscription %q on topic %q: %w (create it with PutSubscription first)", rt.sub, rt.topic, err)
 		}
+		ackTimeouts[i] = info.Config.AckTimeout
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(r.routes))
@@ -96,7 +109,7 @@ func (r *Router) Run(ctx context.Context) error {
 			h = r.mw[i](h)
 		}
 		rt.h = h
-		wg.Go(func() { errs[i] = r.runRoute(ctx, rt) })
+		wg.Go(func() { errs[i] = r.runRoute(ctx, rt, ackTimeouts[i]) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -106,24 +119,27 @@ func (r *Router) Run(ctx context.Context) error {
 type runner struct {
 	r        *Router
 	rt       route
+	keep     *leaseKeeper // extends the leases of the deliveries held
 	slots    chan struct{}
 	mu       sync.Mutex // guards inflight
 	inflight map[string]feed
 	wg       sync.WaitGroup
 }
 
-func (r *Router) runRoute(ctx context.Context, rt route) error {
-	ru := &runner{r: r, rt: rt, slots: make(chan struct{}, r.opts.Concurrency), inflight: map[string]feed{}}
+func (r *Router) runRoute(ctx context.Context, rt route, ackTimeout time.Duration) error {
+	ru := &runner{r: r, rt: rt, keep: newLeaseKeeper(ackTimeout, r.opts.MaxExtension),
+		slots: make(chan struct{}, r.opts.Concurrency), inflight: map[string]feed{}}
+	defer ru.keep.close() // last: the drain's handlers keep their leases
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
-	var f feed
+	var f, raw feed
 	var closing sync.WaitGroup // closes of broken feeds
 	defer closing.Wait()
 	retry := newRetryDelay()
 	for ctx.Err() == nil {
 		if f == nil {
 			var err error
-			raw, err := r.c.b.feed(ctx, rt.topic, rt.sub)
+			raw, err = r.c.b.feed(ctx, rt.topic, rt.sub, ru.keep)
 			if err != nil {
 				ru.lost(ctx, err, retry)
 				continue
@@ -140,7 +156,10 @@ func (r *Router) runRoute(ctx context.Context, rt route) error {
 			err = ru.next(ctx, hctx, f)
 		}
 		if err != nil && ctx.Err() == nil {
-			broken := f // its queued settlements are applied as it closes, within feedCloseTimeout
+			// Its queued settlements are applied as it closes, within
+			// feedCloseTimeout; what it leased is given back or runs out.
+			broken := f
+			ru.keep.forget(raw)
 			closing.Go(func() {
 				cctx, cancel := context.WithTimeout(context.Background(), feedCloseTimeout)
 				defer cancel()
@@ -154,6 +173,7 @@ func (r *Router) runRoute(ctx context.Context, rt route) error {
 	}
 	err := ru.drain(cancelHandlers)
 	if f != nil {
+		ru.keep.forget(raw)
 		cctx, cancel := context.WithTimeout(context.Background(), feedCloseTimeout)
 		defer cancel()
 		f.close(cctx)
@@ -178,7 +198,7 @@ func (ru *runner) next(ctx, hctx context.Context, f feed) error {
 	ds, err := f.next(ctx, cap(ru.slots)-len(ru.slots)+ru.r.opts.Prefetch)
 	for i, d := range ds {
 		if !ru.start(ctx, hctx, f, []*Delivery{d}) {
-			release(f, ds[i:])
+			ru.release(f, ds[i:])
 			break
 		}
 	}
@@ -187,7 +207,8 @@ func (ru *runner) next(ctx, hctx context.Context, f feed) error {
 
 // release gives back deliveries taken and never started: they come again
 // at once, their attempt not counted.
-func release(f feed, ds []*Delivery) {
+func (ru *runner) release(f feed, ds []*Delivery) {
+	ru.keep.drop(ds)
 	f.settle(context.Background(), settlement{kind: settleRelease, ackIDs: ackIDs(ds)})
 }
 
@@ -231,6 +252,7 @@ func (ru *runner) start(ctx, hctx context.Context, f feed, ds []*Delivery) bool 
 // finish takes deliveries out of the in-flight set; the ack ids of those
 // that were no longer there (a drain settled them) come back empty.
 func (ru *runner) finish(ds []*Delivery) []string {
+	ru.keep.drop(ds)
 	ru.mu.Lock()
 	defer ru.mu.Unlock()
 	ids := make([]string, len(ds))
