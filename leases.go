@@ -4,30 +4,37 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
 // A Router keeps the leases of the deliveries it holds, so that none runs
 // out, and comes again to another consumer, while the Router still means
 // to handle it: a delivery waiting for a free handler (Prefetch), or
 // received by a remote feed and not yet taken, or being handled. Every
-// quarter of the subscription's ack timeout it extends, in one settlement
-// per feed, the leases that began or were last extended half an ack
-// timeout ago or more, until RouterOptions.MaxExtension has passed since
-// the delivery came. After that its lease runs out and the event comes
-// again, so a handler stuck for good does not hold its key forever.
-// (Google Pub/Sub's clients extend the same way; JetStream leaves it to
-// each handler's InProgress.)
+// quarter of the subscription's ack timeout it extends by an ack timeout,
+// in settlements of at most subscription.MaxAckIDs per feed, the leases
+// that began or were last extended at least an eighth of an ack timeout
+// ago: a lease is renewed with about three quarters of it left. It stops once
+// RouterOptions.MaxExtension has passed since the delivery came; the
+// lease then runs out and the event comes again, so a handler stuck for
+// good does not hold its key forever. (Google Pub/Sub's clients extend
+// the same way; JetStream leaves it to each handler's InProgress.) A
+// delivery is held until it is settled or given back, also when its
+// feed broke: its handler may still be running, and its extensions go
+// as Settle calls then, one round at a time per feed.
 //
 // Deliveries are held in the batches they came in: a batch is renewed as
 // one, and a delivery marks itself settled through its index in it, so
 // holding costs a map entry per batch, not per delivery.
 type leaseKeeper struct {
-	every      time.Duration // between renewals: a quarter of the ack timeout
-	renewAfter time.Duration // a lease this old is extended: half the ack timeout
-	max        time.Duration // no lease is extended this long after its delivery came
+	every    time.Duration // between renewals: a quarter of the ack timeout
+	extendBy time.Duration // the ack timeout, as it was when the Router started
+	max      time.Duration // no lease is extended this long after its delivery came
 
-	mu   sync.Mutex // guards held and every heldBatch in it
-	held map[*heldBatch]struct{}
+	mu        sync.Mutex // guards held, every heldBatch in it, and extending
+	held      map[*heldBatch]struct{}
+	extending map[feed]bool // feeds with a round of extensions in flight
 
 	cancel context.CancelFunc // ends run and the extends in flight
 	wg     sync.WaitGroup     // run and the extends in flight
@@ -51,8 +58,8 @@ func newLeaseKeeper(ackTimeout, max time.Duration) *leaseKeeper {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	k := &leaseKeeper{every: ackTimeout / 4, renewAfter: ackTimeout / 2, max: max,
-		held: map[*heldBatch]struct{}{}, cancel: cancel}
+	k := &leaseKeeper{every: ackTimeout / 4, extendBy: ackTimeout, max: max,
+		held: map[*heldBatch]struct{}{}, extending: map[feed]bool{}, cancel: cancel}
 	k.wg.Go(func() { k.run(ctx) })
 	return k
 }
@@ -81,26 +88,12 @@ func (k *leaseKeeper) drop(ds []*Delivery) {
 	defer k.mu.Unlock()
 	for _, d := range ds {
 		b := d.held
-		if b == nil || b.settled[d.heldIndex] {
+		if b == nil {
 			continue
 		}
+		d.held = nil // a Delivery kept by the user does not keep its batch
 		b.settled[d.heldIndex] = true
 		if b.left--; b.left == 0 {
-			delete(k.held, b)
-		}
-	}
-}
-
-// forget stops keeping the leases f handed over: it is closed, and what
-// it leased is given back or runs out.
-func (k *leaseKeeper) forget(f feed) {
-	if k == nil {
-		return
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for b := range k.held {
-		if b.f == f {
 			delete(k.held, b)
 		}
 	}
@@ -122,7 +115,7 @@ func (k *leaseKeeper) run(ctx context.Context) {
 		select {
 		case <-t.C:
 			for f, ids := range k.due(time.Now()) {
-				k.wg.Go(func() { f.settle(ctx, settlement{kind: settleExtend, ackIDs: ids}) })
+				k.wg.Go(func() { k.extend(ctx, f, ids) })
 			}
 		case <-ctx.Done():
 			return
@@ -131,13 +124,16 @@ func (k *leaseKeeper) run(ctx context.Context) {
 }
 
 // due returns, per feed, the ack ids to extend now, and counts them as
-// extended.
+// extended. A feed whose last round is still in flight (a broken feed
+// retrying while its server is down) is left for the next tick.
 func (k *leaseKeeper) due(now time.Time) map[feed][]string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var out map[feed][]string
 	for b := range k.held {
-		if now.Sub(b.renewed) < k.renewAfter || now.Sub(b.received) >= k.max {
+		// Half a period, not a whole one: a tick taken late must not
+		// make the next one skip the batch.
+		if now.Sub(b.renewed) < k.every/2 || now.Sub(b.received) >= k.max || k.extending[b.f] {
 			continue
 		}
 		b.renewed = now
@@ -150,5 +146,23 @@ func (k *leaseKeeper) due(now time.Time) map[feed][]string {
 			}
 		}
 	}
+	for f := range out {
+		k.extending[f] = true
+	}
 	return out
+}
+
+// extend sends one round of extensions to f, in settlements the server
+// takes (at most subscription.MaxAckIDs ids each).
+func (k *leaseKeeper) extend(ctx context.Context, f feed, ids []string) {
+	defer func() {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		delete(k.extending, f)
+	}()
+	for len(ids) > 0 {
+		n := min(len(ids), subscription.MaxAckIDs)
+		f.settle(ctx, settlement{kind: settleExtend, ackIDs: ids[:n], delay: k.extendBy})
+		ids = ids[n:]
+	}
 }

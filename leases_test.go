@@ -10,11 +10,13 @@ import (
 )
 
 // slowSubscription creates the fixture's topic and a subscription on it
-// whose ack timeout is the least allowed, 1s.
+// whose ack timeout is the least allowed, 1s, and whose backoff is short,
+// so that a lease that runs out shows at once.
 func slowSubscription(t *testing.T, c *herald.Client) *fixture {
 	f := newFixture(t, c, 5)
 	if _, err := c.PutSubscription(context.Background(), "orders", "slow", herald.SubscriptionConfig{Start: "earliest",
-		AckTimeout: time.Second, MaxAttempts: 5}); err != nil {
+		AckTimeout: time.Second, MaxAttempts: 5,
+		Backoff: herald.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -98,10 +100,11 @@ func TestRouter_StopsExtendingAfterMaxExtension(t *testing.T) {
 		if got := seen.list(); got[0] != "0/1" || got[1] != "0/2" {
 			t.Fatalf("handler calls (order/attempt) %v, want 0/1 then 0/2", got)
 		}
-		// Extended at least once (past the 1s ack timeout), never past
-		// MaxExtension plus one ack timeout and the expiry's own delay.
-		if took < 1500*time.Millisecond || took > 6*time.Second {
-			t.Fatalf("the event came again after %s, want between 1.5s and 6s (about 2.5s)", took)
+		// Last extended at the last tick before 1.5s after it came (1.25s
+		// or 1.5s), so its lease ran out 2.25s or 2.5s after; without
+		// extensions, after 1s.
+		if took < 2*time.Second || took > 6*time.Second {
+			t.Fatalf("the event came again after %s, want between 2s and 6s (2.25s or 2.5s)", took)
 		}
 	})
 }

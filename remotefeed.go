@@ -73,6 +73,7 @@ func (f *streamFeed) receive() {
 		select {
 		case f.in <- ds:
 		case <-f.sctx.Done():
+			f.keep.drop(ds) // nobody takes them now: their leases run out
 			f.err = f.sctx.Err()
 			return
 		}
@@ -185,6 +186,7 @@ func (f *streamFeed) giveBack(ctx context.Context) {
 }
 
 func (f *streamFeed) releaseUnstarted(ctx context.Context, ds []*Delivery) {
+	f.keep.drop(ds)
 	f.settle(ctx, settlement{kind: settleRelease, ackIDs: ackIDs(ds)})
 }
 

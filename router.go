@@ -132,14 +132,14 @@ func (r *Router) runRoute(ctx context.Context, rt route, ackTimeout time.Duratio
 	defer ru.keep.close() // last: the drain's handlers keep their leases
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
-	var f, raw feed
+	var f feed
 	var closing sync.WaitGroup // closes of broken feeds
 	defer closing.Wait()
 	retry := newRetryDelay()
 	for ctx.Err() == nil {
 		if f == nil {
 			var err error
-			raw, err = r.c.b.feed(ctx, rt.topic, rt.sub, ru.keep)
+			raw, err := r.c.b.feed(ctx, rt.topic, rt.sub, ru.keep)
 			if err != nil {
 				ru.lost(ctx, err, retry)
 				continue
@@ -156,10 +156,7 @@ func (r *Router) runRoute(ctx context.Context, rt route, ackTimeout time.Duratio
 			err = ru.next(ctx, hctx, f)
 		}
 		if err != nil && ctx.Err() == nil {
-			// Its queued settlements are applied as it closes, within
-			// feedCloseTimeout; what it leased is given back or runs out.
-			broken := f
-			ru.keep.forget(raw)
+			broken := f // its queued settlements are applied as it closes, within feedCloseTimeout
 			closing.Go(func() {
 				cctx, cancel := context.WithTimeout(context.Background(), feedCloseTimeout)
 				defer cancel()
@@ -173,7 +170,6 @@ func (r *Router) runRoute(ctx context.Context, rt route, ackTimeout time.Duratio
 	}
 	err := ru.drain(cancelHandlers)
 	if f != nil {
-		ru.keep.forget(raw)
 		cctx, cancel := context.WithTimeout(context.Background(), feedCloseTimeout)
 		defer cancel()
 		f.close(cctx)

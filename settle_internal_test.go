@@ -3,6 +3,7 @@ package herald
 import (
 	"context"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,5 +56,71 @@ func TestBatchingFeed_CloseThatGivesUpStopsApplying(t *testing.T) {
 	case <-b.done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the settlements are still being applied after the close gave up")
+	}
+}
+
+// recordingFeed records the settlements given to it; each waits for
+// release, so that a round of them stays in flight.
+type recordingFeed struct {
+	mu      sync.Mutex
+	got     []settlement
+	release chan struct{}
+}
+
+func (f *recordingFeed) next(ctx context.Context, free int) ([]*Delivery, error) { return nil, nil }
+func (f *recordingFeed) close(ctx context.Context) error                         { return nil }
+func (f *recordingFeed) settle(ctx context.Context, st settlement) {
+	<-f.release
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, st)
+}
+
+// A lease keeper extends many deliveries in settlements the server takes
+// (at most MaxAckIDs ids each), one round at a time per feed, and not
+// the deliveries settled meanwhile.
+func TestLeaseKeeper_ExtendsInSettlementsOfAtMostMaxAckIDs(t *testing.T) {
+	k := &leaseKeeper{every: time.Second, extendBy: 4 * time.Second, max: time.Hour,
+		held: map[*heldBatch]struct{}{}, extending: map[feed]bool{}}
+	f := &recordingFeed{release: make(chan struct{})}
+	ds := make([]*Delivery, 2*subscription.MaxAckIDs+5)
+	for i := range ds {
+		ds[i] = &Delivery{AckID: strconv.Itoa(i)}
+	}
+	k.hold(f, ds)
+	k.drop(ds[:3])
+	if ds[0].held != nil {
+		t.Fatal("a settled delivery still refers to its batch")
+	}
+	now := time.Now()
+	if got := k.due(now.Add(time.Second / 4)); got != nil {
+		t.Fatalf("extended %d feeds' leases an eighth of an ack timeout after they came", len(got))
+	}
+	due := k.due(now.Add(time.Second / 2))
+	ids := due[f]
+	if len(due) != 1 || len(ids) != len(ds)-3 || ids[0] != "3" {
+		t.Fatalf("due: %d feeds, %d ids starting %q; want 1 feed, %d ids from 3", len(due), len(ids), ids[0], len(ds)-3)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); k.extend(context.Background(), f, ids) }()
+	if again := k.due(now.Add(3 * time.Second)); again != nil {
+		t.Fatal("a second round went while the first was in flight")
+	}
+	close(f.release)
+	<-done
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	total := 0
+	for _, st := range f.got {
+		if st.kind != settleExtend || len(st.ackIDs) > subscription.MaxAckIDs || st.delay != 4*time.Second {
+			t.Fatalf("settlement %v of %d ids, delay %s", st.kind, len(st.ackIDs), st.delay)
+		}
+		total += len(st.ackIDs)
+	}
+	if len(f.got) != 3 || total != len(ds)-3 {
+		t.Fatalf("%d settlements of %d ids in all, want 3 of %d", len(f.got), total, len(ds)-3)
+	}
+	if k.due(now.Add(3*time.Second)) == nil {
+		t.Fatal("no round after the first ended")
 	}
 }
