@@ -53,6 +53,9 @@ func (b *batchingFeed) close(ctx context.Context) error {
 	case <-b.done:
 	case <-ctx.Done():
 		b.abort() // what is left is not retried (its events come again), so run ends soon
+		// The feed is closed all the same, with ctx done: a stream is
+		// ended at once instead of left open.
+		b.feed.close(ctx)
 		return ctx.Err()
 	}
 	defer b.abort()

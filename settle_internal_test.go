@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,10 +27,13 @@ func TestMergeAcks_SplitsAtTheAckIDLimit(t *testing.T) {
 
 // stuckFeed is a feed whose settlements cannot be applied (its server is
 // down): each waits until its context ends.
-type stuckFeed struct{ settling chan struct{} }
+type stuckFeed struct {
+	settling chan struct{}
+	closed   atomic.Bool
+}
 
 func (f *stuckFeed) next(ctx context.Context, free int) ([]*Delivery, error) { return nil, nil }
-func (f *stuckFeed) close(ctx context.Context) error                         { return nil }
+func (f *stuckFeed) close(ctx context.Context) error                         { f.closed.Store(true); return nil }
 func (f *stuckFeed) settle(ctx context.Context, st settlement) {
 	select {
 	case f.settling <- struct{}{}:
@@ -40,7 +44,8 @@ func (f *stuckFeed) settle(ctx context.Context, st settlement) {
 
 // A close that gives up on settlements that cannot be applied also stops
 // the goroutine applying them: it does not go on retrying after the
-// router has returned.
+// router has returned. The feed under it is closed all the same (a
+// stream ended, not left open).
 func TestBatchingFeed_CloseThatGivesUpStopsApplying(t *testing.T) {
 	f := &stuckFeed{settling: make(chan struct{}, 1)}
 	b := withBatchedSettles(f)
@@ -56,6 +61,9 @@ func TestBatchingFeed_CloseThatGivesUpStopsApplying(t *testing.T) {
 	case <-b.done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the settlements are still being applied after the close gave up")
+	}
+	if !f.closed.Load() {
+		t.Fatal("the feed under it was left open")
 	}
 }
 
