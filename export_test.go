@@ -1,6 +1,11 @@
 package herald
 
-import "net/http"
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+)
 
 // WrapRemoteTransport puts wrap around the transport of a remote client's
 // calls, so that tests can watch or hold requests on their way.
@@ -19,4 +24,34 @@ func QueuedPublishCalls(c *Client, topic string) int {
 		return len(ln.queue)
 	}
 	return 0
+}
+
+// CloseFeedGivenUp opens a remote client's feed of a subscription, takes
+// its first deliveries, and closes it with a context already done while a
+// send holds the stream (as one stuck in HTTP/2 flow control would). It
+// fails when the close waits for that send.
+func CloseFeedGivenUp(ctx context.Context, c *Client, topic, sub string) error {
+	f, err := c.b.(*remote).feed(ctx, topic, sub, nil)
+	if err != nil {
+		return err
+	}
+	sf := f.(*streamFeed)
+	if _, err := sf.next(ctx, 10); err != nil {
+		return err
+	}
+	sf.sendMu.Lock()
+	defer sf.sendMu.Unlock()
+	given, cancel := context.WithCancel(ctx)
+	cancel()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		sf.close(given)
+	}()
+	select {
+	case <-closed:
+		return nil
+	case <-time.After(5 * time.Second):
+		return errors.New("the close waited for the send holding the stream")
+	}
 }

@@ -154,6 +154,20 @@ func (f *streamFeed) settleByCall(ctx context.Context, st settlement) {
 // sent (it ends the stream then), or ctx ends.
 func (f *streamFeed) close(ctx context.Context) error {
 	defer f.cancel()
+	if ctx.Err() != nil {
+		// A close that gave up already (its settlements outlasted it):
+		// end the stream now, without waiting for sendMu, which a send
+		// stuck in flow control may hold. What was received and not
+		// taken comes again once its lease runs out.
+		for {
+			select {
+			case ds := <-f.in:
+				f.keep.drop(ds)
+			default:
+				return ctx.Err()
+			}
+		}
+	}
 	f.giveBack(ctx)
 	f.sendMu.Lock()
 	err := f.stream.CloseRequest()
