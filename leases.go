@@ -15,14 +15,14 @@ import (
 // quarter of the subscription's ack timeout it extends by an ack timeout,
 // in settlements of at most subscription.MaxAckIDs per feed, the leases
 // that began or were last extended at least an eighth of an ack timeout
-// ago: a lease is renewed with about three quarters of it left. It stops once
-// RouterOptions.MaxExtension has passed since the delivery came; the
+// ago: a lease is renewed with about three quarters of it left. It stops
+// once RouterOptions.MaxExtension has passed since the delivery came; the
 // lease then runs out and the event comes again, so a handler stuck for
 // good does not hold its key forever. (Google Pub/Sub's clients extend
 // the same way; JetStream leaves it to each handler's InProgress.) A
-// delivery is held until it is settled or given back, also when its
-// feed broke: its handler may still be running, and its extensions go
-// as Settle calls then, one round at a time per feed.
+// delivery is held until it is settled or given back, also when its feed
+// broke: its handler may still be running, and its extensions go as
+// Settle calls then, one round at a time per feed.
 //
 // Deliveries are held in the batches they came in: a batch is renewed as
 // one, and a delivery marks itself settled through its index in it, so
