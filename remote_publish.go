@@ -33,7 +33,7 @@ import (
 // The server's memory grows with the bytes in flight too: with requests
 // on open streams (remote_pubstream.go), 16 in flight of 100 events of
 // 1 KiB gave the same rate as 12 with 5 MiB more peak RSS, and 8 a sixth
-// less; 10 gave about 3% less than 12 with 2.6 MiB less peak RSS.
+// less; 10 gave about 3% less than 12 with 2.5 MiB less peak RSS.
 //
 // The server stores a request all or nothing. A merged request it refuses
 // as invalid (InvalidArgument: an invalid event, a schema violation, a
