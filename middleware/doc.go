@@ -9,7 +9,8 @@
 //   - Log (log.go): logs each handled event with log/slog.
 //   - Retry (retry.go): calls a failing handler again in process, with backoff.
 //   - Timeout (timeout.go): bounds each handler call.
-//   - Validate (validate.go): dead-letters events a check refuses.
+//   - Validate (validate.go): dead-letters events a check refuses, and nacks
+//     those it could not check (ErrCannotCheck).
 //   - Tracing (tracing.go): an OpenTelemetry consumer span per delivery that
 //     continues, and links to, the producer's span from the event's traceparent.
 //   - Metrics (metrics.go): Prometheus counts, durations and in-flight

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -11,27 +12,40 @@ import (
 
 // Log logs every handled event with log/slog: its id, type, topic,
 // subscription, attempt, the trace id from its traceparent, how long the
-// handler took, and the error (at Warn) or nothing (at Debug).
+// handler took, and the error (at Warn) or nothing (at Debug). A handler
+// that panics is logged at Warn too, and the panic goes on to the Router,
+// which nacks the event with the stack.
 func Log(l *slog.Logger) herald.Middleware {
 	return func(next herald.Handler) herald.Handler {
-		return func(ctx context.Context, d *herald.Delivery) error {
+		return func(ctx context.Context, d *herald.Delivery) (err error) {
 			start := time.Now()
-			err := next(ctx, d)
-			attrs := []slog.Attr{
-				slog.String("event_id", d.Event.ID), slog.String("type", d.Event.Type),
-				slog.String("topic", d.Topic), slog.String("subscription", d.Subscription),
-				slog.Int("attempt", d.Attempt), slog.Duration("duration", time.Since(start)),
-			}
-			if id := traceID(d.Event.TraceParent); id != "" {
-				attrs = append(attrs, slog.String("trace_id", id))
-			}
-			if err != nil {
-				l.LogAttrs(ctx, slog.LevelWarn, "handler failed", append(attrs, slog.String("error", err.Error()))...)
-			} else {
-				l.LogAttrs(ctx, slog.LevelDebug, "handled", attrs...)
-			}
+			defer func() {
+				if p := recover(); p != nil {
+					logHandled(ctx, l, d, start, fmt.Errorf("handler panicked: %v", p))
+					panic(p)
+				}
+			}()
+			err = next(ctx, d)
+			logHandled(ctx, l, d, start, err)
 			return err
 		}
+	}
+}
+
+// logHandled writes Log's record of one handled event.
+func logHandled(ctx context.Context, l *slog.Logger, d *herald.Delivery, start time.Time, err error) {
+	attrs := []slog.Attr{
+		slog.String("event_id", d.Event.ID), slog.String("type", d.Event.Type),
+		slog.String("topic", d.Topic), slog.String("subscription", d.Subscription),
+		slog.Int("attempt", d.Attempt), slog.Duration("duration", time.Since(start)),
+	}
+	if id := traceID(d.Event.TraceParent); id != "" {
+		attrs = append(attrs, slog.String("trace_id", id))
+	}
+	if err != nil {
+		l.LogAttrs(ctx, slog.LevelWarn, "handler failed", append(attrs, slog.String("error", err.Error()))...)
+	} else {
+		l.LogAttrs(ctx, slog.LevelDebug, "handled", attrs...)
 	}
 }
 

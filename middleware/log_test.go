@@ -24,3 +24,23 @@ func TestLog_RecordsTheEventAndTheError(t *testing.T) {
 		}
 	}
 }
+
+func TestLog_RecordsAHandlerThatPanicsAndPanicsOn(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewJSONHandler(&buf, nil))
+	h := func(ctx context.Context, d *herald.Delivery) error { panic("nil map") }
+	func() {
+		defer func() {
+			if p := recover(); p != "nil map" {
+				t.Errorf("recovered %v, want the handler's panic to go on to the Router", p)
+			}
+		}()
+		Log(l)(h)(context.Background(), delivery())
+	}()
+	out := buf.String()
+	for _, want := range []string{`"level":"WARN"`, `"event_id":"e1"`, `"error":"handler panicked: nil map"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log %q lacks %s", out, want)
+		}
+	}
+}

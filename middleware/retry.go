@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/heraldevents/herald"
@@ -11,7 +12,12 @@ import (
 // calls in all, waiting initial, then twice as long each time up to max.
 // Only the last error goes back to the subscription (a nack). Permanent
 // errors are not retried, and a cancelled context stops the retries.
+// Retry panics if attempts is less than 1: a handler called no times would
+// have its event acknowledged unhandled.
 func Retry(attempts int, initial, max time.Duration) herald.Middleware {
+	if attempts < 1 {
+		panic(fmt.Sprintf("middleware.Retry: attempts (%d) must be at least 1", attempts))
+	}
 	return func(next herald.Handler) herald.Handler {
 		return func(ctx context.Context, d *herald.Delivery) error {
 			wait := initial

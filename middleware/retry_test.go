@@ -41,3 +41,16 @@ func TestRetry_DoesNotRetryPermanentErrors(t *testing.T) {
 		t.Fatalf("%d calls, error %v", calls, err)
 	}
 }
+
+func TestRetry_RefusesFewerThanOneAttempt(t *testing.T) {
+	for _, n := range []int{0, -1} {
+		func() {
+			defer func() {
+				if p := recover(); p == nil {
+					t.Errorf("Retry(%d) did not panic: a handler called no times would have its event acked", n)
+				}
+			}()
+			Retry(n, time.Millisecond, time.Millisecond)
+		}()
+	}
+}

@@ -14,11 +14,13 @@ import (
 // a message that says so (and is retried like any failure).
 func Timeout(d time.Duration) herald.Middleware {
 	return func(next herald.Handler) herald.Handler {
-		return func(ctx context.Context, del *herald.Delivery) error {
-			ctx, cancel := context.WithTimeout(ctx, d)
+		return func(parent context.Context, del *herald.Delivery) error {
+			ctx, cancel := context.WithTimeout(parent, d)
 			defer cancel()
 			err := next(ctx, del)
-			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			// Only this timeout is named: a deadline of the caller's that
+			// came first is the caller's to explain.
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil && parent.Err() == nil {
 				return fmt.Errorf("handler timed out after %s: %w", d, err)
 			}
 			return err

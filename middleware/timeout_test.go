@@ -21,3 +21,13 @@ func TestTimeout_CancelsASlowHandlerAndSaysSo(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTimeout_DoesNotClaimADeadlineThatWasNotItsOwn(t *testing.T) {
+	parent, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	slow := func(ctx context.Context, d *herald.Delivery) error { <-ctx.Done(); return ctx.Err() }
+	err := Timeout(time.Hour)(slow)(parent, delivery())
+	if !errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "timed out after") {
+		t.Fatalf("error %v: the caller's deadline came first, not the hour", err)
+	}
+}
