@@ -95,9 +95,7 @@ func (s *Store) createTable(ctx context.Context, name string) error {
 // in progress from a completion.
 func (s *Store) Claim(ctx context.Context, key, token string, lease time.Duration) (middleware.ClaimState, error) {
 	now := s.now()
-	if err := s.sweepIfDue(ctx, now); err != nil {
-		return 0, err
-	}
+	s.sweep.Sweep(now, func(limit int) (int64, error) { return s.purge(ctx, now, limit) })
 	tag, err := s.pool.Exec(ctx, `INSERT INTO `+s.table+` AS t (key, token, done, expires_at) VALUES ($1, $2, false, $3)
 		ON CONFLICT (key) DO UPDATE SET token = excluded.token, done = false, expires_at = excluded.expires_at
 		WHERE t.expires_at <= $4`, []byte(key), token, now.Add(lease), now)
@@ -146,29 +144,22 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 	return nil
 }
 
-// Purge removes the expired rows now and says how many there were.
+// Purge removes the expired rows now and says how many there were. It
+// deletes them middleware.SweepBatch at a time.
 func (s *Store) Purge(ctx context.Context) (int64, error) {
-	return s.purge(ctx, s.now())
+	now := s.now()
+	return middleware.PurgeAll(func(limit int) (int64, error) { return s.purge(ctx, now, limit) })
 }
 
-func (s *Store) purge(ctx context.Context, now time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.table+` WHERE expires_at <= $1`, now)
+// purge deletes up to limit rows that expired by now. The outer condition
+// is checked again on a row a concurrent claim took meanwhile (it waits for
+// the claim's lock, then sees the new expiry), so a fresh claim is never
+// deleted; SKIP LOCKED leaves such rows to a later sweep instead of waiting.
+func (s *Store) purge(ctx context.Context, now time.Time, limit int) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.table+` WHERE expires_at <= $1 AND key IN
+		(SELECT key FROM `+s.table+` WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, limit)
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: purge: %w", err)
 	}
 	return tag.RowsAffected(), nil
-}
-
-// sweepIfDue purges expired rows when the schedule says so (at most once
-// per middleware.SweepInterval); a failed sweep is tried again by the next
-// claim.
-func (s *Store) sweepIfDue(ctx context.Context, now time.Time) error {
-	if !s.sweep.Due(now) {
-		return nil
-	}
-	if _, err := s.purge(ctx, now); err != nil {
-		s.sweep.Failed()
-		return err
-	}
-	return nil
 }

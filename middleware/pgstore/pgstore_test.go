@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/heraldevents/herald/middleware"
 	"github.com/heraldevents/herald/middleware/idemtest"
 	"github.com/heraldevents/herald/middleware/pgstore"
 )
@@ -93,5 +95,44 @@ func TestStore_ClaimFailsWhenThePoolIsClosed(t *testing.T) {
 	own.Close()
 	if _, err := s.Claim(ctx, "k", "t", time.Minute); err == nil {
 		t.Fatal("claim on a closed pool succeeded")
+	}
+}
+
+// A consumer back after a long stop finds a backlog of expired rows. Each
+// claim's sweep removes at most SweepBatches×SweepBatch of them, in small
+// statements, so no claim waits for the whole backlog (or fails because
+// its context ended during one long DELETE), and the backlog is gone
+// after a few claims.
+func TestStore_ClaimsShedABacklogOfExpiredRowsInSteps(t *testing.T) {
+	ctx := context.Background()
+	p := pool(t)
+	name := table(t, p)
+	s, err := pgstore.New(ctx, p, pgstore.WithTable(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := pgx.Identifier{name}.Sanitize()
+	perSweep := middleware.SweepBatch * middleware.SweepBatches
+	backlog := 2*perSweep + perSweep/2
+	if _, err := p.Exec(ctx, `INSERT INTO `+tbl+` SELECT convert_to('old-' || i, 'UTF8'), '', true, $2
+		FROM generate_series(1, $1) i`, backlog, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	left := func() (n int) {
+		if err := p.QueryRow(ctx, `SELECT count(*) FROM `+tbl+` WHERE key <> convert_to('fresh', 'UTF8')`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := left(); n != backlog {
+		t.Fatalf("%d expired rows to begin with, want %d", n, backlog)
+	}
+	for i, want := range []int{backlog - perSweep, backlog - 2*perSweep, 0} {
+		if _, err := s.Claim(ctx, "fresh", fmt.Sprint("t", i), time.Minute); err != nil {
+			t.Fatalf("claim %d: %v", i, err)
+		}
+		if n := left(); n != want {
+			t.Fatalf("after claim %d, %d expired rows are left, want %d", i, n, want)
+		}
 	}
 }

@@ -88,9 +88,7 @@ func (s *Store) createTable(ctx context.Context, name string) error {
 // the row read to tell a claim in progress from a completion.
 func (s *Store) Claim(ctx context.Context, key, token string, lease time.Duration) (middleware.ClaimState, error) {
 	now := s.now()
-	if err := s.sweepIfDue(ctx, now); err != nil {
-		return 0, err
-	}
+	s.sweep.Sweep(now, func(limit int) (int64, error) { return s.purge(ctx, now, limit) })
 	res, err := s.db.ExecContext(ctx, `INSERT INTO `+s.table+` (key, token, done, expires_at) VALUES (?, ?, 0, ?)
 		ON CONFLICT (key) DO UPDATE SET token = excluded.token, done = 0, expires_at = excluded.expires_at
 		WHERE `+s.table+`.expires_at <= ?`, []byte(key), token, now.Add(lease).UnixNano(), now.UnixNano())
@@ -142,31 +140,21 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 	return nil
 }
 
-// Purge removes the expired rows now and says how many there were.
+// Purge removes the expired rows now and says how many there were. It
+// deletes them middleware.SweepBatch at a time.
 func (s *Store) Purge(ctx context.Context) (int64, error) {
-	return s.purge(ctx, s.now())
+	now := s.now()
+	return middleware.PurgeAll(func(limit int) (int64, error) { return s.purge(ctx, now, limit) })
 }
 
-func (s *Store) purge(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM `+s.table+` WHERE expires_at <= ?`, now.UnixNano())
+// purge deletes up to limit rows that expired by now.
+func (s *Store) purge(ctx context.Context, now time.Time, limit int) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM `+s.table+` WHERE expires_at <= ? AND key IN
+		(SELECT key FROM `+s.table+` WHERE expires_at <= ? LIMIT ?)`, now.UnixNano(), now.UnixNano(), limit)
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: purge: %w", err)
 	}
 	return res.RowsAffected()
-}
-
-// sweepIfDue purges expired rows when the schedule says so (at most once
-// per middleware.SweepInterval); a failed sweep is tried again by the next
-// claim.
-func (s *Store) sweepIfDue(ctx context.Context, now time.Time) error {
-	if !s.sweep.Due(now) {
-		return nil
-	}
-	if _, err := s.purge(ctx, now); err != nil {
-		s.sweep.Failed()
-		return err
-	}
-	return nil
 }
 
 // quote makes name a SQLite identifier, whatever characters it holds.
