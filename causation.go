@@ -1,6 +1,9 @@
 package herald
 
-import "context"
+import (
+	"context"
+	"sync"
+)
 
 // causeKey marks a context that carries the event a handler is handling.
 type causeKey struct{}
@@ -21,6 +24,18 @@ func Cause(ctx context.Context) (*CloudEvent, bool) {
 // correlationid is its correlation id (or its id when it has none), and
 // the trace continues (traceparent). Attributes already set are kept.
 func stampCausation(ctx context.Context, events []*CloudEvent) {
+	stamp(ctx, events, true)
+}
+
+// stampCausationIDs is stampCausation without the traceparent: a
+// Publisher stamps the ids when an event is handed to it (they count
+// towards its size), and the trace when the batch is sent, after the
+// publish middleware had the chance to start a span of its own.
+func stampCausationIDs(ctx context.Context, e *CloudEvent) {
+	stamp(ctx, []*CloudEvent{e}, false)
+}
+
+func stamp(ctx context.Context, events []*CloudEvent, trace bool) {
 	cause, ok := Cause(ctx)
 	if !ok {
 		return
@@ -36,8 +51,82 @@ func stampCausation(ctx context.Context, events []*CloudEvent) {
 		if e.CorrelationID == "" {
 			e.CorrelationID = corr
 		}
-		if e.TraceParent == "" {
+		if trace && e.TraceParent == "" {
 			e.TraceParent, e.TraceState = cause.TraceParent, cause.TraceState
+		}
+	}
+}
+
+// submittedKey marks the context a Publisher sends a batch with.
+type submittedKey struct{}
+
+// submitted is which context each event of a Publisher's batch was
+// handed to Publish with.
+type submitted struct {
+	events []*CloudEvent
+	ctxs   []context.Context
+
+	once  sync.Once
+	index map[*CloudEvent]int // built on the first look-up in a large batch
+}
+
+// withSubmitted returns ctx carrying the contexts events were handed over
+// with (ctxs[i] for events[i]).
+func withSubmitted(ctx context.Context, events []*CloudEvent, ctxs []context.Context) context.Context {
+	return context.WithValue(ctx, submittedKey{}, &submitted{events: events, ctxs: ctxs})
+}
+
+// of returns the context e was handed over with, if e is in the batch.
+func (s *submitted) of(e *CloudEvent) (context.Context, bool) {
+	if len(s.events) <= 16 {
+		for i, x := range s.events {
+			if x == e {
+				return s.ctxs[i], true
+			}
+		}
+		return nil, false
+	}
+	s.once.Do(func() {
+		s.index = make(map[*CloudEvent]int, len(s.events))
+		for i, x := range s.events {
+			s.index[x] = i
+		}
+	})
+	i, ok := s.index[e]
+	if !ok {
+		return nil, false
+	}
+	return s.ctxs[i], true
+}
+
+// PublishedWith returns the context e was handed to Publisher.Publish
+// with, when ctx is the context a Publisher sends e's batch with (the one
+// a PublishMiddleware is given), without its cancellation; otherwise it
+// returns ctx. A batch gathers events handed over in many contexts (many
+// handlers, many requests), so a publish middleware that follows each
+// event's caller, as tracing does, asks here.
+func PublishedWith(ctx context.Context, e *CloudEvent) context.Context {
+	if s, ok := ctx.Value(submittedKey{}).(*submitted); ok {
+		if c, ok := s.of(e); ok {
+			return context.WithoutCancel(c)
+		}
+	}
+	return ctx
+}
+
+// stampSent stamps the causation of events about to be stored: each with
+// the context it was handed to a Publisher with, when ctx says so.
+func stampSent(ctx context.Context, events []*CloudEvent) {
+	s, ok := ctx.Value(submittedKey{}).(*submitted)
+	if !ok {
+		stampCausation(ctx, events)
+		return
+	}
+	for _, e := range events {
+		if c, ok := s.of(e); ok {
+			stamp(c, []*CloudEvent{e}, true)
+		} else {
+			stamp(ctx, []*CloudEvent{e}, true)
 		}
 	}
 }

@@ -51,3 +51,51 @@ func TestCausation_FollowsAThreeHopChain(t *testing.T) {
 		}
 	})
 }
+
+// A handler that publishes through a Publisher, which sends the event later
+// in a batch with events of other callers, gives it the same causation,
+// correlation and trace as a direct publish would.
+func TestCausation_SurvivesAPublishersBatch(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		ctx := context.Background()
+		if _, _, err := f.c.PutTopic(ctx, "stock", herald.TopicSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		p := f.c.NewPublisher(herald.PublisherOptions{})
+		defer p.Close(ctx)
+		r := herald.NewRouter(f.c, herald.RouterOptions{})
+		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+			// Another caller's event, in no handler, may share the batch.
+			other := p.Publish(context.Background(), "stock", herald.MustNewEvent("stock.counted", []byte(`{}`), herald.WithSource("/inventory")))
+			mine := p.Publish(ctx, "stock", herald.MustNewEvent("stock.reserved", []byte(`{}`), herald.WithSource("/inventory")))
+			for _, res := range []*herald.PublishResult{other, mine} {
+				if _, err := res.Wait(ctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		f.run(r)
+		placed := herald.MustNewEvent("order.placed", []byte(`{"order":7}`), herald.WithSource("/shop"))
+		placed.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		if _, err := f.c.Publish(ctx, "orders", placed); err != nil {
+			t.Fatal(err)
+		}
+		var stock []*herald.CloudEvent
+		eventually(t, "the stock events", func() bool {
+			stock, _ = f.c.Read(ctx, "stock", 0, 0, 10)
+			return len(stock) == 2
+		})
+		for _, e := range stock {
+			want := herald.CloudEvent{CausationID: placed.ID, CorrelationID: placed.ID, TraceParent: placed.TraceParent}
+			if e.Type == "stock.counted" {
+				want = herald.CloudEvent{}
+			}
+			if e.CausationID != want.CausationID || e.CorrelationID != want.CorrelationID || e.TraceParent != want.TraceParent {
+				t.Errorf("%s: causation %q correlation %q traceparent %q, want %q %q %q", e.Type,
+					e.CausationID, e.CorrelationID, e.TraceParent, want.CausationID, want.CorrelationID, want.TraceParent)
+			}
+		}
+	})
+}

@@ -65,7 +65,7 @@ type Client struct {
 
 func newClient(b backend, cfg clientConfig) *Client {
 	return &Client{b: b, publish: chainPublish(cfg.publishMW, func(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
-		stampCausation(ctx, events)
+		stampSent(ctx, events)
 		return b.publish(ctx, topic, events)
 	})}
 }

@@ -179,7 +179,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, e *CloudEvent) *P
 	if err := ctx.Err(); err != nil {
 		return failed(err)
 	}
-	stampCausation(ctx, []*CloudEvent{e})
+	stampCausationIDs(ctx, e)
 	size, err := checkEvent(e)
 	if err != nil {
 		return failed(err)
@@ -194,7 +194,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, e *CloudEvent) *P
 		t = &topicQueue{name: topic}
 		p.topics[topic] = t
 	}
-	res := p.addLocked(t, e, size)
+	res := p.addLocked(ctx, t, e, size)
 	p.dispatchLocked(t)
 	return res
 }
@@ -406,6 +406,7 @@ func (t *topicQueue) countKeys(b *pubBatch, delta int) {
 // pubBatch is the events of one Client.Publish.
 type pubBatch struct {
 	events  []*CloudEvent
+	ctxs    []context.Context // what each event was handed over with (for its causation and trace)
 	results []*PublishResult
 	slab    []PublishResult // where results are made, a chunk at a time (never grown: pointers stay)
 	bytes   int
@@ -428,7 +429,7 @@ func (b *pubBatch) finish(results []Result, err error) {
 
 // addLocked puts e in t's open batch, opening one first when there is
 // none or e does not fit, and seals the batch once it is full.
-func (p *Publisher) addLocked(t *topicQueue, e *CloudEvent, size int) *PublishResult {
+func (p *Publisher) addLocked(ctx context.Context, t *topicQueue, e *CloudEvent, size int) *PublishResult {
 	b := t.open
 	if b != nil && (len(b.events) >= p.opts.MaxBatchEvents || b.bytes+size > p.opts.MaxBatchBytes) {
 		p.sealLocked(t)
@@ -443,6 +444,7 @@ func (p *Publisher) addLocked(t *topicQueue, e *CloudEvent, size int) *PublishRe
 	b.slab = append(b.slab, PublishResult{done: b.done})
 	r := &b.slab[len(b.slab)-1]
 	b.events = append(b.events, e)
+	b.ctxs = append(b.ctxs, ctx)
 	b.results = append(b.results, r)
 	b.bytes += size
 	if len(b.events) >= p.opts.MaxBatchEvents || b.bytes >= p.opts.MaxBatchBytes {
@@ -522,16 +524,16 @@ func (p *Publisher) dispatchLocked(t *topicQueue) {
 // send publishes b and answers its events.
 func (p *Publisher) send(t *topicQueue, b *pubBatch) {
 	defer p.wg.Done()
-	results, err := p.publish(t.name, b.events)
+	results, err := p.publish(withSubmitted(p.ctx, b.events, b.ctxs), t.name, b.events)
 	p.settle(t, b)
 	b.finish(results, err)
 }
 
-func (p *Publisher) publish(topic string, events []*CloudEvent) ([]Result, error) {
-	if err := p.ctx.Err(); err != nil {
+func (p *Publisher) publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
+	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w before the event was sent: %w", ErrPublisherClosed, err)
 	}
-	res, err := p.c.Publish(p.ctx, topic, events...)
+	res, err := p.c.Publish(ctx, topic, events...)
 	if err != nil {
 		return nil, fmt.Errorf("herald: publish a batch of %d events to %s: %w", len(events), topic, err)
 	}

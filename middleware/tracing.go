@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"go.opentelemetry.io/otel"
@@ -160,12 +161,18 @@ func endSpan(span trace.Span, err error, consumer bool) {
 // the trace from here; events that already carry one keep it. If the
 // publish fails, the events get their old trace attributes back, so that
 // publishing them again starts from a fresh span.
+//
+// A Publisher sends events handed to it in many contexts as one batch.
+// The span's parent is then the span those contexts share; when they
+// carry different spans (several handlers), the span links to each of
+// them instead, as the messaging conventions ask of a batch.
 func TracingPublish(opts ...TracingOption) herald.PublishMiddleware {
 	t := newTracing(opts)
 	return func(next herald.PublishFunc) herald.PublishFunc {
 		return func(ctx context.Context, topic string, events []*herald.CloudEvent) (res []herald.Result, err error) {
-			ctx, span := t.tracer.Start(ctx, "send "+topic,
-				trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(sendAttrs(topic, events)...))
+			start := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(sendAttrs(topic, events)...)}
+			ctx, start = callers(ctx, events, start)
+			ctx, span := t.tracer.Start(ctx, "send "+topic, start...)
 			defer func() { endSpan(span, err, false) }()
 			undo := t.inject(ctx, events)
 			if res, err = next(ctx, topic, events); err != nil {
@@ -178,6 +185,39 @@ func TracingPublish(opts ...TracingOption) herald.PublishMiddleware {
 			return res, err
 		}
 	}
+}
+
+// maxLinks bounds the links of one send span to the spans of the events'
+// callers (OpenTelemetry's SDK keeps 128 by default).
+const maxLinks = 128
+
+// callers finds the spans the events were handed over in (a Publisher's
+// batch; herald.PublishedWith). One span shared by all becomes the send
+// span's parent; several become links. A direct publish, or callers with
+// no span, leave ctx as it is.
+func callers(ctx context.Context, events []*herald.CloudEvent, opts []trace.SpanStartOption) (context.Context, []trace.SpanStartOption) {
+	var spans []trace.SpanContext
+	for _, e := range events {
+		c := herald.PublishedWith(ctx, e)
+		if c == ctx {
+			continue
+		}
+		sc := trace.SpanContextFromContext(c)
+		if sc.IsValid() && len(spans) < maxLinks && !slices.ContainsFunc(spans, sc.Equal) {
+			spans = append(spans, sc)
+		}
+	}
+	switch len(spans) {
+	case 0:
+		return ctx, opts
+	case 1:
+		return trace.ContextWithSpanContext(ctx, spans[0]), opts
+	}
+	links := make([]trace.Link, len(spans))
+	for i, sc := range spans {
+		links[i] = trace.Link{SpanContext: sc}
+	}
+	return ctx, append(opts, trace.WithLinks(links...))
 }
 
 // sendAttrs describes a publish call: the event itself when there is one,

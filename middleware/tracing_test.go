@@ -125,6 +125,87 @@ func TestTracing_ThreeHopChainIsOneTraceWithLinkedHops(t *testing.T) {
 	}
 }
 
+// The same hop when the handler publishes through a Publisher, which sends
+// the event later in a batch of its own: the send span is still a child of
+// the handler's consumer span, and the next consumer continues it.
+func TestTracing_AHopThroughAPublisherContinuesTheHandlersSpan(t *testing.T) {
+	rec, opt := recorder(t)
+	c, r := tracedHerald(t, opt)
+	p := c.NewPublisher(herald.PublisherOptions{})
+	r.HandleFunc("orders", "billing", func(ctx context.Context, d *herald.Delivery) error {
+		_, err := p.Publish(ctx, "stock", herald.MustNewEvent("stock.reserved", []byte(`{}`), herald.WithSource("/test"))).Wait(ctx)
+		return err
+	})
+	r.HandleFunc("stock", "payment", func(ctx context.Context, d *herald.Delivery) error { return nil })
+	run(t, c, r)
+	t.Cleanup(func() { p.Close(context.Background()) }) // before run's cleanup closes c
+	if _, err := c.Publish(context.Background(), "orders", herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))); err != nil {
+		t.Fatal(err)
+	}
+	s := waitForSpans(t, rec, 4)
+	sendOrders, processOrders, sendStock, processStock := s["send orders"], s["process orders"], s["send stock"], s["process stock"]
+	for name, span := range s {
+		if span.SpanContext().TraceID() != sendOrders.SpanContext().TraceID() {
+			t.Errorf("%s is in trace %s, not the order's trace %s", name, span.SpanContext().TraceID(), sendOrders.SpanContext().TraceID())
+		}
+	}
+	childOf(t, sendStock, processOrders)
+	continues(t, processStock, sendStock)
+}
+
+// A Publisher's batch that gathers events handed over under two different
+// spans is sent under a span linked to both (the messaging conventions'
+// batch), and each event carries that send span.
+func TestTracingPublish_ABatchFromManyCallersLinksToEach(t *testing.T) {
+	rec, opt := recorder(t)
+	c, err := herald.Open(t.TempDir(), herald.WithPublishMiddleware(TracingPublish(opt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	one := 1
+	if _, _, err := c.PutTopic(ctx, "stock", herald.TopicSpec{Partitions: &one}); err != nil {
+		t.Fatal(err)
+	}
+	tracer := newTracing([]TracingOption{opt}).tracer
+	ctxA, a := tracer.Start(ctx, "handler a")
+	ctxB, b := tracer.Start(ctx, "handler b")
+	p := c.NewPublisher(herald.PublisherOptions{Linger: time.Hour, MaxBatchEvents: 2}) // the second event sends the batch
+	ra := p.Publish(ctxA, "stock", herald.MustNewEvent("stock.reserved", []byte(`{}`), herald.WithSource("/test")))
+	rb := p.Publish(ctxB, "stock", herald.MustNewEvent("stock.reserved", []byte(`{}`), herald.WithSource("/test")))
+	for _, r := range []*herald.PublishResult{ra, rb} {
+		if _, err := r.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.End()
+	b.End()
+	send := waitForSpans(t, rec, 3)["send stock"]
+	if send.Parent().IsValid() {
+		t.Errorf("send span has parent %s, want none: its callers are two", send.Parent().SpanID())
+	}
+	linked := map[trace.SpanID]bool{}
+	for _, l := range send.Links() {
+		linked[l.SpanContext.SpanID()] = true
+	}
+	if len(linked) != 2 || !linked[a.SpanContext().SpanID()] || !linked[b.SpanContext().SpanID()] {
+		t.Errorf("send span links to %v, want the spans of both callers", send.Links())
+	}
+	events, err := c.Read(ctx, "stock", 0, 0, 2)
+	if err != nil || len(events) != 2 {
+		t.Fatalf("read: %v, %v", events, err)
+	}
+	for _, e := range events {
+		if got := traceParentSpan(t, e); got != send.SpanContext().SpanID() {
+			t.Errorf("event %s carries span %s, want the send span %s", e.ID, got, send.SpanContext().SpanID())
+		}
+	}
+}
+
 // continues checks that a consumer span has the producer span as parent
 // and as its one link.
 func continues(t *testing.T, consumer, producer sdktrace.ReadOnlySpan) {
