@@ -7,6 +7,15 @@ import (
 	"time"
 )
 
+// SetHealthCheck sets how long remote clients connected from now on wait
+// before pinging an idle connection, and for the answer; the returned func
+// restores the defaults.
+func SetHealthCheck(idle, timeout time.Duration) (restore func()) {
+	saved := healthCheck
+	healthCheck.idle, healthCheck.timeout = idle, timeout
+	return func() { healthCheck = saved }
+}
+
 // WrapRemoteTransport puts wrap around the transport of a remote client's
 // calls, so that tests can watch or hold requests on their way.
 func WrapRemoteTransport(c *Client, wrap func(http.RoundTripper) http.RoundTripper) {

@@ -57,6 +57,15 @@ func (o connectOption) applyConnect(c *connectConfig) { o(c) }
 // hold other streams of the connection back longer on a slow link.
 const maxReadFrameSize = 256 << 10
 
+// healthCheck is how the client finds a connection that died without a
+// word (the server's host lost, a network partition, a NAT entry dropped):
+// after idle without a frame from the server it sends a ping, and closes
+// the connection when no answer comes within timeout, failing what was in
+// flight on it; the next call dials again. Without it such a connection
+// holds calls, streams and the Router's feeds for the kernel's TCP
+// timeouts, minutes to a quarter of an hour.
+var healthCheck = struct{ idle, timeout time.Duration }{15 * time.Second, 10 * time.Second}
+
 // Connect returns a client of the Herald server at addr ("host:port", or a
 // URL such as http://127.0.0.1:7440). It checks that the server answers
 // (and takes the token) before it returns.
@@ -70,7 +79,7 @@ func Connect(ctx context.Context, addr string, opts ...ConnectOption) (*Client, 
 		return nil, err
 	}
 	t := &http.Transport{Protocols: new(http.Protocols), TLSClientConfig: c.tls, IdleConnTimeout: 90 * time.Second,
-		HTTP2: &http.HTTP2Config{MaxReadFrameSize: maxReadFrameSize}}
+		HTTP2: &http.HTTP2Config{MaxReadFrameSize: maxReadFrameSize, SendPingTimeout: healthCheck.idle, PingTimeout: healthCheck.timeout}}
 	if strings.HasPrefix(base, "https://") {
 		t.Protocols.SetHTTP2(true)
 	} else {

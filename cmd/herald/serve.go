@@ -121,6 +121,10 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 	hs.Protocols.SetHTTP1(true)
 	hs.Protocols.SetHTTP2(true)
 	hs.Protocols.SetUnencryptedHTTP2(true)
+	// A client that vanished without a word (its host lost, a partition)
+	// is found by a ping after 30s without a frame from it, and its
+	// connection and streams end then, not after the kernel's TCP timeouts.
+	hs.HTTP2 = &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second}
 	hs.RegisterOnShutdown(srv.Close)
 	pushers := push.Supervise(subs, time.Second, push.Options{Logger: logger})
 	if s.Pprof != "" {

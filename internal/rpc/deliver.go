@@ -36,10 +36,17 @@ func (s *Service) Pull(ctx context.Context, req *connect.Request[heraldv1.PullRe
 }
 
 // Settle applies settlements in order and answers once they are durable.
+// A request with any settlement that is not valid is refused whole, before
+// any is applied.
 func (s *Service) Settle(ctx context.Context, req *connect.Request[heraldv1.SettleRequest]) (*connect.Response[heraldv1.SettleResponse], error) {
 	m, err := s.manager()
 	if err != nil {
 		return nil, err
+	}
+	for i, st := range req.Msg.GetSettlements() {
+		if _, err := checkSettlement(st); err != nil {
+			return nil, toConnect(fmt.Errorf("settlement %d: %w", i, err))
+		}
 	}
 	resp := &heraldv1.SettleResponse{}
 	for _, st := range req.Msg.GetSettlements() {
@@ -52,16 +59,28 @@ func (s *Service) Settle(ctx context.Context, req *connect.Request[heraldv1.Sett
 	return connect.NewResponse(resp), nil
 }
 
+// checkSettlement refuses a settlement that cannot be applied, and
+// returns its delay.
+func checkSettlement(st *heraldv1.Settlement) (time.Duration, error) {
+	if n := len(st.GetAckIds()); n > subscription.MaxAckIDs {
+		return 0, fmt.Errorf("%w: %d ack ids: at most %d per settlement", subscription.ErrInvalidConfig, n, subscription.MaxAckIDs)
+	}
+	switch st.GetKind() {
+	case heraldv1.Settlement_KIND_ACK, heraldv1.Settlement_KIND_NACK, heraldv1.Settlement_KIND_REJECT,
+		heraldv1.Settlement_KIND_EXTEND, heraldv1.Settlement_KIND_RELEASE:
+	default:
+		return 0, fmt.Errorf("%w: settlement kind %v: must be ACK, NACK, REJECT, EXTEND or RELEASE", subscription.ErrInvalidConfig, st.GetKind())
+	}
+	return delayOf(st.GetDelay())
+}
+
 // settle applies one settlement.
 func settle(ctx context.Context, m *subscription.Manager, topic, name string, st *heraldv1.Settlement) (subscription.AckResult, error) {
-	ids := st.GetAckIds()
-	if len(ids) > subscription.MaxAckIDs {
-		return subscription.AckResult{}, fmt.Errorf("%w: %d ack ids: at most %d per settlement", subscription.ErrInvalidConfig, len(ids), subscription.MaxAckIDs)
-	}
-	delay, err := delayOf(st.GetDelay())
+	delay, err := checkSettlement(st)
 	if err != nil {
 		return subscription.AckResult{}, err
 	}
+	ids := st.GetAckIds()
 	switch st.GetKind() {
 	case heraldv1.Settlement_KIND_ACK:
 		return m.Ack(ctx, topic, name, ids)
@@ -71,10 +90,9 @@ func settle(ctx context.Context, m *subscription.Manager, topic, name string, st
 		return m.Reject(ctx, topic, name, ids, st.GetReason())
 	case heraldv1.Settlement_KIND_EXTEND:
 		return m.Extend(ctx, topic, name, ids, delay)
-	case heraldv1.Settlement_KIND_RELEASE:
+	default: // KIND_RELEASE: checkSettlement let no other through
 		return m.Release(ctx, topic, name, ids)
 	}
-	return subscription.AckResult{}, fmt.Errorf("%w: settlement kind %v: must be ACK, NACK, REJECT, EXTEND or RELEASE", subscription.ErrInvalidConfig, st.GetKind())
 }
 
 // deliveriesToProto converts deliveries, their messages allocated

@@ -35,7 +35,9 @@ func (s *Service) Subscribe(ctx context.Context, stream *connect.BidiStream[hera
 	if err != nil {
 		return err
 	}
-	first, err := stream.Receive()
+	ctx, cancel := s.untilClosing(ctx)
+	defer cancel(nil)
+	first, err := receiveFirst(ctx, stream)
 	if err != nil {
 		return err
 	}
@@ -46,8 +48,6 @@ func (s *Service) Subscribe(ctx context.Context, stream *connect.BidiStream[hera
 	if _, err := m.Get(ctx, start.GetTopic(), start.GetSubscription()); err != nil {
 		return toConnect(err)
 	}
-	ctx, cancel := s.untilClosing(ctx)
-	defer cancel(nil)
 	ss := &subscribeStream{m: m, topic: start.GetTopic(), name: start.GetSubscription(), cancel: cancel,
 		credit: newCredit(), settles: make(chan *heraldv1.Settlement, 1024)}
 	applied := make(chan struct{})
@@ -62,6 +62,28 @@ func (s *Service) Subscribe(ctx context.Context, stream *connect.BidiStream[hera
 		return ss.applyErr // the client must not take a failed settlement for done
 	}
 	return err
+}
+
+// receiveFirst waits for the stream's first message, or for the server to
+// shut down: a client that never sends start must not hold the server's
+// graceful shutdown. The receive left waiting ends when the handler
+// returns (the request body is closed then).
+func receiveFirst(ctx context.Context, stream *connect.BidiStream[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse]) (*heraldv1.SubscribeRequest, error) {
+	type received struct {
+		msg *heraldv1.SubscribeRequest
+		err error
+	}
+	got := make(chan received, 1)
+	go func() {
+		msg, err := stream.Receive()
+		got <- received{msg, err}
+	}()
+	select {
+	case r := <-got:
+		return r.msg, r.err
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
 }
 
 // errServerClosing ends streams and long polls when the server shuts down.
