@@ -88,9 +88,10 @@ func (ru *runner) nextBatch(ctx, hctx context.Context, f feed) error {
 			wctx, cancel = context.WithDeadline(ctx, deadline)
 		}
 		got, err := f.next(wctx, opts.MaxSize-len(ds))
+		waited := wctx.Err() != nil && ctx.Err() == nil // MaxWait passed; read before cancel makes wctx done anyway
 		cancel()
 		ds = append(ds, got...)
-		if err != nil && (wctx.Err() == nil || ctx.Err() != nil) {
+		if err != nil && !waited { // the feed broke, or Run is ending
 			if len(ds) > 0 && !ru.start(ctx, hctx, f, ds) {
 				ru.release(f, ds)
 			}

@@ -16,6 +16,14 @@ func SetHealthCheck(idle, timeout time.Duration) (restore func()) {
 	return func() { healthCheck = saved }
 }
 
+// SetFeedCloseTimeout sets how long a Router waits for a feed's
+// settlements as it closes the feed; the returned func restores it.
+func SetFeedCloseTimeout(d time.Duration) (restore func()) {
+	saved := feedCloseTimeout
+	feedCloseTimeout = d
+	return func() { feedCloseTimeout = saved }
+}
+
 // WrapRemoteTransport puts wrap around the transport of a remote client's
 // calls, so that tests can watch or hold requests on their way.
 func WrapRemoteTransport(c *Client, wrap func(http.RoundTripper) http.RoundTripper) {
@@ -48,8 +56,8 @@ func CloseFeedGivenUp(ctx context.Context, c *Client, topic, sub string) error {
 	if _, err := sf.next(ctx, 10); err != nil {
 		return err
 	}
-	sf.sendMu.Lock()
-	defer sf.sendMu.Unlock()
+	sf.lockSend(ctx)
+	defer sf.unlockSend()
 	given, cancel := context.WithCancel(ctx)
 	cancel()
 	closed := make(chan struct{})

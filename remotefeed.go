@@ -3,6 +3,7 @@ package herald
 import (
 	"context"
 	"errors"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,13 @@ import (
 // more than the router can start, and sends settlements on the same
 // stream. A settlement that cannot go on the stream (it broke) goes as a
 // Settle call instead, retried while the server is unreachable.
+//
+// The receiver reads every message as it comes and puts its deliveries in
+// the queue under the lease keeper at once: a delivery left unread in the
+// stream would have nobody extending its lease. Credit bounds the queue.
+// Grants go out from a goroutine of their own, so that the router's loop
+// never waits for a send (one stuck in HTTP/2 flow control would hold it
+// past Run's end).
 type streamFeed struct {
 	r           *remote
 	topic, name string
@@ -26,11 +34,17 @@ type streamFeed struct {
 	sctx        context.Context    // the stream's context: done once the feed is closed
 	keep        *leaseKeeper       // keeps the leases of deliveries received
 
-	sendMu  sync.Mutex   // serialises Send and CloseRequest
-	granted atomic.Int64 // credit granted and not yet used by deliveries handed to the router
-	in      chan []*Delivery
-	done    chan struct{} // closed when the receiver stops; err is set before
-	err     error
+	sendSem chan struct{} // one Send or CloseRequest at a time; a channel, so that a wait for it can end
+	granted atomic.Int64  // credit granted and not yet used by deliveries handed to the router
+	grant   atomic.Int64  // credit to send with the next flow message
+	flow    chan struct{} // wakes the flow sender
+
+	mu    sync.Mutex
+	queue [][]*Delivery // received, not yet taken
+	ready chan struct{} // signalled when the queue gains a message
+
+	done chan struct{} // closed when the receiver stops; err is set before
+	err  error
 }
 
 func (r *remote) feed(ctx context.Context, topic, name string, keep *leaseKeeper) (feed, error) {
@@ -41,23 +55,56 @@ func (r *remote) feed(ctx context.Context, topic, name string, keep *leaseKeeper
 	// still settles those in flight on it.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	f := &streamFeed{r: r, topic: topic, name: name, stream: r.subscribe.CallBidiStream(sctx), cancel: cancel, sctx: sctx,
-		keep: keep, in: make(chan []*Delivery, 64), done: make(chan struct{})}
+		keep: keep, sendSem: make(chan struct{}, 1), flow: make(chan struct{}, 1), ready: make(chan struct{}, 1),
+		done: make(chan struct{})}
 	start := &heraldv1.SubscribeRequest{Kind: &heraldv1.SubscribeRequest_Start{Start: &heraldv1.SubscribeStart{Topic: topic, Subscription: name}}}
-	if err := f.send(start); err != nil {
+	if err := f.send(ctx, start); err != nil {
 		cancel()
 		return nil, rpc.FromConnect(err)
 	}
 	go f.receive()
+	go f.sendFlow()
 	return f, nil
 }
 
-func (f *streamFeed) send(m *heraldv1.SubscribeRequest) error {
-	f.sendMu.Lock()
-	defer f.sendMu.Unlock()
+// lockSend takes the right to send, unless ctx ends first.
+func (f *streamFeed) lockSend(ctx context.Context) error {
+	select {
+	case f.sendSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *streamFeed) unlockSend() { <-f.sendSem }
+
+func (f *streamFeed) send(ctx context.Context, m *heraldv1.SubscribeRequest) error {
+	if err := f.lockSend(ctx); err != nil {
+		return err
+	}
+	defer f.unlockSend()
 	return f.stream.Send(m)
 }
 
-// receive hands deliveries to next until the stream ends.
+// sendFlow sends the credit next grants, until the stream ends. A failed
+// send needs no report: the stream is broken, and the receiver says so.
+func (f *streamFeed) sendFlow() {
+	for {
+		select {
+		case <-f.flow:
+		case <-f.done:
+			return
+		case <-f.sctx.Done():
+			return
+		}
+		if n := f.grant.Swap(0); n > 0 {
+			f.send(f.sctx, &heraldv1.SubscribeRequest{Kind: &heraldv1.SubscribeRequest_Flow{Flow: int32(n)}})
+		}
+	}
+}
+
+// receive queues the deliveries of each message until the stream ends.
 func (f *streamFeed) receive() {
 	defer close(f.done)
 	for {
@@ -67,38 +114,59 @@ func (f *streamFeed) receive() {
 			return
 		}
 		ds := deliveriesFromWire(f.topic, f.name, m.ds)
-		// Leased from now, though not yet taken. Room is there but for a
-		// close that gave up waiting.
-		f.keep.hold(f, ds)
+		f.keep.hold(f, ds) // leased from now, though not yet taken
+		f.mu.Lock()
+		f.queue = append(f.queue, ds)
+		f.mu.Unlock()
 		select {
-		case f.in <- ds:
-		case <-f.sctx.Done():
-			f.keep.drop(ds) // nobody takes them now: their leases run out
-			f.err = f.sctx.Err()
-			return
+		case f.ready <- struct{}{}:
+		default: // a signal is pending already
 		}
 	}
+}
+
+// take returns the oldest message's deliveries received and not taken.
+func (f *streamFeed) take() ([]*Delivery, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.queue) == 0 {
+		return nil, false
+	}
+	ds := f.queue[0]
+	f.queue[0] = nil
+	f.queue = f.queue[1:]
+	return ds, true
 }
 
 func (f *streamFeed) next(ctx context.Context, free int) ([]*Delivery, error) {
 	if want := int64(free) - f.granted.Load(); want > 0 {
 		f.granted.Add(want)
-		if err := f.send(&heraldv1.SubscribeRequest{Kind: &heraldv1.SubscribeRequest_Flow{Flow: int32(want)}}); err != nil {
-			return nil, f.brokenErr(err)
+		f.grant.Add(want)
+		select {
+		case f.flow <- struct{}{}:
+		default: // the sender is due to look already
 		}
 	}
 	timer := time.NewTimer(time.Second)
 	defer timer.Stop()
-	select {
-	case ds := <-f.in:
-		f.granted.Add(-int64(len(ds))) // outstanding until handed out, not until received
-		return ds, nil
-	case <-f.done:
-		return nil, f.brokenErr(nil)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-timer.C:
-		return nil, nil
+	for {
+		if ds, ok := f.take(); ok {
+			f.granted.Add(-int64(len(ds))) // outstanding until handed out, not until received
+			return ds, nil
+		}
+		select {
+		case <-f.ready:
+		case <-f.done:
+			if ds, ok := f.take(); ok { // received before the end: hand them out first
+				f.granted.Add(-int64(len(ds)))
+				return ds, nil
+			}
+			return nil, f.brokenErr(nil)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer.C:
+			return nil, nil
+		}
 	}
 }
 
@@ -122,7 +190,7 @@ func (f *streamFeed) settle(ctx context.Context, st settlement) {
 	select {
 	case <-f.done: // broken: the stream would drop it
 	default:
-		if f.send(&heraldv1.SubscribeRequest{Kind: &heraldv1.SubscribeRequest_Settle{Settle: settlementProto(st)}}) == nil {
+		if f.send(ctx, &heraldv1.SubscribeRequest{Kind: &heraldv1.SubscribeRequest_Settle{Settle: settlementProto(st)}}) == nil {
 			return
 		}
 	}
@@ -151,34 +219,39 @@ func (f *streamFeed) settleByCall(ctx context.Context, st settlement) {
 
 // close releases deliveries received and never started, closes the
 // client's side and waits until the server has applied every settlement
-// sent (it ends the stream then), or ctx ends.
+// sent (it ends the stream then), or ctx ends. It returns the error the
+// server ended the stream with: a settlement it could not apply.
 func (f *streamFeed) close(ctx context.Context) error {
 	defer f.cancel()
 	if ctx.Err() != nil {
 		// A close that gave up already (its settlements outlasted it):
-		// end the stream now, without waiting for sendMu, which a send
-		// stuck in flow control may hold. What was received and not
-		// taken comes again once its lease runs out.
+		// end the stream now, without waiting for the right to send,
+		// which a send stuck in flow control may hold. What was received
+		// and not taken comes again once its lease runs out.
 		for {
-			select {
-			case ds := <-f.in:
-				f.keep.drop(ds)
-			default:
+			ds, ok := f.take()
+			if !ok {
 				return ctx.Err()
 			}
+			f.keep.drop(ds)
 		}
 	}
 	f.giveBack(ctx)
-	f.sendMu.Lock()
+	if err := f.lockSend(ctx); err != nil {
+		return err // the deferred cancel ends the stream, and the stuck send with it
+	}
 	err := f.stream.CloseRequest()
-	f.sendMu.Unlock()
+	f.unlockSend()
 	for {
 		select {
-		case ds := <-f.in: // sent before the server saw the close
-			f.releaseUnstarted(ctx, ds)
+		case <-f.ready: // sent before the server saw the close
+			f.giveBack(ctx)
 		case <-f.done:
 			f.giveBack(ctx) // what arrived just before the end (settled by calls now)
 			f.stream.CloseResponse()
+			if f.err != nil && !errors.Is(f.err, io.EOF) {
+				return f.err
+			}
 			return err
 		case <-ctx.Done():
 			return ctx.Err()
@@ -190,12 +263,11 @@ func (f *streamFeed) close(ctx context.Context) error {
 // again at once, their attempt not counted.
 func (f *streamFeed) giveBack(ctx context.Context) {
 	for {
-		select {
-		case ds := <-f.in:
-			f.releaseUnstarted(ctx, ds)
-		default:
+		ds, ok := f.take()
+		if !ok {
 			return
 		}
+		f.releaseUnstarted(ctx, ds)
 	}
 }
 

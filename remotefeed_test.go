@@ -2,7 +2,12 @@ package herald_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -19,5 +24,108 @@ func TestRemoteFeed_CloseThatGaveUpEndsTheStreamAtOnce(t *testing.T) {
 	f.publish(3)
 	if err := herald.CloseFeedGivenUp(context.Background(), c, "orders", "billing"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Deliveries the server sent one per message, more messages than a
+// buffer of messages would hold, are all taken off the stream at once and
+// kept leased while they wait for the one handler: none runs out and
+// comes again. (The feed used to buffer 64 messages; those past it waited
+// unread in the stream, and their leases ran out.)
+func TestRemoteFeed_KeepsTheLeasesOfEverythingTheServerSent(t *testing.T) {
+	c := testserver.Start(t, t.TempDir()).Connect(t)
+	f := slowSubscription(t, c)
+	if _, err := c.PutSubscription(context.Background(), "orders", "slow", herald.SubscriptionConfig{Start: "earliest",
+		AckTimeout: time.Second, MaxAttempts: 5, Ordering: herald.OrderNone}); err != nil {
+		t.Fatal(err)
+	}
+	var seen calls
+	release := make(chan struct{})
+	r := herald.NewRouter(c, herald.RouterOptions{Concurrency: 1, Prefetch: 200})
+	herald.Handle(r, "orders", "slow", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+		<-release
+		seen.add(e)
+		return nil
+	})
+	f.run(r)
+	const n = 120
+	time.Sleep(200 * time.Millisecond) // the stream is open: each publish goes out alone
+	for i := 0; i < n; i++ {
+		f.publish(1)
+		time.Sleep(2 * time.Millisecond)
+	}
+	time.Sleep(2500 * time.Millisecond) // two and a half ack timeouts
+	close(release)
+	eventually(t, "every ack", func() bool { return f.committedOn("slow") == n })
+	f.stop()
+	got := seen.list()
+	again := 0
+	for _, call := range got {
+		if !strings.HasSuffix(call, "/1") {
+			again++
+		}
+	}
+	if len(got) != n || again > 0 {
+		t.Fatalf("%d handler calls for %d events, %d of them at a later attempt: leases ran out of deliveries the router held", len(got), n, again)
+	}
+}
+
+// stallGate stops reading the Subscribe stream's request body when told,
+// as a server that stops reading would: the client's sends then block in
+// HTTP/2 flow control until the stream is cancelled.
+type stallGate struct {
+	next  http.RoundTripper
+	stall atomic.Bool
+}
+
+func (g *stallGate) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(req.URL.Path, "/Subscribe") {
+		req.Body = &stallBody{ReadCloser: req.Body, g: g, ctx: req.Context()}
+	}
+	return g.next.RoundTrip(req)
+}
+
+type stallBody struct {
+	io.ReadCloser
+	g   *stallGate
+	ctx context.Context
+}
+
+func (b *stallBody) Read(p []byte) (int, error) {
+	if b.g.stall.Load() {
+		<-b.ctx.Done()
+		return 0, b.ctx.Err()
+	}
+	return b.ReadCloser.Read(p)
+}
+
+// Run ends when its ctx does even while the stream's sends are stuck: the
+// Router's loop never waits for a send, and its close gives up after the
+// feed close timeout and cancels the stream.
+func TestRemoteFeed_RunEndsWhileTheStreamsSendsAreStuck(t *testing.T) {
+	defer herald.SetFeedCloseTimeout(time.Second)()
+	c := testserver.Start(t, t.TempDir()).Connect(t)
+	g := &stallGate{}
+	herald.WrapRemoteTransport(c, func(next http.RoundTripper) http.RoundTripper { g.next = next; return g })
+	f := newFixture(t, c, 5)
+	var handled atomic.Int64
+	r := herald.NewRouter(c, herald.RouterOptions{DrainTimeout: 100 * time.Millisecond})
+	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+		handled.Add(1)
+		return nil
+	})
+	f.run(r)
+	f.publish(1)
+	eventually(t, "the first event", func() bool { return handled.Load() == 1 })
+	g.stall.Store(true)
+	f.publish(300) // their acks and the credit for more fill the stalled stream
+	time.Sleep(500 * time.Millisecond)
+	f.cancel()
+	select {
+	case <-f.done:
+		f.cancel = nil
+	case <-time.After(15 * time.Second):
+		f.cancel = nil // stop would wait for it too
+		t.Fatal("Run did not return 15s after its ctx ended, with a feed close timeout of 1s")
 	}
 }

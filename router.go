@@ -96,8 +96,11 @@ func (r *Router) Run(ctx context.Context) error {
 	ackTimeouts := make([]time.Duration, len(r.routes))
 	for i, rt := range r.routes {
 		info, err := r.c.Subscription(ctx, rt.topic, rt.sub)
-		if err != nil {
-			return fmt.Errorf("herald: router: subscription %q on topic %q: %w (create it with PutSubscription first)", rt.sub, rt.topic, err)
+		switch {
+		case errors.Is(err, ErrSubscriptionNotFound): // the error names both
+			return fmt.Errorf("herald: router: %w (create it with PutSubscription first)", err)
+		case err != nil:
+			return fmt.Errorf("herald: router: subscription %q on topic %q: %w", rt.sub, rt.topic, err)
 		}
 		ackTimeouts[i] = info.Config.AckTimeout
 	}
@@ -172,7 +175,9 @@ func (r *Router) runRoute(ctx context.Context, rt route, ackTimeout time.Duratio
 	if f != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), feedCloseTimeout)
 		defer cancel()
-		f.close(cctx)
+		if cerr := f.close(cctx); cerr != nil && err == nil {
+			err = fmt.Errorf("herald: router: topic %s, subscription %s: settling at shutdown: %w (those events come again)", rt.topic, rt.sub, cerr)
+		}
 	}
 	return err
 }
@@ -237,13 +242,23 @@ func (ru *runner) start(ctx, hctx context.Context, f feed, ds []*Delivery) bool 
 	ru.mu.Unlock()
 	ru.wg.Go(func() {
 		defer func() { <-ru.slots }()
-		errs := ru.call(hctx, ds)
-		for _, st := range settlements(ru.finish(ds), errs) { // those not already nacked by a drain that timed out
-			f.settle(context.Background(), st)
-		}
+		// Settled in a defer, so that a handler that ends its goroutine
+		// (runtime.Goexit, as t.FailNow does) still has its deliveries
+		// nacked rather than held until MaxExtension.
+		errs := sameError(len(ds), errHandlerExited)
+		defer func() {
+			for _, st := range settlements(ru.finish(ds), errs) { // those not already nacked by a drain that timed out
+				f.settle(context.Background(), st)
+			}
+		}()
+		errs = ru.call(hctx, ds)
 	})
 	return true
 }
+
+// errHandlerExited is the nack reason of a handler that ended its
+// goroutine instead of returning.
+var errHandlerExited = errors.New("handler exited without returning (runtime.Goexit, as t.FailNow does)")
 
 // finish takes deliveries out of the in-flight set; the ack ids of those
 // that were no longer there (a drain settled them) come back empty.
@@ -344,7 +359,7 @@ func (ru *runner) drain(cancel context.CancelFunc) error {
 
 // feedCloseTimeout bounds the close of a feed: applying the settlements
 // queued on it, then ending it.
-const feedCloseTimeout = 30 * time.Second
+var feedCloseTimeout = 30 * time.Second // a var for tests
 
 // drainGrace is how long a drain waits, after cancelling the handlers
 // still running at its timeout, for them to return.

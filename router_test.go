@@ -3,6 +3,7 @@ package herald_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -259,4 +260,32 @@ func TestRouter_HandlersPastTheDrainTimeoutAreCancelledAndNacked(t *testing.T) {
 		f.run(again)
 		eventually(t, "the redelivery", func() bool { return f.committed() == 1 })
 	})
+}
+
+// A handler that ends its goroutine instead of returning (runtime.Goexit,
+// as t.FailNow does) has its delivery nacked, so the event comes again at
+// once rather than being held until MaxExtension.
+func TestRouter_AHandlerThatExitsItsGoroutineNacks(t *testing.T) {
+	c, err := herald.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f := newFixture(t, c, 5)
+	var seen calls
+	r := herald.NewRouter(c, herald.RouterOptions{})
+	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+		seen.add(e)
+		if e.Attempt == 1 {
+			runtime.Goexit()
+		}
+		return nil
+	})
+	f.publish(1)
+	f.run(r)
+	eventually(t, "the ack of attempt 2", func() bool { return f.committed() == 1 })
+	f.stop()
+	if got := seen.list(); len(got) != 2 || got[1] != "0/2" {
+		t.Fatalf("handler calls (order/attempt) %v, want 0/1 then 0/2", got)
+	}
 }
