@@ -242,3 +242,21 @@ func TestClient_PublishOfNoEventsIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// With automatic creation off, a publish to a topic that does not exist
+// fails with ErrTopicNotFound and creates nothing.
+func TestClient_PublishWithoutAutoCreateIsTopicNotFound(t *testing.T) {
+	c, err := herald.Open(t.TempDir(), herald.WithoutAutoCreate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	_, err = c.Publish(ctx, "no-such-topic", herald.MustNewEvent("order.placed", []byte(`{}`)))
+	if !errors.Is(err, herald.ErrTopicNotFound) {
+		t.Fatalf("publish to a missing topic: %v, want ErrTopicNotFound", err)
+	}
+	if topics, err := c.Topics(ctx); err != nil || len(topics) != 0 {
+		t.Fatalf("topics after the refused publish: %v, %v; want none", topics, err)
+	}
+}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/heraldevents/herald/internal/storage"
 )
@@ -14,8 +15,8 @@ var (
 	ErrEventTooLarge  = errors.New("event too large")
 	ErrBatchTooLarge  = errors.New("batch too large")
 	ErrEmptyBatch     = errors.New("no events to publish")
-	ErrTopicNotFound  = storage.ErrUnknownTopic // one error, whichever layer finds the topic missing
-	ErrAutoCreateOff  = errors.New("unknown topic and automatic topic creation is off")
+	ErrTopicNotFound  = storage.ErrUnknownTopic                                                // one error, whichever layer finds the topic missing
+	ErrAutoCreateOff  = fmt.Errorf("%w and automatic topic creation is off", ErrTopicNotFound) // is ErrTopicNotFound too
 	ErrReservedTopic  = errors.New("topic names starting with \"__\" are reserved for Herald")
 	ErrInvalidTopic   = errors.New("invalid topic name")
 	ErrTopicConflict  = errors.New("conflicting topic settings")

@@ -290,6 +290,9 @@ func TestService_PublishErrors(t *testing.T) {
 
 		wantCode(t, pub("orders"), connect.CodeInvalidArgument, "empty_batch", "no events")
 		wantCode(t, pub("missing", orderEvent("m")), connect.CodeNotFound, "auto_create_disabled", `"missing"`)
+		if err := FromConnect(pub("missing", orderEvent("m"))); !errors.Is(err, broker.ErrAutoCreateOff) || !errors.Is(err, broker.ErrTopicNotFound) {
+			t.Fatalf("a client reads %v; want it to be ErrAutoCreateOff and ErrTopicNotFound", err)
+		}
 
 		// All or nothing: the batch with a bad event stored nothing.
 		if _, end, err := f.b.Offsets(ctx, "orders", 0); err != nil || end != 0 {
