@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // Event is an event handed to a typed handler: its data decoded as T, the
@@ -56,9 +59,13 @@ func IsPermanent(err error) bool {
 }
 
 // Handle registers a typed handler for a subscription: each event's data is
-// decoded from JSON into T, through the upcasters of its type when there
-// are (see Upcast); data that does not decode is dead-lettered at once:
-// no retry can fix it.
+// decoded into T (from JSON, or from protobuf when its content type says
+// so and T is a generated message type), through the upcasters of its type
+// when there are (see Upcast); data that does not decode is dead-lettered
+// at once: no retry can fix it. The handler gets every event of the
+// subscription, whatever its type: on a topic that carries several types,
+// give the subscription a Filter on Types (JSON ignores fields T lacks, so
+// an event of another type may decode into a T with nothing set).
 func Handle[T any](r *Router, topic, subscription string, fn func(ctx context.Context, e Event[T]) error) {
 	r.HandleFunc(topic, subscription, func(ctx context.Context, d *Delivery) error {
 		e, err := decodeEvent[T](r, d)
@@ -85,10 +92,32 @@ func decodeEvent[T any](r *Router, d *Delivery) (Event[T], error) {
 				d.Event.ID, d.Event.Type, v, e.Data))
 		}
 		e.Data = data
+	case len(d.Event.Data) > 0 && isProto(d.Event.DataContentType):
+		if err := decodeProtoAs(d.Event, &e.Data); err != nil {
+			return Event[T]{}, Permanent(err)
+		}
 	case len(d.Event.Data) > 0:
 		if err := json.Unmarshal(d.Event.Data, &e.Data); err != nil {
 			return Event[T]{}, Permanent(fmt.Errorf("event %s: data does not decode as %T: %w", d.Event.ID, e.Data, err))
 		}
 	}
 	return e, nil
+}
+
+// decodeProtoAs decodes protobuf data into a handler's T: a generated
+// message type, as a pointer (*pb.OrderPlaced, the usual) or not.
+func decodeProtoAs[T any](e *CloudEvent, dst *T) error {
+	if m, ok := any(dst).(proto.Message); ok {
+		return DecodeProto(e, m)
+	}
+	if t := reflect.TypeFor[T](); t.Kind() == reflect.Pointer {
+		if m, ok := reflect.New(t.Elem()).Interface().(proto.Message); ok {
+			if err := DecodeProto(e, m); err != nil {
+				return err
+			}
+			*dst = m.(T)
+			return nil
+		}
+	}
+	return fmt.Errorf("event %s: data is protobuf (%s), but the handler takes %T, not a protobuf message", e.ID, e.DataContentType, *dst)
 }

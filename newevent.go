@@ -218,10 +218,7 @@ func isJSONMediaType(ct string) bool {
 // "application/x-protobuf") or its dataschema names another message type
 // than m's.
 func DecodeProto(e *CloudEvent, m proto.Message) error {
-	mt, _, _ := strings.Cut(e.DataContentType, ";")
-	switch strings.ToLower(strings.TrimSpace(mt)) {
-	case protoContentType, "application/x-protobuf":
-	default:
+	if !isProto(e.DataContentType) {
 		return fmt.Errorf("herald: event %s: data is %q, not protobuf", e.ID, e.DataContentType)
 	}
 	want := string(m.ProtoReflect().Descriptor().FullName())
@@ -232,6 +229,16 @@ func DecodeProto(e *CloudEvent, m proto.Message) error {
 		return fmt.Errorf("herald: event %s: decode protobuf data as %s: %w", e.ID, want, err)
 	}
 	return nil
+}
+
+// isProto reports whether a content type is protobuf's.
+func isProto(contentType string) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	switch strings.ToLower(strings.TrimSpace(mt)) {
+	case protoContentType, "application/x-protobuf":
+		return true
+	}
+	return false
 }
 
 // schemaMessageName returns the message name a type URL ends with: what

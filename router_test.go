@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
 	"github.com/heraldevents/herald"
 )
 
@@ -148,6 +150,43 @@ func TestRouter_ErrorRetriesPanicRetriesPermanentDeadLetters(t *testing.T) {
 		}
 		if n := calls.Load(); n != 5 {
 			t.Fatalf("%d handler calls, want 5 (two retries)", n)
+		}
+	})
+}
+
+// A typed handler of a generated protobuf message gets protobuf data
+// decoded; protobuf data for a handler of a plain struct is dead-lettered
+// with a reason that says so.
+func TestRouter_TypedHandlerDecodesProtobuf(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		ctx := context.Background()
+		if _, err := c.PutSubscription(ctx, "orders", "labels", herald.SubscriptionConfig{Start: "earliest",
+			Filter: herald.Filter{Types: []string{"order.labelled"}}}); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan string, 10)
+		r := herald.NewRouter(f.c, herald.RouterOptions{})
+		herald.Handle(r, "orders", "labels", func(ctx context.Context, e herald.Event[*wrapperspb.StringValue]) error {
+			got <- e.Data.GetValue()
+			return nil
+		})
+		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error { return nil })
+		f.run(r)
+		if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.labelled", wrapperspb.String("fragile"), herald.WithSource("/shop"))); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case v := <-got:
+			if v != "fragile" {
+				t.Fatalf("protobuf handler got %q, want fragile", v)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the protobuf handler was not called")
+		}
+		eventually(t, "billing's dead letter", func() bool { return len(f.deadLetters()) == 1 })
+		if reason := f.deadLetters()[0].Extensions["deadreason"]; !strings.Contains(reason, "not a protobuf message") {
+			t.Errorf("billing's dead letter says %q", reason)
 		}
 	})
 }
