@@ -33,7 +33,7 @@ type RouterOptions struct {
 	// 4×Concurrency; negative: none.
 	Prefetch     int
 	DrainTimeout time.Duration // how long Run lets handlers finish after its ctx ends; default 30s
-	Logger       *slog.Logger  // where lost connections are reported; default slog.Default()
+	Logger       *slog.Logger  // where lost connections and dead-lettered events are reported; default slog.Default()
 	// MaxExtension is how long after a delivery came the Router goes on
 	// extending its lease while it holds it (waiting for a handler, or
 	// being handled), so that it does not run out and come again
@@ -247,13 +247,29 @@ func (ru *runner) start(ctx, hctx context.Context, f feed, ds []*Delivery) bool 
 		// nacked rather than held until MaxExtension.
 		errs := sameError(len(ds), errHandlerExited)
 		defer func() {
-			for _, st := range settlements(ru.finish(ds), errs) { // those not already nacked by a drain that timed out
+			ids := ru.finish(ds) // empty for those a drain that timed out nacked already
+			ru.logDeadLetters(ds, ids, errs)
+			for _, st := range settlements(ids, errs) {
 				f.settle(context.Background(), st)
 			}
 		}()
 		errs = ru.call(hctx, ds)
 	})
 	return true
+}
+
+// logDeadLetters reports, at Warn, the deliveries a handler sends to the
+// dead letters now (a Permanent error, data that does not decode): that is
+// the end of their handling, which nothing else would show. Failures that
+// come again are not logged here (middleware.Log logs every one).
+func (ru *runner) logDeadLetters(ds []*Delivery, ids []string, errs []error) {
+	for i, err := range errs {
+		if ids[i] != "" && IsPermanent(err) {
+			e := ds[i].Event
+			ru.r.opts.Logger.Warn("herald: router: event dead-lettered", "topic", ru.rt.topic, "subscription", ru.rt.sub,
+				"event_id", e.ID, "type", e.Type, "attempt", ds[i].Attempt, "error", err)
+		}
+	}
 }
 
 // errHandlerExited is the nack reason of a handler that ended its

@@ -1,8 +1,10 @@
 package herald_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"runtime"
 	"strconv"
 	"strings"
@@ -191,10 +193,13 @@ func TestRouter_TypedHandlerDecodesProtobuf(t *testing.T) {
 	})
 }
 
+// Data that does not decode is dead-lettered at once, and the Router says
+// so in its log (nothing else would show it).
 func TestRouter_DataThatDoesNotDecodeIsDeadLetteredAtOnce(t *testing.T) {
 	forEachClient(t, func(t *testing.T, c *herald.Client) {
 		f := newFixture(t, c, 5)
-		r := herald.NewRouter(f.c, herald.RouterOptions{})
+		var log lockedBuffer
+		r := herald.NewRouter(f.c, herald.RouterOptions{Logger: slog.New(slog.NewTextHandler(&log, nil))})
 		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error { return nil })
 		f.run(r)
 		bad := herald.MustNewEvent("order.placed", []byte(`{"order":"not a number"}`), herald.WithSource("/shop"))
@@ -202,7 +207,32 @@ func TestRouter_DataThatDoesNotDecodeIsDeadLetteredAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, "the dead letter", func() bool { return len(f.deadLetters()) == 1 })
+		f.stop()
+		out := log.String()
+		for _, want := range []string{"level=WARN", `msg="herald: router: event dead-lettered"`, "event_id=" + bad.ID, "does not decode"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("router log %q lacks %s", out, want)
+			}
+		}
 	})
+}
+
+// lockedBuffer is a bytes.Buffer that handler goroutines may write at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestRouter_ShutdownLetsInFlightHandlersFinish(t *testing.T) {
