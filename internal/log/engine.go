@@ -83,7 +83,7 @@ func (e *Engine) takeLock() error {
 	}
 	lock, err := l.Lock(filepath.Join(e.dir, lockFile))
 	if errors.Is(err, vfs.ErrLocked) {
-		return fmt.Errorf("data directory %s is in use by another Herald (stop it, or use another --data directory): %w", e.dir, err)
+		return fmt.Errorf("data directory %s is in use by another Herald (stop it, or give this one another directory): %w", e.dir, err)
 	}
 	if err != nil {
 		return fmt.Errorf("lock data directory: %w", err)
