@@ -522,38 +522,6 @@ func TestPublisher_SendsUpToMaxInFlightBatchesOfATopicAtOnce(t *testing.T) {
 	}
 }
 
-// Published from a handler, an event gets the handled event as its cause,
-// as with Client.Publish.
-func TestPublisher_SetsCausationFromTheHandlersContext(t *testing.T) {
-	forEachClient(t, func(t *testing.T, c *herald.Client) {
-		f := newFixture(t, c, 5)
-		ctx := context.Background()
-		if _, _, err := f.c.PutTopic(ctx, "stock", herald.TopicSpec{}); err != nil {
-			t.Fatal(err)
-		}
-		p := f.c.NewPublisher(herald.PublisherOptions{})
-		t.Cleanup(func() { p.Close(context.Background()) })
-		r := herald.NewRouter(f.c, herald.RouterOptions{})
-		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
-			_, err := p.Publish(ctx, "stock", herald.MustNewEvent("stock.reserved", struct{}{})).Wait(ctx)
-			return err
-		})
-		f.run(r)
-		placed := orderEvent(7)
-		if _, err := f.c.Publish(ctx, "orders", placed); err != nil {
-			t.Fatal(err)
-		}
-		var stock []*herald.CloudEvent
-		eventually(t, "stock.reserved", func() bool {
-			stock, _ = f.c.Read(ctx, "stock", 0, 0, 10)
-			return len(stock) == 1
-		})
-		if stock[0].CausationID != placed.ID || stock[0].CorrelationID != placed.ID {
-			t.Fatalf("causation %q correlation %q, want %q", stock[0].CausationID, stock[0].CorrelationID, placed.ID)
-		}
-	})
-}
-
 // BenchmarkPublisher_Async1KiB publishes 1 KiB events through a Publisher
 // to an embedded Herald (fsync always) from one goroutine, and reports
 // events stored per second (the clock stops after Flush). Events are
