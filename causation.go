@@ -76,6 +76,16 @@ func withSubmitted(ctx context.Context, events []*CloudEvent, ctxs []context.Con
 	return context.WithValue(ctx, submittedKey{}, &submitted{events: events, ctxs: ctxs})
 }
 
+// at is of for the event at index i of the events the middleware was
+// given: the batch's own slice, unless a middleware changed it, so the
+// look-up is by index first.
+func (s *submitted) at(i int, e *CloudEvent) (context.Context, bool) {
+	if i < len(s.events) && s.events[i] == e {
+		return s.ctxs[i], true
+	}
+	return s.of(e)
+}
+
 // of returns the context e was handed over with, if e is in the batch.
 func (s *submitted) of(e *CloudEvent) (context.Context, bool) {
 	if len(s.events) <= 16 {
@@ -122,8 +132,8 @@ func stampSent(ctx context.Context, events []*CloudEvent) {
 		stampCausation(ctx, events)
 		return
 	}
-	for _, e := range events {
-		if c, ok := s.of(e); ok {
+	for i, e := range events {
+		if c, ok := s.at(i, e); ok {
 			stamp(c, []*CloudEvent{e}, true)
 		} else {
 			stamp(ctx, []*CloudEvent{e}, true)
