@@ -210,10 +210,20 @@ func (m *Manager) update(ctx context.Context, s *sub, cfg Config) (Info, bool, e
 	return s.info(ctx), false, nil
 }
 
+// leaseSeed is where a subscription's lease numbers start in this process:
+// the wall clock in nanoseconds, past every lease number an earlier
+// process handed out (it handed out fewer than one per nanosecond of its
+// life). Starting at 0 again, a restarted server would give the same event
+// the same ack id as before, and a consumer still holding the old one
+// would settle the new consumer's lease instead of being told it is stale.
+// Lease numbers live in memory only; ack ids are compared, never ordered.
+func leaseSeed() uint64 { return uint64(time.Now().UnixNano()) }
+
 // install makes a subscription live from its config record.
 func (m *Manager) install(topic, name string, rec configRecord) *sub {
 	s := &sub{m: m, topic: topic, name: name, inc: rec.Inc, cfg: rec.Config, created: rec.Created,
-		parts: map[int]*cursor{}, redrives: map[int]*cursor{}, resolved: map[dlqPos]string{}, changed: make(chan struct{})}
+		parts: map[int]*cursor{}, redrives: map[int]*cursor{}, resolved: map[dlqPos]string{}, changed: make(chan struct{}),
+		leaseSeq: leaseSeed()}
 	for p, off := range rec.Start {
 		s.parts[p] = newCursor(p, off)
 	}

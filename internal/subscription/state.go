@@ -157,8 +157,9 @@ func (l *stateLog) run() {
 	for pw := range l.queue {
 		group := []*pendingWrite{pw}
 		recs := pw.recs
+		size := recordsSize(pw.recs)
 	more:
-		for len(recs) < 50000 {
+		for len(recs) < maxGroupRecords && size < maxGroupBytes {
 			select {
 			case next, ok := <-l.queue:
 				if !ok {
@@ -166,6 +167,7 @@ func (l *stateLog) run() {
 				}
 				group = append(group, next)
 				recs = append(recs[:len(recs):len(recs)], next.recs...)
+				size += recordsSize(next.recs)
 			default:
 				break more
 			}
@@ -176,6 +178,25 @@ func (l *stateLog) run() {
 			close(g.done)
 		}
 	}
+}
+
+// A group of state writes stops gathering at maxGroupRecords records or
+// maxGroupBytes bytes. One write may add at most a settlement of MaxAckIDs
+// records of at most a few KiB each (reasons are trimmed to maxReason), so
+// a group stays far below the log's 64 MiB limit on one append: past it
+// the append would fail, and with it the writer, for every subscription.
+const (
+	maxGroupRecords = 50000
+	maxGroupBytes   = 8 << 20
+)
+
+// recordsSize is about how many bytes records take in a batch.
+func recordsSize(recs []storage.Record) int {
+	n := 0
+	for _, r := range recs {
+		n += len(r.Key) + len(r.Value) + 32
+	}
+	return n
 }
 
 // append writes records, waiting out a full disk: the engine stored

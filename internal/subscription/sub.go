@@ -487,7 +487,7 @@ func (s *sub) fail(ctx context.Context, c *cursor, e *entry, now time.Time, dela
 		delay = s.cfg.Backoff.delay(e.attempts, s.m.jitter())
 	}
 	e.due = now.Add(delay)
-	b.Put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, RetryAt: e.due.UnixMilli(), Reason: reason})
+	b.Put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, RetryAt: e.due.UnixMilli(), Reason: e.reason}) // trimmed
 	c.recorded[e.off] = true
 	return nil
 }

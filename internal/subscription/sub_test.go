@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -764,5 +765,49 @@ func TestSubscription_ReleaseGivesBackAtOnceWithoutCountingTheAttempt(t *testing
 	ds = v.pull("orders", "s", 1)
 	if len(ds) != 1 || ds[0].Attempt != 2 {
 		t.Fatalf("after a crash during the delivery that followed a release: %+v, want attempt 2", ds)
+	}
+}
+
+// An ack id handed out before a restart is stale after it, even for the
+// same event leased again in the same order: it must not settle the lease
+// of the consumer that has the event now.
+func TestSub_AckIDFromBeforeARestartIsStale(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{})
+	v.publish("orders", "a")
+	old := v.pull("orders", "s", 1)
+	v.restart()
+	fresh := v.pull("orders", "s", 1)
+	if len(old) != 1 || len(fresh) != 1 || old[0].AckID == fresh[0].AckID {
+		t.Fatalf("ack ids before and after the restart: %v, %v; want two different ones", ackIDs(old), ackIDs(fresh))
+	}
+	res, err := v.m.Reject(v.ctx, "orders", "s", ackIDs(old), "a consumer from before the restart")
+	if err != nil || len(res.Acked) != 0 || len(res.Stale) != 1 {
+		t.Fatalf("reject with the old ack id: %+v, %v; want it stale", res, err)
+	}
+	if res := v.ack("orders", "s", fresh...); len(res.Acked) != 1 {
+		t.Fatalf("ack with the new ack id: %+v", res)
+	}
+}
+
+// A nack's reason is trimmed in the state record too: one nack of many
+// deliveries with a long reason must not make a state write over the
+// log's limit, which would stop every subscription from acknowledging.
+func TestSub_ALongNackReasonDoesNotBreakTheStateWriter(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.topic("other", 1)
+	v.sub("orders", "s", Config{Ordering: OrderNone})
+	v.sub("other", "s2", Config{})
+	v.publish("orders", make([]string, 70)...)
+	v.publish("other", "x")
+	ds := v.pull("orders", "s", 100)
+	if _, err := v.m.Nack(v.ctx, "orders", "s", ackIDs(ds), 0, strings.Repeat("x", 1<<20)); err != nil {
+		t.Fatalf("nack of %d with a 1 MiB reason: %v", len(ds), err)
+	}
+	other := v.pull("other", "s2", 1)
+	if _, err := v.m.Ack(v.ctx, "other", "s2", ackIDs(other)); err != nil {
+		t.Fatalf("an unrelated subscription can no longer ack: %v", err)
 	}
 }
