@@ -6,12 +6,16 @@ import (
 	"fmt"
 )
 
-// replay rebuilds every subscription from the state topic in two passes:
-// the configs first, then everything else. Compaction keeps only the
-// newest record of a key, so a subscription's (changed) config may come
-// after its cursor and event records; those carry the incarnation they
-// belong to, so the order between kinds does not matter, only the order
-// within a key, which compaction keeps.
+// replay rebuilds every subscription from the state topic in three
+// passes: the configs, then the cursors, then everything else. Compaction
+// keeps only the newest record of a key, so a subscription's (changed)
+// config may come after its cursor and event records, and a partition's
+// cursor (rewritten at every settlement) after its done sets and event
+// records; a partition the topic gained after the subscription was made is
+// known only from its cursor, and records of it read before would be
+// dropped. Records carry the incarnation they belong to, so the order
+// between kinds does not matter, only the order within a key, which
+// compaction keeps.
 func (m *Manager) replay(ctx context.Context) error {
 	err := m.state.replay(ctx, func(key string, value []byte) error {
 		kind, topic, name, _, _, err := parseKey(key)
@@ -24,15 +28,23 @@ func (m *Manager) replay(ctx context.Context) error {
 		return err
 	}
 	err = m.state.replay(ctx, func(key string, value []byte) error {
+		kind, topic, name, p, _, err := parseKey(key)
+		if err != nil || kind != "p" {
+			return err
+		}
+		return m.replayCursor(topic, name, p, value)
+	})
+	if err != nil {
+		return err
+	}
+	err = m.state.replay(ctx, func(key string, value []byte) error {
 		kind, topic, name, p, off, err := parseKey(key)
 		if err != nil {
 			return err
 		}
 		switch kind {
-		case "c":
+		case "c", "p":
 			return nil
-		case "p":
-			return m.replayCursor(topic, name, p, value)
 		case "r":
 			return m.replayRedrive(topic, name, p, off, value)
 		case "d":

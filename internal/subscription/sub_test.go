@@ -2,6 +2,7 @@ package subscription
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -809,5 +810,82 @@ func TestSub_ALongNackReasonDoesNotBreakTheStateWriter(t *testing.T) {
 	other := v.pull("other", "s2", 1)
 	if _, err := v.m.Ack(v.ctx, "other", "s2", ackIDs(other)); err != nil {
 		t.Fatalf("an unrelated subscription can no longer ack: %v", err)
+	}
+}
+
+// A partition the topic gained after the subscription was made is known
+// only from its cursor record, which every settlement rewrites: after a
+// compaction it comes after the partition's done sets and event records.
+// A confirmed ack there must survive a restart.
+func TestSub_AnAckOnAPartitionAddedLaterSurvivesCompactionAndRestart(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{Ordering: OrderNone, MaxAttempts: 5})
+	v.topic("orders", 2) // the topic grows
+	v.publish("orders", "a", "b", "c", "d", "e", "f", "g", "h")
+	var p1 []Delivery
+	for _, d := range v.pull("orders", "s", 100) {
+		if d.Event.Partition == 1 {
+			p1 = append(p1, d)
+		}
+	}
+	if len(p1) < 2 {
+		t.Fatalf("%d events on partition 1, want at least 2", len(p1))
+	}
+	v.ack("orders", "s", p1[1])           // out of order: a done set
+	v.nack("orders", "s", "later", p1[0]) // rewrites partition 1's cursor record
+	if err := v.e.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	v.restart()
+	v.clock.Add(time.Hour)
+	for _, d := range v.pull("orders", "s", 100) {
+		if d.Event.ID == p1[1].Event.ID {
+			t.Fatalf("event %s, acked before the restart, is delivered again (attempt %d)", d.Event.ID, d.Attempt)
+		}
+	}
+}
+
+// The same without compaction: the first state write of a new partition
+// may put a done set before the partition's first cursor record.
+func TestSub_AnAckOnAPartitionAddedLaterSurvivesARestart(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{})
+	v.topic("orders", 2)
+	later := v.clock.Now().Add(time.Hour).Format(time.RFC3339Nano)
+	var held, other *event.Event
+	for i := 0; held == nil || other == nil; i++ {
+		ev := &event.Event{ID: fmt.Sprintf("x%d", i), Source: "/t", Type: "t", SpecVersion: "1.0", PartitionKey: fmt.Sprintf("k%d", i)}
+		if held == nil {
+			ev.Extensions = map[string]string{ExtDeliverAfter: later} // pending at the head of partition 1
+		}
+		res, err := v.b.Publish(v.ctx, "orders", []*event.Event{ev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Partition != 1 {
+			continue
+		}
+		if held == nil {
+			held = ev
+		} else {
+			other = ev
+		}
+	}
+	var d Delivery
+	for _, x := range v.pull("orders", "s", 100) {
+		if x.Event.ID == other.ID {
+			d = x
+		} else {
+			v.ack("orders", "s", x)
+		}
+	}
+	v.ack("orders", "s", d) // out of order on partition 1: held is pending before it
+	v.restart()
+	for _, x := range v.pull("orders", "s", 100) {
+		if x.Event.ID == other.ID {
+			t.Fatalf("%s, acked before the restart, is delivered again (attempt %d)", x.Event.ID, x.Attempt)
+		}
 	}
 }
