@@ -2,6 +2,7 @@ package herald
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -72,8 +73,10 @@ type submitted struct {
 
 // withSubmitted returns ctx carrying the contexts events were handed over
 // with (ctxs[i] for events[i]).
+// It keeps a copy of the slice: a middleware may reorder or filter the one
+// it is given.
 func withSubmitted(ctx context.Context, events []*CloudEvent, ctxs []context.Context) context.Context {
-	return context.WithValue(ctx, submittedKey{}, &submitted{events: events, ctxs: ctxs})
+	return context.WithValue(ctx, submittedKey{}, &submitted{events: slices.Clone(events), ctxs: ctxs})
 }
 
 // at is of for the event at index i of the events the middleware was
@@ -114,7 +117,9 @@ func (s *submitted) of(e *CloudEvent) (context.Context, bool) {
 // a PublishMiddleware is given), without its cancellation; otherwise it
 // returns ctx. A batch gathers events handed over in many contexts (many
 // handlers, many requests), so a publish middleware that follows each
-// event's caller, as tracing does, asks here.
+// event's caller, as tracing does, asks here. Events are found by
+// pointer: an event a middleware replaces with a copy is not found, and
+// gets ctx.
 func PublishedWith(ctx context.Context, e *CloudEvent) context.Context {
 	if s, ok := ctx.Value(submittedKey{}).(*submitted); ok {
 		if c, ok := s.of(e); ok {

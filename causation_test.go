@@ -2,7 +2,9 @@ package herald_test
 
 import (
 	"context"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/heraldevents/herald"
 )
@@ -62,7 +64,7 @@ func TestCausation_SurvivesAPublishersBatch(t *testing.T) {
 		if _, _, err := f.c.PutTopic(ctx, "stock", herald.TopicSpec{}); err != nil {
 			t.Fatal(err)
 		}
-		p := f.c.NewPublisher(herald.PublisherOptions{})
+		p := f.c.NewPublisher(herald.PublisherOptions{Linger: time.Hour, MaxBatchEvents: 2}) // the handler's two events go together
 		defer p.Close(ctx)
 		r := herald.NewRouter(f.c, herald.RouterOptions{})
 		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
@@ -98,4 +100,61 @@ func TestCausation_SurvivesAPublishersBatch(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A publish middleware that reorders the batch it is given in place does
+// not mix up which caller each event of a Publisher's batch came from.
+func TestCausation_SurvivesAMiddlewareThatReordersTheBatch(t *testing.T) {
+	reverse := func(next herald.PublishFunc) herald.PublishFunc {
+		return func(ctx context.Context, topic string, events []*herald.CloudEvent) ([]herald.Result, error) {
+			slices.Reverse(events)
+			res, err := next(ctx, topic, events)
+			slices.Reverse(events)
+			slices.Reverse(res)
+			return res, err
+		}
+	}
+	c, err := herald.Open(t.TempDir(), herald.WithPublishMiddleware(reverse))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f := newFixture(t, c, 5)
+	ctx := context.Background()
+	if _, _, err := c.PutTopic(ctx, "stock", herald.TopicSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	p := c.NewPublisher(herald.PublisherOptions{Linger: time.Hour, MaxBatchEvents: 2})
+	defer p.Close(ctx)
+	r := herald.NewRouter(c, herald.RouterOptions{})
+	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+		mine := p.Publish(ctx, "stock", herald.MustNewEvent("stock.reserved", []byte(`{}`), herald.WithSource("/inventory")))
+		other := p.Publish(context.Background(), "stock", herald.MustNewEvent("stock.counted", []byte(`{}`), herald.WithSource("/inventory")))
+		for _, res := range []*herald.PublishResult{mine, other} {
+			if _, err := res.Wait(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	f.run(r)
+	placed := herald.MustNewEvent("order.placed", []byte(`{"order":7}`), herald.WithSource("/shop"))
+	placed.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	if _, err := c.Publish(ctx, "orders", placed); err != nil {
+		t.Fatal(err)
+	}
+	var stock []*herald.CloudEvent
+	eventually(t, "the stock events", func() bool {
+		stock, _ = c.Read(ctx, "stock", 0, 0, 10)
+		return len(stock) == 2
+	})
+	for _, e := range stock {
+		wantTrace := ""
+		if e.Type == "stock.reserved" {
+			wantTrace = placed.TraceParent
+		}
+		if e.TraceParent != wantTrace {
+			t.Errorf("%s: traceparent %q, want %q", e.Type, e.TraceParent, wantTrace)
+		}
+	}
 }

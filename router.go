@@ -176,7 +176,7 @@ func (r *Router) runRoute(ctx context.Context, rt route, ackTimeout time.Duratio
 		cctx, cancel := context.WithTimeout(context.Background(), feedCloseTimeout)
 		defer cancel()
 		if cerr := f.close(cctx); cerr != nil && err == nil {
-			err = fmt.Errorf("herald: router: topic %s, subscription %s: settling at shutdown: %w (those events come again)", rt.topic, rt.sub, cerr)
+			err = fmt.Errorf("herald: router: topic %s, subscription %s: settling at shutdown: %w (events whose results were not applied come again)", rt.topic, rt.sub, cerr)
 		}
 	}
 	return err
