@@ -45,10 +45,7 @@ func (e *embedded) topic(ctx context.Context, name string) (Topic, error) {
 func (e *embedded) topics(ctx context.Context) ([]Topic, error) { return e.broker.Topics(ctx) }
 
 func (e *embedded) deleteTopic(ctx context.Context, name string) error {
-	if err := e.broker.DeleteTopic(ctx, name); err != nil {
-		return err
-	}
-	return e.subs.DeleteTopic(ctx, name) // its subscriptions go with it
+	return e.subs.DeleteTopicAndSubscriptions(ctx, name) // its subscriptions go with it
 }
 
 func (e *embedded) putSubscription(ctx context.Context, topic, name string, cfg SubscriptionConfig) (SubscriptionInfo, bool, error) {

@@ -114,13 +114,14 @@ func (s *Service) ListTopics(ctx context.Context, _ *connect.Request[heraldv1.Li
 
 // DeleteTopic deletes a topic and its events.
 func (s *Service) DeleteTopic(ctx context.Context, req *connect.Request[heraldv1.DeleteTopicRequest]) (*connect.Response[heraldv1.DeleteTopicResponse], error) {
-	if err := s.b.DeleteTopic(ctx, req.Msg.GetName()); err != nil {
-		return nil, toConnect(err)
-	}
+	var err error
 	if s.subs != nil {
-		if err := s.subs.DeleteTopic(ctx, req.Msg.GetName()); err != nil { // its subscriptions go with it
-			return nil, toConnect(err)
-		}
+		err = s.subs.DeleteTopicAndSubscriptions(ctx, req.Msg.GetName()) // its subscriptions go with it
+	} else {
+		err = s.b.DeleteTopic(ctx, req.Msg.GetName())
+	}
+	if err != nil {
+		return nil, toConnect(err)
 	}
 	return connect.NewResponse(&heraldv1.DeleteTopicResponse{}), nil
 }

@@ -138,11 +138,12 @@ func (s *Server) listTopics(w http.ResponseWriter, r *http.Request) {
 // deleteTopic deletes a topic and its events (204).
 func (s *Server) deleteTopic(w http.ResponseWriter, r *http.Request) {
 	name, err := topicName(r)
-	if err == nil {
+	switch {
+	case err != nil:
+	case s.subs != nil:
+		err = s.subs.DeleteTopicAndSubscriptions(r.Context(), name) // its subscriptions go with it
+	default:
 		err = s.broker.DeleteTopic(r.Context(), name)
-	}
-	if err == nil && s.subs != nil {
-		err = s.subs.DeleteTopic(r.Context(), name) // its subscriptions go with it
 	}
 	if err != nil {
 		s.writeError(w, r, err)

@@ -346,6 +346,22 @@ func (m *Manager) Delete(ctx context.Context, topic, name string) error {
 // DeleteTopic deletes every subscription of a topic (the topic is being
 // deleted; a topic of the same name made later starts without them).
 func (m *Manager) DeleteTopic(ctx context.Context, topic string) error {
+	return m.deleteSubscriptionsOf(ctx, topic)
+}
+
+// DeleteTopicAndSubscriptions deletes a topic's subscriptions, then the
+// topic. In that order a crash between the two leaves a topic without
+// subscriptions (deleting it again finishes the job), never subscriptions
+// whose positions outlive their topic's log: made again, the topic would
+// start below them, and they would skip its first events.
+func (m *Manager) DeleteTopicAndSubscriptions(ctx context.Context, topic string) error {
+	if err := m.deleteSubscriptionsOf(ctx, topic); err != nil {
+		return err
+	}
+	return m.broker.DeleteTopic(ctx, topic)
+}
+
+func (m *Manager) deleteSubscriptionsOf(ctx context.Context, topic string) error {
 	m.mu.Lock()
 	var names []string
 	for _, s := range m.subs {

@@ -889,3 +889,30 @@ func TestSub_AnAckOnAPartitionAddedLaterSurvivesARestart(t *testing.T) {
 		}
 	}
 }
+
+// Deleting a topic deletes its subscriptions first: subscriptions left by a
+// process that died after deleting the topic and before them (the old
+// order) go too, and a topic made again under the name starts with none,
+// rather than with positions past its log.
+func TestManager_DeleteTopicAndSubscriptionsRemovesOrphans(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{})
+	v.publish("orders", "a", "b")
+	v.ack("orders", "s", v.pull("orders", "s", 10)...)
+	if err := v.b.DeleteTopic(v.ctx, "orders"); err != nil { // the topic alone, as a crash in between would leave it
+		t.Fatal(err)
+	}
+	if err := v.m.DeleteTopicAndSubscriptions(v.ctx, "orders"); !errors.Is(err, broker.ErrTopicNotFound) {
+		t.Fatalf("delete of the topic already gone: %v, want ErrTopicNotFound", err)
+	}
+	if _, err := v.m.Get(v.ctx, "orders", "s"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the subscription outlived its topic: %v", err)
+	}
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{})
+	v.publish("orders", "c")
+	if got := v.pull("orders", "s", 10); len(got) != 1 {
+		t.Fatalf("the topic made again delivers %d events, want its one", len(got))
+	}
+}
