@@ -25,6 +25,7 @@ type cursor struct {
 	recorded map[int64]bool // offsets with an event record in the state log
 
 	pendingDone  []int64         // acked out of order in the current call, not yet in a done set
+	swept        int64           // committed when recordCursors last dropped the records it passed; -1 never
 	doneSets     map[int64]int64 // done-set records in the state log: lowest offset -> highest
 	restoredSets map[int64][]int64
 	restoredDone map[int64]bool // offsets a done set marks done, not yet read back
@@ -44,7 +45,7 @@ type entry struct {
 }
 
 func newCursor(p int, committed int64) *cursor {
-	return &cursor{p: p, committed: committed, fetched: committed, delivered: committed,
+	return &cursor{p: p, committed: committed, fetched: committed, delivered: committed, swept: -1,
 		entries: map[int64]*entry{}, keys: map[string][]int64{},
 		restored: map[int64]eventRecord{}, recorded: map[int64]bool{},
 		doneSets: map[int64]int64{}, restoredSets: map[int64][]int64{}, restoredDone: map[int64]bool{}}
@@ -133,6 +134,13 @@ func (c *cursor) done(e *entry) bool {
 func (c *cursor) advance() bool {
 	for len(c.order) > 0 && c.entries[c.order[0]] == nil {
 		c.order = c.order[1:]
+	}
+	// Done offsets behind a pending one stay in order until it finishes;
+	// behind an event held back for long (a timeout a day ahead) they pile
+	// up, and every scan of order would pay for them. Dropped in one pass
+	// when they outnumber the pending ones, which costs O(1) per event.
+	if len(c.order) > 2*len(c.entries)+64 {
+		c.order = slices.DeleteFunc(c.order, func(off int64) bool { return c.entries[off] == nil })
 	}
 	next := c.fetched
 	if len(c.order) > 0 {

@@ -414,6 +414,12 @@ func (s *sub) recordCursors(touched map[*cursor]bool, b *batch) {
 		}
 		s.recordDoneSet(c, b)
 		b.Put(cursorKey(s.topic, s.name, c.p), s.cursorRecord(c))
+		// Records fall behind committed only when it moves: while it stays
+		// (an event held back at the head), every call skips the scans.
+		if c.committed == c.swept {
+			continue
+		}
+		c.swept = c.committed
 		for off := range c.recorded {
 			if off < c.committed {
 				b.Delete(eventKey(s.topic, s.name, c.p, off))

@@ -916,3 +916,38 @@ func TestManager_DeleteTopicAndSubscriptionsRemovesOrphans(t *testing.T) {
 		t.Fatalf("the topic made again delivers %d events, want its one", len(got))
 	}
 }
+
+// An event held back at the head of a partition (a timeout a day ahead)
+// keeps committed where it is while 2,000 events behind it are handled:
+// the cursor's order of pending offsets does not keep the done ones, so a
+// pull's scan of it does not grow with them.
+func TestCursor_EventsHandledBehindAHeldHeadLeaveNoScanBehind(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{})
+	held := &event.Event{ID: "timeout", Source: "/test", Type: "saga.timeout", SpecVersion: "1.0", PartitionKey: "saga",
+		Extensions: map[string]string{ExtDeliverAfter: v.clock.Now().Add(24 * time.Hour).Format(time.RFC3339Nano)}}
+	if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{held}); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		keys := make([]string, 100)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("k%d", i)
+		}
+		v.publish("orders", keys...)
+		for ds := v.pull("orders", "s", 10); len(ds) > 0; ds = v.pull("orders", "s", 10) {
+			v.ack("orders", "s", ds...)
+		}
+	}
+	s, _ := v.m.get("orders", "s")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.parts[0]
+	if c.committed != 0 || len(c.entries) != 1 {
+		t.Fatalf("committed %d with %d pending; want 0 and the held event alone", c.committed, len(c.entries))
+	}
+	if len(c.order) > 2*len(c.entries)+64 {
+		t.Fatalf("order holds %d offsets for %d pending events", len(c.order), len(c.entries))
+	}
+}
