@@ -40,9 +40,10 @@ type Manager struct {
 	checkPush func(PushSettings) error
 	maxSubs   int // 0: no limit
 
-	mu   sync.Mutex // guards subs and inc
-	subs map[string]*sub
-	inc  uint64 // the highest incarnation handed out
+	mu       sync.Mutex // guards subs, inc and deleting
+	subs     map[string]*sub
+	deleting map[string]int // topics being deleted, by DeleteTopicAndSubscriptions calls under way
+	inc      uint64         // the highest incarnation handed out
 }
 
 func subKey(topic, name string) string { return topic + "/" + name }
@@ -53,7 +54,8 @@ func New(ctx context.Context, b *broker.Broker, opts Options) (*Manager, error) 
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{broker: b, state: st, now: opts.Now, jitter: opts.Jitter, checkPush: opts.CheckPush, maxSubs: opts.MaxSubscriptions, subs: map[string]*sub{}}
+	m := &Manager{broker: b, state: st, now: opts.Now, jitter: opts.Jitter, checkPush: opts.CheckPush, maxSubs: opts.MaxSubscriptions, subs: map[string]*sub{},
+		deleting: map[string]int{}}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -121,8 +123,16 @@ func (m *Manager) Put(ctx context.Context, topic, name string, cfg Config) (Info
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.deleting[topic] > 0 {
+		return Info{}, false, fmt.Errorf("%w: %q is being deleted", broker.ErrTopicNotFound, topic)
+	}
 	if s, ok := m.subs[subKey(topic, name)]; ok {
 		return m.update(ctx, s, cfg)
+	}
+	// Again under mu: a DeleteTopicAndSubscriptions may have run to its end
+	// since the look-up above.
+	if t, err = m.broker.Topic(ctx, topic); err != nil {
+		return Info{}, false, err
 	}
 	return m.create(ctx, t, name, cfg)
 }
@@ -354,7 +364,19 @@ func (m *Manager) DeleteTopic(ctx context.Context, topic string) error {
 // subscriptions (deleting it again finishes the job), never subscriptions
 // whose positions outlive their topic's log: made again, the topic would
 // start below them, and they would skip its first events.
+// Put refuses the topic while this runs, so that no subscription is made
+// on it between the two.
 func (m *Manager) DeleteTopicAndSubscriptions(ctx context.Context, topic string) error {
+	m.mu.Lock()
+	m.deleting[topic]++ // after any Put under way, which holds mu
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.deleting[topic]--; m.deleting[topic] == 0 {
+			delete(m.deleting, topic)
+		}
+	}()
 	if err := m.deleteSubscriptionsOf(ctx, topic); err != nil {
 		return err
 	}

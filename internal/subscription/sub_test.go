@@ -951,3 +951,36 @@ func TestCursor_EventsHandledBehindAHeldHeadLeaveNoScanBehind(t *testing.T) {
 		t.Fatalf("order holds %d offsets for %d pending events", len(c.order), len(c.entries))
 	}
 }
+
+// A subscription made while its topic is being deleted does not outlive
+// the topic: Put waits for the delete or is refused.
+func TestManager_PutDuringDeleteTopicLeavesNoSubscription(t *testing.T) {
+	v := newEnv(t)
+	for i := range 20 {
+		topic := fmt.Sprintf("t%d", i)
+		v.topic(topic, 1)
+		for j := range 3 {
+			v.sub(topic, fmt.Sprintf("s%d", j), Config{DeadLetterTopic: "dlq"})
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for k := range 30 {
+				v.m.Put(v.ctx, topic, fmt.Sprintf("late%d", k), Config{DeadLetterTopic: "dlq"}) // refused once the topic is going
+			}
+		}()
+		err := v.m.DeleteTopicAndSubscriptions(v.ctx, topic)
+		<-done
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.m.mu.Lock()
+		for _, s := range v.m.subs {
+			if s.topic == topic {
+				v.m.mu.Unlock()
+				t.Fatalf("round %d: subscription %s outlived its deleted topic", i, s.name)
+			}
+		}
+		v.m.mu.Unlock()
+	}
+}
