@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldevents/herald/event"
 )
@@ -52,11 +54,35 @@ func (s *sub) deadLetter(ctx context.Context, c *cursor, e *entry, now time.Time
 // maxReason bounds a reason kept with an event or a dead letter.
 const maxReason = 1024
 
+// limitReason bounds a reason to maxReason bytes as JSON encodes it (the
+// state records are JSON, which writes <, >, &, quotes, backslashes and
+// control characters as up to six bytes each), cut between characters,
+// invalid UTF-8 replaced. Bounding the encoded size is what keeps a
+// settlement of MaxAckIDs records within one state write.
 func limitReason(r string) string {
-	if len(r) <= maxReason {
-		return r
+	r = strings.ToValidUTF8(r, "\uFFFD")
+	cost, cut := 0, -1
+	for i, c := range r {
+		cost += jsonCost(c)
+		if cut < 0 && cost > maxReason-3 {
+			cut = i
+		}
+		if cost > maxReason {
+			return r[:cut] + "..."
+		}
 	}
-	return r[:maxReason-3] + "..."
+	return r
+}
+
+// jsonCost is at most how many bytes encoding/json writes for c in a string.
+func jsonCost(c rune) int {
+	switch {
+	case c < 0x20, c == '<', c == '>', c == '&', c == '\u2028', c == '\u2029':
+		return 6 // \u00XX
+	case c == '"', c == '\\':
+		return 2
+	}
+	return utf8.RuneLen(c)
 }
 
 // deadLetterEvent copies an event for the dead-letter topic with the

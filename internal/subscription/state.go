@@ -154,20 +154,34 @@ func (pw *pendingWrite) wait() error {
 
 func (l *stateLog) run() {
 	defer close(l.done)
-	for pw := range l.queue {
+	var carry *pendingWrite // taken from the queue, too large for the group before it
+	for {
+		pw := carry
+		carry = nil
+		if pw == nil {
+			var ok bool
+			if pw, ok = <-l.queue; !ok {
+				return
+			}
+		}
 		group := []*pendingWrite{pw}
 		recs := pw.recs
 		size := recordsSize(pw.recs)
 	more:
-		for len(recs) < maxGroupRecords && size < maxGroupBytes {
+		for len(recs) < maxGroupRecords {
 			select {
 			case next, ok := <-l.queue:
 				if !ok {
 					break more
 				}
+				n := recordsSize(next.recs)
+				if size+n > maxGroupBytes || len(recs)+len(next.recs) > maxGroupRecords {
+					carry = next // it starts the next group
+					break more
+				}
 				group = append(group, next)
 				recs = append(recs[:len(recs):len(recs)], next.recs...)
-				size += recordsSize(next.recs)
+				size += n
 			default:
 				break more
 			}
@@ -180,11 +194,13 @@ func (l *stateLog) run() {
 	}
 }
 
-// A group of state writes stops gathering at maxGroupRecords records or
-// maxGroupBytes bytes. One write may add at most a settlement of MaxAckIDs
-// records of at most a few KiB each (reasons are trimmed to maxReason), so
-// a group stays far below the log's 64 MiB limit on one append: past it
-// the append would fail, and with it the writer, for every subscription.
+// A group of state writes takes no write that would bring it past
+// maxGroupRecords records or maxGroupBytes bytes (a write larger than that
+// goes alone). One write is at most a settlement of MaxAckIDs records of
+// under 2 KiB each (a reason's JSON is at most maxReason bytes; topic and
+// subscription names at most 249 bytes each), about 20 MB, far below the
+// log's 64 MiB limit on one append: past it the append would fail, and
+// with it the writer, for every subscription.
 const (
 	maxGroupRecords = 50000
 	maxGroupBytes   = 8 << 20
