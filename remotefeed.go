@@ -105,8 +105,17 @@ func (f *streamFeed) sendFlow() {
 }
 
 // receive queues the deliveries of each message until the stream ends.
+// When the feed was closed (the close gave up), nobody takes what is left:
+// it stops holding it, and the leases run out.
 func (f *streamFeed) receive() {
-	defer close(f.done)
+	defer func() {
+		if f.sctx.Err() != nil {
+			for ds, ok := f.take(); ok; ds, ok = f.take() {
+				f.keep.drop(ds)
+			}
+		}
+		close(f.done)
+	}()
 	for {
 		m, err := f.stream.Receive()
 		if err != nil {
