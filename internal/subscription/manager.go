@@ -356,7 +356,20 @@ func (m *Manager) Delete(ctx context.Context, topic, name string) error {
 // DeleteTopic deletes every subscription of a topic (the topic is being
 // deleted; a topic of the same name made later starts without them).
 func (m *Manager) DeleteTopic(ctx context.Context, topic string) error {
-	return m.deleteSubscriptionsOf(ctx, topic)
+	m.mu.Lock()
+	var names []string
+	for _, s := range m.subs {
+		if s.topic == topic {
+			names = append(names, s.name)
+		}
+	}
+	m.mu.Unlock()
+	for _, name := range names {
+		if err := m.Delete(ctx, topic, name); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	return nil
 }
 
 // DeleteTopicAndSubscriptions deletes a topic's subscriptions, then the
@@ -377,27 +390,10 @@ func (m *Manager) DeleteTopicAndSubscriptions(ctx context.Context, topic string)
 			delete(m.deleting, topic)
 		}
 	}()
-	if err := m.deleteSubscriptionsOf(ctx, topic); err != nil {
+	if err := m.DeleteTopic(ctx, topic); err != nil {
 		return err
 	}
 	return m.broker.DeleteTopic(ctx, topic)
-}
-
-func (m *Manager) deleteSubscriptionsOf(ctx context.Context, topic string) error {
-	m.mu.Lock()
-	var names []string
-	for _, s := range m.subs {
-		if s.topic == topic {
-			names = append(names, s.name)
-		}
-	}
-	m.mu.Unlock()
-	for _, name := range names {
-		if err := m.Delete(ctx, topic, name); err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-	}
-	return nil
 }
 
 // pending counts the events held (read and not finished) in all cursors.

@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // replay rebuilds every subscription from the state topic in three
-// passes: the configs, then the cursors, then everything else. Compaction
+// steps: the configs, then the cursors, then everything else. Compaction
 // keeps only the newest record of a key, so a subscription's (changed)
 // config may come after its cursor and event records, and a partition's
 // cursor (rewritten at every settlement) after its done sets and event
@@ -17,25 +18,34 @@ import (
 // between kinds does not matter, only the order within a key, which
 // compaction keeps.
 func (m *Manager) replay(ctx context.Context) error {
+	// The cursors (one record per partition of each subscription, few) are
+	// kept from the first pass and applied after it, in the order read, so
+	// that the state topic is read twice, not three times.
+	type cursorRec struct {
+		topic, name string
+		p           int
+		value       []byte
+	}
+	var cursors []cursorRec
 	err := m.state.replay(ctx, func(key string, value []byte) error {
-		kind, topic, name, _, _, err := parseKey(key)
-		if err != nil || kind != "c" {
+		kind, topic, name, p, _, err := parseKey(key)
+		switch {
+		case err != nil:
 			return err
+		case kind == "c":
+			return m.replayConfig(topic, name, value)
+		case kind == "p":
+			cursors = append(cursors, cursorRec{topic, name, p, slices.Clone(value)}) // nil (deleted) stays nil
 		}
-		return m.replayConfig(topic, name, value)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	err = m.state.replay(ctx, func(key string, value []byte) error {
-		kind, topic, name, p, _, err := parseKey(key)
-		if err != nil || kind != "p" {
+	for _, c := range cursors {
+		if err := m.replayCursor(c.topic, c.name, c.p, c.value); err != nil {
 			return err
 		}
-		return m.replayCursor(topic, name, p, value)
-	})
-	if err != nil {
-		return err
 	}
 	err = m.state.replay(ctx, func(key string, value []byte) error {
 		kind, topic, name, p, off, err := parseKey(key)
