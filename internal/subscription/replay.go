@@ -68,6 +68,9 @@ func (m *Manager) replay(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := m.fitToLogs(ctx); err != nil {
+		return err
+	}
 	for _, s := range m.subs {
 		for _, c := range s.parts {
 			for low, offs := range c.restoredSets {
