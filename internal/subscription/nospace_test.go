@@ -2,6 +2,7 @@ package subscription
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -119,9 +120,22 @@ func TestPullRemote_DeliversWithoutWaitingForTheAttemptRecord(t *testing.T) {
 func fullDiskEnv(t *testing.T) (*Manager, *broker.Broker, *atomic.Bool) {
 	t.Helper()
 	full := new(atomic.Bool)
-	inject := func(op faultfs.Op, path string) error {
-		if full.Load() && op == faultfs.OpWrite && strings.Contains(path, stateTopic) {
+	m, b := stateFaultEnv(t, func(op faultfs.Op, path string) error {
+		if full.Load() {
 			return faultfs.NoSpaceError(op, path)
+		}
+		return nil
+	})
+	return m, b, full
+}
+
+// stateFaultEnv is fullDiskEnv with the error of each write to the
+// subscription state chosen by fail (nil: the write goes through).
+func stateFaultEnv(t *testing.T, fail faultfs.Injector) (*Manager, *broker.Broker) {
+	t.Helper()
+	inject := func(op faultfs.Op, path string) error {
+		if op == faultfs.OpWrite && strings.Contains(path, stateTopic) {
+			return fail(op, path)
 		}
 		return nil
 	}
@@ -146,5 +160,42 @@ func fullDiskEnv(t *testing.T) (*Manager, *broker.Broker, *atomic.Bool) {
 	if _, _, err := m.Put(ctx, "orders", "billing", Config{Start: "earliest", Ordering: OrderNone}); err != nil {
 		t.Fatal(err)
 	}
-	return m, b, full
+	return m, b
+}
+
+// A seek whose state write fails leaves the subscription where it was,
+// in what it reports as on disk.
+func TestSeek_WhoseStateWriteFailsLeavesTheSubscriptionAsItWas(t *testing.T) {
+	broken := new(atomic.Bool)
+	m, b := stateFaultEnv(t, func(op faultfs.Op, path string) error {
+		if broken.Load() {
+			return faultfs.IOError(op, path)
+		}
+		return nil
+	})
+	ctx := context.Background()
+	for i := range 3 {
+		e := &event.Event{ID: fmt.Sprint("ev-", i), Source: "/test", Type: "test.event", SpecVersion: "1.0"}
+		if _, err := b.Publish(ctx, "orders", []*event.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := m.Pull(ctx, "orders", "billing", 10, 0)
+	if err != nil || len(ds) != 3 {
+		t.Fatalf("pulled %d events (%v), want 3", len(ds), err)
+	}
+	if _, err := m.Ack(ctx, "orders", "billing", ackIDs(ds)); err != nil {
+		t.Fatal(err)
+	}
+	broken.Store(true)
+	if _, err := m.Seek(ctx, "orders", "billing", Position{Start: "earliest"}); err == nil {
+		t.Fatal("a seek whose state write failed reported success")
+	}
+	info, err := m.Get(ctx, "orders", "billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Partitions[0].Committed; got != 3 {
+		t.Fatalf("committed offset %d after a failed seek to earliest, want 3 as before", got)
+	}
 }

@@ -164,7 +164,7 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	chosen, res := selectDeadLetters(dls, req)
 	now := m.now()
 	var b batch
-	s.forgetGoneResolved(dls, &b)
+	gone := s.goneResolved(dls, &b)
 	var ids []string
 	for _, dl := range chosen {
 		b.Put(redriveKey(topic, name, dl.Partition, dl.Offset), eventRecord{Inc: s.inc})
@@ -174,7 +174,10 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	key := auditKey(topic, name, now, len(s.audit))
 	b.Put(key, audit)
 	if err := m.state.write(ctx, &b); err != nil {
-		return RedriveResult{}, err
+		return RedriveResult{}, err // the subscription is as it was
+	}
+	for _, pos := range gone {
+		delete(s.resolved, pos)
 	}
 	for _, dl := range chosen {
 		delete(s.resolved, dlqPos{dl.Partition, dl.Offset})
@@ -187,23 +190,26 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	return res, nil
 }
 
-// forgetGoneResolved drops the resolved marks of dead letters no longer in
+// goneResolved returns the resolved marks of dead letters no longer in
 // the dead-letter topic (every dead letter of the subscription is in dls):
-// retention removed them, or the topic was made anew. Called with s.mu
-// held; the records' deletions go into b.
-func (s *sub) forgetGoneResolved(dls []DeadLetter, b *batch) {
+// retention removed them, or the topic was made anew. The records'
+// deletions go into b; the caller forgets the marks once b is written.
+// Called with s.mu held.
+func (s *sub) goneResolved(dls []DeadLetter, b *batch) []dlqPos {
 	there := make(map[dlqPos]bool, len(s.resolved))
 	for _, dl := range dls {
 		if dl.Resolved {
 			there[dlqPos{dl.Partition, dl.Offset}] = true
 		}
 	}
+	var gone []dlqPos
 	for pos := range s.resolved {
 		if !there[pos] {
-			delete(s.resolved, pos)
+			gone = append(gone, pos)
 			b.Delete(redriveKey(s.topic, s.name, pos.dp, pos.doff))
 		}
 	}
+	return gone
 }
 
 // selectDeadLetters picks the dead letters a request names (the newest

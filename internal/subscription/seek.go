@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/heraldevents/herald/internal/storage"
 )
@@ -57,6 +58,7 @@ func (m *Manager) Seek(ctx context.Context, topic, name string, pos Position) (I
 		return Info{}, fmt.Errorf("%w: %s on topic %s (deleted)", ErrNotFound, name, topic)
 	}
 	var b batch
+	moved := make(map[int]*cursor, len(offs))
 	for p, off := range offs {
 		c := newCursor(p, off)
 		if old, ok := s.parts[p]; ok {
@@ -68,12 +70,13 @@ func (m *Manager) Seek(ctx context.Context, topic, name string, pos Position) (I
 			}
 			c.dead = old.dead
 		}
-		s.parts[p] = c
+		moved[p] = c
 		b.Put(cursorKey(topic, name, p), s.cursorRecord(c))
 	}
 	if err := m.state.write(ctx, &b); err != nil {
-		return Info{}, err
+		return Info{}, err // the subscription is as it was
 	}
+	maps.Copy(s.parts, moved)
 	s.signal()
 	return s.info(ctx), nil
 }
