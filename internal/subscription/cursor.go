@@ -27,8 +27,8 @@ type cursor struct {
 	pendingDone  []int64         // acked out of order in the current call, not yet in a done set
 	swept        int64           // committed when recordCursors last dropped the records it passed; -1 never
 	doneSets     map[int64]int64 // done-set records in the state log: lowest offset -> highest
-	restoredSets map[int64][]int64
-	restoredDone map[int64]bool // offsets a done set marks done, not yet read back
+	restoredSets map[int64][]run // done sets read back at start, by lowest offset
+	restoredRuns []run           // what the done sets mark done, not yet read back; sorted
 }
 
 // entry is one pending event of a cursor.
@@ -48,7 +48,7 @@ func newCursor(p int, committed int64) *cursor {
 	return &cursor{p: p, committed: committed, fetched: committed, delivered: committed, swept: -1,
 		entries: map[int64]*entry{}, keys: map[string][]int64{},
 		restored: map[int64]eventRecord{}, recorded: map[int64]bool{},
-		doneSets: map[int64]int64{}, restoredSets: map[int64][]int64{}, restoredDone: map[int64]bool{}}
+		doneSets: map[int64]int64{}, restoredSets: map[int64][]run{}}
 }
 
 // add takes a pending event read from the log.

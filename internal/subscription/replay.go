@@ -73,15 +73,16 @@ func (m *Manager) replay(ctx context.Context) error {
 	}
 	for _, s := range m.subs {
 		for _, c := range s.parts {
-			for low, offs := range c.restoredSets {
-				c.doneSets[low] = offs[len(offs)-1]
-				for _, off := range offs {
-					if off >= c.committed {
-						c.restoredDone[off] = true
+			for low, rs := range c.restoredSets {
+				c.doneSets[low] = rs[len(rs)-1][1] - 1
+				for _, r := range rs {
+					if r[1] > c.committed {
+						c.restoredRuns = append(c.restoredRuns, run{max(r[0], c.committed), r[1]})
 					}
 				}
 			}
-			c.restoredSets = map[int64][]int64{}
+			c.restoredRuns = mergeRuns(c.restoredRuns)
+			c.restoredSets = map[int64][]run{}
 			for off := range c.restored {
 				if off < c.committed {
 					delete(c.restored, off)
@@ -159,8 +160,8 @@ func (m *Manager) replayDoneSet(topic, name string, p int, low int64, value []by
 	if err := json.Unmarshal(value, &rec); err != nil {
 		return fmt.Errorf("subscription %s/%s done set %d/%d: %w", topic, name, p, low, err)
 	}
-	if rec.Inc == s.inc && len(rec.Offsets) > 0 {
-		c.restoredSets[low] = rec.Offsets
+	if rs := rec.doneRuns(); rec.Inc == s.inc && len(rs) > 0 {
+		c.restoredSets[low] = rs
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ import (
 //	c/<topic>/<sub>                      config: settings, incarnation, start offsets
 //	p/<topic>/<sub>/<partition>          cursor: committed and delivered offsets
 //	e/<topic>/<sub>/<partition>/<offset> event: attempts, retry time, reason
-//	d/<topic>/<sub>/<partition>/<offset> done set: offsets acked out of order by one call
+//	d/<topic>/<sub>/<partition>/<offset> done set: offsets acked out of order by one call, or runs of them
 //
 // committed: every offset below it is acked or dead-lettered. delivered:
 // every offset in [committed, delivered) was delivered at least once, so
@@ -47,11 +47,13 @@ type cursorRecord struct {
 }
 
 // doneRecord lists offsets acked out of order (past committed) by one
-// call, under the key d/<topic>/<sub>/<partition>/<lowest offset>; it is
-// deleted once committed passes its highest offset.
+// call, or runs of such offsets that merge many calls' sets (donesets.go),
+// under the key d/<topic>/<sub>/<partition>/<lowest offset>; it is deleted
+// once committed passes its highest offset.
 type doneRecord struct {
 	Inc     uint64  `json:"inc"`
-	Offsets []int64 `json:"offsets"`
+	Offsets []int64 `json:"offsets,omitempty"`
+	Ranges  []run   `json:"ranges,omitempty"` // instead of offsets: the done sets merged (donesets.go)
 }
 
 type eventRecord struct {

@@ -168,22 +168,6 @@ func (s *sub) skipToStart(ctx context.Context, c *cursor) bool {
 	return true
 }
 
-// restoredDone reports (and forgets) an ack made out of order before a
-// restart.
-func (c *cursor) isRestoredDone(off int64) bool {
-	if c.restoredDone[off] {
-		delete(c.restoredDone, off)
-		delete(c.restored, off)
-		return true
-	}
-	r, ok := c.restored[off]
-	if ok && r.Done { // a per-event done record of an older Herald
-		delete(c.restored, off)
-		return true
-	}
-	return false
-}
-
 // orderingKey is what an event waits behind: nothing (a key of its own)
 // in mode none, and in mode key when it has no partition key (keyless
 // events were spread over the partitions in no order, so there is none to
@@ -413,6 +397,7 @@ func (s *sub) recordCursors(touched map[*cursor]bool, b *batch) {
 			continue
 		}
 		s.recordDoneSet(c, b)
+		s.mergeDoneSets(c, b)
 		b.Put(cursorKey(s.topic, s.name, c.p), s.cursorRecord(c))
 		// Records fall behind committed only when it moves: while it stays
 		// (an event held back at the head), every call skips the scans.

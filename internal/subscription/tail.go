@@ -2,7 +2,6 @@ package subscription
 
 import (
 	"context"
-	"slices"
 )
 
 // fitToLogs brings every cursor back within its partition's log at start,
@@ -46,16 +45,22 @@ func (s *sub) fitToEnd(c *cursor, end int64, b *batch) {
 			b.Delete(eventKey(s.topic, s.name, c.p, off))
 		}
 	}
-	for low, offs := range c.restoredSets {
-		i, _ := slices.BinarySearch(offs, end) // a done set's offsets are sorted
-		switch {
-		case i == len(offs):
-		case i == 0:
+	for low, rs := range c.restoredSets {
+		if rs[len(rs)-1][1] <= end {
+			continue
+		}
+		if rs[0][0] >= end {
 			delete(c.restoredSets, low)
 			b.Delete(doneKey(s.topic, s.name, c.p, low))
-		default:
-			c.restoredSets[low] = offs[:i]
-			b.Put(doneKey(s.topic, s.name, c.p, low), doneRecord{Inc: s.inc, Offsets: offs[:i]})
+			continue
 		}
+		var cut []run // a done set's runs are sorted
+		for _, r := range rs {
+			if r[0] < end {
+				cut = append(cut, run{r[0], min(r[1], end)})
+			}
+		}
+		c.restoredSets[low] = cut
+		b.Put(doneKey(s.topic, s.name, c.p, low), doneRecord{Inc: s.inc, Ranges: cut})
 	}
 }

@@ -1,11 +1,15 @@
 package subscription
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldevents/herald/event"
 )
 
 // snapshotTopic copies a topic's files aside; loseTail (with the engine
@@ -109,5 +113,103 @@ func TestSub_ALogThatLostItsTailTakesTheSubscriptionsBack(t *testing.T) {
 	v.clock.Add(2 * time.Hour)
 	if got := offsetsOf(v.pull("orders", "held", 20)); !slices.Equal(got, []int64{0}) {
 		t.Fatalf("held pulled %v once its head was due, want [0]: 3 was acked before the crash", got)
+	}
+}
+
+// liveStateKeys returns the state topic's keys that hold a value, the
+// newest record of each key winning, as compaction would leave them.
+func (v *env) liveStateKeys(prefix string) []string {
+	v.t.Helper()
+	live := map[string]bool{}
+	err := v.m.state.replay(v.ctx, func(key string, value []byte) error {
+		if strings.HasPrefix(key, prefix) {
+			live[key] = value != nil
+		}
+		return nil
+	})
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	var keys []string
+	for k, ok := range live {
+		if ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// Events handled one ack call each behind a head held back for a day
+// leave a bounded number of done sets, in memory and in the state topic,
+// and a restart still knows every one of them: what comes again is the
+// events left unacked, and the held head once it is due.
+func TestCursor_EventsHandledBehindAHeldHeadLeaveFewDoneSets(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{})
+	held := &event.Event{ID: "timeout", Source: "/test", Type: "saga.timeout", SpecVersion: "1.0", PartitionKey: "saga",
+		Extensions: map[string]string{ExtDeliverAfter: v.clock.Now().Add(24 * time.Hour).Format(time.RFC3339Nano)}}
+	if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{held}); err != nil {
+		t.Fatal(err)
+	}
+	var unacked []int64
+	for range 20 {
+		keys := make([]string, 100)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("k%d", i)
+		}
+		v.publish("orders", keys...)
+		for ds := v.pull("orders", "s", 10); len(ds) > 0; ds = v.pull("orders", "s", 10) {
+			for _, d := range ds {
+				if d.Event.Offset%97 == 0 {
+					unacked = append(unacked, d.Event.Offset) // stays leased
+					continue
+				}
+				v.ack("orders", "s", d) // one call each: one done set each
+			}
+		}
+	}
+	s, _ := v.m.get("orders", "s")
+	s.mu.Lock()
+	sets := len(s.parts[0].doneSets)
+	var pending []int64 // the unacked ones and what waits behind them by key
+	for off := range s.parts[0].entries {
+		if off != 0 {
+			pending = append(pending, off)
+		}
+	}
+	s.mu.Unlock()
+	slices.Sort(pending)
+	if sets > maxDoneSets+1 {
+		t.Errorf("%d done sets in memory after %d ack calls behind a held head, want at most %d", sets, 2000-len(unacked), maxDoneSets+1)
+	}
+	if keys := v.liveStateKeys("d/"); len(keys) > maxDoneSets+1 {
+		t.Errorf("%d done-set records in the state topic, want at most %d", len(keys), maxDoneSets+1)
+	}
+
+	v.restart()
+	s, _ = v.m.get("orders", "s")
+	s.mu.Lock()
+	runs := len(s.parts[0].restoredRuns)
+	s.mu.Unlock()
+	if runs > len(pending)+2 {
+		t.Errorf("%d runs of done offsets restored for %d pending events, want at most %d", runs, len(pending)+1, len(pending)+2)
+	}
+	first := v.pull("orders", "s", 100)
+	if got := offsetsOf(first); !slices.Equal(got, unacked) {
+		t.Fatalf("after a restart pulled %v, want the events left unacked %v", got, unacked)
+	}
+	v.ack("orders", "s", first...)
+	again := offsetsOf(first)
+	for ds := v.pull("orders", "s", 100); len(ds) > 0; ds = v.pull("orders", "s", 100) {
+		again = append(again, offsetsOf(ds)...)
+		v.ack("orders", "s", ds...)
+	}
+	if slices.Sort(again); !slices.Equal(again, pending) {
+		t.Fatalf("after a restart delivered %v, want every event pending before it %v and nothing acked", again, pending)
+	}
+	v.clock.Add(25 * time.Hour)
+	if got := offsetsOf(v.pull("orders", "s", 100)); !slices.Equal(got, []int64{0}) {
+		t.Fatalf("pulled %v once the held head was due, want [0]", got)
 	}
 }
