@@ -42,6 +42,7 @@ type entry struct {
 	due      time.Time // leased: lease expiry; otherwise not deliverable before
 	reason   string    // why the last delivery failed
 	dlqID    string    // a redriven event: the dead letter's id
+	seq      uint64    // a redriven event: its place in the order of redrives
 }
 
 func newCursor(p int, committed int64) *cursor {

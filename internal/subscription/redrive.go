@@ -24,8 +24,9 @@ import (
 //
 //	a/<topic>/<sub>/<unix nanos>                   who, when, which events
 //
-// Redriven events start again at attempt 1. They keep their key order
-// among themselves, not relative to newer events of the topic.
+// Redriven events start again at attempt 1. The events of a key come in
+// the order they were redriven (by one call, in dead-letter order), across
+// restarts too; they are not ordered relative to newer events of the topic.
 //
 // A redriven event that is acked is resolved: its r record stays, marked
 // done, so redriving "all" does not send it again (the dead letter itself
@@ -166,8 +167,10 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	var b batch
 	gone := s.goneResolved(dls, &b)
 	var ids []string
-	for _, dl := range chosen {
-		b.Put(redriveKey(topic, name, dl.Partition, dl.Offset), eventRecord{Inc: s.inc})
+	seqs := make([]uint64, len(chosen))
+	for i, dl := range chosen {
+		seqs[i] = s.redriveSeq + uint64(i) + 1
+		b.Put(redriveKey(topic, name, dl.Partition, dl.Offset), eventRecord{Inc: s.inc, Seq: seqs[i]})
 		ids = append(ids, originalID(dl.Event))
 	}
 	audit := AuditRecord{Inc: s.inc, Actor: req.Actor, At: now.UTC(), All: req.All, IDs: ids, Count: len(ids)}
@@ -179,9 +182,9 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	for _, pos := range gone {
 		delete(s.resolved, pos)
 	}
-	for _, dl := range chosen {
+	for i, dl := range chosen {
 		delete(s.resolved, dlqPos{dl.Partition, dl.Offset})
-		s.addRedrive(dl.Partition, dl.Event, eventRecord{})
+		s.addRedrive(dl.Partition, dl.Event, eventRecord{Seq: seqs[i]})
 	}
 	s.audit = append(s.audit, audit)
 	s.auditKeys = append(s.auditKeys, key)
@@ -251,7 +254,8 @@ func selectDeadLetters(dls []DeadLetter, req RedriveRequest) ([]DeadLetter, Redr
 func (s *sub) addRedrive(dp int, dl *event.Event, rec eventRecord) {
 	c := s.redriveCursor(dp)
 	ev := original(dl)
-	e := &entry{off: dl.Offset, key: s.orderingKey(ev), ev: ev, attempts: rec.Attempts, reason: rec.Reason, dlqID: dl.ID}
+	e := &entry{off: dl.Offset, key: s.orderingKey(ev), ev: ev, attempts: rec.Attempts, reason: rec.Reason, dlqID: dl.ID, seq: rec.Seq}
+	s.redriveSeq = max(s.redriveSeq, rec.Seq)
 	if rec.RetryAt > 0 {
 		e.due = time.UnixMilli(rec.RetryAt)
 	}
@@ -319,9 +323,9 @@ func (m *Manager) loadRedrives(ctx context.Context) error {
 			delete(s.resolved, pos)
 			b.Delete(redriveKey(s.topic, s.name, pos.dp, pos.doff))
 		}
-		sort.Slice(s.pendingRedrives, func(i, j int) bool { // key order is dead-letter order
+		sort.Slice(s.pendingRedrives, func(i, j int) bool { // key order is the order of redrives
 			x, y := s.pendingRedrives[i], s.pendingRedrives[j]
-			return x.dp < y.dp || (x.dp == y.dp && x.doff < y.doff)
+			return x.dp < y.dp || (x.dp == y.dp && (x.rec.Seq < y.rec.Seq || x.rec.Seq == y.rec.Seq && x.doff < y.doff))
 		})
 		for _, pr := range s.pendingRedrives {
 			evs, err := m.broker.Read(ctx, s.cfg.DeadLetterTopic, pr.dp, pr.doff, 1)

@@ -65,6 +65,9 @@ type eventRecord struct {
 	// Herald, an event acked out of order (e record).
 	Done bool   `json:"done,omitempty"`
 	ID   string `json:"id,omitempty"` // a resolved dead letter's id (r record)
+	// Seq: a redriven event's place in the order of redrives (r record), so
+	// that its key's events come in that order after a restart too.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 func configKey(topic, sub string) string { return "c/" + topic + "/" + sub }

@@ -27,16 +27,17 @@ type sub struct {
 	topic string
 	name  string
 
-	mu        sync.Mutex // guards everything below
-	inc       uint64
-	cfg       Config
-	created   time.Time
-	parts     map[int]*cursor   // by partition of the topic
-	redrives  map[int]*cursor   // redriven dead letters, by partition of the dead-letter topic
-	resolved  map[dlqPos]string // dead letters redriven and acked (their r record says done), with their ids
-	audit     []AuditRecord
-	auditKeys []string // state keys of audit
-	leaseSeq  uint64
+	mu         sync.Mutex // guards everything below
+	inc        uint64
+	cfg        Config
+	created    time.Time
+	parts      map[int]*cursor   // by partition of the topic
+	redrives   map[int]*cursor   // redriven dead letters, by partition of the dead-letter topic
+	resolved   map[dlqPos]string // dead letters redriven and acked (their r record says done), with their ids
+	audit      []AuditRecord
+	auditKeys  []string // state keys of audit
+	leaseSeq   uint64
+	redriveSeq uint64 // the sequence number of the latest redriven event (eventRecord.Seq)
 	// nextExpiry is no later than the earliest lease deadline; expire
 	// scans nothing before it.
 	nextExpiry time.Time
@@ -243,7 +244,7 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, err
 	// which key ordering allows) needs its own record.
 	for _, pk := range picks {
 		if pk.c.isRedrive() || pk.e.attempts >= 2 || pk.e.off >= pk.c.delivered || pk.c.recorded[pk.e.off] {
-			b.Put(s.recordKey(pk.c, pk.e.off), eventRecord{Inc: s.inc, Attempts: pk.e.attempts, Reason: pk.e.reason})
+			b.Put(s.recordKey(pk.c, pk.e.off), eventRecord{Inc: s.inc, Attempts: pk.e.attempts, Reason: pk.e.reason, Seq: pk.e.seq})
 			pk.c.recorded[pk.e.off] = true
 		}
 	}
@@ -454,7 +455,7 @@ func (s *sub) release(ctx context.Context, ids []string) (AckResult, *pendingWri
 	return s.settle(ctx, ids, func(c *cursor, e *entry, now time.Time, b *batch) error {
 		e.leased, e.due = false, now
 		e.attempts = max(e.attempts-1, 0)
-		b.Put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, Reason: e.reason})
+		b.Put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, Reason: e.reason, Seq: e.seq})
 		c.recorded[e.off] = true
 		return nil
 	})
@@ -478,7 +479,7 @@ func (s *sub) fail(ctx context.Context, c *cursor, e *entry, now time.Time, dela
 		delay = s.cfg.Backoff.delay(e.attempts, s.m.jitter())
 	}
 	e.due = now.Add(delay)
-	b.Put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, RetryAt: e.due.UnixMilli(), Reason: e.reason}) // trimmed
+	b.Put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, RetryAt: e.due.UnixMilli(), Reason: e.reason, Seq: e.seq}) // trimmed
 	c.recorded[e.off] = true
 	return nil
 }

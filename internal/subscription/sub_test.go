@@ -984,3 +984,40 @@ func TestManager_PutDuringDeleteTopicLeavesNoSubscription(t *testing.T) {
 		v.m.mu.Unlock()
 	}
 }
+
+// Redriven events of one key are delivered in the order they were
+// redriven, before a restart and after it.
+func TestRedrive_KeyOrderIsTheOrderOfRedrivesAcrossARestart(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "billing", Config{MaxAttempts: 1})
+	v.publish("orders", "k", "k", "k")
+	for range 3 {
+		v.nack("orders", "billing", "down", v.pull("orders", "billing", 10)...)
+	}
+	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", 10)
+	if err != nil || len(dls) != 3 {
+		t.Fatalf("dead letters: %d %v", len(dls), err)
+	}
+	var want []string // redriven newest first, one call each
+	for i := 2; i >= 0; i-- {
+		id := originalID(dls[i].Event)
+		if res, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{IDs: []string{id}}); err != nil || res.Redriven != 1 {
+			t.Fatalf("redrive %s: %+v %v", id, res, err)
+		}
+		want = append(want, id)
+	}
+	first := v.pull("orders", "billing", 10)
+	if len(first) != 1 || first[0].Event.ID != want[0] {
+		t.Fatalf("first redriven delivery %v, want %s", first, want[0])
+	}
+	v.ack("orders", "billing", first...)
+	v.restart()
+	for _, id := range want[1:] {
+		ds := v.pull("orders", "billing", 10)
+		if len(ds) != 1 || ds[0].Event.ID != id {
+			t.Fatalf("after a restart delivered %v, want %s: the order of the redrives %v", ds, id, want)
+		}
+		v.ack("orders", "billing", ds...)
+	}
+}
