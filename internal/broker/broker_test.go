@@ -197,8 +197,8 @@ func TestPublish_KeyedEventsKeepTheirPartitionAndOrder(t *testing.T) {
 			t.Fatalf("key %s moved from partition %d to %d", key, p, res[0].Partition)
 		}
 		want[key] = res[0].Partition
-		if res[0].Partition != keyPartition(key, 4) {
-			t.Fatalf("key %s in partition %d, want %d", key, res[0].Partition, keyPartition(key, 4))
+		if res[0].Partition != KeyPartition(key, 4) {
+			t.Fatalf("key %s in partition %d, want %d", key, res[0].Partition, KeyPartition(key, 4))
 		}
 	}
 	for p := 0; p < 4; p++ {

@@ -137,7 +137,7 @@ func partitionKeys(n int) []string {
 	keys := make([]string, n)
 	for i, found := 0, 0; found < n; i++ {
 		k := fmt.Sprint("key-", i)
-		if p := keyPartition(k, n); keys[p] == "" {
+		if p := KeyPartition(k, n); keys[p] == "" {
 			keys[p] = k
 			found++
 		}

@@ -42,7 +42,8 @@ func murmur2(data []byte) uint32 {
 	return h
 }
 
-// keyPartition returns the partition for a key.
-func keyPartition(key string, partitions int) int {
+// KeyPartition returns the partition of a keyed event (Kafka's default
+// partitioner: murmur2 of the key).
+func KeyPartition(key string, partitions int) int {
 	return int((murmur2([]byte(key)) & 0x7fffffff) % uint32(partitions))
 }

@@ -23,9 +23,9 @@ func TestMurmur2_MatchesKafka(t *testing.T) {
 func TestKeyPartition_StableAndInRange(t *testing.T) {
 	for _, n := range []int{1, 3, 7, 64} {
 		for _, k := range []string{"", "a", "order-1", "order-2", "κλειδί"} {
-			p := keyPartition(k, n)
-			if p < 0 || p >= n || p != keyPartition(k, n) {
-				t.Fatalf("keyPartition(%q, %d) = %d", k, n, p)
+			p := KeyPartition(k, n)
+			if p < 0 || p >= n || p != KeyPartition(k, n) {
+				t.Fatalf("KeyPartition(%q, %d) = %d", k, n, p)
 			}
 		}
 	}

@@ -246,7 +246,7 @@ func (p *publish) store(ctx context.Context, at time.Time) error {
 
 func (p *publish) partitionOf(e *event.Event) int {
 	if e.PartitionKey != "" {
-		return keyPartition(e.PartitionKey, p.t.Partitions)
+		return KeyPartition(e.PartitionKey, p.t.Partitions)
 	}
 	return int(p.st.next.Add(1)-1) % p.t.Partitions
 }

@@ -41,8 +41,10 @@ func (s *sub) deadLetter(ctx context.Context, c *cursor, e *entry, now time.Time
 		e.leased = false
 		e.due = now.Add(s.cfg.Backoff.delay(e.attempts, 0))
 		e.attempts = max(e.attempts, s.cfg.MaxAttempts) // dead-letter it, not deliver it, next time
-		b.Put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, RetryAt: e.due.UnixMilli(),
-			Reason: limitReason(fmt.Sprintf("%s (storing the dead letter in %s failed: %v)", e.reason, s.cfg.DeadLetterTopic, err)), Seq: e.seq})
+		rec := s.eventRecord(e)
+		rec.RetryAt = e.due.UnixMilli()
+		rec.Reason = limitReason(fmt.Sprintf("%s (storing the dead letter in %s failed: %v)", e.reason, s.cfg.DeadLetterTopic, err))
+		b.Put(s.recordKey(c, e.off), rec)
 		c.recorded[e.off] = true
 		return nil
 	}

@@ -170,7 +170,7 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	seqs := make([]uint64, len(chosen))
 	for i, dl := range chosen {
 		seqs[i] = s.redriveSeq + uint64(i) + 1
-		b.Put(redriveKey(topic, name, dl.Partition, dl.Offset), eventRecord{Inc: s.inc, Seq: seqs[i]})
+		b.Put(redriveKey(topic, name, dl.Partition, dl.Offset), eventRecord{Inc: s.inc, Seq: seqs[i], ID: dl.Event.ID})
 		ids = append(ids, originalID(dl.Event))
 	}
 	audit := AuditRecord{Inc: s.inc, Actor: req.Actor, At: now.UTC(), All: req.All, IDs: ids, Count: len(ids)}
@@ -184,7 +184,7 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	}
 	for i, dl := range chosen {
 		delete(s.resolved, dlqPos{dl.Partition, dl.Offset})
-		s.addRedrive(dl.Partition, dl.Event, eventRecord{Seq: seqs[i]})
+		s.addRedrive(dl.Partition, dl.Event, eventRecord{Seq: seqs[i], ID: dl.Event.ID})
 	}
 	s.audit = append(s.audit, audit)
 	s.auditKeys = append(s.auditKeys, key)
@@ -314,32 +314,50 @@ func (m *Manager) loadRedrives(ctx context.Context) error {
 	var b batch
 	for _, s := range m.subs {
 		for pos, id := range s.resolved {
-			evs, err := m.broker.Read(ctx, s.cfg.DeadLetterTopic, pos.dp, pos.doff, 1)
-			gone := errors.Is(err, storage.ErrOffsetOutOfRange) || errors.Is(err, storage.ErrUnknownTopic) ||
-				errors.Is(err, storage.ErrUnknownPartition) || (err == nil && (len(evs) == 0 || evs[0].Offset != pos.doff || evs[0].ID != id))
-			if !gone {
-				continue // still there, or unreadable now: kept
-			}
-			delete(s.resolved, pos)
-			b.Delete(redriveKey(s.topic, s.name, pos.dp, pos.doff))
+			if _, gone := m.deadLetterAt(ctx, s, pos, id); gone {
+				delete(s.resolved, pos)
+				b.Delete(redriveKey(s.topic, s.name, pos.dp, pos.doff))
+			} // else still there, or unreadable now: kept
 		}
 		sort.Slice(s.pendingRedrives, func(i, j int) bool { // key order is the order of redrives
 			x, y := s.pendingRedrives[i], s.pendingRedrives[j]
 			return x.dp < y.dp || (x.dp == y.dp && (x.rec.Seq < y.rec.Seq || x.rec.Seq == y.rec.Seq && x.doff < y.doff))
 		})
 		for _, pr := range s.pendingRedrives {
-			evs, err := m.broker.Read(ctx, s.cfg.DeadLetterTopic, pr.dp, pr.doff, 1)
-			if err != nil || len(evs) == 0 || evs[0].Offset != pr.doff {
-				continue // gone from the dead-letter topic (retention): nothing to redrive
+			pos := dlqPos{pr.dp, pr.doff}
+			dl, gone := m.deadLetterAt(ctx, s, pos, pr.rec.ID)
+			if gone {
+				b.Delete(redriveKey(s.topic, s.name, pos.dp, pos.doff))
 			}
-			if x := evs[0].Extensions; x[ExtSubscription] != s.name || x[ExtTopic] != s.topic {
+			if dl == nil {
+				continue // gone, or unreadable now: nothing to redrive
+			}
+			if x := dl.Extensions; x[ExtSubscription] != s.name || x[ExtTopic] != s.topic {
 				continue // not this subscription's dead letter: never deliver it here
 			}
-			s.addRedrive(pr.dp, evs[0], pr.rec)
+			s.addRedrive(pr.dp, dl, pr.rec)
 		}
 		s.pendingRedrives = nil
 	}
 	return m.state.write(ctx, &b)
+}
+
+// deadLetterAt reads the dead letter a redrive record names, nil if it
+// cannot. gone says it is not there for good: retention removed it, the
+// dead-letter topic lost its unsynced tail in a crash or was made anew, or
+// another event took its offset (id is the dead letter's own id; records
+// of an older Herald have none).
+func (m *Manager) deadLetterAt(ctx context.Context, s *sub, pos dlqPos, id string) (dl *event.Event, gone bool) {
+	evs, err := m.broker.Read(ctx, s.cfg.DeadLetterTopic, pos.dp, pos.doff, 1)
+	switch {
+	case errors.Is(err, storage.ErrOffsetOutOfRange) || errors.Is(err, storage.ErrUnknownTopic) || errors.Is(err, storage.ErrUnknownPartition):
+		return nil, true
+	case err != nil:
+		return nil, false
+	case len(evs) == 0 || evs[0].Offset != pos.doff || id != "" && evs[0].ID != id:
+		return nil, true
+	}
+	return evs[0], false
 }
 
 type pendingRedrive struct {

@@ -64,7 +64,7 @@ type eventRecord struct {
 	// Done: a redriven dead letter acked (r record), or, in an older
 	// Herald, an event acked out of order (e record).
 	Done bool   `json:"done,omitempty"`
-	ID   string `json:"id,omitempty"` // a resolved dead letter's id (r record)
+	ID   string `json:"id,omitempty"` // the dead letter's own id (r record)
 	// Seq: a redriven event's place in the order of redrives (r record), so
 	// that its key's events come in that order after a restart too.
 	Seq uint64 `json:"seq,omitempty"`

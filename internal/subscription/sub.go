@@ -96,7 +96,7 @@ func (s *sub) refill(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for p := len(s.parts); p < t.Partitions; p++ {
+	for p := range t.Partitions { // not only past len(s.parts): a seek or a restart can know a later one first
 		if s.parts[p] == nil {
 			first, _, err := s.m.broker.Offsets(ctx, s.topic, p)
 			if err != nil {
@@ -244,7 +244,7 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, err
 	// which key ordering allows) needs its own record.
 	for _, pk := range picks {
 		if pk.c.isRedrive() || pk.e.attempts >= 2 || pk.e.off >= pk.c.delivered || pk.c.recorded[pk.e.off] {
-			b.Put(s.recordKey(pk.c, pk.e.off), eventRecord{Inc: s.inc, Attempts: pk.e.attempts, Reason: pk.e.reason, Seq: pk.e.seq})
+			b.Put(s.recordKey(pk.c, pk.e.off), s.eventRecord(pk.e))
 			pk.c.recorded[pk.e.off] = true
 		}
 	}
@@ -263,6 +263,12 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, err
 
 func (s *sub) cursorRecord(c *cursor) cursorRecord {
 	return cursorRecord{Inc: s.inc, Committed: c.committed, Delivered: c.delivered, Dead: c.dead}
+}
+
+// eventRecord is what a pending event's record says of it (its retry time
+// aside).
+func (s *sub) eventRecord(e *entry) eventRecord {
+	return eventRecord{Inc: s.inc, Attempts: e.attempts, Reason: e.reason, Seq: e.seq, ID: e.dlqID}
 }
 
 // recordKey is the state key of a pending event's record.
@@ -455,7 +461,7 @@ func (s *sub) release(ctx context.Context, ids []string) (AckResult, *pendingWri
 	return s.settle(ctx, ids, func(c *cursor, e *entry, now time.Time, b *batch) error {
 		e.leased, e.due = false, now
 		e.attempts = max(e.attempts-1, 0)
-		b.Put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, Reason: e.reason, Seq: e.seq})
+		b.Put(s.recordKey(c, e.off), s.eventRecord(e))
 		c.recorded[e.off] = true
 		return nil
 	})
@@ -479,7 +485,9 @@ func (s *sub) fail(ctx context.Context, c *cursor, e *entry, now time.Time, dela
 		delay = s.cfg.Backoff.delay(e.attempts, s.m.jitter())
 	}
 	e.due = now.Add(delay)
-	b.Put(s.recordKey(c, e.off), eventRecord{Inc: s.inc, Attempts: e.attempts, RetryAt: e.due.UnixMilli(), Reason: e.reason, Seq: e.seq}) // trimmed
+	rec := s.eventRecord(e)
+	rec.RetryAt = e.due.UnixMilli()
+	b.Put(s.recordKey(c, e.off), rec)
 	c.recorded[e.off] = true
 	return nil
 }

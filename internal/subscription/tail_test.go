@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/broker"
 )
 
 // snapshotTopic copies a topic's files aside; loseTail (with the engine
@@ -211,5 +212,85 @@ func TestCursor_EventsHandledBehindAHeldHeadLeaveFewDoneSets(t *testing.T) {
 	v.clock.Add(25 * time.Hour)
 	if got := offsetsOf(v.pull("orders", "s", 100)); !slices.Equal(got, []int64{0}) {
 		t.Fatalf("pulled %v once the held head was due, want [0]", got)
+	}
+}
+
+// keyFor returns a partition key that the broker puts in partition p of n.
+func keyFor(p, n int) string {
+	for i := 0; ; i++ {
+		if k := fmt.Sprintf("key-%d", i); broker.KeyPartition(k, n) == p {
+			return k
+		}
+	}
+}
+
+// A topic grows from 2 to 4 partitions and only partition 3 gets an event
+// before a restart, so partition 2 has no cursor record: it is still read
+// after the restart, and after a seek that names only partition 3.
+func TestSub_APartitionAddedLaterIsReadWhenALaterOneIsKnownFirst(t *testing.T) {
+	for _, how := range []string{"restart", "seek"} {
+		t.Run(how, func(t *testing.T) {
+			v := newEnv(t)
+			v.topic("orders", 2)
+			v.sub("orders", "s", Config{})
+			v.topic("orders", 4)
+			if how == "seek" {
+				if _, err := v.m.Seek(v.ctx, "orders", "s", Position{Offsets: map[int]int64{3: 0}}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				v.publish("orders", keyFor(3, 4))
+				ds := v.pull("orders", "s", 10)
+				if len(ds) != 1 || ds[0].Event.Partition != 3 {
+					t.Fatalf("pulled %d events, want the one in partition 3", len(ds))
+				}
+				v.ack("orders", "s", ds...)
+				v.restart()
+			}
+			v.publish("orders", keyFor(2, 4))
+			if ds := v.pull("orders", "s", 10); len(ds) != 1 || ds[0].Event.Partition != 2 {
+				t.Fatalf("pulled %d events, want the one published to partition 2", len(ds))
+			}
+		})
+	}
+}
+
+// A dead-letter topic that lost its unsynced tail took with it a dead
+// letter being redriven; the next dead letter, which takes its offset, is
+// not redriven by the restart after.
+func TestRedrive_ADeadLetterLostWithItsTopicsTailIsForgotten(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{})
+	v.publish("orders", "a", "b")
+	ds := v.pull("orders", "s", 10)
+	if len(ds) != 2 {
+		t.Fatalf("pulled %d events, want 2", len(ds))
+	}
+	if _, err := v.m.Reject(v.ctx, "orders", "s", []string{ds[0].AckID}, "bad"); err != nil {
+		t.Fatal(err)
+	}
+	snap := v.snapshotTopic("orders.s.dlq") // holds the first dead letter
+	if _, err := v.m.Reject(v.ctx, "orders", "s", []string{ds[1].AckID}, "bad"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{IDs: []string{ds[1].Event.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	v.loseTail("orders.s.dlq", snap) // the second dead letter is gone
+	if got := v.pull("orders", "s", 10); len(got) != 0 {
+		t.Fatalf("pulled %v, want nothing: the redriven dead letter is gone", offsetsOf(got))
+	}
+	v.publish("orders", "c")
+	c := v.pull("orders", "s", 10)
+	if len(c) != 1 {
+		t.Fatalf("pulled %d events, want c", len(c))
+	}
+	if _, err := v.m.Reject(v.ctx, "orders", "s", []string{c[0].AckID}, "bad"); err != nil {
+		t.Fatal(err) // its dead letter takes the lost one's offset
+	}
+	v.restart()
+	if got := v.pull("orders", "s", 10); len(got) != 0 {
+		t.Fatalf("after a restart pulled %s (attempt %d), a dead letter nobody redrove", got[0].Event.ID, got[0].Attempt)
 	}
 }
