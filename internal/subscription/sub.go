@@ -96,7 +96,9 @@ func (s *sub) refill(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for p := range t.Partitions { // not only past len(s.parts): a seek or a restart can know a later one first
+	// Every partition, not only those past len(s.parts): a seek or a
+	// restart can know a later one first.
+	for p := 0; len(s.parts) < t.Partitions && p < t.Partitions; p++ {
 		if s.parts[p] == nil {
 			first, _, err := s.m.broker.Offsets(ctx, s.topic, p)
 			if err != nil {
