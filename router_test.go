@@ -156,6 +156,28 @@ func TestRouter_ErrorRetriesPanicRetriesPermanentDeadLetters(t *testing.T) {
 	})
 }
 
+// A handler that panics at every attempt has its event dead-lettered once
+// the attempts run out, with the panic and its stack as the reason.
+func TestRouter_AHandlerThatAlwaysPanicsIsDeadLettered(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 2)
+		r := herald.NewRouter(f.c, herald.RouterOptions{})
+		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+			panic("nil map")
+		})
+		f.run(r)
+		f.publish(1)
+		eventually(t, "the dead letter", func() bool { return f.committed() == 1 })
+		dead := f.deadLetters()
+		if len(dead) != 1 || dead[0].Extensions["deadattempts"] != "2" {
+			t.Fatalf("dead letters: %+v", dead)
+		}
+		if reason := dead[0].Extensions["deadreason"]; !strings.HasPrefix(reason, "handler panicked: nil map | goroutine ") {
+			t.Fatalf("dead letter's reason %q, want the panic and its stack", reason)
+		}
+	})
+}
+
 // A typed handler of a generated protobuf message gets protobuf data
 // decoded; protobuf data for a handler of a plain struct is dead-lettered
 // with a reason that says so.

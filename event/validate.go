@@ -182,6 +182,37 @@ func printable8(w uint64) bool {
 	return ((w-0x20*ones)&^w|(w+ones)|w)&tops == 0
 }
 
+// MakeString returns s as a CloudEvents String, for free text such as an
+// error message that goes into an attribute: a line break becomes " | ", a
+// tab or another control character a space, and invalid UTF-8 or a
+// noncharacter U+FFFD. A trailing line break is dropped. A valid String
+// comes back unchanged.
+func MakeString(s string) string {
+	if checkString("", s) == nil {
+		return s
+	}
+	s = strings.TrimRight(s, "\r\n")
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '\r' && strings.HasPrefix(s[i+1:], "\n"):
+			// written with the \n
+		case r == '\n' || r == '\r':
+			b.WriteString(" | ")
+		case r < 0x20 || (r >= 0x7f && r <= 0x9f):
+			b.WriteByte(' ')
+		case badRune(r, size) != "":
+			b.WriteRune(utf8.RuneError)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
 // badRune says why r may not appear in a CloudEvents String, or "".
 func badRune(r rune, size int) string {
 	switch {

@@ -144,3 +144,36 @@ func TestCheckString_WordPathAgreesWithBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestMakeString_TurnsFreeTextIntoAValidString(t *testing.T) {
+	for in, want := range map[string]string{
+		"card declined": "card declined",
+		"panic: boom\ngoroutine 1:\n\tmain.go:12\n": "panic: boom | goroutine 1: |  main.go:12",
+		"a\r\nb\rc":                      "a | b | c",
+		"bell\x07 del\x7f c1\u0085":      "bell  del  c1 ",
+		"bad \xff utf-8, nonchar \uFDD0": "bad \uFFFD utf-8, nonchar \uFFFD",
+	} {
+		got := MakeString(in)
+		if got != want {
+			t.Errorf("MakeString(%q) = %q, want %q", in, got, want)
+		}
+		if err := checkString("reason", got); err != nil {
+			t.Errorf("MakeString(%q) = %q, not a CloudEvents String: %v", in, got, err)
+		}
+	}
+}
+
+func FuzzMakeString(f *testing.F) {
+	for _, s := range []string{"", "ok", "a\nb", "\x00\xff\uFDD0\r\n", "\u2028 tab\t"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := MakeString(s)
+		if err := checkString("s", got); err != nil {
+			t.Fatalf("MakeString(%q) = %q: %v", s, got, err)
+		}
+		if checkString("s", s) == nil && got != s {
+			t.Fatalf("MakeString changed the valid String %q to %q", s, got)
+		}
+	})
+}

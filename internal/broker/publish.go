@@ -27,10 +27,22 @@ type Result struct {
 // is stored (CloudEvents rules, sizes, then the topic's SchemaPolicy by the
 // Validator); one bad event refuses the whole batch.
 func (b *Broker) Publish(ctx context.Context, topic string, events []*event.Event) ([]Result, error) {
+	return b.publishOver(ctx, topic, events, 0)
+}
+
+// PublishOver publishes like Publish, with the size limits of one event
+// and of the batch raised by extra bytes: what Herald adds to an event it
+// stores again (a dead letter's attributes), so that an event that was
+// accepted can always be stored with them.
+func (b *Broker) PublishOver(ctx context.Context, topic string, events []*event.Event, extra int) ([]Result, error) {
+	return b.publishOver(ctx, topic, events, max(extra, 0))
+}
+
+func (b *Broker) publishOver(ctx context.Context, topic string, events []*event.Event, extra int) ([]Result, error) {
 	if err := checkUserTopic(topic); err != nil {
 		return nil, err
 	}
-	if err := b.checkBatch(events); err != nil {
+	if err := b.checkBatch(events, extra); err != nil {
 		return nil, err
 	}
 	t, err := b.ensureTopic(ctx, topic)
@@ -48,7 +60,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, events []*event.Even
 	return p.run(ctx)
 }
 
-func (b *Broker) checkBatch(events []*event.Event) error {
+func (b *Broker) checkBatch(events []*event.Event, extra int) error {
 	if len(events) == 0 {
 		return ErrEmptyBatch
 	}
@@ -61,13 +73,13 @@ func (b *Broker) checkBatch(events []*event.Event) error {
 			return fmt.Errorf("%w: event %d (id %q): %w", ErrInvalidEvent, i, e.ID, err)
 		}
 		n := e.Size()
-		if n > b.opts.MaxEventBytes {
-			return fmt.Errorf("%w: event %d (id %q) is %d bytes, the limit is %d", ErrEventTooLarge, i, e.ID, n, b.opts.MaxEventBytes)
+		if n > b.opts.MaxEventBytes+extra {
+			return fmt.Errorf("%w: event %d (id %q) is %d bytes, the limit is %d", ErrEventTooLarge, i, e.ID, n, b.opts.MaxEventBytes+extra)
 		}
 		total += n
 	}
-	if total > b.opts.MaxBatchBytes {
-		return fmt.Errorf("%w: %d bytes of events, the limit is %d", ErrBatchTooLarge, total, b.opts.MaxBatchBytes)
+	if total > b.opts.MaxBatchBytes+extra {
+		return fmt.Errorf("%w: %d bytes of events, the limit is %d", ErrBatchTooLarge, total, b.opts.MaxBatchBytes+extra)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/heraldevents/herald/internal/broker"
@@ -101,5 +102,55 @@ func TestDeadLetters_BadRequests(t *testing.T) {
 	}
 	if s := env.getSub(t, subPath); s.Redriving != 0 {
 		t.Errorf("a bad request redrove: %+v", s)
+	}
+}
+
+// A nack reason is free text; one with a line break (a stack trace, a
+// multi-line error) still reaches the dead letter's deadreason, which must
+// be a CloudEvents String, and the event is dead-lettered.
+func TestDeadLetters_ANackReasonWithLineBreaksIsDeadLettered(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.createTopic("orders", "")
+	env.putSub(t, subPath, `{"start":"earliest","maxAttempts":1,"backoff":{"initial":"10ms","max":"10ms"}}`, http.StatusCreated)
+	env.publishN(t, 0, 1)
+	ds := env.pull(t, `{"wait":"5s"}`)
+	if len(ds) != 1 {
+		t.Fatalf("pull %+v", ds)
+	}
+	res := env.settle(t, "nack", `{"ackIds":["`+ds[0].AckID+`"],"reason":"payment failed:\nconnection refused"}`)
+	if len(res.Acked) != 1 {
+		t.Fatalf("nack %+v", res)
+	}
+	// Give the retry loop a few chances.
+	for i := 0; i < 3; i++ {
+		env.pull(t, `{"wait":"100ms"}`)
+	}
+	p := env.getSub(t, subPath).Partitions[0]
+	var list DeadLetterList
+	env.do("GET", subPath+"/deadletters", "").wantStatus(t, http.StatusOK, mediaJSON, &list)
+	if p.DeadLettered != 1 || len(list.DeadLetters) != 1 {
+		t.Fatalf("after a nack on the last attempt: partition %+v, dead letters %d; want the event dead-lettered", p, len(list.DeadLetters))
+	}
+	if got := list.DeadLetters[0].Event.Extensions["deadreason"]; got != "payment failed: | connection refused" {
+		t.Fatalf("deadreason %q", got)
+	}
+}
+
+// An event at the size limit is dead-lettered, although its dead letter is
+// larger by its dead* attributes and longer id.
+func TestDeadLetters_AnEventAtTheSizeLimitIsDeadLettered(t *testing.T) {
+	env := newEnv(t, broker.Options{MaxEventBytes: 4096}, Options{})
+	env.createTopic("orders", "")
+	env.putSub(t, subPath, `{"start":"earliest","maxAttempts":1,"backoff":{"initial":"10ms","max":"10ms"}}`, http.StatusCreated)
+	data := `"` + strings.Repeat("x", 3900) + `"`
+	body := `{"specversion":"1.0","id":"big","source":"/test","type":"test.happened","data":` + data + `}`
+	env.do("POST", "/v1/topics/orders/events", body, ctStructured...).publishResults(t)
+	ds := env.pull(t, `{"wait":"5s"}`)
+	env.settle(t, "nack", `{"ackIds":["`+ds[0].AckID+`"],"reason":"no"}`)
+	for i := 0; i < 3; i++ {
+		env.pull(t, `{"wait":"100ms"}`)
+	}
+	if p := env.getSub(t, subPath).Partitions[0]; p.DeadLettered != 1 {
+		t.Fatalf("accepted event (limit 4096) out of attempts: %+v; want it dead-lettered", p)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -37,7 +36,10 @@ const (
 // stays in the signature for callers that pass it on.
 func (s *sub) deadLetter(ctx context.Context, c *cursor, e *entry, now time.Time, b *batch) error {
 	dl := deadLetterEvent(e.ev, s.topic, s.name, e, now)
-	if _, err := s.m.broker.Publish(ctx, s.cfg.DeadLetterTopic, []*event.Event{dl}); err != nil {
+	// The dead letter is larger than the event by its attributes; the event
+	// was accepted, so its dead letter may pass the size limit by that much.
+	extra := dl.Size() - e.ev.Size()
+	if _, err := s.m.broker.PublishOver(ctx, s.cfg.DeadLetterTopic, []*event.Event{dl}, extra); err != nil {
 		e.leased = false
 		e.due = now.Add(s.cfg.Backoff.delay(e.attempts, 0))
 		e.attempts = max(e.attempts, s.cfg.MaxAttempts) // dead-letter it, not deliver it, next time
@@ -56,13 +58,15 @@ func (s *sub) deadLetter(ctx context.Context, c *cursor, e *entry, now time.Time
 // maxReason bounds a reason kept with an event or a dead letter.
 const maxReason = 1024
 
-// limitReason bounds a reason to maxReason bytes as JSON encodes it (the
-// state records are JSON, which writes <, >, &, quotes, backslashes and
-// control characters as up to six bytes each), cut between characters,
-// invalid UTF-8 replaced. Bounding the encoded size is what keeps a
+// limitReason makes a reason a CloudEvents String (it goes into the dead
+// letter's deadreason attribute: a reason with a line break, such as a
+// stack trace, would make every try to store the dead letter fail) and
+// bounds it to maxReason bytes as JSON encodes it (the state records are
+// JSON, which writes <, >, &, quotes and backslashes as up to six bytes
+// each), cut between characters. Bounding the encoded size is what keeps a
 // settlement of MaxAckIDs records within one state write.
 func limitReason(r string) string {
-	r = strings.ToValidUTF8(r, "\uFFFD")
+	r = event.MakeString(r)
 	cost, cut := 0, -1
 	for i, c := range r {
 		cost += jsonCost(c)
