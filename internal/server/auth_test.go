@@ -303,3 +303,33 @@ func TestAuth_BadAuthFilesAreRefusedNamingTheEntry(t *testing.T) {
 		}
 	}
 }
+
+// A subscription's dead-letter topic needs admin on it: a token with admin
+// only on other* cannot make Herald create "orders" and write dead letters
+// into it, at creation or by a change.
+func TestAuth_ADeadLetterTopicNeedsAdminOnIt(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{Keys: authKeys(t)})
+	auth := []string{"Authorization", "Bearer " + otherToken}
+	if r := env.do("PUT", "/v1/topics/orders", "", auth...); r.status != 403 {
+		t.Fatalf("setup: the token may create orders directly: %d", r.status)
+	}
+	if r := env.do("PUT", "/v1/topics/other1", "", auth...); r.status != 201 {
+		t.Fatalf("create other1: %d %s", r.status, r.body)
+	}
+	r := env.do("PUT", "/v1/topics/other1/subscriptions/s", `{"start":"earliest","maxAttempts":1,"deadLetterTopic":"orders"}`, auth...)
+	if r.status != 403 {
+		t.Errorf("subscription with deadLetterTopic orders (no grant): %d, want 403", r.status)
+	}
+	if r := env.do("PUT", "/v1/topics/other1/subscriptions/s", `{"start":"earliest","maxAttempts":1}`, auth...); r.status != 201 {
+		t.Fatalf("subscription with the default dead-letter topic: %d %s", r.status, r.body)
+	}
+	if r := env.do("PUT", "/v1/topics/other1/subscriptions/s", `{"deadLetterTopic":"orders"}`, auth...); r.status != 403 {
+		t.Errorf("changing the dead-letter topic to orders (no grant): %d, want 403", r.status)
+	}
+	if r := env.do("PUT", "/v1/topics/other1/subscriptions/s", `{"deadLetterTopic":"other-dlq"}`, auth...); r.status != 200 {
+		t.Errorf("changing the dead-letter topic to other-dlq (admin on it): %d %s", r.status, r.body)
+	}
+	if _, err := env.broker.Topic(t.Context(), "orders"); err == nil {
+		t.Errorf("topic orders was created through a token with no grant on it")
+	}
+}

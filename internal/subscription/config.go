@@ -1,12 +1,14 @@
 package subscription
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/auth"
 )
 
 // Errors of the subscription layer.
@@ -94,9 +96,26 @@ func (c Config) withDefaults(topic, name string) Config {
 		c.Ordering = OrderKey
 	}
 	if c.DeadLetterTopic == "" {
-		c.DeadLetterTopic = topic + "." + name + ".dlq"
+		c.DeadLetterTopic = defaultDeadLetterTopic(topic, name)
 	}
 	return c
+}
+
+func defaultDeadLetterTopic(topic, name string) string { return topic + "." + name + ".dlq" }
+
+// checkDeadLetterGrant refuses a dead-letter topic that the caller (the
+// principal in ctx, when the server checks tokens) may not administer:
+// Herald creates that topic and writes into it for the subscription. The
+// default one, named after the subscription's topic, goes with the
+// permission to make the subscription.
+func checkDeadLetterGrant(ctx context.Context, topic, name, dlq string) error {
+	if dlq == defaultDeadLetterTopic(topic, name) {
+		return nil
+	}
+	if err := auth.Check(ctx, auth.Admin, dlq); err != nil {
+		return fmt.Errorf("deadLetterTopic: %w", err)
+	}
+	return nil
 }
 
 // check returns a clear error for a setting that cannot work.

@@ -141,6 +141,9 @@ func (m *Manager) create(ctx context.Context, t broker.Topic, name string, cfg C
 	if m.maxSubs > 0 && len(m.subs) >= m.maxSubs {
 		return Info{}, false, fmt.Errorf("%w: the server holds %d subscriptions, its limit (herald serve --max-subscriptions); delete one first", ErrTooMany, len(m.subs))
 	}
+	if err := checkDeadLetterGrant(ctx, t.Name, name, cfg.DeadLetterTopic); err != nil {
+		return Info{}, false, err
+	}
 	start, err := m.startOffsets(ctx, t, cfg.Start)
 	if err != nil {
 		return Info{}, false, err
@@ -203,6 +206,9 @@ func (m *Manager) update(ctx context.Context, s *sub, cfg Config) (Info, bool, e
 			ErrConflict, s.redriving(), s.name, s.cfg.DeadLetterTopic)
 	}
 	if cfg.DeadLetterTopic != s.cfg.DeadLetterTopic {
+		if err := checkDeadLetterGrant(ctx, s.topic, s.name, cfg.DeadLetterTopic); err != nil {
+			return Info{}, false, err
+		}
 		if _, _, err := m.broker.PutTopic(ctx, cfg.DeadLetterTopic, broker.TopicSpec{}); err != nil {
 			return Info{}, false, fmt.Errorf("dead-letter topic %s: %w", cfg.DeadLetterTopic, err)
 		}
