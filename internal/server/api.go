@@ -76,10 +76,12 @@ type SubscriptionSpec struct {
 // PushSpec is a subscription's push endpoint. The secret signs every
 // request (Herald-Signature); replies never show it.
 type PushSpec struct {
-	URL         string `json:"url"`
-	Secret      string `json:"secret,omitempty"`
-	MaxInFlight int    `json:"maxInFlight,omitempty"` // default 16
-	Timeout     string `json:"timeout,omitempty"`     // default "10s"
+	URL    string `json:"url"`
+	Secret string `json:"secret,omitempty"`
+	// MaxInFlight and Timeout are pointers so that a 0 given is told
+	// apart from a missing field, and refused: 0 is not the default.
+	MaxInFlight *int    `json:"maxInFlight,omitempty"` // 1 to 1000; default 16
+	Timeout     *string `json:"timeout,omitempty"`     // 1s to 5m; default "10s"
 }
 
 // PushConfig is a subscription's push endpoint as shown in replies.

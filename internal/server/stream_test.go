@@ -76,3 +76,22 @@ func TestSubscriptionStream_DeliversAsServerSentEvents(t *testing.T) {
 	}
 	e.do(http.MethodGet, "/v1/topics/orders/subscriptions/nope/stream", "").wantProblem(t, http.StatusNotFound, "unknown_subscription")
 }
+
+func TestSubscriptionPush_AZeroTimeoutOrMaxInFlightIsRefused(t *testing.T) {
+	e := newEnv(t, broker.Options{}, Options{})
+	e.createTopic("orders", "")
+	before := e.putSub(t, subPath, `{"push":{"url":"https://example.com/hook","maxInFlight":4,"timeout":"20s"}}`, http.StatusCreated)
+	for _, body := range []string{
+		`{"push":{"url":"https://example.com/hook","timeout":"0s"}}`,
+		`{"push":{"url":"https://example.com/hook","timeout":""}}`,
+		`{"push":{"url":"https://example.com/hook","maxInFlight":0}}`,
+	} {
+		e.do(http.MethodPut, subPath, body).wantProblem(t, http.StatusBadRequest, "invalid_subscription_setting")
+		if got := e.getSub(t, subPath).Config.Push; got == nil || *got != *before.Config.Push {
+			t.Errorf("%s changed push to %+v", body, got)
+		}
+	}
+	e.do(http.MethodPut, "/v1/topics/orders/subscriptions/new", `{"push":{"url":"https://example.com/hook","maxInFlight":0}}`).
+		wantProblem(t, http.StatusBadRequest, "invalid_subscription_setting")
+	e.do(http.MethodGet, "/v1/topics/orders/subscriptions/new", "").wantProblem(t, http.StatusNotFound, "unknown_subscription")
+}

@@ -107,13 +107,9 @@ func (spec SubscriptionSpec) apply(c *subscription.Config) error {
 		c.DeadLetterTopic = *spec.DeadLetterTopic
 	}
 	if p := spec.Push; p != nil {
-		ps := &subscription.PushSettings{URL: p.URL, Secret: p.Secret, MaxInFlight: p.MaxInFlight}
-		if p.Timeout != "" {
-			d, err := time.ParseDuration(p.Timeout)
-			if err != nil {
-				return fmt.Errorf("%w: push.timeout %q is not a duration (\"10s\", \"1m\")", subscription.ErrInvalidConfig, p.Timeout)
-			}
-			ps.Timeout = d
+		ps := &subscription.PushSettings{URL: p.URL, Secret: p.Secret}
+		if err := p.applyLimits(ps); err != nil {
+			return err
 		}
 		c.Push = ps
 		if p.URL == "" {
@@ -140,6 +136,18 @@ func (spec SubscriptionSpec) apply(c *subscription.Config) error {
 		return spec.Backoff.apply(&c.Backoff)
 	}
 	return nil
+}
+
+// applyLimits sets maxInFlight and timeout when they are given. Zero is
+// refused: the push layer would take it for the default.
+func (p PushSpec) applyLimits(ps *subscription.PushSettings) error {
+	if p.MaxInFlight != nil {
+		if *p.MaxInFlight == 0 {
+			return fmt.Errorf("%w: push.maxInFlight must be between 1 and 1000, got 0 (leave it out for the default, 16)", subscription.ErrInvalidConfig)
+		}
+		ps.MaxInFlight = *p.MaxInFlight
+	}
+	return setDuration(&ps.Timeout, "push.timeout", p.Timeout, `"10s" (from 1s to 5m)`)
 }
 
 func (b BackoffSpec) apply(c *subscription.Backoff) error {
