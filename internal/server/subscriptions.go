@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/heraldevents/herald/internal/subscription"
@@ -101,9 +102,15 @@ func (spec SubscriptionSpec) apply(c *subscription.Config) error {
 		c.Start = *spec.Start
 	}
 	if spec.Ordering != nil {
+		if *spec.Ordering == "" {
+			return fmt.Errorf(`%w: ordering is empty: use "key", "partition" or "none" (leave it out to keep the current one)`, subscription.ErrInvalidConfig)
+		}
 		c.Ordering = subscription.Ordering(*spec.Ordering)
 	}
 	if spec.DeadLetterTopic != nil {
+		if *spec.DeadLetterTopic == "" {
+			return fmt.Errorf("%w: deadLetterTopic is empty: name a topic (leave it out to keep the current one, by default {topic}.{name}.dlq)", subscription.ErrInvalidConfig)
+		}
 		c.DeadLetterTopic = *spec.DeadLetterTopic
 	}
 	if p := spec.Push; p != nil {
@@ -126,6 +133,9 @@ func (spec SubscriptionSpec) apply(c *subscription.Config) error {
 		return err
 	}
 	if f := spec.Filter; f != nil {
+		if err := f.check(); err != nil {
+			return err
+		}
 		c.Filter.Types = keep(f.Types, c.Filter.Types)
 		c.Filter.Sources = keep(f.Sources, c.Filter.Sources)
 		if f.SubjectPrefix != nil {
@@ -162,6 +172,21 @@ func (b BackoffSpec) apply(c *subscription.Backoff) error {
 			return fmt.Errorf("%w: backoff multiplier must be between 1 and 100, got 0", subscription.ErrInvalidConfig)
 		}
 		c.Multiplier = *b.Multiplier
+	}
+	return nil
+}
+
+// check refuses an empty type or source pattern: every event has a type
+// and a source, so it would match nothing.
+func (f FilterSpec) check() error {
+	for _, l := range []struct {
+		name     string
+		patterns []string
+	}{{"filter.types", f.Types}, {"filter.sources", f.Sources}} {
+		if slices.Contains(l.patterns, "") {
+			return fmt.Errorf(`%w: %s holds an empty pattern, which matches no event: give a pattern such as "order.*", or [] to take every event`,
+				subscription.ErrInvalidConfig, l.name)
+		}
 	}
 	return nil
 }

@@ -197,3 +197,41 @@ func TestSubscriptions_SameStartTimeWrittenDifferentlyIsNoConflict(t *testing.T)
 	}
 	env.do("PUT", subPath, `{"start":"2026-01-01T00:00:01Z"}`).wantProblem(t, 409, "subscription_conflict")
 }
+
+// An empty ordering or dead-letter topic is neither a mode nor a topic
+// name: it is refused, not taken as "back to the default".
+func TestSubscriptions_AnEmptyOrderingOrDeadLetterTopicIsRefused(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.createTopic("orders", "")
+	env.putSub(t, subPath, `{"ordering":"none","deadLetterTopic":"orders-dead"}`, http.StatusCreated)
+	for _, body := range []string{`{"ordering":""}`, `{"deadLetterTopic":""}`} {
+		env.do("PUT", subPath, body).wantProblem(t, 400, "invalid_subscription_setting")
+	}
+	if c := env.getSub(t, subPath).Config; c.Ordering != "none" || c.DeadLetterTopic != "orders-dead" {
+		t.Errorf("refused requests changed the subscription: ordering %q deadLetterTopic %q", c.Ordering, c.DeadLetterTopic)
+	}
+	env.do("PUT", "/v1/topics/orders/subscriptions/new", `{"deadLetterTopic":""}`).wantProblem(t, 400, "invalid_subscription_setting")
+	env.do("GET", "/v1/topics/orders.new.dlq", "").wantProblem(t, 404, "unknown_topic")
+}
+
+// An empty type or source pattern matches no event (every event has a
+// type and a source), so a filter holding one is refused.
+func TestSubscriptions_AnEmptyFilterPatternIsRefused(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.createTopic("orders", "")
+	before := env.putSub(t, subPath, `{"filter":{"types":["order.*"],"sources":["/shop"]}}`, http.StatusCreated)
+	for _, body := range []string{
+		`{"filter":{"types":[""]}}`,
+		`{"filter":{"types":["order.*",""]}}`,
+		`{"filter":{"sources":[""]}}`,
+	} {
+		env.do("PUT", subPath, body).wantProblem(t, 400, "invalid_subscription_setting")
+		if got := env.getSub(t, subPath).Config.Filter; !reflect.DeepEqual(got, before.Config.Filter) {
+			t.Errorf("%s changed the filter to %+v", body, got)
+		}
+	}
+	s := env.putSub(t, subPath, `{"filter":{"types":[],"sources":[]}}`, http.StatusOK) // [] still clears
+	if len(s.Config.Filter.Types) != 0 || len(s.Config.Filter.Sources) != 0 {
+		t.Errorf("filter %+v, want it cleared", s.Config.Filter)
+	}
+}
