@@ -93,6 +93,8 @@ func (req RedriveRequest) check() error {
 		return fmt.Errorf(`%w: give {"all":true} or the event ids of dead letters, such as {"ids":["order-42-placed"]}`, errInvalidArgument)
 	case len(req.IDs) > MaxAckIDs:
 		return fmt.Errorf("%w: %d ids: at most %d per request", errInvalidArgument, len(req.IDs), MaxAckIDs)
+	case len(req.Actor) > MaxActorBytes:
+		return fmt.Errorf("%w: actor is %d bytes: at most %d, such as a user name or an email address", errInvalidArgument, len(req.Actor), MaxActorBytes)
 	}
 	return nil
 }

@@ -154,3 +154,27 @@ func TestDeadLetters_AnEventAtTheSizeLimitIsDeadLettered(t *testing.T) {
 		t.Fatalf("accepted event (limit 4096) out of attempts: %+v; want it dead-lettered", p)
 	}
 }
+
+// The actor is kept in the audit trail for good, so it is bounded: an
+// actor of MaxActorBytes is taken, a longer one is refused and nothing is
+// redriven or recorded.
+func TestDeadLetters_AnActorPastItsLimitIsRefused(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.deadLetterOne(t)
+	for _, n := range []int{MaxActorBytes + 1, 4 << 20} {
+		env.do("POST", subPath+"/redrive", `{"all":true,"actor":"`+strings.Repeat("a", n)+`"}`).
+			wantProblem(t, http.StatusBadRequest, "invalid_parameter")
+	}
+	var audit RedriveLog
+	env.do("GET", subPath+"/redrives", "").wantStatus(t, http.StatusOK, mediaJSON, &audit)
+	if s := env.getSub(t, subPath); s.Redriving != 0 || len(audit.Redrives) != 0 {
+		t.Fatalf("a refused redrive redrove %d or was recorded: %+v", s.Redriving, audit)
+	}
+	actor := strings.Repeat("é", MaxActorBytes/2) // the limit is in bytes
+	var res RedriveReply
+	env.do("POST", subPath+"/redrive", `{"all":true,"actor":"`+actor+`"}`).wantStatus(t, http.StatusOK, mediaJSON, &res)
+	env.do("GET", subPath+"/redrives", "").wantStatus(t, http.StatusOK, mediaJSON, &audit)
+	if res.Redriven != 1 || len(audit.Redrives) != 1 || audit.Redrives[0].Actor != actor {
+		t.Errorf("redrive %+v, audit %+v; want the event redriven by the %d-byte actor", res, audit, len(actor))
+	}
+}

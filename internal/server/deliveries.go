@@ -16,6 +16,10 @@ const (
 	MaxPull     = subscription.MaxPull   // most deliveries per pull
 	MaxAckIDs   = subscription.MaxAckIDs // most ack ids per ack, nack or extend
 	MaxDelay    = subscription.MaxDelay  // longest nack delay or lease extension
+
+	// MaxActorBytes bounds a redrive's actor, which the audit trail keeps
+	// for good.
+	MaxActorBytes = 256
 )
 
 // pull leases up to max events of a subscription, waiting up to wait for
