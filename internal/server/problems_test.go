@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/heraldevents/herald/event"
@@ -29,6 +33,54 @@ func TestProblems_EveryCodeIsUniqueAndInternalIsLast(t *testing.T) {
 	}
 	if last := problems[len(problems)-1]; last.code != codeInternal || last.errs != nil {
 		t.Errorf("last row is %q, want the catch-all %q", last.code, codeInternal)
+	}
+}
+
+// writtenElsewhere are the problem codes of docs/api.md's table that are
+// not written from the problems table: herald serve's connection limit
+// refuses a connection before any handler runs.
+var writtenElsewhere = map[string]int{"too_many_connections": 503}
+
+// docsProblemRow is a row of the problem codes table: | `code` | status | when |.
+var docsProblemRow = regexp.MustCompile("^\\| `([a-z_]+)` \\| ([0-9]{3}) \\| .+ \\|$")
+
+// The docs promise that every error reply has a code from their table, so
+// the table and problems.go must hold the same codes with the same status.
+func TestProblems_TheDocsTableHoldsEveryCodeWithItsStatus(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(doc), "\n## Problem codes\n")
+	if !ok {
+		t.Fatal(`docs/api.md has no "## Problem codes" section`)
+	}
+	table, _, _ = strings.Cut(table, "\n#")
+	documented := map[string]int{}
+	for _, line := range strings.Split(table, "\n") {
+		if m := docsProblemRow.FindStringSubmatch(line); m != nil {
+			status, _ := strconv.Atoi(m[2])
+			documented[m[1]] = status
+		}
+	}
+	want := map[string]int{}
+	for _, k := range problems {
+		want[k.code] = k.status
+	}
+	for code, status := range writtenElsewhere {
+		want[code] = status
+	}
+	for code, status := range want {
+		if got, ok := documented[code]; !ok {
+			t.Errorf("code %s (%d) is not in the problem codes table of docs/api.md", code, status)
+		} else if got != status {
+			t.Errorf("code %s: the docs say %d, the server sends %d", code, got, status)
+		}
+	}
+	for code := range documented {
+		if _, ok := want[code]; !ok {
+			t.Errorf("the docs' table has code %s, which the server never sends", code)
+		}
 	}
 }
 
