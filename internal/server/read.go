@@ -21,8 +21,8 @@ const (
 // readParams are the query parameters of GET /v1/topics/{topic}/events.
 type readParams struct {
 	partition int
-	offset    int64 // -1: from since, or from the start
-	since     time.Time
+	offset    int64      // -1: from since, or from the start
+	since     *time.Time // nil: not given (any time, the zero one too, is a given since)
 	limit     int
 	wait      time.Duration
 }
@@ -73,8 +73,8 @@ func (s *Server) startOffset(ctx context.Context, topic string, q readParams) (i
 	switch {
 	case q.offset >= 0:
 		return q.offset, nil
-	case !q.since.IsZero():
-		return s.broker.OffsetForTime(ctx, topic, q.partition, q.since)
+	case q.since != nil:
+		return s.broker.OffsetForTime(ctx, topic, q.partition, *q.since)
 	}
 	start, _, err := s.broker.Offsets(ctx, topic, q.partition)
 	return start, err
@@ -100,7 +100,7 @@ func parseReadParams(q url.Values) (readParams, error) {
 			return p, fmt.Errorf("%w: %w", errInvalidParameter, err)
 		}
 	}
-	if p.offset >= 0 && !p.since.IsZero() {
+	if p.offset >= 0 && p.since != nil {
 		return p, fmt.Errorf("%w: give offset or since, not both", errInvalidParameter)
 	}
 	return p, nil
@@ -120,9 +120,11 @@ func (p *readParams) set(name, v string) error {
 		n, err = intParam(name, v, 1, MaxReadLimit)
 		p.limit = int(n)
 	case "since":
-		if p.since, err = time.Parse(time.RFC3339Nano, v); err != nil {
+		var t time.Time
+		if t, err = time.Parse(time.RFC3339Nano, v); err != nil {
 			err = fmt.Errorf("since=%q is not an RFC 3339 time such as 2024-05-01T12:00:00Z", v)
 		}
+		p.since = &t
 	case "wait":
 		p.wait, err = waitParam(v)
 	default:

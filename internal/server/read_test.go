@@ -89,6 +89,17 @@ func TestRead_SinceSkipsOlderEvents(t *testing.T) {
 	}
 }
 
+// since is told apart from its absence by being given, not by its value:
+// the zero time 0001-01-01T00:00:00Z is a time like any other.
+func TestRead_OffsetWithSinceIsRefusedWhateverTheTime(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.publishN(t, 0, 2)
+	env.do("GET", "/v1/topics/orders/events?offset=1&since=0001-01-01T00:00:00Z", "").wantProblem(t, 400, "invalid_parameter")
+	if events := env.readEvents(t, "since=0001-01-01T00:00:00Z"); len(events) != 2 || events[0].Offset != 0 {
+		t.Errorf("since the zero time read %d events, want both from offset 0", len(events))
+	}
+}
+
 func TestRead_BadRequests(t *testing.T) {
 	env := newEnv(t, broker.Options{}, Options{})
 	env.createTopic("orders", `{"partitions":2}`)
