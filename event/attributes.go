@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -186,9 +187,29 @@ func formatTime(t time.Time) string {
 	return string(appendTime(buf[:0], t))
 }
 
+// ParseTime parses an RFC 3339 timestamp, the form of CloudEvents times.
+// RFC 3339 allows a lower-case 't' and 'z' (section 5.6), which Go's
+// time.RFC3339 layout does not, so they are upper-cased first.
+func ParseTime(s string) (time.Time, error) {
+	if strings.ContainsAny(s, "tz") {
+		s = strings.Map(upperTZ, s)
+	}
+	return time.Parse(time.RFC3339, s)
+}
+
+func upperTZ(r rune) rune {
+	switch r {
+	case 't':
+		return 'T'
+	case 'z':
+		return 'Z'
+	}
+	return r
+}
+
 // parseTime parses an RFC 3339 timestamp of the attribute name.
 func parseTime(name, s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339, s)
+	t, err := ParseTime(s)
 	if err != nil {
 		return time.Time{}, &ValidationError{Attribute: name,
 			Rule: "must be an RFC 3339 timestamp such as 2006-01-02T15:04:05Z, got " + quoteValue(s)}

@@ -148,6 +148,10 @@ func TestJSON_DecodesAttributes(t *testing.T) {
 			with(minimalEvent(), func(e *Event) {
 				e.Time = time.Date(2024, 1, 2, 1, 34, 5, 5e8, time.UTC)
 			})},
+		{"time with a lower-case t and z (RFC 3339 section 5.6)", `{` + head + `,"time":"2024-01-02t03:04:05.5z"}`,
+			with(minimalEvent(), func(e *Event) {
+				e.Time = time.Date(2024, 1, 2, 3, 4, 5, 5e8, time.UTC)
+			})},
 		{"log position when partition and offset are present",
 			`{` + head + `,"topic":"orders","partition":1,"offset":99,"storedtime":"2024-01-01T00:00:00Z"}`,
 			with(minimalEvent(), func(e *Event) {

@@ -148,7 +148,7 @@ func timeValue(v *heraldv1.CloudEventAttributeValue) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	t, err := time.Parse(time.RFC3339, s)
+	t, err := event.ParseTime(s)
 	if err != nil {
 		return time.Time{}, &event.ValidationError{Attribute: "time",
 			Rule: "must be a ce_timestamp or an RFC 3339 string such as 2006-01-02T15:04:05Z, got " + strconv.Quote(s)}

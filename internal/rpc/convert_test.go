@@ -143,3 +143,13 @@ func TestIsText_TextAndJSONContentTypes(t *testing.T) {
 		}
 	}
 }
+
+// RFC 3339 (section 5.6) allows a lower-case "t" and "z" in a time.
+func TestEventFromProto_ATimeWithALowerCaseTAndZIsRead(t *testing.T) {
+	ce := &heraldv1.CloudEvent{Id: "1", Source: "/s", SpecVersion: "1.0", Type: "T",
+		Attributes: map[string]*heraldv1.CloudEventAttributeValue{"time": str("2026-11-29t10:00:00z")}}
+	e, err := EventFromProto(ce)
+	if want := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC); err != nil || !e.Time.Equal(want) {
+		t.Fatalf("EventFromProto = %v, %v; want the time %s", e, err, want)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldevents/herald/internal/broker"
 )
@@ -183,5 +184,20 @@ func TestPublish_TopicErrors(t *testing.T) {
 				t.Errorf("topics %+v", list.Topics)
 			}
 		})
+	}
+}
+
+// RFC 3339 (section 5.6) allows a lower-case "t" and "z"; CloudEvents
+// times are RFC 3339, so every publish mode takes them.
+func TestPublish_ALowerCaseTAndZInTheTimeAreAccepted(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	const lower = "2024-01-01t10:00:00z"
+	env.do("POST", "/v1/topics/orders/events",
+		`{"specversion":"1.0","id":"t1","source":"/test","type":"test.happened","time":"`+lower+`"}`, ctStructured...).publishResults(t)
+	env.do("POST", "/v1/topics/orders/events", `{}`, append(binaryHeaders("t2"), "ce-time", "2024-01-01t11:00:00+01:00")...).publishResults(t)
+	events := env.readEvents(t, "")
+	want := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
+	if len(events) != 2 || !events[0].Time.Equal(want) || !events[1].Time.Equal(want) {
+		t.Fatalf("stored %+v, want both at %s", events, want)
 	}
 }
