@@ -93,6 +93,9 @@ func (e *Event) setAttr(name, value string, seen *attrSet) error {
 		return nil
 	}
 	t, err := parseTime(name, value)
+	if err == nil {
+		err = CheckTimeGiven(t)
+	}
 	e.Time = t
 	return err
 }
@@ -215,6 +218,19 @@ func parseTime(name, s string) (time.Time, error) {
 			Rule: "must be an RFC 3339 timestamp such as 2006-01-02T15:04:05Z, got " + quoteValue(s)}
 	}
 	return t, nil
+}
+
+// CheckTimeGiven returns a *ValidationError when t, the value given for an
+// event's time attribute, is the zero time.Time (0001-01-01T00:00:00Z in
+// any zone): Event.Time is zero when an event has no time, so that value
+// would be stored as no time at all. Decoders refuse it instead of
+// dropping it.
+func CheckTimeGiven(t time.Time) error {
+	if !t.IsZero() {
+		return nil
+	}
+	return &ValidationError{Attribute: attrTime, Rule: "0001-01-01T00:00:00Z is the zero time, " +
+		"which Herald cannot tell from no time: leave time out, or give another time"}
 }
 
 // checkTimeWritable reports whether t can be written in RFC 3339, whose

@@ -30,7 +30,7 @@ type Event struct {
 	Source          string
 	Type            string
 	SpecVersion     string
-	Time            time.Time // zero when absent
+	Time            time.Time // zero when absent, so the zero time cannot be given (see CheckTimeGiven)
 	Subject         string
 	DataContentType string
 	DataSchema      string

@@ -141,6 +141,7 @@ func TestHTTP_FromHTTPRejectsBadHeaders(t *testing.T) {
 		{"two content types", func(h http.Header) { h["Content-Type"] = []string{"a/b", "c/d"} }, "datacontenttype", "only once"},
 		{"ce-datacontenttype", func(h http.Header) { h.Set("Ce-Datacontenttype", "a/b") }, "datacontenttype", "Content-Type header"},
 		{"bad time", func(h http.Header) { h.Set("Ce-Time", "2024-13-01T00:00:00Z") }, "time", "RFC 3339"},
+		{"zero time", func(h http.Header) { h.Set("Ce-Time", "0001-01-01T00:00:00Z") }, "time", "zero time"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -196,6 +196,8 @@ func TestJSON_DecodeRejectsMalformedEvents(t *testing.T) {
 		{"source is an object", `{"source":{}}`, "source", "must be a JSON string, got object"},
 		{"datacontenttype is a boolean", `{"datacontenttype":true}`, "datacontenttype", "got boolean"},
 		{"time is not RFC 3339", `{"time":"yesterday"}`, "time", "must be an RFC 3339 timestamp"},
+		{"time is the zero time", `{"time":"0001-01-01T00:00:00Z"}`, "time", "zero time"},
+		{"time is the zero time in another zone", `{"time":"0000-12-31T23:00:00-01:00"}`, "time", "zero time"},
 		{"extension is an object", `{"ext":{"a":1}}`, "ext", "got object"},
 		{"extension is an array", `{"ext":[1]}`, "ext", "got array"},
 		{"extension is a fraction", `{"ext":1.5}`, "ext", "integer"},

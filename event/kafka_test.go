@@ -117,6 +117,7 @@ func TestKafka_FromKafkaRejectsBadHeaders(t *testing.T) {
 		{"repeated content-type", []kmsg.Header{{Key: "content-type", Value: []byte("a/b")}, {Key: "content-type", Value: []byte("a/b")}}, "datacontenttype", "only once"},
 		{"ce_datacontenttype", []kmsg.Header{{Key: "ce_datacontenttype", Value: []byte("a/b")}}, "datacontenttype", "content-type header"},
 		{"bad time", []kmsg.Header{{Key: "ce_time", Value: []byte("noon")}}, "time", "RFC 3339"},
+		{"zero time", []kmsg.Header{{Key: "ce_time", Value: []byte("0001-01-01T00:00:00Z")}}, "time", "zero time"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -139,8 +139,17 @@ func setAttribute(e *event.Event, name string, v *heraldv1.CloudEventAttributeVa
 	return nil
 }
 
-// timeValue converts the time attribute.
+// timeValue converts the time attribute. The zero time is refused: it
+// would be stored as no time.
 func timeValue(v *heraldv1.CloudEventAttributeValue) (time.Time, error) {
+	t, err := parseTimeValue(v)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t, event.CheckTimeGiven(t)
+}
+
+func parseTimeValue(v *heraldv1.CloudEventAttributeValue) (time.Time, error) {
 	if ts, ok := v.GetAttr().(*heraldv1.CloudEventAttributeValue_CeTimestamp); ok {
 		return timestamp("time", ts.CeTimestamp)
 	}

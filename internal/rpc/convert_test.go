@@ -71,6 +71,9 @@ func TestEventFromProto_RefusesWhatCannotConvert(t *testing.T) {
 		{"id in attributes", "id", base(map[string]*heraldv1.CloudEventAttributeValue{"id": str("2")})},
 		{"attribute without value", "region", base(map[string]*heraldv1.CloudEventAttributeValue{"region": {}})},
 		{"time not RFC 3339", "time", base(map[string]*heraldv1.CloudEventAttributeValue{"time": str("yesterday")})},
+		{"zero time", "time", base(map[string]*heraldv1.CloudEventAttributeValue{"time": str("0001-01-01T00:00:00Z")})},
+		{"zero timestamp", "time", base(map[string]*heraldv1.CloudEventAttributeValue{
+			"time": {Attr: &heraldv1.CloudEventAttributeValue_CeTimestamp{CeTimestamp: timestamppb.New(time.Time{})}}})},
 		{"invalid timestamp", "time", base(map[string]*heraldv1.CloudEventAttributeValue{
 			"time": {Attr: &heraldv1.CloudEventAttributeValue_CeTimestamp{CeTimestamp: &timestamppb.Timestamp{Nanos: -1}}}})},
 		{"proto_data with json", "datacontenttype", withProto(map[string]*heraldv1.CloudEventAttributeValue{"datacontenttype": str("application/json")})},

@@ -201,3 +201,30 @@ func TestPublish_ALowerCaseTAndZInTheTimeAreAccepted(t *testing.T) {
 		t.Fatalf("stored %+v, want both at %s", events, want)
 	}
 }
+
+// An event without a time has the zero time.Time, so 0001-01-01T00:00:00Z
+// could only be stored as no time at all: it is refused instead of being
+// dropped in silence.
+func TestPublish_TheZeroTimeIsRefusedRatherThanDropped(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.createTopic("orders", "")
+	for _, zero := range []string{"0001-01-01T00:00:00Z", "0001-01-01T01:00:00+01:00"} {
+		p := env.do("POST", "/v1/topics/orders/events",
+			`{"specversion":"1.0","id":"t0","source":"/test","type":"test.happened","time":"`+zero+`"}`, ctStructured...).
+			wantProblem(t, 400, "invalid_event")
+		if len(p.Errors) != 1 || p.Errors[0].Attribute != "time" || !strings.Contains(p.Errors[0].Rule, "zero time") {
+			t.Errorf("%s: errors %+v, want one about the zero time", zero, p.Errors)
+		}
+		env.do("POST", "/v1/topics/orders/events", ``, append(binaryHeaders("t1"), "ce-time", zero)...).
+			wantProblem(t, 400, "invalid_event")
+	}
+	if ends := env.endOffsets("orders"); ends[0] != 0 {
+		t.Errorf("%d events stored, want none", ends[0])
+	}
+	env.do("POST", "/v1/topics/orders/events",
+		`{"specversion":"1.0","id":"t2","source":"/test","type":"test.happened","time":"0001-01-01T00:00:00.000000001Z"}`,
+		ctStructured...).publishResults(t)
+	if e := env.readEvents(t, ""); len(e) != 1 || e[0].Time.IsZero() {
+		t.Errorf("a time just after the zero time was not kept: %+v", e)
+	}
+}
