@@ -1,6 +1,8 @@
 package event
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -70,5 +72,46 @@ func TestBatch_EncodeRejectsNilAndUnwritableEvents(t *testing.T) {
 	bad := with(minimalEvent(), func(e *Event) { e.Extensions = map[string]string{"source": "x"} })
 	if _, err := EncodeBatch([]*Event{bad}); err == nil || !strings.Contains(err.Error(), `event 0: attribute "source"`) {
 		t.Fatalf("EncodeBatch with a bad event = %v", err)
+	}
+}
+
+// DecodeBatch goes on past an event that does not decode, so that every
+// broken attribute of every event can be reported at once.
+func TestBatch_DecodeListsEveryEventThatDoesNotDecode(t *testing.T) {
+	in := `[{"specversion":"1.0","id":"a","source":"/s","type":"t"},
+	        {"specversion":"1.0","id":"b","source":"/s","type":"t","time":"bad","ext":1.5},
+	        {"specversion":"1.0","id":"c","source":"/s","type":"t"},
+	        {"id":2,"id":"3"},
+	        null]`
+	events, err := DecodeBatch([]byte(in))
+	var batch *BatchError
+	if !errors.As(err, &batch) {
+		t.Fatalf("DecodeBatch = %v, want a *BatchError", err)
+	}
+	var indexes []int
+	for _, ev := range batch.Events {
+		indexes = append(indexes, ev.Index)
+	}
+	if !slices.Equal(indexes, []int{1, 3, 4}) {
+		t.Fatalf("failed events %v, want 1, 3 and 4", indexes)
+	}
+	if got := attributesOf(batch.Events[0].Err); !slices.Equal(got, []string{"ext", "time"}) {
+		t.Errorf("event 1: attributes %v, want ext and time", got)
+	}
+	if got := attributesOf(batch.Events[1].Err); !slices.Equal(got, []string{"id"}) {
+		t.Errorf("event 3: attributes %v, want id once", got)
+	}
+	if attributesOf(batch.Events[2].Err) != nil {
+		t.Errorf("event 4 (null) is about attributes: %v", batch.Events[2].Err)
+	}
+	want := `event: JSON batch: event 1: attribute "ext": `
+	if msg := err.Error(); !strings.HasPrefix(msg, want) || !strings.HasSuffix(msg, "(and 2 more events that do not decode)") {
+		t.Errorf("message %q", msg)
+	}
+	if len(events) != 5 || events[0].ID != "a" || events[1].ID != "b" || events[2].ID != "c" {
+		t.Fatalf("events %+v, want all five, decoded as far as they could be", events)
+	}
+	if d := diffEvents(with(minimalEvent(), func(e *Event) { e.ID, e.Source, e.Type = "c", "/s", "t" }), events[2]); d != "" {
+		t.Errorf("the good event after a bad one: %s", d)
 	}
 }

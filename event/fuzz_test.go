@@ -2,6 +2,8 @@ package event
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -75,30 +77,108 @@ func FuzzDecodeStructured(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var e Event
-		if e.UnmarshalJSON(data) != nil || e.Validate() != nil {
+		err := e.UnmarshalJSON(data)
+		checkOncePerAttribute(t, attributesOf(err))
+		checkValidateAll(t, &e)
+		if err != nil || e.Validate() != nil {
 			return
 		}
 		checkRoundTrips(t, &e)
 	})
 }
 
+// checkOncePerAttribute fails when an attribute is named twice.
+func checkOncePerAttribute(t *testing.T, attributes []string) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, a := range attributes {
+		if seen[a] {
+			t.Fatalf("attribute %q is reported twice in %v", a, attributes)
+		}
+		seen[a] = true
+	}
+}
+
+// checkValidateAll fails unless ValidateAll reports one *ValidationError
+// per broken attribute, starting with the error of Validate.
+func checkValidateAll(t *testing.T, e *Event) {
+	t.Helper()
+	errs, first := e.ValidateAll(), e.Validate()
+	if (len(errs) == 0) != (first == nil) || (first != nil && errs[0].Error() != first.Error()) {
+		t.Fatalf("ValidateAll = %v, Validate = %v", errs, first)
+	}
+	var attributes []string
+	for _, err := range errs {
+		var verr *ValidationError
+		if !errors.As(err, &verr) {
+			t.Fatalf("ValidateAll: %v is not a *ValidationError", err)
+		}
+		attributes = append(attributes, verr.Attribute)
+	}
+	checkOncePerAttribute(t, attributes)
+}
+
 func FuzzDecodeBatch(f *testing.F) {
 	b, _ := EncodeBatch(seedEvents())
 	f.Add(b)
-	for _, s := range []string{`[]`, `[null]`, `{}`, `[{"id":"1"},{"id":2}]`} {
+	for _, s := range []string{`[]`, `[null]`, `{}`, `[{"id":"1"},{"id":2}]`,
+		`[{"time":"bad","ext":1.5},{"id":2,"id":"3"},null,{"specversion":"1.0","id":"1","source":"/","type":"t","time":"2024-01-01t00:00:00z"}]`,
+		`[{"specversion":"1.0","id":"1","source":"/","type":"t","datacontenttype":"text/plain","data":{},"partition":1,"offset":-1}]`,
+	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		events, err := DecodeBatch(data)
-		if err != nil {
-			return
+		var batch *BatchError
+		if err != nil && !errors.As(err, &batch) {
+			return // not a JSON array
 		}
-		for _, e := range events {
-			if e.Validate() == nil {
+		failed := checkBatchError(t, batch, len(events))
+		var raws []json.RawMessage
+		if json.Unmarshal(data, &raws) != nil {
+			return // a JSON text encoding/json does not take; nothing to compare with
+		}
+		if len(raws) != len(events) {
+			t.Fatalf("%d events from %d elements", len(events), len(raws))
+		}
+		for i, e := range events {
+			// Each event decodes in a batch as it does alone, errors included.
+			var alone Event
+			aloneErr := alone.UnmarshalJSON(raws[i])
+			if (aloneErr == nil) != (failed[i] == nil) ||
+				(aloneErr != nil && aloneErr.Error() != "event: JSON: "+failed[i].Error()) {
+				t.Fatalf("event %d: alone %v, in the batch %v", i, aloneErr, failed[i])
+			}
+			if d := diffEvents(&alone, e); d != "" {
+				t.Fatalf("event %d decodes otherwise alone: %s", i, d)
+			}
+			checkValidateAll(t, e)
+			if failed[i] == nil && e.Validate() == nil {
 				checkRoundTrips(t, e)
 			}
 		}
 	})
+}
+
+// checkBatchError checks that a *BatchError lists events of the batch once
+// each, in index order, and returns their errors by index.
+func checkBatchError(t *testing.T, batch *BatchError, n int) map[int]error {
+	t.Helper()
+	failed := map[int]error{}
+	if batch == nil {
+		return failed
+	}
+	if len(batch.Events) == 0 {
+		t.Fatal("a BatchError without events")
+	}
+	for i, ev := range batch.Events {
+		if ev.Index < 0 || ev.Index >= n || (i > 0 && ev.Index <= batch.Events[i-1].Index) || ev.Err == nil {
+			t.Fatalf("BatchError event %d: index %d of %d events, error %v", i, ev.Index, n, ev.Err)
+		}
+		checkOncePerAttribute(t, attributesOf(ev.Err))
+		failed[ev.Index] = ev.Err
+	}
+	return failed
 }
 
 // httpHeaderBlob writes h as "Name: value" lines, the fuzz input form.

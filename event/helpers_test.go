@@ -86,3 +86,21 @@ func wantAttrError(t *testing.T, err error, attribute, rule string) {
 		t.Fatalf("error %q does not name attribute %q", err, attribute)
 	}
 }
+
+// attributesOf returns the attribute of each *ValidationError in err's
+// tree, in order.
+func attributesOf(err error) []string {
+	switch x := err.(type) {
+	case *ValidationError:
+		return []string{x.Attribute}
+	case interface{ Unwrap() []error }:
+		var out []string
+		for _, e := range x.Unwrap() {
+			out = append(out, attributesOf(e)...)
+		}
+		return out
+	case interface{ Unwrap() error }:
+		return attributesOf(x.Unwrap())
+	}
+	return nil
+}

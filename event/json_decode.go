@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -34,8 +36,12 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 }
 
 // DecodeBatch decodes events in the CloudEvents JSON batch format: a JSON
-// array of events, which may be empty. It fails if any event fails to
-// decode, naming its index. It does not call Validate.
+// array of events, which may be empty. It does not call Validate.
+//
+// When events of a valid JSON array fail to decode, the error is a
+// *BatchError listing each of them with its index, and the events are
+// returned too, each decoded as far as it could be, so that a caller can
+// report every problem of the batch at once.
 func DecodeBatch(b []byte) ([]*Event, error) {
 	if err := checkJSON(b); err != nil {
 		return nil, fmt.Errorf("event: JSON batch: %w", err)
@@ -48,14 +54,69 @@ func DecodeBatch(b []byte) ([]*Event, error) {
 	s.elements(func(v []byte) { raws = append(raws, v) })
 	all := make([]Event, len(raws))
 	events := make([]*Event, len(raws))
+	var bad []EventError
 	for i, raw := range raws {
 		if err := all[i].decodeValidJSON(raw); err != nil {
-			return nil, fmt.Errorf("event: JSON batch: event %d: %w", i, err)
+			bad = append(bad, EventError{Index: i, Err: err})
 		}
 		events[i] = &all[i]
 	}
+	if bad != nil {
+		return events, &BatchError{Events: bad}
+	}
 	return events, nil
 }
+
+// BatchError is the error of DecodeBatch when events of a batch fail to
+// decode: each of them, in index order.
+type BatchError struct {
+	Events []EventError // at least one
+}
+
+// EventError is why the event at Index of a batch failed to decode. Err
+// wraps a *ValidationError for each attribute that did not decode, or is
+// about the event as a whole (an element that is not a JSON object).
+type EventError struct {
+	Index int
+	Err   error
+}
+
+// Error names the first event that failed and how many more did.
+func (e *BatchError) Error() string {
+	first := e.Events[0]
+	msg := fmt.Sprintf("event: JSON batch: event %d: %v", first.Index, first.Err)
+	switch n := len(e.Events) - 1; {
+	case n == 1:
+		msg += " (and 1 more event that does not decode)"
+	case n > 1:
+		msg += fmt.Sprintf(" (and %d more events that do not decode)", n)
+	}
+	return msg
+}
+
+// Unwrap returns the error of each event, so that errors.As finds the
+// first event's *ValidationError.
+func (e *BatchError) Unwrap() []error {
+	errs := make([]error, len(e.Events))
+	for i, ev := range e.Events {
+		errs[i] = ev.Err
+	}
+	return errs
+}
+
+// attributeErrors is the error of an event with more than one attribute
+// that does not decode, each a *ValidationError; the first is the one the
+// message names.
+type attributeErrors []error
+
+func (e attributeErrors) Error() string {
+	if n := len(e) - 1; n > 1 {
+		return fmt.Sprintf("%v (and %d more attributes that do not decode)", e[0], n)
+	}
+	return fmt.Sprintf("%v (and 1 more attribute that does not decode)", e[0])
+}
+
+func (e attributeErrors) Unwrap() []error { return e }
 
 func (e *Event) decodeJSON(b []byte) error {
 	if err := checkJSON(b); err != nil {
@@ -65,7 +126,10 @@ func (e *Event) decodeJSON(b []byte) error {
 	return e.decodeValidJSON(b)
 }
 
-// decodeValidJSON decodes an event from text that json.Valid accepted.
+// decodeValidJSON decodes an event from text that json.Valid accepted. It
+// decodes every attribute it can: when several do not decode, the error
+// lists each (the members' errors by name, so that they do not depend on
+// member order, then those of the log position, then that of the data).
 func (e *Event) decodeValidJSON(b []byte) error {
 	*e = Event{}
 	s := jsonScanner{b: b}
@@ -74,24 +138,55 @@ func (e *Event) decodeValidJSON(b []byte) error {
 	}
 	var d jsonDecoder
 	s.members(func(name, raw []byte) { d.member(e, name, raw) })
-	if d.err != nil {
-		return d.err
+	storedErr, dataErr := e.decodeStored(&d), e.decodeData(&d)
+	if d.errs == nil && storedErr == nil && dataErr == nil {
+		return nil
 	}
-	if err := e.decodeStored(&d); err != nil {
-		return err
+	return d.failed(storedErr, dataErr)
+}
+
+// failed returns the decoding error of an event: the members' errors by
+// name, then storedErr and dataErr, one per attribute (the first).
+func (d *jsonDecoder) failed(storedErr, dataErr error) error {
+	slices.SortStableFunc(d.errs, func(a, b namedError) int { return strings.Compare(a.name, b.name) })
+	var errs attributeErrors
+	var names []string
+	add := func(name string, err error) {
+		if err != nil && !slices.Contains(names, name) {
+			names = append(names, name)
+			errs = append(errs, err)
+		}
 	}
-	return e.decodeData(&d)
+	for _, ne := range d.errs {
+		add(ne.name, ne.err)
+	}
+	for _, err := range [...]error{storedErr, dataErr} {
+		name := ""
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			name = ve.Attribute
+		}
+		add(name, err)
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errs
 }
 
 // jsonDecoder holds the members decoded after the others, the attributes
-// seen so far and the first error (by attribute name, so that it does not
-// depend on member order).
+// seen so far and the errors of the members.
 type jsonDecoder struct {
 	data, dataBase64 []byte
 	stored           [4][]byte // topic, partition, offset, storedtime
 	seen             attrSet
-	err              error
-	errName          string
+	errs             []namedError
+}
+
+// namedError is the error of the member name.
+type namedError struct {
+	name string
+	err  error
 }
 
 // Members other than the fixed attributes that a JSON event may have only
@@ -121,8 +216,8 @@ func (d *jsonDecoder) member(e *Event, quoted, raw []byte) {
 	if err == nil {
 		err = d.decodeMember(e, name, raw)
 	}
-	if err != nil && (d.err == nil || string(name) < d.errName) {
-		d.err, d.errName = err, string(name)
+	if err != nil {
+		d.errs = append(d.errs, namedError{string(name), err})
 	}
 }
 

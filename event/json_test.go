@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,6 +226,19 @@ func TestJSON_DecodeRejectsMalformedEvents(t *testing.T) {
 				t.Fatalf("error %q lacks the format prefix", err)
 			}
 		})
+	}
+}
+
+func TestJSON_DecodeReportsEveryAttributeThatDoesNotDecode(t *testing.T) {
+	var e Event
+	err := e.UnmarshalJSON([]byte(`{"time":"x","ext":[1],"id":1,"id":"2","partition":1,"offset":-1,` +
+		`"datacontenttype":"text/plain","data":{}}`))
+	if got, want := attributesOf(err), []string{"ext", "id", "time", "offset", "data"}; !slices.Equal(got, want) {
+		t.Fatalf("UnmarshalJSON = %v\nattributes %v, want %v (members by name, then the position, then the data)", err, got, want)
+	}
+	wantAttrError(t, err, "ext", "got array")
+	if !strings.HasSuffix(err.Error(), "(and 4 more attributes that do not decode)") {
+		t.Errorf("message %q does not count the others", err)
 	}
 }
 

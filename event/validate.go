@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -34,39 +35,78 @@ const maxExtensionNameLen = 20
 // adds (topic, partition, offset, storedtime). Validate ignores Topic,
 // Partition, Offset, StoredAt and Stored: a publisher must clear them.
 func (e *Event) Validate() error {
-	checks := [...]func() error{
-		e.validateRequired,
-		e.validateSource,
-		e.validateStrings,
-		func() error { return checkTimeWritable(attrTime, e.Time) },
-		e.validateDataContentType,
-		e.validateDataSchema,
-		e.validateExtensions,
-	}
-	for _, check := range checks {
-		if err := check(); err != nil {
-			return err
-		}
-	}
-	return nil
+	var first error
+	e.check(func(err error) bool {
+		first = err
+		return false
+	})
+	return first
 }
 
-func (e *Event) validateRequired() error {
-	if e.SpecVersion == "" {
-		return required("specversion")
-	}
-	if e.SpecVersion != SpecVersion {
-		return &ValidationError{Attribute: "specversion",
-			Rule: fmt.Sprintf("must be %q, got %s", SpecVersion, quoteValue(e.SpecVersion))}
+// ValidateAll is Validate that goes on past the first problem: it returns
+// one *ValidationError for each attribute that breaks a rule (the first
+// rule it breaks), in the order Validate checks them, so that the first is
+// the error Validate returns. It returns nil for a valid event.
+func (e *Event) ValidateAll() []error {
+	var all []error
+	var names []string
+	e.check(func(err error) bool {
+		var ve *ValidationError
+		if errors.As(err, &ve) && slices.Contains(names, ve.Attribute) {
+			return true // one error per attribute
+		}
+		if ve != nil {
+			names = append(names, ve.Attribute)
+		}
+		all = append(all, err)
+		return true
+	})
+	return all
+}
+
+// check calls report with each problem of e, a *ValidationError, in a
+// fixed order, until report returns false: the required attributes, the
+// source, the strings, the time, the content type, the data schema, then
+// the extensions by name.
+func (e *Event) check(report func(error) bool) {
+	_ = e.checkRequired(report) &&
+		reportErr(report, e.validateSource()) &&
+		e.checkStrings(report) &&
+		reportErr(report, checkTimeWritable(attrTime, e.Time)) &&
+		reportErr(report, e.validateDataContentType()) &&
+		reportErr(report, e.validateDataSchema()) &&
+		e.checkExtensions(report)
+}
+
+// reportErr reports err unless it is nil; it returns false when report
+// asks to stop.
+func reportErr(report func(error) bool, err error) bool {
+	return err == nil || report(err)
+}
+
+func (e *Event) checkRequired(report func(error) bool) bool {
+	if !reportErr(report, e.checkSpecVersion()) {
+		return false
 	}
 	for _, a := range [...]struct{ name, value string }{
 		{"id", e.ID}, {"source", e.Source}, {"type", e.Type},
 	} {
-		if a.value == "" {
-			return required(a.name)
+		if a.value == "" && !report(required(a.name)) {
+			return false
 		}
 	}
-	return nil
+	return true
+}
+
+func (e *Event) checkSpecVersion() error {
+	switch e.SpecVersion {
+	case SpecVersion:
+		return nil
+	case "":
+		return required("specversion")
+	}
+	return &ValidationError{Attribute: "specversion",
+		Rule: fmt.Sprintf("must be %q, got %s", SpecVersion, quoteValue(e.SpecVersion))}
 }
 
 func required(name string) error {
@@ -129,19 +169,19 @@ func (e *Event) validateDataContentType() error {
 	return nil
 }
 
-// validateStrings checks every string attribute against the CloudEvents
+// checkStrings checks every string attribute against the CloudEvents
 // String type: valid UTF-8 without control characters or noncharacters.
-func (e *Event) validateStrings() error {
+func (e *Event) checkStrings(report func(error) bool) bool {
 	for i := range fixedAttrs {
 		a := &fixedAttrs[i]
 		if a.field == nil {
 			continue
 		}
-		if err := checkString(a.name, *a.field(e)); err != nil {
-			return err
+		if !reportErr(report, checkString(a.name, *a.field(e))) {
+			return false
 		}
 	}
-	return checkString(attrDataContentType, e.DataContentType)
+	return reportErr(report, checkString(attrDataContentType, e.DataContentType))
 }
 
 // checkString checks that s is a valid CloudEvents String.
@@ -226,22 +266,44 @@ func badRune(r rune, size int) string {
 	return ""
 }
 
-// validateExtensions checks every extension name and value. When several
-// are bad it reports the one whose name sorts first, so the error does not
-// depend on map order.
-func (e *Event) validateExtensions() error {
+// checkExtensions checks every extension name and value, reporting the
+// bad ones by name. The first bad one is found without sorting, so that a
+// valid event's extensions are never sorted.
+func (e *Event) checkExtensions(report func(error) bool) bool {
+	first, err := e.firstBadExtension()
+	if err == nil {
+		return true
+	}
+	if !report(err) {
+		return false
+	}
+	for _, name := range sortedKeys(e.Extensions) {
+		if name > first && !reportErr(report, checkExtension(name, e.Extensions[name])) {
+			return false
+		}
+	}
+	return true
+}
+
+// firstBadExtension returns the bad extension whose name sorts first, so
+// that the error does not depend on map order, and its error; nil if none.
+func (e *Event) firstBadExtension() (string, error) {
 	var first string
 	var firstErr error
 	for name, value := range e.Extensions {
-		err := checkExtensionName(name)
-		if err == nil {
-			err = checkString(name, value)
-		}
-		if err != nil && (firstErr == nil || name < first) {
+		if err := checkExtension(name, value); err != nil && (firstErr == nil || name < first) {
 			first, firstErr = name, err
 		}
 	}
-	return firstErr
+	return first, firstErr
+}
+
+// checkExtension checks an extension's name and value.
+func checkExtension(name, value string) error {
+	if err := checkExtensionName(name); err != nil {
+		return err
+	}
+	return checkString(name, value)
 }
 
 // checkExtensionName checks an extension attribute name.

@@ -3,6 +3,7 @@ package event
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,35 @@ func TestValidate_ReportsTheFirstBadExtensionByName(t *testing.T) {
 		if err := e.Validate(); !errors.As(err, &verr) || verr.Attribute != "b-b" {
 			t.Fatalf("Validate() = %v, want the error for b-b", err)
 		}
+	}
+}
+
+func TestValidateAll_ListsEveryBrokenAttributeOnceFromValidatesError(t *testing.T) {
+	e := with(fullEvent(), func(e *Event) {
+		e.SpecVersion, e.ID, e.Type = "0.3", "", ""
+		e.Source = "%zz\n"         // not a URI-reference, and a control character: one error
+		e.Subject = "a\x00"        // a control character
+		e.DataContentType = "text" // no subtype
+		e.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+		e.Extensions = map[string]string{"zz-z": "", "ok": "", "b-b": "", "tenant": "\x01"}
+	})
+	var got []string
+	for _, err := range e.ValidateAll() {
+		var verr *ValidationError
+		if !errors.As(err, &verr) {
+			t.Fatalf("%v is not a *ValidationError", err)
+		}
+		got = append(got, verr.Attribute)
+	}
+	want := []string{"specversion", "id", "type", "source", "subject", "time", "datacontenttype", "b-b", "tenant", "zz-z"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ValidateAll attributes %v, want %v", got, want)
+	}
+	if first := e.ValidateAll()[0]; first.Error() != e.Validate().Error() {
+		t.Errorf("ValidateAll starts with %v, Validate returns %v", first, e.Validate())
+	}
+	if errs := fullEvent().ValidateAll(); errs != nil {
+		t.Errorf("ValidateAll of a valid event = %v", errs)
 	}
 }
 
