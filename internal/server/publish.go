@@ -29,7 +29,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, broker.ErrInvalidEvent) {
 		// The broker stops at the first bad event; list them all. Done only
 		// on refusal, so a good batch is validated once.
-		if all := validateEvents(events, isBatch(r)); all != nil {
+		if all := validateEvents(events, nil, isBatch(r)); all != nil {
 			err = all
 		}
 	}
@@ -111,8 +111,9 @@ func hasCEHeaders(h http.Header) bool {
 	return false
 }
 
-// decodeEvents decodes the body in the given mode. A decoding problem with
-// one attribute is invalid_event; anything else is malformed_request.
+// decodeEvents decodes the body in the given mode. Events with attributes
+// that do not decode are invalid_event, listing every broken attribute of
+// every event; anything else is malformed_request.
 func decodeEvents(mode contentMode, h http.Header, body []byte) ([]*event.Event, error) {
 	var events []*event.Event
 	var err error
@@ -126,16 +127,56 @@ func decodeEvents(mode contentMode, h http.Header, body []byte) ([]*event.Event,
 	default:
 		var e *event.Event
 		e, err = event.FromHTTP(h, body)
+		if e == nil {
+			e = &event.Event{}
+		}
 		events = []*event.Event{e}
 	}
-	var ve *event.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		return nil, fmt.Errorf("%w: %w", broker.ErrInvalidEvent, err)
-	case err != nil:
+	if err == nil {
+		return events, nil
+	}
+	decodeErrs, ok := decodeErrors(err, len(events))
+	if !ok {
 		return nil, fmt.Errorf("%w: %w", errMalformedRequest, err)
 	}
-	return events, nil
+	return nil, validateEvents(events, decodeErrs, mode == modeBatch)
+}
+
+// decodeErrors returns, for each event, the attribute errors err holds
+// for it: err is a decoder's error for a single event, or an
+// *event.BatchError. ok is false when an event failed as a whole (a batch
+// element that is not an object) or err is not about attributes.
+func decodeErrors(err error, n int) (errs [][]error, ok bool) {
+	var batch *event.BatchError
+	if !errors.As(err, &batch) {
+		leaves := attributeLeaves(err)
+		return [][]error{leaves}, n == 1 && len(leaves) > 0
+	}
+	errs = make([][]error, n)
+	for _, ev := range batch.Events {
+		if errs[ev.Index] = attributeLeaves(ev.Err); len(errs[ev.Index]) == 0 {
+			return nil, false
+		}
+	}
+	return errs, true
+}
+
+// attributeLeaves returns the *event.ValidationError errors in err's tree,
+// in order.
+func attributeLeaves(err error) []error {
+	switch x := err.(type) {
+	case *event.ValidationError:
+		return []error{x}
+	case interface{ Unwrap() []error }:
+		var out []error
+		for _, e := range x.Unwrap() {
+			out = append(out, attributeLeaves(e)...)
+		}
+		return out
+	case interface{ Unwrap() error }:
+		return attributeLeaves(x.Unwrap())
+	}
+	return nil
 }
 
 // clearPosition drops the log position an event read from a topic carries

@@ -228,3 +228,60 @@ func TestPublish_TheZeroTimeIsRefusedRatherThanDropped(t *testing.T) {
 		t.Errorf("a time just after the zero time was not kept: %+v", e)
 	}
 }
+
+// Attributes that do not decode (a bad time, a fractional extension, a
+// repeated member) are listed as the broken attributes that validation
+// finds are: each with its event's index, for every event of the batch.
+func TestPublish_BatchDecodeErrorsNameEveryBrokenAttributeOfEveryEvent(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	body := `[{"specversion":"1.0","id":"a","source":"/s","type":"t"},
+	          {"specversion":"1.0","id":"b","source":"/s","type":"t","time":"bad"},
+	          {"specversion":"1.0","source":"/s","type":"t"},
+	          {"specversion":"1.0","id":"d","source":"/s","ext":1.5,"type":"t","type":"u"},
+	          {"specversion":"1.0","id":7,"source":"/s","time":"0001-01-01T00:00:00Z"}]`
+	p := env.do("POST", "/v1/topics/orders/events", body, ctBatch...).wantProblem(t, 400, "invalid_event")
+	type entry struct {
+		index     int
+		attribute string
+	}
+	want := []entry{{1, "time"}, {2, "id"}, {3, "ext"}, {3, "type"}, {4, "id"}, {4, "time"}, {4, "type"}}
+	var got []entry
+	for _, e := range p.Errors {
+		if e.Index == nil || e.Rule == "" {
+			t.Fatalf("error %+v without an index or a rule", e)
+		}
+		got = append(got, entry{*e.Index, e.Attribute})
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("errors %+v, want %+v", got, want)
+	}
+	if !strings.HasPrefix(p.Detail, `invalid event: event 1 (id "b"): attribute "time"`) ||
+		!strings.HasSuffix(p.Detail, "(and 3 more invalid events)") {
+		t.Errorf("detail %q", p.Detail)
+	}
+	if !strings.Contains(p.Errors[6].Rule, "required") || !strings.Contains(p.Errors[4].Rule, "JSON string") {
+		t.Errorf("event 4: %+v, want id as not a string (not as missing) and type as missing", p.Errors[4:])
+	}
+	env.do("GET", "/v1/topics/orders", "").wantProblem(t, 404, "unknown_topic")
+
+	// An element that is not an event at all makes the batch malformed.
+	env.do("POST", "/v1/topics/orders/events", `[{"specversion":"1.0","id":"a","time":"bad"},3]`, ctBatch...).
+		wantProblem(t, 400, "malformed_request")
+}
+
+func TestPublish_StructuredDecodeErrorsNameEveryBrokenAttribute(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	p := env.do("POST", "/v1/topics/orders/events",
+		`{"specversion":"1.0","source":"/s","type":"t","time":"noon","ext":{"a":1}}`, ctStructured...).
+		wantProblem(t, 400, "invalid_event")
+	var got []string
+	for _, e := range p.Errors {
+		if e.Index != nil {
+			t.Errorf("error %+v has an index outside batch mode", e)
+		}
+		got = append(got, e.Attribute)
+	}
+	if want := []string{"ext", "time", "id"}; !slices.Equal(got, want) {
+		t.Errorf("attributes %v, want %v", got, want)
+	}
+}

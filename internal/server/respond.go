@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
@@ -107,27 +108,52 @@ func (e *invalidEventsError) Unwrap() error { return e.first }
 // maxAttributeErrors bounds the errors listed in one problem.
 const maxAttributeErrors = 100
 
-// validateEvents checks every event and reports all invalid ones, with
-// their index when batch is set.
-func validateEvents(events []*event.Event, batch bool) error {
+// validateEvents checks every event and reports every broken attribute of
+// every invalid one, with the event's index when batch is set. decodeErrs,
+// when not nil, holds for each event the errors of the attributes that did
+// not decode; the checks of the others follow them.
+func validateEvents(events []*event.Event, decodeErrs [][]error, batch bool) error {
 	var all *invalidEventsError
 	for i, e := range events {
-		err := e.Validate()
-		if err == nil {
+		var errs []error
+		if decodeErrs != nil {
+			errs = decodeErrs[i]
+		}
+		errs = appendOthers(errs, e.ValidateAll())
+		if len(errs) == 0 {
 			continue
 		}
 		if all == nil {
-			all = &invalidEventsError{first: eventError(i, e, err, batch)}
+			all = &invalidEventsError{first: eventError(i, e, errs[0], batch)}
 		}
 		all.count++
-		if len(all.errs) < maxAttributeErrors {
-			all.errs = append(all.errs, attributeError(i, err, batch))
+		for _, err := range errs {
+			if len(all.errs) < maxAttributeErrors {
+				all.errs = append(all.errs, attributeError(i, err, batch))
+			}
 		}
 	}
 	if all == nil {
 		return nil
 	}
 	return all
+}
+
+// appendOthers appends the errors of more whose attribute has no error in
+// errs yet: a decoder that could not read an attribute leaves it empty,
+// which validation would report again, less clearly.
+func appendOthers(errs, more []error) []error {
+	for _, err := range more {
+		if !slices.ContainsFunc(errs, func(have error) bool { return sameAttribute(have, err) }) {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+func sameAttribute(a, b error) bool {
+	var va, vb *event.ValidationError
+	return errors.As(a, &va) && errors.As(b, &vb) && va.Attribute == vb.Attribute
 }
 
 func eventError(i int, e *event.Event, err error, batch bool) error {
