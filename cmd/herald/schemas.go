@@ -190,6 +190,9 @@ func (a *app) schemasShowCmd() *cobra.Command {
 		Short: "Show a version of an event type's schema (the latest by default)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkVersionFlag(cmd, version); err != nil {
+				return err
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -222,6 +225,15 @@ func versionArg(v int) string {
 		return "latest"
 	}
 	return strconv.Itoa(v)
+}
+
+// checkVersionFlag refuses a --version below 1 (versions start at 1),
+// which would otherwise read as no --version at all.
+func checkVersionFlag(cmd *cobra.Command, v int) error {
+	if cmd.Flags().Changed("version") && v < 1 {
+		return fmt.Errorf("--version %d: versions start at 1", v)
+	}
+	return nil
 }
 
 func (a *app) schemasConfigCmd() *cobra.Command {
@@ -303,6 +315,9 @@ func (a *app) schemasDeleteCmd() *cobra.Command {
 			"deleted, for good.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkVersionFlag(cmd, version); err != nil {
+				return err
+			}
 			c, err := a.client()
 			if err != nil {
 				return err

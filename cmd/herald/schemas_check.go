@@ -25,6 +25,9 @@ func (a *app) schemasCheckCmd() *cobra.Command {
 			"against that version only.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkVersionFlag(cmd, version); err != nil {
+				return err
+			}
 			text, err := a.readSchemaFile(args[0])
 			if err != nil {
 				return err

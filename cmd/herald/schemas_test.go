@@ -167,6 +167,26 @@ func TestSchemas_ConfigAndDelete(t *testing.T) {
 	}
 }
 
+// --version below 1 is refused by every command that takes it: delete
+// would otherwise delete every version, show show the latest and check
+// check against all.
+func TestSchemas_ABadVersionIsRefusedAndDeletesNothing(t *testing.T) {
+	env := newCLIEnv(t, broker.Options{})
+	v1 := schemaFile(t, "v1.json", userV1)
+	env.mustRun("schemas", "register", v1, "--subject", "user.registered")
+	env.mustRun("schemas", "register", schemaFile(t, "v2.json", userV2), "--subject", "user.registered", "--compatibility", "none")
+	for _, v := range []string{"-1", "0"} {
+		env.run("", "schemas", "delete", "user.registered", "--version", v).wantOneErrorLine(t, "--version "+v)
+		env.run("", "schemas", "show", "user.registered", "--version", v).wantOneErrorLine(t, "--version "+v)
+		env.run("", "schemas", "check", v1, "--subject", "user.registered", "--version", v).wantOneErrorLine(t, "--version "+v)
+	}
+	for _, v := range []string{"1", "2"} {
+		if out := env.run("", "schemas", "show", "user.registered", "--version", v); out.code != 0 {
+			t.Errorf("after the refused deletes, version %s is gone: %s", v, out.stderr)
+		}
+	}
+}
+
 func TestSchemas_TopicPolicyRefusesBadEvents(t *testing.T) {
 	env := newCLIEnv(t, broker.Options{})
 	out := env.mustRun("topics", "create", "users", "--schema-policy", "validate")
