@@ -29,6 +29,9 @@ func (a *app) publishCmd() *cobra.Command {
 			"publishing the same source and id again within the topic's dedup window is a no-op.",
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("schema-version") && schemaVersion < 1 {
+				return fmt.Errorf("--schema-version %d: versions start at 1", schemaVersion)
+			}
 			data, err := a.eventData(args[1:], e.DataContentType)
 			if err != nil {
 				return err

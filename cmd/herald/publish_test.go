@@ -86,3 +86,15 @@ func TestPublish_Errors(t *testing.T) {
 		t.Errorf("%d events stored", end)
 	}
 }
+
+func TestPublish_ASchemaVersionBelowOneIsRefused(t *testing.T) {
+	env := newCLIEnv(t, broker.Options{})
+	env.mustRun("topics", "create", "orders")
+	for _, v := range []string{"-1", "0"} {
+		env.run("", "publish", "orders", "--type", "user.registered", "--source", "/s", "--schema-version", v,
+			`{"name":"a","email":"b"}`).wantOneErrorLine(t, "--schema-version "+v)
+	}
+	if _, end, _ := env.broker.Offsets(context.Background(), "orders", 0); end != 0 {
+		t.Errorf("%d events stored", end)
+	}
+}
