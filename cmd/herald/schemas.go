@@ -69,17 +69,59 @@ func (a *app) schemasRegisterCmd() *cobra.Command {
 				return err
 			}
 			if level != "" {
-				if err := setLevel(cmd.Context(), c, subject, level); err != nil {
-					return err
-				}
+				return a.registerAtLevel(cmd.Context(), c, subject, level, text)
 			}
 			return a.register(cmd.Context(), c, subject, text)
 		},
 	}
 	cmd.Flags().StringVar(&subject, "subject", "", "the event type the schema is for (required)")
-	cmd.Flags().StringVar(&level, "compatibility", "", "set the subject's compatibility level first: NONE, BACKWARD, FORWARD, FULL or a _TRANSITIVE one")
+	cmd.Flags().StringVar(&level, "compatibility", "", "set the subject's compatibility level first (kept only if the schema is registered): NONE, BACKWARD, FORWARD, FULL or a _TRANSITIVE one")
 	cmd.MarkFlagRequired("subject")
 	return cmd
+}
+
+// registerAtLevel sets the subject's compatibility level, then registers;
+// when the registration fails, it puts back the level the subject had.
+func (a *app) registerAtLevel(ctx context.Context, c *client, subject, level string, text []byte) error {
+	own, err := ownLevel(ctx, c, subject)
+	if err != nil {
+		return err
+	}
+	if err := setLevel(ctx, c, subject, level); err != nil {
+		return err
+	}
+	err = a.register(ctx, c, subject, text)
+	if err == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout) // even after an interrupt
+	defer cancel()
+	if rerr := restoreLevel(ctx, c, subject, own); rerr != nil {
+		return fmt.Errorf("%w; the compatibility level of %s stays %s, as putting the old one back failed: %v",
+			err, subject, strings.ToUpper(level), rerr)
+	}
+	return err
+}
+
+// ownLevel returns the subject's own compatibility level, or "" when it
+// follows the global level.
+func ownLevel(ctx context.Context, c *client, subject string) (string, error) {
+	var cfg server.RegistryConfig
+	err := c.getJSON(ctx, registryPath("config", subject), &cfg)
+	var re *registryError
+	if errors.As(err, &re) && re.ErrorCode == 40408 {
+		return "", nil
+	}
+	return cfg.CompatibilityLevel, err
+}
+
+// restoreLevel gives the subject back the level ownLevel returned.
+func restoreLevel(ctx context.Context, c *client, subject, own string) error {
+	if own != "" {
+		return setLevel(ctx, c, subject, own)
+	}
+	_, err := c.do(ctx, http.MethodDelete, registryPath("config", subject), nil, nil)
+	return err
 }
 
 func (a *app) register(ctx context.Context, c *client, subject string, text []byte) error {
@@ -288,19 +330,18 @@ func (a *app) showLevel(ctx context.Context, c *client, subject string) error {
 		_, err := fmt.Fprintf(a.stdout, "global: %s\n", cfg.CompatibilityLevel)
 		return err
 	}
-	err := c.getJSON(ctx, registryPath("config", subject), &cfg)
-	var re *registryError
-	if errors.As(err, &re) && re.ErrorCode == 40408 {
-		if err := c.getJSON(ctx, registryPath("config"), &cfg); err != nil {
-			return err
-		}
-		_, err := fmt.Fprintf(a.stdout, "%s: %s (the global level)\n", subject, cfg.CompatibilityLevel)
-		return err
-	}
+	own, err := ownLevel(ctx, c, subject)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(a.stdout, "%s: %s\n", subject, cfg.CompatibilityLevel)
+	if own != "" {
+		_, err = fmt.Fprintf(a.stdout, "%s: %s\n", subject, own)
+		return err
+	}
+	if err := c.getJSON(ctx, registryPath("config"), &cfg); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.stdout, "%s: %s (the global level)\n", subject, cfg.CompatibilityLevel)
 	return err
 }
 

@@ -167,6 +167,32 @@ func TestSchemas_ConfigAndDelete(t *testing.T) {
 	}
 }
 
+// register --compatibility sets the subject's level for the registration;
+// a registration that fails (a schema that is not JSON, or one the level
+// refuses) leaves the level the subject had: the global one, or its own.
+func TestSchemas_RegisterThatFailsLeavesTheLevelAsItWas(t *testing.T) {
+	env := newCLIEnv(t, broker.Options{})
+	env.mustRun("schemas", "register", schemaFile(t, "v1.json", userV1), "--subject", "user.registered")
+	env.run("", "schemas", "register", schemaFile(t, "bad.json", `{"type":`), "--subject", "user.registered",
+		"--compatibility", "NONE").wantOneErrorLine(t, "invalid schema")
+	if out := env.mustRun("schemas", "config", "user.registered"); out != "user.registered: BACKWARD (the global level)\n" {
+		t.Errorf("after a failed register, config printed %q; want the global level", out)
+	}
+
+	env.mustRun("schemas", "config", "user.registered", "--set", "NONE")
+	env.run("", "schemas", "register", schemaFile(t, "broken.json", userBroken), "--subject", "user.registered",
+		"--compatibility", "BACKWARD").wantOneErrorLine(t, "incompatible", "(error 409)")
+	if out := env.mustRun("schemas", "config", "user.registered"); out != "user.registered: NONE\n" {
+		t.Errorf("after a failed register, config printed %q; want the subject's own level NONE", out)
+	}
+
+	// A registration that succeeds keeps the level it was given.
+	env.mustRun("schemas", "register", schemaFile(t, "v2.json", userV2), "--subject", "user.registered", "--compatibility", "FORWARD")
+	if out := env.mustRun("schemas", "config", "user.registered"); out != "user.registered: FORWARD\n" {
+		t.Errorf("after a register with --compatibility FORWARD, config printed %q", out)
+	}
+}
+
 // --version below 1 is refused by every command that takes it: delete
 // would otherwise delete every version, show show the latest and check
 // check against all.
