@@ -61,6 +61,11 @@ func (a *app) consumeCmd() *cobra.Command {
 			if !cs.nack && (cmd.Flags().Changed("reason") || cmd.Flags().Changed("delay")) {
 				return fmt.Errorf("--reason and --delay go with --nack")
 			}
+			if cmd.Flags().Changed("delay") {
+				if err := checkDelay(cs.delay); err != nil {
+					return err
+				}
+			}
 			return cs.run(cmd.Context())
 		},
 	}
@@ -73,6 +78,17 @@ func (a *app) consumeCmd() *cobra.Command {
 	f.StringVar(&cs.delay, "delay", "", "with --nack: redeliver after this long instead of the subscription's backoff")
 	f.BoolVar(&asJSON, "json", false, "print JSON lines even on a terminal")
 	return cmd
+}
+
+// checkDelay refuses a --delay the server would refuse, before the first
+// pull: a pull leases its events, using up an attempt of each.
+func checkDelay(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 || d > server.MaxDelay {
+		return fmt.Errorf("--delay %q: want a duration above 0s and up to %s, such as 30s (leave it out for the subscription's backoff)",
+			s, server.FormatDuration(server.MaxDelay))
+	}
+	return nil
 }
 
 // run pulls, prints and settles until a pull returns nothing or, with

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -138,5 +139,31 @@ func TestConsume_TableOnATerminal(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "ATTEMPT") || !strings.HasPrefix(lines[1], "2 ") || !strings.Contains(lines[1], "id 1") {
 		t.Errorf("table %q", out.String())
+	}
+}
+
+// A --delay the server would refuse is refused before the first pull, so
+// no event is leased (and no attempt used up) by a consume that fails.
+func TestConsume_ABadDelayLeasesNothing(t *testing.T) {
+	env := newCLIEnv(t, broker.Options{})
+	env.mustRun("topics", "create", "orders")
+	env.mustRun("subs", "create", "orders", "billing", "--start", "earliest")
+	env.publishN(0, 1)
+	for _, delay := range []string{"bogus", "0s", "-1s", "12h0m1s", ""} {
+		r := env.run("", "consume", "orders", "billing", "--nack", "--delay", delay)
+		r.wantOneErrorLine(t, fmt.Sprintf("--delay %q", delay), "up to 12h")
+		if r.stdout != "" {
+			t.Errorf("consume --delay %q printed deliveries: %q", delay, r.stdout)
+		}
+	}
+	var s server.Subscription
+	if err := json.Unmarshal([]byte(env.mustRun("subs", "describe", "orders", "billing", "--json")), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Partitions[0].InFlight != 0 {
+		t.Errorf("after the failed consumes, %d event(s) in flight, want 0", s.Partitions[0].InFlight)
+	}
+	if got := deliveryLines(t, env.mustRun("consume", "orders", "billing", "--nack", "--delay", "12h")); len(got) != 1 || got[0].Attempt != 1 {
+		t.Errorf("consume --nack --delay 12h: %+v, want the event at attempt 1", got)
 	}
 }
