@@ -217,12 +217,16 @@ func (s *sub) goneResolved(dls []DeadLetter, b *batch) []dlqPos {
 
 // selectDeadLetters picks the dead letters a request names (the newest
 // per event id), leaving out those already being redriven and, for "all",
-// those resolved (redriven and acked before).
+// those resolved (redriven and acked before). A request names a dead
+// letter by its event's own id or by the dead letter's id; named twice,
+// it is picked once.
 func selectDeadLetters(dls []DeadLetter, req RedriveRequest) ([]DeadLetter, RedriveResult) {
 	var res RedriveResult
 	latest := map[string]DeadLetter{} // by the event's own id
+	own := map[string]string{}        // the event's own id by the dead letter's id
 	for _, dl := range dls {
 		latest[originalID(dl.Event)] = dl
+		own[dl.Event.ID] = originalID(dl.Event)
 	}
 	want := req.IDs
 	if req.All {
@@ -233,11 +237,17 @@ func selectDeadLetters(dls []DeadLetter, req RedriveRequest) ([]DeadLetter, Redr
 		sort.Strings(want)
 	}
 	var chosen []DeadLetter
+	seen := make(map[string]bool, len(want))
 	for _, id := range want {
+		if _, ok := latest[id]; !ok && own[id] != "" {
+			id = own[id]
+		}
 		dl, ok := latest[id]
 		switch {
 		case !ok:
 			res.NotFound = append(res.NotFound, id)
+		case seen[id]:
+			continue
 		case dl.Redriving:
 			res.Already++
 		case dl.Resolved && req.All:
@@ -245,6 +255,7 @@ func selectDeadLetters(dls []DeadLetter, req RedriveRequest) ([]DeadLetter, Redr
 		default:
 			chosen = append(chosen, dl)
 		}
+		seen[id] = true
 	}
 	sort.Slice(chosen, func(i, j int) bool { return chosen[i].Offset < chosen[j].Offset })
 	return chosen, res

@@ -418,6 +418,36 @@ func TestSubscription_RedriveReachesOnlyItsSubscriptionAndIsAudited(t *testing.T
 	}
 }
 
+// A redrive names a dead letter by its event's own id or by the dead
+// letter's id (the event's id + "@topic/sub"), which is what a listing of
+// the dead-letter topic shows; the audit keeps the event's own id. Named
+// both ways in one request, it is redriven once.
+func TestRedrive_TakesTheDeadLettersIDToo(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "billing", Config{MaxAttempts: 1})
+	v.publish("orders", "a")
+	v.nack("orders", "billing", "down", v.pull("orders", "billing", 10)...)
+	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", 10)
+	if err != nil || len(dls) != 1 {
+		t.Fatalf("dead letters: %+v %v", dls, err)
+	}
+	own, dlID := originalID(dls[0].Event), dls[0].Event.ID
+	if dlID != own+"@orders/billing" {
+		t.Fatalf("dead letter id %q, want %q", dlID, own+"@orders/billing")
+	}
+	res, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{IDs: []string{dlID, own, "nope@orders/billing"}})
+	if err != nil || res.Redriven != 1 || len(res.NotFound) != 1 || res.NotFound[0] != "nope@orders/billing" {
+		t.Fatalf("redrive by the dead letter's id: %+v %v", res, err)
+	}
+	if ds := v.pull("orders", "billing", 10); len(ds) != 1 || ds[0].Event.ID != own {
+		t.Fatalf("redriven delivery: %+v", ds)
+	}
+	if audit, _ := v.m.Audit(v.ctx, "orders", "billing"); len(audit) != 1 || len(audit[0].IDs) != 1 || audit[0].IDs[0] != own {
+		t.Fatalf("audit: %+v", audit)
+	}
+}
+
 // A dead letter redriven and acked is resolved: redriving "all" again
 // leaves it out (an acked event is not delivered again), across restarts,
 // while naming it redrives it once more.
