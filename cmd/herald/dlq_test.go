@@ -32,3 +32,51 @@ func TestDLQ_ListShowAndRedrive(t *testing.T) {
 		t.Fatalf("consume after redrive: %d deliveries", len(got))
 	}
 }
+
+// redrive takes the ID that dlq list shows (ID@topic/sub) as well as the
+// event's own id, as dlq show does.
+func TestDLQ_RedriveTakesTheIDThatListShows(t *testing.T) {
+	env := newCLIEnv(t, broker.Options{})
+	env.mustRun("topics", "create", "orders")
+	env.mustRun("subs", "create", "orders", "billing", "--start", "earliest", "--max-attempts", "1")
+	env.publishN(0, 1)
+	env.mustRun("consume", "orders", "billing", "--nack")
+	var dl server.DeadLetter
+	if err := json.Unmarshal([]byte(env.mustRun("dlq", "list", "orders", "billing")), &dl); err != nil {
+		t.Fatal(err)
+	}
+	if dl.Event.ID != "id-0@orders/billing" {
+		t.Fatalf("dlq list shows id %q", dl.Event.ID)
+	}
+	if out := env.mustRun("dlq", "redrive", "orders", "billing", "--id", dl.Event.ID); !strings.HasPrefix(out, "redrove 1 dead letter ") {
+		t.Fatalf("dlq redrive --id %s printed %q", dl.Event.ID, out)
+	}
+	if got := deliveryLines(t, env.mustRun("consume", "orders", "billing")); len(got) != 1 || got[0].Event.ID != "id-0" {
+		t.Fatalf("consume after redrive: %+v", got)
+	}
+}
+
+// A redrive that redrives nothing fails with one line saying why; one that
+// redrives some of what it names succeeds and names the rest.
+func TestDLQ_RedriveOfNothingFails(t *testing.T) {
+	env := newCLIEnv(t, broker.Options{})
+	env.mustRun("topics", "create", "orders")
+	env.mustRun("subs", "create", "orders", "billing", "--start", "earliest", "--max-attempts", "1")
+	env.run("", "dlq", "redrive", "orders", "billing", "--all").wantOneErrorLine(t, "redrove no dead letters", "none to redrive")
+	env.publishN(0, 1)
+	env.mustRun("consume", "orders", "billing", "--nack")
+
+	r := env.run("", "dlq", "redrive", "orders", "billing", "--id", "nope")
+	r.wantOneErrorLine(t, "redrove no dead letters to billing on orders", "not dead letters of billing: nope")
+	if r.stdout != "" {
+		t.Errorf("a failed redrive printed %q", r.stdout)
+	}
+	env.mustRun("dlq", "redrive", "orders", "billing", "--id", "id-0")
+	env.run("", "dlq", "redrive", "orders", "billing", "--all").wantOneErrorLine(t, "redrove no dead letters", "1 already being redriven")
+	env.run("", "dlq", "redrive", "orders", "billing", "--id", "id-0", "--all").wantOneErrorLine(t, "--all or --id, not both")
+	r = env.run("", "dlq", "redrive", "orders", "billing")
+	r.wantOneErrorLine(t, "give --all or --id")
+	if strings.Contains(r.stderr, "not both") {
+		t.Errorf("redrive without --all or --id: %q", r.stderr)
+	}
+}

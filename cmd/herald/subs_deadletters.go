@@ -126,11 +126,16 @@ func (a *app) subsRedriveCmd() *cobra.Command {
 		Use:   "redrive TOPIC NAME (--all | --id ID...)",
 		Short: "Send dead letters back to the subscription they died in",
 		Long: "Send dead letters back to the subscription they died in (and to no other), starting\n" +
-			"again at attempt 1. Each redrive is recorded with who asked (see `subs redrives`).",
+			"again at attempt 1. --id takes the event's id or the dead letter's (ID@TOPIC/NAME, as\n" +
+			"listed). Each redrive is recorded with who asked (see `subs redrives`). A redrive that\n" +
+			"sends nothing back fails, saying why.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if req.All == (len(req.IDs) > 0) {
-				return fmt.Errorf("give --all or --id ID (one or more), not both")
+			switch {
+			case req.All && len(req.IDs) > 0:
+				return fmt.Errorf("give --all or --id, not both")
+			case !req.All && len(req.IDs) == 0:
+				return fmt.Errorf("give --all or --id ID (one or more)")
 			}
 			if req.Actor == "" {
 				req.Actor = a.getenv("USER")
@@ -143,12 +148,7 @@ func (a *app) subsRedriveCmd() *cobra.Command {
 			if _, err := c.sendJSON(cmd.Context(), http.MethodPost, subPath(args[0], args[1], "/redrive"), req, &res); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "redrove %s to %s on %s (%d already being redriven, %d resolved before)\n",
-				plural(res.Redriven, "dead letter"), args[1], args[0], res.AlreadyRedriving, res.AlreadyResolved)
-			if len(res.NotFound) > 0 {
-				fmt.Fprintf(a.stderr, "herald: not dead letters of %s: %s\n", args[1], strings.Join(res.NotFound, ", "))
-			}
-			return nil
+			return a.printRedrive(args[0], args[1], res)
 		},
 	}
 	f := cmd.Flags()
@@ -156,6 +156,37 @@ func (a *app) subsRedriveCmd() *cobra.Command {
 	f.StringArrayVar(&req.IDs, "id", nil, "redrive the dead letter with this event id; repeat for more")
 	f.StringVar(&req.Actor, "actor", "", "who asks, for the audit trail (default $USER)")
 	return cmd
+}
+
+// printRedrive prints what a redrive did, naming the ids that are not dead
+// letters; a redrive that sent nothing back is an error saying why.
+func (a *app) printRedrive(topic, sub string, res server.RedriveReply) error {
+	notFound := ""
+	if len(res.NotFound) > 0 {
+		notFound = fmt.Sprintf("not dead letters of %s: %s", sub, strings.Join(res.NotFound, ", "))
+	}
+	if res.Redriven == 0 {
+		var why []string
+		if res.AlreadyRedriving > 0 {
+			why = append(why, fmt.Sprintf("%d already being redriven", res.AlreadyRedriving))
+		}
+		if res.AlreadyResolved > 0 {
+			why = append(why, fmt.Sprintf("%d resolved before (redriven and acked; --id redrives one again)", res.AlreadyResolved))
+		}
+		if notFound != "" {
+			why = append(why, notFound)
+		}
+		if len(why) == 0 {
+			why = append(why, "there are none to redrive")
+		}
+		return fmt.Errorf("redrove no dead letters to %s on %s: %s", sub, topic, strings.Join(why, "; "))
+	}
+	fmt.Fprintf(a.stdout, "redrove %s to %s on %s (%d already being redriven, %d resolved before)\n",
+		plural(res.Redriven, "dead letter"), sub, topic, res.AlreadyRedriving, res.AlreadyResolved)
+	if notFound != "" {
+		fmt.Fprintf(a.stderr, "herald: %s\n", notFound)
+	}
+	return nil
 }
 
 func (a *app) subsRedrivesCmd() *cobra.Command {
