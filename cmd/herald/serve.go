@@ -73,51 +73,106 @@ func serveGCPercent(getenv func(string) string) (int, bool) {
 }
 
 // serve runs the server until ctx is done, then shuts down gracefully:
-// in-flight requests finish, then the engine fsyncs and closes.
+// in-flight requests finish, then the engine fsyncs and closes. It loads
+// the auth file and the TLS files and takes its addresses before it opens
+// the data directory, so a serve that cannot start leaves it untouched.
 func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error {
 	logger := newLogger(stderr, s.LogLevel.value)
 	mode, err := log.ParseSyncMode(s.Fsync.value)
 	if err != nil {
 		return err
 	}
-	eng, err := log.Open(s.Data, log.Options{Sync: mode, Logger: logger})
+	keys := &auth.Keyring{}
+	if s.AuthFile != "" {
+		if err := keys.LoadFile(s.AuthFile); err != nil {
+			return err
+		}
+	}
+	tlsConfig, err := s.tlsConfig()
 	if err != nil {
-		return fmt.Errorf("open data directory %s: %w", s.Data, err)
+		return err
 	}
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
-		return errors.Join(err, eng.Close())
+		return err
+	}
+	defer ln.Close() // on the paths where no server took it
+	if s.Pprof != "" {
+		stopPprof, err := servePprof(s.Pprof, logger)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
+	st, err := openStore(ctx, s, mode, logger)
+	if err != nil {
+		return err
+	}
+	srv := server.New(st.broker, server.Options{Logger: logger, MaxBodyBytes: maxBodyBytes(s.MaxEventBytes), Subscriptions: st.subs,
+		Schemas: st.schemas, Tokens: s.tokens(), Keys: keys, MaxWaiting: s.MaxWaiting, MaxPublishBytes: s.MaxPublishBytes})
+	hs := newHTTPServer(srv, tlsConfig, s.ReadHeaderTimeout, logger)
+	pushers := push.Supervise(st.subs, time.Second, push.Options{Logger: logger})
+	errc := make(chan error, 1)
+	go func() { errc <- serveOn(hs, ln, s.MaxConnections, tlsConfig) }()
+	fmt.Fprintf(stdout, "herald listening on %s://%s (data %s, fsync %s, %s)\n", scheme(tlsConfig), ln.Addr(), s.Data, mode, s.authDescription())
+	select {
+	case err = <-errc: // the listener failed
+		err = errors.Join(fmt.Errorf("serve: %w", err), hs.Close())
+		srv.Close()
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		err = shutdown(hs, errc)
+	}
+	stopPushers(pushers) // requests in flight finish (or are nacked) before the state writer stops
+	return errors.Join(err, st.close())
+}
+
+// store is what the server keeps in its data directory: the log and,
+// over it, the schema registry, the broker and the subscriptions.
+type store struct {
+	engine  *log.Engine
+	schemas *schema.Registry
+	broker  *broker.Broker
+	subs    *subscription.Manager
+}
+
+// openStore opens (creating if needed) the data directory and all that
+// lives in it.
+func openStore(ctx context.Context, s serveSettings, mode log.SyncMode, logger *slog.Logger) (*store, error) {
+	eng, err := log.Open(s.Data, log.Options{Sync: mode, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("open data directory %s: %w", s.Data, err)
 	}
 	reg, err := schema.Open(ctx, eng, schema.Options{})
 	if err != nil {
-		ln.Close()
-		return errors.Join(fmt.Errorf("open the schema registry: %w", err), eng.Close())
+		return nil, errors.Join(fmt.Errorf("open the schema registry: %w", err), eng.Close())
 	}
 	b, err := broker.New(eng, broker.Options{DisableAutoCreate: !s.AutoCreateTopics, MaxTopics: s.MaxTopics,
 		DefaultPartitions: s.DefaultPartitions, MaxEventBytes: s.MaxEventBytes,
 		DedupDir: filepath.Join(s.Data, "dedup"), Validator: reg.Validate})
 	if err != nil {
-		ln.Close()
-		return errors.Join(err, eng.Close())
+		return nil, errors.Join(err, eng.Close())
 	}
 	subs, err := subscription.New(ctx, b, subscription.Options{CheckPush: push.CheckSettings, MaxSubscriptions: s.MaxSubscriptions})
 	if err != nil {
-		ln.Close()
-		return errors.Join(fmt.Errorf("open subscriptions: %w", err), eng.Close())
+		return nil, errors.Join(fmt.Errorf("open subscriptions: %w", err), eng.Close())
 	}
-	keys := &auth.Keyring{}
-	if s.AuthFile != "" {
-		if err := keys.LoadFile(s.AuthFile); err != nil {
-			subs.Close()
-			ln.Close()
-			return errors.Join(err, eng.Close())
-		}
-	}
-	srv := server.New(b, server.Options{Logger: logger, MaxBodyBytes: maxBodyBytes(s.MaxEventBytes), Subscriptions: subs,
-		Schemas: reg, Tokens: s.tokens(), Keys: keys, MaxWaiting: s.MaxWaiting, MaxPublishBytes: s.MaxPublishBytes})
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: s.ReadHeaderTimeout, MaxHeaderBytes: 64 << 10, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	hs.Protocols = new(http.Protocols) // HTTP/1.1, and HTTP/2 (over TLS, or cleartext h2c) for gRPC clients
+	return &store{engine: eng, schemas: reg, broker: b, subs: subs}, nil
+}
+
+// close stops the subscriptions (their state writer finishes first), then
+// fsyncs and closes the log.
+func (st *store) close() error {
+	st.subs.Close()
+	return closeEngine(st.engine)
+}
+
+// newHTTPServer makes the HTTP server of the API: HTTP/1.1, and HTTP/2
+// (over TLS, or cleartext h2c) for gRPC clients.
+func newHTTPServer(srv *server.Server, tlsConfig *tls.Config, readHeaderTimeout time.Duration, logger *slog.Logger) *http.Server {
+	hs := &http.Server{Handler: srv, TLSConfig: tlsConfig, ReadHeaderTimeout: readHeaderTimeout, MaxHeaderBytes: 64 << 10,
+		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	hs.Protocols = new(http.Protocols)
 	hs.Protocols.SetHTTP1(true)
 	hs.Protocols.SetHTTP2(true)
 	hs.Protocols.SetUnencryptedHTTP2(true)
@@ -126,76 +181,46 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 	// connection and streams end then, not after the kernel's TCP timeouts.
 	hs.HTTP2 = &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second}
 	hs.RegisterOnShutdown(srv.Close)
-	pushers := push.Supervise(subs, time.Second, push.Options{Logger: logger})
-	if s.Pprof != "" {
-		stopPprof, err := servePprof(s.Pprof, logger)
-		if err != nil {
-			stopPushers(pushers)
-			subs.Close()
-			ln.Close()
-			return errors.Join(err, eng.Close())
-		}
-		defer stopPprof()
-	}
-	scheme, authDesc := "http", "no authentication"
-	if s.TLSCert != "" {
-		scheme = "https"
-	}
-	if n := len(s.tokens()); n > 0 || s.AuthFile != "" {
-		authDesc = fmt.Sprintf("API tokens: %d from --token, those of %q", n, s.AuthFile)
-		if s.AuthFile == "" {
-			authDesc = fmt.Sprintf("%d API token(s)", n)
-		}
-	}
-	fmt.Fprintf(stdout, "herald listening on %s://%s (data %s, fsync %s, %s)\n", scheme, ln.Addr(), s.Data, mode, authDesc)
-	errc := make(chan error, 1)
-	failStart := func(err error) error {
-		stopPushers(pushers)
-		subs.Close()
-		ln.Close()
-		return errors.Join(err, eng.Close())
-	}
-	if s.TLSClientCA != "" {
-		if hs.TLSConfig, err = clientCAConfig(s.TLSClientCA); err != nil {
-			return failStart(err)
-		}
-	}
-	var refusalTLS *tls.Config // to refuse connections over the limit in TLS
-	if s.TLSCert != "" && s.MaxConnections > 0 {
-		cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
-		if err != nil {
-			return failStart(fmt.Errorf("--tls-cert %s, --tls-key %s: %w", s.TLSCert, s.TLSKey, err))
-		}
-		refusalTLS = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
-	}
-	ln = limitConnections(ln, s.MaxConnections, refusalTLS)
-	if s.TLSCert == "" {
-		ln = bufferReads(ln) // TLS reads its records in large reads already
-	}
-	go func() {
-		if s.TLSCert != "" {
-			errc <- hs.ServeTLS(ln, s.TLSCert, s.TLSKey)
-			return
-		}
-		errc <- hs.Serve(ln)
-	}()
-	select {
-	case err := <-errc: // the listener failed
-		stopPushers(pushers)
-		subs.Close()
-		return errors.Join(fmt.Errorf("serve: %w", err), eng.Close())
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down")
-	err = shutdown(hs, errc)
-	stopPushers(pushers) // requests in flight finish (or are nacked) before the state writer stops
-	subs.Close()         // its state writer finishes before the engine closes
-	return errors.Join(err, closeEngine(eng))
+	return hs
 }
 
-// clientCAConfig is the TLS configuration of mutual TLS: clients must
-// present a certificate signed by one of the CAs in file.
-func clientCAConfig(file string) (*tls.Config, error) {
+// serveOn serves hs on ln, limited to maxConns connections at once, over
+// TLS when tlsConfig is not nil.
+func serveOn(hs *http.Server, ln net.Listener, maxConns int, tlsConfig *tls.Config) error {
+	var refusal *tls.Config // to refuse connections over the limit in TLS: no client certificate asked
+	if tlsConfig != nil {
+		refusal = &tls.Config{Certificates: tlsConfig.Certificates, NextProtos: tlsConfig.NextProtos}
+	}
+	ln = limitConnections(ln, maxConns, refusal)
+	if tlsConfig != nil {
+		return hs.ServeTLS(ln, "", "") // the certificate is in hs.TLSConfig
+	}
+	return hs.Serve(bufferReads(ln)) // TLS reads its records in large reads already
+}
+
+// tlsConfig loads the TLS key pair and, for mutual TLS, the client CAs;
+// it is nil without --tls-cert.
+func (s serveSettings) tlsConfig() (*tls.Config, error) {
+	if s.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", s.TLSCert, s.TLSKey, err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	if s.TLSClientCA != "" {
+		if cfg.ClientCAs, err = clientCAs(s.TLSClientCA); err != nil {
+			return nil, err
+		}
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
+}
+
+// clientCAs reads the CA certificates of mutual TLS: clients must present
+// a certificate one of them signed.
+func clientCAs(file string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-client-ca: %w", err)
@@ -204,7 +229,27 @@ func clientCAConfig(file string) (*tls.Config, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("--tls-client-ca %s: no PEM certificate in it", file)
 	}
-	return &tls.Config{ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}, nil
+	return pool, nil
+}
+
+func scheme(tlsConfig *tls.Config) string {
+	if tlsConfig != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// authDescription says how the server asks who is calling, for the
+// "listening" line.
+func (s serveSettings) authDescription() string {
+	n := len(s.tokens())
+	switch {
+	case s.AuthFile != "":
+		return fmt.Sprintf("API tokens: %d from --token, those of %q", n, s.AuthFile)
+	case n > 0:
+		return fmt.Sprintf("%d API token(s)", n)
+	}
+	return "no authentication"
 }
 
 // stopPushers stops push delivery, giving requests in flight up to

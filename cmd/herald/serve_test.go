@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -145,6 +146,48 @@ func TestServe_StartsAndShutsDownGracefully(t *testing.T) {
 	defer eng.Close()
 	if _, end, err := eng.Offsets(context.Background(), "orders", 0); err != nil || end != 1 {
 		t.Errorf("after restart: end offset %d, %v", end, err)
+	}
+}
+
+// serve checks its inputs (the auth file, the TLS files) and takes its
+// address before it opens the data directory, so a serve that fails to
+// start leaves no data directory behind, and says it is listening only
+// once it is.
+func TestServe_ThatFailsToStartLeavesNoDataDirectory(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cert, key := newTestCA(t).issue(t, 2, true)
+	tests := map[string][]string{
+		"auth file": {"--auth-file", filepath.Join(dir, "typo.json")},
+		"tls files": {"--tls-cert", filepath.Join(dir, "no.pem"), "--tls-key", filepath.Join(dir, "no.key")},
+		"tls client ca": {"--tls-cert", write("server.pem", cert), "--tls-key", write("server.key", key),
+			"--tls-client-ca", write("ca.pem", []byte("not a certificate"))},
+		"address taken": {"--addr", taken.Addr().String()},
+		"pprof taken":   {"--pprof", taken.Addr().String()},
+	}
+	for name, args := range tests {
+		t.Run(name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "herald-data")
+			r := runApp(context.Background(), nil, "", append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data}, args...)...)
+			r.wantOneErrorLine(t)
+			if r.stdout != "" {
+				t.Errorf("serve failed (%s) but first printed %q", strings.TrimSpace(r.stderr), r.stdout)
+			}
+			if _, err := os.Stat(data); err == nil {
+				t.Errorf("serve failed (%s) but created %s", strings.TrimSpace(r.stderr), data)
+			}
+		})
 	}
 }
 
