@@ -141,7 +141,7 @@ type store struct {
 func openStore(ctx context.Context, s serveSettings, mode log.SyncMode, logger *slog.Logger) (*store, error) {
 	eng, err := log.Open(s.Data, log.Options{Sync: mode, Logger: logger})
 	if err != nil {
-		return nil, fmt.Errorf("open data directory %s: %w", s.Data, err)
+		return nil, fmt.Errorf("--data %s: %w", s.Data, err) // the engine says what it could not do
 	}
 	reg, err := schema.Open(ctx, eng, schema.Options{})
 	if err != nil {

@@ -191,6 +191,15 @@ func TestServe_ThatFailsToStartLeavesNoDataDirectory(t *testing.T) {
 	}
 }
 
+func TestServe_ADataPathThatIsAFileIsNamedOnce(t *testing.T) {
+	file := writeConfig(t, "{}")
+	r := runApp(context.Background(), nil, "", "serve", "--addr", "127.0.0.1:0", "--data", file)
+	r.wantOneErrorLine(t, "--data "+file, "not a directory")
+	if n := strings.Count(r.stderr, "data directory"); n != 1 {
+		t.Errorf("stderr %q says \"data directory\" %d times", r.stderr, n)
+	}
+}
+
 func TestServeGCPercent_LowerThanGosDefaultUnlessGOGCIsSet(t *testing.T) {
 	if pct, ok := serveGCPercent(func(string) string { return "" }); !ok || pct != serveGCTarget || pct >= 100 {
 		t.Fatalf("without GOGC: %d, %v; want %d, true", pct, ok, serveGCTarget)
