@@ -36,7 +36,11 @@ func (a *app) tokenCmd() *cobra.Command {
 			rand.Read(raw[:])
 			token := "hrld_" + base64.RawURLEncoding.EncodeToString(raw[:])
 			sum := sha256.Sum256([]byte(token))
-			entry, _ := json.Marshal(auth.FileToken{Name: args[0], SHA256: hex.EncodeToString(sum[:]), Grants: []auth.Grant{g}})
+			ft := auth.FileToken{Name: args[0], SHA256: hex.EncodeToString(sum[:]), Grants: []auth.Grant{g}}
+			if err := ft.Check(); err != nil { // what herald serve would refuse
+				return fmt.Errorf("token %q, --topics %q: %w", args[0], topics, err)
+			}
+			entry, _ := json.Marshal(ft)
 			fmt.Fprintf(a.stdout, "token: %s\nauth-file entry: %s\n", token, entry)
 			return nil
 		},

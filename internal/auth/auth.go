@@ -149,6 +149,13 @@ func (k *Keyring) LoadFile(name string) error {
 	return nil
 }
 
+// Check checks an entry as LoadFile does, so that a tool that makes
+// entries makes only those a server loads.
+func (t FileToken) Check() error {
+	_, _, err := t.check()
+	return err
+}
+
 func (t FileToken) check() (*Principal, [sha256.Size]byte, error) {
 	var h [sha256.Size]byte
 	raw, err := hex.DecodeString(t.SHA256)
@@ -160,19 +167,26 @@ func (t FileToken) check() (*Principal, [sha256.Size]byte, error) {
 		return nil, h, errors.New("name is required")
 	}
 	for _, g := range t.Grants {
-		if g.Topics == "" {
-			return nil, h, errors.New("a grant needs topics (a topic name or a pattern with *)")
-		}
-		if _, err := path.Match(g.Topics, ""); err != nil {
-			return nil, h, fmt.Errorf("grant topics %q: %w", g.Topics, err)
-		}
-		for _, a := range g.Actions {
-			if a != Publish && a != Consume && a != Admin {
-				return nil, h, fmt.Errorf("action %q: want publish, consume or admin", a)
-			}
+		if err := g.check(); err != nil {
+			return nil, h, err
 		}
 	}
 	return &Principal{Name: t.Name, Grants: t.Grants}, h, nil
+}
+
+func (g Grant) check() error {
+	if g.Topics == "" {
+		return errors.New("a grant needs topics (a topic name or a pattern with *)")
+	}
+	if _, err := path.Match(g.Topics, ""); err != nil {
+		return fmt.Errorf("grant topics %q: %w", g.Topics, err)
+	}
+	for _, a := range g.Actions {
+		if a != Publish && a != Consume && a != Admin {
+			return fmt.Errorf("action %q: want publish, consume or admin", a)
+		}
+	}
+	return nil
 }
 
 type principalKey struct{}
