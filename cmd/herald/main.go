@@ -73,7 +73,35 @@ func (a *app) rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.server, "server", server, "Herald server URL (env HERALD_SERVER)")
 	root.AddCommand(a.serveCmd(), a.topicsCmd(), a.publishCmd(), a.readCmd(), a.subsCmd(), a.consumeCmd(), a.dlqCmd(),
 		a.schemasCmd(), a.benchCmd(), a.tokenCmd(), a.checkCmd(), a.repairCmd(), a.soakCmd())
+	for _, c := range root.Commands() {
+		failUnknownSubcommands(c)
+	}
 	return root
+}
+
+// failUnknownSubcommands makes each command group under cmd (a command
+// with subcommands and nothing to run itself) refuse an argument that
+// names none of its subcommands, which cobra would answer with the
+// group's help and exit 0; given no argument, a group prints its help.
+func failUnknownSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		failUnknownSubcommands(c)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.SuggestionsMinimumDistance = 2 // as cobra's default for the root
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		err := fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			err = fmt.Errorf("%w; did you mean %q?", err, s[0])
+		}
+		return err
+	}
 }
 
 // client returns an API client for --server, sending the API token in
