@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -77,7 +78,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
-		s.writeError(w, r, errors.Join(errUnauthorized, errors.New("send an API token as \"Authorization: Bearer TOKEN\" (herald serve --token or --auth-file)")))
+		s.writeError(w, r, fmt.Errorf(`%w: send an API token as "Authorization: Bearer TOKEN", one given to herald serve with --token or --auth-file`, errUnauthorized))
 	})
 }
 

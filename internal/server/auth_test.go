@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -265,6 +266,31 @@ func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+b.token)
 	return b.next.RoundTrip(r)
+}
+
+// A request without an accepted token gets 401 unauthorized with one
+// sentence of detail, saying how to send a token.
+func TestAuth_UnauthorizedSaysHowToSendAToken(t *testing.T) {
+	e := newEnv(t, broker.Options{}, Options{Keys: authKeys(t)})
+	for _, token := range []string{"", wrongToken} {
+		req := httptest.NewRequest(http.MethodGet, "/v1/topics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		rec := httptest.NewRecorder()
+		e.srv.ServeHTTP(rec, req)
+		var p Problem
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Code != 401 || p.Code != "unauthorized" {
+			t.Fatalf("token %q: %d %s", token, rec.Code, rec.Body)
+		}
+		if rec.Header().Get("WWW-Authenticate") != `Bearer realm="herald"` {
+			t.Errorf("token %q: WWW-Authenticate %q", token, rec.Header().Get("WWW-Authenticate"))
+		}
+		if !strings.HasPrefix(p.Detail, "unauthorized: ") || strings.ContainsAny(p.Detail, "\r\n") ||
+			!strings.Contains(p.Detail, `"Authorization: Bearer TOKEN"`) {
+			t.Errorf("token %q: detail %q, want one sentence saying how to send a token", token, p.Detail)
+		}
+	}
 }
 
 func TestAuth_GrantsMatchTopicPatternsAndAdminImpliesTheRest(t *testing.T) {
