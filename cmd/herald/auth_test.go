@@ -80,3 +80,17 @@ func TestServe_AuthFileGrantsAndNoSecretInTheLogs(t *testing.T) {
 		}
 	}
 }
+
+// A 401 reads as one sentence and says how the CLI sends a token: in
+// HERALD_TOKEN, unset or not accepted.
+func TestCLI_UnauthorizedNamesHERALD_TOKEN(t *testing.T) {
+	url, stop := startServe(t, t.TempDir(), "--token", "hrld_right")
+	defer stop()
+	for token, want := range map[string]string{"": "HERALD_TOKEN, which is not set", "hrld_wrong": "HERALD_TOKEN, which the server does not accept"} {
+		r := runApp(context.Background(), map[string]string{"HERALD_SERVER": url, "HERALD_TOKEN": token}, "", "topics", "list")
+		r.wantOneErrorLine(t, "unauthorized: send an API token", want)
+	}
+	if r := runApp(context.Background(), map[string]string{"HERALD_SERVER": url, "HERALD_TOKEN": "hrld_right"}, "", "topics", "list"); r.code != 0 {
+		t.Errorf("with the right token: %s", r.stderr)
+	}
+}

@@ -70,10 +70,21 @@ func (c *client) do(ctx context.Context, method, path string, header http.Header
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: reading the reply: %w", method, path, err)
 	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return nil, c.unauthorized(replyError(resp, b))
+	}
 	if resp.StatusCode >= 400 {
 		return nil, replyError(resp, b)
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// unauthorized adds to a 401 how the CLI sends a token: in HERALD_TOKEN.
+func (c *client) unauthorized(err error) error {
+	if c.token == "" {
+		return fmt.Errorf("%w; the CLI sends the token in HERALD_TOKEN, which is not set", err)
+	}
+	return fmt.Errorf("%w; the CLI sent the token in HERALD_TOKEN, which the server does not accept", err)
 }
 
 func (c *client) transportError(ctx context.Context, err error) error {

@@ -9,16 +9,17 @@ import (
 	"time"
 )
 
-// startServe runs `herald serve` on dir and returns its URL, and a stop
-// function that interrupts it and returns how long it took to exit.
-func startServe(t *testing.T, dir string) (url string, stop func() time.Duration) {
+// startServe runs `herald serve` on dir (with more args, if given) and
+// returns its URL, and a stop function that interrupts it and returns how
+// long it took to exit.
+func startServe(t *testing.T, dir string, args ...string) (url string, stop func() time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
 		a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
-		done <- a.execute(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", dir})
+		done <- a.execute(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir}, args...))
 	}()
 	line := regexp.MustCompile(`^herald listening on (http://127\.0\.0\.1:\d+) `)
 	waitFor(t, func() bool { return line.MatchString(out.String()) })
