@@ -35,6 +35,16 @@ func TestBench_RefusesSettingsThatCannotWork(t *testing.T) {
 	}
 }
 
+// The SDK's errors begin with "herald: ", as a Go library's do; the CLI
+// prints them after its own "herald: " only once.
+func TestBench_AnErrorOfTheSDKHasOnePrefix(t *testing.T) {
+	r := runApp(context.Background(), nil, "", "bench", "publish", "--count", "10", "--server", "http://127.0.0.1:1")
+	r.wantOneErrorLine(t, "herald: connect to http://127.0.0.1:1")
+	if strings.HasPrefix(r.stderr, "herald: herald:") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+}
+
 // Each mode on a tiny run prints one JSON object with the fields scripts
 // read, and its counts add up.
 func TestBench_JSONSummaryOfEachModeOnATinyRun(t *testing.T) {

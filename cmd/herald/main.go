@@ -40,12 +40,13 @@ func main() {
 }
 
 // execute runs a command line and returns the exit code. An error is
-// printed as one line: "herald: <message>".
+// printed as one line: "herald: <message>". The SDK's errors (bench, soak)
+// begin with "herald: " already, as a Go library's do; it is not doubled.
 func (a *app) execute(ctx context.Context, args []string) int {
 	cmd := a.rootCmd()
 	cmd.SetArgs(args)
 	if err := cmd.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(a.stderr, "herald: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(a.stderr, "herald: %s\n", strings.TrimPrefix(oneLine(err.Error()), "herald: "))
 		return 1
 	}
 	return 0
