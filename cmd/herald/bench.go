@@ -83,7 +83,7 @@ func (a *app) benchCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&size, "size", "1KiB", "event data size: bytes, or with B, KiB, MiB")
+	f.StringVar(&size, "size", "1KiB", "event data size: bytes, or with B, KiB, MiB; at most 1023KiB")
 	f.IntVar(&cfg.count, "count", 100000, "events to publish (or consume)")
 	f.DurationVar(&cfg.duration, "duration", 0, "run for this long instead of --count events")
 	f.IntVar(&cfg.publishers, "publishers", 4, "concurrent publishers")
@@ -98,6 +98,11 @@ func (a *app) benchCmd() *cobra.Command {
 	return cmd
 }
 
+// maxBenchSize is the largest --size: a server takes events of up to
+// 1 MiB by default (herald serve --max-event-bytes), attributes included,
+// and a benchmark event's attributes take a few hundred bytes.
+const maxBenchSize = 1<<20 - 1<<10
+
 // check refuses settings that cannot work, with the flag to fix.
 func (cfg *benchConfig) check(size string, fsyncGiven, countGiven bool) error {
 	var err error
@@ -107,8 +112,8 @@ func (cfg *benchConfig) check(size string, fsyncGiven, countGiven bool) error {
 	switch {
 	case !contains(benchModes, cfg.mode):
 		return fmt.Errorf("unknown mode %q: want one of %s", cfg.mode, strings.Join(benchModes, ", "))
-	case cfg.size < 1 || cfg.size > 1<<20:
-		return fmt.Errorf("--size %s: must be from 1 B to 1 MiB", size)
+	case cfg.size < 1 || cfg.size > maxBenchSize:
+		return fmt.Errorf("--size %s: must be from 1 B to 1023 KiB (an event, its attributes included, is at most 1 MiB)", size)
 	case cfg.duration < 0:
 		return fmt.Errorf("--duration %s: must not be negative", cfg.duration)
 	case cfg.duration > 0 && countGiven:

@@ -17,7 +17,8 @@ func TestBench_RefusesSettingsThatCannotWork(t *testing.T) {
 	}{
 		{[]string{"bench", "sideways"}, nil, `unknown mode "sideways"`},
 		{[]string{"bench", "publish", "--size", "huge"}, nil, `--size "huge"`},
-		{[]string{"bench", "publish", "--size", "2MiB"}, nil, "from 1 B to 1 MiB"},
+		{[]string{"bench", "publish", "--size", "2MiB"}, nil, "from 1 B to 1023 KiB"},
+		{[]string{"bench", "publish", "--size", "1MiB"}, nil, "from 1 B to 1023 KiB"},
 		{[]string{"bench", "publish", "--count", "10", "--duration", "1s"}, nil, "--count and --duration exclude each other"},
 		{[]string{"bench", "publish", "--count", "0"}, nil, "--count 0"},
 		{[]string{"bench", "publish", "--publishers", "0"}, nil, "--publishers 0"},
@@ -92,6 +93,17 @@ func TestBench_JSONSummaryOfEachModeOnATinyRun(t *testing.T) {
 				t.Errorf("no latency measured: %s", r.stdout)
 			}
 		})
+	}
+}
+
+// The largest --size makes events that fit a server's default limit of
+// 1 MiB an event, their attributes included.
+func TestBench_TheLargestSizeFits(t *testing.T) {
+	for _, mode := range []string{"publish", "http-publish"} {
+		r := runApp(context.Background(), nil, "", "bench", mode, "--size", "1023KiB", "--count", "2", "--batch", "1", "--json")
+		if r.code != 0 {
+			t.Errorf("bench %s --size 1023KiB: exit %d: %s", mode, r.code, r.stderr)
+		}
 	}
 }
 
