@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -136,6 +137,10 @@ func (c Config) check() error {
 		return bad("backoff multiplier must be between 1 and 100, got %g", c.Backoff.Multiplier)
 	case c.Ordering != OrderKey && c.Ordering != OrderPartition && c.Ordering != OrderNone:
 		return bad("ordering must be key, partition or none, got %q", c.Ordering)
+	case slices.Contains(c.Filter.Types, ""):
+		return bad("a filter type must not be empty: no event has an empty type, so it would match nothing")
+	case slices.Contains(c.Filter.Sources, ""):
+		return bad("a filter source must not be empty: no event has an empty source, so it would match nothing")
 	}
 	return nil
 }

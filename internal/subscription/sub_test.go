@@ -265,12 +265,14 @@ func TestSubscription_BadSettingsAreRefusedAndChangeNothing(t *testing.T) {
 	v := newEnv(t)
 	v.topic("orders", 1)
 	cases := map[string]Config{
-		"start":       {Start: "yesterday"},
-		"ordering":    {Ordering: "random"},
-		"attempts":    {MaxAttempts: -1},
-		"ack timeout": {AckTimeout: time.Millisecond},
-		"backoff":     {Backoff: Backoff{Initial: time.Minute, Max: time.Second}},
-		"dlq":         {DeadLetterTopic: "orders"},
+		"start":        {Start: "yesterday"},
+		"ordering":     {Ordering: "random"},
+		"attempts":     {MaxAttempts: -1},
+		"ack timeout":  {AckTimeout: time.Millisecond},
+		"backoff":      {Backoff: Backoff{Initial: time.Minute, Max: time.Second}},
+		"dlq":          {DeadLetterTopic: "orders"},
+		"empty type":   {Filter: Filter{Types: []string{"order.*", ""}}},
+		"empty source": {Filter: Filter{Sources: []string{""}}},
 	}
 	for name, cfg := range cases {
 		if _, _, err := v.m.Put(v.ctx, "orders", "s", cfg); !errors.Is(err, ErrInvalidConfig) {
