@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -174,7 +175,9 @@ func soakPublish(ctx context.Context, c *herald.Client, rate int, published *ato
 }
 
 func soakConsume(ctx context.Context, c *herald.Client, handled *atomic.Int64) error {
-	r := herald.NewRouter(c, herald.RouterOptions{Concurrency: 32, DrainTimeout: 5 * time.Second})
+	// The workload dead-letters events on purpose: only errors are logged.
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	r := herald.NewRouter(c, herald.RouterOptions{Concurrency: 32, DrainTimeout: 5 * time.Second, Logger: quiet})
 	r.HandleFunc("soak", "work", func(ctx context.Context, d *herald.Delivery) error {
 		handled.Add(1)
 		switch n := rand.IntN(100); {

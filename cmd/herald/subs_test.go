@@ -80,7 +80,7 @@ func TestSubs_ErrorsAreOneLine(t *testing.T) {
 		{"seek without position", []string{"subs", "seek", "orders", "billing"}, []string{"--to"}},
 		{"seek bad offset", []string{"subs", "seek", "orders", "billing", "--offset", "0:1"}, []string{`--offset "0:1"`}},
 		{"redrive nothing", []string{"subs", "redrive", "orders", "billing"}, []string{"--all or --id"}},
-		{"empty type", []string{"subs", "create", "orders", "billing", "--type", ""}, []string{"filter type", "(invalid_subscription_setting)"}},
+		{"empty type", []string{"subs", "create", "orders", "billing", "--type", ""}, []string{"filter.types", "empty", "(invalid_subscription_setting)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
