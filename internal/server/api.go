@@ -77,7 +77,9 @@ type SubscriptionSpec struct {
 // request (Herald-Signature); replies never show it.
 type PushSpec struct {
 	URL    string `json:"url"`
-	Secret string `json:"secret,omitempty"`
+	// Secret signs each push; it is never shown. Left out, a change keeps
+	// the secret the subscription has; "" removes it.
+	Secret *string `json:"secret,omitempty"`
 	// MaxInFlight and Timeout are pointers so that a 0 given is told
 	// apart from a missing field, and refused: 0 is not the default.
 	MaxInFlight *int    `json:"maxInFlight,omitempty"` // 1 to 1000; default 16

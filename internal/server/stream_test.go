@@ -95,3 +95,23 @@ func TestSubscriptionPush_AZeroTimeoutOrMaxInFlightIsRefused(t *testing.T) {
 		wantProblem(t, http.StatusBadRequest, "invalid_subscription_setting")
 	e.do(http.MethodGet, "/v1/topics/orders/subscriptions/new", "").wantProblem(t, http.StatusNotFound, "unknown_subscription")
 }
+
+// A change of one push setting keeps the others, the secret among them
+// (it is never shown, so a client could not send it back); "secret":""
+// removes it.
+func TestSubscriptionPush_AChangeKeepsTheSecretItDoesNotGive(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.createTopic("orders", "")
+	s := env.putSub(t, subPath, `{"push":{"url":"https://example.com/hook","secret":"s3cret","timeout":"30s"}}`, http.StatusCreated)
+	if s.Config.Push == nil || !s.Config.Push.Signed {
+		t.Fatalf("setup: %+v", s.Config.Push)
+	}
+	s = env.putSub(t, subPath, `{"push":{"url":"https://example.com/hook","maxInFlight":4}}`, http.StatusOK)
+	if !s.Config.Push.Signed || s.Config.Push.Timeout != "30s" || s.Config.Push.MaxInFlight != 4 {
+		t.Errorf("after changing maxInFlight only: %+v; want the secret and timeout kept", *s.Config.Push)
+	}
+	s = env.putSub(t, subPath, `{"push":{"url":"https://example.com/hook","secret":""}}`, http.StatusOK)
+	if s.Config.Push.Signed || s.Config.Push.MaxInFlight != 4 {
+		t.Errorf("after \"secret\":\"\": %+v; want it unsigned, maxInFlight kept", *s.Config.Push)
+	}
+}

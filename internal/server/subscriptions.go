@@ -114,7 +114,14 @@ func (spec SubscriptionSpec) apply(c *subscription.Config) error {
 		c.DeadLetterTopic = *spec.DeadLetterTopic
 	}
 	if p := spec.Push; p != nil {
-		ps := &subscription.PushSettings{URL: p.URL, Secret: p.Secret}
+		ps := &subscription.PushSettings{}
+		if c.Push != nil {
+			*ps = *c.Push // a change keeps what it does not give, as for backoff
+		}
+		ps.URL = p.URL
+		if p.Secret != nil {
+			ps.Secret = *p.Secret
+		}
 		if err := p.applyLimits(ps); err != nil {
 			return err
 		}
