@@ -104,6 +104,17 @@ func (v *env) publish(topic string, keys ...string) {
 	}
 }
 
+// publishHeld stores an event of key "saga" not to be delivered before a
+// day from now: a head held back for long.
+func (v *env) publishHeld(topic string) {
+	v.t.Helper()
+	held := &event.Event{ID: "timeout", Source: "/test", Type: "saga.timeout", SpecVersion: "1.0", PartitionKey: "saga",
+		Extensions: map[string]string{ExtDeliverAfter: v.clock.Now().Add(24 * time.Hour).Format(time.RFC3339Nano)}}
+	if _, err := v.b.Publish(v.ctx, topic, []*event.Event{held}); err != nil {
+		v.t.Fatal(err)
+	}
+}
+
 var seqMu sync.Mutex
 var seqN int
 

@@ -957,11 +957,7 @@ func TestCursor_EventsHandledBehindAHeldHeadLeaveNoScanBehind(t *testing.T) {
 	v := newEnv(t)
 	v.topic("orders", 1)
 	v.sub("orders", "s", Config{})
-	held := &event.Event{ID: "timeout", Source: "/test", Type: "saga.timeout", SpecVersion: "1.0", PartitionKey: "saga",
-		Extensions: map[string]string{ExtDeliverAfter: v.clock.Now().Add(24 * time.Hour).Format(time.RFC3339Nano)}}
-	if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{held}); err != nil {
-		t.Fatal(err)
-	}
+	v.publishHeld("orders")
 	for range 20 {
 		keys := make([]string, 100)
 		for i := range keys {

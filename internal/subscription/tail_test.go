@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
 )
 
@@ -148,11 +147,7 @@ func TestCursor_EventsHandledBehindAHeldHeadLeaveFewDoneSets(t *testing.T) {
 	v := newEnv(t)
 	v.topic("orders", 1)
 	v.sub("orders", "s", Config{})
-	held := &event.Event{ID: "timeout", Source: "/test", Type: "saga.timeout", SpecVersion: "1.0", PartitionKey: "saga",
-		Extensions: map[string]string{ExtDeliverAfter: v.clock.Now().Add(24 * time.Hour).Format(time.RFC3339Nano)}}
-	if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{held}); err != nil {
-		t.Fatal(err)
-	}
+	v.publishHeld("orders")
 	var unacked []int64
 	for range 20 {
 		keys := make([]string, 100)
