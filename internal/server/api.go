@@ -76,7 +76,7 @@ type SubscriptionSpec struct {
 // PushSpec is a subscription's push endpoint. The secret signs every
 // request (Herald-Signature); replies never show it.
 type PushSpec struct {
-	URL    string `json:"url"`
+	URL string `json:"url"`
 	// Secret signs each push; it is never shown. Left out, a change keeps
 	// the secret the subscription has; "" removes it.
 	Secret *string `json:"secret,omitempty"`
