@@ -386,21 +386,29 @@ func (t *topicQueue) sharesKey(b *pubBatch) bool {
 	return false
 }
 
-// countKeys adds delta per event of b to the keys in flight.
-func (t *topicQueue) countKeys(b *pubBatch, delta int) {
-	for _, e := range b.events {
-		if e.PartitionKey == "" {
-			continue
-		}
+// countKeys adds delta per key of keys to the keys in flight.
+func (t *topicQueue) countKeys(keys []string, delta int) {
+	for _, k := range keys {
 		if t.keys == nil {
 			t.keys = map[string]int{}
 		}
-		if n := t.keys[e.PartitionKey] + delta; n > 0 {
-			t.keys[e.PartitionKey] = n
+		if n := t.keys[k] + delta; n > 0 {
+			t.keys[k] = n
 		} else {
-			delete(t.keys, e.PartitionKey)
+			delete(t.keys, k)
 		}
 	}
+}
+
+// keysOf returns the partition keys of events, one per event that has one.
+func keysOf(events []*CloudEvent) []string {
+	var keys []string
+	for _, e := range events {
+		if e.PartitionKey != "" {
+			keys = append(keys, e.PartitionKey)
+		}
+	}
+	return keys
 }
 
 // pubBatch is the events of one Client.Publish.
@@ -410,6 +418,7 @@ type pubBatch struct {
 	results []*PublishResult
 	slab    []PublishResult // where results are made, a chunk at a time (never grown: pointers stay)
 	bytes   int
+	keys    []string      // the events' partition keys, counted in flight from dispatch (MaxInFlight > 1)
 	done    chan struct{} // closed when every result is set
 	due     bool          // to be sent as soon as a slot frees (open batch)
 	timer   *time.Timer   // the linger timer; nil when not armed
@@ -507,7 +516,8 @@ func (p *Publisher) dispatchLocked(t *topicQueue) {
 				t.blocked = true
 				return
 			}
-			t.countKeys(b, +1)
+			b.keys = keysOf(b.events)
+			t.countKeys(b.keys, +1)
 		}
 		if b == t.open {
 			p.stopLinger(b)
@@ -521,12 +531,13 @@ func (p *Publisher) dispatchLocked(t *topicQueue) {
 	}
 }
 
-// send publishes b and answers its events.
+// send publishes b and answers its events. b stays in flight until its
+// events are answered, so that a Flush never misses it.
 func (p *Publisher) send(t *topicQueue, b *pubBatch) {
 	defer p.wg.Done()
 	results, err := p.publish(withSubmitted(p.ctx, b.events, b.ctxs), t.name, b.events)
-	p.settle(t, b)
 	b.finish(results, err)
+	p.settle(t, b)
 }
 
 func (p *Publisher) publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
@@ -544,14 +555,15 @@ func (p *Publisher) publish(ctx context.Context, topic string, events []*CloudEv
 }
 
 // settle frees b's slot, keys and buffer room, and sends what is due
-// next. It runs before b's results are answered: once they are, the
-// caller may change the events.
+// next. It runs after b's results are answered, when the callers may be
+// changing the events already: it reads none of them, only what dispatch
+// recorded.
 func (p *Publisher) settle(t *topicQueue, b *pubBatch) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t.sending = slices.DeleteFunc(t.sending, func(s *pubBatch) bool { return s == b })
 	if p.opts.MaxInFlight > 1 {
-		t.countKeys(b, -1)
+		t.countKeys(b.keys, -1)
 	}
 	t.blocked = false
 	p.releaseLocked(len(b.events), b.bytes)

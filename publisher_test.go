@@ -305,6 +305,52 @@ func TestPublisher_FlushWaitsForEverythingPublishedBefore(t *testing.T) {
 	}
 }
 
+// A batch counts as pending until its events are answered: a Flush made
+// while its publish returns, and its results are being set, waits for
+// them. A Flush whose ctx has ended returns nil only when nothing
+// published before it is pending, so polling it finds any gap between
+// the batch leaving the queue and its answers.
+func TestPublisher_FlushWaitsForEventsWhoseBatchIsBeingAnswered(t *testing.T) {
+	release := make(chan chan struct{}, 1)
+	f := newPubFixture(t, func(ctx context.Context, topic string, events []*herald.CloudEvent) error {
+		<-<-release
+		return nil
+	})
+	p := f.publisher(herald.PublisherOptions{MaxBatchEvents: 10000, Linger: time.Hour})
+	ctx := context.Background()
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	early := 0
+	for round := range 5 {
+		var last *herald.PublishResult
+		for i := range 10000 { // a large batch: answering it takes a while
+			last = p.Publish(ctx, "orders", orderEvent(round*10000+i))
+		}
+		gate := make(chan struct{})
+		release <- gate
+		flushed := make(chan error, 1)
+		go func() { flushed <- p.Flush(ctx) }() // sends the batch, which waits for the gate
+		polled := make(chan int)
+		go func() {
+			n := 0
+			for !isDone(last) {
+				if err := p.Flush(ended); err == nil && !isDone(last) {
+					n++
+				}
+			}
+			polled <- n
+		}()
+		close(gate)
+		early += <-polled
+		if err := <-flushed; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if early > 0 {
+		t.Fatalf("Flush returned nil %d times while the last event published before it was not answered", early)
+	}
+}
+
 func TestPublisher_FlushReturnsWhenItsCtxEnds(t *testing.T) {
 	release := make(chan struct{})
 	f := newPubFixture(t, func(ctx context.Context, topic string, events []*herald.CloudEvent) error {
