@@ -3,6 +3,7 @@ package herald
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -34,6 +35,32 @@ func stampCausation(ctx context.Context, events []*CloudEvent) {
 // publish middleware had the chance to start a span of its own.
 func stampCausationIDs(ctx context.Context, e *CloudEvent) {
 	stamp(ctx, []*CloudEvent{e}, false)
+}
+
+// middlewareTrace is what a Publisher counts for the trace that publish
+// middleware may write into an event without one (as TracingPublish
+// does): a W3C traceparent (55 characters in version 00) and 512
+// characters of tracestate, the length W3C Trace Context asks every
+// vendor to pass on.
+var middlewareTrace = (&CloudEvent{TraceParent: strings.Repeat("0", 55), TraceState: strings.Repeat("0", 512)}).Size()
+
+// traceGrowth is how many bytes e may gain when a Publisher sends it,
+// after it was handed over with ctx: an event without a traceparent gets
+// the traceparent and tracestate of the event ctx's handler handles
+// (stampSent), or those publish middleware writes (traced: the client
+// has some). An event with a traceparent keeps it and gains nothing.
+func traceGrowth(ctx context.Context, e *CloudEvent, traced bool) int {
+	if e.TraceParent != "" {
+		return 0
+	}
+	n := 0
+	if cause, ok := Cause(ctx); ok {
+		n = (&CloudEvent{TraceParent: cause.TraceParent, TraceState: cause.TraceState}).Size()
+	}
+	if traced {
+		n = max(n, middlewareTrace)
+	}
+	return n
 }
 
 func stamp(ctx context.Context, events []*CloudEvent, trace bool) {

@@ -2,6 +2,7 @@ package herald_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -138,4 +139,61 @@ func checkBatchCausation(t *testing.T, c *herald.Client, mineFirst bool) {
 				e.CausationID, e.CorrelationID, e.TraceParent, want.CausationID, want.CorrelationID, want.TraceParent)
 		}
 	}
+}
+
+// A Publisher measures an event handed over in a handler with the
+// traceparent and tracestate it gets from the handled event when its
+// batch is sent: one that would then be over the 1 MiB limit fails alone
+// at Publish, and one that is then exactly 1 MiB is stored.
+func TestCausation_PublisherMeasuresAnEventWithTheTraceItGetsWhenSent(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		ctx := context.Background()
+		p := c.NewPublisher(herald.PublisherOptions{Linger: time.Hour})
+		defer p.Close(ctx)
+		placed := herald.MustNewEvent("order.placed", []byte(`{"order":7}`), herald.WithSource("/shop"))
+		placed.TraceParent, placed.TraceState = testTraceParent, "vendor=abc"
+		trace := (&herald.CloudEvent{TraceParent: placed.TraceParent, TraceState: placed.TraceState}).Size()
+		blob := func(id string, size int) *herald.CloudEvent {
+			e := herald.MustNewEvent("blob.stored", nil, herald.WithSource("/blobs"), herald.WithID(id))
+			e.CausationID, e.CorrelationID = placed.ID, placed.ID // as Publish stamps them
+			return padTo(e, size)
+		}
+		type outcome struct {
+			over, fits *herald.PublishResult
+			overAtOnce bool
+		}
+		out := make(chan outcome, 1)
+		r := herald.NewRouter(c, herald.RouterOptions{})
+		herald.Handle(r, "orders", "billing", func(hctx context.Context, e herald.Event[OrderPlaced]) error {
+			over := p.Publish(hctx, "stock", blob("over", 1<<20-trace+1))
+			fits := p.Publish(hctx, "stock", blob("fits", 1<<20-trace))
+			out <- outcome{over: over, fits: fits, overAtOnce: isDone(over)}
+			return nil
+		})
+		f.run(r)
+		if _, err := c.Publish(ctx, "orders", placed); err != nil {
+			t.Fatal(err)
+		}
+		var o outcome
+		select {
+		case o = <-out:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the handler did not run")
+		}
+		if !o.overAtOnce {
+			t.Fatal("an event over the limit with the trace it gets was accepted")
+		}
+		if err := waitErr(t, o.over); !errors.Is(err, herald.ErrEventTooLarge) {
+			t.Fatalf("event over the limit with its trace: %v, want ErrEventTooLarge", err)
+		}
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		res := waitOK(t, o.fits)
+		got, err := c.Read(ctx, "stock", res.Partition, res.Offset, 1)
+		if err != nil || len(got) != 1 || got[0].Size() != 1<<20 || got[0].TraceParent != placed.TraceParent {
+			t.Fatalf("read back: %v, %v; want the event of 1 MiB with the handled event's trace", got, err)
+		}
+	})
 }

@@ -61,10 +61,11 @@ const (
 type Client struct {
 	b       backend
 	publish PublishFunc // the publish middleware around the backend's publish
+	traced  bool        // there is publish middleware, which may write a trace into events
 }
 
 func newClient(b backend, cfg clientConfig) *Client {
-	return &Client{b: b, publish: chainPublish(cfg.publishMW, func(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
+	return &Client{b: b, traced: len(cfg.publishMW) > 0, publish: chainPublish(cfg.publishMW, func(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
 		stampSent(ctx, events)
 		return b.publish(ctx, topic, events)
 	})}

@@ -33,9 +33,10 @@ type PublisherOptions struct {
 	// MaxBatchEvents is the most events in one batch: default 1000, at
 	// most 10,000.
 	MaxBatchEvents int
-	// MaxBatchBytes is the most bytes of events (CloudEvent.Size) in one
-	// batch: default 4 MiB, at most 32 MiB. A larger event (up to 1 MiB)
-	// goes in a batch of its own.
+	// MaxBatchBytes is the most bytes of events (CloudEvent.Size, with
+	// the trace each may get when sent: see Publisher) in one batch:
+	// default 4 MiB, at most 32 MiB. A larger event (up to 1 MiB) goes in
+	// a batch of its own.
 	MaxBatchBytes int
 	// MaxInFlight is how many batches of one topic are published at once:
 	// default 4. Batches that share a partition key are never in flight
@@ -85,7 +86,13 @@ func (o PublisherOptions) withDefaults() PublisherOptions {
 //
 // Failures stay with the event they belong to. An event that fails
 // validation (CloudEvents 1.0 rules) or is over the 1 MiB size limit fails
-// in Publish and is not sent; the others are. A batch the backend refuses
+// in Publish and is not sent; the others are. An event without a
+// traceparent is measured with the trace it may get when its batch is
+// sent: the traceparent and tracestate of the event a handler handles
+// (when Publish is given the handler's context), and on a client with
+// publish middleware at least a W3C traceparent and 512 bytes of
+// tracestate (what TracingPublish writes). That size counts towards
+// MaxBatchBytes and MaxBufferedBytes too. A batch the backend refuses
 // or cannot store fails every event in it and no other; nothing is retried.
 // A failed event may still have been stored (e.g. when the connection
 // broke after the store): publishing it again is safe within the topic's
@@ -180,7 +187,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, e *CloudEvent) *P
 		return failed(err)
 	}
 	stampCausationIDs(ctx, e)
-	size, err := checkEvent(e)
+	size, err := checkEvent(e, traceGrowth(ctx, e, p.c.traced))
 	if err != nil {
 		return failed(err)
 	}
@@ -199,16 +206,21 @@ func (p *Publisher) Publish(ctx context.Context, topic string, e *CloudEvent) *P
 	return res
 }
 
-// checkEvent returns e's size, or why the broker would refuse it.
-func checkEvent(e *CloudEvent) (int, error) {
+// checkEvent returns the size e counts for, its own and the grow bytes it
+// may gain when sent (traceGrowth), or why the broker would refuse it.
+func checkEvent(e *CloudEvent, grow int) (int, error) {
 	if err := e.Validate(); err != nil {
 		return 0, fmt.Errorf("%w: event %q: %w", broker.ErrInvalidEvent, e.ID, err)
 	}
-	n := e.Size()
-	if n > maxEventBytes {
-		return 0, fmt.Errorf("%w: event %q is %d bytes, the limit is %d", broker.ErrEventTooLarge, e.ID, n, maxEventBytes)
+	n := e.Size() + grow
+	switch {
+	case n <= maxEventBytes:
+		return n, nil
+	case grow > 0:
+		return 0, fmt.Errorf("%w: event %q is %d bytes with the %d bytes of trace attributes it may get when sent, the limit is %d",
+			broker.ErrEventTooLarge, e.ID, n, grow, maxEventBytes)
 	}
-	return n, nil
+	return 0, fmt.Errorf("%w: event %q is %d bytes, the limit is %d", broker.ErrEventTooLarge, e.ID, n, maxEventBytes)
 }
 
 // reserveLocked counts an event of size bytes into the buffer, waiting

@@ -82,6 +82,24 @@ func orderEvent(n int, opts ...herald.EventOption) *herald.CloudEvent {
 	return herald.MustNewEvent("order.placed", OrderPlaced{Order: n}, opts...)
 }
 
+// testTraceParent is a W3C traceparent for events that carry one.
+const testTraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+// tracedOrderEvent is orderEvent with a traceparent of its own: a
+// Publisher counts it for its size alone, as it gets no trace when sent.
+func tracedOrderEvent(n int) *herald.CloudEvent {
+	e := orderEvent(n)
+	e.TraceParent = testTraceParent
+	return e
+}
+
+// padTo sets e's data to a JSON string that makes e size bytes as stored.
+func padTo(e *herald.CloudEvent, size int) *herald.CloudEvent {
+	e.Data = []byte(`""`)
+	e.Data = []byte(`"` + strings.Repeat("a", size-e.Size()) + `"`)
+	return e
+}
+
 func waitOK(t *testing.T, r *herald.PublishResult) herald.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -201,12 +219,12 @@ func TestPublisher_WithoutLingerSendsAtOnce(t *testing.T) {
 
 func TestPublisher_SplitsBatchesAtMaxBatchBytes(t *testing.T) {
 	f := newPubFixture(t, nil)
-	size := orderEvent(0).Size()
+	size := tracedOrderEvent(0).Size()
 	limit := 3*size + size/2
 	p := f.publisher(herald.PublisherOptions{Linger: time.Hour, MaxBatchBytes: limit, MaxInFlight: 1})
 	ctx := context.Background()
 	for i := range 10 {
-		p.Publish(ctx, "orders", orderEvent(i))
+		p.Publish(ctx, "orders", tracedOrderEvent(i))
 	}
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
@@ -253,6 +271,45 @@ func TestPublisher_BadEventFailsAloneAndIsNotSent(t *testing.T) {
 	}
 	if got := fmt.Sprint(f.batchSizes()); got != "[2]" {
 		t.Fatalf("batches %s, want one of the 2 good events", got)
+	}
+}
+
+// On a client with publish middleware, which may write a trace into
+// events without one (TracingPublish does), a Publisher measures such an
+// event with room for a W3C traceparent and 512 bytes of tracestate: one
+// that would be over the limit with them fails alone at Publish, and its
+// batch is stored.
+func TestPublisher_LeavesRoomForTheTraceMiddlewareMayWrite(t *testing.T) {
+	traceState := "vendor=" + strings.Repeat("x", 505) // 512 bytes
+	f := newPubFixture(t, func(ctx context.Context, topic string, events []*herald.CloudEvent) error {
+		for _, e := range events {
+			if e.TraceParent == "" {
+				e.TraceParent, e.TraceState = testTraceParent, traceState
+			}
+		}
+		return nil
+	})
+	p := f.publisher(herald.PublisherOptions{Linger: time.Hour})
+	ctx := context.Background()
+	trace := (&herald.CloudEvent{TraceParent: testTraceParent, TraceState: traceState}).Size()
+	over := p.Publish(ctx, "orders", padTo(orderEvent(1), 1<<20-trace+1))
+	fits := p.Publish(ctx, "orders", padTo(orderEvent(2), 1<<20-trace))
+	traced := p.Publish(ctx, "orders", padTo(tracedOrderEvent(3), 1<<20)) // keeps its own trace
+	if !isDone(over) {
+		t.Fatal("an event over the limit with the trace it may get was accepted")
+	}
+	if err := waitErr(t, over); !errors.Is(err, herald.ErrEventTooLarge) {
+		t.Fatalf("event over the limit with its trace: %v, want ErrEventTooLarge", err)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*herald.PublishResult{fits, traced} {
+		res := waitOK(t, r)
+		got, err := f.c.Read(ctx, "orders", res.Partition, res.Offset, 1)
+		if err != nil || len(got) != 1 || got[0].Size() != 1<<20 || got[0].TraceParent != testTraceParent {
+			t.Fatalf("read back %s: %v, %v; want it 1 MiB with a traceparent", res.ID, got, err)
+		}
 	}
 }
 
@@ -316,7 +373,7 @@ func TestPublisher_FlushWaitsForEventsWhoseBatchIsBeingAnswered(t *testing.T) {
 		<-<-release
 		return nil
 	})
-	p := f.publisher(herald.PublisherOptions{MaxBatchEvents: 10000, Linger: time.Hour})
+	p := f.publisher(herald.PublisherOptions{MaxBatchEvents: 10000, MaxBatchBytes: 32 << 20, Linger: time.Hour})
 	ctx := context.Background()
 	ended, cancel := context.WithCancel(ctx)
 	cancel()
@@ -324,7 +381,7 @@ func TestPublisher_FlushWaitsForEventsWhoseBatchIsBeingAnswered(t *testing.T) {
 	for round := range 5 {
 		var last *herald.PublishResult
 		for i := range 10000 { // a large batch: answering it takes a while
-			last = p.Publish(ctx, "orders", orderEvent(round*10000+i))
+			last = p.Publish(ctx, "orders", tracedOrderEvent(round*10000+i))
 		}
 		gate := make(chan struct{})
 		release <- gate
@@ -415,7 +472,7 @@ func (h *blockingHook) hook(ctx context.Context, topic string, events []*herald.
 }
 
 func TestPublisher_PublishWaitsForRoomUntilItsCtxEnds(t *testing.T) {
-	size := orderEvent(0).Size()
+	size := tracedOrderEvent(0).Size()
 	for _, opts := range []herald.PublisherOptions{
 		{MaxBufferedEvents: 2, MaxInFlight: 1},
 		{MaxBufferedBytes: 2*size + size/2, MaxInFlight: 1},
@@ -435,12 +492,12 @@ func testPublishWaitsForRoom(t *testing.T, opts herald.PublisherOptions) {
 	released := sync.OnceFunc(func() { close(h.release) })
 	t.Cleanup(released) // before the publisher's Close (cleanups run last first): a failure must not leave it waiting
 	bg := context.Background()
-	first, second := p.Publish(bg, "orders", orderEvent(1)), p.Publish(bg, "orders", orderEvent(2))
+	first, second := p.Publish(bg, "orders", tracedOrderEvent(1)), p.Publish(bg, "orders", tracedOrderEvent(2))
 
 	start := time.Now() // before the deadline is set, which it is measured against
 	ctx, cancel := context.WithTimeout(bg, 30*time.Millisecond)
 	defer cancel()
-	if err := waitErr(t, p.Publish(ctx, "orders", orderEvent(3))); !errors.Is(err, context.DeadlineExceeded) {
+	if err := waitErr(t, p.Publish(ctx, "orders", tracedOrderEvent(3))); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Publish with a full buffer: %v, want the deadline", err)
 	}
 	if took := time.Since(start); took < 30*time.Millisecond {
@@ -448,7 +505,7 @@ func testPublishWaitsForRoom(t *testing.T, opts herald.PublisherOptions) {
 	}
 
 	fourth := make(chan *herald.PublishResult)
-	go func() { fourth <- p.Publish(bg, "orders", orderEvent(4)) }()
+	go func() { fourth <- p.Publish(bg, "orders", tracedOrderEvent(4)) }()
 	select {
 	case <-fourth:
 		t.Fatal("Publish did not wait for room")
