@@ -101,6 +101,27 @@ func TestClient_ABadEventRefusesItsWholeBatch(t *testing.T) {
 	})
 }
 
+// An extension named for an attribute that has a field of its own
+// (partitionkey, subject, …) breaks a rule: the event is refused with
+// ErrInvalidEvent naming its index and id, and nothing is stored, also by
+// a remote client, whose server would read the extension as the
+// attribute.
+func TestClient_AnExtensionNamedForAnAttributeIsRefused(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		good := herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))
+		bad := herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"), herald.WithID("x-1"))
+		bad.Extensions = map[string]string{"partitionkey": "k", "subject": "s"}
+		res, err := c.Publish(ctx, "orders", good, bad)
+		if !errors.Is(err, herald.ErrInvalidEvent) || !strings.Contains(err.Error(), `event 1 (id "x-1")`) {
+			t.Fatalf("publish: %v, %v; want ErrInvalidEvent naming event 1 (id \"x-1\")", res, err)
+		}
+		if _, err := c.Read(ctx, "orders", 0, 0, 10); !errors.Is(err, herald.ErrTopicNotFound) {
+			t.Fatalf("the refused batch created or stored something: %v", err)
+		}
+	})
+}
+
 func TestClient_ReadWaitWakesOnPublish(t *testing.T) {
 	forEachClient(t, func(t *testing.T, c *herald.Client) {
 		ctx := context.Background()

@@ -9,6 +9,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/rpc"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1"
 )
@@ -90,10 +91,18 @@ type publishBatch struct {
 }
 
 // publish sends events to topic, in a request of their own or together
-// with other calls made at the same time.
+// with other calls made at the same time. Events that break a CloudEvents
+// rule are refused here, as the embedded broker refuses them: the server
+// would take an extension named for an attribute with a field of its own
+// (partitionkey, subject, …) as that attribute.
 func (r *remote) publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err // as a plain call: nothing goes
+	}
+	for i, e := range events {
+		if err := broker.ValidateEvent(i, e); err != nil {
+			return nil, err
+		}
 	}
 	c := &publishCall{ctx: ctx, events: make([]*heraldv1.CloudEvent, len(events)), done: make(chan struct{})}
 	for i, e := range events {

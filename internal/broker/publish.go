@@ -69,8 +69,8 @@ func (b *Broker) checkBatch(events []*event.Event, extra int) error {
 	}
 	total := 0
 	for i, e := range events {
-		if err := e.Validate(); err != nil {
-			return fmt.Errorf("%w: event %d (id %q): %w", ErrInvalidEvent, i, e.ID, err)
+		if err := ValidateEvent(i, e); err != nil {
+			return err
 		}
 		n := e.Size()
 		if n > b.opts.MaxEventBytes+extra {
@@ -80,6 +80,16 @@ func (b *Broker) checkBatch(events []*event.Event, extra int) error {
 	}
 	if total > b.opts.MaxBatchBytes+extra {
 		return fmt.Errorf("%w: %d bytes of events, the limit is %d", ErrBatchTooLarge, total, b.opts.MaxBatchBytes+extra)
+	}
+	return nil
+}
+
+// ValidateEvent checks e, event i of a batch, against the CloudEvents
+// rules as Publish does: the error is ErrInvalidEvent naming the event's
+// index and id. A client checks its events with it before sending them.
+func ValidateEvent(i int, e *event.Event) error {
+	if err := e.Validate(); err != nil {
+		return fmt.Errorf("%w: event %d (id %q): %w", ErrInvalidEvent, i, e.ID, err)
 	}
 	return nil
 }
