@@ -122,6 +122,22 @@ func TestClient_AnExtensionNamedForAnAttributeIsRefused(t *testing.T) {
 	})
 }
 
+// A nil event is bad input like any other: ErrInvalidEvent naming its
+// index, and nothing of the batch is stored.
+func TestClient_ANilEventIsRefused(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		good := herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))
+		res, err := c.Publish(ctx, "orders", good, nil)
+		if !errors.Is(err, herald.ErrInvalidEvent) || !strings.Contains(err.Error(), "event 1 is nil") {
+			t.Fatalf("publish: %v, %v; want ErrInvalidEvent naming event 1", res, err)
+		}
+		if _, err := c.Read(ctx, "orders", 0, 0, 10); !errors.Is(err, herald.ErrTopicNotFound) {
+			t.Fatalf("the refused batch created or stored something: %v", err)
+		}
+	})
+}
+
 func TestClient_ReadWaitWakesOnPublish(t *testing.T) {
 	forEachClient(t, func(t *testing.T, c *herald.Client) {
 		ctx := context.Background()

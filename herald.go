@@ -21,6 +21,7 @@ package herald
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -240,8 +241,14 @@ func (c *Client) Seek(ctx context.Context, topic, name string, pos SeekPosition)
 // Publish stores events in a topic, all or nothing, and returns once they
 // are durable, with where each is stored. Called with the context a
 // handler received, it sets their causation and correlation from the
-// event being handled.
+// event being handled. A nil event is refused (ErrInvalidEvent) before
+// publish middleware sees the batch.
 func (c *Client) Publish(ctx context.Context, topic string, events ...*CloudEvent) ([]Result, error) {
+	for i, e := range events {
+		if e == nil {
+			return nil, fmt.Errorf("%w: event %d is nil", ErrInvalidEvent, i)
+		}
+	}
 	return c.publish(ctx, topic, events)
 }
 
