@@ -3,6 +3,7 @@ package herald_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,27 @@ func TestClient_ANilEventIsRefused(t *testing.T) {
 		}
 		if _, err := c.Read(ctx, "orders", 0, 0, 10); !errors.Is(err, herald.ErrTopicNotFound) {
 			t.Fatalf("the refused batch created or stored something: %v", err)
+		}
+	})
+}
+
+// A publish whose ctx has ended already stores nothing and returns the
+// ctx's error, every time.
+func TestClient_PublishWithAnEndedContextStoresNothing(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		if _, _, err := c.PutTopic(context.Background(), "orders", herald.TopicSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		for i := range 50 {
+			e := herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"), herald.WithID(fmt.Sprint("o-", i)))
+			if res, err := c.Publish(ctx, "orders", e); !errors.Is(err, context.Canceled) {
+				t.Fatalf("publish %d with an ended ctx: %v, %v; want context.Canceled", i, res, err)
+			}
+		}
+		if got, err := c.Read(context.Background(), "orders", 0, 0, 10); err != nil || len(got) != 0 {
+			t.Fatalf("read: %d events, %v; want none", len(got), err)
 		}
 	})
 }

@@ -25,7 +25,8 @@ type Result struct {
 // within the topic's dedup window is not stored again: its result is the
 // original position with Duplicate set. Events are checked before anything
 // is stored (CloudEvents rules, sizes, then the topic's SchemaPolicy by the
-// Validator); one bad event refuses the whole batch.
+// Validator); one bad event refuses the whole batch. With ctx ended
+// already, it stores nothing and returns ctx's error.
 func (b *Broker) Publish(ctx context.Context, topic string, events []*event.Event) ([]Result, error) {
 	return b.publishOver(ctx, topic, events, 0)
 }
@@ -39,6 +40,9 @@ func (b *Broker) PublishOver(ctx context.Context, topic string, events []*event.
 }
 
 func (b *Broker) publishOver(ctx context.Context, topic string, events []*event.Event, extra int) ([]Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // the storage's queue would take it or not at random
+	}
 	if err := checkUserTopic(topic); err != nil {
 		return nil, err
 	}
