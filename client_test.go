@@ -160,6 +160,25 @@ func TestClient_PublishWithAnEndedContextStoresNothing(t *testing.T) {
 	})
 }
 
+// A batch over 32 MiB of events as stored is ErrBatchTooLarge, embedded
+// and remote, and nothing of it is stored.
+func TestClient_ABatchOverTheSizeLimitIsErrBatchTooLarge(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		var events []*herald.CloudEvent
+		for i := range 40 {
+			events = append(events, herald.MustNewEvent("blob.stored", []byte(`"`+strings.Repeat("a", 1_000_000)+`"`),
+				herald.WithSource("/blobs"), herald.WithID(fmt.Sprint("b-", i))))
+		}
+		if res, err := c.Publish(ctx, "blobs", events...); !errors.Is(err, herald.ErrBatchTooLarge) {
+			t.Fatalf("publish of 40 MB: %v, %v; want ErrBatchTooLarge", res, err)
+		}
+		if _, err := c.Read(ctx, "blobs", 0, 0, 10); !errors.Is(err, herald.ErrTopicNotFound) {
+			t.Fatalf("the refused batch created or stored something: %v", err)
+		}
+	})
+}
+
 func TestClient_ReadWaitWakesOnPublish(t *testing.T) {
 	forEachClient(t, func(t *testing.T, c *herald.Client) {
 		ctx := context.Background()

@@ -13,6 +13,7 @@ var (
 	ErrTopicNotFound        = broker.ErrTopicNotFound       // no such topic
 	ErrInvalidEvent         = broker.ErrInvalidEvent        // an event breaks a CloudEvents rule; nothing of its batch is stored
 	ErrEventTooLarge        = broker.ErrEventTooLarge       // an event over the size limit
+	ErrBatchTooLarge        = broker.ErrBatchTooLarge       // a batch of more than 10,000 events or 32 MiB of events; nothing of it is stored
 	ErrInvalidTopicSetting  = broker.ErrInvalidSetting      // a topic setting out of range
 	ErrSubscriptionNotFound = subscription.ErrNotFound      // no such subscription
 	ErrInvalidSubscription  = subscription.ErrInvalidConfig // a subscription setting out of range

@@ -313,6 +313,35 @@ func TestPublisher_LeavesRoomForTheTraceMiddlewareMayWrite(t *testing.T) {
 	}
 }
 
+// A batch a Publisher makes within its limits is stored, embedded and
+// remote, also when its events encode to more bytes on the wire than they
+// take stored (many extensions with short names do): the server reads a
+// request of any batch the broker takes.
+func TestPublisher_ABatchOfTheLargestSizeIsStoredWhateverItsEncoding(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		p := c.NewPublisher(herald.PublisherOptions{MaxBatchEvents: 1000, MaxBatchBytes: 32 << 20, Linger: time.Hour})
+		defer p.Close(ctx)
+		size := (32 << 20) / 1000
+		var results []*herald.PublishResult
+		for i := range 1000 {
+			opts := []herald.EventOption{herald.WithSource("/s"), herald.WithID(fmt.Sprintf("e-%04d", i))}
+			for x := range 300 { // 5 bytes more each in protobuf than stored: 1.5 MB a batch
+				opts = append(opts, herald.WithExtension(fmt.Sprintf("x%03d", x), ""))
+			}
+			results = append(results, p.Publish(ctx, "orders", padTo(herald.MustNewEvent("t", nil, opts...), size)))
+		}
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []*herald.PublishResult{results[0], results[999]} {
+			if _, err := r.Wait(ctx); err != nil {
+				t.Fatalf("a batch of 1,000 events of %d bytes: %v", size, err)
+			}
+		}
+	})
+}
+
 func TestPublisher_FailedBatchFailsOnlyItsOwnEvents(t *testing.T) {
 	errBroken := errors.New("storage broken")
 	f := newPubFixture(t, func(ctx context.Context, topic string, events []*herald.CloudEvent) error {

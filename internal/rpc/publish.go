@@ -52,7 +52,7 @@ func (s *Service) PublishStream(ctx context.Context, stream *connect.BidiStream[
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
-			return err // the client's stream broke; connect reports it as is
+			return receiveError(err) // a request over the read limit, or the client's stream broke
 		case <-closing.Done():
 			select {
 			case req := <-reqs:

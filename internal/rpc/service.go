@@ -10,7 +10,8 @@
 // (subscription administration), deliver.go (Pull and Settle),
 // subscribe.go (the Subscribe stream), schemas.go (RegisterSchema),
 // convert.go (CloudEvent <-> event.Event), errors.go (the table from
-// Herald errors to connect codes, and the schema error details). The generated
+// Herald errors to connect codes, and the schema error details),
+// limits.go (the read limit of request messages and its error). The generated
 // code in heraldv1 and heraldv1/heraldv1connect is committed; proto/gen.sh
 // regenerates it and gen_test.go fails when it has drifted.
 package rpc
@@ -66,15 +67,16 @@ type Config struct {
 }
 
 // NewHandler returns the path prefix to mount and the handler of
-// HeraldService. Requests are limited to the broker's batch size limit
-// plus 1 MiB of envelope unless opts says otherwise (later options win).
+// HeraldService. Request messages are limited to what a batch the broker
+// takes may encode to (readLimit); one over it is refused as
+// batch_too_large.
 func NewHandler(cfg Config, opts ...connect.HandlerOption) (path string, h http.Handler) {
-	limit := connect.WithReadMaxBytes(cfg.Broker.Options().MaxBatchBytes + 1<<20)
+	limit := readLimit(cfg.Broker.Options().MaxBatchBytes)
 	svc := NewService(cfg.Broker, cfg.Subscriptions, cfg.Schemas)
 	svc.closing, svc.admit = cfg.Closing, cfg.Admit
 	guard := connect.WithInterceptors(authorizer{})
-	path, h = heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{limit, guard}, opts...)...)
-	return path, JoinEnvelopeWrites(h)
+	path, h = heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{connect.WithReadMaxBytes(limit), guard}, opts...)...)
+	return path, JoinEnvelopeWrites(guardPublishSize(h, limit))
 }
 
 // PutTopic creates or changes a topic.

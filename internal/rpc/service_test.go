@@ -6,11 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -393,4 +395,98 @@ func TestService_PublishStreamEndsWithTheFirstError(t *testing.T) {
 			t.Fatalf("end offset = %d, %v; want 1 (only the request before the error)", end, err)
 		}
 	})
+}
+
+// A request message over the read limit is refused as batch_too_large,
+// a unary Publish as a message of PublishStream: connect's own refusal
+// names no Herald code.
+func TestService_ARequestOverTheReadLimitIsBatchTooLarge(t *testing.T) {
+	const maxBatch = 64 << 10 // a read limit of 1 MiB and 144 KiB
+	eachProtocol(t, broker.Options{MaxBatchBytes: maxBatch}, func(t *testing.T, f *fixture, c heraldv1connect.HeraldServiceClient) {
+		ctx := context.Background()
+		var events []*heraldv1.CloudEvent
+		for _, id := range []string{"a", "b"} {
+			e := orderEvent(id)
+			e.Data = &heraldv1.CloudEvent_BinaryData{BinaryData: make([]byte, 700<<10)}
+			events = append(events, e)
+		}
+		req := &heraldv1.PublishRequest{Topic: "orders", Events: events}
+		_, err := c.Publish(ctx, connect.NewRequest(req))
+		wantCode(t, err, connect.CodeInvalidArgument, "batch_too_large", "read limit")
+
+		stream := c.PublishStream(ctx)
+		if err := stream.Send(req); err != nil && !errors.Is(err, io.EOF) {
+			t.Fatal(err)
+		}
+		stream.CloseRequest()
+		_, err = stream.Receive()
+		wantCode(t, err, connect.CodeInvalidArgument, "batch_too_large", "read limit")
+		stream.CloseResponse()
+		if _, err := f.b.Topic(ctx, "orders"); !errors.Is(err, broker.ErrTopicNotFound) {
+			t.Fatalf("a refused request created its topic: %v", err)
+		}
+	})
+}
+
+// The read limit holds every batch of valid events the broker takes, as
+// the Go client encodes it, so that the broker's check decides: no event
+// is more than 9/4 of its stored size in protobuf, the worst being one of
+// extensions with one-letter names and empty values.
+func TestReadLimit_HoldsEveryBatchTheBrokerTakes(t *testing.T) {
+	const maxBatch = 1 << 20
+	letters := "abcdefghijklmnopqrstuvwxyz0123456789"
+	extensions := func(value string) map[string]string {
+		m := map[string]string{}
+		for _, c := range letters {
+			m[string(c)] = value
+		}
+		return m
+	}
+	shapes := map[string]func(id string) *event.Event{
+		"one-letter extensions with empty values": func(id string) *event.Event {
+			return &event.Event{ID: id, Source: "/", SpecVersion: "1.0", Type: "t", Extensions: extensions("")}
+		},
+		"extensions with short values": func(id string) *event.Event {
+			return &event.Event{ID: id, Source: "/", SpecVersion: "1.0", Type: "t", Extensions: extensions("v")}
+		},
+		"extensions with long values": func(id string) *event.Event {
+			return &event.Event{ID: id, Source: "/", SpecVersion: "1.0", Type: "t", Extensions: extensions(strings.Repeat("v", 200))}
+		},
+		"no attributes but the required": func(id string) *event.Event {
+			return &event.Event{ID: id, Source: "/", SpecVersion: "1.0", Type: "t"}
+		},
+		"every attribute and data": func(id string) *event.Event {
+			return &event.Event{ID: id, Source: "/shop", SpecVersion: "1.0", Type: "order.placed", Time: time.Now(),
+				Subject: "s", DataContentType: "application/json", DataSchema: "https://example.com/s", PartitionKey: "k",
+				TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", TraceState: "a=b",
+				CorrelationID: "c", CausationID: "d", Data: []byte(`{"order":1}`)}
+		},
+		"large data": func(id string) *event.Event {
+			return &event.Event{ID: id, Source: "/", SpecVersion: "1.0", Type: "t", DataContentType: "application/octet-stream",
+				Data: make([]byte, 200<<10)}
+		},
+	}
+	topic := strings.Repeat("t", 249) // the longest topic name
+	for name, shape := range shapes {
+		t.Run(name, func(t *testing.T) {
+			req := &heraldv1.PublishRequest{Topic: topic}
+			stored := 0
+			for i := 0; ; i++ {
+				e := shape(strconv.Itoa(i))
+				if err := e.Validate(); err != nil {
+					t.Fatal(err)
+				}
+				if stored+e.Size() > maxBatch {
+					break
+				}
+				stored += e.Size()
+				req.Events = append(req.Events, EventToProto(e))
+			}
+			encoded := proto.Size(req)
+			if encoded > stored/4*9+len(topic)+3 || encoded > readLimit(maxBatch) {
+				t.Fatalf("%d events of %d bytes stored are %d bytes in protobuf (%.2f times), over 9/4", len(req.Events), stored, encoded, float64(encoded)/float64(stored))
+			}
+			t.Logf("%d events of %d bytes stored: %d bytes in protobuf (%.2f times)", len(req.Events), stored, encoded, float64(encoded)/float64(stored))
+		})
+	}
 }

@@ -1,0 +1,99 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1/heraldv1connect"
+)
+
+// readLimit is the largest request message the service reads, for a
+// broker that takes batches of up to maxBatchBytes of events as stored
+// (CloudEvent.Size). It leaves the broker's check, which says which limit
+// a batch breaks, to decide every batch of valid events as the Go client
+// encodes them in protobuf:
+//
+//   - every part of an event but its extensions takes fewer bytes in
+//     protobuf than stored. A stored attribute is "ce_" + name + value; in
+//     protobuf id, source, type and the known attributes are a tag, a
+//     length and the value, specversion is 5 bytes against 17 and the
+//     time 9 against at least 27. The tags and lengths of the event, its
+//     data and its known attributes (at most 15 bytes) take less than
+//     specversion and the names of source and type save (at least 18).
+//   - an extension is a map entry: the tags and lengths of the entry, the
+//     name, the value message and its string take 8 bytes (more for long
+//     values) against the 3 of "ce_". The worst is a one-letter name with
+//     an empty value, 9 bytes against 4.
+//
+// So a valid batch within maxBatchBytes is at most 9/4 of it in protobuf;
+// the 1 MiB more holds the request's topic and what other encoders add.
+// A request past the limit (other encodings, unknown fields, or simply
+// too many events) is refused as batch_too_large (tooLarge).
+func readLimit(maxBatchBytes int) int { return maxBatchBytes/4*9 + 1<<20 }
+
+// tooLarge is the error of a request over the read limit: Herald's
+// batch_too_large, with connect's reason.
+func tooLarge(reason string) error {
+	return toConnect(fmt.Errorf("%w: the request is over the server's read limit: %s", broker.ErrBatchTooLarge, reason))
+}
+
+// receiveError is the error PublishStream ends with when receiving a
+// request failed: a request over the read limit (connect's
+// RESOURCE_EXHAUSTED) is a batch too large; any other error is the
+// client's stream breaking, reported as connect reports it.
+func receiveError(err error) error {
+	if ce := new(connect.Error); errors.As(err, &ce) && ce.Code() == connect.CodeResourceExhausted {
+		return tooLarge(ce.Message())
+	}
+	return err
+}
+
+// guardPublishSize answers a unary Publish whose message is over limit
+// with batch_too_large. Connect refuses such a message itself, before any
+// handler or interceptor runs, with a bare RESOURCE_EXHAUSTED that names
+// no Herald code; this looks at the size the request declares first (a
+// gRPC or gRPC-Web envelope's, or a Connect body's), reading no more than
+// the envelope's prefix. A compressed message is left to connect, which
+// measures it decompressed.
+func guardPublishSize(h http.Handler, limit int) http.Handler {
+	errs := connect.NewErrorWriter()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == heraldv1connect.HeraldServicePublishProcedure && errs.IsSupported(r) {
+			if size := declaredSize(r); size > int64(limit) {
+				_ = errs.Write(w, r, tooLarge(fmt.Sprintf("message size %d is larger than %d", size, limit)))
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// declaredSize returns the size of a unary request's message as the
+// request declares it, or -1 when it does not say or the message is
+// compressed. It leaves the body as it was for connect to read.
+func declaredSize(r *http.Request) int64 {
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") { // gRPC's and gRPC-Web's types start so
+		if r.Header.Get("Content-Encoding") != "" {
+			return -1
+		}
+		return r.ContentLength // Connect: the body is the message
+	}
+	var prefix [5]byte // flags, then the length
+	n, err := io.ReadFull(r.Body, prefix[:])
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(prefix[:n]), r.Body), r.Body}
+	if err != nil || prefix[0]&1 != 0 { // cut short, or compressed
+		return -1
+	}
+	return int64(binary.BigEndian.Uint32(prefix[1:]))
+}
