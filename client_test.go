@@ -179,6 +179,21 @@ func TestClient_ABatchOverTheSizeLimitIsErrBatchTooLarge(t *testing.T) {
 	})
 }
 
+// A publish after Close fails with ErrClosed, embedded and remote.
+func TestClient_PublishAfterCloseIsErrClosed(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		e := herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))
+		if _, err := c.Publish(ctx, "orders", e); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if res, err := c.Publish(ctx, "orders", e); !errors.Is(err, herald.ErrClosed) {
+			t.Fatalf("publish after Close: %v, %v; want ErrClosed", res, err)
+		}
+	})
+}
+
 func TestClient_ReadWaitWakesOnPublish(t *testing.T) {
 	forEachClient(t, func(t *testing.T, c *herald.Client) {
 		ctx := context.Background()

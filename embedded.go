@@ -2,12 +2,15 @@ package herald
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
 	"github.com/heraldevents/herald/internal/schema"
+	"github.com/heraldevents/herald/internal/storage"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
@@ -17,12 +20,23 @@ type embedded struct {
 	broker  *broker.Broker
 	subs    *subscription.Manager
 	schemas *schema.Registry
+	closed  atomic.Bool // close was called: publishes fail with ErrClosed
 }
 
 var _ backend = (*embedded)(nil)
 
+// publish stores events. After close, or when close comes while it
+// stores (the engine then answers storage.ErrClosed), it fails with
+// ErrClosed, as a remote client's does.
 func (e *embedded) publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
-	return e.broker.Publish(ctx, topic, events)
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	res, err := e.broker.Publish(ctx, topic, events)
+	if errors.Is(err, storage.ErrClosed) {
+		return nil, fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return res, err
 }
 
 func (e *embedded) registerSchema(ctx context.Context, subject string, text []byte) (int, error) {
@@ -104,6 +118,7 @@ func (e *embedded) feed(ctx context.Context, topic, name string, keep *leaseKeep
 }
 
 func (e *embedded) close() error {
+	e.closed.Store(true)
 	e.subs.Close()
 	return e.engine.Close()
 }

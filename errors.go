@@ -1,11 +1,17 @@
 package herald
 
 import (
+	"errors"
+
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/storage"
 	"github.com/heraldevents/herald/internal/subscription"
 )
+
+// ErrClosed is the error of a publish on a Client that was closed (or
+// is closing), embedded and remote.
+var ErrClosed = errors.New("herald: the client is closed")
 
 // Errors a Client returns, the same embedded and remote: test with
 // errors.Is. The message says what was wrong and where.

@@ -36,9 +36,6 @@ import (
 // the requests still in flight.
 const maxIdlePublishStreams = maxPublishRequests
 
-// errPublishStreamsClosed answers requests made after the client closed.
-var errPublishStreamsClosed = errors.New("herald: the client is closed")
-
 // publishStreams is a remote client's pool of open PublishStream calls.
 type publishStreams struct {
 	svc    heraldv1connect.HeraldServiceClient
@@ -117,7 +114,7 @@ func (st *publishStream) wait() publishAnswer {
 		case a := <-st.answers:
 			return a
 		default:
-			return publishAnswer{err: errPublishStreamsClosed}
+			return publishAnswer{err: ErrClosed}
 		}
 	}
 }
@@ -129,7 +126,7 @@ func (p *publishStreams) take() (*publishStream, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return nil, errPublishStreamsClosed
+		return nil, ErrClosed
 	}
 	for len(p.idle) > 0 {
 		st := p.idle[len(p.idle)-1]
