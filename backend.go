@@ -12,6 +12,8 @@ import (
 // the client conformance suite (client_test.go) holds them to it.
 type backend interface {
 	publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error)
+	// maxEventBytes is the largest event (CloudEvent.Size) publish takes.
+	maxEventBytes() int
 	registerSchema(ctx context.Context, subject string, text []byte) (version int, err error)
 	read(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error)
 

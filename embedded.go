@@ -39,6 +39,8 @@ func (e *embedded) publish(ctx context.Context, topic string, events []*CloudEve
 	return res, err
 }
 
+func (e *embedded) maxEventBytes() int { return e.broker.Options().MaxEventBytes }
+
 func (e *embedded) registerSchema(ctx context.Context, subject string, text []byte) (int, error) {
 	v, _, err := e.schemas.Register(ctx, subject, text)
 	return v.Version, err

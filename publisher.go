@@ -15,12 +15,12 @@ import (
 // that Close gave up on before they were sent.
 var ErrPublisherClosed = errors.New("herald: publisher closed")
 
-// Limits of the broker that a Publisher keeps to, so that one event or one
-// batch is never refused for its size.
+// Limits of the broker that a Publisher keeps to, so that one batch is
+// never refused for its size. The limit of one event is the backend's
+// (Publisher.maxEvent).
 const (
-	maxEventBytes  = 1 << 20  // one event (CloudEvent.Size)
 	maxBatchEvents = 10000    // events in one Client.Publish
-	maxBatchBytes  = 32 << 20 // bytes of events in one Client.Publish
+	maxBatchBytes  = 32 << 20 // bytes of events (CloudEvent.Size) in one Client.Publish
 )
 
 // PublisherOptions configures a Publisher. The zero value works.
@@ -35,8 +35,8 @@ type PublisherOptions struct {
 	MaxBatchEvents int
 	// MaxBatchBytes is the most bytes of events (CloudEvent.Size, with
 	// the trace each may get when sent: see Publisher) in one batch:
-	// default 4 MiB, at most 32 MiB. A larger event (up to 1 MiB) goes in
-	// a batch of its own.
+	// default 4 MiB, at most 32 MiB. A larger event (up to the event size
+	// limit) goes in a batch of its own.
 	MaxBatchBytes int
 	// MaxInFlight is how many batches of one topic are published at once:
 	// default 4. Batches that share a partition key are never in flight
@@ -85,8 +85,10 @@ func (o PublisherOptions) withDefaults() PublisherOptions {
 // is answered on its own: its position, or why it failed.
 //
 // Failures stay with the event they belong to. An event that fails
-// validation (CloudEvents 1.0 rules) or is over the 1 MiB size limit fails
-// in Publish and is not sent; the others are. An event without a
+// validation (CloudEvents 1.0 rules) or is over the event size limit
+// fails in Publish and is not sent; the others are. The limit is 1 MiB
+// embedded, and for a remote client the one its server announced when
+// the client connected (herald serve --max-event-bytes). An event without a
 // traceparent is measured with the trace it may get when its batch is
 // sent: the traceparent and tracestate of the event a handler handles
 // (when Publish is given the handler's context), and on a client with
@@ -116,8 +118,9 @@ func (o PublisherOptions) withDefaults() PublisherOptions {
 // A Publisher is safe for concurrent use. Close it (which flushes) before
 // closing its Client.
 type Publisher struct {
-	c    *Client
-	opts PublisherOptions
+	c        *Client
+	opts     PublisherOptions
+	maxEvent int // the largest event the backend stores (CloudEvent.Size)
 
 	ctx    context.Context    // batches are sent with it; Close cancels it
 	cancel context.CancelFunc // when it gives up waiting
@@ -135,7 +138,7 @@ type Publisher struct {
 // NewPublisher returns a Publisher that publishes through c.Publish.
 func (c *Client) NewPublisher(opts PublisherOptions) *Publisher {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Publisher{c: c, opts: opts.withDefaults(), ctx: ctx, cancel: cancel,
+	return &Publisher{c: c, opts: opts.withDefaults(), maxEvent: c.b.maxEventBytes(), ctx: ctx, cancel: cancel,
 		topics: map[string]*topicQueue{}}
 }
 
@@ -187,7 +190,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, e *CloudEvent) *P
 		return failed(err)
 	}
 	stampCausationIDs(ctx, e)
-	size, err := checkEvent(e, traceGrowth(ctx, e, p.c.traced))
+	size, err := checkEvent(e, traceGrowth(ctx, e, p.c.traced), p.maxEvent)
 	if err != nil {
 		return failed(err)
 	}
@@ -207,20 +210,21 @@ func (p *Publisher) Publish(ctx context.Context, topic string, e *CloudEvent) *P
 }
 
 // checkEvent returns the size e counts for, its own and the grow bytes it
-// may gain when sent (traceGrowth), or why the broker would refuse it.
-func checkEvent(e *CloudEvent, grow int) (int, error) {
+// may gain when sent (traceGrowth), or why the broker, whose event limit
+// is limit, would refuse it.
+func checkEvent(e *CloudEvent, grow, limit int) (int, error) {
 	if err := e.Validate(); err != nil {
 		return 0, fmt.Errorf("%w: event %q: %w", broker.ErrInvalidEvent, e.ID, err)
 	}
 	n := e.Size() + grow
 	switch {
-	case n <= maxEventBytes:
+	case n <= limit:
 		return n, nil
 	case grow > 0:
 		return 0, fmt.Errorf("%w: event %q is %d bytes with the %d bytes of trace attributes it may get when sent, the limit is %d",
-			broker.ErrEventTooLarge, e.ID, n, grow, maxEventBytes)
+			broker.ErrEventTooLarge, e.ID, n, grow, limit)
 	}
-	return 0, fmt.Errorf("%w: event %q is %d bytes, the limit is %d", broker.ErrEventTooLarge, e.ID, n, maxEventBytes)
+	return 0, fmt.Errorf("%w: event %q is %d bytes, the limit is %d", broker.ErrEventTooLarge, e.ID, n, limit)
 }
 
 // reserveLocked counts an event of size bytes into the buffer, waiting

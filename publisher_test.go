@@ -17,6 +17,7 @@ import (
 	"github.com/heraldevents/herald"
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/testserver"
 )
 
 // pubFixture is an embedded client whose publish middleware records every
@@ -340,6 +341,33 @@ func TestPublisher_ABatchOfTheLargestSizeIsStoredWhateverItsEncoding(t *testing.
 			}
 		}
 	})
+}
+
+// A remote client's Publisher keeps to the event size limit its server
+// announces (herald serve --max-event-bytes), below or above 1 MiB: an
+// event over it fails alone at Publish, and one within it is stored.
+func TestPublisher_KeepsToTheEventLimitOfItsServer(t *testing.T) {
+	for _, limit := range []int{4 << 10, 2 << 20} {
+		t.Run(strconv.Itoa(limit), func(t *testing.T) {
+			t.Cleanup(func() { goleak.VerifyNone(t) })
+			c := testserver.StartWith(t, t.TempDir(), testserver.Options{MaxEventBytes: limit}).Connect(t)
+			ctx := context.Background()
+			p := c.NewPublisher(herald.PublisherOptions{Linger: time.Hour})
+			defer p.Close(ctx)
+			over := p.Publish(ctx, "orders", padTo(tracedOrderEvent(1), limit+1))
+			fits := p.Publish(ctx, "orders", padTo(tracedOrderEvent(2), limit))
+			if !isDone(over) {
+				t.Fatal("an event over the server's limit was accepted")
+			}
+			if err := waitErr(t, over); !errors.Is(err, herald.ErrEventTooLarge) {
+				t.Fatalf("event over the server's limit: %v, want ErrEventTooLarge", err)
+			}
+			if err := p.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitOK(t, fits)
+		})
+	}
 }
 
 func TestPublisher_FailedBatchFailsOnlyItsOwnEvents(t *testing.T) {

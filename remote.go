@@ -26,7 +26,12 @@ type remote struct {
 	http      *http.Client   // the calls' client, around transport
 	lanes     publishLanes   // Publish calls in flight and waiting, by topic (remote_publish.go)
 	pubs      publishStreams // the streams that carry Publish requests (remote_pubstream.go)
+	maxEvent  int            // the server's event size limit, as it announced it when the client connected
 }
+
+// defaultMaxEventBytes is the event size limit of a server that does not
+// announce one: herald serve's default.
+const defaultMaxEventBytes = 1 << 20
 
 var _ backend = (*remote)(nil)
 
@@ -92,9 +97,14 @@ func Connect(ctx context.Context, addr string, opts ...ConnectOption) (*Client, 
 	r := &remote{svc: heraldv1connect.NewHeraldServiceClient(hc, base, connect.WithGRPC(), noGzip),
 		subscribe: newSubscribeClient(hc, base, connect.WithGRPC(), noGzip), transport: t, http: hc}
 	r.pubs.svc = r.svc
-	if _, err := r.svc.ListTopics(ctx, connect.NewRequest(&heraldv1.ListTopicsRequest{})); err != nil {
+	resp, err := r.svc.ListTopics(ctx, connect.NewRequest(&heraldv1.ListTopicsRequest{}))
+	if err != nil {
 		t.CloseIdleConnections()
 		return nil, fmt.Errorf("herald: connect to %s: %w", base, rpc.FromConnect(err))
+	}
+	r.maxEvent = rpc.MaxEventBytes(resp.Header())
+	if r.maxEvent == 0 {
+		r.maxEvent = defaultMaxEventBytes
 	}
 	return newClient(r, c.clientConfig), nil
 }
@@ -155,6 +165,8 @@ func call[Req, Resp any](ctx context.Context, fn func(context.Context, *connect.
 	}
 	return resp.Msg, nil
 }
+
+func (r *remote) maxEventBytes() int { return r.maxEvent }
 
 func (r *remote) registerSchema(ctx context.Context, subject string, text []byte) (int, error) {
 	resp, err := call(ctx, r.svc.RegisterSchema, &heraldv1.RegisterSchemaRequest{Subject: subject, Schema: string(text)})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -96,4 +97,30 @@ func declaredSize(r *http.Request) int64 {
 		return -1
 	}
 	return int64(binary.BigEndian.Uint32(prefix[1:]))
+}
+
+// MaxEventBytesKey is the response header that carries the largest event
+// the server stores (its stored size, CloudEvent.Size), on every
+// response: a client that batches events keeps to it, so that one event
+// too large fails alone instead of refusing its batch.
+const MaxEventBytesKey = "Herald-Max-Event-Bytes"
+
+// announceLimits puts the broker's event size limit in the headers of
+// every response.
+func announceLimits(h http.Handler, maxEventBytes int) http.Handler {
+	v := []string{strconv.Itoa(maxEventBytes)}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()[MaxEventBytesKey] = v
+		h.ServeHTTP(w, r)
+	})
+}
+
+// MaxEventBytes returns the event size limit a response's headers
+// announce, or 0 when they do not.
+func MaxEventBytes(h http.Header) int {
+	n, err := strconv.Atoi(h.Get(MaxEventBytesKey))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return n
 }

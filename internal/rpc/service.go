@@ -69,14 +69,16 @@ type Config struct {
 // NewHandler returns the path prefix to mount and the handler of
 // HeraldService. Request messages are limited to what a batch the broker
 // takes may encode to (readLimit); one over it is refused as
-// batch_too_large.
+// batch_too_large. Every response announces the broker's event size
+// limit (MaxEventBytesKey).
 func NewHandler(cfg Config, opts ...connect.HandlerOption) (path string, h http.Handler) {
-	limit := readLimit(cfg.Broker.Options().MaxBatchBytes)
+	bopts := cfg.Broker.Options()
+	limit := readLimit(bopts.MaxBatchBytes)
 	svc := NewService(cfg.Broker, cfg.Subscriptions, cfg.Schemas)
 	svc.closing, svc.admit = cfg.Closing, cfg.Admit
 	guard := connect.WithInterceptors(authorizer{})
 	path, h = heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{connect.WithReadMaxBytes(limit), guard}, opts...)...)
-	return path, JoinEnvelopeWrites(guardPublishSize(h, limit))
+	return path, JoinEnvelopeWrites(announceLimits(guardPublishSize(h, limit), bopts.MaxEventBytes))
 }
 
 // PutTopic creates or changes a topic.

@@ -490,3 +490,17 @@ func TestReadLimit_HoldsEveryBatchTheBrokerTakes(t *testing.T) {
 		})
 	}
 }
+
+// Every response announces the broker's event size limit, which a
+// client batching events keeps to.
+func TestService_EveryResponseAnnouncesTheEventLimit(t *testing.T) {
+	eachProtocol(t, broker.Options{MaxEventBytes: 1234}, func(t *testing.T, f *fixture, c heraldv1connect.HeraldServiceClient) {
+		resp, err := c.ListTopics(context.Background(), connect.NewRequest(&heraldv1.ListTopicsRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := MaxEventBytes(resp.Header()); got != 1234 {
+			t.Fatalf("announced limit %d (%s: %q), want 1234", got, MaxEventBytesKey, resp.Header().Get(MaxEventBytesKey))
+		}
+	})
+}

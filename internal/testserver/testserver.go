@@ -42,6 +42,9 @@ type Options struct {
 	Tokens []string     // accepted API tokens
 	TLS    *tls.Config  // serve TLS with this config (it must hold a certificate)
 	Logger *slog.Logger // the server's logger; nil: none
+	// MaxEventBytes is the largest event stored, as herald serve
+	// --max-event-bytes sets it; 0: the default, 1 MiB.
+	MaxEventBytes int
 }
 
 // Start runs a server over dir on a free loopback port.
@@ -65,7 +68,7 @@ func (ts *Server) start() {
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	b, err := broker.New(eng, broker.Options{DedupDir: filepath.Join(ts.dir, "dedup"), Validator: reg.Validate})
+	b, err := broker.New(eng, broker.Options{DedupDir: filepath.Join(ts.dir, "dedup"), Validator: reg.Validate, MaxEventBytes: ts.opts.MaxEventBytes})
 	if err != nil {
 		ts.t.Fatal(err)
 	}
