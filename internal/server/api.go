@@ -74,9 +74,12 @@ type SubscriptionSpec struct {
 }
 
 // PushSpec is a subscription's push endpoint. The secret signs every
-// request (Herald-Signature); replies never show it.
+// request (Herald-Signature); replies never show it. A change of a push
+// subscription keeps the fields it leaves out.
 type PushSpec struct {
-	URL string `json:"url"`
+	// URL is where events go; "" turns push off. Left out, a change keeps
+	// the URL the subscription has; a pull subscription needs one.
+	URL *string `json:"url,omitempty"`
 	// Secret signs each push; it is never shown. Left out, a change keeps
 	// the secret the subscription has; "" removes it.
 	Secret *string `json:"secret,omitempty"`

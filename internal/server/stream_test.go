@@ -106,12 +106,16 @@ func TestSubscriptionPush_AChangeKeepsTheSecretItDoesNotGive(t *testing.T) {
 	if s.Config.Push == nil || !s.Config.Push.Signed {
 		t.Fatalf("setup: %+v", s.Config.Push)
 	}
-	s = env.putSub(t, subPath, `{"push":{"url":"https://example.com/hook","maxInFlight":4}}`, http.StatusOK)
+	s = env.putSub(t, subPath, `{"push":{"maxInFlight":4}}`, http.StatusOK)
 	if !s.Config.Push.Signed || s.Config.Push.Timeout != "30s" || s.Config.Push.MaxInFlight != 4 {
 		t.Errorf("after changing maxInFlight only: %+v; want the secret and timeout kept", *s.Config.Push)
 	}
-	s = env.putSub(t, subPath, `{"push":{"url":"https://example.com/hook","secret":""}}`, http.StatusOK)
-	if s.Config.Push.Signed || s.Config.Push.MaxInFlight != 4 {
-		t.Errorf("after \"secret\":\"\": %+v; want it unsigned, maxInFlight kept", *s.Config.Push)
+	s = env.putSub(t, subPath, `{"push":{"secret":""}}`, http.StatusOK)
+	if s.Config.Push == nil || s.Config.Push.Signed || s.Config.Push.MaxInFlight != 4 || s.Config.Push.URL != "https://example.com/hook" {
+		t.Fatalf("after \"secret\":\"\": %+v; want it unsigned, the rest kept", s.Config.Push)
 	}
+	if s = env.putSub(t, subPath, `{"push":{"url":""}}`, http.StatusOK); s.Config.Push != nil {
+		t.Errorf("after \"url\":\"\": %+v; want push off", *s.Config.Push)
+	}
+	env.do("PUT", subPath, `{"push":{"maxInFlight":4}}`).wantProblem(t, http.StatusBadRequest, "invalid_subscription_setting")
 }

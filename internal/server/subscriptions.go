@@ -118,7 +118,9 @@ func (spec SubscriptionSpec) apply(c *subscription.Config) error {
 		if c.Push != nil {
 			*ps = *c.Push // a change keeps what it does not give, as for backoff
 		}
-		ps.URL = p.URL
+		if p.URL != nil {
+			ps.URL = *p.URL
+		}
 		if p.Secret != nil {
 			ps.Secret = *p.Secret
 		}
@@ -126,8 +128,11 @@ func (spec SubscriptionSpec) apply(c *subscription.Config) error {
 			return err
 		}
 		c.Push = ps
-		if p.URL == "" {
+		switch {
+		case p.URL != nil && *p.URL == "":
 			c.Push = nil // back to pull
+		case ps.URL == "":
+			return fmt.Errorf("%w: push.url is missing: give the endpoint's absolute http or https URL", subscription.ErrInvalidConfig)
 		}
 	}
 	if spec.MaxAttempts != nil {
