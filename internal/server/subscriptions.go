@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/heraldevents/herald/internal/subscription"
@@ -144,10 +143,7 @@ func (spec SubscriptionSpec) apply(c *subscription.Config) error {
 	if err := setDuration(&c.AckTimeout, "ackTimeout", spec.AckTimeout, `"30s" or "5m"`); err != nil {
 		return err
 	}
-	if f := spec.Filter; f != nil {
-		if err := f.check(); err != nil {
-			return err
-		}
+	if f := spec.Filter; f != nil { // an empty pattern is refused by the subscription layer, for every API
 		c.Filter.Types = keep(f.Types, c.Filter.Types)
 		c.Filter.Sources = keep(f.Sources, c.Filter.Sources)
 		if f.SubjectPrefix != nil {
@@ -184,21 +180,6 @@ func (b BackoffSpec) apply(c *subscription.Backoff) error {
 			return fmt.Errorf("%w: backoff multiplier must be between 1 and 100, got 0", subscription.ErrInvalidConfig)
 		}
 		c.Multiplier = *b.Multiplier
-	}
-	return nil
-}
-
-// check refuses an empty type or source pattern: every event has a type
-// and a source, so it would match nothing.
-func (f FilterSpec) check() error {
-	for _, l := range []struct {
-		name     string
-		patterns []string
-	}{{"filter.types", f.Types}, {"filter.sources", f.Sources}} {
-		if slices.Contains(l.patterns, "") {
-			return fmt.Errorf(`%w: %s holds an empty pattern, which matches no event: give a pattern such as "order.*", or [] to take every event`,
-				subscription.ErrInvalidConfig, l.name)
-		}
 	}
 	return nil
 }

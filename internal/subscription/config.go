@@ -138,9 +138,9 @@ func (c Config) check() error {
 	case c.Ordering != OrderKey && c.Ordering != OrderPartition && c.Ordering != OrderNone:
 		return bad("ordering must be key, partition or none, got %q", c.Ordering)
 	case slices.Contains(c.Filter.Types, ""):
-		return bad("a filter type must not be empty: no event has an empty type, so it would match nothing")
+		return bad(`filter.types holds an empty pattern, which matches no event: give a pattern such as "order.*", or [] to take every event`)
 	case slices.Contains(c.Filter.Sources, ""):
-		return bad("a filter source must not be empty: no event has an empty source, so it would match nothing")
+		return bad(`filter.sources holds an empty pattern, which matches no event: give a pattern such as "/shop", or [] to take every event`)
 	}
 	return nil
 }
