@@ -244,10 +244,10 @@ func selectDeadLetters(dls []DeadLetter, req RedriveRequest) ([]DeadLetter, Redr
 		}
 		dl, ok := latest[id]
 		switch {
+		case seen[id]:
+			continue // named twice: counted once
 		case !ok:
 			res.NotFound = append(res.NotFound, id)
-		case seen[id]:
-			continue
 		case dl.Redriving:
 			res.Already++
 		case dl.Resolved && req.All:

@@ -146,7 +146,7 @@ func deliverAfter(ev *event.Event) time.Time {
 	if !ok {
 		return time.Time{}
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := event.ParseTime(s)
 	if err != nil {
 		return time.Time{}
 	}

@@ -326,7 +326,7 @@ func TestSubscription_DeliverAfterDelaysTheEventOnlyAndSurvivesRestart(t *testin
 	v.topic("orders", 1)
 	v.sub("orders", "s", Config{Ordering: OrderNone})
 	later := &event.Event{ID: "timeout", Source: "/saga", Type: "saga.timeout", SpecVersion: "1.0",
-		Extensions: map[string]string{ExtDeliverAfter: v.clock.Now().Add(time.Hour).UTC().Format(time.RFC3339)}}
+		Extensions: map[string]string{ExtDeliverAfter: strings.ToLower(v.clock.Now().Add(time.Hour).UTC().Format(time.RFC3339))}} // RFC 3339 allows t and z
 	if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{later}); err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +423,8 @@ func TestSubscription_RedriveReachesOnlyItsSubscriptionAndIsAudited(t *testing.T
 // A redrive names a dead letter by its event's own id or by the dead
 // letter's id (the event's id + "@topic/sub"), which is what a listing of
 // the dead-letter topic shows; the audit keeps the event's own id. Named
-// both ways in one request, it is redriven once.
+// both ways in one request, it is redriven once, and an unknown id named
+// twice is reported once.
 func TestRedrive_TakesTheDeadLettersIDToo(t *testing.T) {
 	v := newEnv(t)
 	v.topic("orders", 1)
@@ -438,7 +439,7 @@ func TestRedrive_TakesTheDeadLettersIDToo(t *testing.T) {
 	if dlID != own+"@orders/billing" {
 		t.Fatalf("dead letter id %q, want %q", dlID, own+"@orders/billing")
 	}
-	res, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{IDs: []string{dlID, own, "nope@orders/billing"}})
+	res, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{IDs: []string{dlID, own, "nope@orders/billing", "nope@orders/billing"}})
 	if err != nil || res.Redriven != 1 || len(res.NotFound) != 1 || res.NotFound[0] != "nope@orders/billing" {
 		t.Fatalf("redrive by the dead letter's id: %+v %v", res, err)
 	}
