@@ -179,8 +179,8 @@ func TestClient_ABatchOverTheSizeLimitIsErrBatchTooLarge(t *testing.T) {
 	})
 }
 
-// A publish after Close fails with ErrClosed, embedded and remote.
-func TestClient_PublishAfterCloseIsErrClosed(t *testing.T) {
+// A publish after Close fails with ErrClientClosed, embedded and remote.
+func TestClient_PublishAfterCloseIsErrClientClosed(t *testing.T) {
 	forEachClient(t, func(t *testing.T, c *herald.Client) {
 		ctx := context.Background()
 		e := herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))
@@ -188,8 +188,8 @@ func TestClient_PublishAfterCloseIsErrClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Close()
-		if res, err := c.Publish(ctx, "orders", e); !errors.Is(err, herald.ErrClosed) {
-			t.Fatalf("publish after Close: %v, %v; want ErrClosed", res, err)
+		if res, err := c.Publish(ctx, "orders", e); !errors.Is(err, herald.ErrClientClosed) {
+			t.Fatalf("publish after Close: %v, %v; want ErrClientClosed", res, err)
 		}
 	})
 }

@@ -20,21 +20,21 @@ type embedded struct {
 	broker  *broker.Broker
 	subs    *subscription.Manager
 	schemas *schema.Registry
-	closed  atomic.Bool // close was called: publishes fail with ErrClosed
+	closed  atomic.Bool // close was called: publishes fail with ErrClientClosed
 }
 
 var _ backend = (*embedded)(nil)
 
 // publish stores events. After close, or when close comes while it
 // stores (the engine then answers storage.ErrClosed), it fails with
-// ErrClosed, as a remote client's does.
+// ErrClientClosed, as a remote client's does.
 func (e *embedded) publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
 	if e.closed.Load() {
-		return nil, ErrClosed
+		return nil, ErrClientClosed
 	}
 	res, err := e.broker.Publish(ctx, topic, events)
 	if errors.Is(err, storage.ErrClosed) {
-		return nil, fmt.Errorf("%w: %w", ErrClosed, err)
+		return nil, fmt.Errorf("%w: %w", ErrClientClosed, err)
 	}
 	return res, err
 }

@@ -9,25 +9,22 @@ import (
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
-// ErrClosed is the error of a publish on a Client that was closed (or
-// is closing), embedded and remote.
-var ErrClosed = errors.New("herald: the client is closed")
-
 // Errors a Client returns, the same embedded and remote: test with
 // errors.Is. The message says what was wrong and where.
 var (
-	ErrTopicNotFound        = broker.ErrTopicNotFound       // no such topic
-	ErrInvalidEvent         = broker.ErrInvalidEvent        // an event breaks a CloudEvents rule; nothing of its batch is stored
-	ErrEventTooLarge        = broker.ErrEventTooLarge       // an event over the size limit
-	ErrBatchTooLarge        = broker.ErrBatchTooLarge       // a batch of more than 10,000 events or 32 MiB of events; nothing of it is stored
-	ErrInvalidTopicSetting  = broker.ErrInvalidSetting      // a topic setting out of range
-	ErrSubscriptionNotFound = subscription.ErrNotFound      // no such subscription
-	ErrInvalidSubscription  = subscription.ErrInvalidConfig // a subscription setting out of range
-	ErrOffsetOutOfRange     = storage.ErrOffsetOutOfRange   // a read past a partition's end
-	ErrUnavailable          = storage.ErrUnavailable        // storage cannot write now
-	ErrSchemaViolation      = schema.ErrViolation           // events break their schemas (see SchemaViolationError); nothing of the batch is stored
-	ErrIncompatibleSchema   = schema.ErrIncompatible        // a schema breaks its subject's compatibility (see IncompatibleSchemaError)
-	ErrInvalidSchema        = schema.ErrInvalidSchema       // not a JSON Schema Herald takes (draft 2020-12 or draft-07)
+	ErrTopicNotFound        = broker.ErrTopicNotFound             // no such topic
+	ErrInvalidEvent         = broker.ErrInvalidEvent              // an event breaks a CloudEvents rule; nothing of its batch is stored
+	ErrEventTooLarge        = broker.ErrEventTooLarge             // an event over the size limit
+	ErrBatchTooLarge        = broker.ErrBatchTooLarge             // a batch of more than 10,000 events or 32 MiB of events; nothing of it is stored
+	ErrInvalidTopicSetting  = broker.ErrInvalidSetting            // a topic setting out of range
+	ErrSubscriptionNotFound = subscription.ErrNotFound            // no such subscription
+	ErrInvalidSubscription  = subscription.ErrInvalidConfig       // a subscription setting out of range
+	ErrOffsetOutOfRange     = storage.ErrOffsetOutOfRange         // a read past a partition's end
+	ErrUnavailable          = storage.ErrUnavailable              // storage cannot write now
+	ErrSchemaViolation      = schema.ErrViolation                 // events break their schemas (see SchemaViolationError); nothing of the batch is stored
+	ErrIncompatibleSchema   = schema.ErrIncompatible              // a schema breaks its subject's compatibility (see IncompatibleSchemaError)
+	ErrInvalidSchema        = schema.ErrInvalidSchema             // not a JSON Schema Herald takes (draft 2020-12 or draft-07)
+	ErrClientClosed         = errors.New("herald: client closed") // a publish on a Client that was closed, or is closing
 )
 
 // SchemaViolationError is the error of a publish refused because events

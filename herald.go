@@ -204,7 +204,8 @@ func Open(dir string, opts ...OpenOption) (*Client, error) {
 }
 
 // Close releases the client: an embedded one syncs and closes its data
-// directory, a remote one its connections. Stop routers first.
+// directory, a remote one its connections. Stop routers first. A publish
+// after Close fails with ErrClientClosed.
 func (c *Client) Close() error { return c.b.close() }
 
 // SubscriptionInfo describes a subscription and its state per partition.

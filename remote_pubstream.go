@@ -114,7 +114,7 @@ func (st *publishStream) wait() publishAnswer {
 		case a := <-st.answers:
 			return a
 		default:
-			return publishAnswer{err: ErrClosed}
+			return publishAnswer{err: ErrClientClosed}
 		}
 	}
 }
@@ -126,7 +126,7 @@ func (p *publishStreams) take() (*publishStream, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return nil, ErrClosed
+		return nil, ErrClientClosed
 	}
 	for len(p.idle) > 0 {
 		st := p.idle[len(p.idle)-1]
