@@ -49,7 +49,7 @@ func (a *app) soakCmd() *cobra.Command {
 			if duration <= 0 || every <= 0 || rate < 1 {
 				return errors.New("--duration and --every must be positive and --rate at least 1")
 			}
-			samples, err := soak(cmd.Context(), duration, every, rate, a.stdout, asJSON)
+			samples, err := soak(cmd.Context(), duration, every, rate, a.stdout, a.stderr, asJSON)
 			if err != nil {
 				return err
 			}
@@ -66,7 +66,7 @@ func (a *app) soakCmd() *cobra.Command {
 	return cmd
 }
 
-func soak(ctx context.Context, duration, every time.Duration, rate int, out io.Writer, quiet bool) ([]soakSample, error) {
+func soak(ctx context.Context, duration, every time.Duration, rate int, out, logw io.Writer, quiet bool) ([]soakSample, error) {
 	dir, err := os.MkdirTemp("", "herald-soak-")
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func soak(ctx context.Context, duration, every time.Duration, rate int, out io.W
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 	wg.Go(func() { errc <- soakPublish(ctx, c, rate, &published) })
-	wg.Go(func() { errc <- soakConsume(ctx, c, &handled) })
+	wg.Go(func() { errc <- soakConsume(ctx, c, &handled, logw) })
 	wg.Go(func() { errc <- soakChurn(ctx, c) })
 
 	start := time.Now()
@@ -174,9 +174,9 @@ func soakPublish(ctx context.Context, c *herald.Client, rate int, published *ato
 	}
 }
 
-func soakConsume(ctx context.Context, c *herald.Client, handled *atomic.Int64) error {
+func soakConsume(ctx context.Context, c *herald.Client, handled *atomic.Int64, logw io.Writer) error {
 	// The workload dead-letters events on purpose: only errors are logged.
-	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	quiet := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelError}))
 	r := herald.NewRouter(c, herald.RouterOptions{Concurrency: 32, DrainTimeout: 5 * time.Second, Logger: quiet})
 	r.HandleFunc("soak", "work", func(ctx context.Context, d *herald.Delivery) error {
 		handled.Add(1)

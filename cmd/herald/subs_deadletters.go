@@ -148,7 +148,7 @@ func (a *app) subsRedriveCmd() *cobra.Command {
 			if _, err := c.sendJSON(cmd.Context(), http.MethodPost, subPath(args[0], args[1], "/redrive"), req, &res); err != nil {
 				return err
 			}
-			return a.printRedrive(args[0], args[1], res)
+			return a.printRedrive(args[0], args[1], req.All, res)
 		},
 	}
 	f := cmd.Flags()
@@ -159,13 +159,15 @@ func (a *app) subsRedriveCmd() *cobra.Command {
 }
 
 // printRedrive prints what a redrive did, naming the ids that are not dead
-// letters; a redrive that sent nothing back is an error saying why.
-func (a *app) printRedrive(topic, sub string, res server.RedriveReply) error {
+// letters; a redrive of ids that sent nothing back is an error saying why.
+// A redrive of all that finds none to send is not: a scheduled one runs
+// whether or not anything died.
+func (a *app) printRedrive(topic, sub string, all bool, res server.RedriveReply) error {
 	notFound := ""
 	if len(res.NotFound) > 0 {
 		notFound = fmt.Sprintf("not dead letters of %s: %s", sub, strings.Join(res.NotFound, ", "))
 	}
-	if res.Redriven == 0 {
+	if res.Redriven == 0 && !all {
 		var why []string
 		if res.AlreadyRedriving > 0 {
 			why = append(why, fmt.Sprintf("%d already being redriven", res.AlreadyRedriving))
@@ -175,9 +177,6 @@ func (a *app) printRedrive(topic, sub string, res server.RedriveReply) error {
 		}
 		if notFound != "" {
 			why = append(why, notFound)
-		}
-		if len(why) == 0 {
-			why = append(why, "there are none to redrive")
 		}
 		return fmt.Errorf("redrove no dead letters to %s on %s: %s", sub, topic, strings.Join(why, "; "))
 	}

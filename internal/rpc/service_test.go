@@ -493,7 +493,7 @@ func TestReadLimit_HoldsEveryBatchTheBrokerTakes(t *testing.T) {
 
 // Every response announces the broker's event size limit, which a
 // client batching events keeps to.
-func TestService_EveryResponseAnnouncesTheEventLimit(t *testing.T) {
+func TestService_AResponseAnnouncesTheEventLimit(t *testing.T) {
 	eachProtocol(t, broker.Options{MaxEventBytes: 1234}, func(t *testing.T, f *fixture, c heraldv1connect.HeraldServiceClient) {
 		resp, err := c.ListTopics(context.Background(), connect.NewRequest(&heraldv1.ListTopicsRequest{}))
 		if err != nil {

@@ -31,8 +31,8 @@ func (m *Manager) fitToLogs(ctx context.Context) error {
 	return m.state.write(ctx, &b)
 }
 
-// fitToEnd cuts a replayed cursor (no events read yet, done sets still as
-// offsets) at end, in memory and, by what it puts in b, on disk.
+// fitToEnd cuts a replayed cursor (no events read yet, its done sets still
+// by record in restoredSets) at end, in memory and, by what it puts in b, on disk.
 func (s *sub) fitToEnd(c *cursor, end int64, b *batch) {
 	if c.committed > end || c.delivered > end {
 		c.committed, c.fetched = min(c.committed, end), min(c.fetched, end)
