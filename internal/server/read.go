@@ -121,7 +121,7 @@ func (p *readParams) set(name, v string) error {
 		p.limit = int(n)
 	case "since":
 		var t time.Time
-		if t, err = time.Parse(time.RFC3339Nano, v); err != nil {
+		if t, err = event.ParseTime(v); err != nil {
 			err = fmt.Errorf("since=%q is not an RFC 3339 time such as 2024-05-01T12:00:00Z", v)
 		}
 		p.since = &t

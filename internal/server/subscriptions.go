@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
@@ -69,7 +70,7 @@ func (s *Server) applySpec(ctx context.Context, topic, name string, spec Subscri
 	switch {
 	case err == nil:
 		cfg = cur.Config
-		if spec.Start != nil && *spec.Start != "" && !sameStart(*spec.Start, cur.Config.Start) {
+		if spec.Start != nil && *spec.Start != "" && !sameStart(*spec.Start, cur.Config.Start) { // "" is refused below
 			return subscription.Info{}, false, fmt.Errorf("%w: subscription %s on topic %s started at %q; "+
 				"the start position is fixed at creation: seek to move it (POST .../seek)", subscription.ErrConflict, name, topic, cur.Config.Start)
 		}
@@ -85,8 +86,8 @@ func (s *Server) applySpec(ctx context.Context, topic, name string, spec Subscri
 // sameStart reports whether two start positions are the same (times may
 // be written differently).
 func sameStart(a, b string) bool {
-	ta, erra := time.Parse(time.RFC3339, a)
-	tb, errb := time.Parse(time.RFC3339, b)
+	ta, erra := event.ParseTime(a)
+	tb, errb := event.ParseTime(b)
 	if erra == nil && errb == nil {
 		return ta.Equal(tb)
 	}
@@ -98,6 +99,9 @@ func sameStart(a, b string) bool {
 // default", so that what is asked for is what is stored.
 func (spec SubscriptionSpec) apply(c *subscription.Config) error {
 	if spec.Start != nil {
+		if *spec.Start == "" {
+			return fmt.Errorf(`%w: start is empty: use "earliest", "latest" or an RFC 3339 time (leave it out for "latest")`, subscription.ErrInvalidConfig)
+		}
 		c.Start = *spec.Start
 	}
 	if spec.Ordering != nil {

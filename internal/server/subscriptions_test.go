@@ -212,6 +212,18 @@ func TestSubscriptions_AnEmptyOrderingOrDeadLetterTopicIsRefused(t *testing.T) {
 	}
 	env.do("PUT", "/v1/topics/orders/subscriptions/new", `{"deadLetterTopic":""}`).wantProblem(t, 400, "invalid_subscription_setting")
 	env.do("GET", "/v1/topics/orders.new.dlq", "").wantProblem(t, 404, "unknown_topic")
+	env.do("PUT", "/v1/topics/orders/subscriptions/new", `{"start":""}`).wantProblem(t, 400, "invalid_subscription_setting")
+	env.do("GET", "/v1/topics/orders/subscriptions/new", "").wantProblem(t, 404, "unknown_subscription")
+}
+
+// A start time with the lower-case t and z that RFC 3339 allows is taken,
+// and is the same start as its upper-case form.
+func TestSubscriptions_AStartTimeInLowerCaseIsTaken(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.createTopic("orders", "")
+	env.putSub(t, subPath, `{"start":"2026-01-01t00:00:00z"}`, http.StatusCreated)
+	env.putSub(t, subPath, `{"start":"2026-01-01T00:00:00Z","maxAttempts":3}`, http.StatusOK)
+	env.do("GET", "/v1/topics/orders/events?partition=0&since=2026-01-01t00:00:00z", "").wantStatus(t, http.StatusOK, "application/cloudevents-batch+json", nil)
 }
 
 // An empty type or source pattern matches no event (every event has a

@@ -146,7 +146,7 @@ func (c Config) check() error {
 }
 
 func isTime(s string) bool {
-	_, err := time.Parse(time.RFC3339, s)
+	_, err := event.ParseTime(s)
 	return err == nil
 }
 

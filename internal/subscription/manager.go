@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
 )
 
@@ -184,7 +185,7 @@ func (m *Manager) startOffsets(ctx context.Context, t broker.Topic, start string
 		case "latest":
 			offs[p] = end
 		default:
-			at, _ := time.Parse(time.RFC3339, start)
+			at, _ := event.ParseTime(start)
 			if offs[p], err = m.broker.OffsetForTime(ctx, t.Name, p, at); err != nil {
 				return nil, err
 			}
