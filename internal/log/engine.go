@@ -283,10 +283,13 @@ func (e *Engine) UpdateTopic(ctx context.Context, name string, cfg storage.Topic
 	info.Config = cloneConfig(cfg)
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
+	n := len(t.partitions())
 	if err := t.openPartitions(cfg.Partitions); err != nil {
+		t.dropPartitionsFrom(n)
 		return unavailable(fmt.Sprintf("update topic %s", name), err)
 	}
 	if err := writeTopicMeta(e.opts.FS, t.dir, info); err != nil {
+		t.dropPartitionsFrom(n)
 		return unavailable(fmt.Sprintf("update topic %s", name), err)
 	}
 	t.mu.Lock()
@@ -331,7 +334,14 @@ func (e *Engine) buryTopic(t *topic, root, grave string) error {
 	if err := e.opts.FS.Rename(t.dir, grave); err != nil {
 		return err
 	}
-	return e.opts.FS.SyncDir(root)
+	if err := e.opts.FS.SyncDir(root); err != nil {
+		// The rename may or may not be durable: put the directory back.
+		if rerr := e.opts.FS.Rename(grave, t.dir); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return errors.Join(err, e.opts.FS.SyncDir(root))
+	}
+	return nil
 }
 
 // Topic implements storage.Engine.
@@ -397,4 +407,16 @@ func (e *Engine) closeTopics() error {
 		errs = append(errs, t.close())
 	}
 	return errors.Join(errs...)
+}
+
+// dropPartitionsFrom closes and unlists the partitions from n on (an
+// UpdateTopic that failed before its metadata was written).
+func (t *topic) dropPartitionsFrom(n int) {
+	t.mu.Lock()
+	extra := t.parts[n:]
+	t.parts = t.parts[:n:n]
+	t.mu.Unlock()
+	for _, p := range extra {
+		p.closeFiles()
+	}
 }

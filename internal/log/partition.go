@@ -27,10 +27,11 @@ type partition struct {
 	notify chan struct{} // closed and replaced when end moves
 
 	// writer: touched only by the topic committer, under topic.wmu
-	next   int64         // next offset to assign
-	failed error         // set when the partition failed closed
-	staged []stagedBatch // the current group's batches
-	buf    []byte        // the current group's bytes
+	next     int64         // next offset to assign
+	failed   error         // set when the partition failed closed
+	mustRoll bool          // a roll failed after writing the index: roll before appending again
+	staged   []stagedBatch // the current group's batches
+	buf      []byte        // the current group's bytes
 
 	// compaction state, under topic.wmu: the background pass runs when a
 	// segment was sealed or a kept tombstone expired since the last pass

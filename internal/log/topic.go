@@ -116,7 +116,7 @@ func (t *topic) maybeRoll(p *partition) error {
 	if ra := t.config().Config.RetentionAge; ra > 0 && ra < rollAge {
 		rollAge = max(ra, minRollAge) // a tiny retention must not make a segment per group
 	}
-	if s.size < t.opts.SegmentBytes && age < rollAge {
+	if s.size < t.opts.SegmentBytes && age < rollAge && !p.mustRoll {
 		return nil
 	}
 	return p.roll()
@@ -134,10 +134,12 @@ func (p *partition) roll() error {
 	if err := s.sealIO(); err != nil {
 		return unavailable(fmt.Sprintf("roll partition %d", p.id), err)
 	}
+	p.mustRoll = true // the index (and maybe the next segment) is on disk: s must not grow
 	ns, err := createSegment(p.opts.FS, p.dir, p.next)
 	if err != nil {
 		return unavailable(fmt.Sprintf("roll partition %d", p.id), err)
 	}
+	p.mustRoll = false
 	p.mu.Lock()
 	s.finishSeal()
 	p.segs = append(p.segs, ns)

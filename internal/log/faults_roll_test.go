@@ -1,0 +1,331 @@
+package log
+
+// Failed writes and directory fsyncs in the middle of a roll, a topic's
+// deletion or its change leave nothing that loses an acknowledged append
+// or serves wrong data; and retention, compaction and reads at once, or
+// retention cut by a power failure, serve every record at its offset.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/heraldevents/herald/internal/storage"
+	"github.com/heraldevents/herald/internal/vfs"
+	"github.com/heraldevents/herald/internal/vfs/faultfs"
+)
+
+type rollFaultEnv struct {
+	t     *testing.T
+	mem   *faultfs.MemFS
+	fault *diskFault
+	clock *testClock
+	opts  Options
+	e     *Engine
+}
+
+func newRollFaultEnv(t *testing.T, segmentBytes int64, cfg storage.TopicConfig) *rollFaultEnv {
+	r := &rollFaultEnv{t: t, mem: faultfs.New(), fault: &diskFault{}, clock: newTestClock()}
+	r.opts = Options{FS: faultfs.Wrap(r.mem, r.fault.inject), RetentionInterval: -1, SegmentBytes: segmentBytes, Now: r.clock.Now}
+	r.e = r.open()
+	if err := r.e.CreateTopic(context.Background(), "t", cfg); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *rollFaultEnv) open() *Engine {
+	r.t.Helper()
+	e, err := Open("/data", r.opts)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func (r *rollFaultEnv) reopen() {
+	r.t.Helper()
+	if err := r.e.Close(); err != nil {
+		r.t.Fatalf("close: %v", err)
+	}
+	r.e = r.open()
+}
+
+func (r *rollFaultEnv) mustAppend(p int, v string) int64 {
+	r.t.Helper()
+	base, err := appendOne(r.e, p, v)
+	if err != nil {
+		r.t.Fatalf("append %s: %v", v, err)
+	}
+	return base
+}
+
+// readAt returns "offset=value" of every record Read returns from offset.
+func (r *rollFaultEnv) readAt(p int, offset int64) (string, error) {
+	recs, err := r.e.Read(context.Background(), "t", p, offset, 100, 1<<20)
+	var out []string
+	for _, rec := range recs {
+		out = append(out, fmt.Sprintf("%d=%s", rec.Offset, rec.Value))
+	}
+	return strings.Join(out, ","), err
+}
+
+func isPath(want string) func(string) bool { return func(p string) bool { return p == want } }
+
+// A retention pass rolls an aged active segment, and the directory fsync
+// after creating the next segment fails: the roll fails with the old
+// segment's index and the new, empty segment already on disk. The next
+// append rolls before it writes (with a retention under minRollAge it
+// would not otherwise), so the old segment never grows past its index:
+// after a restart every acknowledged record is served and no offset is
+// given twice.
+func TestFaults_AFailedRollKeepsTheAppendsAfterItAcrossARestart(t *testing.T) {
+	r := newRollFaultEnv(t, 1<<20, storage.TopicConfig{Partitions: 1, RetentionAge: 10 * time.Second})
+	r.mustAppend(0, "a")
+	r.clock.advance(20 * time.Second)
+	r.fault.arm(faultfs.OpSyncDir, syscall.EIO, isPath("/data/topics/t/0"))
+	if err := r.e.EnforceRetention(); err == nil || r.fault.hit() == 0 {
+		t.Fatalf("retention: %v (fault met %d times), want the injected error", err, r.fault.hit())
+	}
+	r.fault.disarm()
+	if b, c := r.mustAppend(0, "b"), r.mustAppend(0, "c"); b != 1 || c != 2 {
+		t.Fatalf("acknowledged at %d and %d", b, c)
+	}
+	before, err := r.readAt(0, 0)
+	t.Logf("before restart: %s (%v)", before, err)
+	r.reopen()
+	after, err := r.readAt(0, 0)
+	t.Logf("after restart:  %s (%v)", after, err)
+	_, end, _ := r.e.Offsets(context.Background(), "t", 0)
+	next, aerr := appendOne(r.e, 0, "d")
+	t.Logf("end offset %d; next append got offset %d (%v)", end, next, aerr)
+	if after != before || end != 3 || next != 3 {
+		t.Fatalf("acknowledged records lost or offsets reused: before %q, after %q, end %d, next %d", before, after, end, next)
+	}
+}
+
+// After such a failed roll, a later roll's directory fsync does not make
+// a segment that overlaps its neighbours durable: a read from an offset
+// past the failed roll serves every acknowledged record.
+func TestFaults_AFailedRollLeavesNoSegmentThatMakesReadsSkipRecords(t *testing.T) {
+	r := newRollFaultEnv(t, 200, storage.TopicConfig{Partitions: 1, RetentionAge: 10 * time.Second})
+	r.mustAppend(0, "a") // offset 0
+	r.clock.advance(20 * time.Second)
+	r.fault.arm(faultfs.OpSyncDir, syscall.EIO, isPath("/data/topics/t/0"))
+	if err := r.e.EnforceRetention(); err == nil {
+		t.Fatal("retention: want the injected error")
+	}
+	r.fault.disarm()
+	r.mustAppend(0, "b") // offset 1, into the old segment
+	r.mustAppend(0, "c") // offset 2; the segment is now over 200 bytes
+	r.mustAppend(0, "d") // offset 3: rolls (segment 3 created, directory synced)
+	r.e.Close()
+	if rep, err := Check("/data", CheckOptions{FS: r.mem}); err == nil {
+		t.Logf("herald check before restart: %d finding(s) %v", len(rep.Findings), rep.Findings)
+	}
+	r.e = r.open()
+	got, err := r.readAt(0, 1)
+	t.Logf("read from offset 1 after restart: %q (%v)", got, err)
+	if err != nil || !strings.HasPrefix(got, "1=b,2=c") {
+		t.Fatalf("read from offset 1: %q, %v; want 1=b,2=c,3=d", got, err)
+	}
+}
+
+// DeleteTopic renames the topic directory, then fsyncs the topics
+// directory. When that fsync fails, DeleteTopic reports failure and puts
+// the directory back: the appends it goes on acknowledging are there
+// after a restart, not in a .deleted- directory the next Open removes.
+func TestFaults_AFailedDeleteTopicLeavesTheTopicWhole(t *testing.T) {
+	r := newRollFaultEnv(t, 1<<20, storage.TopicConfig{Partitions: 1})
+	r.mustAppend(0, "a")
+	r.fault.arm(faultfs.OpSyncDir, syscall.EIO, isPath("/data/topics"))
+	if err := r.e.DeleteTopic(context.Background(), "t"); err == nil {
+		t.Fatal("delete: want the injected error")
+	}
+	r.fault.disarm()
+	if _, err := r.e.Topic(context.Background(), "t"); err != nil {
+		t.Fatalf("after a failed delete the topic should still be there: %v", err)
+	}
+	r.mustAppend(0, "b") // acknowledged
+	r.reopen()
+	if _, err := r.e.Topic(context.Background(), "t"); err != nil {
+		t.Fatalf("after restart: %v; the topic, with the acknowledged append b, is gone", err)
+	}
+}
+
+// UpdateTopic opens the new partitions before it writes topic.json. When
+// the metadata write fails, it closes them again: no append to them is
+// acknowledged that a restart (which reads the old partition count) would
+// lose.
+func TestFaults_AFailedUpdateTopicLeavesNoNewPartition(t *testing.T) {
+	r := newRollFaultEnv(t, 1<<20, storage.TopicConfig{Partitions: 1})
+	r.fault.arm(faultfs.OpRename, syscall.EIO, isPath("/data/topics/t/topic.json.tmp"))
+	if err := r.e.UpdateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 2}); err == nil {
+		t.Fatal("update: want the injected error")
+	}
+	r.fault.disarm()
+	info, _ := r.e.Topic(context.Background(), "t")
+	base, err := appendOne(r.e, 1, "x")
+	t.Logf("topic reports %d partition(s); append to partition 1: offset %d, err %v", info.Config.Partitions, base, err)
+	if err != nil {
+		return // refused: fine
+	}
+	r.reopen()
+	if _, _, err := r.e.Offsets(context.Background(), "t", 1); err != nil {
+		t.Fatalf("acknowledged append to partition 1 lost after restart: %v", err)
+	}
+}
+
+// Appends, reads from the start and at random offsets, retention and
+// compaction all at once: run with -race. Every record a read returns must
+// be the one appended at its offset.
+func TestRetention_CompactionAndReadsAtOnceServeEveryRecordAtItsOffset(t *testing.T) {
+	mem := faultfs.New()
+	clock := newTestClock()
+	e, err := Open("/data", Options{FS: mem, RetentionInterval: -1, SegmentBytes: 400, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	if err := e.CreateTopic(ctx, "t", storage.TopicConfig{Partitions: 2, Compact: true, RetentionBytes: 4000}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, 16)
+	var wg syncWaitGroup
+	for p := 0; p < 2; p++ {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := rec(fmt.Sprint("k", i%7), fmt.Sprint(p, ":", i))
+				if _, err := e.Append(ctx, "t", []storage.PartitionRecords{{Partition: p, Records: []storage.Record{r}}}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start, end, err := e.Offsets(ctx, "t", p)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for o := start; o < end; o += 3 {
+					recs, err := e.Read(ctx, "t", p, o, 10, 1<<20)
+					if errors.Is(err, storage.ErrOffsetOutOfRange) {
+						break // retention moved the start
+					}
+					if err != nil {
+						errs <- fmt.Errorf("read %d at %d: %w", p, o, err)
+						return
+					}
+					for _, r := range recs {
+						if r.Offset < o || string(r.Value) != fmt.Sprint(p, ":", r.Offset) {
+							errs <- fmt.Errorf("partition %d read at %d: offset %d holds %q", p, o, r.Offset, r.Value)
+							return
+						}
+					}
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := e.EnforceRetention(); err != nil {
+				errs <- err
+				return
+			}
+			if err := e.Compact(); err != nil {
+				errs <- err
+				return
+			}
+		}
+	})
+	time.Sleep(1500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+type syncWaitGroup = sync.WaitGroup
+
+// powerWorkload with retention by size running every few appends.
+func retentionPowerWorkload(fsys vfsFS) (created bool, acked map[[2]int64]string) {
+	acked = map[[2]int64]string{}
+	e, err := Open("/data", Options{FS: fsys, SegmentBytes: 600, RetentionInterval: -1})
+	if err != nil {
+		return false, acked
+	}
+	defer e.Close()
+	ctx := context.Background()
+	if err := e.CreateTopic(ctx, "t", storage.TopicConfig{Partitions: 2, RetentionBytes: 700}); err != nil {
+		return false, acked
+	}
+	for i := 0; i < 30; i++ {
+		parts := []storage.PartitionRecords{{Partition: i % 2, Records: []storage.Record{rec("k", fmt.Sprintf("v%d", i))}}}
+		if i%3 == 0 {
+			parts = append(parts, storage.PartitionRecords{Partition: 1 - i%2, Records: []storage.Record{rec("k", fmt.Sprintf("w%d", i))}})
+		}
+		bases, err := e.Append(ctx, "t", parts)
+		if err != nil {
+			return true, acked
+		}
+		for j, part := range parts {
+			acked[[2]int64{int64(part.Partition), bases[j]}] = string(part.Records[0].Value)
+		}
+		if i%4 == 3 {
+			if err := e.EnforceRetention(); err != nil {
+				return true, acked
+			}
+		}
+	}
+	return true, acked
+}
+
+func TestPowerCut_DuringRetentionLosesNothingAcknowledged(t *testing.T) {
+	var count faultfs.Counter
+	if _, acked := retentionPowerWorkload(faultfs.Wrap(faultfs.New(), count.Inject)); len(acked) == 0 {
+		t.Fatal("nothing acknowledged")
+	}
+	total := count.Mutating()
+	for k := 0; k <= total; k++ {
+		for _, torn := range []bool{false, true} {
+			t.Run(fmt.Sprintf("cut=%d/torn=%v", k, torn), func(t *testing.T) {
+				mem := faultfs.New()
+				created, acked := retentionPowerWorkload(faultfs.Wrap(mem, faultfs.CutAfter(k)))
+				after := mem.Crash(faultfs.CrashOptions{TornWrites: torn, Rand: randNew(uint64(k))})
+				checkAfterCut(t, after, created, acked)
+			})
+		}
+	}
+}
+
+type vfsFS = vfs.FS
+
+func randNew(k uint64) *rand.Rand { return rand.New(rand.NewPCG(k, 13)) }
