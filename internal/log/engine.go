@@ -62,6 +62,14 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if err := e.takeLock(); err != nil {
 		return nil, err
 	}
+	// MkdirAll may have made the directories: their entries must be
+	// durable before a topic in them is.
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := e.opts.FS.SyncDir(d); err != nil {
+			e.releaseLock()
+			return nil, fmt.Errorf("open data directory: sync %s: %w", d, err)
+		}
+	}
 	if err := e.loadTopics(root); err != nil {
 		e.closeTopics()
 		e.releaseLock()
