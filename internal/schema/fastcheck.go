@@ -46,7 +46,7 @@ type visit struct {
 }
 
 func (c *checker) value(n *fastNode, i, depth int) (int, bool) {
-	if depth > maxDepth {
+	if depth >= maxDepth { // encoding/json refuses 10,000 levels and more
 		c.gaveUp = true
 		return -1, false
 	}
@@ -367,6 +367,10 @@ func (c *checker) number(n *fastNode, i int) (int, bool) {
 		return -1, false
 	}
 	lit := c.b[i:end]
+	if hugeExponent(lit) {
+		c.gaveUp = true // math/big cannot read it: the full validator decides
+		return end, false
+	}
 	switch {
 	case n.types == 0 || n.types&tNumber != 0:
 	case n.types&tInteger != 0:

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -50,6 +51,17 @@ func (b *bound) cmp(x number) int {
 		return 0 // cannot happen for a JSON number
 	}
 	return r.Cmp(b.exact)
+}
+
+// hugeExponent reports whether a JSON number literal's exponent is beyond
+// ±1,000,000, which math/big (and with it the full validator) cannot read.
+func hugeExponent(lit []byte) bool {
+	i := bytes.IndexAny(lit, "eE")
+	if i < 0 {
+		return false
+	}
+	digits := bytes.TrimLeft(bytes.TrimLeft(lit[i+1:], "+-"), "0")
+	return len(digits) > 7 || len(digits) == 7 && string(digits) > "1000000"
 }
 
 // parseFloat returns the float64 nearest a JSON number literal (±Inf or

@@ -23,7 +23,7 @@ func skipSpace(b []byte, i int) int {
 // skip returns the index after the JSON value at i, or -1 if there is
 // none.
 func (c *checker) skip(i, depth int) int {
-	if depth > maxDepth || i >= len(c.b) {
+	if depth >= maxDepth || i >= len(c.b) {
 		return -1
 	}
 	switch ch := c.b[i]; {

@@ -103,7 +103,11 @@ func CheckSubject(name string) error {
 // Subjects lists the subjects with a version (with deleted, also those
 // whose versions are all deleted), sorted.
 func (r *Registry) Subjects(deleted bool) []string {
-	s := r.state.Load()
+	return r.state.Load().subjectNames(deleted)
+}
+
+// subjectNames lists the subjects of one state, as Subjects does.
+func (s *snapshot) subjectNames(deleted bool) []string {
 	names := []string{}
 	for name, sub := range s.subjects {
 		if slices.ContainsFunc(sub.versions, func(v version) bool { return deleted || v.live() }) {
@@ -163,7 +167,7 @@ func (r *Registry) Usages(id int, deleted bool) ([]SchemaVersion, error) {
 		return nil, fmt.Errorf("%w: no schema has id %d", ErrSchemaNotFound, id)
 	}
 	out := []SchemaVersion{}
-	for _, name := range r.Subjects(true) {
+	for _, name := range s.subjectNames(true) { // the same state as st: a subject made since is not in s
 		for _, v := range s.subjects[name].versions {
 			if v.ID == id && (deleted || v.live()) {
 				out = append(out, SchemaVersion{Subject: name, Version: v.N, ID: id, Schema: string(st.text), Deleted: v.Deleted})

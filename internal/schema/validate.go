@@ -173,7 +173,7 @@ func (s *snapshot) checkData(e *event.Event, v version) []Violation {
 }
 
 // validate returns the violations of data; none when it is valid.
-func (c *compiled) validate(data []byte) []Violation {
+func (c *compiled) validate(data []byte) (found []Violation) {
 	if c.fast != nil && fastValid(c.fast, data) {
 		return nil
 	}
@@ -181,6 +181,14 @@ func (c *compiled) validate(data []byte) []Violation {
 	if err != nil {
 		return []Violation{{Message: "the data is not valid JSON: " + err.Error()}}
 	}
+	defer func() {
+		// The full validator panics on a number math/big cannot read (an
+		// exponent beyond ±1,000,000) where a keyword must compare it.
+		// Such data is refused, not stored unchecked.
+		if p := recover(); p != nil {
+			found = []Violation{{Message: fmt.Sprintf("the data cannot be validated (a number with an exponent beyond ±1,000,000?): %v", p)}}
+		}
+	}()
 	err = c.full.Validate(v)
 	var verr *jsonschema.ValidationError
 	if !errors.As(err, &verr) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -405,5 +407,46 @@ func TestTopics_SchemaPolicyIsStoredWithTheTopic(t *testing.T) {
 	e.do("PUT", "/v1/topics/plain", ``).wantStatus(t, 201, mediaJSON, &fresh)
 	if fresh.SchemaPolicy != "none" {
 		t.Fatalf("the default policy: %+v", fresh)
+	}
+}
+
+// An event whose data holds a number math/big cannot read (an exponent
+// beyond ±1,000,000) where its schema compares numbers is a schema
+// violation: neither stored unchecked nor a panic of the request.
+func TestRegistry_ANumberMathBigCannotReadIsASchemaViolation(t *testing.T) {
+	e := newEnv(t, broker.Options{}, Options{})
+	reg := `{"schemaType":"JSON","schema":` + quote(`{"type":"object","properties":{"n":{"type":"integer","minimum":1}},"required":["n"]}`) + `}`
+	if r := e.do("POST", "/schema-registry/subjects/m/versions", reg, "Content-Type", mediaRegistry); r.status != 200 {
+		t.Fatalf("register: %d %s", r.status, r.body)
+	}
+	reg = `{"schemaType":"JSON","schema":` + quote(`{"type":"object","properties":{"n":{"minimum":1}},"required":["n"]}`) + `}`
+	if r := e.do("POST", "/schema-registry/subjects/p/versions", reg, "Content-Type", mediaRegistry); r.status != 200 {
+		t.Fatalf("register: %d %s", r.status, r.body)
+	}
+	e.createTopic("t", `{"schemaPolicy":"validate"}`)
+	send := func(id, data string, typ ...string) (int, string, error) {
+		req, _ := http.NewRequest("POST", e.url+"/v1/topics/t/events", strings.NewReader(data))
+		for _, kv := range [][2]string{{"ce-specversion", "1.0"}, {"ce-id", id}, {"ce-source", "/s"}, {"ce-type", append(typ, "m")[0]}, {"Content-Type", "application/json"}} {
+			req.Header.Set(kv[0], kv[1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	// 1e1000001 is not an integer for jsonschema/v6 (math/big refuses it), the fast path says it is.
+	st, body, err := send("a", `{"n":1e1000001}`)
+	t.Logf("n=1e1000001: status %d %.120s err %v", st, body, err)
+	if st != 422 {
+		t.Errorf("n=1e1000001: status %d, want 422 schema_violation (stored: end offsets %v)", st, e.endOffsets("t"))
+	}
+	// 1e-1000001 fails the fast path (below minimum 1); the full validator then panics.
+	st, body, err = send("b", `{"n":1e-1000001}`, "p")
+	t.Logf("n=1e-1000001: status %d %.120s err %v", st, body, err)
+	if err != nil || st != 422 {
+		t.Errorf("n=1e-1000001: status %d err %v, want 422 schema_violation", st, err)
 	}
 }
