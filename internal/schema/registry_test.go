@@ -218,6 +218,32 @@ func TestRegistry_RefusesWhatIsNotASchemaHeraldTakes(t *testing.T) {
 	e.register("d2020", `{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"string"}`)
 }
 
+// TestRegistry_RefusesACountTheValidatorCannotHold: the validator wraps a
+// maxLength beyond an int around (2^64+3 would be 3), so a limit the
+// compatibility check reads as "none" would refuse old events.
+func TestRegistry_RefusesACountTheValidatorCannotHold(t *testing.T) {
+	e := newEnv(t) // BACKWARD
+	e.register("s", `{"type":"object","properties":{"code":{"type":"string","maxLength":5}}}`)
+	for _, text := range []string{
+		`{"type":"object","properties":{"code":{"type":"string","maxLength":18446744073709551619}}}`,
+		`{"type":"object","properties":{"tags":{"type":"array","maxItems":1e400}}}`,
+	} {
+		_, _, err := e.reg.Register(context.Background(), "s", []byte(text))
+		if !errors.Is(err, ErrInvalidSchema) || !strings.Contains(err.Error(), "Herald takes a count from 0 to") {
+			t.Errorf("register %s: %v, want ErrInvalidSchema about the count", text, err)
+		}
+		if _, _, err := e.reg.Register(context.Background(), "other", []byte(text)); !errors.Is(err, ErrInvalidSchema) {
+			t.Errorf("register %s as a first version: %v, want ErrInvalidSchema", text, err)
+		}
+	}
+	if vs, _ := e.reg.Versions("s", true); !slices.Equal(vs, []int{1}) {
+		t.Errorf("versions after the refusals: %v, want [1]", vs)
+	}
+	if got := e.reg.Subjects(true); !slices.Equal(got, []string{"s"}) {
+		t.Errorf("subjects after the refusals: %v, want [s]", got)
+	}
+}
+
 func TestRegistry_SoftAndPermanentDeletes(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

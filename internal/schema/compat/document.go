@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"sort"
 	"strconv"
@@ -116,8 +117,41 @@ func parseDocument(name string, r role, raw []byte) (*document, error) {
 	if err != nil {
 		return nil, d.invalid("%s schema is invalid: %s", err)
 	}
+	if err := checkCounts(root, ""); err != nil {
+		return nil, d.invalid("%s schema: %s", err)
+	}
 	d.compiled[""] = sch
 	return d, nil
+}
+
+// countKeywords take a non-negative integer. The validator holds them in
+// an int and wraps a larger value around, so Herald refuses one it could
+// not hold rather than compare a limit the validator does not apply.
+var countKeywords = []string{"minLength", "maxLength", "minItems", "maxItems",
+	"minProperties", "maxProperties", "minContains", "maxContains"}
+
+// checkCounts refuses a count keyword, anywhere in the schema, that is not
+// an integer from 0 to math.MaxInt.
+func checkCounts(v any, ptr string) error {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	for _, kw := range countKeywords {
+		c, ok := m[kw]
+		if !ok {
+			continue
+		}
+		if r, ok := toRat(c); !ok || !r.IsInt() || r.Sign() < 0 || !r.Num().IsInt64() || r.Num().Int64() > math.MaxInt {
+			return fmt.Errorf("%s at %s is %s; Herald takes a count from 0 to %d", kw, pathOf(ptr), describeValue(c), math.MaxInt)
+		}
+	}
+	for _, ref := range subschemaRefs(m) {
+		if err := checkCounts(ref.v, ptr+ref.ptr); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func dialectOf(root any) (dialect, error) {

@@ -168,8 +168,8 @@ func toRat(v any) (*big.Rat, bool) {
 }
 
 // toCount reads a non-negative integer keyword (minLength, maxItems, …).
-// A count too large to read exactly is "infinite": a minimum nothing meets, a
-// maximum nothing reaches.
+// parseDocument refuses counts beyond math.MaxInt; should one get here, it
+// is "infinite": a minimum nothing meets, a maximum nothing reaches.
 func toCount(v any) (int64, bool) {
 	r, ok := toRat(v)
 	if !ok {
