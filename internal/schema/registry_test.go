@@ -163,6 +163,27 @@ func TestRegistry_RefusesAnIncompatibleSchemaListingTheChanges(t *testing.T) {
 	}
 }
 
+// TestRegistry_ChecksAnOldEnumAgainstANewFormat: Herald's validator
+// asserts format, so an old enum value the new format refuses ("nobody" is
+// not an email) breaks BACKWARD, and the data it stands for stays valid.
+func TestRegistry_ChecksAnOldEnumAgainstANewFormat(t *testing.T) {
+	e := newEnv(t) // BACKWARD
+	e.register("f", `{"type":"object","properties":{"contact":{"enum":["nobody","a@example.com"]}}}`)
+	_, _, err := e.reg.Register(context.Background(), "f",
+		[]byte(`{"type":"object","properties":{"contact":{"type":"string","format":"email"}}}`))
+	var ierr *IncompatibleError
+	if !errors.As(err, &ierr) || len(ierr.Changes) != 1 || ierr.Changes[0].Rule != compat.RuleFormatAdded {
+		t.Fatalf("register a format that refuses an old enum value: %v, want format_added", err)
+	}
+	if vs, _ := e.reg.Versions("f", true); !slices.Equal(vs, []int{1}) {
+		t.Fatalf("versions after the refusal: %v, want [1]", vs)
+	}
+	e.register("g", `{"type":"object","properties":{"contact":{"enum":["a@example.com","b@example.com"]}}}`)
+	if v := e.register("g", `{"type":"object","properties":{"contact":{"type":"string","format":"email"}}}`); v.Version != 2 {
+		t.Fatalf("a format every old enum value meets: %+v, want version 2", v)
+	}
+}
+
 func TestRegistry_ChecksAgainstLiveVersionsOnlyAndNumbersChangesByVersion(t *testing.T) {
 	e := newEnv(t)
 	e.setMode("t", compat.None)

@@ -104,6 +104,7 @@ func parseDocument(name string, r role, raw []byte) (*document, error) {
 	}
 	d.compiler = jsonschema.NewCompiler()
 	d.compiler.DefaultDraft(jsonschema.Draft2020)
+	d.compiler.AssertFormat() // as Herald's validator does
 	d.compiler.UseLoader(stubLoader{accept: r == roleWriter})
 	if err := d.compiler.AddResource(d.url, root); err != nil {
 		return nil, d.invalid("%s schema is invalid: %s", err)

@@ -257,6 +257,20 @@ var pairs = []pair{
 		back: []string{"format_added@#"},
 	},
 	{
+		name: "format added over an enum with a value the format refuses",
+		old:  `{"enum":["nobody","a@example.com"]}`,
+		new:  `{"type":"string","format":"email"}`,
+		back: []string{"format_added@#"},
+		fwd:  []string{"enum_added@#"},
+		docs: []string{`"nobody"`},
+	},
+	{
+		name: "format added over an enum of values it accepts",
+		old:  `{"enum":["a@example.com","b@example.com"]}`,
+		new:  `{"type":"string","format":"email"}`,
+		fwd:  []string{"enum_added@#"},
+	},
+	{
 		name: "format changed",
 		old:  `{"type":"string","format":"date"}`,
 		new:  `{"type":"string","format":"date-time"}`,

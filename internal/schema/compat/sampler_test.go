@@ -309,6 +309,8 @@ func validator(raw string) (*jsonschema.Schema, any, error) {
 		return nil, nil, err
 	}
 	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat() // as Herald's validator does
 	c.UseLoader(remoteStub{})
 	if err := c.AddResource("https://herald.invalid/test.json", doc); err != nil {
 		return nil, nil, err
