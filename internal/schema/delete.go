@@ -51,8 +51,8 @@ func (r *Registry) DeleteVersion(ctx context.Context, subject string, n int, per
 
 // DeleteSubject deletes every version of a subject: soft (they are kept,
 // hidden) or, once they all are soft deleted, permanently (the subject
-// and its compatibility level are gone, and its version numbers start
-// again at 1). It returns the versions it deleted.
+// and its compatibility level are gone; its version numbers are never
+// given again). It returns the versions it deleted.
 func (r *Registry) DeleteSubject(ctx context.Context, subject string, permanent bool) ([]int, error) {
 	var deleted []int
 	err := r.change(ctx, func(s *snapshot, w *writes) error {

@@ -325,6 +325,49 @@ func TestRegistry_SoftAndPermanentDeletes(t *testing.T) {
 	}
 }
 
+// TestRegistry_VersionNumbersAreNeverGivenAgain: after a permanent delete
+// of a version or of the whole subject, and after a level set and removed,
+// the next version takes the next number, also after a reopen.
+func TestRegistry_VersionNumbersAreNeverGivenAgain(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		delete  func(e *env) error
+		withLvl bool
+	}{
+		{"version", func(e *env) error { _, err := e.reg.DeleteVersion(ctx, "t", 1, true); return err }, false},
+		{"version, then a level set and removed", func(e *env) error { _, err := e.reg.DeleteVersion(ctx, "t", 1, true); return err }, true},
+		{"subject", func(e *env) error { _, err := e.reg.DeleteSubject(ctx, "t", true); return err }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.register("t", userV1)
+			if _, err := e.reg.DeleteVersion(ctx, "t", 1, false); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.delete(e); err != nil {
+				t.Fatal(err)
+			}
+			if tc.withLvl {
+				e.setMode("t", compat.Full)
+				if _, err := e.reg.DeleteCompatibility(ctx, "t"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := e.reg.Subjects(true); len(got) != 0 {
+				t.Fatalf("subjects after the permanent delete: %v, want none", got)
+			}
+			if _, err := e.reg.Versions("t", true); !errors.Is(err, ErrSubjectNotFound) {
+				t.Fatalf("versions after the permanent delete: %v, want ErrSubjectNotFound", err)
+			}
+			e.reopen()
+			if v := e.register("t", userV2); v.Version != 2 {
+				t.Fatalf("registered after the permanent delete: version %d, want 2", v.Version)
+			}
+		})
+	}
+}
+
 func TestRegistry_CompatibilityLevels(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

@@ -80,7 +80,7 @@ type subject struct {
 	name     string
 	versions []version
 	mode     compat.Mode // "": the global mode
-	last     int
+	last     int         // the highest version number given; never lowered
 }
 
 // stored is a schema by its id, compiled on first use.
@@ -161,9 +161,10 @@ func (s *snapshot) used(id int) bool {
 type writes struct{ storage.StateRecords }
 
 // putSubject writes a subject's record, or deletes it when nothing is
-// left of the subject.
+// left of the subject. A subject that ever had a version keeps its record,
+// without versions, so that its version numbers are never given again.
 func (w *writes) putSubject(s *snapshot, sub *subject) {
-	if len(sub.versions) == 0 && sub.mode == "" {
+	if len(sub.versions) == 0 && sub.mode == "" && sub.last == 0 {
 		delete(s.subjects, sub.name)
 		w.Delete(subjectKey(sub.name))
 		return
