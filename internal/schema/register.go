@@ -3,6 +3,7 @@ package schema
 import (
 	"context"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/heraldevents/herald/internal/schema/compat"
 )
@@ -39,8 +40,13 @@ func (r *Registry) Register(ctx context.Context, subject string, text []byte) (v
 	return v, created, err
 }
 
-// checkSchema compiles a schema and returns its canonical text.
+// checkSchema compiles a schema and returns its canonical text. The text
+// must be UTF-8: the state record keeps it as a JSON string, which would
+// turn an invalid byte into U+FFFD and so change the schema on replay.
 func checkSchema(text []byte) (string, *compiled, error) {
+	if !utf8.Valid(text) {
+		return "", nil, fmt.Errorf("%w: the schema is not UTF-8 (at byte offset %d); send it as UTF-8, as JSON requires", ErrInvalidSchema, invalidUTF8At(text))
+	}
 	c, err := compile(text)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %w", ErrInvalidSchema, err)
@@ -142,4 +148,17 @@ func (r *Registry) CheckCompatibility(subject string, n int, text []byte) (compa
 	}
 	res, err := s.check(subject, mode, text, []version{v})
 	return res, mode, err
+}
+
+// invalidUTF8At returns the offset of the first byte of text that is not
+// part of a UTF-8 sequence.
+func invalidUTF8At(text []byte) int {
+	for i := 0; i < len(text); {
+		r, n := utf8.DecodeRune(text[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(text)
 }

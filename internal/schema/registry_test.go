@@ -217,6 +217,7 @@ func TestRegistry_RefusesWhatIsNotASchemaHeraldTakes(t *testing.T) {
 		{"file ref", `{"$ref":"other.json"}`, "outside the schema"},
 		{"draft-04", `{"$schema":"http://json-schema.org/draft-04/schema#","type":"string"}`, "draft 04"},
 		{"two values", `{} {}`, "schema"},
+		{"not UTF-8", "{\"type\":\"string\",\"description\":\"caf\xe9\"}", "not UTF-8 (at byte offset 35)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
