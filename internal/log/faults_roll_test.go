@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"syscall"
@@ -200,7 +199,7 @@ func TestRetention_CompactionAndReadsAtOnceServeEveryRecordAtItsOffset(t *testin
 	}
 	stop := make(chan struct{})
 	errs := make(chan error, 16)
-	var wg syncWaitGroup
+	var wg sync.WaitGroup
 	for p := 0; p < 2; p++ {
 		wg.Go(func() {
 			for i := 0; ; i++ {
@@ -273,59 +272,10 @@ func TestRetention_CompactionAndReadsAtOnceServeEveryRecordAtItsOffset(t *testin
 	}
 }
 
-type syncWaitGroup = sync.WaitGroup
-
-// powerWorkload with retention by size running every few appends.
-func retentionPowerWorkload(fsys vfsFS) (created bool, acked map[[2]int64]string) {
-	acked = map[[2]int64]string{}
-	e, err := Open("/data", Options{FS: fsys, SegmentBytes: 600, RetentionInterval: -1})
-	if err != nil {
-		return false, acked
-	}
-	defer e.Close()
-	ctx := context.Background()
-	if err := e.CreateTopic(ctx, "t", storage.TopicConfig{Partitions: 2, RetentionBytes: 700}); err != nil {
-		return false, acked
-	}
-	for i := 0; i < 30; i++ {
-		parts := []storage.PartitionRecords{{Partition: i % 2, Records: []storage.Record{rec("k", fmt.Sprintf("v%d", i))}}}
-		if i%3 == 0 {
-			parts = append(parts, storage.PartitionRecords{Partition: 1 - i%2, Records: []storage.Record{rec("k", fmt.Sprintf("w%d", i))}})
-		}
-		bases, err := e.Append(ctx, "t", parts)
-		if err != nil {
-			return true, acked
-		}
-		for j, part := range parts {
-			acked[[2]int64{int64(part.Partition), bases[j]}] = string(part.Records[0].Value)
-		}
-		if i%4 == 3 {
-			if err := e.EnforceRetention(); err != nil {
-				return true, acked
-			}
-		}
-	}
-	return true, acked
-}
-
+// A power cut at any write of appends with retention by size running
+// every few of them loses no acknowledged append that retention kept.
 func TestPowerCut_DuringRetentionLosesNothingAcknowledged(t *testing.T) {
-	var count faultfs.Counter
-	if _, acked := retentionPowerWorkload(faultfs.Wrap(faultfs.New(), count.Inject)); len(acked) == 0 {
-		t.Fatal("nothing acknowledged")
-	}
-	total := count.Mutating()
-	for k := 0; k <= total; k++ {
-		for _, torn := range []bool{false, true} {
-			t.Run(fmt.Sprintf("cut=%d/torn=%v", k, torn), func(t *testing.T) {
-				mem := faultfs.New()
-				created, acked := retentionPowerWorkload(faultfs.Wrap(mem, faultfs.CutAfter(k)))
-				after := mem.Crash(faultfs.CrashOptions{TornWrites: torn, Rand: randNew(uint64(k))})
-				checkAfterCut(t, after, created, acked)
-			})
-		}
-	}
+	cutAtEveryWrite(t, func(fsys vfs.FS) (bool, map[[2]int64]string) {
+		return appendWorkload(fsys, storage.TopicConfig{Partitions: 2, RetentionBytes: 700}, 30, 4)
+	})
 }
-
-type vfsFS = vfs.FS
-
-func randNew(k uint64) *rand.Rand { return rand.New(rand.NewPCG(k, 13)) }

@@ -15,6 +15,13 @@ import (
 // returning the value stored at each acknowledged (partition, offset). It
 // stops at the first error: that is where the power went.
 func powerWorkload(fsys vfs.FS) (created bool, acked map[[2]int64]string) {
+	return appendWorkload(fsys, storage.TopicConfig{Partitions: 2}, 24, 0)
+}
+
+// appendWorkload is powerWorkload with the topic's settings, the number of
+// appends and, when retainEvery is above 0, a retention pass after every
+// retainEvery appends.
+func appendWorkload(fsys vfs.FS, cfg storage.TopicConfig, appends, retainEvery int) (created bool, acked map[[2]int64]string) {
 	acked = map[[2]int64]string{}
 	e, err := Open("/data", Options{FS: fsys, SegmentBytes: 600, RetentionInterval: -1})
 	if err != nil {
@@ -22,10 +29,10 @@ func powerWorkload(fsys vfs.FS) (created bool, acked map[[2]int64]string) {
 	}
 	defer e.Close()
 	ctx := context.Background()
-	if err := e.CreateTopic(ctx, "t", storage.TopicConfig{Partitions: 2}); err != nil {
+	if err := e.CreateTopic(ctx, "t", cfg); err != nil {
 		return false, acked
 	}
-	for i := 0; i < 24; i++ {
+	for i := 0; i < appends; i++ {
 		parts := []storage.PartitionRecords{{Partition: i % 2, Records: []storage.Record{rec("k", fmt.Sprintf("v%d", i))}}}
 		if i%3 == 0 { // an append across both partitions
 			parts = append(parts, storage.PartitionRecords{Partition: 1 - i%2, Records: []storage.Record{rec("k", fmt.Sprintf("w%d", i))}})
@@ -37,13 +44,22 @@ func powerWorkload(fsys vfs.FS) (created bool, acked map[[2]int64]string) {
 		for j, part := range parts {
 			acked[[2]int64{int64(part.Partition), bases[j]}] = string(part.Records[0].Value)
 		}
+		if retainEvery > 0 && i%retainEvery == retainEvery-1 {
+			if err := e.EnforceRetention(); err != nil {
+				return true, acked
+			}
+		}
 	}
 	return true, acked
 }
 
-func TestPowerCut_AcknowledgedAppendsSurviveACutBetweenAnyTwoWrites(t *testing.T) {
+// cutAtEveryWrite runs workload once to count its writes, then once per
+// write with the power cut after it (and once more with the last write
+// torn), checking after each cut that every acknowledged append is there.
+func cutAtEveryWrite(t *testing.T, workload func(vfs.FS) (bool, map[[2]int64]string)) {
+	t.Helper()
 	var count faultfs.Counter
-	if _, acked := powerWorkload(faultfs.Wrap(faultfs.New(), count.Inject)); len(acked) == 0 {
+	if _, acked := workload(faultfs.Wrap(faultfs.New(), count.Inject)); len(acked) == 0 {
 		t.Fatal("the workload acknowledged nothing without faults")
 	}
 	total := count.Mutating()
@@ -51,12 +67,16 @@ func TestPowerCut_AcknowledgedAppendsSurviveACutBetweenAnyTwoWrites(t *testing.T
 		for _, torn := range []bool{false, true} {
 			t.Run(fmt.Sprintf("cut=%d/torn=%v", k, torn), func(t *testing.T) {
 				mem := faultfs.New()
-				created, acked := powerWorkload(faultfs.Wrap(mem, faultfs.CutAfter(k)))
+				created, acked := workload(faultfs.Wrap(mem, faultfs.CutAfter(k)))
 				after := mem.Crash(faultfs.CrashOptions{TornWrites: torn, Rand: rand.New(rand.NewPCG(uint64(k), 7))})
 				checkAfterCut(t, after, created, acked)
 			})
 		}
 	}
+}
+
+func TestPowerCut_AcknowledgedAppendsSurviveACutBetweenAnyTwoWrites(t *testing.T) {
+	cutAtEveryWrite(t, powerWorkload)
 }
 
 // checkAfterCut reopens the crashed disk: every acknowledged record is at
