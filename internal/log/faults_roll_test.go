@@ -20,33 +20,21 @@ import (
 	"github.com/heraldevents/herald/internal/vfs/faultfs"
 )
 
+// rollFaultEnv is faultEnv with a clock, for retention, and a topic "t"
+// of the given settings.
 type rollFaultEnv struct {
-	t     *testing.T
-	mem   *faultfs.MemFS
-	fault *diskFault
+	*faultEnv
 	clock *testClock
-	opts  Options
-	e     *Engine
 }
 
 func newRollFaultEnv(t *testing.T, segmentBytes int64, cfg storage.TopicConfig) *rollFaultEnv {
-	r := &rollFaultEnv{t: t, mem: faultfs.New(), fault: &diskFault{}, clock: newTestClock()}
+	r := &rollFaultEnv{faultEnv: &faultEnv{t: t, mem: faultfs.New(), fault: &diskFault{}}, clock: newTestClock()}
 	r.opts = Options{FS: faultfs.Wrap(r.mem, r.fault.inject), RetentionInterval: -1, SegmentBytes: segmentBytes, Now: r.clock.Now}
 	r.e = r.open()
 	if err := r.e.CreateTopic(context.Background(), "t", cfg); err != nil {
 		t.Fatal(err)
 	}
 	return r
-}
-
-func (r *rollFaultEnv) open() *Engine {
-	r.t.Helper()
-	e, err := Open("/data", r.opts)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.t.Cleanup(func() { e.Close() })
-	return e
 }
 
 func (r *rollFaultEnv) reopen() {
