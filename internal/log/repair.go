@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/heraldevents/herald/internal/storage"
@@ -221,7 +222,7 @@ func (r *repairer) emptyPartition(p *partInspection) error {
 func (r *repairer) move(path string) (string, error) {
 	rel := r.in.rel(path)
 	dst := filepath.Join(r.in.dir, filepath.FromSlash(r.qrel), filepath.FromSlash(rel))
-	if err := r.fs.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := r.makeDirs(filepath.Dir(dst)); err != nil {
 		return "", err
 	}
 	if err := r.fs.Rename(path, dst); err != nil {
@@ -239,6 +240,22 @@ func (r *repairer) setAside(rel, reason string) error {
 		return err
 	}
 	r.act(RepairAction{File: rel, Action: "set_aside", Byte: -1, SavedAs: saved, Reason: reason})
+	return nil
+}
+
+// makeDirs makes dir, under the data directory, and every directory
+// between them durable: what is set aside there must survive a power cut
+// once the original is cut.
+func (r *repairer) makeDirs(dir string) error {
+	if err := r.fs.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	root := filepath.Clean(r.in.dir)
+	for d := filepath.Clean(dir); d != root && strings.HasPrefix(d, root); d = filepath.Dir(d) {
+		if err := r.fs.SyncDir(filepath.Dir(d)); err != nil {
+			return fmt.Errorf("sync %s: %w", filepath.Dir(d), err)
+		}
+	}
 	return nil
 }
 

@@ -204,7 +204,7 @@ func (w *segmentRewrite) write(b []byte) error {
 func (r *repairer) saveBytes(path string, src vfs.File, from, to int64) (string, error) {
 	rel := fmt.Sprintf("%s.bytes-%d-%d", r.in.rel(path), from, to)
 	dst := filepath.Join(r.in.dir, filepath.FromSlash(r.qrel), filepath.FromSlash(rel))
-	if err := r.fs.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := r.makeDirs(filepath.Dir(dst)); err != nil {
 		return "", err
 	}
 	f, err := r.fs.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
