@@ -170,13 +170,11 @@ func TestFaults_AFailedUpdateTopicLeavesNoNewPartition(t *testing.T) {
 	}
 }
 
-// Appends, reads from the start and at random offsets, retention and
+// Appends, reads of every third offset from the start, retention and
 // compaction all at once: run with -race. Every record a read returns must
 // be the one appended at its offset.
 func TestRetention_CompactionAndReadsAtOnceServeEveryRecordAtItsOffset(t *testing.T) {
-	mem := faultfs.New()
-	clock := newTestClock()
-	e, err := Open("/data", Options{FS: mem, RetentionInterval: -1, SegmentBytes: 400, Now: clock.Now})
+	e, err := Open("/data", Options{FS: faultfs.New(), RetentionInterval: -1, SegmentBytes: 400, Now: newTestClock().Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,21 +186,8 @@ func TestRetention_CompactionAndReadsAtOnceServeEveryRecordAtItsOffset(t *testin
 	stop := make(chan struct{})
 	errs := make(chan error, 16)
 	var wg sync.WaitGroup
-	for p := 0; p < 2; p++ {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r := rec(fmt.Sprint("k", i%7), fmt.Sprint(p, ":", i))
-				if _, err := e.Append(ctx, "t", []storage.PartitionRecords{{Partition: p, Records: []storage.Record{r}}}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
+	// untilStopped runs step over and over until stop closes or step fails.
+	untilStopped := func(step func() error) {
 		wg.Go(func() {
 			for {
 				select {
@@ -210,46 +195,48 @@ func TestRetention_CompactionAndReadsAtOnceServeEveryRecordAtItsOffset(t *testin
 					return
 				default:
 				}
-				start, end, err := e.Offsets(ctx, "t", p)
-				if err != nil {
+				if err := step(); err != nil {
 					errs <- err
 					return
-				}
-				for o := start; o < end; o += 3 {
-					recs, err := e.Read(ctx, "t", p, o, 10, 1<<20)
-					if errors.Is(err, storage.ErrOffsetOutOfRange) {
-						break // retention moved the start
-					}
-					if err != nil {
-						errs <- fmt.Errorf("read %d at %d: %w", p, o, err)
-						return
-					}
-					for _, r := range recs {
-						if r.Offset < o || string(r.Value) != fmt.Sprint(p, ":", r.Offset) {
-							errs <- fmt.Errorf("partition %d read at %d: offset %d holds %q", p, o, r.Offset, r.Value)
-							return
-						}
-					}
 				}
 			}
 		})
 	}
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
+	for p := 0; p < 2; p++ {
+		i := 0
+		untilStopped(func() error {
+			r := rec(fmt.Sprint("k", i%7), fmt.Sprint(p, ":", i)) // the i-th append of p is at offset i
+			i++
+			_, err := e.Append(ctx, "t", []storage.PartitionRecords{{Partition: p, Records: []storage.Record{r}}})
+			return err
+		})
+		untilStopped(func() error {
+			start, end, err := e.Offsets(ctx, "t", p)
+			if err != nil {
+				return err
 			}
-			if err := e.EnforceRetention(); err != nil {
-				errs <- err
-				return
+			for o := start; o < end; o += 3 {
+				recs, err := e.Read(ctx, "t", p, o, 10, 1<<20)
+				if errors.Is(err, storage.ErrOffsetOutOfRange) {
+					return nil // retention moved the start
+				}
+				if err != nil {
+					return fmt.Errorf("read %d at %d: %w", p, o, err)
+				}
+				for _, r := range recs {
+					if r.Offset < o || string(r.Value) != fmt.Sprint(p, ":", r.Offset) {
+						return fmt.Errorf("partition %d read at %d: offset %d holds %q", p, o, r.Offset, r.Value)
+					}
+				}
 			}
-			if err := e.Compact(); err != nil {
-				errs <- err
-				return
-			}
+			return nil
+		})
+	}
+	untilStopped(func() error {
+		if err := e.EnforceRetention(); err != nil {
+			return err
 		}
+		return e.Compact()
 	})
 	time.Sleep(1500 * time.Millisecond)
 	close(stop)
