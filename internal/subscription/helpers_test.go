@@ -115,6 +115,24 @@ func (v *env) publishHeld(topic string) {
 	}
 }
 
+// behindTheHead publishes 20 rounds of one event for each of 100 keys to
+// orders (behind the held head the caller published) and pulls
+// subscription s dry after each
+// round, 10 at a time, handing each pull to handle.
+func (v *env) behindTheHead(handle func([]Delivery)) {
+	v.t.Helper()
+	keys := make([]string, 100)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%d", i)
+	}
+	for range 20 {
+		v.publish("orders", keys...)
+		for ds := v.pull("orders", "s", 10); len(ds) > 0; ds = v.pull("orders", "s", 10) {
+			handle(ds)
+		}
+	}
+}
+
 var seqMu sync.Mutex
 var seqN int
 

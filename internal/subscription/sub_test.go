@@ -959,16 +959,7 @@ func TestCursor_EventsHandledBehindAHeldHeadLeaveNoScanBehind(t *testing.T) {
 	v.topic("orders", 1)
 	v.sub("orders", "s", Config{})
 	v.publishHeld("orders")
-	for range 20 {
-		keys := make([]string, 100)
-		for i := range keys {
-			keys[i] = fmt.Sprintf("k%d", i)
-		}
-		v.publish("orders", keys...)
-		for ds := v.pull("orders", "s", 10); len(ds) > 0; ds = v.pull("orders", "s", 10) {
-			v.ack("orders", "s", ds...)
-		}
-	}
+	v.behindTheHead(func(ds []Delivery) { v.ack("orders", "s", ds...) })
 	s, _ := v.m.get("orders", "s")
 	s.mu.Lock()
 	defer s.mu.Unlock()
