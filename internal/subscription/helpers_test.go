@@ -117,8 +117,8 @@ func (v *env) publishHeld(topic string) {
 
 // behindTheHead publishes 20 rounds of one event for each of 100 keys to
 // orders (behind the held head the caller published) and pulls
-// subscription s dry after each
-// round, 10 at a time, handing each pull to handle.
+// subscription s dry after each round, 10 at a time, handing each pull to
+// handle.
 func (v *env) behindTheHead(handle func([]Delivery)) {
 	v.t.Helper()
 	keys := make([]string, 100)
