@@ -2,7 +2,9 @@ package event
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -21,27 +23,38 @@ const (
 // A header given twice, a ce-datacontenttype header (binary mode uses
 // Content-Type), a malformed ce-time or a value that does not decode to
 // UTF-8 is an error that wraps a *ValidationError naming the attribute.
+// It decodes every header it can: when several do not decode, the error
+// lists each, by attribute name, and the event decoded as far as it could
+// be is returned with it.
 func FromHTTP(h http.Header, body []byte) (*Event, error) {
 	e := &Event{}
 	var seen attrSet
 	seenContentType := false
-	for key, values := range h {
+	var d jsonDecoder // for its errors
+	for _, key := range slices.Sorted(maps.Keys(h)) {
+		values := h[key]
+		var name string
 		var err error
 		switch {
 		case strings.EqualFold(key, httpContentType):
+			name = attrDataContentType
 			if err = once(attrDataContentType, seenContentType, values); err == nil {
 				seenContentType = true
 				e.DataContentType = values[0]
 			}
 		case hasPrefixFold(key, httpPrefix):
-			err = e.setHTTPAttr(strings.ToLower(key[len(httpPrefix):]), values, &seen)
+			name = strings.ToLower(key[len(httpPrefix):])
+			err = e.setHTTPAttr(name, values, &seen)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("event: HTTP binary mode: %w", err)
+			d.errs = append(d.errs, namedError{name, err})
 		}
 	}
 	if len(body) > 0 {
 		e.Data = body
+	}
+	if d.errs != nil {
+		return e, fmt.Errorf("event: HTTP binary mode: %w", d.failed(nil, nil))
 	}
 	return e, nil
 }

@@ -127,9 +127,6 @@ func decodeEvents(mode contentMode, h http.Header, body []byte) ([]*event.Event,
 	default:
 		var e *event.Event
 		e, err = event.FromHTTP(h, body)
-		if e == nil {
-			e = &event.Event{}
-		}
 		events = []*event.Event{e}
 	}
 	if err == nil {

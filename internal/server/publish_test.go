@@ -285,3 +285,26 @@ func TestPublish_StructuredDecodeErrorsNameEveryBrokenAttribute(t *testing.T) {
 		t.Errorf("attributes %v, want %v", got, want)
 	}
 }
+
+// In binary mode too, every header that does not decode is named, and the
+// attributes given in the other headers are not reported missing.
+func TestPublish_BinaryDecodeErrorsNameEveryBrokenAttributeAndNoGivenOne(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	headers := append(binaryHeaders("b1"), "ce-time", "noon", "ce-datacontenttype", "application/json",
+		"ce-subject", "a", "ce-subject", "b", "ce-ext", "%zz")
+	p := env.do("POST", "/v1/topics/orders/events", `{}`, headers...).wantProblem(t, 400, "invalid_event")
+	var got []string
+	for _, e := range p.Errors {
+		if e.Index != nil || e.Rule == "" {
+			t.Errorf("error %+v has an index outside batch mode, or no rule", e)
+		}
+		got = append(got, e.Attribute)
+	}
+	if want := []string{"datacontenttype", "ext", "subject", "time"}; !slices.Equal(got, want) {
+		t.Errorf("attributes %v, want %v", got, want)
+	}
+	if !strings.HasPrefix(p.Detail, `invalid event: attribute "datacontenttype"`) {
+		t.Errorf("detail %q", p.Detail)
+	}
+	env.do("GET", "/v1/topics/orders", "").wantProblem(t, 404, "unknown_topic")
+}
