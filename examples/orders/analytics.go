@@ -28,8 +28,8 @@ func newAnalytics() *Analytics {
 
 func (a *Analytics) routes() []route {
 	return []route{
-		on(TopicOrders, "analytics", a.orderPlaced),
-		on(TopicPayments, "analytics", a.payment),
+		on(TopicOrders, "analytics", a.orderPlaced, TypeOrderPlaced),
+		on(TopicPayments, "analytics", a.payment, TypePaymentCompleted, TypePaymentFailed),
 	}
 }
 

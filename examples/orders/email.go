@@ -37,9 +37,9 @@ func newEmail(log *slog.Logger) *Email {
 
 func (m *Email) routes() []route {
 	return []route{
-		on(TopicOrders, "email", m.orderPlaced),
+		on(TopicOrders, "email", m.orderPlaced, TypeOrderPlaced),
 		on(TopicPayments, "email", m.paymentFailed, TypePaymentFailed),
-		on(TopicShipping, "email", m.shipmentScheduled),
+		on(TopicShipping, "email", m.shipmentScheduled, TypeShipmentScheduled),
 	}
 }
 

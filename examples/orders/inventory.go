@@ -22,7 +22,7 @@ func newInventory(c *herald.Client) *Inventory {
 }
 
 func (inv *Inventory) routes() []route {
-	return []route{on(TopicOrders, "inventory", inv.orderPlaced)}
+	return []route{on(TopicOrders, "inventory", inv.orderPlaced, TypeOrderPlaced)}
 }
 
 func (inv *Inventory) orderPlaced(ctx context.Context, e herald.Event[OrderPlaced]) error {

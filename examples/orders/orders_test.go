@@ -408,6 +408,34 @@ func TestRun_PlacesOrdersAndPrintsTheFirstOrdersChain(t *testing.T) {
 	}
 }
 
+// The orders topic of the README's first steps already holds an
+// order.placed event of another shape: the services take only their own
+// event types, so the summary counts the four orders placed, not it.
+func TestRun_EventsOfOtherTypesOnItsTopicsAreLeftAlone(t *testing.T) {
+	dir := t.TempDir()
+	c, err := herald.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := herald.MustNewEvent("order.placed", map[string]any{"order": 42, "total": 99.5},
+		herald.WithKey("order-42"), herald.WithSource("/shop"))
+	if _, err := c.Publish(context.Background(), TopicOrders, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"-data", dir}, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"analytics: 4 orders placed for $1567.94; 3 paid ($268.94 collected), 1 declined", "email: 8 sent"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}
+
 func TestRun_WithoutDataUsesATemporaryDirectoryAndRemovesIt(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)

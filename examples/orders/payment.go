@@ -25,7 +25,7 @@ func newPayment(c *herald.Client) *Payment {
 }
 
 func (p *Payment) routes() []route {
-	return []route{on(TopicInventory, "payment", p.stockReserved)}
+	return []route{on(TopicInventory, "payment", p.stockReserved, TypeStockReserved)}
 }
 
 func (p *Payment) stockReserved(ctx context.Context, e herald.Event[StockReserved]) error {
