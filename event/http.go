@@ -2,9 +2,7 @@ package event
 
 import (
 	"fmt"
-	"maps"
 	"net/http"
-	"slices"
 	"strings"
 )
 
@@ -30,9 +28,8 @@ func FromHTTP(h http.Header, body []byte) (*Event, error) {
 	e := &Event{}
 	var seen attrSet
 	seenContentType := false
-	var d jsonDecoder // for its errors
-	for _, key := range slices.Sorted(maps.Keys(h)) {
-		values := h[key]
+	var d jsonDecoder            // for its errors
+	for key, values := range h { // failed sorts the errors by name
 		var name string
 		var err error
 		switch {
