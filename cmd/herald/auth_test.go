@@ -94,3 +94,23 @@ func TestCLI_UnauthorizedNamesHERALD_TOKEN(t *testing.T) {
 		t.Errorf("with the right token: %s", r.stderr)
 	}
 }
+
+// An auth file without tokens would let in everyone (the keyring is empty,
+// which means no authentication): serve refuses it, on any address, and
+// leaves the data directory untouched.
+func TestServe_AnAuthFileWithoutTokensIsRefused(t *testing.T) {
+	for _, body := range []string{`{"tokens": []}`, `{}`, `null`} {
+		file := filepath.Join(t.TempDir(), "auth.json")
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		data := filepath.Join(t.TempDir(), "data")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r := runApp(ctx, nil, "", "serve", "--addr", "0.0.0.0:0", "--data", data, "--auth-file", file)
+		cancel()
+		r.wantOneErrorLine(t, "auth file", file, "no tokens")
+		if _, err := os.Stat(data); err == nil {
+			t.Errorf("%s: the data directory was created", body)
+		}
+	}
+}

@@ -139,6 +139,11 @@ func (k *Keyring) LoadFile(name string) error {
 	if err := dec.Decode(&f); err != nil {
 		return fmt.Errorf("auth file %s: %w", name, err)
 	}
+	if len(f.Tokens) == 0 {
+		// With no token the keyring could be empty, which means no
+		// authentication: the opposite of what an auth file asks for.
+		return fmt.Errorf(`auth file %s: no tokens: list at least one in "tokens" (herald token create makes entries)`, name)
+	}
 	for i, t := range f.Tokens {
 		p, h, err := t.check()
 		if err != nil {

@@ -320,6 +320,7 @@ func TestAuth_BadAuthFilesAreRefusedNamingTheEntry(t *testing.T) {
 		{`{"tokens": [{"name": "a", "sha256": "` + strings.Repeat("a", 64) + `", "grants": [{"topics": "x", "actions": ["delete"]}]}]}`, `action "delete"`},
 		{`{"tokens": [{"name": "a", "sha256": "` + strings.Repeat("a", 64) + `", "grants": [{"topics": "", "actions": ["admin"]}]}]}`, "needs topics"},
 		{`{"tokenz": []}`, "unknown field"},
+		{`{"tokens": []}`, "no tokens"},
 	} {
 		file := filepath.Join(t.TempDir(), "auth.json")
 		os.WriteFile(file, []byte(tc.body), 0o600)
