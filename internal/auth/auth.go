@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"strings"
@@ -139,18 +140,30 @@ func (k *Keyring) LoadFile(name string) error {
 	if err := dec.Decode(&f); err != nil {
 		return fmt.Errorf("auth file %s: %w", name, err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("auth file %s: something follows after the JSON object; keep every token in its one \"tokens\" list", name)
+	}
 	if len(f.Tokens) == 0 {
 		// With no token the keyring could be empty, which means no
 		// authentication: the opposite of what an auth file asks for.
 		return fmt.Errorf(`auth file %s: no tokens: list at least one in "tokens" (herald token create makes entries)`, name)
 	}
+	seen := map[[sha256.Size]byte]int{} // token index by hash
+	keys := make([]key, 0, len(f.Tokens))
 	for i, t := range f.Tokens {
 		p, h, err := t.check()
+		if err == nil {
+			if j, dup := seen[h]; dup {
+				err = fmt.Errorf("the same sha256 as token %d (%q): a token has one entry; put all its grants there", j, f.Tokens[j].Name)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("auth file %s: token %d (%q): %w", name, i, t.Name, err)
 		}
-		k.keys = append(k.keys, key{hash: h, p: p})
+		seen[h] = i
+		keys = append(keys, key{hash: h, p: p})
 	}
+	k.keys = append(k.keys, keys...)
 	return nil
 }
 
@@ -182,6 +195,9 @@ func (t FileToken) check() (*Principal, [sha256.Size]byte, error) {
 func (g Grant) check() error {
 	if g.Topics == "" {
 		return errors.New("a grant needs topics (a topic name or a pattern with *)")
+	}
+	if len(g.Actions) == 0 {
+		return fmt.Errorf("grant topics %q needs actions: publish, consume or admin", g.Topics)
 	}
 	if _, err := path.Match(g.Topics, ""); err != nil {
 		return fmt.Errorf("grant topics %q: %w", g.Topics, err)

@@ -321,6 +321,13 @@ func TestAuth_BadAuthFilesAreRefusedNamingTheEntry(t *testing.T) {
 		{`{"tokens": [{"name": "a", "sha256": "` + strings.Repeat("a", 64) + `", "grants": [{"topics": "", "actions": ["admin"]}]}]}`, "needs topics"},
 		{`{"tokenz": []}`, "unknown field"},
 		{`{"tokens": []}`, "no tokens"},
+		{`{"tokens": [{"name": "a", "sha256": "` + strings.Repeat("a", 64) + `", "grants": [{"topics": "x", "actions": []}]}]}`, "needs actions"},
+		{`{"tokens": [{"name": "a", "sha256": "` + strings.Repeat("a", 64) + `", "grants": [{"topics": "x"}]}]}`, "needs actions"},
+		{`{"tokens": [{"name": "a", "sha256": "` + strings.Repeat("a", 64) + `", "grants": [{"topics": "x", "actions": ["consume"]}]},
+		              {"name": "b", "sha256": "` + strings.Repeat("A", 64) + `", "grants": [{"topics": "*", "actions": ["admin"]}]}]}`,
+			`token 1 ("b"): the same sha256 as token 0 ("a")`},
+		{`{"tokens": [{"name": "a", "sha256": "` + strings.Repeat("a", 64) + `", "grants": []}]}
+		  {"tokens": [{"name": "b", "sha256": "` + strings.Repeat("b", 64) + `", "grants": []}]}`, "after the JSON object"},
 	} {
 		file := filepath.Join(t.TempDir(), "auth.json")
 		os.WriteFile(file, []byte(tc.body), 0o600)
