@@ -27,6 +27,8 @@ type Supervisor struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	done     chan struct{}
+	hurry    context.Context    // ends with Stop's ctx: a pusher being restarted stops waiting for its requests
+	hurryUp  context.CancelFunc // ends hurry
 }
 
 type supervised struct {
@@ -42,6 +44,7 @@ func Supervise(m *subscription.Manager, every time.Duration, opts Options) *Supe
 	}
 	s := &Supervisor{m: m, opts: opts, every: every, running: map[string]*supervised{},
 		stop: make(chan struct{}), done: make(chan struct{})}
+	s.hurry, s.hurryUp = context.WithCancel(context.Background())
 	go s.run()
 	return s
 }
@@ -79,6 +82,11 @@ func (s *Supervisor) reconcile() {
 		s.stopOne(r)
 		delete(s.running, key)
 	}
+	select {
+	case <-s.stop:
+		return // stopping: start nothing that Stop would abort at once
+	default:
+	}
 	for key, info := range want {
 		cfg := Config(*info.Config.Push)
 		if cfg.Check() != nil {
@@ -89,26 +97,33 @@ func (s *Supervisor) reconcile() {
 }
 
 func (s *Supervisor) stopOne(r *supervised) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(s.hurry, 30*time.Second)
 	defer cancel()
 	r.p.Stop(ctx)
 }
 
 // Stop stops looking and stops every pusher, waiting for their requests in
-// flight until ctx ends. Calling it again is harmless.
+// flight until ctx ends; then it aborts them (each is nacked) and returns
+// ctx's error. When Stop returns, no pusher runs. Calling it again is
+// harmless.
 func (s *Supervisor) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	select {
 	case <-s.done:
 	case <-ctx.Done():
-		return ctx.Err()
+		s.hurryUp() // the look in progress may be stopping a pusher
+		<-s.done
 	}
+	defer s.hurryUp()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
 	for key, r := range s.running {
 		errs = append(errs, r.p.Stop(ctx))
 		delete(s.running, key)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	return errors.Join(errs...)
 }

@@ -3,8 +3,12 @@ package push
 import (
 	"context"
 	"errors"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/heraldevents/herald/internal/subscription"
 )
@@ -58,4 +62,38 @@ func TestSupervisor_StopTwiceIsHarmless(t *testing.T) {
 	if err := sup.Stop(context.Background()); err != nil {
 		t.Fatalf("second stop: %v", err)
 	}
+}
+
+// Stop's context may end while the supervisor is stopping a pusher whose
+// settings changed: that pusher aborts its request (a nack), and when Stop
+// returns no pusher runs and no lease is left held.
+func TestSupervisor_StopWhoseContextEndsStopsThePusherBeingRestarted(t *testing.T) {
+	v := newEnv(t)
+	var arrived atomic.Int64
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ []byte, _ int) {
+		arrived.Add(1)
+		<-r.Context().Done() // never answers
+	})
+	v.topic("orders", 1)
+	push := subscription.PushSettings{URL: rc.srv.URL, Timeout: time.Minute}
+	v.sub("orders", "webhook", subscription.Config{MaxAttempts: 1, Push: &push})
+	sup := Supervise(v.m, 20*time.Millisecond, Options{})
+	v.publish("orders", "a")
+	eventually(t, "a request in flight", func() bool { return arrived.Load() == 1 })
+	changed := push
+	changed.MaxInFlight = 2
+	v.sub("orders", "webhook", subscription.Config{MaxAttempts: 1, Push: &changed})
+	time.Sleep(200 * time.Millisecond) // the supervisor is stopping the pusher: it waits for the request
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := sup.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Stop: %v, want the context's error", err)
+	}
+	dead := v.deadLetters("orders.webhook.dlq")
+	if len(dead) != 1 || dead[0].Extensions[subscription.ExtReason] != "push: stopped before the receiver replied" {
+		t.Fatalf("after Stop the request still runs: dead letters %v", dead)
+	}
+	rc.srv.Close()
+	v.close()
+	goleak.VerifyNone(t)
 }
