@@ -53,6 +53,7 @@ func TestRetryAfter(t *testing.T) {
 		{"date", 503, now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
 		{"date in the past", 503, now.Add(-time.Hour).Format(http.TimeFormat), 0},
 		{"capped", 429, "86400", maxRetryAfter},
+		{"past int64: capped too", 503, "99999999999999999999", maxRetryAfter},
 		{"negative", 429, "-5", 0},
 		{"garbage", 503, "soon", 0},
 		{"absent", 503, "", 0},

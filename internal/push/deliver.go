@@ -167,7 +167,7 @@ func retryAfter(resp *http.Response, now time.Time) time.Duration {
 	}
 	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
 	var d time.Duration
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) { // too many digits: the largest (or smallest) int64
 		d = time.Duration(min(max(secs, 0), int64(maxRetryAfter/time.Second))) * time.Second
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)
