@@ -35,7 +35,7 @@ func TestToken_CreateMakesOnlyEntriesServeAccepts(t *testing.T) {
 		parts []string
 	}{
 		{[]string{"x", "--topics", ""}, []string{`--topics ""`, "a grant needs topics"}},
-		{[]string{"x", "--topics", "orders["}, []string{`--topics "orders["`, "syntax error"}},
+		{[]string{"x", "--topics", "orders["}, []string{`--topics "orders["`, `'[' is not in topic names`}},
 		{[]string{"", "--topics", "orders"}, []string{"name is required"}},
 		{[]string{"x", "--action", "read"}, []string{`--action "read"`}},
 	} {
