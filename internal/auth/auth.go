@@ -100,7 +100,7 @@ func (k *Keyring) AddToken(name, token string) {
 // constant time, so the answer's timing says nothing of how close a guess
 // came.
 func (k *Keyring) Lookup(token string) (*Principal, bool) {
-	if k == nil {
+	if k == nil || token == "" { // no token: a request without one is not let in by any entry
 		return nil, false
 	}
 	h := sha256.Sum256([]byte(token))
@@ -181,6 +181,9 @@ func (t FileToken) check() (*Principal, [sha256.Size]byte, error) {
 		return nil, h, errors.New("sha256 must be 64 hex digits: the SHA-256 of the token (herald token create prints it)")
 	}
 	copy(h[:], raw)
+	if h == sha256.Sum256(nil) {
+		return nil, h, errors.New("sha256 is the SHA-256 of the empty string, not of a token (was the token variable empty when it was hashed?)")
+	}
 	if t.Name == "" {
 		return nil, h, errors.New("name is required")
 	}

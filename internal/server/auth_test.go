@@ -321,6 +321,8 @@ func TestAuth_BadAuthFilesAreRefusedNamingTheEntry(t *testing.T) {
 		{`{"tokens": [{"name": "a", "sha256": "` + strings.Repeat("a", 64) + `", "grants": [{"topics": "", "actions": ["admin"]}]}]}`, "needs topics"},
 		{`{"tokenz": []}`, "unknown field"},
 		{`{"tokens": []}`, "no tokens"},
+		{`{"tokens": [{"name": "a", "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "grants": [{"topics": "x", "actions": ["consume"]}]}]}`,
+			"the SHA-256 of the empty string"},
 		{`{"tokens": [{"name": "a", "sha256": "` + strings.Repeat("a", 64) + `", "grants": [{"topics": "orders?", "actions": ["admin"]}]}]}`, `grant topics "orders?"`},
 		{`{"tokens": [{"name": "a", "sha256": "` + strings.Repeat("a", 64) + `", "grants": [{"topics": "[a-o]*", "actions": ["admin"]}]}]}`, `grant topics "[a-o]*"`},
 		{`{"tokens": [{"name": "a", "sha256": "` + strings.Repeat("a", 64) + `", "grants": [{"topics": "orders ", "actions": ["admin"]}]}]}`, `grant topics "orders "`},
@@ -369,5 +371,22 @@ func TestAuth_ADeadLetterTopicNeedsAdminOnIt(t *testing.T) {
 	}
 	if _, err := env.broker.Topic(t.Context(), "orders"); err == nil {
 		t.Errorf("topic orders was created through a token with no grant on it")
+	}
+}
+
+// No token is the empty string: a request without one (or with an empty
+// one) is refused even when the empty string was given as a token.
+func TestAuth_AnEmptyTokenLetsNothingIn(t *testing.T) {
+	e := newEnv(t, broker.Options{}, Options{Tokens: []string{""}})
+	for _, header := range []string{"", "Bearer ", "Bearer"} {
+		req := httptest.NewRequest(http.MethodGet, "/v1/topics", nil)
+		if header != "" {
+			req.Header.Set("Authorization", header)
+		}
+		rec := httptest.NewRecorder()
+		e.srv.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("Authorization %q: %d, want 401", header, rec.Code)
+		}
 	}
 }
