@@ -87,6 +87,10 @@ func TestStatusReason(t *testing.T) {
 		{"unknown status", "", "", 599, "push: 599"},
 		{"a redirect is a failure", "", "", 302, "push: 302 Found"},
 		{"long", "text/plain", long, 500, "push: 500 Internal Server Error: " + strings.Repeat("é", 100) + "…"},
+		// The reply is read up to maxReplyRead bytes, which may end inside a character.
+		{"read up to inside a character", "text/plain", ("database down\n" + long)[:14+len(long)-1], 500, "push: 500 Internal Server Error: database down"},
+		{"first line read up to inside a character", "text/plain", long[:len(long)-1], 500, "push: 500 Internal Server Error: " + strings.Repeat("é", 100) + "…"},
+		{"not UTF-8", "text/plain", "data\xffbase down", 500, "push: 500 Internal Server Error"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

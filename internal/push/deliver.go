@@ -139,24 +139,34 @@ func hint(contentType string, reply []byte) string {
 	mt, _, _ := mime.ParseMediaType(contentType)
 	textual := strings.HasPrefix(mt, "text/") && mt != "text/html" ||
 		strings.HasSuffix(mt, "/json") || strings.HasSuffix(mt, "+json")
-	if !textual || !utf8.Valid(reply) {
+	if !textual {
 		return ""
 	}
+	// Only the quoted part must be UTF-8: the reply read may end inside a
+	// character (it is read up to maxReplyRead).
 	line, _, _ := strings.Cut(string(reply), "\n")
+	line = strings.TrimSpace(line)
+	more := ""
+	if len(line) > maxHint {
+		i := maxHint
+		for i > 0 && !utf8.RuneStart(line[i]) {
+			i--
+		}
+		line, more = line[:i], "…"
+	}
+	if !utf8.ValidString(line) {
+		return ""
+	}
 	line = strings.TrimSpace(strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
 		}
 		return r
 	}, line))
-	if len(line) > maxHint {
-		i := maxHint
-		for i > 0 && !utf8.RuneStart(line[i]) {
-			i--
-		}
-		line = line[:i] + "…"
+	if line == "" {
+		return ""
 	}
-	return line
+	return line + more
 }
 
 // retryAfter reads Retry-After (seconds or an HTTP date) of a 429 or 503
