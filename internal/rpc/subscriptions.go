@@ -35,6 +35,12 @@ func (s *Service) PutSubscription(ctx context.Context, req *connect.Request[hera
 	if err != nil {
 		return nil, toConnect(err)
 	}
+	// Push settings are not part of the protobuf API: a change keeps them
+	// (set over HTTP) instead of turning push off.
+	if old, err := m.Get(ctx, req.Msg.GetTopic(), req.Msg.GetName()); err == nil && old.Config.Push != nil {
+		push := *old.Config.Push
+		cfg.Push = &push
+	}
 	info, created, err := m.Put(ctx, req.Msg.GetTopic(), req.Msg.GetName(), cfg)
 	if err != nil {
 		return nil, toConnect(err)
