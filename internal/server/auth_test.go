@@ -374,6 +374,37 @@ func TestAuth_ADeadLetterTopicNeedsAdminOnIt(t *testing.T) {
 	}
 }
 
+// The default dead-letter topic {topic}.{name}.dlq needs no grant of its
+// own only when the name has no dot: "shop.x.s.dlq" is also the default of
+// subscription s on topic shop.x, which a token with admin on shop alone
+// must not write into.
+func TestAuth_TheDefaultDeadLetterTopicOfADottedNameNeedsAdminOnIt(t *testing.T) {
+	sum := sha256.Sum256([]byte("shop-token"))
+	file := filepath.Join(t.TempDir(), "auth.json")
+	body := `{"tokens": [{"name": "shop", "sha256": "` + hex.EncodeToString(sum[:]) + `", "grants": [{"topics": "shop", "actions": ["admin"]}]}]}`
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys := &auth.Keyring{}
+	if err := keys.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	env := newEnv(t, broker.Options{}, Options{Keys: keys})
+	tok := []string{"Authorization", "Bearer shop-token"}
+	if r := env.do("PUT", "/v1/topics/shop", "", tok...); r.status != 201 {
+		t.Fatalf("create shop: %d %s", r.status, r.body)
+	}
+	if r := env.do("PUT", "/v1/topics/shop/subscriptions/x.s", `{"maxAttempts":1}`, tok...); r.status != 403 {
+		t.Errorf("subscription x.s with the default dead-letter topic shop.x.s.dlq: %d %s, want 403", r.status, r.body)
+	}
+	if r := env.do("PUT", "/v1/topics/shop/subscriptions/s", `{"maxAttempts":1}`, tok...); r.status != 201 {
+		t.Errorf("subscription s with the default dead-letter topic shop.s.dlq: %d %s, want 201", r.status, r.body)
+	}
+	if _, err := env.broker.Topic(t.Context(), "shop.x.s.dlq"); err == nil {
+		t.Errorf("topic shop.x.s.dlq was created through a token with no grant on it")
+	}
+}
+
 // No token is the empty string: a request without one (or with an empty
 // one) is refused even when the empty string was given as a token.
 func TestAuth_AnEmptyTokenLetsNothingIn(t *testing.T) {

@@ -108,9 +108,11 @@ func defaultDeadLetterTopic(topic, name string) string { return topic + "." + na
 // principal in ctx, when the server checks tokens) may not administer:
 // Herald creates that topic and writes into it for the subscription. The
 // default one, named after the subscription's topic, goes with the
-// permission to make the subscription.
+// permission to make the subscription when the name has no dot: only then
+// is {topic}.{name}.dlq no other subscription's default ("a.x.s.dlq" is
+// that of x.s on a and of s on a.x).
 func checkDeadLetterGrant(ctx context.Context, topic, name, dlq string) error {
-	if dlq == defaultDeadLetterTopic(topic, name) {
+	if dlq == defaultDeadLetterTopic(topic, name) && !strings.Contains(name, ".") {
 		return nil
 	}
 	if err := auth.Check(ctx, auth.Admin, dlq); err != nil {
