@@ -336,6 +336,9 @@ func (e *Event) decodeData(d *jsonDecoder) error {
 		return nil
 	}
 	s, _, err := jsonString(attrData, d.data)
+	if err != nil && d.data[0] == '"' {
+		return err
+	}
 	if err != nil {
 		return &ValidationError{Attribute: attrData, Rule: fmt.Sprintf(
 			"must be a JSON string when datacontenttype %s is not JSON (send binary data as data_base64), got %s",
@@ -359,7 +362,9 @@ func (e *Event) decodeBase64(s string) error {
 	return nil
 }
 
-// jsonString decodes a JSON string; ok is false for null.
+// jsonString decodes a JSON string; ok is false for null. A string that
+// is not UTF-8, or escapes half of a UTF-16 surrogate pair, is an error:
+// encoding/json would turn those into U+FFFD, changing the value silently.
 func jsonString(name string, raw []byte) (s string, ok bool, err error) {
 	if isNull(raw) {
 		return "", false, nil
@@ -368,7 +373,10 @@ func jsonString(name string, raw []byte) (s string, ok bool, err error) {
 		return "", false, &ValidationError{Attribute: name, Rule: "must be a JSON string, got " + jsonKind(raw)}
 	}
 	body := raw[1 : len(raw)-1]
-	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+	if !utf8.Valid(body) {
+		return "", false, &ValidationError{Attribute: name, Rule: "must be a JSON string of valid UTF-8"}
+	}
+	if bytes.IndexByte(body, '\\') < 0 {
 		return string(body), true, nil
 	}
 	return unescapeJSONString(name, raw)
@@ -377,11 +385,42 @@ func jsonString(name string, raw []byte) (s string, ok bool, err error) {
 // unescapeJSONString is the slow path of jsonString, kept apart so that its
 // escaping variable does not cost the fast path an allocation.
 func unescapeJSONString(name string, raw []byte) (string, bool, error) {
+	if hasLoneSurrogate(raw[1 : len(raw)-1]) {
+		return "", false, &ValidationError{Attribute: name,
+			Rule: `must not escape a lone UTF-16 surrogate (\ud800-\udfff not in a pair)`}
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", false, &ValidationError{Attribute: name, Rule: err.Error()}
 	}
 	return s, true, nil
+}
+
+// hasLoneSurrogate reports whether the body of a valid JSON string has a
+// \u escape of a surrogate that is not half of a high-low pair.
+func hasLoneSurrogate(body []byte) bool {
+	high := false // the escape just before was a high surrogate
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' || body[i+1] != 'u' {
+			if high {
+				return true
+			}
+			if body[i] == '\\' {
+				i++
+			}
+			continue
+		}
+		var r rune
+		for _, c := range body[i+2 : i+6] {
+			r = r<<4 | rune(unhex(c))
+		}
+		i += 5
+		if low := r >= 0xdc00 && r <= 0xdfff; low != high {
+			return true
+		}
+		high = r >= 0xd800 && r <= 0xdbff
+	}
+	return high
 }
 
 // jsonExtension decodes an extension value (string, boolean or integer) to

@@ -145,6 +145,8 @@ func TestJSON_DecodesAttributes(t *testing.T) {
 			with(minimalEvent(), func(e *Event) { e.Data = []byte{0, 1, 0xff} })},
 		{"escaped strings", `{` + head + `,"subject":"a\u00e9\n\"b\""}`,
 			with(minimalEvent(), func(e *Event) { e.Subject = "aé\n\"b\"" })},
+		{"escaped surrogate pair", `{` + head + `,"subject":"\ud83d\ude00\u0041"}`,
+			with(minimalEvent(), func(e *Event) { e.Subject = "😀A" })},
 		{"time with offset", `{` + head + `,"time":"2024-01-02T03:04:05.5+01:30"}`,
 			with(minimalEvent(), func(e *Event) {
 				e.Time = time.Date(2024, 1, 2, 1, 34, 5, 5e8, time.UTC)
@@ -209,6 +211,13 @@ func TestJSON_DecodeRejectsMalformedEvents(t *testing.T) {
 		{"data_base64 is a number", `{"data_base64":1}`, "data_base64", "must be a JSON string"},
 		{"non-JSON data is not a string", `{"datacontenttype":"text/plain","data":{"a":1}}`, "data",
 			`datacontenttype "text/plain" is not JSON`},
+		{"string is not UTF-8", "{\"subject\":\"a\xffb\"}", "subject", "UTF-8"},
+		{"escaped string is not UTF-8", "{\"id\":\"\\n\xc3\"}", "id", "UTF-8"},
+		{"text data is not UTF-8", "{\"datacontenttype\":\"text/plain\",\"data\":\"\xfe\"}", "data", "UTF-8"},
+		{"lone high surrogate", `{"ext":"\ud800x"}`, "ext", "surrogate"},
+		{"lone low surrogate", `{"type":"\udc00"}`, "type", "surrogate"},
+		{"high surrogate at the end", `{"source":"/\udbff"}`, "source", "surrogate"},
+		{"two high surrogates", `{"subject":"\ud800\ud800\udc00"}`, "subject", "surrogate"},
 		{"repeated attribute", `{"id":"1","id":"2"}`, "id", "only once"},
 		{"repeated extension", `{"ext":"1","ext":2}`, "ext", "only once"},
 		{"repeated data", `{"data":1,"data":2}`, "data", "only once"},
