@@ -190,14 +190,39 @@ func formatTime(t time.Time) string {
 	return string(appendTime(buf[:0], t))
 }
 
-// ParseTime parses an RFC 3339 timestamp, the form of CloudEvents times.
-// RFC 3339 allows a lower-case 't' and 'z' (section 5.6), which Go's
-// time.RFC3339 layout does not, so they are upper-cased first.
+// ParseTime parses an RFC 3339 timestamp, the form of CloudEvents times,
+// such as 2006-01-02T15:04:05.5Z or 2006-01-02T15:04:05+07:00. RFC 3339
+// allows a lower-case 't' and 'z' (section 5.6), which Go's time.RFC3339
+// layout does not, so they are upper-cased first. Unlike time.Parse, it
+// refuses what RFC 3339 does not allow: a one-digit hour, a comma before
+// the fraction, an offset of 24 hours or more.
 func ParseTime(s string) (time.Time, error) {
 	if strings.ContainsAny(s, "tz") {
 		s = strings.Map(upperTZ, s)
 	}
-	return time.Parse(time.RFC3339, s)
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !strictRFC3339(s) {
+		return time.Time{}, fmt.Errorf("parsing time %s: not in the form of RFC 3339", quoteValue(s))
+	}
+	return t, nil
+}
+
+// strictRFC3339 checks, in a string that time.Parse took as RFC 3339, what
+// it does not check (go.dev/issue/54580): two hour digits, a period before
+// the fraction, an offset hour below 24.
+func strictRFC3339(s string) bool {
+	const hour = len("2006-01-02T")
+	if s[hour+2] != ':' || s[hour+len("15:04:05")] == ',' {
+		return false
+	}
+	if s[len(s)-1] == 'Z' {
+		return true
+	}
+	off := s[len(s)-len("07:00"):]
+	return off[0] < '2' || (off[0] == '2' && off[1] < '4')
 }
 
 func upperTZ(r rune) rune {

@@ -3,11 +3,14 @@ package event
 import (
 	"errors"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestValidate_AcceptsValidEvents(t *testing.T) {
@@ -206,4 +209,41 @@ func FuzzMakeString(f *testing.F) {
 			t.Fatalf("MakeString changed the valid String %q to %q", s, got)
 		}
 	})
+}
+
+// time.Parse lets through forms RFC 3339 does not have (go.dev/issue/54580);
+// every decoder refuses them, and still reads the forms it does have.
+func TestTime_DecodersRefuseWhatRFC3339Refuses(t *testing.T) {
+	decoders := map[string]func(s string) (*Event, error){
+		"JSON": func(s string) (*Event, error) {
+			var e Event
+			err := e.UnmarshalJSON([]byte(`{"time":"` + s + `"}`))
+			return &e, err
+		},
+		"HTTP": func(s string) (*Event, error) { return FromHTTP(http.Header{"Ce-Time": {s}}, nil) },
+		"Kafka": func(s string) (*Event, error) {
+			return FromKafka(nil, nil, []kmsg.Header{{Key: "ce_time", Value: []byte(s)}})
+		},
+	}
+	for name, decode := range decoders {
+		for _, s := range []string{"2024-01-02T3:04:05Z", "2024-01-02T03:04:05,5Z", "2024-01-02T03:04:05+24:00",
+			"2024-01-02T03:04:05.5-24:00", "2024-01-02"} {
+			t.Run(name+" refuses "+s, func(t *testing.T) {
+				_, err := decode(s)
+				wantAttrError(t, err, "time", "RFC 3339")
+			})
+		}
+		for s, want := range map[string]time.Time{
+			"2024-01-02T03:04:05Z":                time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC),
+			"2024-01-02T03:04:05.25+23:59":        time.Date(2024, 1, 1, 3, 5, 5, 25e7, time.UTC),
+			"0000-01-01T00:00:00.123456789-01:00": time.Date(0, 1, 1, 1, 0, 0, 123456789, time.UTC),
+		} {
+			t.Run(name+" reads "+s, func(t *testing.T) {
+				e, err := decode(s)
+				if err != nil || !e.Time.Equal(want) {
+					t.Fatalf("time %s decoded as %v, %v; want %v", s, e.Time, err, want)
+				}
+			})
+		}
+	}
 }

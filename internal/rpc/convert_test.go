@@ -74,6 +74,8 @@ func TestEventFromProto_RefusesWhatCannotConvert(t *testing.T) {
 		{"zero time", "time", base(map[string]*heraldv1.CloudEventAttributeValue{"time": str("0001-01-01T00:00:00Z")})},
 		{"zero timestamp", "time", base(map[string]*heraldv1.CloudEventAttributeValue{
 			"time": {Attr: &heraldv1.CloudEventAttributeValue_CeTimestamp{CeTimestamp: timestamppb.New(time.Time{})}}})},
+		{"time with a one-digit hour", "time", base(map[string]*heraldv1.CloudEventAttributeValue{"time": str("2026-01-01T1:00:00Z")})},
+		{"time with an offset of 24 hours", "time", base(map[string]*heraldv1.CloudEventAttributeValue{"time": str("2026-01-01T01:00:00+24:00")})},
 		{"invalid timestamp", "time", base(map[string]*heraldv1.CloudEventAttributeValue{
 			"time": {Attr: &heraldv1.CloudEventAttributeValue_CeTimestamp{CeTimestamp: &timestamppb.Timestamp{Nanos: -1}}}})},
 		{"proto_data with json", "datacontenttype", withProto(map[string]*heraldv1.CloudEventAttributeValue{"datacontenttype": str("application/json")})},
