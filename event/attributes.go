@@ -190,6 +190,12 @@ func formatTime(t time.Time) string {
 	return string(appendTime(buf[:0], t))
 }
 
+// FormatTime writes t as the bindings write the time attribute: RFC 3339
+// with nanoseconds, in t's zone unless RFC 3339 cannot write that zone
+// exactly (then in UTC). ParseTime reads it back for every t that Validate
+// accepts as a time.
+func FormatTime(t time.Time) string { return formatTime(t) }
+
 // ParseTime parses an RFC 3339 timestamp, the form of CloudEvents times,
 // such as 2006-01-02T15:04:05.5Z or 2006-01-02T15:04:05+07:00. RFC 3339
 // allows a lower-case 't' and 'z' (section 5.6), which Go's time.RFC3339

@@ -260,7 +260,7 @@ func eventToProto(ce *heraldv1.CloudEvent, known *heraldv1.KnownAttributes, e *e
 		if ce.Attributes == nil {
 			ce.Attributes = map[string]*heraldv1.CloudEventAttributeValue{}
 		}
-		ce.Attributes["time"] = &heraldv1.CloudEventAttributeValue{Attr: &heraldv1.CloudEventAttributeValue_CeTimestamp{CeTimestamp: timestamppb.New(e.Time)}}
+		ce.Attributes["time"] = timeAttribute(e.Time)
 	}
 	switch {
 	case e.Data == nil:
@@ -269,6 +269,17 @@ func eventToProto(ce *heraldv1.CloudEvent, known *heraldv1.KnownAttributes, e *e
 	default:
 		ce.Data = &heraldv1.CloudEvent_BinaryData{BinaryData: e.Data}
 	}
+}
+
+// timeAttribute is t as a ce_timestamp, or as an RFC 3339 ce_string when
+// a Timestamp cannot hold it: it holds years 0001 to 9999 in UTC, RFC 3339
+// and Validate allow 0000 to 9999 in the event's own zone.
+func timeAttribute(t time.Time) *heraldv1.CloudEventAttributeValue {
+	ts := timestamppb.New(t)
+	if ts.CheckValid() != nil {
+		return stringValue(event.FormatTime(t))
+	}
+	return &heraldv1.CloudEventAttributeValue{Attr: &heraldv1.CloudEventAttributeValue_CeTimestamp{CeTimestamp: ts}}
 }
 
 func stringValue(s string) *heraldv1.CloudEventAttributeValue {

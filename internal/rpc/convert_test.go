@@ -39,11 +39,20 @@ func TestEventToProto_RoundTrips(t *testing.T) {
 // Times that nanoseconds since 1970 cannot hold go as a ce_timestamp.
 func TestEventToProto_TimesFarFromNowRoundTrip(t *testing.T) {
 	for _, at := range []time.Time{time.Date(1500, 1, 2, 3, 4, 5, 6, time.UTC), time.Unix(0, 0).UTC(),
-		time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 29, 1, 2, 3, 4, time.UTC)} {
+		time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 29, 1, 2, 3, 4, time.UTC),
+		// RFC 3339 and Validate allow year 0000; a Timestamp starts at 0001,
+		// and ends at 9999 in UTC.
+		time.Date(0, 3, 1, 2, 3, 4, 5, time.UTC), time.Date(0, 1, 1, 0, 30, 0, 0, time.FixedZone("", 3600)),
+		time.Date(9999, 12, 31, 23, 30, 0, 0, time.FixedZone("", -3600))} {
 		e := &event.Event{ID: "1", Source: "/s", SpecVersion: "1.0", Type: "T", Time: at}
+		if err := e.Validate(); err != nil {
+			t.Fatalf("%s: %v", at, err)
+		}
 		back, err := EventFromProto(EventToProto(e))
-		if err != nil || !back.Time.Equal(at) {
-			t.Errorf("%s came back as %s (%v)", at, back.Time, err)
+		if err != nil {
+			t.Errorf("%s does not come back: %v", at, err)
+		} else if !back.Time.Equal(at) {
+			t.Errorf("%s came back as %s", at, back.Time)
 		}
 	}
 }
