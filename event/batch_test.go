@@ -2,6 +2,7 @@ package event
 
 import (
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -113,5 +114,31 @@ func TestBatch_DecodeListsEveryEventThatDoesNotDecode(t *testing.T) {
 	}
 	if d := diffEvents(with(minimalEvent(), func(e *Event) { e.ID, e.Source, e.Type = "c", "/s", "t" }), events[2]); d != "" {
 		t.Errorf("the good event after a bad one: %s", d)
+	}
+}
+
+// allocated is the number of bytes fn allocates.
+func allocated(fn func()) int {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return int(after.TotalAlloc - before.TotalAlloc)
+}
+
+// An Event is hundreds of bytes and "{}," is three: a batch longer than
+// the limit is refused before its events are made.
+func TestBatch_DecodeMaxRefusesALongBatchBeforeMakingEvents(t *testing.T) {
+	empties := []byte("[" + strings.Repeat("{},", 100000) + "{}]")
+	var err error
+	if n := allocated(func() { _, err = DecodeBatchMax(empties, 10) }); !errors.Is(err, ErrTooManyEvents) || n > len(empties) {
+		t.Errorf("DecodeBatchMax(10) of %d bytes allocated %d bytes to fail with %v", len(empties), n, err)
+	}
+	if !strings.Contains(err.Error(), "the limit is 10") {
+		t.Errorf("error %q does not give the limit", err)
+	}
+	events, err := DecodeBatchMax([]byte("["+strings.Repeat("{},", 99999)+"{}]"), 100000)
+	if err != nil || len(events) != 100000 {
+		t.Fatalf("DecodeBatchMax at the limit = %d events, %v", len(events), err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,7 +43,16 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 // *BatchError listing each of them with its index, and the events are
 // returned too, each decoded as far as it could be, so that a caller can
 // report every problem of the batch at once.
-func DecodeBatch(b []byte) ([]*Event, error) {
+func DecodeBatch(b []byte) ([]*Event, error) { return DecodeBatchMax(b, math.MaxInt) }
+
+// ErrTooManyEvents is wrapped by the error of DecodeBatchMax for a batch
+// of more events than it allows.
+var ErrTooManyEvents = errors.New("too many events")
+
+// DecodeBatchMax is DecodeBatch for a batch of at most max events. It
+// refuses a longer one before decoding any event: an Event takes a hundred
+// times the memory of the smallest JSON object, "{}".
+func DecodeBatchMax(b []byte, max int) ([]*Event, error) {
 	if err := checkJSON(b); err != nil {
 		return nil, fmt.Errorf("event: JSON batch: %w", err)
 	}
@@ -50,17 +60,23 @@ func DecodeBatch(b []byte) ([]*Event, error) {
 	if s.next() != '[' {
 		return nil, errors.New("event: JSON batch: a batch must be a JSON array of events, got " + jsonKind(b))
 	}
-	var raws [][]byte
-	s.elements(func(v []byte) { raws = append(raws, v) })
-	all := make([]Event, len(raws))
-	events := make([]*Event, len(raws))
+	n := 0
+	s.elements(func([]byte) { n++ })
+	if n > max {
+		return nil, fmt.Errorf("event: JSON batch: %w: %d, the limit is %d", ErrTooManyEvents, n, max)
+	}
+	all := make([]Event, n)
+	events := make([]*Event, n)
 	var bad []EventError
-	for i, raw := range raws {
+	i := 0
+	s = jsonScanner{b: b}
+	s.elements(func(raw []byte) {
 		if err := all[i].decodeValidJSON(raw); err != nil {
 			bad = append(bad, EventError{Index: i, Err: err})
 		}
 		events[i] = &all[i]
-	}
+		i++
+	})
 	if bad != nil {
 		return events, &BatchError{Events: bad}
 	}

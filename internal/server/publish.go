@@ -54,7 +54,7 @@ func (s *Server) requestEvents(w http.ResponseWriter, r *http.Request) ([]*event
 	if err != nil {
 		return nil, err
 	}
-	events, err := decodeEvents(mode, r.Header, body)
+	events, err := decodeEvents(mode, r.Header, body, s.broker.Options().MaxBatchEvents)
 	if err != nil {
 		return nil, err
 	}
@@ -113,13 +113,14 @@ func hasCEHeaders(h http.Header) bool {
 
 // decodeEvents decodes the body in the given mode. Events with attributes
 // that do not decode are invalid_event, listing every broken attribute of
-// every event; anything else is malformed_request.
-func decodeEvents(mode contentMode, h http.Header, body []byte) ([]*event.Event, error) {
+// every event; a batch of more than maxEvents events is batch_too_large,
+// refused before its events are made; anything else is malformed_request.
+func decodeEvents(mode contentMode, h http.Header, body []byte, maxEvents int) ([]*event.Event, error) {
 	var events []*event.Event
 	var err error
 	switch mode {
 	case modeBatch:
-		events, err = event.DecodeBatch(body)
+		events, err = event.DecodeBatchMax(body, maxEvents)
 	case modeStructured:
 		e := &event.Event{}
 		err = e.UnmarshalJSON(body)
@@ -129,8 +130,11 @@ func decodeEvents(mode contentMode, h http.Header, body []byte) ([]*event.Event,
 		e, err = event.FromHTTP(h, body)
 		events = []*event.Event{e}
 	}
-	if err == nil {
+	switch {
+	case err == nil:
 		return events, nil
+	case errors.Is(err, event.ErrTooManyEvents):
+		return nil, fmt.Errorf("%w: %w", broker.ErrBatchTooLarge, err)
 	}
 	decodeErrs, ok := decodeErrors(err, len(events))
 	if !ok {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -307,4 +308,22 @@ func TestPublish_BinaryDecodeErrorsNameEveryBrokenAttributeAndNoGivenOne(t *test
 		t.Errorf("detail %q", p.Detail)
 	}
 	env.do("GET", "/v1/topics/orders", "").wantProblem(t, 404, "unknown_topic")
+}
+
+// A batch of many tiny events costs the server memory in proportion to its
+// body, not a whole event per three bytes: it is refused before they are
+// made.
+func TestPublish_LongBatchIsRefusedBeforeItsEventsAreMade(t *testing.T) {
+	env := newEnv(t, broker.Options{MaxBatchEvents: 2}, Options{})
+	body := "[" + strings.Repeat("{},", 200000) + "{}]"
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	p := env.do("POST", "/v1/topics/orders/events", body, ctBatch...).wantProblem(t, 413, "batch_too_large")
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 16*uint64(len(body)) {
+		t.Errorf("a batch of %d bytes made the server allocate %d bytes", len(body), n)
+	}
+	if !strings.Contains(p.Detail, "the limit is 2") {
+		t.Errorf("detail %q does not give the limit", p.Detail)
+	}
 }
