@@ -39,7 +39,11 @@ func checkRoundTrips(t *testing.T, e *Event) {
 	if err := fromJSON.UnmarshalJSON(b); err != nil {
 		t.Fatalf("UnmarshalJSON(%s): %v", b, err)
 	}
-	if d := diffEvents(e, &fromJSON); d != "" {
+	viaJSON := e
+	if isJSONMediaType(e.DataContentType) && json.Valid(e.Data) { // written as its JSON value, without the whitespace around it
+		viaJSON = with(e, func(e *Event) { e.Data = bytes.Trim(e.Data, " \t\r\n") })
+	}
+	if d := diffEvents(viaJSON, &fromJSON); d != "" {
 		t.Fatalf("JSON round trip via %s: %s", b, d)
 	}
 	unstored := with(e, func(e *Event) {

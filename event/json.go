@@ -24,7 +24,8 @@ const (
 //
 // data is written as:
 //   - the raw JSON value, when datacontenttype is JSON (*/json or
-//     */*+json) and Data is valid JSON;
+//     */*+json) and Data is valid JSON; whitespace around the value (the
+//     newline of a json.Encoder) does not come back from UnmarshalJSON;
 //   - a JSON string, when datacontenttype is another media type and Data
 //     is UTF-8;
 //   - data_base64 otherwise, so that the bytes survive exactly: for JSON
