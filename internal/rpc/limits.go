@@ -11,8 +11,11 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1/heraldv1connect"
 )
 
@@ -48,11 +51,17 @@ func tooLarge(reason string) error {
 
 // receiveError is the error PublishStream ends with when receiving a
 // request failed: a request over the read limit (connect's
-// RESOURCE_EXHAUSTED) is a batch too large; any other error is the
-// client's stream breaking, reported as connect reports it.
+// RESOURCE_EXHAUSTED) or of too many events (serverCodec) is a batch too
+// large; any other error is the client's stream breaking, reported as
+// connect reports it.
 func receiveError(err error) error {
-	if ce := new(connect.Error); errors.As(err, &ce) && ce.Code() == connect.CodeResourceExhausted {
+	ce := new(connect.Error)
+	switch {
+	case !errors.As(err, &ce):
+	case ce.Code() == connect.CodeResourceExhausted:
 		return tooLarge(ce.Message())
+	case errors.Is(err, broker.ErrBatchTooLarge): // serverCodec's refusal
+		return toConnect(ce.Unwrap())
 	}
 	return err
 }
@@ -121,6 +130,70 @@ func MaxEventBytes(h http.Header) int {
 	n, err := strconv.Atoi(h.Get(MaxEventBytesKey))
 	if err != nil || n <= 0 {
 		return 0
+	}
+	return n
+}
+
+// serverCodec is protobuf's binary codec, except that it refuses a
+// PublishRequest of more events than the broker takes in one publish
+// before decoding it: an event that takes two bytes on the wire takes a
+// hundred and more in memory, so a request within the read limit could
+// otherwise cost gigabytes. The refusal wraps broker.ErrBatchTooLarge;
+// a stream reports it as batch_too_large (receiveError), a unary Publish
+// as connect's INVALID_ARGUMENT naming it.
+type serverCodec struct{ maxEvents int }
+
+func (serverCodec) Name() string { return "proto" }
+
+func (serverCodec) Marshal(v any) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("cannot encode %T", v)
+	}
+	return proto.Marshal(m)
+}
+
+// MarshalAppend lets connect encode responses into its pooled buffers.
+func (serverCodec) MarshalAppend(b []byte, v any) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("cannot encode %T", v)
+	}
+	return proto.MarshalOptions{}.MarshalAppend(b, m)
+}
+
+func (c serverCodec) Unmarshal(b []byte, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return fmt.Errorf("cannot decode into %T", v)
+	}
+	if _, ok := m.(*heraldv1.PublishRequest); ok {
+		if n := publishEvents(b); n > c.maxEvents {
+			return fmt.Errorf("%w: %d events, the limit is %d", broker.ErrBatchTooLarge, n, c.maxEvents)
+		}
+	}
+	return proto.Unmarshal(b, m)
+}
+
+// publishEvents counts the events of an encoded PublishRequest without
+// decoding them; what it cannot read is left to proto.Unmarshal.
+func publishEvents(b []byte) int {
+	const events = 2 // PublishRequest.events
+	n := 0
+	for len(b) > 0 {
+		num, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return n
+		}
+		b = b[l:]
+		l = protowire.ConsumeFieldValue(num, typ, b)
+		if l < 0 {
+			return n
+		}
+		b = b[l:]
+		if num == events {
+			n++
+		}
 	}
 	return n
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -424,6 +425,45 @@ func TestService_ARequestOverTheReadLimitIsBatchTooLarge(t *testing.T) {
 		stream.CloseResponse()
 		if _, err := f.b.Topic(ctx, "orders"); !errors.Is(err, broker.ErrTopicNotFound) {
 			t.Fatalf("a refused request created its topic: %v", err)
+		}
+	})
+}
+
+// A request of more events than a publish takes is refused before its
+// events are decoded: an empty event is two bytes in protobuf and a
+// hundred and more in memory.
+func TestService_ARequestOfTooManyEventsIsRefusedBeforeItsEventsAreMade(t *testing.T) {
+	eachProtocol(t, broker.Options{MaxBatchEvents: 10}, func(t *testing.T, f *fixture, c heraldv1connect.HeraldServiceClient) {
+		ctx := context.Background()
+		req := &heraldv1.PublishRequest{Topic: "orders", Events: make([]*heraldv1.CloudEvent, 200000)}
+		for i := range req.Events {
+			req.Events[i] = &heraldv1.CloudEvent{}
+		}
+		allocated := func(fn func()) uint64 {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			fn()
+			runtime.ReadMemStats(&after)
+			return after.TotalAlloc - before.TotalAlloc
+		}
+		var err error
+		if n := allocated(func() { _, err = c.Publish(ctx, connect.NewRequest(req)) }); n > 16<<20 {
+			t.Errorf("a unary Publish of 200,000 empty events allocated %d MiB", n>>20)
+		}
+		wantCode(t, err, connect.CodeInvalidArgument, "", "the limit is 10")
+
+		n := allocated(func() {
+			stream := c.PublishStream(ctx)
+			if err := stream.Send(req); err != nil && !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			stream.CloseRequest()
+			_, err = stream.Receive()
+			stream.CloseResponse()
+		})
+		wantCode(t, err, connect.CodeInvalidArgument, "batch_too_large", "the limit is 10")
+		if n > 16<<20 {
+			t.Errorf("PublishStream of 200,000 empty events allocated %d MiB", n>>20)
 		}
 	})
 }
