@@ -222,6 +222,13 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
+// PrincipalOf returns the authenticated principal of ctx; ok is false on
+// a server without authentication.
+func PrincipalOf(ctx context.Context) (p *Principal, ok bool) {
+	p, ok = ctx.Value(principalKey{}).(*Principal)
+	return p, ok
+}
+
 // Check says whether the request of ctx may do a on topic. A context
 // without a principal is a server without authentication: all is allowed.
 func Check(ctx context.Context, a Action, topic string) error {

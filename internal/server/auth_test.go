@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -419,5 +420,25 @@ func TestAuth_AnEmptyTokenLetsNothingIn(t *testing.T) {
 		if rec.Code != http.StatusUnauthorized {
 			t.Errorf("Authorization %q: %d, want 401", header, rec.Code)
 		}
+	}
+}
+
+// On a server that checks tokens, the audit trail names the token of a
+// redrive, since whoever holds one can name any actor.
+func TestAuth_TheRedriveAuditNamesTheToken(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{Keys: authKeys(t)})
+	tok := []string{"Authorization", "Bearer " + adminToken}
+	env.do("PUT", "/v1/topics/orders", "", tok...).wantStatus(t, http.StatusCreated, mediaJSON, nil)
+	env.do("PUT", subPath, `{"maxAttempts":1}`, tok...).wantStatus(t, http.StatusCreated, mediaJSON, nil)
+	env.do("POST", subPath+"/redrive", `{"all":true,"actor":"alice"}`, tok...).wantStatus(t, http.StatusOK, mediaJSON, nil)
+	env.do("POST", subPath+"/redrive", `{"all":true}`, tok...).wantStatus(t, http.StatusOK, mediaJSON, nil)
+	var audit RedriveLog
+	env.do("GET", subPath+"/redrives", "", tok...).wantStatus(t, http.StatusOK, mediaJSON, &audit)
+	var actors []string
+	for _, r := range audit.Redrives {
+		actors = append(actors, r.Actor)
+	}
+	if want := []string{"alice (token ops)", "token ops"}; !slices.Equal(actors, want) {
+		t.Errorf("audit actors %q, want %q", actors, want)
 	}
 }

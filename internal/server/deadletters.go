@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/heraldevents/herald/internal/auth"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
@@ -73,9 +74,7 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
 	}
 	var res subscription.RedriveResult
 	if err == nil {
-		if req.Actor == "" {
-			req.Actor = r.RemoteAddr
-		}
+		req.Actor = auditActor(r, req.Actor)
 		res, err = s.subs.Redrive(r.Context(), topic, name, subscription.RedriveRequest{All: req.All, IDs: req.IDs, Actor: req.Actor})
 	}
 	if err != nil {
@@ -83,6 +82,23 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeJSON(w, r, http.StatusOK, RedriveReply{Redriven: res.Redriven, AlreadyRedriving: res.Already, AlreadyResolved: res.Resolved, NotFound: nonNil(res.NotFound)})
+}
+
+// auditActor is who the audit trail says asked for a redrive. On a server
+// that checks tokens it names the token, since whoever holds one can name
+// any actor: "alice (token ops)", or "token ops" when no actor is named.
+// Without tokens it is the actor named, or the client's address.
+func auditActor(r *http.Request, named string) string {
+	p, ok := auth.PrincipalOf(r.Context())
+	switch {
+	case !ok && named == "":
+		return r.RemoteAddr
+	case !ok:
+		return named
+	case named == "":
+		return "token " + p.Name
+	}
+	return named + " (token " + p.Name + ")"
 }
 
 func (req RedriveRequest) check() error {
