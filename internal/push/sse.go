@@ -15,8 +15,9 @@ import (
 
 // Defaults of StreamOptions.
 const (
-	DefaultStreamMaxPerPull = 10
-	DefaultKeepalive        = 15 * time.Second
+	DefaultStreamMaxPerPull   = 10
+	DefaultKeepalive          = 15 * time.Second
+	DefaultStreamWriteTimeout = time.Minute
 )
 
 // ErrStreamMethod is the error of a stream request that is not a GET.
@@ -26,6 +27,9 @@ var ErrStreamMethod = errors.New("push: an event stream is read with GET")
 type StreamOptions struct {
 	MaxPerPull int           // deliveries one pull may take; default 10
 	Keepalive  time.Duration // a ": keepalive" comment after this much silence; default 15s
+	// WriteTimeout ends the stream of a client that has not taken a
+	// message within it (connected, but no longer reading); default 1m.
+	WriteTimeout time.Duration
 	// Error writes the reply when the stream cannot start: status 404 for
 	// an unknown subscription, 405 for a method other than GET, 500
 	// otherwise. Default: http.Error with the error's text.
@@ -39,6 +43,9 @@ func (o StreamOptions) withDefaults() StreamOptions {
 	}
 	if o.Keepalive <= 0 {
 		o.Keepalive = DefaultKeepalive
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultStreamWriteTimeout
 	}
 	if o.Error == nil {
 		o.Error = func(w http.ResponseWriter, _ *http.Request, status int, err error) {
@@ -74,8 +81,10 @@ func (o StreamOptions) withDefaults() StreamOptions {
 // reconnecting EventSource's Last-Event-ID is ignored for the same reason:
 // what was not acked comes again when its lease expires.
 //
-// Deliveries pulled for a client that left before they were written are
-// nacked, so they come again after the backoff rather than the ack timeout.
+// Deliveries pulled for a client that left before they were written, or
+// whose connection broke or took nothing for WriteTimeout, are released:
+// they come again at once rather than after the ack timeout, and do not
+// count as an attempt, since no client saw them.
 func StreamHandler(m *subscription.Manager, topic, name string, opts StreamOptions) http.Handler {
 	return &streamHandler{m: m, topic: topic, name: name, opts: opts.withDefaults()}
 }
@@ -100,8 +109,7 @@ func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.opts.Error(w, r, status, err)
 		return
 	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	rc := http.NewResponseController(w) // each send sets its own write deadline
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-cache")
@@ -136,7 +144,7 @@ func (s *stream) run(ctx context.Context) {
 		}
 		ds, err := h.m.PullRemote(ctx, h.topic, h.name, h.opts.MaxPerPull, wait)
 		if ctx.Err() != nil {
-			s.giveBack(ds, "sse: the client left before the delivery was sent")
+			s.release(ds)
 			return
 		}
 		if err != nil {
@@ -145,7 +153,7 @@ func (s *stream) run(ctx context.Context) {
 		}
 		for i, d := range ds {
 			if err := s.sendDelivery(d); err != nil {
-				s.giveBack(ds[i:], "sse: the stream broke before the delivery was sent")
+				s.release(ds[i:])
 				return
 			}
 			last = time.Now()
@@ -158,7 +166,7 @@ func (s *stream) run(ctx context.Context) {
 func (s *stream) sendDelivery(d subscription.Delivery) error {
 	data, err := json.Marshal(d)
 	if err != nil {
-		s.giveBack([]subscription.Delivery{d}, "sse: cannot encode the event as JSON: "+err.Error())
+		s.nack(d, "sse: cannot encode the event as JSON: "+err.Error())
 		return nil
 	}
 	return s.send("id: " + d.AckID + "\nevent: delivery\n" + dataLines(data) + "\n")
@@ -170,7 +178,10 @@ func (s *stream) sendError(err error) {
 	_ = s.send("event: error\n" + dataLines(data) + "\n")
 }
 
+// send writes msg and flushes it, within the write timeout: a client
+// that takes nothing for that long is no longer reading.
 func (s *stream) send(msg string) error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.h.opts.WriteTimeout)) // ErrNotSupported: no deadline
 	if _, err := io.WriteString(s.w, msg); err != nil {
 		return err
 	}
@@ -188,8 +199,9 @@ func dataLines(data []byte) string {
 	return b.String()
 }
 
-// giveBack nacks deliveries the client did not get.
-func (s *stream) giveBack(ds []subscription.Delivery, reason string) {
+// release gives back deliveries no client got: deliverable again at once,
+// not counted as an attempt.
+func (s *stream) release(ds []subscription.Delivery) {
 	if len(ds) == 0 {
 		return
 	}
@@ -198,8 +210,18 @@ func (s *stream) giveBack(ds []subscription.Delivery, reason string) {
 		ids[i] = d.AckID
 	}
 	h := s.h
-	if _, err := h.m.Nack(context.Background(), h.topic, h.name, ids, 0, reason); err != nil {
-		h.opts.Logger.Warn("push: cannot nack undelivered stream deliveries; they come again after the ack timeout",
+	if _, err := h.m.Release(context.Background(), h.topic, h.name, ids); err != nil {
+		h.opts.Logger.Warn("push: cannot release unsent stream deliveries; they come again after the ack timeout",
+			"topic", h.topic, "subscription", h.name, "error", err)
+	}
+}
+
+// nack gives back a delivery the stream cannot send, with the reason: it
+// ends in the dead letters once out of attempts.
+func (s *stream) nack(d subscription.Delivery, reason string) {
+	h := s.h
+	if _, err := h.m.Nack(context.Background(), h.topic, h.name, []string{d.AckID}, 0, reason); err != nil {
+		h.opts.Logger.Warn("push: cannot nack a stream delivery; it comes again after the ack timeout",
 			"topic", h.topic, "subscription", h.name, "error", err)
 	}
 }

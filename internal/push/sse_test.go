@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
@@ -190,21 +193,71 @@ func (w brokenWriter) Write(b []byte) (int, error) {
 
 func (w brokenWriter) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
 
-func TestStream_DeliveriesItCouldNotSendAreNacked(t *testing.T) {
+// Deliveries no client got are released, not nacked: they come again at
+// once, and an attempt no client saw does not count, so even with one
+// attempt nothing is dead-lettered.
+func TestStream_DeliveriesItCouldNotSendAreReleased(t *testing.T) {
 	v := newEnv(t)
 	v.topic("orders", 1)
 	v.sub("orders", "browser", subscription.Config{MaxAttempts: 1})
 	v.publish("orders", "a", "b")
 	w := brokenWriter{httptest.NewRecorder()}
 	StreamHandler(v.m, "orders", "browser", StreamOptions{}).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
-	dead := v.deadLetters("orders.browser.dlq")
-	if len(dead) != 2 {
-		t.Fatalf("%d dead letters, want both deliveries nacked", len(dead))
+	if dead := v.deadLetters("orders.browser.dlq"); len(dead) != 0 {
+		t.Fatalf("%d dead letters of deliveries no client got", len(dead))
 	}
-	for _, d := range dead {
-		if got := d.Extensions[subscription.ExtReason]; got != "sse: the stream broke before the delivery was sent" {
-			t.Errorf("reason %q", got)
+	ds, err := v.m.Pull(v.ctx, "orders", "browser", 10, 0)
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("pull after the broken stream = %d deliveries, %v; want both at once", len(ds), err)
+	}
+	for _, d := range ds {
+		if d.Attempt != 1 {
+			t.Errorf("delivery %s is attempt %d, want 1", d.Event.ID, d.Attempt)
 		}
+	}
+}
+
+// A client that stays connected but stops reading is cut off after the
+// write timeout, and what the stream could not write is released to
+// other consumers.
+func TestStream_EndsWhenTheClientStopsReading(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "browser", subscription.Config{AckTimeout: time.Hour})
+	big := make([]byte, 256<<10)
+	for i := range big {
+		big[i] = 'x'
+	}
+	for i := range 100 { // 25 MiB, more than the socket buffers hold
+		e := &event.Event{ID: fmt.Sprintf("big-%d", i), Source: "/test", Type: "test.event", SpecVersion: "1.0",
+			DataContentType: "text/plain", Data: big}
+		if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	h := StreamHandler(v.m, "orders", "browser", StreamOptions{WriteTimeout: 500 * time.Millisecond})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: herald\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	select { // the client reads nothing
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the handler still writes to a client that stopped reading")
+	}
+	ds, err := v.m.Pull(v.ctx, "orders", "browser", 100, 0)
+	if err != nil || len(ds) == 0 {
+		t.Fatalf("pull after the stream ended = %d deliveries, %v; want those it could not write", len(ds), err)
 	}
 }
 
