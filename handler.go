@@ -45,7 +45,14 @@ type Middleware func(Handler) Handler
 
 // Permanent marks an error that no retry can cure (bad data, a business
 // rule): the event goes to the dead letters now instead of coming again.
-func Permanent(err error) error { return permanentError{err} }
+// Permanent(nil) is nil, so "return herald.Permanent(check(e))" acks
+// when the check passes.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
 
 type permanentError struct{ err error }
 
