@@ -99,7 +99,7 @@ func decodeEvent[T any](r *Router, d *Delivery) (Event[T], error) {
 				d.Event.ID, d.Event.Type, v, e.Data))
 		}
 		e.Data = data
-	case len(d.Event.Data) > 0 && isProto(d.Event.DataContentType):
+	case isProto(d.Event.DataContentType): // no data is a message with nothing set
 		if err := decodeProtoAs(d.Event, &e.Data); err != nil {
 			return Event[T]{}, Permanent(err)
 		}

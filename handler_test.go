@@ -3,7 +3,10 @@ package herald_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/heraldevents/herald"
 )
@@ -33,4 +36,55 @@ func TestRouter_AHandlerReturningPermanentOfNilAcks(t *testing.T) {
 	if err := herald.Permanent(errors.New("no lines")); !herald.IsPermanent(err) || err.Error() != "permanent: no lines" {
 		t.Fatalf("Permanent(err) = %v", err)
 	}
+}
+
+// handleOne runs a typed handler for one event and returns its data, or
+// the reason it was dead-lettered with.
+func handleOne[T any](t *testing.T, c *herald.Client, e *herald.CloudEvent) (data T, deadReason string) {
+	t.Helper()
+	f := newFixture(t, c, 5)
+	got := make(chan T, 1)
+	r := herald.NewRouter(f.c, herald.RouterOptions{})
+	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[T]) error {
+		got <- e.Data
+		return nil
+	})
+	f.run(r)
+	if _, err := c.Publish(context.Background(), "orders", e); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the event handled or dead-lettered", func() bool { return f.committed() == 1 })
+	f.stop()
+	select {
+	case data = <-got:
+		return data, ""
+	default:
+	}
+	dead := f.deadLetters()
+	if len(dead) != 1 {
+		t.Fatalf("neither handled nor dead-lettered: %+v", dead)
+	}
+	return data, dead[0].Extensions["deadreason"]
+}
+
+// A protobuf message whose fields are all unset encodes as no bytes; a
+// handler of its type gets a message, not nil, and a handler of another
+// message type does not get it at all.
+func TestRouter_AnEmptyProtobufMessageDecodesAsAMessageOfItsType(t *testing.T) {
+	e := herald.MustNewEvent("order.labelled", wrapperspb.String(""), herald.WithSource("/shop"))
+	if len(e.Data) != 0 {
+		t.Fatalf("the empty message encodes as %q", e.Data)
+	}
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		data, reason := handleOne[*wrapperspb.StringValue](t, c, e)
+		if data == nil || reason != "" {
+			t.Fatalf("handler got %v (dead-lettered: %q), want an empty StringValue", data, reason)
+		}
+	})
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		data, reason := handleOne[*wrapperspb.Int64Value](t, c, e)
+		if !strings.Contains(reason, "not a google.protobuf.Int64Value") {
+			t.Fatalf("handler got %v (dead-lettered: %q), want it dead-lettered as another message", data, reason)
+		}
+	})
 }
