@@ -8,6 +8,8 @@ import (
 	"reflect"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/heraldevents/herald/event"
 )
 
 // Event is an event handed to a typed handler: its data decoded as T, the
@@ -68,8 +70,9 @@ func IsPermanent(err error) bool {
 // Handle registers a typed handler for a subscription: each event's data is
 // decoded into T (from JSON, or from protobuf when its content type says
 // so and T is a generated message type), through the upcasters of its type
-// when there are (see Upcast); data that does not decode is dead-lettered
-// at once: no retry can fix it. The handler gets every event of the
+// when there are (see Upcast); data that does not decode, or whose
+// content type is neither JSON nor protobuf, is dead-lettered at once: no
+// retry can fix it. The handler gets every event of the
 // subscription, whatever its type: on a topic that carries several types,
 // give the subscription a Filter on Types (JSON ignores fields T lacks, so
 // an event of another type may decode into a T with nothing set).
@@ -83,7 +86,7 @@ func Handle[T any](r *Router, topic, subscription string, fn func(ctx context.Co
 	})
 }
 
-// decodeEvent decodes a delivery's JSON data as T, upcast when the
+// decodeEvent decodes a delivery's data as T, upcast when the
 // router has upcasters for its type; data that does not decode (or
 // upcast) is a Permanent error.
 func decodeEvent[T any](r *Router, d *Delivery) (Event[T], error) {
@@ -99,16 +102,32 @@ func decodeEvent[T any](r *Router, d *Delivery) (Event[T], error) {
 				d.Event.ID, d.Event.Type, v, e.Data))
 		}
 		e.Data = data
-	case isProto(d.Event.DataContentType): // no data is a message with nothing set
-		if err := decodeProtoAs(d.Event, &e.Data); err != nil {
+	default:
+		if err := decodeData(d.Event, &e.Data); err != nil {
 			return Event[T]{}, Permanent(err)
-		}
-	case len(d.Event.Data) > 0:
-		if err := json.Unmarshal(d.Event.Data, &e.Data); err != nil {
-			return Event[T]{}, Permanent(fmt.Errorf("event %s: data does not decode as %T: %w", d.Event.ID, e.Data, err))
 		}
 	}
 	return e, nil
+}
+
+// decodeData decodes an event's data into dst by its content type:
+// protobuf into a generated message type; JSON (or no content type)
+// with encoding/json. No data leaves dst as it is, and data of any other
+// content type is refused, since JSON bytes of another type do not mean
+// what they would as JSON.
+func decodeData[T any](e *CloudEvent, dst *T) error {
+	switch {
+	case isProto(e.DataContentType): // no data is a message with nothing set
+		return decodeProtoAs(e, dst)
+	case len(e.Data) == 0:
+		return nil
+	case !event.IsJSONContentType(e.DataContentType):
+		return fmt.Errorf("event %s: data is %s, neither JSON nor protobuf, so it does not decode as %T", e.ID, e.DataContentType, *dst)
+	}
+	if err := json.Unmarshal(e.Data, dst); err != nil {
+		return fmt.Errorf("event %s: data does not decode as %T: %w", e.ID, *dst, err)
+	}
+	return nil
 }
 
 // decodeProtoAs decodes protobuf data into a handler's T: a generated

@@ -88,3 +88,16 @@ func TestRouter_AnEmptyProtobufMessageDecodesAsAMessageOfItsType(t *testing.T) {
 		}
 	})
 }
+
+// Data whose content type is neither JSON nor protobuf is not read as
+// JSON, even when its bytes happen to be JSON: a typed handler does not
+// get it, and its dead letter says what the data is.
+func TestRouter_ATypedHandlerRefusesDataThatIsNeitherJSONNorProtobuf(t *testing.T) {
+	e := herald.MustNewEvent("reading.taken", []byte("42"), herald.WithSource("/meter"), herald.WithContentType("text/plain"))
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		data, reason := handleOne[int](t, c, e)
+		if !strings.Contains(reason, "text/plain") || !strings.Contains(reason, "neither JSON nor protobuf") {
+			t.Fatalf("handler got %d (dead-lettered: %q), want it dead-lettered as text/plain", data, reason)
+		}
+	})
+}
