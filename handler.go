@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/heraldevents/herald/event"
@@ -67,15 +68,17 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
-// Handle registers a typed handler for a subscription: each event's data is
-// decoded into T (from JSON, or from protobuf when its content type says
-// so and T is a generated message type), through the upcasters of its type
-// when there are (see Upcast); data that does not decode, or whose
-// content type is neither JSON nor protobuf, is dead-lettered at once: no
-// retry can fix it. The handler gets every event of the
-// subscription, whatever its type: on a topic that carries several types,
-// give the subscription a Filter on Types (JSON ignores fields T lacks, so
-// an event of another type may decode into a T with nothing set).
+// Handle registers a typed handler for a subscription: each event's data
+// is decoded into T (from JSON, or from protobuf when its content type
+// says so and T is a generated message type; JSON for a generated message
+// type is read as protobuf's JSON mapping, protojson), through the
+// upcasters of its type when there are (see Upcast); data that does not
+// decode, or whose content type is neither JSON nor protobuf, is
+// dead-lettered at once: no retry can fix it. The handler gets every
+// event of the subscription, whatever its type: on a topic that carries
+// several types, give the subscription a Filter on Types (JSON ignores
+// fields T lacks, so an event of another type may decode into a T with
+// nothing set).
 func Handle[T any](r *Router, topic, subscription string, fn func(ctx context.Context, e Event[T]) error) {
 	r.HandleFunc(topic, subscription, func(ctx context.Context, d *Delivery) error {
 		e, err := decodeEvent[T](r, d)
@@ -111,10 +114,11 @@ func decodeEvent[T any](r *Router, d *Delivery) (Event[T], error) {
 }
 
 // decodeData decodes an event's data into dst by its content type:
-// protobuf into a generated message type; JSON (or no content type)
-// with encoding/json. No data leaves dst as it is, and data of any other
-// content type is refused, since JSON bytes of another type do not mean
-// what they would as JSON.
+// protobuf into a generated message type; JSON (or no content type) with
+// protojson into a generated message type (protobuf's JSON mapping, as
+// NewEvent asks for) and with encoding/json into any other. No data
+// leaves dst as it is, and data of any other content type is refused,
+// since JSON bytes of another type do not mean what they would as JSON.
 func decodeData[T any](e *CloudEvent, dst *T) error {
 	switch {
 	case isProto(e.DataContentType): // no data is a message with nothing set
@@ -124,7 +128,15 @@ func decodeData[T any](e *CloudEvent, dst *T) error {
 	case !event.IsJSONContentType(e.DataContentType):
 		return fmt.Errorf("event %s: data is %s, neither JSON nor protobuf, so it does not decode as %T", e.ID, e.DataContentType, *dst)
 	}
-	if err := json.Unmarshal(e.Data, dst); err != nil {
+	var err error
+	if m, set, ok := protoTarget(dst); ok {
+		if err = (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(e.Data, m); err == nil {
+			set()
+		}
+	} else {
+		err = json.Unmarshal(e.Data, dst)
+	}
+	if err != nil {
 		return fmt.Errorf("event %s: data does not decode as %T: %w", e.ID, *dst, err)
 	}
 	return nil
@@ -133,17 +145,28 @@ func decodeData[T any](e *CloudEvent, dst *T) error {
 // decodeProtoAs decodes protobuf data into a handler's T: a generated
 // message type, as a pointer (*pb.OrderPlaced, the usual) or not.
 func decodeProtoAs[T any](e *CloudEvent, dst *T) error {
+	m, set, ok := protoTarget(dst)
+	if !ok {
+		return fmt.Errorf("event %s: data is protobuf (%s), but the handler takes %T, not a protobuf message", e.ID, e.DataContentType, *dst)
+	}
+	if err := DecodeProto(e, m); err != nil {
+		return err
+	}
+	set()
+	return nil
+}
+
+// protoTarget returns the message to decode into for a T that is a
+// generated message type (as a pointer or not), and set, which stores it
+// in *dst; ok is false for any other T.
+func protoTarget[T any](dst *T) (m proto.Message, set func(), ok bool) {
 	if m, ok := any(dst).(proto.Message); ok {
-		return DecodeProto(e, m)
+		return m, func() {}, true
 	}
 	if t := reflect.TypeFor[T](); t.Kind() == reflect.Pointer {
 		if m, ok := reflect.New(t.Elem()).Interface().(proto.Message); ok {
-			if err := DecodeProto(e, m); err != nil {
-				return err
-			}
-			*dst = m.(T)
-			return nil
+			return m, func() { *dst = m.(T) }, true
 		}
 	}
-	return fmt.Errorf("event %s: data is protobuf (%s), but the handler takes %T, not a protobuf message", e.ID, e.DataContentType, *dst)
+	return nil, nil, false
 }

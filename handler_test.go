@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/apipb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/heraldevents/herald"
@@ -98,6 +100,28 @@ func TestRouter_ATypedHandlerRefusesDataThatIsNeitherJSONNorProtobuf(t *testing.
 		data, reason := handleOne[int](t, c, e)
 		if !strings.Contains(reason, "text/plain") || !strings.Contains(reason, "neither JSON nor protobuf") {
 			t.Fatalf("handler got %d (dead-lettered: %q), want it dead-lettered as text/plain", data, reason)
+		}
+	})
+}
+
+// JSON data for a handler of a generated protobuf message is read as
+// protobuf's JSON mapping (protojson, what NewEvent asks for): field
+// names in lowerCamelCase, which encoding/json would drop without a word.
+func TestRouter_ATypedHandlerOfAProtobufMessageReadsJSONAsProtojson(t *testing.T) {
+	raw, err := protojson.Marshal(&apipb.Method{Name: "Place", RequestTypeUrl: "type.googleapis.com/shop.PlaceOrder", ResponseStreaming: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), "requestTypeUrl") {
+		t.Fatalf("protojson wrote %s", raw)
+	}
+	// An unknown field is ignored, as encoding/json ignores one.
+	raw = append(raw[:len(raw)-1], []byte(`, "addedLater": 1}`)...)
+	e := herald.MustNewEvent("method.added", raw, herald.WithSource("/api"))
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		m, reason := handleOne[*apipb.Method](t, c, e)
+		if m.GetName() != "Place" || m.GetRequestTypeUrl() != "type.googleapis.com/shop.PlaceOrder" || !m.GetResponseStreaming() {
+			t.Fatalf("handler got %v (dead-lettered: %q)", m, reason)
 		}
 	})
 }
