@@ -40,13 +40,16 @@ func TestRouter_AHandlerReturningPermanentOfNilAcks(t *testing.T) {
 	}
 }
 
-// handleOne runs a typed handler for one event and returns its data, or
-// the reason it was dead-lettered with.
-func handleOne[T any](t *testing.T, c *herald.Client, e *herald.CloudEvent) (data T, deadReason string) {
+// handleOne runs a typed handler for one event, on a router set up by
+// setup, and returns its data, or the reason it was dead-lettered with.
+func handleOne[T any](t *testing.T, c *herald.Client, e *herald.CloudEvent, setup ...func(r *herald.Router)) (data T, deadReason string) {
 	t.Helper()
 	f := newFixture(t, c, 5)
 	got := make(chan T, 1)
 	r := herald.NewRouter(f.c, herald.RouterOptions{})
+	for _, s := range setup {
+		s(r)
+	}
 	herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[T]) error {
 		got <- e.Data
 		return nil

@@ -20,10 +20,13 @@ import (
 //	herald.Handle(r, "users", "welcome", func(ctx context.Context, e herald.Event[UserV3]) error { … })
 //
 // An event whose dataschema names no version (or one past the chain) is
-// decoded as the handler's type directly. An upcaster's error, like data
-// that does not decode, dead-letters the event at once: no retry changes
-// it. Register upcasters before Run; Run refuses a chain whose types do
-// not follow on (version n's To is not version n+1's From).
+// decoded as the handler's type directly; one that names a version older
+// than the chain's first is dead-lettered, since nothing brings it to the
+// handler's. An upcaster's error, like data that does not decode,
+// dead-letters the event at once: no retry changes it. Register
+// upcasters before Run; Run refuses a chain whose types do not follow on
+// (version n's To is not version n+1's From, or there is no upcaster of
+// version n+1 before a later one).
 func Upcast[From, To any](r *Router, typ string, from int, fn func(From) (To, error)) {
 	if r.upcasters == nil {
 		r.upcasters = map[string]map[int]*upcaster{}
@@ -63,14 +66,18 @@ func (r *Router) checkUpcasters() error {
 			versions = append(versions, v)
 		}
 		sort.Ints(versions)
-		for _, v := range versions {
+		for i, v := range versions {
+			if v < 1 {
+				return fmt.Errorf("herald: router: upcaster of %q from version %d: versions start at 1", typ, v)
+			}
+			if i+1 < len(versions) && versions[i+1] != v+1 {
+				return fmt.Errorf("herald: router: upcasters of %q: none from version %d, so version %d cannot reach version %d",
+					typ, v+1, v, versions[i+1])
+			}
 			next, ok := chain[v+1]
 			if ok && chain[v].to != next.from {
 				return fmt.Errorf("herald: router: upcasters of %q: version %d becomes %v, but the upcaster of version %d takes %v",
 					typ, v, chain[v].to, v+1, next.from)
-			}
-			if v < 1 {
-				return fmt.Errorf("herald: router: upcaster of %q from version %d: versions start at 1", typ, v)
 			}
 		}
 	}
@@ -85,6 +92,10 @@ func (r *Router) upcast(d *Delivery) (v any, ok bool, err error) {
 	version := schemaVersion(d.Event)
 	step := chain[version]
 	if step == nil {
+		if first := firstVersion(chain); version > 0 && version < first {
+			return nil, true, fmt.Errorf("version %d of %s has no upcaster: they start at version %d (register one from version %d)",
+				version, d.Event.Type, first, version)
+		}
 		return nil, false, nil
 	}
 	if v, err = step.decode(d.Event.Data); err != nil {
@@ -97,4 +108,15 @@ func (r *Router) upcast(d *Delivery) (v any, ok bool, err error) {
 		version++
 	}
 	return v, true, nil
+}
+
+// firstVersion returns the version a chain starts from; 0 for no chain.
+func firstVersion(chain map[int]*upcaster) int {
+	first := 0
+	for v := range chain {
+		if first == 0 || v < first {
+			first = v
+		}
+	}
+	return first
 }
