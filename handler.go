@@ -96,8 +96,8 @@ func decodeEvent[T any](r *Router, d *Delivery) (Event[T], error) {
 	e := Event[T]{CloudEvent: d.Event, Attempt: d.Attempt, SchemaVersion: schemaVersion(d.Event)}
 	v, upcast, err := r.upcast(d)
 	switch {
-	case err != nil:
-		return Event[T]{}, Permanent(fmt.Errorf("event %s: %w", d.Event.ID, err))
+	case err != nil: // it names the event
+		return Event[T]{}, Permanent(err)
 	case upcast:
 		data, ok := v.(T)
 		if !ok {

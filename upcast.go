@@ -1,7 +1,6 @@
 package herald
 
 import (
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
@@ -11,9 +10,10 @@ import (
 // version from of event type typ into version from+1. Handlers (Handle,
 // HandleBatch) then receive every event of that type at the newest
 // version its chain of upcasters reaches: an event whose dataschema
-// names version from is decoded as From and run through fn and every
-// upcaster after it. So a handler written for version 3 handles events
-// of versions 1, 2 and 3:
+// names version from is decoded as From (as Handle decodes a handler's
+// data, by its content type) and run through fn and every upcaster after
+// it. So a handler written for version 3 handles events of versions 1, 2
+// and 3:
 //
 //	herald.Upcast(r, "UserRegistered", 1, func(v UserV1) (UserV2, error) { … })
 //	herald.Upcast(r, "UserRegistered", 2, func(v UserV2) (UserV3, error) { … })
@@ -37,14 +37,10 @@ func Upcast[From, To any](r *Router, typ string, from int, fn func(From) (To, er
 	r.upcasters[typ][from] = &upcaster{
 		from: reflect.TypeFor[From](),
 		to:   reflect.TypeFor[To](),
-		decode: func(data []byte) (any, error) {
+		decode: func(e *CloudEvent) (any, error) {
 			var v From
-			if len(data) > 0 {
-				if err := json.Unmarshal(data, &v); err != nil {
-					return nil, err
-				}
-			}
-			return v, nil
+			err := decodeData(e, &v)
+			return v, err
 		},
 		apply: func(v any) (any, error) { return fn(v.(From)) },
 	}
@@ -53,8 +49,8 @@ func Upcast[From, To any](r *Router, typ string, from int, fn func(From) (To, er
 // upcaster is one step of a chain, with its types erased.
 type upcaster struct {
 	from, to reflect.Type
-	decode   func([]byte) (any, error) // JSON data to From
-	apply    func(any) (any, error)    // From to To
+	decode   func(*CloudEvent) (any, error) // data to From, as a handler's (decodeData)
+	apply    func(any) (any, error)         // From to To
 }
 
 // checkUpcasters returns an error for a chain whose types do not follow
@@ -93,17 +89,17 @@ func (r *Router) upcast(d *Delivery) (v any, ok bool, err error) {
 	step := chain[version]
 	if step == nil {
 		if first := firstVersion(chain); version > 0 && version < first {
-			return nil, true, fmt.Errorf("version %d of %s has no upcaster: they start at version %d (register one from version %d)",
-				version, d.Event.Type, first, version)
+			return nil, true, fmt.Errorf("event %s: version %d of %s has no upcaster: they start at version %d (register one from version %d)",
+				d.Event.ID, version, d.Event.Type, first, version)
 		}
 		return nil, false, nil
 	}
-	if v, err = step.decode(d.Event.Data); err != nil {
-		return nil, true, fmt.Errorf("data does not decode as %v (version %d of %s): %w", step.from, version, d.Event.Type, err)
+	if v, err = step.decode(d.Event); err != nil {
+		return nil, true, fmt.Errorf("%w (version %d of %s)", err, version, d.Event.Type)
 	}
 	for ; step != nil; step = chain[version] {
 		if v, err = step.apply(v); err != nil {
-			return nil, true, fmt.Errorf("upcasting %s from version %d: %w", d.Event.Type, version, err)
+			return nil, true, fmt.Errorf("event %s: upcasting %s from version %d: %w", d.Event.ID, d.Event.Type, version, err)
 		}
 		version++
 	}

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/apipb"
+
 	"github.com/heraldevents/herald"
 )
 
@@ -37,4 +40,34 @@ func TestRouter_RunRefusesUpcastersWithAVersionMissing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `upcasters of "UserRegistered": none from version 2`) {
 		t.Fatalf("run: %v", err)
 	}
+}
+
+// An upcaster's input is decoded as a handler's data is: by the event's
+// content type, with protojson for a generated protobuf message, and not
+// at all for data that is neither JSON nor protobuf.
+func TestRouter_AnUpcasterDecodesItsInputAsAHandlerDoes(t *testing.T) {
+	type methodV2 struct{ Name, Request string }
+	upcast := func(r *herald.Router) {
+		herald.Upcast(r, "method.added", 1, func(m *apipb.Method) (methodV2, error) {
+			return methodV2{Name: m.GetName(), Request: m.GetRequestTypeUrl()}, nil
+		})
+	}
+	raw, err := protojson.Marshal(&apipb.Method{Name: "Place", RequestTypeUrl: "type.googleapis.com/shop.PlaceOrder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		e := herald.MustNewEvent("method.added", raw, herald.WithSource("/api"), herald.WithSchemaVersion(1))
+		m, reason := handleOne[methodV2](t, c, e, upcast)
+		if m != (methodV2{"Place", "type.googleapis.com/shop.PlaceOrder"}) {
+			t.Fatalf("handler got %+v (dead-lettered: %q)", m, reason)
+		}
+	})
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		e := herald.MustNewEvent("method.added", raw, herald.WithSource("/api"), herald.WithSchemaVersion(1), herald.WithContentType("text/plain"))
+		m, reason := handleOne[methodV2](t, c, e, upcast)
+		if !strings.Contains(reason, "neither JSON nor protobuf") {
+			t.Fatalf("handler got %+v (dead-lettered: %q), want text/plain data dead-lettered", m, reason)
+		}
+	})
 }
