@@ -39,7 +39,9 @@ const (
 //   - nil (or empty bytes): no data and no datacontenttype;
 //   - a proto.Message: protobuf, datacontenttype "application/protobuf",
 //     dataschema "https://type.googleapis.com/" + the message's full name
-//     (as the gRPC API stores proto_data; DecodeProto reads it back);
+//     (as the gRPC API stores proto_data; DecodeProto reads it back); a
+//     content type other than protobuf's, or a dataschema that is not a
+//     type URL of the message's type, is an error;
 //   - []byte or json.RawMessage: JSON already encoded, checked and stored
 //     as it is ("application/json"); with WithContentType, any bytes of
 //     that type, not checked;
@@ -60,6 +62,9 @@ func NewEvent(typ string, data any, opts ...EventOption) (*CloudEvent, error) {
 		return nil, fmt.Errorf("herald: new %s event: %w", typ, err)
 	}
 	if err := b.e.Validate(); err != nil {
+		return nil, fmt.Errorf("herald: new %s event: %w", typ, err)
+	}
+	if err := checkSchemaURI(&b.e); err != nil {
 		return nil, fmt.Errorf("herald: new %s event: %w", typ, err)
 	}
 	return &b.e, nil
@@ -168,9 +173,20 @@ func (b *eventBuild) setData(data any) error {
 	return nil
 }
 
+// setProto encodes a message. Its content type must be protobuf's and
+// its dataschema a type URL of its message type, as the gRPC API asks of
+// proto_data: DecodeProto, and so a typed handler, refuses anything else.
 func (b *eventBuild) setProto(m proto.Message) error {
-	if isJSONMediaType(b.contentType) {
-		return fmt.Errorf("data of type %T is encoded as protobuf, not as %s: encode it with protojson and pass the bytes as []byte for JSON", m, b.contentType)
+	switch ct := b.contentTypeOr(protoContentType); {
+	case isJSONMediaType(ct):
+		return fmt.Errorf("data of type %T is encoded as protobuf, not as %s: encode it with protojson and pass the bytes as []byte for JSON", m, ct)
+	case !isProto(ct):
+		return fmt.Errorf("data of type %T is encoded as protobuf, not as %s: encode it yourself and pass the bytes as []byte for another content type", m, ct)
+	}
+	name := string(m.ProtoReflect().Descriptor().FullName())
+	if b.e.DataSchema != "" && schemaMessageName(b.e.DataSchema) != name {
+		return fmt.Errorf("data of type %T is protobuf: its dataschema is its type URL %q, not %q",
+			m, protoTypeURLPrefix+name, b.e.DataSchema)
 	}
 	raw, err := proto.Marshal(m)
 	if err != nil {
@@ -178,7 +194,7 @@ func (b *eventBuild) setProto(m proto.Message) error {
 	}
 	b.e.Data, b.e.DataContentType = raw, b.contentTypeOr(protoContentType)
 	if b.e.DataSchema == "" {
-		b.e.DataSchema = protoTypeURLPrefix + string(m.ProtoReflect().Descriptor().FullName())
+		b.e.DataSchema = protoTypeURLPrefix + name
 	}
 	return nil
 }

@@ -197,6 +197,15 @@ func TestNewEvent_ReportsDataThatDoesNotEncode(t *testing.T) {
 			"is encoded as JSON, not as text/plain"},
 		{"a proto message with a JSON content type", wrapperspb.String("x"), []herald.EventOption{herald.WithContentType("application/json")},
 			"is encoded as protobuf, not as application/json"},
+		// DecodeProto and a typed handler would refuse these, as the gRPC
+		// API refuses proto_data with another datacontenttype or dataschema.
+		{"a proto message with a content type that is not protobuf's", wrapperspb.String("x"),
+			[]herald.EventOption{herald.WithContentType("application/octet-stream")}, "is encoded as protobuf, not as application/octet-stream"},
+		{"a proto message with another dataschema", wrapperspb.String("x"),
+			[]herald.EventOption{herald.WithDataSchema("https://schemas.example.com/label")},
+			`its dataschema is its type URL "https://type.googleapis.com/google.protobuf.StringValue", not "https://schemas.example.com/label"`},
+		{"a proto message with a schema version", wrapperspb.String("x"),
+			[]herald.EventOption{herald.WithSchemaVersion(2)}, `not "herald:schemas/order.placed/versions/2"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,6 +227,9 @@ func TestNewEvent_ReportsAttributesThatBreakTheRules(t *testing.T) {
 		{"an empty source", "source", "t", herald.WithSource("")},
 		{"an empty id", "id", "t", herald.WithID("")},
 		{"a relative dataschema", "dataschema", "t", herald.WithDataSchema("schemas/order")},
+		// A server would refuse these on a topic that validates schemas.
+		{"a schema version below 1", "dataschema", "t", herald.WithSchemaVersion(0)},
+		{"a schema of another type", "dataschema", "t", herald.WithDataSchema("herald:schemas/other/versions/1")},
 		{"an uppercase extension name", "Tenant", "t", herald.WithExtension("Tenant", "acme")},
 		{"an extension Herald has a field for", "partitionkey", "t", herald.WithExtension("partitionkey", "k")},
 		{"a content type that is no media type", "datacontenttype", "t", herald.WithContentType("json")},

@@ -2,7 +2,9 @@ package herald
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/schema"
 )
 
@@ -26,9 +28,10 @@ func (c *Client) RegisterSchema(ctx context.Context, subject string, schema []by
 // for an event's dataschema: herald:schemas/<subject>/versions/<version>.
 func SchemaURI(subject string, version int) string { return schema.URI(subject, version) }
 
-// WithSchemaVersion sets the dataschema to version n of the schema of the
-// event's type (SchemaURI): the event is validated against that version,
-// and a Router's upcasters start from it.
+// WithSchemaVersion sets the dataschema to version n (from 1) of the
+// schema of the event's type (SchemaURI): the event is validated against
+// that version, and a Router's upcasters start from it. A JSON Schema
+// describes JSON data: NewEvent refuses it for a proto.Message.
 func WithSchemaVersion(n int) EventOption {
 	return func(b *eventBuild) { b.e.DataSchema = SchemaURI(b.e.Type, n) }
 }
@@ -41,4 +44,20 @@ func schemaVersion(e *CloudEvent) int {
 		return 0
 	}
 	return n
+}
+
+// checkSchemaURI refuses a dataschema of the form of a Herald schema
+// version that a server validating schemas would refuse: malformed (a
+// version below 1), or naming the schema of another type.
+func checkSchemaURI(e *CloudEvent) error {
+	subject, _, ok, err := schema.ParseURI(e.DataSchema)
+	switch {
+	case err != nil:
+		return &event.ValidationError{Attribute: "dataschema", Rule: fmt.Sprintf(
+			"must be of the form herald:schemas/<type>/versions/<n>, n a version from 1 (WithSchemaVersion), got %q", e.DataSchema)}
+	case ok && subject != e.Type:
+		return &event.ValidationError{Attribute: "dataschema", Rule: fmt.Sprintf(
+			"names a version of the schema of %q, but the event's type is %q: an event's schema is registered under its type", subject, e.Type)}
+	}
+	return nil
 }
