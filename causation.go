@@ -24,7 +24,8 @@ func Cause(ctx context.Context) (*CloudEvent, bool) {
 // stampCausation gives events published while handling another their
 // causation and correlation: causationid is the handled event's id,
 // correlationid is its correlation id (or its id when it has none), and
-// the trace continues (traceparent). Attributes already set are kept.
+// the trace continues (traceparent). Attributes already set are kept,
+// and the handled event itself (forwarded) is left as it is.
 func stampCausation(ctx context.Context, events []*CloudEvent) {
 	stamp(ctx, events, true)
 }
@@ -73,6 +74,9 @@ func stamp(ctx context.Context, events []*CloudEvent, trace bool) {
 		corr = cause.ID
 	}
 	for _, e := range events {
+		if e.ID == cause.ID && e.Source == cause.Source {
+			continue // the handled event itself, forwarded: not its own cause
+		}
 		if e.CausationID == "" {
 			e.CausationID = cause.ID
 		}

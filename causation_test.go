@@ -197,3 +197,35 @@ func TestCausation_PublisherMeasuresAnEventWithTheTraceItGetsWhenSent(t *testing
 		}
 	})
 }
+
+// A handler that forwards the event it handles (a relay to another
+// topic) publishes it as it is: it is not its own cause.
+func TestCausation_AForwardedEventIsNotItsOwnCause(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		ctx := context.Background()
+		if _, _, err := c.PutTopic(ctx, "archive", herald.TopicSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		r := herald.NewRouter(c, herald.RouterOptions{})
+		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+			fwd := *e.CloudEvent // as read: its topic and position are the broker's to set
+			_, err := c.Publish(ctx, "archive", &fwd)
+			return err
+		})
+		f.run(r)
+		placed := herald.MustNewEvent("order.placed", []byte(`{"order":7}`), herald.WithSource("/shop"))
+		placed.CorrelationID = "checkout-3"
+		if _, err := c.Publish(ctx, "orders", placed); err != nil {
+			t.Fatal(err)
+		}
+		var archived []*herald.CloudEvent
+		eventually(t, "the archived event", func() bool {
+			archived, _ = c.Read(ctx, "archive", 0, 0, 10)
+			return len(archived) == 1
+		})
+		if e := archived[0]; e.ID != placed.ID || e.CausationID != "" || e.CorrelationID != "checkout-3" {
+			t.Fatalf("archived %s: causation %q correlation %q, want no causation and correlation checkout-3", e.ID, e.CausationID, e.CorrelationID)
+		}
+	})
+}
