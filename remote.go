@@ -15,6 +15,7 @@ import (
 	"github.com/heraldevents/herald/internal/rpc"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1/heraldv1connect"
+	"github.com/heraldevents/herald/internal/schema"
 )
 
 // remote reaches a Herald server over gRPC (HTTP/2; cleartext h2c, or TLS
@@ -169,6 +170,14 @@ func call[Req, Resp any](ctx context.Context, fn func(context.Context, *connect.
 func (r *remote) maxEventBytes() int { return r.maxEvent }
 
 func (r *remote) registerSchema(ctx context.Context, subject string, text []byte) (int, error) {
+	// Refused as the registry refuses them: the request could not carry
+	// text that is not UTF-8.
+	if err := schema.CheckSubject(subject); err != nil {
+		return 0, err
+	}
+	if err := schema.CheckText(text); err != nil {
+		return 0, err
+	}
 	resp, err := call(ctx, r.svc.RegisterSchema, &heraldv1.RegisterSchemaRequest{Subject: subject, Schema: string(text)})
 	if err != nil {
 		return 0, err

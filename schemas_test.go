@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldevents/herald"
+	"github.com/heraldevents/herald/internal/schema"
 )
 
 // orderSchema and brokenOrderSchema give verdicts that do not depend on
@@ -261,4 +262,21 @@ func TestRouter_AnUpcasterErrorDeadLettersTheEvent(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("the event was not dead-lettered")
+}
+
+// A schema or subject that is not UTF-8 is refused the same way embedded
+// and remote: ErrInvalidSchema or an invalid subject, saying so (the
+// remote client's request could not even be encoded).
+func TestClient_RegisterSchemaRefusesTextThatIsNotUTF8(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		_, err := c.RegisterSchema(ctx, "order.placed", []byte("{\"description\":\"caf\xe9\"}"))
+		if !errors.Is(err, herald.ErrInvalidSchema) || !strings.Contains(err.Error(), "the schema is not UTF-8 (at byte offset 19)") {
+			t.Errorf("schema not UTF-8: %v", err)
+		}
+		_, err = c.RegisterSchema(ctx, "order.plac\xe9d", []byte(orderSchema))
+		if !errors.Is(err, schema.ErrInvalidSubject) || !strings.Contains(err.Error(), "is not UTF-8") {
+			t.Errorf("subject not UTF-8: %v", err)
+		}
+	})
 }

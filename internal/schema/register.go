@@ -44,8 +44,8 @@ func (r *Registry) Register(ctx context.Context, subject string, text []byte) (v
 // must be UTF-8: the state record keeps it as a JSON string, which would
 // turn an invalid byte into U+FFFD and so change the schema on replay.
 func checkSchema(text []byte) (string, *compiled, error) {
-	if !utf8.Valid(text) {
-		return "", nil, fmt.Errorf("%w: the schema is not UTF-8 (at byte offset %d); send it as UTF-8, as JSON requires", ErrInvalidSchema, invalidUTF8At(text))
+	if err := CheckText(text); err != nil {
+		return "", nil, err
 	}
 	c, err := compile(text)
 	if err != nil {
@@ -152,6 +152,16 @@ func (r *Registry) CheckCompatibility(subject string, n int, text []byte) (compa
 
 // invalidUTF8At returns the offset of the first byte of text that is not
 // part of a UTF-8 sequence.
+// CheckText returns ErrInvalidSchema for a schema text that is not
+// UTF-8, as Register does (a remote client checks it before sending,
+// since a gRPC request cannot carry it).
+func CheckText(text []byte) error {
+	if !utf8.Valid(text) {
+		return fmt.Errorf("%w: the schema is not UTF-8 (at byte offset %d); send it as UTF-8, as JSON requires", ErrInvalidSchema, invalidUTF8At(text))
+	}
+	return nil
+}
+
 func invalidUTF8At(text []byte) int {
 	for i := 0; i < len(text); {
 		r, n := utf8.DecodeRune(text[i:])
