@@ -3,8 +3,10 @@ package herald_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/apipb"
@@ -125,6 +127,40 @@ func TestRouter_ATypedHandlerOfAProtobufMessageReadsJSONAsProtojson(t *testing.T
 		m, reason := handleOne[*apipb.Method](t, c, e)
 		if m.GetName() != "Place" || m.GetRequestTypeUrl() != "type.googleapis.com/shop.PlaceOrder" || !m.GetResponseStreaming() {
 			t.Fatalf("handler got %v (dead-lettered: %q)", m, reason)
+		}
+	})
+}
+
+// A handler's error that is not UTF-8 (bytes of the event's data in its
+// message, say) still settles its delivery, remote as embedded: the
+// reason is made a valid string, and the settlements after it are not
+// held up.
+func TestRouter_AnErrorThatIsNotUTF8StillSettles(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		r := herald.NewRouter(f.c, herald.RouterOptions{Logger: slog.New(slog.DiscardHandler)})
+		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+			if e.Data.Order == 0 {
+				return herald.Permanent(errors.New("bad name \xff\xfe"))
+			}
+			return nil
+		})
+		f.run(r)
+		f.publish(3)
+		eventually(t, "three events settled", func() bool { return f.committed() == 3 })
+		dead := f.deadLetters()
+		if len(dead) != 1 || dead[0].Extensions["deadreason"] != "permanent: bad name \uFFFD\uFFFD" {
+			t.Fatalf("dead letters: %+v", dead)
+		}
+		f.stop()
+		ctx := context.Background()
+		f.publish(1)
+		ds, err := c.Pull(ctx, "orders", "billing", 1, time.Second)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("pull: %v %v", ds, err)
+		}
+		if res, err := c.Nack(ctx, "orders", "billing", []string{ds[0].AckID}, 0, "bad \xff"); err != nil || len(res.Acked) != 1 {
+			t.Fatalf("a nack with a reason that is not UTF-8: %+v %v", res, err)
 		}
 	})
 }

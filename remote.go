@@ -12,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/rpc"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1/heraldv1connect"
@@ -342,8 +343,11 @@ var settleKinds = map[settleKind]heraldv1.Settlement_Kind{
 	settleRelease: heraldv1.Settlement_KIND_RELEASE,
 }
 
+// settlementProto converts a settlement. Its reason is made a CloudEvents
+// String, as the server would make it: a protobuf string must be UTF-8,
+// and a handler's error need not be.
 func settlementProto(st settlement) *heraldv1.Settlement {
-	m := &heraldv1.Settlement{Kind: settleKinds[st.kind], AckIds: st.ackIDs, Reason: st.reason}
+	m := &heraldv1.Settlement{Kind: settleKinds[st.kind], AckIds: st.ackIDs, Reason: event.MakeString(st.reason)}
 	if st.delay > 0 {
 		m.Delay = durationpb.New(st.delay)
 	}
