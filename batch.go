@@ -48,13 +48,25 @@ func HandleBatch[T any](r *Router, topic, subscription string, opts BatchOptions
 			good, at = append(good, e), append(at, i)
 		}
 		if len(good) > 0 {
-			err := fn(ctx, good)
+			err := callBatch(ctx, fn, good)
 			for _, i := range at {
 				errs[i] = err
 			}
 		}
 		return errs
 	})
+}
+
+// callBatch calls a typed batch handler, turning a panic into an error
+// as the Router does: it fails only the events fn was given, not those
+// that did not decode.
+func callBatch[T any](ctx context.Context, fn func(context.Context, []Event[T]) error, es []Event[T]) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = panicError(p)
+		}
+	}()
+	return fn(ctx, es)
 }
 
 func (r *Router) addBatch(topic, subscription string, opts BatchOptions, h func(context.Context, []*Delivery) []error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,6 +162,55 @@ func TestRouter_AnErrorThatIsNotUTF8StillSettles(t *testing.T) {
 		}
 		if res, err := c.Nack(ctx, "orders", "billing", []string{ds[0].AckID}, 0, "bad \xff"); err != nil || len(res.Acked) != 1 {
 			t.Fatalf("a nack with a reason that is not UTF-8: %+v %v", res, err)
+		}
+	})
+}
+
+// An event of a batch that does not decode is dead-lettered at once even
+// when the batch handler, given the others, panics: the panic fails only
+// the events it was given.
+func TestRouter_ABatchHandlersPanicDoesNotRetryTheEventsThatDidNotDecode(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		f := newFixture(t, c, 3)
+		if _, err := c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{Ordering: herald.OrderNone, MaxAttempts: 3,
+			Backoff: herald.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		good := herald.MustNewEvent("order.placed", []byte(`{"order":1}`), herald.WithSource("/shop"))
+		bad := herald.MustNewEvent("order.placed", []byte(`{"order":"x"}`), herald.WithSource("/shop"))
+		if _, err := c.Publish(ctx, "orders", good, bad); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var sizes []int
+		r := herald.NewRouter(c, herald.RouterOptions{Logger: slog.New(slog.DiscardHandler)})
+		herald.HandleBatch(r, "orders", "billing", herald.BatchOptions{MaxSize: 10, MaxWait: time.Second},
+			func(ctx context.Context, es []herald.Event[OrderPlaced]) error {
+				mu.Lock()
+				sizes = append(sizes, len(es))
+				mu.Unlock()
+				panic("warehouse client is nil")
+			})
+		f.run(r)
+		eventually(t, "both dead-lettered", func() bool { return len(f.deadLetters()) == 2 })
+		for _, d := range f.deadLetters() {
+			reason, attempts := d.Extensions["deadreason"], d.Extensions["deadattempts"]
+			switch d.Extensions["deadid"] {
+			case bad.ID:
+				if !strings.Contains(reason, "does not decode") || attempts != "1" {
+					t.Errorf("the undecodable event died after %s attempts: %q", attempts, reason)
+				}
+			case good.ID:
+				if !strings.HasPrefix(reason, "handler panicked: warehouse client is nil") || attempts != "3" {
+					t.Errorf("the decodable event died after %s attempts: %q", attempts, reason)
+				}
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(sizes) != 3 || sizes[0] != 1 {
+			t.Errorf("batch sizes %v, want the decodable event alone three times", sizes)
 		}
 	})
 }

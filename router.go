@@ -297,13 +297,19 @@ func (ru *runner) finish(ds []*Delivery) []string {
 func (ru *runner) call(ctx context.Context, ds []*Delivery) (errs []error) {
 	defer func() {
 		if p := recover(); p != nil {
-			errs = sameError(len(ds), fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack()))
+			errs = sameError(len(ds), panicError(p))
 		}
 	}()
 	if ru.rt.batch != nil {
 		return ru.rt.batch.h(ctx, ds)
 	}
 	return []error{ru.rt.h(withCause(ctx, ds[0].Event), ds[0])}
+}
+
+// panicError is the nack reason of a handler that panicked: the panic
+// and its stack.
+func panicError(p any) error {
+	return fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack())
 }
 
 // settlements groups results into one ack of every success and one nack
