@@ -87,6 +87,35 @@ func TestClient_PublishReadRoundTripsEveryAttribute(t *testing.T) {
 	})
 }
 
+// An event's time keeps the offset it was given, read or delivered, as
+// the stored RFC 3339 text keeps it.
+func TestClient_AnEventTimeKeepsItsOffset(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		at := time.Date(2026, 11, 29, 10, 0, 0, 123, time.FixedZone("", 2*3600))
+		e := &herald.CloudEvent{ID: "o-1", Source: "/shop", Type: "order.placed", SpecVersion: "1.0", Time: at}
+		if _, err := c.Publish(ctx, "orders", e); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{Start: "earliest"}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Read(ctx, "orders", 0, 0, 10)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("read: %v %v", got, err)
+		}
+		ds, err := c.Pull(ctx, "orders", "billing", 10, 5*time.Second)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("pull: %v %v", ds, err)
+		}
+		for how, g := range map[string]time.Time{"read": got[0].Time, "delivered": ds[0].Event.Time} {
+			if _, off := g.Zone(); !g.Equal(at) || off != 2*3600 {
+				t.Errorf("%s time %v, want %v", how, g, at)
+			}
+		}
+	})
+}
+
 func TestClient_ABadEventRefusesItsWholeBatch(t *testing.T) {
 	forEachClient(t, func(t *testing.T, c *herald.Client) {
 		ctx := context.Background()

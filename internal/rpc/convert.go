@@ -252,11 +252,11 @@ func eventToProto(ce *heraldv1.CloudEvent, known *heraldv1.KnownAttributes, e *e
 			ce.Attributes[name] = stringValue(s)
 		}
 	}
-	switch {
+	switch _, offset := e.Time.Zone(); {
 	case e.Time.IsZero():
-	case e.Time.Year() > 1678 && e.Time.Year() < 2262 && e.Time.UnixNano() != 0:
+	case offset == 0 && e.Time.Year() > 1678 && e.Time.Year() < 2262 && e.Time.UnixNano() != 0:
 		known.TimeUnixNanos = e.Time.UnixNano()
-	default: // nanoseconds since 1970 cannot hold it (or would read as absent)
+	default: // nanoseconds since 1970 cannot hold it (or would read as absent), or its offset
 		if ce.Attributes == nil {
 			ce.Attributes = map[string]*heraldv1.CloudEventAttributeValue{}
 		}
@@ -272,11 +272,12 @@ func eventToProto(ce *heraldv1.CloudEvent, known *heraldv1.KnownAttributes, e *e
 }
 
 // timeAttribute is t as a ce_timestamp, or as an RFC 3339 ce_string when
-// a Timestamp cannot hold it: it holds years 0001 to 9999 in UTC, RFC 3339
-// and Validate allow 0000 to 9999 in the event's own zone.
+// a Timestamp cannot hold it: its offset from UTC (the stored text keeps
+// it), or a year outside 0001 to 9999 in UTC, which RFC 3339 and Validate
+// allow in the event's own zone.
 func timeAttribute(t time.Time) *heraldv1.CloudEventAttributeValue {
 	ts := timestamppb.New(t)
-	if ts.CheckValid() != nil {
+	if _, offset := t.Zone(); offset != 0 || ts.CheckValid() != nil {
 		return stringValue(event.FormatTime(t))
 	}
 	return &heraldv1.CloudEventAttributeValue{Attr: &heraldv1.CloudEventAttributeValue_CeTimestamp{CeTimestamp: ts}}

@@ -3059,7 +3059,9 @@ func (*CloudEvent_ProtoData) isCloudEvent_Data() {}
 // Herald knows; empty means absent.
 type KnownAttributes struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Nanoseconds since the Unix epoch, UTC; zero means absent.
+	// Nanoseconds since the Unix epoch, UTC; zero means absent. Herald
+	// sends a time with an offset from UTC, or one these nanoseconds cannot
+	// hold, as an RFC 3339 ce_string in attributes instead, which keeps it.
 	TimeUnixNanos   int64  `protobuf:"fixed64,1,opt,name=time_unix_nanos,json=timeUnixNanos,proto3" json:"time_unix_nanos,omitempty"`
 	Subject         string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
 	Datacontenttype string `protobuf:"bytes,3,opt,name=datacontenttype,proto3" json:"datacontenttype,omitempty"`
