@@ -15,6 +15,19 @@ func withCause(ctx context.Context, e *CloudEvent) context.Context {
 	return context.WithValue(ctx, causeKey{}, e)
 }
 
+// CausedBy returns ctx carrying e as the event being handled, so that
+// events published with it get their causation from e as from a
+// handler's ctx. A batch handler, whose ctx carries no single event, uses
+// it for the events it publishes because of one of its batch:
+//
+//	c.Publish(herald.CausedBy(ctx, es[i].CloudEvent), "shipping", scheduled)
+func CausedBy(ctx context.Context, e *CloudEvent) context.Context {
+	if e == nil {
+		return ctx
+	}
+	return withCause(ctx, e)
+}
+
 // Cause returns the event a handler's context carries, if any.
 func Cause(ctx context.Context) (*CloudEvent, bool) {
 	e, ok := ctx.Value(causeKey{}).(*CloudEvent)

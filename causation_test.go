@@ -229,3 +229,39 @@ func TestCausation_AForwardedEventIsNotItsOwnCause(t *testing.T) {
 		}
 	})
 }
+
+// A batch handler gives an event it publishes the causation of the event
+// of its batch it names with CausedBy.
+func TestCausation_ABatchHandlerNamesTheCauseWithCausedBy(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		ctx := context.Background()
+		if _, _, err := f.c.PutTopic(ctx, "stock", herald.TopicSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		r := herald.NewRouter(f.c, herald.RouterOptions{})
+		herald.HandleBatch(r, "orders", "billing", herald.BatchOptions{}, func(ctx context.Context, es []herald.Event[OrderPlaced]) error {
+			for _, e := range es {
+				reserved := herald.MustNewEvent("stock.reserved", []byte(`{}`), herald.WithSource("/inventory"))
+				if _, err := f.c.Publish(herald.CausedBy(ctx, e.CloudEvent), "stock", reserved); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		f.run(r)
+		placed := herald.MustNewEvent("order.placed", []byte(`{"order":7}`), herald.WithSource("/shop"))
+		placed.CorrelationID = "order-7"
+		if _, err := f.c.Publish(ctx, "orders", placed); err != nil {
+			t.Fatal(err)
+		}
+		var stock []*herald.CloudEvent
+		eventually(t, "the reservation", func() bool {
+			stock, _ = f.c.Read(ctx, "stock", 0, 0, 10)
+			return len(stock) == 1
+		})
+		if stock[0].CausationID != placed.ID || stock[0].CorrelationID != "order-7" {
+			t.Fatalf("stock.reserved: causation %q (want %q) correlation %q (want order-7)", stock[0].CausationID, placed.ID, stock[0].CorrelationID)
+		}
+	})
+}
