@@ -71,8 +71,9 @@ func IsPermanent(err error) bool {
 // Handle registers a typed handler for a subscription: each event's data
 // is decoded into T (from JSON, or from protobuf when its content type
 // says so and T is a generated message type; JSON for a generated message
-// type is read as protobuf's JSON mapping, protojson), through the
-// upcasters of its type when there are (see Upcast); data that does not
+// type is read as protobuf's JSON mapping, protojson; a []byte gets the
+// data as it is, of any content type), through the upcasters of its type
+// when there are (see Upcast); data that does not
 // decode, or whose content type is neither JSON nor protobuf, is
 // dead-lettered at once: no retry can fix it. The handler gets every
 // event of the subscription, whatever its type: on a topic that carries
@@ -113,13 +114,18 @@ func decodeEvent[T any](r *Router, d *Delivery) (Event[T], error) {
 	return e, nil
 }
 
-// decodeData decodes an event's data into dst by its content type:
-// protobuf into a generated message type; JSON (or no content type) with
+// decodeData decodes an event's data into dst by its content type (a
+// []byte gets the data as it is, whatever its type): protobuf into a
+// generated message type; JSON (or no content type) with
 // protojson into a generated message type (protobuf's JSON mapping, as
 // NewEvent asks for) and with encoding/json into any other. No data
 // leaves dst as it is, and data of any other content type is refused,
 // since JSON bytes of another type do not mean what they would as JSON.
 func decodeData[T any](e *CloudEvent, dst *T) error {
+	if b, ok := any(dst).(*[]byte); ok { // the bytes as they are, as NewEvent takes them
+		*b = e.Data
+		return nil
+	}
 	switch {
 	case isProto(e.DataContentType): // no data is a message with nothing set
 		return decodeProtoAs(e, dst)

@@ -110,6 +110,22 @@ func TestRouter_ATypedHandlerRefusesDataThatIsNeitherJSONNorProtobuf(t *testing.
 	})
 }
 
+// A handler typed []byte gets the data's bytes as they are, whatever the
+// content type, as NewEvent takes []byte as data that is encoded already.
+func TestRouter_AHandlerOfBytesGetsTheDataAsItIs(t *testing.T) {
+	for _, e := range []*herald.CloudEvent{
+		herald.MustNewEvent("order.placed", []byte(`{"order": 7}`), herald.WithSource("/shop")),
+		herald.MustNewEvent("reading.taken", []byte("42 kWh"), herald.WithSource("/meter"), herald.WithContentType("text/plain")),
+	} {
+		forEachClient(t, func(t *testing.T, c *herald.Client) {
+			data, reason := handleOne[[]byte](t, c, e)
+			if string(data) != string(e.Data) {
+				t.Fatalf("handler got %q (dead-lettered: %q), want %q", data, reason, e.Data)
+			}
+		})
+	}
+}
+
 // JSON data for a handler of a generated protobuf message is read as
 // protobuf's JSON mapping (protojson, what NewEvent asks for): field
 // names in lowerCamelCase, which encoding/json would drop without a word.
