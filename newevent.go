@@ -44,7 +44,8 @@ const (
 //     type URL of the message's type, is an error;
 //   - []byte or json.RawMessage: JSON already encoded, checked and stored
 //     as it is ("application/json"); with WithContentType, any bytes of
-//     that type, not checked;
+//     that type, not checked. The event keeps the slice, not a copy:
+//     leave its bytes as they are until the event is published;
 //   - anything else: json.Marshal ("application/json", or the JSON media
 //     type given with WithContentType).
 //
