@@ -36,27 +36,7 @@ func newSubscribeClient(hc *http.Client, base string, opts ...connect.ClientOpti
 }
 
 // deliveriesCodec is protobuf's binary codec, but for wireDeliveries.
-type deliveriesCodec struct{}
-
-func (deliveriesCodec) Name() string { return "proto" }
-
-func (deliveriesCodec) Marshal(v any) ([]byte, error) {
-	m, ok := v.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("herald: cannot encode %T", v)
-	}
-	return proto.Marshal(m)
-}
-
-// MarshalAppend lets connect encode flow grants and settlements into
-// its pooled buffers.
-func (deliveriesCodec) MarshalAppend(b []byte, v any) ([]byte, error) {
-	m, ok := v.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("herald: cannot encode %T", v)
-	}
-	return proto.MarshalOptions{}.MarshalAppend(b, m)
-}
+type deliveriesCodec struct{ rpc.ProtoCodec }
 
 func (deliveriesCodec) Unmarshal(b []byte, v any) error {
 	switch m := v.(type) {

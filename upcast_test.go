@@ -25,20 +25,34 @@ func TestRouter_AnEventOlderThanItsUpcastersIsDeadLettered(t *testing.T) {
 	})
 }
 
-// A chain with a version missing (1 to 2, then 3 to 4) does not follow
-// on: Run refuses it.
-func TestRouter_RunRefusesUpcastersWithAVersionMissing(t *testing.T) {
-	c, err := herald.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	r := herald.NewRouter(c, herald.RouterOptions{})
-	herald.Upcast(r, "UserRegistered", 1, v1ToV2)
-	herald.Upcast(r, "UserRegistered", 3, func(u UserV3) (UserV3, error) { return u, nil })
-	err = r.Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), `upcasters of "UserRegistered": none from version 2`) {
-		t.Fatalf("run: %v", err)
+// Run refuses a chain of upcasters that does not follow on: one that
+// takes another type than the version before it becomes, or a version
+// missing (1 to 2, then 3 to 4).
+func TestRouter_RunRefusesUpcastersThatDoNotFollowOn(t *testing.T) {
+	for name, tc := range map[string]struct {
+		second func(r *herald.Router)
+		want   string
+	}{
+		"another type": {func(r *herald.Router) {
+			herald.Upcast(r, "UserRegistered", 2, func(u UserV1) (UserV3, error) { return UserV3{}, nil }) // takes V1, but version 1 becomes V2
+		}, "version 1 becomes herald_test.UserV2, but the upcaster of version 2 takes herald_test.UserV1"},
+		"a version missing": {func(r *herald.Router) {
+			herald.Upcast(r, "UserRegistered", 3, func(u UserV3) (UserV3, error) { return u, nil })
+		}, `upcasters of "UserRegistered": none from version 2`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := herald.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			r := herald.NewRouter(c, herald.RouterOptions{})
+			herald.Upcast(r, "UserRegistered", 1, v1ToV2)
+			tc.second(r)
+			if err := r.Run(context.Background()); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("run: %v, want an error with %q", err, tc.want)
+			}
+		})
 	}
 }
 

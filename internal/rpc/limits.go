@@ -141,25 +141,9 @@ func MaxEventBytes(h http.Header) int {
 // otherwise cost gigabytes. The refusal wraps broker.ErrBatchTooLarge;
 // a stream reports it as batch_too_large (receiveError), a unary Publish
 // as connect's INVALID_ARGUMENT naming it.
-type serverCodec struct{ maxEvents int }
-
-func (serverCodec) Name() string { return "proto" }
-
-func (serverCodec) Marshal(v any) ([]byte, error) {
-	m, ok := v.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("cannot encode %T", v)
-	}
-	return proto.Marshal(m)
-}
-
-// MarshalAppend lets connect encode responses into its pooled buffers.
-func (serverCodec) MarshalAppend(b []byte, v any) ([]byte, error) {
-	m, ok := v.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("cannot encode %T", v)
-	}
-	return proto.MarshalOptions{}.MarshalAppend(b, m)
+type serverCodec struct {
+	ProtoCodec
+	maxEvents int
 }
 
 func (c serverCodec) Unmarshal(b []byte, v any) error {
@@ -196,4 +180,27 @@ func publishEvents(b []byte) int {
 		}
 	}
 	return n
+}
+
+// ProtoCodec is protobuf's binary codec for connect, as connect's own
+// ("proto"), for codecs that decode some messages their own way to embed.
+type ProtoCodec struct{}
+
+func (ProtoCodec) Name() string { return "proto" }
+
+func (ProtoCodec) Marshal(v any) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("cannot encode %T", v)
+	}
+	return proto.Marshal(m)
+}
+
+// MarshalAppend lets connect encode messages into its pooled buffers.
+func (ProtoCodec) MarshalAppend(b []byte, v any) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("cannot encode %T", v)
+	}
+	return proto.MarshalOptions{}.MarshalAppend(b, m)
 }

@@ -77,7 +77,7 @@ func NewHandler(cfg Config, opts ...connect.HandlerOption) (path string, h http.
 	svc := NewService(cfg.Broker, cfg.Subscriptions, cfg.Schemas)
 	svc.closing, svc.admit = cfg.Closing, cfg.Admit
 	guard := connect.WithInterceptors(authorizer{})
-	path, h = heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{connect.WithReadMaxBytes(limit), connect.WithCodec(serverCodec{bopts.MaxBatchEvents}), guard}, opts...)...)
+	path, h = heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{connect.WithReadMaxBytes(limit), connect.WithCodec(serverCodec{maxEvents: bopts.MaxBatchEvents}), guard}, opts...)...)
 	return path, JoinEnvelopeWrites(announceLimits(guardPublishSize(h, limit), bopts.MaxEventBytes))
 }
 
