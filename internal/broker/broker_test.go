@@ -319,3 +319,21 @@ func TestBroker_InternalTopicsAreNotReachable(t *testing.T) {
 		t.Fatalf("listed %v", topics)
 	}
 }
+
+// The rebuilt index holds the last window's events in one generation, kept
+// until its newest leaves the window; its oldest are not duplicates once
+// they are older than the window.
+func TestPublish_EventOlderThanTheWindowIsNotADuplicateAfterARestart(t *testing.T) {
+	f := newFixture(t, Options{DefaultDedupWindow: 2 * time.Minute})
+	first := f.publish("orders", ev("a", ""))
+	f.clock.Add(110 * time.Second)
+	f.publish("orders", ev("b", ""))
+	f.clock.Add(5 * time.Second)
+	f.restart()
+	f.publish("orders", ev("c", "")) // rebuilds the index with a and b
+	f.clock.Add(65 * time.Second)    // a is 3 minutes old, b 70 seconds
+	res := f.publish("orders", ev("a", ""), ev("b", ""))
+	if res[0].Duplicate || res[0].Offset == first[0].Offset || !res[1].Duplicate {
+		t.Fatalf("a 1.5 windows old and b within the window: %+v", res)
+	}
+}

@@ -22,9 +22,11 @@ import (
 // event is remembered for at least the window and at most 1.25 windows.
 //
 // A hash match is only a candidate: the broker confirms it by reading the
-// stored event's source and id, so a collision never turns a new event
-// into a false duplicate. (The rare cost of a collision: the older of the
-// two events may be forgotten early.)
+// stored event's source, id and time, so a collision never turns a new
+// event into a false duplicate, nor does an event kept past the window (a
+// rebuilt generation holds a whole window, and goes only when its newest
+// event leaves it). (The rare cost of a collision: the older of the two
+// events may be forgotten early.)
 //
 // Freezing sorts and writes the map outside mu: the full map is detached
 // into freezing, where lookups still find it, until its generation is

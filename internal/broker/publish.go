@@ -176,10 +176,11 @@ func (p *publish) reserve(ctx context.Context, f *flight) (map[uint64]position, 
 // is to be stored.
 func (p *publish) sortOut(ctx context.Context, found map[uint64]position) error {
 	inBatch := make(map[uint64]int, len(p.events))
+	since := p.b.opts.Now().Add(-p.t.DedupWindow)
 	for i, e := range p.events {
 		h := p.hashes[i]
 		if pos, ok := found[h]; ok {
-			same, err := p.isStored(ctx, pos, e)
+			same, err := p.isStored(ctx, pos, e, since)
 			if err != nil {
 				return fmt.Errorf("confirm event %d (id %q) as a duplicate of partition %d offset %d: %w", i, e.ID, pos.partition, pos.offset, err)
 			}
@@ -198,10 +199,12 @@ func (p *publish) sortOut(ctx context.Context, found map[uint64]position) error 
 	return nil
 }
 
-// isStored confirms a dedup candidate by reading the stored event. Only an
-// event that is gone (retention) is "not stored"; an event that cannot be
-// read is an error, or a retry of it would be stored again.
-func (p *publish) isStored(ctx context.Context, pos position, e *event.Event) (bool, error) {
+// isStored confirms a dedup candidate by reading the stored event: it is
+// the same (source, id), stored at or after since (the index keeps some
+// events longer than the window). Only an event that is gone (retention)
+// is "not stored"; an event that cannot be read is an error, or a retry of
+// it would be stored again.
+func (p *publish) isStored(ctx context.Context, pos position, e *event.Event, since time.Time) (bool, error) {
 	recs, err := p.b.engine.Read(ctx, p.t.Name, int(pos.partition), pos.offset, 1, 1)
 	if errors.Is(err, storage.ErrOffsetOutOfRange) {
 		return false, nil // gone (retention)
@@ -213,6 +216,9 @@ func (p *publish) isStored(ctx context.Context, pos position, e *event.Event) (b
 		return false, nil
 	}
 	r := recs[0]
+	if r.Timestamp.UnixMilli() < since.UnixMilli() {
+		return false, nil // older than the window
+	}
 	return headerString(r, "ce_source") == e.Source && headerString(r, "ce_id") == e.ID, nil
 }
 
