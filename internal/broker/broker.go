@@ -138,11 +138,20 @@ func (b *Broker) forgetState(name string, st *topicState) {
 // loadedState returns the topic's state, rebuilding its dedup index from
 // the log on first use. Every caller waiting for the rebuild gets its
 // outcome, so it does not stop when the first caller's ctx is cancelled.
+// The rebuild reads the topic's settings anew: t may predate a change
+// that found no state to apply to (see applyDedupWindow).
 func (b *Broker) loadedState(ctx context.Context, t Topic) (*topicState, error) {
 	st := b.state(t.Name)
 	st.once.Do(func() {
+		ctx := context.WithoutCancel(ctx)
+		info, err := b.engine.Topic(ctx, t.Name)
+		if err != nil {
+			st.err = err
+			return
+		}
+		t := topicFromInfo(info)
 		st.dedup.setWindow(t.DedupWindow)
-		st.dedupGaps, st.err = b.rebuildDedup(context.WithoutCancel(ctx), t, st.dedup)
+		st.dedupGaps, st.err = b.rebuildDedup(ctx, t, st.dedup)
 	})
 	if st.err != nil {
 		b.forgetState(t.Name, st) // try again next time
@@ -158,11 +167,18 @@ func (b *Broker) rebuildDedup(ctx context.Context, t Topic, d *dedupIndex) ([]er
 	if t.DedupWindow <= 0 {
 		return nil, nil
 	}
+	return b.fillDedup(ctx, t, d, b.opts.Now().Add(-t.DedupWindow), time.Time{})
+}
+
+// fillDedup records in d the events of every partition stored at or after
+// since and, unless until is zero, before until; as rebuildDedup does.
+func (b *Broker) fillDedup(ctx context.Context, t Topic, d *dedupIndex, since, until time.Time) ([]error, error) {
 	var gaps []error
-	since := b.opts.Now().Add(-t.DedupWindow)
 	for p := 0; p < t.Partitions; p++ {
 		err := b.scanPartition(ctx, t.Name, p, since, func(r storage.Record, source, id string) {
-			d.remember(d.hash(source, id), position{partition: int32(p), offset: r.Offset}, r.Timestamp.UnixMilli())
+			if until.IsZero() || r.Timestamp.Before(until) {
+				d.remember(d.hash(source, id), position{partition: int32(p), offset: r.Offset}, r.Timestamp.UnixMilli())
+			}
 		})
 		if errors.Is(err, storage.ErrCorrupt) {
 			gaps = append(gaps, fmt.Errorf("dedup index of topic %s partition %d ends at damaged data: %w", t.Name, p, err))

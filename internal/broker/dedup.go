@@ -66,6 +66,7 @@ type dedupIndex struct {
 	seq      int                // generation file counter
 	spillErr error              // the last generation file that failed; that generation stays in memory
 	pending  map[uint64]*flight // hashes reserved by publishes in progress
+	filling  *flight            // a wider window being filled from the log; reserves wait for it
 }
 
 // frozenPart is a full map being frozen into a generation without mu held.
@@ -150,10 +151,43 @@ func (d *dedupIndex) hash(source, id string) uint64 {
 	return h.Sum64()
 }
 
+// setWindow sets the window; turned off, the index forgets everything.
 func (d *dedupIndex) setWindow(w time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.setWindowLocked(w)
+}
+
+func (d *dedupIndex) setWindowLocked(w time.Duration) {
 	d.window = w
+	if w <= 0 {
+		d.dropLocked()
+	}
+}
+
+// widen sets the window. When it is wider than before, it returns a flight
+// that holds every reserve until endFill, for the caller to remember the
+// events the narrower window let go, and that window (kept).
+func (d *dedupIndex) widen(w time.Duration) (f *flight, kept time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	kept = d.window
+	d.setWindowLocked(w)
+	if w <= kept {
+		return nil, kept
+	}
+	d.filling = newFlight()
+	return d.filling, kept
+}
+
+// endFill ends a fill that widen started and wakes the reserves it held.
+func (d *dedupIndex) endFill(f *flight) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.filling == f {
+		d.filling = nil
+	}
+	close(f.done)
 }
 
 // expire drops generations whose newest event is older than the window,
@@ -268,6 +302,11 @@ func (d *dedupIndex) lookup(h uint64) (uint64, bool, error) {
 func (d *dedupIndex) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.dropLocked()
+}
+
+// dropLocked forgets every remembered event. Called with mu held.
+func (d *dedupIndex) dropLocked() {
 	for _, g := range d.gens {
 		g.drop()
 	}
@@ -280,8 +319,9 @@ func (d *dedupIndex) close() {
 }
 
 // reserve looks up hashes for a publish. It returns the candidates already
-// stored, or, when another publish holds one of the hashes, that publish to
-// wait for (reserving nothing, so two publishes never wait on each other).
+// stored, or, when another publish holds one of the hashes (or a wider
+// window is being filled), that flight to wait for (reserving nothing, so
+// two publishes never wait on each other).
 // Otherwise every hash is reserved for f, found or not: a candidate may
 // turn out not to be stored (gone by retention, or a collision), and
 // publishes of one id must not store it side by side.
@@ -289,6 +329,9 @@ func (d *dedupIndex) reserve(hashes []uint64, f *flight, now time.Time) (map[uin
 	d.build(d.expire(now))
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.filling != nil {
+		return nil, d.filling, nil
+	}
 	if d.window <= 0 {
 		return nil, nil, nil
 	}

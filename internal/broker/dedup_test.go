@@ -426,3 +426,97 @@ func TestDedupIndex_SpansKeepLookupsCheapAndFindEveryEvent(t *testing.T) {
 		t.Fatalf("after the window passed: %d events in %d spans remembered", d.size(), len(d.spans))
 	}
 }
+
+func TestPutTopic_AWiderDedupWindowFindsEventsTheNarrowerOneLetGo(t *testing.T) {
+	f := newFixture(t, Options{DefaultDedupWindow: time.Minute, DefaultPartitions: 2})
+	ctx := context.Background()
+	keys := partitionKeys(2)
+	first := f.publish("orders", ev("a", keys[0]), ev("b", keys[1]))
+	f.clock.Add(30 * time.Second)
+	f.publish("orders", ev("c", ""))
+	f.clock.Add(time.Minute)
+	f.publish("orders", ev("d", "")) // a and b leave the index
+	ten := 10 * time.Minute
+	if _, _, err := f.b.PutTopic(ctx, "orders", TopicSpec{DedupWindow: &ten}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Add(time.Minute) // a and b are 2.5 minutes old, within the new window
+	res := f.publish("orders", ev("a", keys[0]), ev("b", keys[1]), ev("c", ""))
+	for i, want := range []Result{first[0], first[1]} {
+		if !res[i].Duplicate || res[i].Partition != want.Partition || res[i].Offset != want.Offset {
+			t.Fatalf("event %d: %+v, first stored as %+v", i, res[i], want)
+		}
+	}
+	if !res[2].Duplicate {
+		t.Fatalf("c, kept by the narrower window too: %+v", res[2])
+	}
+	if n := f.end("orders", 0) + f.end("orders", 1); n != 4 {
+		t.Fatalf("%d events stored, want 4", n)
+	}
+}
+
+func TestPutTopic_TurningDedupOnFindsEventsStoredWhileItWasOff(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	off, on := time.Duration(0), 2*time.Minute
+	if _, _, err := f.b.PutTopic(ctx, "orders", TopicSpec{DedupWindow: &off}); err != nil {
+		t.Fatal(err)
+	}
+	first := f.publish("orders", ev("a", ""))
+	if _, _, err := f.b.PutTopic(ctx, "orders", TopicSpec{DedupWindow: &on}); err != nil {
+		t.Fatal(err)
+	}
+	res := f.publish("orders", ev("a", ""))
+	if !res[0].Duplicate || res[0].Offset != first[0].Offset {
+		t.Fatalf("after turning dedup on: %+v", res)
+	}
+}
+
+// A publish that read the topic's settings before a change loads the dedup
+// index with the settings as they are when it loads it.
+func TestLoadedState_UsesTheTopicsSettingsAtLoadNotTheCallers(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	off, on := time.Duration(0), 2*time.Minute
+	if _, _, err := f.b.PutTopic(ctx, "orders", TopicSpec{DedupWindow: &off}); err != nil {
+		t.Fatal(err)
+	}
+	first := f.publish("orders", ev("a", ""))
+	f.restart()
+	stale, err := f.b.Topic(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.b.PutTopic(ctx, "orders", TopicSpec{DedupWindow: &on}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.b.loadedState(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	res := f.publish("orders", ev("a", ""))
+	if !res[0].Duplicate || res[0].Offset != first[0].Offset {
+		t.Fatalf("after a load with settings read before the change: %+v", res)
+	}
+}
+
+func TestDedupIndex_ReservesWaitWhileAWiderWindowIsFilled(t *testing.T) {
+	d := newDedupIndex(time.Minute, "", "t")
+	now := time.Now()
+	h := d.hash("/s", "a")
+	if f, kept := d.widen(30 * time.Second); f != nil || kept != time.Minute {
+		t.Fatalf("narrowing: flight %v, kept %v", f, kept)
+	}
+	fill, kept := d.widen(time.Hour)
+	if fill == nil || kept != 30*time.Second {
+		t.Fatalf("widening: flight %v, kept %v", fill, kept)
+	}
+	if _, other, _ := d.reserve([]uint64{h}, newFlight(), now); other != fill {
+		t.Fatalf("a reserve during the fill got %p, want to wait for the fill", other)
+	}
+	d.remember(h, position{offset: 7}, now.Add(-10*time.Minute).UnixMilli())
+	d.endFill(fill)
+	found, other, err := d.reserve([]uint64{h}, newFlight(), now)
+	if err != nil || other != nil || found[h] != (position{offset: 7}) {
+		t.Fatalf("after the fill: %v %v %v", found, other, err)
+	}
+}

@@ -152,8 +152,40 @@ func (b *Broker) PutTopic(ctx context.Context, name string, spec TopicSpec) (Top
 	if err := b.engine.UpdateTopic(ctx, name, t.config()); err != nil {
 		return Topic{}, false, err
 	}
-	b.state(name).dedup.setWindow(t.DedupWindow)
+	b.applyDedupWindow(ctx, t)
 	return t, false, nil
+}
+
+// applyDedupWindow brings the topic's dedup index, if the broker holds
+// one, to the topic's window. A wider window (or one turned on) holds the
+// events of the log that the index let go, as a rebuild at start would;
+// publishes wait while they are read. Should that reading fail, the state
+// is dropped for the next publish to rebuild. Without a state there is
+// nothing to do: the next publish rebuilds it with the new settings.
+func (b *Broker) applyDedupWindow(ctx context.Context, t Topic) {
+	b.mu.Lock()
+	_, held := b.states[t.Name]
+	b.mu.Unlock()
+	if !held {
+		return
+	}
+	st, err := b.loadedState(ctx, t)
+	if err != nil {
+		return // dropped
+	}
+	f, kept := st.dedup.widen(t.DedupWindow)
+	if f == nil {
+		return // not wider: set
+	}
+	defer st.dedup.endFill(f)
+	now := b.opts.Now()
+	until := time.Time{}
+	if kept > 0 {
+		until = now.Add(-kept) // the index holds every event since
+	}
+	if _, err := b.fillDedup(context.WithoutCancel(ctx), t, st.dedup, now.Add(-t.DedupWindow), until); err != nil {
+		b.forgetState(t.Name, st)
+	}
 }
 
 func (b *Broker) createTopic(ctx context.Context, name string, spec TopicSpec) (Topic, error) {
