@@ -25,7 +25,24 @@ type hookEngine struct {
 	storage.Engine
 	scans        atomic.Int32 // OffsetForTime calls: one per partition a rebuild scans
 	onScan       func() error // called by OffsetForTime; a non-nil error is returned
+	onCreate     func()       // called by CreateTopic once the topic exists
+	onAppend     func()       // called by Append before it appends
 	failReadsErr atomic.Pointer[error]
+}
+
+func (e *hookEngine) CreateTopic(ctx context.Context, name string, cfg storage.TopicConfig) error {
+	err := e.Engine.CreateTopic(ctx, name, cfg)
+	if err == nil && e.onCreate != nil {
+		e.onCreate()
+	}
+	return err
+}
+
+func (e *hookEngine) Append(ctx context.Context, topic string, parts []storage.PartitionRecords) ([]int64, error) {
+	if e.onAppend != nil {
+		e.onAppend()
+	}
+	return e.Engine.Append(ctx, topic, parts)
 }
 
 func (e *hookEngine) OffsetForTime(ctx context.Context, topic string, p int, t time.Time) (int64, error) {
@@ -518,5 +535,50 @@ func TestDedupIndex_ReservesWaitWhileAWiderWindowIsFilled(t *testing.T) {
 	found, other, err := d.reserve([]uint64{h}, newFlight(), now)
 	if err != nil || other != nil || found[h] != (position{offset: 7}) {
 		t.Fatalf("after the fill: %v %v %v", found, other, err)
+	}
+}
+
+// A publish can find a topic while PutTopic is still creating it; the
+// creation must not drop the dedup state that publish holds reservations
+// in, or a retry of the same event would be stored beside it.
+func TestPutTopic_CreationKeepsTheReservationsOfAPublishThatFoundTheTopic(t *testing.T) {
+	f := newFixture(t, Options{})
+	b, he := hookBroker(t, f)
+	ctx := context.Background()
+	held, release := make(chan struct{}), make(chan struct{})
+	var appends atomic.Int32
+	he.onAppend = func() {
+		if appends.Add(1) == 1 {
+			close(held)
+			<-release
+		}
+	}
+	publish := func(out chan<- Result) {
+		res, err := b.Publish(ctx, "orders", []*event.Event{ev("x", "")})
+		if err != nil {
+			t.Error(err)
+			res = []Result{{}}
+		}
+		out <- res[0]
+	}
+	first, second := make(chan Result, 1), make(chan Result, 1)
+	he.onCreate = func() {
+		go publish(first)
+		<-held // its append waits, x reserved
+	}
+	if _, _, err := b.PutTopic(ctx, "orders", TopicSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	go publish(second)
+	select {
+	case <-second: // did not wait for the first
+		close(release)
+	case <-time.After(200 * time.Millisecond):
+		close(release)
+		<-second
+	}
+	<-first
+	if end := f.end("orders", 0); end != 1 {
+		t.Fatalf("end offset %d: x stored %d times", end, end)
 	}
 }

@@ -203,10 +203,13 @@ func (b *Broker) createTopic(ctx context.Context, name string, spec TopicSpec) (
 	if err != nil {
 		return Topic{}, err
 	}
+	// A fresh topic has a fresh dedup index: a state left of a topic of
+	// this name goes before the topic exists, as a publish that finds the
+	// new topic may be holding reservations in its state already.
+	b.forget(name)
 	if err := b.engine.CreateTopic(ctx, name, t.config()); err != nil {
 		return Topic{}, err
 	}
-	b.forget(name)            // a fresh topic has a fresh dedup index
 	return b.Topic(ctx, name) // as stored, creation time included
 }
 
