@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -63,7 +64,6 @@ type dedupIndex struct {
 	freezing []*frozenPart      // detached maps being frozen, oldest first; newer than gens
 	gens     []*generation      // oldest first
 	spans    []*span            // oldest first; the last takes new generations
-	seq      int                // generation file counter
 	spillErr error              // the last generation file that failed; that generation stays in memory
 	pending  map[uint64]*flight // hashes reserved by publishes in progress
 	filling  *flight            // a wider window being filled from the log; reserves wait for it
@@ -112,6 +112,11 @@ func (d *dedupIndex) spanFor(n int, oldest int64) *span {
 	d.spans = append(d.spans, s)
 	return s
 }
+
+// genFiles numbers generation files. It is shared by every index so that
+// an index replacing another of the same topic (the topic deleted and
+// created again) never opens a file the old one still writes or removes.
+var genFiles atomic.Int64
 
 // defaultGenSize bounds the in-memory part of a dedup index.
 var defaultGenSize = 1 << 18 // a variable so tests can use small generations
@@ -229,8 +234,7 @@ func (d *dedupIndex) detach() *frozenPart {
 	part.span.n += len(d.current)
 	part.span.pending++
 	if d.dir != "" {
-		d.seq++
-		part.path = filepath.Join(d.dir, fmt.Sprintf("%s.%d.dedup", d.prefix, d.seq))
+		part.path = filepath.Join(d.dir, fmt.Sprintf("%s.%d.dedup", d.prefix, genFiles.Add(1)))
 	}
 	d.freezing = append(d.freezing, part)
 	d.current = make(map[uint64]uint64, len(d.current))

@@ -101,3 +101,30 @@ func TestBroker_DeleteTopicDropsItsDedupFiles(t *testing.T) {
 		t.Fatalf("files left after delete: %v", entries)
 	}
 }
+
+// A topic's index can be replaced (the topic deleted and created again)
+// while the old one still freezes a generation; the two must not write
+// the same file.
+func TestDedupIndex_AReplacedIndexNeverSharesAGenerationFile(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().UnixMilli()
+	fill := func(d *dedupIndex, prefix string) *frozenPart {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for i := 0; i < 1000; i++ {
+			d.rememberLocked(d.hash("/s", fmt.Sprint(prefix, i)), position{offset: int64(i)}, now)
+		}
+		return d.detach()
+	}
+	old, fresh := newDedupIndex(time.Minute, dir, "orders"), newDedupIndex(time.Minute, dir, "orders")
+	oldPart := fill(old, "old-")
+	old.close()
+	fresh.build(fill(fresh, "new-"))
+	old.build(oldPart) // finishes late, and drops its generation: the index was closed
+	for i := 0; i < 1000; i++ {
+		v, ok, err := fresh.lookup(fresh.hash("/s", fmt.Sprint("new-", i)))
+		if err != nil || !ok || unpack(v).offset != int64(i) {
+			t.Fatalf("new-%d: found %v at %v (%v)", i, ok, unpack(v), err)
+		}
+	}
+}
