@@ -270,6 +270,16 @@ func TestPublish_AutoCreateOffRefusesUnknownTopic(t *testing.T) {
 	}
 }
 
+func TestPublish_AnInvalidTopicNameIsRefusedAsSuchAlsoWithAutoCreateOff(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		f := newFixture(t, Options{DisableAutoCreate: off})
+		_, err := f.b.Publish(context.Background(), "a/b", []*event.Event{ev("a", "")})
+		if !errors.Is(err, ErrInvalidTopic) || errors.Is(err, ErrTopicNotFound) {
+			t.Fatalf("auto-create off %v: error %v, want %v", off, err, ErrInvalidTopic)
+		}
+	}
+}
+
 func TestPutTopic_CreateUpdateAndConflicts(t *testing.T) {
 	f := newFixture(t, Options{})
 	ctx := context.Background()

@@ -270,11 +270,11 @@ func (b *Broker) ensureTopic(ctx context.Context, name string) (Topic, error) {
 	if !errors.Is(err, storage.ErrUnknownTopic) {
 		return t, err
 	}
+	if err := CheckTopicName(name); err != nil {
+		return Topic{}, err // no topic can have it, whether created automatically or not
+	}
 	if b.opts.DisableAutoCreate {
 		return Topic{}, fmt.Errorf("%w: %q", ErrAutoCreateOff, name)
-	}
-	if err := CheckTopicName(name); err != nil {
-		return Topic{}, err
 	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
