@@ -191,7 +191,8 @@ func (b *Broker) fillDedup(ctx context.Context, t Topic, d *dedupIndex, since, u
 	return gaps, nil
 }
 
-// scanPartition calls fn for each record stored at or after since.
+// scanPartition calls fn for each record stored at or after since and
+// still kept: retention may delete the oldest while it reads.
 func (b *Broker) scanPartition(ctx context.Context, topic string, p int, since time.Time, fn func(r storage.Record, source, id string)) error {
 	off, err := b.engine.OffsetForTime(ctx, topic, p, since)
 	if err != nil {
@@ -203,6 +204,12 @@ func (b *Broker) scanPartition(ctx context.Context, topic string, p int, since t
 	}
 	for off < end {
 		recs, err := b.engine.Read(ctx, topic, p, off, 10000, 8<<20)
+		if errors.Is(err, storage.ErrOffsetOutOfRange) {
+			if start, _, serr := b.engine.Offsets(ctx, topic, p); serr == nil && start > off {
+				off = start // deleted meanwhile
+				continue
+			}
+		}
 		if err != nil {
 			return err
 		}

@@ -27,6 +27,7 @@ type hookEngine struct {
 	onScan       func() error // called by OffsetForTime; a non-nil error is returned
 	onCreate     func()       // called by CreateTopic once the topic exists
 	onAppend     func()       // called by Append before it appends
+	onRead       func()       // called by Read before it reads
 	failReadsErr atomic.Pointer[error]
 }
 
@@ -64,6 +65,9 @@ func (e *hookEngine) Read(ctx context.Context, topic string, p int, off int64, m
 	}
 	if err := e.failReadsErr.Load(); err != nil {
 		return nil, *err
+	}
+	if e.onRead != nil {
+		e.onRead()
 	}
 	return e.Engine.Read(ctx, topic, p, off, max, maxBytes)
 }
@@ -580,5 +584,39 @@ func TestPutTopic_CreationKeepsTheReservationsOfAPublishThatFoundTheTopic(t *tes
 	<-first
 	if end := f.end("orders", 0); end != 1 {
 		t.Fatalf("end offset %d: x stored %d times", end, end)
+	}
+}
+
+// Retention by size can delete the oldest segments of the window while a
+// rebuild reads it: the rebuild goes on with what is kept.
+func TestRebuild_RetentionDeletingWhatItIsAboutToReadDoesNotFailPublishing(t *testing.T) {
+	f := newLogFixture(t, Options{}, log.Options{SegmentBytes: 512})
+	ctx := context.Background()
+	var first []Result
+	for i := 0; i < 30; i++ {
+		first = append(first, f.publish("orders", ev(fmt.Sprint(i), ""))[0])
+	}
+	b, he := hookBroker(t, f)
+	var once sync.Once
+	he.onRead = func() {
+		once.Do(func() { // after the rebuild found where the window starts
+			keep := int64(1024)
+			if _, _, err := f.b.PutTopic(ctx, "orders", TopicSpec{RetentionBytes: &keep}); err != nil {
+				t.Error(err)
+			}
+			if err := f.e.EnforceRetention(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if _, err := b.Publish(ctx, "orders", []*event.Event{ev("new", "")}); err != nil {
+		t.Fatalf("publish while retention deleted part of the window: %v", err)
+	}
+	if start, _, _ := f.b.Offsets(ctx, "orders", 0); start == 0 {
+		t.Fatal("retention deleted nothing")
+	}
+	res, err := b.Publish(ctx, "orders", []*event.Event{ev("29", "")})
+	if err != nil || !res[0].Duplicate || res[0].Offset != first[29].Offset {
+		t.Fatalf("an event still kept: %+v %v", res, err)
 	}
 }
