@@ -109,7 +109,7 @@ func (b *Broker) state(name string) *topicState {
 	defer b.mu.Unlock()
 	st, ok := b.states[name]
 	if !ok {
-		st = &topicState{dedup: newDedupIndex(b.opts.DefaultDedupWindow, b.opts.DedupDir, name)}
+		st = &topicState{dedup: newDedupIndex(b.opts.DefaultDedupWindow, b.opts.DedupDir)}
 		b.states[name] = st
 	}
 	return st

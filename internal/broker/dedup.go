@@ -53,7 +53,6 @@ import (
 type dedupIndex struct {
 	seed    maphash.Seed
 	dir     string // scratch directory for generations; "" keeps them in memory
-	prefix  string // file name prefix (the topic)
 	genSize int
 
 	mu       sync.Mutex // guards everything below
@@ -113,9 +112,11 @@ func (d *dedupIndex) spanFor(n int, oldest int64) *span {
 	return s
 }
 
-// genFiles numbers generation files. It is shared by every index so that
-// an index replacing another of the same topic (the topic deleted and
-// created again) never opens a file the old one still writes or removes.
+// genFiles numbers generation files, their names. It is shared by every
+// index so that an index replacing another of the same topic (the topic
+// deleted and created again) never opens a file the old one still writes
+// or removes. Names do not hold the topic: one of 249 characters would
+// make them longer than a file system allows.
 var genFiles atomic.Int64
 
 // defaultGenSize bounds the in-memory part of a dedup index.
@@ -142,8 +143,8 @@ type flight struct {
 
 func newFlight() *flight { return &flight{done: make(chan struct{})} }
 
-func newDedupIndex(window time.Duration, dir, prefix string) *dedupIndex {
-	return &dedupIndex{seed: maphash.MakeSeed(), dir: dir, prefix: prefix, genSize: defaultGenSize,
+func newDedupIndex(window time.Duration, dir string) *dedupIndex {
+	return &dedupIndex{seed: maphash.MakeSeed(), dir: dir, genSize: defaultGenSize,
 		window: window, current: map[uint64]uint64{}, pending: map[uint64]*flight{}}
 }
 
@@ -234,7 +235,7 @@ func (d *dedupIndex) detach() *frozenPart {
 	part.span.n += len(d.current)
 	part.span.pending++
 	if d.dir != "" {
-		part.path = filepath.Join(d.dir, fmt.Sprintf("%s.%d.dedup", d.prefix, genFiles.Add(1)))
+		part.path = filepath.Join(d.dir, fmt.Sprintf("%d.dedup", genFiles.Add(1)))
 	}
 	d.freezing = append(d.freezing, part)
 	d.current = make(map[uint64]uint64, len(d.current))

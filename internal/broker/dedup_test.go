@@ -235,7 +235,7 @@ func TestLoadedState_FailedRebuildKeepsANewerState(t *testing.T) {
 }
 
 func TestDedupIndex_ReserveHoldsFoundHashesToo(t *testing.T) {
-	d := newDedupIndex(time.Minute, "", "t")
+	d := newDedupIndex(time.Minute, "")
 	now := time.Now()
 	stored, fresh := d.hash("/s", "stored"), d.hash("/s", "fresh")
 	d.remember(stored, position{partition: 0, offset: 5}, now.UnixMilli())
@@ -323,7 +323,7 @@ func TestPublish_UnconfirmableCandidateFailsInsteadOfStoringAgain(t *testing.T) 
 
 func TestDedupIndex_FreezesOutsideTheLockAndInstallsInOrder(t *testing.T) {
 	dir := t.TempDir()
-	d := newDedupIndex(time.Minute, dir, "t")
+	d := newDedupIndex(time.Minute, dir)
 	now := time.Now()
 	detach := func(ids ...string) *frozenPart {
 		d.mu.Lock()
@@ -401,7 +401,7 @@ func TestDedupIndex_SpansKeepLookupsCheapAndFindEveryEvent(t *testing.T) {
 	old := defaultGenSize
 	defaultGenSize = 64
 	defer func() { defaultGenSize = old }()
-	d := newDedupIndex(time.Minute, "", "t")
+	d := newDedupIndex(time.Minute, "")
 	start := time.Unix(1_700_000_000, 0)
 	type ev struct {
 		h  uint64
@@ -521,7 +521,7 @@ func TestLoadedState_UsesTheTopicsSettingsAtLoadNotTheCallers(t *testing.T) {
 }
 
 func TestDedupIndex_ReservesWaitWhileAWiderWindowIsFilled(t *testing.T) {
-	d := newDedupIndex(time.Minute, "", "t")
+	d := newDedupIndex(time.Minute, "")
 	now := time.Now()
 	h := d.hash("/s", "a")
 	if f, kept := d.widen(30 * time.Second); f != nil || kept != time.Minute {

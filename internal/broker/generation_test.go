@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,7 +117,7 @@ func TestDedupIndex_AReplacedIndexNeverSharesAGenerationFile(t *testing.T) {
 		}
 		return d.detach()
 	}
-	old, fresh := newDedupIndex(time.Minute, dir, "orders"), newDedupIndex(time.Minute, dir, "orders")
+	old, fresh := newDedupIndex(time.Minute, dir), newDedupIndex(time.Minute, dir)
 	oldPart := fill(old, "old-")
 	old.close()
 	fresh.build(fill(fresh, "new-"))
@@ -125,6 +126,30 @@ func TestDedupIndex_AReplacedIndexNeverSharesAGenerationFile(t *testing.T) {
 		v, ok, err := fresh.lookup(fresh.hash("/s", fmt.Sprint("new-", i)))
 		if err != nil || !ok || unpack(v).offset != int64(i) {
 			t.Fatalf("new-%d: found %v at %v (%v)", i, ok, unpack(v), err)
+		}
+	}
+}
+
+// A topic name may be 249 characters long: its generations are spilled
+// to files all the same, not kept in memory.
+func TestPublish_ATopicWithTheLongestNameSpillsItsDedupGenerations(t *testing.T) {
+	defer func(n int) { defaultGenSize = n }(defaultGenSize)
+	defaultGenSize = 4
+	dir := t.TempDir()
+	f := newFixture(t, Options{DedupDir: dir})
+	name := strings.Repeat("t", 249)
+	for i := 0; i < 20; i++ {
+		f.publish(name, ev(fmt.Sprint(i), ""))
+	}
+	d := f.b.state(name).dedup
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.spillErr != nil || len(d.gens) == 0 {
+		t.Fatalf("%d generations, spill error %v", len(d.gens), d.spillErr)
+	}
+	for _, g := range d.gens {
+		if g.file == nil {
+			t.Fatal("a generation kept in memory")
 		}
 	}
 }
