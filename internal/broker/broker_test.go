@@ -347,3 +347,17 @@ func TestPublish_EventOlderThanTheWindowIsNotADuplicateAfterARestart(t *testing.
 		t.Fatalf("a 1.5 windows old and b within the window: %+v", res)
 	}
 }
+
+// With deduplication off ("dedupWindow":"0"), a batch that repeats an
+// event stores it twice, as two publishes of it would.
+func TestPublish_WithDedupOffABatchStoresARepeatedEventTwice(t *testing.T) {
+	f := newFixture(t, Options{})
+	off := time.Duration(0)
+	if _, _, err := f.b.PutTopic(context.Background(), "orders", TopicSpec{DedupWindow: &off}); err != nil {
+		t.Fatal(err)
+	}
+	res := f.publish("orders", ev("a", "k"), ev("a", "k"))
+	if res[0].Duplicate || res[1].Duplicate || res[0].Offset == res[1].Offset {
+		t.Fatalf("results %+v, want two events stored", res)
+	}
+}

@@ -173,8 +173,14 @@ func (p *publish) reserve(ctx context.Context, f *flight) (map[uint64]position, 
 
 // sortOut decides, event by event, whether it is a duplicate (of a stored
 // event, confirmed by reading it, or of an earlier event in the batch) or
-// is to be stored.
+// is to be stored. With deduplication off, every event is stored.
 func (p *publish) sortOut(ctx context.Context, found map[uint64]position) error {
+	if p.t.DedupWindow <= 0 {
+		for i := range p.events {
+			p.fresh = append(p.fresh, i)
+		}
+		return nil
+	}
 	inBatch := make(map[uint64]int, len(p.events))
 	since := p.b.opts.Now().Add(-p.t.DedupWindow)
 	for i, e := range p.events {
