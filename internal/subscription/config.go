@@ -135,7 +135,7 @@ func (c Config) check() error {
 		return bad("maxAttempts must be between 1 and 1000, got %d", c.MaxAttempts)
 	case c.Backoff.Initial < 0 || c.Backoff.Max < c.Backoff.Initial:
 		return bad("backoff needs 0 <= initial <= max, got initial %s max %s", c.Backoff.Initial, c.Backoff.Max)
-	case c.Backoff.Multiplier < 1 || c.Backoff.Multiplier > 100:
+	case !(c.Backoff.Multiplier >= 1 && c.Backoff.Multiplier <= 100): // NaN too
 		return bad("backoff multiplier must be between 1 and 100, got %g", c.Backoff.Multiplier)
 	case c.Ordering != OrderKey && c.Ordering != OrderPartition && c.Ordering != OrderNone:
 		return bad("ordering must be key, partition or none, got %q", c.Ordering)
