@@ -47,6 +47,10 @@ type errorKind struct {
 //   - an incompatible schema is FailedPrecondition: the schema is valid,
 //     the subject's versions are what refuse it. It carries a
 //     SchemaChanges detail.
+//   - the subscription rows come before the topic rows, as in the HTTP
+//     API's table: a bad deadLetterTopic, or a seek to a partition the
+//     topic lacks, is an invalid subscription setting that also wraps
+//     the topic's error.
 var errorKinds = []errorKind{
 	{"invalid_event", connect.CodeInvalidArgument, []error{broker.ErrInvalidEvent}},
 	{"forbidden", connect.CodePermissionDenied, []error{auth.ErrForbidden}},
@@ -54,6 +58,10 @@ var errorKinds = []errorKind{
 	{"schema_violation", connect.CodeInvalidArgument, []error{schema.ErrViolation}},
 	{"no_schema_registry", connect.CodeUnavailable, []error{broker.ErrNoValidator}},
 	{"empty_batch", connect.CodeInvalidArgument, []error{broker.ErrEmptyBatch}},
+	{"unknown_subscription", connect.CodeNotFound, []error{subscription.ErrNotFound}},
+	{"invalid_subscription_name", connect.CodeInvalidArgument, []error{subscription.ErrInvalidName}},
+	{"invalid_subscription_setting", connect.CodeInvalidArgument, []error{subscription.ErrInvalidConfig}},
+	{"subscription_conflict", connect.CodeFailedPrecondition, []error{subscription.ErrConflict}},
 	{"auto_create_disabled", connect.CodeNotFound, []error{broker.ErrAutoCreateOff}},
 	{"unknown_topic", connect.CodeNotFound, []error{broker.ErrTopicNotFound, storage.ErrUnknownTopic}},
 	{"unknown_partition", connect.CodeNotFound, []error{storage.ErrUnknownPartition}},
@@ -63,10 +71,6 @@ var errorKinds = []errorKind{
 	{"topic_conflict", connect.CodeFailedPrecondition, []error{broker.ErrTopicConflict, storage.ErrTopicExists}},
 	{"event_too_large", connect.CodeInvalidArgument, []error{broker.ErrEventTooLarge}},
 	{"batch_too_large", connect.CodeInvalidArgument, []error{broker.ErrBatchTooLarge}},
-	{"unknown_subscription", connect.CodeNotFound, []error{subscription.ErrNotFound}},
-	{"invalid_subscription_name", connect.CodeInvalidArgument, []error{subscription.ErrInvalidName}},
-	{"invalid_subscription_setting", connect.CodeInvalidArgument, []error{subscription.ErrInvalidConfig}},
-	{"subscription_conflict", connect.CodeFailedPrecondition, []error{subscription.ErrConflict}},
 	{"offset_out_of_range", connect.CodeOutOfRange, []error{storage.ErrOffsetOutOfRange}},
 	{"incompatible_schema", connect.CodeFailedPrecondition, []error{schema.ErrIncompatible}},
 	{"invalid_schema", connect.CodeInvalidArgument, []error{schema.ErrInvalidSchema}},
