@@ -57,3 +57,39 @@ func TestClient_ASettingNamingABadTopicOrPartitionIsErrInvalidSubscription(t *te
 		}
 	})
 }
+
+// A number too large for the wire's 32 bits is refused as out of range,
+// remote too, rather than sent cut down to another value that may be
+// valid (partition 1<<32 was partition 0).
+func TestClient_ANumberBeyond32BitsIsOutOfRangeNotCutDown(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))); err != nil {
+			t.Fatal(err)
+		}
+		if evs, err := c.Read(ctx, "orders", 1<<32, 0, 10); err == nil {
+			t.Errorf("read of partition 1<<32: %d events, want an unknown partition", len(evs))
+		}
+		n := 1<<32 + 3
+		if tp, _, err := c.PutTopic(ctx, "audit", herald.TopicSpec{Partitions: &n}); !errors.Is(err, herald.ErrInvalidTopicSetting) {
+			t.Errorf("a topic of 1<<32+3 partitions: %+v, %v; want ErrInvalidTopicSetting", tp, err)
+		}
+		if _, err := c.Topic(ctx, "audit"); !errors.Is(err, herald.ErrTopicNotFound) {
+			t.Errorf("the refused topic was made: %v", err)
+		}
+		cfg := herald.SubscriptionConfig{Start: "earliest", MaxAttempts: 1<<32 + 5}
+		if _, err := c.PutSubscription(ctx, "orders", "billing", cfg); !errors.Is(err, herald.ErrInvalidSubscription) {
+			t.Errorf("maxAttempts 1<<32+5: %v, want ErrInvalidSubscription", err)
+		}
+		if _, err := c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{Start: "earliest"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.Seek(ctx, "orders", "billing", herald.SeekPosition{Offsets: map[int]int64{1 << 32: 1}})
+		if !errors.Is(err, herald.ErrInvalidSubscription) {
+			t.Errorf("seek of partition 1<<32: %v, want ErrInvalidSubscription", err)
+		}
+		if info, err := c.Subscription(ctx, "orders", "billing"); err != nil || info.Partitions[0].Committed != 0 {
+			t.Errorf("after the refused seek: %+v, %v; want partition 0 still at 0", info.Partitions, err)
+		}
+	})
+}

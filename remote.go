@@ -187,7 +187,7 @@ func (r *remote) registerSchema(ctx context.Context, subject string, text []byte
 }
 
 func (r *remote) read(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error) {
-	req := &heraldv1.ReadRequest{Topic: topic, Partition: int32(partition), Offset: offset, Limit: int32(limit)}
+	req := &heraldv1.ReadRequest{Topic: topic, Partition: rpc.Int32(partition), Offset: offset, Limit: rpc.Int32(limit)}
 	if wait > 0 {
 		req.Wait = durationpb.New(wait)
 	}
@@ -281,7 +281,7 @@ func (r *remote) seek(ctx context.Context, topic, name string, pos SeekPosition)
 	if len(pos.Offsets) > 0 {
 		req.Offsets = map[int32]int64{}
 		for p, off := range pos.Offsets {
-			req.Offsets[int32(p)] = off
+			req.Offsets[rpc.Int32(p)] = off
 		}
 	}
 	resp, err := call(ctx, r.svc.Seek, req)
@@ -292,7 +292,7 @@ func (r *remote) seek(ctx context.Context, topic, name string, pos SeekPosition)
 }
 
 func (r *remote) pull(ctx context.Context, topic, name string, max int, wait time.Duration) ([]*Delivery, error) {
-	req := &heraldv1.PullRequest{Topic: topic, Subscription: name, Max: int32(max)}
+	req := &heraldv1.PullRequest{Topic: topic, Subscription: name, Max: rpc.Int32(max)}
 	if wait > 0 {
 		req.Wait = durationpb.New(wait)
 	}

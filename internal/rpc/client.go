@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"errors"
+	"math"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -29,7 +30,7 @@ func TopicFromProto(m *heraldv1.Topic) broker.Topic {
 func TopicSpecToProto(name string, spec broker.TopicSpec) *heraldv1.PutTopicRequest {
 	m := &heraldv1.PutTopicRequest{Name: name, RetentionBytes: spec.RetentionBytes}
 	if spec.Partitions != nil {
-		p := int32(*spec.Partitions)
+		p := Int32(*spec.Partitions)
 		m.Partitions = &p
 	}
 	if spec.Retention != nil {
@@ -43,6 +44,13 @@ func TopicSpecToProto(name string, spec broker.TopicSpec) *heraldv1.PutTopicRequ
 		m.SchemaPolicy = &p
 	}
 	return m
+}
+
+// Int32 converts n to a message's int32, saturating: a number beyond it
+// goes as the nearest int32, as out of range as n, never cut down to its
+// low 32 bits, which may be valid (partition 1<<32 would be partition 0).
+func Int32(n int) int32 {
+	return int32(max(math.MinInt32, min(n, math.MaxInt32)))
 }
 
 // FromConnect turns an error of a HeraldService call back into the Herald

@@ -145,7 +145,7 @@ func ConfigToProto(c subscription.Config) *heraldv1.SubscriptionConfig {
 	return &heraldv1.SubscriptionConfig{
 		Start:       c.Start,
 		AckTimeout:  durationpb.New(c.AckTimeout),
-		MaxAttempts: int32(c.MaxAttempts),
+		MaxAttempts: Int32(c.MaxAttempts),
 		Backoff: &heraldv1.Backoff{Initial: durationpb.New(c.Backoff.Initial), Max: durationpb.New(c.Backoff.Max),
 			Multiplier: c.Backoff.Multiplier},
 		Ordering:        string(c.Ordering),
