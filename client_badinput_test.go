@@ -3,8 +3,10 @@ package herald_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/heraldevents/herald"
 )
@@ -90,6 +92,71 @@ func TestClient_ANumberBeyond32BitsIsOutOfRangeNotCutDown(t *testing.T) {
 		}
 		if info, err := c.Subscription(ctx, "orders", "billing"); err != nil || info.Partitions[0].Committed != 0 {
 			t.Errorf("after the refused seek: %+v, %v; want partition 0 still at 0", info.Partitions, err)
+		}
+	})
+}
+
+// The limits of reads and of the delivery calls are the same embedded and
+// remote (the servers' limits): a limit, max, wait, delay or number of
+// ack ids out of range is refused with the same sentinel, and nothing is
+// read, leased or settled. A limit or max of 0 takes one.
+func TestClient_ReadAndDeliveryLimitsAreTheSameEmbeddedAndRemote(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{Start: "earliest", Ordering: herald.OrderNone}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			e := herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"), herald.WithID(fmt.Sprint("o-", i)))
+			if _, err := c.Publish(ctx, "orders", e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, limit := range []int{-1, 10001} {
+			if evs, err := c.Read(ctx, "orders", 0, 0, limit); !errors.Is(err, herald.ErrInvalidTopicSetting) {
+				t.Errorf("read limit %d: %d events, %v; want ErrInvalidTopicSetting", limit, len(evs), err)
+			}
+		}
+		if evs, err := c.ReadWait(ctx, "orders", 0, 3, 10, 31*time.Second); !errors.Is(err, herald.ErrInvalidTopicSetting) {
+			t.Errorf("read wait 31s: %d events, %v; want ErrInvalidTopicSetting", len(evs), err)
+		}
+		if evs, err := c.Read(ctx, "orders", 0, 0, 0); err != nil || len(evs) != 1 {
+			t.Errorf("read limit 0: %d events, %v; want 1", len(evs), err)
+		}
+		for _, max := range []int{-1, 1001} {
+			if ds, err := c.Pull(ctx, "orders", "billing", max, 0); !errors.Is(err, herald.ErrInvalidSubscription) {
+				t.Errorf("pull max %d: %d deliveries, %v; want ErrInvalidSubscription", max, len(ds), err)
+			}
+		}
+		if ds, err := c.Pull(ctx, "orders", "billing", 1, 31*time.Second); !errors.Is(err, herald.ErrInvalidSubscription) {
+			t.Errorf("pull wait 31s: %d deliveries, %v; want ErrInvalidSubscription", len(ds), err)
+		}
+		if info, err := c.Subscription(ctx, "orders", "billing"); err != nil || info.Partitions[0].InFlight != 0 {
+			t.Fatalf("after the refused pulls: %+v, %v; want nothing in flight", info.Partitions, err)
+		}
+		ds, err := c.Pull(ctx, "orders", "billing", 0, time.Second)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("pull max 0: %d deliveries, %v; want 1", len(ds), err)
+		}
+		id := ds[0].AckID
+		many := make([]string, 10001)
+		for i := range many {
+			many[i] = id
+		}
+		if res, err := c.Ack(ctx, "orders", "billing", many...); !errors.Is(err, herald.ErrInvalidSubscription) {
+			t.Errorf("ack of 10001 ids: %+v, %v; want ErrInvalidSubscription", len(res.Acked), err)
+		}
+		if res, err := c.Nack(ctx, "orders", "billing", []string{id}, 13*time.Hour, ""); !errors.Is(err, herald.ErrInvalidSubscription) {
+			t.Errorf("nack for 13h: %+v, %v; want ErrInvalidSubscription", res, err)
+		}
+		if res, err := c.Extend(ctx, "orders", "billing", []string{id}, 13*time.Hour); !errors.Is(err, herald.ErrInvalidSubscription) {
+			t.Errorf("extend by 13h: %+v, %v; want ErrInvalidSubscription", res, err)
+		}
+		if res, err := c.Ack(ctx, "orders", "billing", id); err != nil || len(res.Acked) != 1 {
+			t.Errorf("ack after the refused settlements: %+v, %v; want it acked", res, err)
 		}
 	})
 }

@@ -254,14 +254,21 @@ func (c *Client) Publish(ctx context.Context, topic string, events ...*CloudEven
 }
 
 // Read returns up to limit events of one partition from offset on (none
-// at the partition's end).
+// at the partition's end); limit is at most 10,000 (0 reads one).
 func (c *Client) Read(ctx context.Context, topic string, partition int, offset int64, limit int) ([]*CloudEvent, error) {
-	return c.b.read(ctx, topic, partition, offset, limit, 0)
+	return c.ReadWait(ctx, topic, partition, offset, limit, 0)
 }
 
 // ReadWait reads like Read but, at the partition's end, waits up to wait
-// for the first event.
+// (at most 30s) for the first event.
 func (c *Client) ReadWait(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error) {
+	// The limits of the servers, so that a read is the same embedded.
+	if limit < 0 || limit > broker.MaxReadLimit {
+		return nil, fmt.Errorf("%w: limit: must be between 1 and %d, got %d", ErrInvalidTopicSetting, broker.MaxReadLimit, limit)
+	}
+	if wait > subscription.MaxWait {
+		return nil, fmt.Errorf("%w: wait: must be from 0s to %s, got %s", ErrInvalidTopicSetting, subscription.MaxWait, wait)
+	}
 	return c.b.read(ctx, topic, partition, offset, limit, wait)
 }
 
@@ -281,37 +288,66 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 	return c.b.deleteTopic(ctx, name)
 }
 
-// Pull leases up to max deliveries of a subscription, waiting up to wait
-// for the first. Settle each with Ack, Nack or Reject before its ack
-// timeout, or it comes again. (A Router does all this for you.)
+// Pull leases up to max deliveries of a subscription (at most 1,000; 0
+// leases one), waiting up to wait (at most 30s) for the first. Settle each
+// with Ack, Nack or Reject before its ack timeout, or it comes again. (A
+// Router does all this for you.)
 func (c *Client) Pull(ctx context.Context, topic, subscription string, max int, wait time.Duration) ([]*Delivery, error) {
+	if max < 0 || max > maxPull {
+		return nil, fmt.Errorf("%w: max %d: must be from 1 to %d", ErrInvalidSubscription, max, maxPull)
+	}
+	if wait > maxWait {
+		return nil, fmt.Errorf("%w: wait must be from 0s to %s, got %s", ErrInvalidSubscription, maxWait, wait)
+	}
 	return c.b.pull(ctx, topic, subscription, max, wait)
 }
 
-// Ack finishes deliveries; it returns once that is durable.
+// The limits of the delivery calls, the same over every API (see package
+// subscription): the embedded client keeps them as the servers do.
+const (
+	maxPull   = subscription.MaxPull
+	maxAckIDs = subscription.MaxAckIDs
+	maxDelay  = subscription.MaxDelay
+	maxWait   = subscription.MaxWait
+)
+
+// settle checks a settlement against the limits, then applies it.
+func (c *Client) settle(ctx context.Context, topic, subscription string, st settlement) (AckResult, error) {
+	if n := len(st.ackIDs); n > maxAckIDs {
+		return AckResult{}, fmt.Errorf("%w: %d ack ids: at most %d per settlement", ErrInvalidSubscription, n, maxAckIDs)
+	}
+	if st.delay > maxDelay {
+		return AckResult{}, fmt.Errorf("%w: delay must be from 0s to %s, got %s", ErrInvalidSubscription, maxDelay, st.delay)
+	}
+	return c.b.settle(ctx, topic, subscription, st)
+}
+
+// Ack finishes deliveries (at most 10,000 ack ids a call, as for Nack,
+// Reject, Release and Extend); it returns once that is durable.
 func (c *Client) Ack(ctx context.Context, topic, subscription string, ackIDs ...string) (AckResult, error) {
-	return c.b.settle(ctx, topic, subscription, settlement{kind: settleAck, ackIDs: ackIDs})
+	return c.settle(ctx, topic, subscription, settlement{kind: settleAck, ackIDs: ackIDs})
 }
 
 // Nack gives deliveries back: they come again after delay (0: the
-// subscription's backoff), or go to the dead letters when out of attempts.
+// subscription's backoff; at most 12h), or go to the dead letters when
+// out of attempts.
 func (c *Client) Nack(ctx context.Context, topic, subscription string, ackIDs []string, delay time.Duration, reason string) (AckResult, error) {
-	return c.b.settle(ctx, topic, subscription, settlement{kind: settleNack, ackIDs: ackIDs, delay: delay, reason: reason})
+	return c.settle(ctx, topic, subscription, settlement{kind: settleNack, ackIDs: ackIDs, delay: delay, reason: reason})
 }
 
 // Reject dead-letters deliveries at once, whatever their attempts.
 func (c *Client) Reject(ctx context.Context, topic, subscription string, ackIDs []string, reason string) (AckResult, error) {
-	return c.b.settle(ctx, topic, subscription, settlement{kind: settleReject, ackIDs: ackIDs, reason: reason})
+	return c.settle(ctx, topic, subscription, settlement{kind: settleReject, ackIDs: ackIDs, reason: reason})
 }
 
 // Release gives deliveries back unhandled: they come again at once and
 // this delivery is not counted as an attempt (for deliveries taken and
 // never started, e.g. by a consumer that is stopping).
 func (c *Client) Release(ctx context.Context, topic, subscription string, ackIDs ...string) (AckResult, error) {
-	return c.b.settle(ctx, topic, subscription, settlement{kind: settleRelease, ackIDs: ackIDs})
+	return c.settle(ctx, topic, subscription, settlement{kind: settleRelease, ackIDs: ackIDs})
 }
 
-// Extend leases deliveries for d longer (0: the ack timeout).
+// Extend leases deliveries for d longer (0: the ack timeout; at most 12h).
 func (c *Client) Extend(ctx context.Context, topic, subscription string, ackIDs []string, d time.Duration) (AckResult, error) {
-	return c.b.settle(ctx, topic, subscription, settlement{kind: settleExtend, ackIDs: ackIDs, delay: d})
+	return c.settle(ctx, topic, subscription, settlement{kind: settleExtend, ackIDs: ackIDs, delay: d})
 }

@@ -187,7 +187,9 @@ func (r *remote) registerSchema(ctx context.Context, subject string, text []byte
 }
 
 func (r *remote) read(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error) {
-	req := &heraldv1.ReadRequest{Topic: topic, Partition: rpc.Int32(partition), Offset: offset, Limit: rpc.Int32(limit)}
+	// Limit 0 reads one event, as the engine takes it; unset, the server
+	// would read its default.
+	req := &heraldv1.ReadRequest{Topic: topic, Partition: rpc.Int32(partition), Offset: offset, Limit: rpc.Int32(max(limit, 1))}
 	if wait > 0 {
 		req.Wait = durationpb.New(wait)
 	}

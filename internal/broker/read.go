@@ -12,6 +12,10 @@ import (
 // MaxReadBytes bounds the stored bytes one Read returns.
 const MaxReadBytes = 8 << 20
 
+// MaxReadLimit is the most events one read over an API (the Go SDK's
+// included) asks for.
+const MaxReadLimit = 10000
+
 // Read returns up to limit events of one partition from offset on. A read
 // at the end offset returns none; before the start or past the end is
 // storage.ErrOffsetOutOfRange.

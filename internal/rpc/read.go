@@ -8,13 +8,14 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1"
 )
 
 // Read limits, as the HTTP API has them.
 const (
 	defaultReadLimit = 100
-	maxReadLimit     = 10000
+	maxReadLimit     = broker.MaxReadLimit
 	maxWait          = 30 // seconds a long poll may wait
 )
 
