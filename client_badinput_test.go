@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,6 +159,86 @@ func TestClient_ReadAndDeliveryLimitsAreTheSameEmbeddedAndRemote(t *testing.T) {
 		}
 		if res, err := c.Ack(ctx, "orders", "billing", id); err != nil || len(res.Acked) != 1 {
 			t.Errorf("ack after the refused settlements: %+v, %v; want it acked", res, err)
+		}
+	})
+}
+
+// Text that is not UTF-8 cannot go in a request (protobuf strings are
+// UTF-8), and no topic, subscription or ack id is such text: a remote
+// client answers for it as the embedded engine does, with the same
+// sentinel, not with an internal marshalling error, and nothing changes.
+func TestClient_NamesAndIDsThatAreNotUTF8AreAnsweredAsEmbedded(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		const bad = "\xff\xfe"
+		if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{Start: "earliest"}); err != nil {
+			t.Fatal(err)
+		}
+		want := func(what string, err, sentinel error) {
+			t.Helper()
+			if !errors.Is(err, sentinel) {
+				t.Errorf("%s: %v, want %v", what, err, sentinel)
+			}
+		}
+		wantRefused := func(what string, err error) {
+			t.Helper()
+			if err == nil || strings.Contains(err.Error(), "internal") {
+				t.Errorf("%s: %v, want a clear refusal", what, err)
+			}
+		}
+		_, _, err := c.PutTopic(ctx, bad, herald.TopicSpec{})
+		wantRefused("put topic", err)
+		policy := herald.SchemaPolicy(bad)
+		_, _, err = c.PutTopic(ctx, "orders", herald.TopicSpec{SchemaPolicy: &policy})
+		want("put topic schema policy", err, herald.ErrInvalidTopicSetting)
+		_, err = c.Publish(ctx, bad, herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop")))
+		wantRefused("publish", err)
+		_, err = c.Topic(ctx, bad)
+		want("topic", err, herald.ErrTopicNotFound)
+		want("delete topic", c.DeleteTopic(ctx, bad), herald.ErrTopicNotFound)
+		_, err = c.Read(ctx, bad, 0, 0, 10)
+		want("read", err, herald.ErrTopicNotFound)
+		_, err = c.Subscriptions(ctx, bad)
+		want("subscriptions", err, herald.ErrTopicNotFound)
+		_, err = c.PutSubscription(ctx, bad, "billing", herald.SubscriptionConfig{})
+		want("put subscription on topic", err, herald.ErrTopicNotFound)
+		_, err = c.PutSubscription(ctx, "orders", bad, herald.SubscriptionConfig{})
+		wantRefused("put subscription", err)
+		for i, cfg := range []herald.SubscriptionConfig{{Start: bad}, {Ordering: bad}, {DeadLetterTopic: bad},
+			{Filter: herald.Filter{Types: []string{"order.*", bad}}}, {Filter: herald.Filter{Sources: []string{bad}}}, {Filter: herald.Filter{SubjectPrefix: bad}}} {
+			_, err = c.PutSubscription(ctx, "orders", "s"+fmt.Sprint(i), cfg)
+			want(fmt.Sprintf("put subscription %+v", cfg), err, herald.ErrInvalidSubscription)
+		}
+		for _, names := range [][2]string{{bad, "billing"}, {"orders", bad}} {
+			topic, name := names[0], names[1]
+			_, err = c.Subscription(ctx, topic, name)
+			want("subscription", err, herald.ErrSubscriptionNotFound)
+			want("delete subscription", c.DeleteSubscription(ctx, topic, name), herald.ErrSubscriptionNotFound)
+			_, err = c.Seek(ctx, topic, name, herald.SeekPosition{Start: "latest"})
+			want("seek", err, herald.ErrSubscriptionNotFound)
+			_, err = c.Pull(ctx, topic, name, 1, 0)
+			want("pull", err, herald.ErrSubscriptionNotFound)
+			_, err = c.Ack(ctx, topic, name, "x")
+			want("ack", err, herald.ErrSubscriptionNotFound)
+		}
+		_, err = c.Seek(ctx, "orders", "billing", herald.SeekPosition{Start: bad})
+		want("seek to a start that is not UTF-8", err, herald.ErrInvalidSubscription)
+		ds, err := c.Pull(ctx, "orders", "billing", 1, 5*time.Second)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("pull: %v, %v", ds, err)
+		}
+		res, err := c.Ack(ctx, "orders", "billing", "", bad, ds[0].AckID, "x"+bad)
+		if err != nil || len(res.Acked) != 1 || res.Acked[0] != ds[0].AckID || !slices.Equal(res.Unknown, []string{"", bad, "x" + bad}) {
+			t.Errorf("ack: %+v, %v; want %s acked and the others unknown, in order", res, err, ds[0].AckID)
+		}
+		if subs, err := c.Subscriptions(ctx, "orders"); err != nil || len(subs) != 1 {
+			t.Errorf("subscriptions after the refused puts: %d, %v; want billing alone", len(subs), err)
+		}
+		if topics, err := c.Topics(ctx); err != nil || len(topics) != 2 {
+			t.Errorf("topics after the refused calls: %v, %v; want orders and its dead letters", topics, err)
 		}
 	})
 }

@@ -6,17 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/rpc"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1/heraldv1connect"
 	"github.com/heraldevents/herald/internal/schema"
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
 // remote reaches a Herald server over gRPC (HTTP/2; cleartext h2c, or TLS
@@ -170,6 +174,28 @@ func call[Req, Resp any](ctx context.Context, fn func(context.Context, *connect.
 
 func (r *remote) maxEventBytes() int { return r.maxEvent }
 
+// A request cannot carry text that is not UTF-8 (a protobuf string must
+// be), and no topic, subscription or ack id is such text: for a name of
+// it the remote client answers as the embedded engine does, without a
+// call.
+
+// lookupTopic is the error of looking up a topic whose name is not UTF-8.
+func lookupTopic(name string) error {
+	if err := broker.CheckTopicName(name); errors.Is(err, broker.ErrReservedTopic) {
+		return err
+	}
+	return fmt.Errorf("%w: %q", broker.ErrTopicNotFound, name)
+}
+
+// lookupSubscription is the error of looking up a subscription when its
+// name or its topic's is not UTF-8; nil when both are.
+func lookupSubscription(topic, name string) error {
+	if utf8.ValidString(topic) && utf8.ValidString(name) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s on topic %s", subscription.ErrNotFound, name, topic)
+}
+
 func (r *remote) registerSchema(ctx context.Context, subject string, text []byte) (int, error) {
 	// Refused as the registry refuses them: the request could not carry
 	// text that is not UTF-8.
@@ -187,6 +213,9 @@ func (r *remote) registerSchema(ctx context.Context, subject string, text []byte
 }
 
 func (r *remote) read(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error) {
+	if !utf8.ValidString(topic) {
+		return nil, lookupTopic(topic)
+	}
 	// Limit 0 reads one event, as the engine takes it; unset, the server
 	// would read its default.
 	req := &heraldv1.ReadRequest{Topic: topic, Partition: rpc.Int32(partition), Offset: offset, Limit: rpc.Int32(max(limit, 1))}
@@ -207,6 +236,13 @@ func (r *remote) read(ctx context.Context, topic string, partition int, offset i
 }
 
 func (r *remote) putTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error) {
+	if !utf8.ValidString(name) {
+		return Topic{}, false, broker.CheckTopicName(name)
+	}
+	if spec.SchemaPolicy != nil && !utf8.ValidString(string(*spec.SchemaPolicy)) {
+		_, err := broker.ParseSchemaPolicy(string(*spec.SchemaPolicy))
+		return Topic{}, false, err
+	}
 	resp, err := call(ctx, r.svc.PutTopic, rpc.TopicSpecToProto(name, spec))
 	if err != nil {
 		return Topic{}, false, err
@@ -215,6 +251,9 @@ func (r *remote) putTopic(ctx context.Context, name string, spec TopicSpec) (Top
 }
 
 func (r *remote) topic(ctx context.Context, name string) (Topic, error) {
+	if !utf8.ValidString(name) {
+		return Topic{}, lookupTopic(name)
+	}
 	resp, err := call(ctx, r.svc.GetTopic, &heraldv1.GetTopicRequest{Name: name})
 	if err != nil {
 		return Topic{}, err
@@ -235,6 +274,9 @@ func (r *remote) topics(ctx context.Context) ([]Topic, error) {
 }
 
 func (r *remote) deleteTopic(ctx context.Context, name string) error {
+	if !utf8.ValidString(name) {
+		return lookupTopic(name)
+	}
 	_, err := call(ctx, r.svc.DeleteTopic, &heraldv1.DeleteTopicRequest{Name: name})
 	return err
 }
@@ -242,6 +284,15 @@ func (r *remote) deleteTopic(ctx context.Context, name string) error {
 func (r *remote) putSubscription(ctx context.Context, topic, name string, cfg SubscriptionConfig) (SubscriptionInfo, bool, error) {
 	if cfg.Push != nil {
 		return SubscriptionInfo{}, false, errors.New("herald: push settings are set over the HTTP API, not through a remote client")
+	}
+	if !utf8.ValidString(name) {
+		return SubscriptionInfo{}, false, subscription.CheckName(name)
+	}
+	if err := cfg.CheckText(); err != nil {
+		return SubscriptionInfo{}, false, err
+	}
+	if !utf8.ValidString(topic) {
+		return SubscriptionInfo{}, false, lookupTopic(topic)
 	}
 	resp, err := call(ctx, r.svc.PutSubscription, &heraldv1.PutSubscriptionRequest{Topic: topic, Name: name, Config: rpc.ConfigToProto(cfg)})
 	if err != nil {
@@ -252,6 +303,9 @@ func (r *remote) putSubscription(ctx context.Context, topic, name string, cfg Su
 }
 
 func (r *remote) subscription(ctx context.Context, topic, name string) (SubscriptionInfo, error) {
+	if err := lookupSubscription(topic, name); err != nil {
+		return SubscriptionInfo{}, err
+	}
 	resp, err := call(ctx, r.svc.GetSubscription, &heraldv1.GetSubscriptionRequest{Topic: topic, Name: name})
 	if err != nil {
 		return SubscriptionInfo{}, err
@@ -260,6 +314,9 @@ func (r *remote) subscription(ctx context.Context, topic, name string) (Subscrip
 }
 
 func (r *remote) subscriptions(ctx context.Context, topic string) ([]SubscriptionInfo, error) {
+	if !utf8.ValidString(topic) {
+		return nil, lookupTopic(topic)
+	}
 	resp, err := call(ctx, r.svc.ListSubscriptions, &heraldv1.ListSubscriptionsRequest{Topic: topic})
 	if err != nil {
 		return nil, err
@@ -274,11 +331,20 @@ func (r *remote) subscriptions(ctx context.Context, topic string) ([]Subscriptio
 }
 
 func (r *remote) deleteSubscription(ctx context.Context, topic, name string) error {
+	if err := lookupSubscription(topic, name); err != nil {
+		return err
+	}
 	_, err := call(ctx, r.svc.DeleteSubscription, &heraldv1.DeleteSubscriptionRequest{Topic: topic, Name: name})
 	return err
 }
 
 func (r *remote) seek(ctx context.Context, topic, name string, pos SeekPosition) (SubscriptionInfo, error) {
+	if err := lookupSubscription(topic, name); err != nil {
+		return SubscriptionInfo{}, err
+	}
+	if !utf8.ValidString(pos.Start) {
+		return SubscriptionInfo{}, fmt.Errorf("%w: seek to earliest, latest, an RFC 3339 time or offsets, got %q", subscription.ErrInvalidConfig, pos.Start)
+	}
 	req := &heraldv1.SeekRequest{Topic: topic, Name: name, Start: pos.Start}
 	if len(pos.Offsets) > 0 {
 		req.Offsets = map[int32]int64{}
@@ -294,6 +360,9 @@ func (r *remote) seek(ctx context.Context, topic, name string, pos SeekPosition)
 }
 
 func (r *remote) pull(ctx context.Context, topic, name string, max int, wait time.Duration) ([]*Delivery, error) {
+	if err := lookupSubscription(topic, name); err != nil {
+		return nil, err
+	}
 	req := &heraldv1.PullRequest{Topic: topic, Subscription: name, Max: rpc.Int32(max)}
 	if wait > 0 {
 		req.Wait = durationpb.New(wait)
@@ -327,6 +396,11 @@ func deliveriesFromWire(topic, name string, ws []rpc.WireDelivery) []*Delivery {
 }
 
 func (r *remote) settle(ctx context.Context, topic, name string, st settlement) (AckResult, error) {
+	if err := lookupSubscription(topic, name); err != nil {
+		return AckResult{}, err
+	}
+	ids := st.ackIDs
+	st.ackIDs = sendableAckIDs(ids)
 	resp, err := call(ctx, r.svc.Settle, &heraldv1.SettleRequest{Topic: topic, Subscription: name,
 		Settlements: []*heraldv1.Settlement{settlementProto(st)}})
 	if err != nil {
@@ -336,7 +410,43 @@ func (r *remote) settle(ctx context.Context, topic, name string, st settlement) 
 		return AckResult{}, fmt.Errorf("herald: settle: the server answered %d results for 1 settlement", len(resp.GetResults()))
 	}
 	m := resp.GetResults()[0]
-	return AckResult{Acked: m.GetAcked(), Stale: m.GetStale(), Unknown: m.GetUnknown()}, nil
+	return AckResult{Acked: m.GetAcked(), Stale: m.GetStale(), Unknown: restoreAckIDs(ids, m.GetUnknown())}, nil
+}
+
+// sendableAckIDs returns ids with those that are not UTF-8 made "", which
+// is no ack id either: the server answers them unknown, in their place.
+func sendableAckIDs(ids []string) []string {
+	i := slices.IndexFunc(ids, func(id string) bool { return !utf8.ValidString(id) })
+	if i < 0 {
+		return ids
+	}
+	out := slices.Clone(ids)
+	for ; i < len(out); i++ {
+		if !utf8.ValidString(out[i]) {
+			out[i] = ""
+		}
+	}
+	return out
+}
+
+// restoreAckIDs puts back, in the unknown ids the server answered, the
+// ids sendableAckIDs made "": the server keeps their order.
+func restoreAckIDs(ids, unknown []string) []string {
+	next := 0 // the ids after the last one restored
+	for i, u := range unknown {
+		if u != "" {
+			continue
+		}
+		for next < len(ids) && ids[next] != "" && utf8.ValidString(ids[next]) {
+			next++
+		}
+		if next == len(ids) {
+			break
+		}
+		unknown[i] = ids[next]
+		next++
+	}
+	return unknown
 }
 
 var settleKinds = map[settleKind]heraldv1.Settlement_Kind{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 
@@ -98,6 +99,9 @@ type publishBatch struct {
 func (r *remote) publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err // as a plain call: nothing goes
+	}
+	if !utf8.ValidString(topic) { // no request could carry it
+		return nil, broker.CheckTopicName(topic)
 	}
 	for i, e := range events {
 		if err := broker.ValidateEvent(i, e); err != nil {

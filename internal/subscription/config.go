@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/auth"
@@ -143,6 +144,26 @@ func (c Config) check() error {
 		return bad(`filter.types holds an empty pattern, which matches no event: give a pattern such as "order.*", or [] to take every event`)
 	case slices.Contains(c.Filter.Sources, ""):
 		return bad(`filter.sources holds an empty pattern, which matches no event: give a pattern such as "/shop", or [] to take every event`)
+	}
+	return nil
+}
+
+// CheckText refuses settings whose text is not UTF-8: no event's
+// attributes are such text, so a filter of it would take nothing, and
+// neither a request nor the stored settings can carry it.
+func (c Config) CheckText() error {
+	texts := [][2]string{{"start", c.Start}, {"ordering", string(c.Ordering)}, {"deadLetterTopic", c.DeadLetterTopic},
+		{"filter.subjectPrefix", c.Filter.SubjectPrefix}}
+	for _, t := range c.Filter.Types {
+		texts = append(texts, [2]string{"filter.types", t})
+	}
+	for _, s := range c.Filter.Sources {
+		texts = append(texts, [2]string{"filter.sources", s})
+	}
+	for _, t := range texts {
+		if !utf8.ValidString(t[1]) {
+			return fmt.Errorf("%w: %s %q is not UTF-8", ErrInvalidConfig, t[0], t[1])
+		}
 	}
 	return nil
 }

@@ -100,6 +100,9 @@ func (m *Manager) Put(ctx context.Context, topic, name string, cfg Config) (Info
 	if err := CheckName(name); err != nil {
 		return Info{}, false, err
 	}
+	if err := cfg.CheckText(); err != nil {
+		return Info{}, false, err
+	}
 	cfg = cfg.withDefaults(topic, name)
 	if err := cfg.check(); err != nil {
 		return Info{}, false, err
