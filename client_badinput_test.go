@@ -242,3 +242,61 @@ func TestClient_NamesAndIDsThatAreNotUTF8AreAnsweredAsEmbedded(t *testing.T) {
 		}
 	})
 }
+
+// After Close every call fails with ErrClientClosed, embedded and remote
+// alike (a remote client dialled the server again and went on, an
+// embedded one failed with its storage's error or answered from memory).
+func TestClient_EveryCallAfterCloseIsErrClientClosed(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{Start: "earliest"}); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := c.Pull(ctx, "orders", "billing", 1, 5*time.Second)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("pull: %v, %v", ds, err)
+		}
+		id := ds[0].AckID
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		calls := map[string]func() error{
+			"PutTopic":    func() error { _, _, err := c.PutTopic(ctx, "audit", herald.TopicSpec{}); return err },
+			"Topic":       func() error { _, err := c.Topic(ctx, "orders"); return err },
+			"Topics":      func() error { _, err := c.Topics(ctx); return err },
+			"DeleteTopic": func() error { return c.DeleteTopic(ctx, "orders") },
+			"Read":        func() error { _, err := c.Read(ctx, "orders", 0, 0, 10); return err },
+			"ReadWait":    func() error { _, err := c.ReadWait(ctx, "orders", 0, 1, 10, time.Second); return err },
+			"PutSubscription": func() error {
+				_, err := c.PutSubscription(ctx, "orders", "audit", herald.SubscriptionConfig{})
+				return err
+			},
+			"Subscription":  func() error { _, err := c.Subscription(ctx, "orders", "billing"); return err },
+			"Subscriptions": func() error { _, err := c.Subscriptions(ctx, "orders"); return err },
+			"Seek": func() error {
+				_, err := c.Seek(ctx, "orders", "billing", herald.SeekPosition{Start: "latest"})
+				return err
+			},
+			"DeleteSubscription": func() error { return c.DeleteSubscription(ctx, "orders", "billing") },
+			"Pull":               func() error { _, err := c.Pull(ctx, "orders", "billing", 1, 0); return err },
+			"Ack":                func() error { _, err := c.Ack(ctx, "orders", "billing", id); return err },
+			"Nack":               func() error { _, err := c.Nack(ctx, "orders", "billing", []string{id}, 0, ""); return err },
+			"Reject":             func() error { _, err := c.Reject(ctx, "orders", "billing", []string{id}, ""); return err },
+			"Release":            func() error { _, err := c.Release(ctx, "orders", "billing", id); return err },
+			"Extend":             func() error { _, err := c.Extend(ctx, "orders", "billing", []string{id}, 0); return err },
+			"RegisterSchema":     func() error { _, err := c.RegisterSchema(ctx, "order.placed", []byte(`{}`)); return err },
+			"Publish": func() error {
+				_, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop")))
+				return err
+			},
+		}
+		for name, call := range calls {
+			if err := call(); !errors.Is(err, herald.ErrClientClosed) {
+				t.Errorf("%s after Close: %v, want ErrClientClosed", name, err)
+			}
+		}
+	})
+}

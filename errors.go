@@ -24,7 +24,7 @@ var (
 	ErrSchemaViolation      = schema.ErrViolation                 // events break their schemas (see SchemaViolationError); nothing of the batch is stored
 	ErrIncompatibleSchema   = schema.ErrIncompatible              // a schema breaks its subject's compatibility (see IncompatibleSchemaError)
 	ErrInvalidSchema        = schema.ErrInvalidSchema             // not a JSON Schema Herald takes (draft 2020-12 or draft-07)
-	ErrClientClosed         = errors.New("herald: client closed") // a publish on a Client that was closed, or is closing
+	ErrClientClosed         = errors.New("herald: client closed") // a call on a Client that was closed (a publish also while it closes)
 )
 
 // SchemaViolationError is the error of a publish refused because events

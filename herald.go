@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldevents/herald/event"
@@ -63,6 +64,17 @@ type Client struct {
 	b       backend
 	publish PublishFunc // the publish middleware around the backend's publish
 	traced  bool        // there is publish middleware, which may write a trace into events
+	closed  atomic.Bool // Close was called: every call fails with ErrClientClosed
+}
+
+// alive refuses a call on a closed client, the same embedded and remote
+// (an embedded one's storage is closed; a remote one would dial the
+// server again and go on).
+func (c *Client) alive() error {
+	if c.closed.Load() {
+		return ErrClientClosed
+	}
+	return nil
 }
 
 func newClient(b backend, cfg clientConfig) *Client {
@@ -204,9 +216,12 @@ func Open(dir string, opts ...OpenOption) (*Client, error) {
 }
 
 // Close releases the client: an embedded one syncs and closes its data
-// directory, a remote one its connections. Stop routers first. A publish
+// directory, a remote one its connections. Stop routers first. Any call
 // after Close fails with ErrClientClosed.
-func (c *Client) Close() error { return c.b.close() }
+func (c *Client) Close() error {
+	c.closed.Store(true)
+	return c.b.close()
+}
 
 // SubscriptionInfo describes a subscription and its state per partition.
 type SubscriptionInfo = subscription.Info
@@ -214,28 +229,43 @@ type SubscriptionInfo = subscription.Info
 // PutSubscription creates a subscription on a topic, or changes its
 // settings (its position stays), and reports whether it created it.
 func (c *Client) PutSubscription(ctx context.Context, topic, name string, cfg SubscriptionConfig) (bool, error) {
+	if err := c.alive(); err != nil {
+		return false, err
+	}
 	_, created, err := c.b.putSubscription(ctx, topic, name, cfg)
 	return created, err
 }
 
 // Subscription describes a subscription and its state per partition.
 func (c *Client) Subscription(ctx context.Context, topic, name string) (SubscriptionInfo, error) {
+	if err := c.alive(); err != nil {
+		return SubscriptionInfo{}, err
+	}
 	return c.b.subscription(ctx, topic, name)
 }
 
 // Subscriptions lists a topic's subscriptions.
 func (c *Client) Subscriptions(ctx context.Context, topic string) ([]SubscriptionInfo, error) {
+	if err := c.alive(); err != nil {
+		return nil, err
+	}
 	return c.b.subscriptions(ctx, topic)
 }
 
 // DeleteSubscription deletes a subscription and its state.
 func (c *Client) DeleteSubscription(ctx context.Context, topic, name string) error {
+	if err := c.alive(); err != nil {
+		return err
+	}
 	return c.b.deleteSubscription(ctx, topic, name)
 }
 
 // Seek moves a subscription to a position; deliveries in flight become
 // stale.
 func (c *Client) Seek(ctx context.Context, topic, name string, pos SeekPosition) (SubscriptionInfo, error) {
+	if err := c.alive(); err != nil {
+		return SubscriptionInfo{}, err
+	}
 	return c.b.seek(ctx, topic, name, pos)
 }
 
@@ -262,6 +292,9 @@ func (c *Client) Read(ctx context.Context, topic string, partition int, offset i
 // ReadWait reads like Read but, at the partition's end, waits up to wait
 // (at most 30s) for the first event.
 func (c *Client) ReadWait(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error) {
+	if err := c.alive(); err != nil {
+		return nil, err
+	}
 	// The limits of the servers, so that a read is the same embedded.
 	if limit < 0 || limit > broker.MaxReadLimit {
 		return nil, fmt.Errorf("%w: limit: must be between 1 and %d, got %d", ErrInvalidTopicSetting, broker.MaxReadLimit, limit)
@@ -274,17 +307,33 @@ func (c *Client) ReadWait(ctx context.Context, topic string, partition int, offs
 
 // PutTopic creates or changes a topic and reports whether it created it.
 func (c *Client) PutTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error) {
+	if err := c.alive(); err != nil {
+		return Topic{}, false, err
+	}
 	return c.b.putTopic(ctx, name, spec)
 }
 
 // Topic describes a topic.
-func (c *Client) Topic(ctx context.Context, name string) (Topic, error) { return c.b.topic(ctx, name) }
+func (c *Client) Topic(ctx context.Context, name string) (Topic, error) {
+	if err := c.alive(); err != nil {
+		return Topic{}, err
+	}
+	return c.b.topic(ctx, name)
+}
 
 // Topics lists the topics.
-func (c *Client) Topics(ctx context.Context) ([]Topic, error) { return c.b.topics(ctx) }
+func (c *Client) Topics(ctx context.Context) ([]Topic, error) {
+	if err := c.alive(); err != nil {
+		return nil, err
+	}
+	return c.b.topics(ctx)
+}
 
 // DeleteTopic deletes a topic, its events and its subscriptions.
 func (c *Client) DeleteTopic(ctx context.Context, name string) error {
+	if err := c.alive(); err != nil {
+		return err
+	}
 	return c.b.deleteTopic(ctx, name)
 }
 
@@ -293,6 +342,9 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 // with Ack, Nack or Reject before its ack timeout, or it comes again. (A
 // Router does all this for you.)
 func (c *Client) Pull(ctx context.Context, topic, subscription string, max int, wait time.Duration) ([]*Delivery, error) {
+	if err := c.alive(); err != nil {
+		return nil, err
+	}
 	if max < 0 || max > maxPull {
 		return nil, fmt.Errorf("%w: max %d: must be from 1 to %d", ErrInvalidSubscription, max, maxPull)
 	}
@@ -313,6 +365,9 @@ const (
 
 // settle checks a settlement against the limits, then applies it.
 func (c *Client) settle(ctx context.Context, topic, subscription string, st settlement) (AckResult, error) {
+	if err := c.alive(); err != nil {
+		return AckResult{}, err
+	}
 	if n := len(st.ackIDs); n > maxAckIDs {
 		return AckResult{}, fmt.Errorf("%w: %d ack ids: at most %d per settlement", ErrInvalidSubscription, n, maxAckIDs)
 	}

@@ -21,6 +21,9 @@ import (
 // published event of that type against the version its dataschema names
 // (WithSchemaVersion), or the latest.
 func (c *Client) RegisterSchema(ctx context.Context, subject string, schema []byte) (version int, err error) {
+	if err := c.alive(); err != nil {
+		return 0, err
+	}
 	return c.b.registerSchema(ctx, subject, schema)
 }
 
