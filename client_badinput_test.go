@@ -300,3 +300,54 @@ func TestClient_EveryCallAfterCloseIsErrClientClosed(t *testing.T) {
 		}
 	})
 }
+
+// A call whose ctx has ended changes nothing and returns the ctx's error,
+// embedded as remote (embedded, it went on and created, deleted, acked).
+func TestClient_ACallWithAnEndedContextChangesNothing(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		bg := context.Background()
+		if _, err := c.Publish(bg, "orders", herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PutSubscription(bg, "orders", "billing", herald.SubscriptionConfig{Start: "earliest"}); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := c.Pull(bg, "orders", "billing", 1, 5*time.Second)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("pull: %v, %v", ds, err)
+		}
+		ctx, cancel := context.WithCancel(bg)
+		cancel()
+		calls := map[string]func() error{
+			"PutTopic":    func() error { _, _, err := c.PutTopic(ctx, "audit", herald.TopicSpec{}); return err },
+			"Topic":       func() error { _, err := c.Topic(ctx, "orders"); return err },
+			"Topics":      func() error { _, err := c.Topics(ctx); return err },
+			"DeleteTopic": func() error { return c.DeleteTopic(ctx, "orders") },
+			"Read":        func() error { _, err := c.Read(ctx, "orders", 0, 0, 10); return err },
+			"PutSubscription": func() error {
+				_, err := c.PutSubscription(ctx, "orders", "audit", herald.SubscriptionConfig{})
+				return err
+			},
+			"Subscription":  func() error { _, err := c.Subscription(ctx, "orders", "billing"); return err },
+			"Subscriptions": func() error { _, err := c.Subscriptions(ctx, "orders"); return err },
+			"Seek": func() error {
+				_, err := c.Seek(ctx, "orders", "billing", herald.SeekPosition{Start: "latest"})
+				return err
+			},
+			"DeleteSubscription": func() error { return c.DeleteSubscription(ctx, "orders", "billing") },
+			"Ack":                func() error { _, err := c.Ack(ctx, "orders", "billing", ds[0].AckID); return err },
+			"RegisterSchema":     func() error { _, err := c.RegisterSchema(ctx, "order.placed", []byte(`{}`)); return err },
+		}
+		for name, call := range calls {
+			if err := call(); !errors.Is(err, context.Canceled) {
+				t.Errorf("%s with an ended ctx: %v, want context.Canceled", name, err)
+			}
+		}
+		if topics, err := c.Topics(bg); err != nil || len(topics) != 2 {
+			t.Errorf("topics: %v, %v; want orders and its dead letters alone", topics, err)
+		}
+		if subs, err := c.Subscriptions(bg, "orders"); err != nil || len(subs) != 1 || subs[0].Partitions[0].InFlight != 1 {
+			t.Errorf("subscriptions: %+v, %v; want billing alone, its delivery in flight", subs, err)
+		}
+	})
+}

@@ -69,12 +69,13 @@ type Client struct {
 
 // alive refuses a call on a closed client, the same embedded and remote
 // (an embedded one's storage is closed; a remote one would dial the
-// server again and go on).
-func (c *Client) alive() error {
+// server again and go on), and a call whose ctx has ended, which a remote
+// client never sends: it changes nothing.
+func (c *Client) alive(ctx context.Context) error {
 	if c.closed.Load() {
 		return ErrClientClosed
 	}
-	return nil
+	return ctx.Err()
 }
 
 func newClient(b backend, cfg clientConfig) *Client {
@@ -229,7 +230,7 @@ type SubscriptionInfo = subscription.Info
 // PutSubscription creates a subscription on a topic, or changes its
 // settings (its position stays), and reports whether it created it.
 func (c *Client) PutSubscription(ctx context.Context, topic, name string, cfg SubscriptionConfig) (bool, error) {
-	if err := c.alive(); err != nil {
+	if err := c.alive(ctx); err != nil {
 		return false, err
 	}
 	_, created, err := c.b.putSubscription(ctx, topic, name, cfg)
@@ -238,7 +239,7 @@ func (c *Client) PutSubscription(ctx context.Context, topic, name string, cfg Su
 
 // Subscription describes a subscription and its state per partition.
 func (c *Client) Subscription(ctx context.Context, topic, name string) (SubscriptionInfo, error) {
-	if err := c.alive(); err != nil {
+	if err := c.alive(ctx); err != nil {
 		return SubscriptionInfo{}, err
 	}
 	return c.b.subscription(ctx, topic, name)
@@ -246,7 +247,7 @@ func (c *Client) Subscription(ctx context.Context, topic, name string) (Subscrip
 
 // Subscriptions lists a topic's subscriptions.
 func (c *Client) Subscriptions(ctx context.Context, topic string) ([]SubscriptionInfo, error) {
-	if err := c.alive(); err != nil {
+	if err := c.alive(ctx); err != nil {
 		return nil, err
 	}
 	return c.b.subscriptions(ctx, topic)
@@ -254,7 +255,7 @@ func (c *Client) Subscriptions(ctx context.Context, topic string) ([]Subscriptio
 
 // DeleteSubscription deletes a subscription and its state.
 func (c *Client) DeleteSubscription(ctx context.Context, topic, name string) error {
-	if err := c.alive(); err != nil {
+	if err := c.alive(ctx); err != nil {
 		return err
 	}
 	return c.b.deleteSubscription(ctx, topic, name)
@@ -263,7 +264,7 @@ func (c *Client) DeleteSubscription(ctx context.Context, topic, name string) err
 // Seek moves a subscription to a position; deliveries in flight become
 // stale.
 func (c *Client) Seek(ctx context.Context, topic, name string, pos SeekPosition) (SubscriptionInfo, error) {
-	if err := c.alive(); err != nil {
+	if err := c.alive(ctx); err != nil {
 		return SubscriptionInfo{}, err
 	}
 	return c.b.seek(ctx, topic, name, pos)
@@ -292,7 +293,7 @@ func (c *Client) Read(ctx context.Context, topic string, partition int, offset i
 // ReadWait reads like Read but, at the partition's end, waits up to wait
 // (at most 30s) for the first event.
 func (c *Client) ReadWait(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error) {
-	if err := c.alive(); err != nil {
+	if err := c.alive(ctx); err != nil {
 		return nil, err
 	}
 	// The limits of the servers, so that a read is the same embedded.
@@ -307,7 +308,7 @@ func (c *Client) ReadWait(ctx context.Context, topic string, partition int, offs
 
 // PutTopic creates or changes a topic and reports whether it created it.
 func (c *Client) PutTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error) {
-	if err := c.alive(); err != nil {
+	if err := c.alive(ctx); err != nil {
 		return Topic{}, false, err
 	}
 	return c.b.putTopic(ctx, name, spec)
@@ -315,7 +316,7 @@ func (c *Client) PutTopic(ctx context.Context, name string, spec TopicSpec) (Top
 
 // Topic describes a topic.
 func (c *Client) Topic(ctx context.Context, name string) (Topic, error) {
-	if err := c.alive(); err != nil {
+	if err := c.alive(ctx); err != nil {
 		return Topic{}, err
 	}
 	return c.b.topic(ctx, name)
@@ -323,7 +324,7 @@ func (c *Client) Topic(ctx context.Context, name string) (Topic, error) {
 
 // Topics lists the topics.
 func (c *Client) Topics(ctx context.Context) ([]Topic, error) {
-	if err := c.alive(); err != nil {
+	if err := c.alive(ctx); err != nil {
 		return nil, err
 	}
 	return c.b.topics(ctx)
@@ -331,7 +332,7 @@ func (c *Client) Topics(ctx context.Context) ([]Topic, error) {
 
 // DeleteTopic deletes a topic, its events and its subscriptions.
 func (c *Client) DeleteTopic(ctx context.Context, name string) error {
-	if err := c.alive(); err != nil {
+	if err := c.alive(ctx); err != nil {
 		return err
 	}
 	return c.b.deleteTopic(ctx, name)
@@ -342,7 +343,7 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 // with Ack, Nack or Reject before its ack timeout, or it comes again. (A
 // Router does all this for you.)
 func (c *Client) Pull(ctx context.Context, topic, subscription string, max int, wait time.Duration) ([]*Delivery, error) {
-	if err := c.alive(); err != nil {
+	if err := c.alive(ctx); err != nil {
 		return nil, err
 	}
 	if max < 0 || max > maxPull {
@@ -365,7 +366,7 @@ const (
 
 // settle checks a settlement against the limits, then applies it.
 func (c *Client) settle(ctx context.Context, topic, subscription string, st settlement) (AckResult, error) {
-	if err := c.alive(); err != nil {
+	if err := c.alive(ctx); err != nil {
 		return AckResult{}, err
 	}
 	if n := len(st.ackIDs); n > maxAckIDs {

@@ -21,7 +21,7 @@ import (
 // published event of that type against the version its dataschema names
 // (WithSchemaVersion), or the latest.
 func (c *Client) RegisterSchema(ctx context.Context, subject string, schema []byte) (version int, err error) {
-	if err := c.alive(); err != nil {
+	if err := c.alive(ctx); err != nil {
 		return 0, err
 	}
 	return c.b.registerSchema(ctx, subject, schema)
