@@ -351,3 +351,28 @@ func TestClient_ACallWithAnEndedContextChangesNothing(t *testing.T) {
 		}
 	})
 }
+
+// Names no topic or subscription can have, and partitions a topic does
+// not have, match their sentinels, embedded and remote.
+func TestClient_NamesAndPartitionsThatCannotBeMatchTheirSentinels(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"a/b", "__herald"} {
+			if _, _, err := c.PutTopic(ctx, name, herald.TopicSpec{}); !errors.Is(err, herald.ErrInvalidTopicName) {
+				t.Errorf("PutTopic %q: %v, want ErrInvalidTopicName", name, err)
+			}
+			if _, err := c.Publish(ctx, name, herald.MustNewEvent("order.placed", nil)); !errors.Is(err, herald.ErrInvalidTopicName) {
+				t.Errorf("Publish to %q: %v, want ErrInvalidTopicName", name, err)
+			}
+		}
+		if _, err := c.PutSubscription(ctx, "orders", "bad/name", herald.SubscriptionConfig{}); !errors.Is(err, herald.ErrInvalidSubscriptionName) {
+			t.Errorf("PutSubscription bad/name: %v, want ErrInvalidSubscriptionName", err)
+		}
+		if _, err := c.Read(ctx, "orders", 7, 0, 10); !errors.Is(err, herald.ErrPartitionNotFound) {
+			t.Errorf("Read of partition 7: %v, want ErrPartitionNotFound", err)
+		}
+	})
+}

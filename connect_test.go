@@ -5,13 +5,18 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +24,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/heraldevents/herald"
+	"github.com/heraldevents/herald/internal/auth"
 	"github.com/heraldevents/herald/internal/testserver"
 )
 
@@ -162,4 +168,31 @@ func TestConnect_StreamsWorkWithTheDebugAccessLog(t *testing.T) {
 	}
 	stop()
 	<-ran
+}
+
+// A token without the grant a call needs is ErrForbidden, and the call
+// changes nothing.
+func TestConnect_ATokenWithoutTheGrantIsErrForbidden(t *testing.T) {
+	sum := sha256.Sum256([]byte("reader"))
+	file := filepath.Join(t.TempDir(), "auth.json")
+	body := `{"tokens": [{"name": "reader", "sha256": "` + hex.EncodeToString(sum[:]) + `", "grants": [{"topics": "orders", "actions": ["consume"]}]}]}`
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys := &auth.Keyring{}
+	if err := keys.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	ts := testserver.StartWith(t, t.TempDir(), testserver.Options{Keys: keys})
+	c := ts.Connect(t, herald.WithToken("reader"))
+	ctx := context.Background()
+	if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", nil)); !errors.Is(err, herald.ErrForbidden) {
+		t.Fatalf("publish with a consume-only token: %v, want ErrForbidden", err)
+	}
+	if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{}); !errors.Is(err, herald.ErrForbidden) {
+		t.Fatalf("PutTopic with a consume-only token: %v, want ErrForbidden", err)
+	}
+	if _, err := c.Read(ctx, "orders", 0, 0, 10); !errors.Is(err, herald.ErrTopicNotFound) {
+		t.Fatalf("read of the topic the refused calls would have made: %v, want ErrTopicNotFound", err)
+	}
 }

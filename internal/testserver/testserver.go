@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldevents/herald"
+	"github.com/heraldevents/herald/internal/auth"
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
 	"github.com/heraldevents/herald/internal/schema"
@@ -39,9 +40,10 @@ type Server struct {
 // Options configures a test server. The zero value is a cleartext server
 // without authentication.
 type Options struct {
-	Tokens []string     // accepted API tokens
-	TLS    *tls.Config  // serve TLS with this config (it must hold a certificate)
-	Logger *slog.Logger // the server's logger; nil: none
+	Tokens []string      // accepted API tokens
+	Keys   *auth.Keyring // tokens with grants, as an auth file gives them
+	TLS    *tls.Config   // serve TLS with this config (it must hold a certificate)
+	Logger *slog.Logger  // the server's logger; nil: none
 	// MaxEventBytes is the largest event stored, as herald serve
 	// --max-event-bytes sets it; 0: the default, 1 MiB.
 	MaxEventBytes int
@@ -88,7 +90,7 @@ func (ts *Server) start() {
 	}
 	ts.Addr = ln.Addr().String()
 	ts.eng, ts.subs = eng, subs
-	ts.srv = server.New(b, server.Options{Subscriptions: subs, Schemas: reg, Tokens: ts.opts.Tokens, Logger: ts.opts.Logger})
+	ts.srv = server.New(b, server.Options{Subscriptions: subs, Schemas: reg, Tokens: ts.opts.Tokens, Keys: ts.opts.Keys, Logger: ts.opts.Logger})
 	ts.hs = &http.Server{Handler: ts.srv, Protocols: new(http.Protocols)}
 	ts.hs.Protocols.SetHTTP1(true)
 	ts.hs.Protocols.SetUnencryptedHTTP2(true)
