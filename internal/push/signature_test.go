@@ -85,3 +85,30 @@ func ExampleVerify() {
 	// <nil>
 	// push: signature does not match the body (wrong secret, or the body was changed)
 }
+
+// Verify reads a header a receiver got from anyone: it never panics, and
+// it accepts a header only when the header carries, as a v1, the HMAC of
+// its own timestamp and the body, with that timestamp within tolerance.
+func FuzzVerify(f *testing.F) {
+	now := time.Unix(1718000000, 0)
+	f.Add(Sign("s3cret", now, []byte("{}")), []byte("{}"), int64(0))
+	f.Add("t=1718000000,v1="+strings.Repeat("0", 64)+",v1=zz", []byte("x"), int64(-300))
+	f.Add("t=9223372036854775807,v1=", []byte{}, int64(1<<40))
+	f.Add(" t = 1 , v0=1,v1="+strings.Repeat("ab", 32), []byte("body"), int64(1))
+	f.Fuzz(func(t *testing.T, header string, body []byte, skew int64) {
+		at := now.Add(time.Duration(skew) * time.Second)
+		err := Verify("s3cret", header, body, 0, at)
+		if err == nil {
+			ts, _, perr := parseSignature(header)
+			if perr != nil {
+				t.Fatalf("accepted %q, which does not parse: %v", header, perr)
+			}
+			if !strings.Contains(strings.ToLower(header), hex.EncodeToString(mac("s3cret", ts, body))) { // hex of either case
+				t.Fatalf("accepted %q without the HMAC of its timestamp and the body", header)
+			}
+		}
+		if header == Sign("s3cret", at, body) && err != nil {
+			t.Fatalf("refused its own signature: %v", err)
+		}
+	})
+}
