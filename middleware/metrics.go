@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -147,8 +148,11 @@ func newPublishMetrics(reg prometheus.Registerer) publishMetrics {
 	}
 }
 
-// record counts one publish call of n events.
+// record counts one publish call of n events. A topic name that is not
+// UTF-8 (refused by the publish) is counted with its bad bytes replaced,
+// as Prometheus takes only UTF-8 label values.
 func (m publishMetrics) record(topic string, n int, res []herald.Result, err error, took time.Duration) {
+	topic = strings.ToValidUTF8(topic, "\uFFFD")
 	if err != nil {
 		m.duration.WithLabelValues(topic, outcomeError).Observe(took.Seconds())
 		m.events.WithLabelValues(topic, outcomeError).Add(float64(n))

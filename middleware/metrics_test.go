@@ -133,6 +133,25 @@ func TestMetricsPublish_CountsEventsAndTimesCalls(t *testing.T) {
 	}
 }
 
+// A publish to a topic name that is not UTF-8 fails with the client's
+// error; counting it must not panic (Prometheus refuses such a label).
+func TestMetricsPublish_ATopicThatIsNotUTF8FailsAndIsCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c, err := herald.Open(t.TempDir(), herald.WithPublishMiddleware(MetricsPublish(reg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Publish(context.Background(), "orders\xff", herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop")))
+	if err == nil {
+		t.Fatal("a publish to a topic named with invalid UTF-8 succeeded")
+	}
+	m := newPublishMetrics(reg)
+	if got := testutil.ToFloat64(m.events.WithLabelValues("orders\uFFFD", outcomeError)); got != 1 {
+		t.Fatalf("%v failed events counted, want 1", got)
+	}
+}
+
 // Both sides of tracing and metrics on an embedded Herald: the client's
 // publishes and the router's deliveries.
 func ExampleMetrics() {
