@@ -6,6 +6,7 @@ package idemtest
 
 import (
 	"context"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -80,6 +81,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentClaimsOfAnExpiredKeyHaveOneWinner", testConcurrentExpiredClaims},
 		{"PurgeRemovesOnlyExpiredEntries", testPurge},
 		{"ClaimsPurgeExpiredEntriesByThemselves", testSweep},
+		{"ALeaseOrTTLForEverStaysLive", testForEver},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -314,5 +316,19 @@ func testSweep(t *testing.T, s Store, c *Clock) {
 	}
 	c.Advance(middleware.SweepInterval + lease)
 	claim(t, s, "trigger", "a", middleware.Claimed)
+	purge(t, s, 0)
+}
+
+// The longest lease and TTL (a caller's "for ever") end after 2262, where
+// Unix nanoseconds end: the entry stays live, not expired at once.
+func testForEver(t *testing.T, s Store, c *Clock) {
+	forever := time.Duration(math.MaxInt64)
+	claimFor(t, s, "held", "a", forever, middleware.Claimed)
+	claim(t, s, "held", "b", middleware.InProgress)
+	claim(t, s, "done", "a", middleware.Claimed)
+	complete(t, s, "done", forever)
+	c.Advance(100 * 365 * 24 * time.Hour)
+	claim(t, s, "done", "b", middleware.Completed)
+	claim(t, s, "held", "b", middleware.InProgress)
 	purge(t, s, 0)
 }

@@ -14,7 +14,7 @@
 //	key        BLOB PRIMARY KEY  the key's bytes, so any byte string is a key
 //	token      TEXT              who holds the claim; '' once completed
 //	done       INTEGER           1 once completed
-//	expires_at INTEGER           Unix nanoseconds; a row at or past it is absent
+//	expires_at INTEGER           Unix nanoseconds (a time after 2262 as the largest); a row at or past it is absent
 package sqlitestore
 
 import (
@@ -22,6 +22,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -91,7 +92,7 @@ func (s *Store) Claim(ctx context.Context, key, token string, lease time.Duratio
 	s.sweep.Sweep(now, func(limit int) (int64, error) { return s.purge(ctx, now, limit) })
 	res, err := s.db.ExecContext(ctx, `INSERT INTO `+s.table+` (key, token, done, expires_at) VALUES (?, ?, 0, ?)
 		ON CONFLICT (key) DO UPDATE SET token = excluded.token, done = 0, expires_at = excluded.expires_at
-		WHERE `+s.table+`.expires_at <= ?`, []byte(key), token, now.Add(lease).UnixNano(), now.UnixNano())
+		WHERE `+s.table+`.expires_at <= ?`, []byte(key), token, unixNano(now.Add(lease)), unixNano(now))
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
@@ -108,7 +109,7 @@ func (s *Store) Claim(ctx context.Context, key, token string, lease time.Duratio
 func (s *Store) state(ctx context.Context, key string, now time.Time) (middleware.ClaimState, error) {
 	var done bool
 	err := s.db.QueryRowContext(ctx, `SELECT done FROM `+s.table+` WHERE key = ? AND expires_at > ?`,
-		[]byte(key), now.UnixNano()).Scan(&done)
+		[]byte(key), unixNano(now)).Scan(&done)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return middleware.InProgress, nil
@@ -124,7 +125,7 @@ func (s *Store) state(ctx context.Context, key string, now time.Time) (middlewar
 func (s *Store) Complete(ctx context.Context, key string, ttl time.Duration) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO `+s.table+` (key, token, done, expires_at) VALUES (?, '', 1, ?)
 		ON CONFLICT (key) DO UPDATE SET token = '', done = 1, expires_at = excluded.expires_at`,
-		[]byte(key), s.now().Add(ttl).UnixNano())
+		[]byte(key), unixNano(s.now().Add(ttl)))
 	if err != nil {
 		return fmt.Errorf("sqlitestore: complete: %w", err)
 	}
@@ -150,12 +151,27 @@ func (s *Store) Purge(ctx context.Context) (int64, error) {
 // purge deletes up to limit rows that expired by now.
 func (s *Store) purge(ctx context.Context, now time.Time, limit int) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM `+s.table+` WHERE expires_at <= ? AND key IN
-		(SELECT key FROM `+s.table+` WHERE expires_at <= ? LIMIT ?)`, now.UnixNano(), now.UnixNano(), limit)
+		(SELECT key FROM `+s.table+` WHERE expires_at <= ? LIMIT ?)`, unixNano(now), unixNano(now), limit)
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: purge: %w", err)
 	}
 	return res.RowsAffected()
 }
+
+// unixNano is t in the table's Unix nanoseconds. A time past their end
+// (after 2262, as a TTL meant as "for ever" gives) is the end, not a
+// number wrapped into the past, where the row would count as expired.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.After(maxTime):
+		return math.MaxInt64
+	case t.Before(minTime):
+		return math.MinInt64
+	}
+	return t.UnixNano()
+}
+
+var minTime, maxTime = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
 
 // quote makes name a SQLite identifier, whatever characters it holds.
 func quote(name string) string {
