@@ -29,6 +29,8 @@ func Retry(attempts int, initial, max time.Duration) herald.Middleware {
 				select {
 				case <-time.After(wait):
 				case <-ctx.Done():
+				}
+				if ctx.Err() != nil { // also when the wait was over as it ended (no backoff)
 					return err
 				}
 				wait = min(wait*2, max)

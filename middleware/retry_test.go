@@ -54,3 +54,22 @@ func TestRetry_RefusesFewerThanOneAttempt(t *testing.T) {
 		}()
 	}
 }
+
+// With no backoff (initial 0) the wait is over at once, as the context
+// ends: the retries stop all the same, every time.
+func TestRetry_StopsWhenTheContextEndsEvenWithoutBackoff(t *testing.T) {
+	for round := range 20 {
+		ctx, cancel := context.WithCancel(context.Background())
+		calls := 0
+		h := func(ctx context.Context, d *herald.Delivery) error {
+			calls++
+			cancel() // the Router draining, say
+			return errors.New("busy")
+		}
+		err := Retry(50, 0, 0)(h)(ctx, delivery())
+		cancel()
+		if calls != 1 || err == nil {
+			t.Fatalf("round %d: %d calls after the context ended, error %v; want 1 call and its error", round, calls, err)
+		}
+	}
+}
