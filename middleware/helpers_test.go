@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"errors"
+	"runtime"
 
 	"github.com/heraldevents/herald"
 )
@@ -21,4 +22,15 @@ func failing(n int, calls *int) herald.Handler {
 		}
 		return nil
 	}
+}
+
+// callExiting calls h wrapped by mw with a handler that ends its goroutine
+// (runtime.Goexit, as t.FailNow does) instead of returning, and waits.
+func callExiting(mw herald.Middleware) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		mw(func(context.Context, *herald.Delivery) error { runtime.Goexit(); return nil })(context.Background(), delivery())
+	}()
+	<-done
 }

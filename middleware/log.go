@@ -14,19 +14,21 @@ import (
 // subscription, attempt, the trace id from its traceparent, how long the
 // handler took, and the error (at Warn) or nothing (at Debug). A handler
 // that panics is logged at Warn too, and the panic goes on to the Router,
-// which nacks the event with the stack.
+// which nacks the event with the stack; so is one that ends its goroutine
+// instead of returning (runtime.Goexit), which the Router nacks.
 func Log(l *slog.Logger) herald.Middleware {
 	return func(next herald.Handler) herald.Handler {
 		return func(ctx context.Context, d *herald.Delivery) (err error) {
-			start := time.Now()
+			start, returned := time.Now(), false
 			defer func() {
 				if p := recover(); p != nil {
 					logHandled(ctx, l, d, start, fmt.Errorf("handler panicked: %v", p))
 					panic(p)
 				}
+				logHandled(ctx, l, d, start, result(err, returned))
 			}()
 			err = next(ctx, d)
-			logHandled(ctx, l, d, start, err)
+			returned = true
 			return err
 		}
 	}

@@ -44,3 +44,14 @@ func TestLog_RecordsAHandlerThatPanicsAndPanicsOn(t *testing.T) {
 		}
 	}
 }
+
+func TestLog_RecordsAHandlerThatExitsItsGoroutine(t *testing.T) {
+	var buf bytes.Buffer
+	callExiting(Log(slog.New(slog.NewJSONHandler(&buf, nil))))
+	out := buf.String()
+	for _, want := range []string{`"level":"WARN"`, `"event_id":"e1"`, `"error":"handler exited without returning`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log %q lacks %s", out, want)
+		}
+	}
+}

@@ -43,6 +43,20 @@ func deliveryOutcome(err error) string {
 	}
 }
 
+// errHandlerExited is what a handler that ended its goroutine instead of
+// returning (runtime.Goexit, as t.FailNow does) is recorded with: the
+// Router nacks its delivery.
+var errHandlerExited = errors.New("handler exited without returning (runtime.Goexit, as t.FailNow does)")
+
+// result is what a handler call that middleware records in a defer
+// ended with: err once it returned, errHandlerExited if it never did.
+func result(err error, returned bool) error {
+	if !returned {
+		return errHandlerExited
+	}
+	return err
+}
+
 // Metrics counts and times the deliveries a router handles, in these
 // collectors on reg (prometheus.DefaultRegisterer when nil):
 //
@@ -50,7 +64,8 @@ func deliveryOutcome(err error) string {
 //	herald_client_handle_duration_seconds{topic,subscription}   histogram: how long the handler took
 //	herald_client_deliveries_in_flight{topic,subscription}      gauge: deliveries being handled now
 //
-// A handler that panics counts as a nack, as the router treats it.
+// A handler that panics, or ends its goroutine instead of returning,
+// counts as a nack, as the router treats it.
 // Calling Metrics again with the same reg (two routers in one process)
 // shares the collectors. It panics, as prometheus.MustRegister does, when
 // reg already holds a different metric under one of these names.
@@ -58,15 +73,17 @@ func Metrics(reg prometheus.Registerer) herald.Middleware {
 	m := newHandlerMetrics(orDefault(reg))
 	return func(next herald.Handler) herald.Handler {
 		return func(ctx context.Context, d *herald.Delivery) (err error) {
-			done := m.begin(d)
+			done, returned := m.begin(d), false
 			defer func() {
 				if p := recover(); p != nil {
 					done(fmt.Errorf("handler panicked: %v", p))
 					panic(p) // the router turns it into a nack, with the stack
 				}
-				done(err)
+				done(result(err, returned))
 			}()
-			return next(ctx, d)
+			err = next(ctx, d)
+			returned = true
+			return err
 		}
 	}
 }

@@ -202,3 +202,17 @@ func outcomeLabel(m *dto.Metric) string {
 	}
 	return ""
 }
+
+// The Router nacks the delivery of a handler that ends its goroutine
+// instead of returning; the metrics say so too.
+func TestMetrics_AHandlerThatExitsItsGoroutineCountsAsNack(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newHandlerMetrics(reg)
+	callExiting(Metrics(reg))
+	if n := testutil.ToFloat64(m.handled.WithLabelValues("orders", "billing", "nack")); n != 1 {
+		t.Errorf("%v nacks, want 1", n)
+	}
+	if n := testutil.ToFloat64(m.handled.WithLabelValues("orders", "billing", "ack")); n != 0 {
+		t.Errorf("%v acks, want 0", n)
+	}
+}

@@ -72,20 +72,24 @@ func newTracing(opts []TracingOption) tracing {
 // conventions ask, so the hop stays visible to backends that follow links
 // rather than parents. The handler's ctx carries the span, so events it
 // publishes through TracingPublish continue the trace. A handler error
-// (or panic) is recorded and sets the status to Error.
+// (or panic, or an end of its goroutine) is recorded and sets the status
+// to Error.
 func Tracing(opts ...TracingOption) herald.Middleware {
 	t := newTracing(opts)
 	return func(next herald.Handler) herald.Handler {
 		return func(ctx context.Context, d *herald.Delivery) (err error) {
 			ctx, span := t.startProcess(ctx, d)
+			returned := false
 			defer func() {
 				if p := recover(); p != nil {
 					endSpan(span, fmt.Errorf("handler panicked: %v", p), true)
 					panic(p) // the router turns it into a nack, with the stack
 				}
-				endSpan(span, err, true)
+				endSpan(span, result(err, returned), true)
 			}()
-			return next(ctx, d)
+			err = next(ctx, d)
+			returned = true
+			return err
 		}
 	}
 }

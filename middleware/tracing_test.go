@@ -366,3 +366,12 @@ func TestTracingPublish_FailureIsRecordedAndLeavesTheEventsAsTheyWere(t *testing
 		t.Errorf("event left with %q %q", e.TraceParent, e.TraceState)
 	}
 }
+
+func TestTracing_AHandlerThatExitsItsGoroutineEndsTheSpanAsNack(t *testing.T) {
+	rec, opt := recorder(t)
+	callExiting(Tracing(opt))
+	span := rec.Ended()[0]
+	if got := attrs(span)["messaging.herald.outcome"].AsString(); got != "nack" || span.Status().Code != codes.Error {
+		t.Fatalf("outcome %q, status %+v; want nack and an error, as the Router nacks it", got, span.Status())
+	}
+}
