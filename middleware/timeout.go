@@ -11,8 +11,12 @@ import (
 
 // Timeout gives each call of the handler at most d: its context is
 // cancelled then, and a handler that returns the deadline error fails with
-// a message that says so (and is retried like any failure).
+// a message that says so (and is retried like any failure). Timeout
+// panics if d is not positive: every handler would time out at once.
 func Timeout(d time.Duration) herald.Middleware {
+	if d <= 0 {
+		panic(fmt.Sprintf("middleware.Timeout: the timeout (%s) must be positive", d))
+	}
 	return func(next herald.Handler) herald.Handler {
 		return func(parent context.Context, del *herald.Delivery) error {
 			ctx, cancel := context.WithTimeout(parent, d)

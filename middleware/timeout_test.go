@@ -31,3 +31,18 @@ func TestTimeout_DoesNotClaimADeadlineThatWasNotItsOwn(t *testing.T) {
 		t.Fatalf("error %v: the caller's deadline came first, not the hour", err)
 	}
 }
+
+// A timeout of zero or less would fail every event (and dead-letter it
+// after the subscription's attempts) without a handler ever having time.
+func TestTimeout_RefusesADurationThatIsNotPositive(t *testing.T) {
+	for _, d := range []time.Duration{0, -time.Second} {
+		func() {
+			defer func() {
+				if p := recover(); p == nil {
+					t.Errorf("Timeout(%s) did not panic: every handler would time out at once", d)
+				}
+			}()
+			Timeout(d)
+		}()
+	}
+}
