@@ -15,7 +15,8 @@ import (
 // handler took, and the error (at Warn) or nothing (at Debug). A handler
 // that panics is logged at Warn too, and the panic goes on to the Router,
 // which nacks the event with the stack; so is one that ends its goroutine
-// instead of returning (runtime.Goexit), which the Router nacks.
+// instead of returning (runtime.Goexit), which the Router nacks. A nil l
+// logs to slog.Default(), as it is when each event is logged.
 func Log(l *slog.Logger) herald.Middleware {
 	return func(next herald.Handler) herald.Handler {
 		return func(ctx context.Context, d *herald.Delivery) (err error) {
@@ -36,6 +37,9 @@ func Log(l *slog.Logger) herald.Middleware {
 
 // logHandled writes Log's record of one handled event.
 func logHandled(ctx context.Context, l *slog.Logger, d *herald.Delivery, start time.Time, err error) {
+	if l == nil {
+		l = slog.Default()
+	}
 	attrs := []slog.Attr{
 		slog.String("event_id", d.Event.ID), slog.String("type", d.Event.Type),
 		slog.String("topic", d.Topic), slog.String("subscription", d.Subscription),

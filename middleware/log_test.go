@@ -55,3 +55,20 @@ func TestLog_RecordsAHandlerThatExitsItsGoroutine(t *testing.T) {
 		}
 	}
 }
+
+// Log(nil) logs to slog.Default(), as a Router's nil Logger does, rather
+// than panicking after every handler has run (which would nack, and so
+// repeat, events that were handled).
+func TestLog_NilLoggerLogsToTheDefault(t *testing.T) {
+	var buf bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&buf, nil)))
+	defer slog.SetDefault(old)
+	h := func(ctx context.Context, d *herald.Delivery) error { return errors.New("card declined") }
+	if err := callRecovering(Log(nil)(h), delivery()); err == nil || err.Error() != "card declined" {
+		t.Fatalf("error %v, want the handler's", err)
+	}
+	if out := buf.String(); !strings.Contains(out, `"error":"card declined"`) {
+		t.Fatalf("default log %q lacks the failure", out)
+	}
+}
