@@ -86,8 +86,12 @@ const settleTimeout = 10 * time.Second
 // is acked without calling the handler. Only success is recorded, so a
 // failed or panicking handler runs again on the redelivery. While one
 // delivery runs, another of the same event fails with ErrInProgress and
-// comes again later. A store error nacks the event.
+// comes again later. A store error nacks the event. Idempotent panics
+// without a store, or with a TTL or lease that is not positive.
 func Idempotent(store IdempotencyStore, opts ...IdempotentOption) herald.Middleware {
+	if store == nil {
+		panic("middleware.Idempotent: no store (use NewMemoryStore, sqlitestore or pgstore)")
+	}
 	c := idempotentConfig{ttl: 24 * time.Hour, lease: time.Minute}
 	for _, o := range opts {
 		o(&c)

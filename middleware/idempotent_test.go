@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -374,4 +375,15 @@ func TestIdempotent_RefusesNonPositiveDurations(t *testing.T) {
 			Idempotent(NewMemoryStore(), o)
 		}()
 	}
+}
+
+// Without a store every event would panic in the handler chain, be
+// nacked and end in the dead letters; the mistake is refused up front.
+func TestIdempotent_RefusesANilStore(t *testing.T) {
+	defer func() {
+		if p := recover(); p == nil || !strings.Contains(fmt.Sprint(p), "store") {
+			t.Fatalf("recovered %v, want a panic naming the missing store", p)
+		}
+	}()
+	Idempotent(nil)
 }

@@ -18,8 +18,12 @@ var ErrCannotCheck = errors.New("event could not be checked")
 // valid by retrying, so it is dead-lettered at once with the check's
 // error. A check that could not decide is not a refusal: when it returns
 // an error wrapping ErrCannotCheck, or when ctx ended (the Router
-// draining, a Timeout), the event is nacked and comes again.
+// draining, a Timeout), the event is nacked and comes again. Validate
+// panics if check is nil.
 func Validate(check func(ctx context.Context, e *herald.CloudEvent) error) herald.Middleware {
+	if check == nil {
+		panic("middleware.Validate: no check")
+	}
 	return func(next herald.Handler) herald.Handler {
 		return func(ctx context.Context, d *herald.Delivery) error {
 			if err := check(ctx, d.Event); err != nil {

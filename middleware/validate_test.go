@@ -42,3 +42,14 @@ func TestValidate_ACheckThatCouldNotDecideNacks(t *testing.T) {
 		t.Fatalf("ctx ended: error %v, want a nack", err)
 	}
 }
+
+// Without a check every event would panic in the handler chain, be
+// nacked and end in the dead letters; the mistake is refused up front.
+func TestValidate_RefusesANilCheck(t *testing.T) {
+	defer func() {
+		if p := recover(); p == nil {
+			t.Fatal("Validate(nil) did not panic")
+		}
+	}()
+	Validate(nil)
+}
