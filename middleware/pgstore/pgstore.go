@@ -39,13 +39,21 @@ var _ middleware.IdempotencyStore = (*Store)(nil)
 // Option configures New.
 type Option func(*config)
 
+// maxTableName is the longest table name: PostgreSQL's 63 bytes of a
+// name, less the "_expires_at" of the index's name. Cut to 63 bytes, a
+// longer index name would be the table's, and the index would never be
+// made.
+const maxTableName = 63 - len("_expires_at")
+
 type config struct {
 	table string
 	now   func() time.Time
 }
 
 // WithTable sets the table's name (default herald_idempotency), found
-// through the connection's search_path.
+// through the connection's search_path: at most 52 bytes, since
+// PostgreSQL keeps 63 bytes of a name and the table's index is named
+// after it with "_expires_at".
 func WithTable(name string) Option { return func(c *config) { c.table = name } }
 
 // WithClock makes the store read the time from now instead of time.Now.
@@ -59,6 +67,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	}
 	if c.table == "" {
 		return nil, errors.New("pgstore: empty table name")
+	}
+	if n := len(c.table); n > maxTableName {
+		return nil, fmt.Errorf("pgstore: table name %q is %d bytes: at most %d, so that PostgreSQL keeps it and its index's name (%s_expires_at) whole", c.table, n, maxTableName, c.table)
 	}
 	s := &Store{pool: pool, table: pgx.Identifier{c.table}.Sanitize(), now: c.now}
 	if err := s.createTable(ctx, c.table); err != nil {

@@ -136,3 +136,12 @@ func TestStore_ClaimsShedABacklogOfExpiredRowsInSteps(t *testing.T) {
 		}
 	}
 }
+
+// A table name PostgreSQL would cut (with its index's) is refused, before
+// anything is sent to the database.
+func TestNew_RefusesATableNameTooLongForItsIndex(t *testing.T) {
+	_, err := pgstore.New(context.Background(), nil, pgstore.WithTable(strings.Repeat("t", 53)))
+	if err == nil || !strings.Contains(err.Error(), "at most 52") {
+		t.Fatalf("New with a 53-byte table name: %v, want a refusal", err)
+	}
+}
