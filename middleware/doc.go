@@ -51,7 +51,8 @@
 // The stores: NewMemoryStore for one process; sqlitestore for one machine
 // across restarts; pgstore for consumers on many machines. Each claims
 // atomically, treats expired entries as absent and purges them as claims
-// come in, at most once a minute and in small steps (SweepBatch), so that
-// neither a claim nor a failed purge waits on a large backlog; the
-// idemtest package is the suite they all pass.
+// come in, at most once a minute; the SQL stores in small steps
+// (SweepBatch), so that neither a claim nor a failed purge waits on a
+// large backlog, the memory store in one pass over its map. The idemtest
+// package is the suite they all pass.
 package middleware
