@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -232,6 +233,55 @@ func TestRemote_RouterKeepsWorkingAcrossAServerRestart(t *testing.T) {
 	}
 	t.Logf("%d of %d events handled twice (in flight at the restart); %d publishes acknowledged through it, none lost",
 		twice, total, len(confirmed))
+}
+
+// A server shutting down gracefully stops delivering but lets a router
+// settle what it was sent: a handler that finishes during the shutdown
+// has its ack applied before the stream ends, and its event does not come
+// again after the restart. (The stream used to end at once: the ack went
+// as a call to the restarted server, came back stale, and the event was
+// handled twice.)
+func TestRemote_AServerShuttingDownAppliesTheAcksOfDeliveriesInFlight(t *testing.T) {
+	ts := testserver.Start(t, t.TempDir())
+	c := ts.Connect(t)
+	f := newFixture(t, c, 5)
+	f.publish(3)
+	var mu sync.Mutex
+	handled := map[string]int{}
+	started, release := make(chan struct{}, 3), make(chan struct{})
+	r := herald.NewRouter(c, herald.RouterOptions{Concurrency: 3, Logger: slog.New(slog.DiscardHandler)})
+	r.HandleFunc("orders", "billing", func(ctx context.Context, d *herald.Delivery) error {
+		mu.Lock()
+		handled[d.Event.ID]++
+		first := handled[d.Event.ID] == 1
+		mu.Unlock()
+		if first {
+			started <- struct{}{}
+			<-release
+		}
+		return nil
+	})
+	f.run(r)
+	for range 3 {
+		<-started
+	}
+	restarted := make(chan struct{})
+	go func() {
+		defer close(restarted)
+		ts.Restart()
+	}()
+	time.Sleep(300 * time.Millisecond) // the shutdown has begun
+	close(release)
+	<-restarted
+	eventually(t, "every event acked", func() bool { return f.committed() == 3 })
+	time.Sleep(200 * time.Millisecond) // an event that comes again would come now
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range handled {
+		if n != 1 {
+			t.Errorf("event %s handled %d times; its ack was sent during the shutdown", id, n)
+		}
+	}
 }
 
 func TestRouter_BatchHandlerGetsBatchesAndDeadLettersUndecodableAlone(t *testing.T) {

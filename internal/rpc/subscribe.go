@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -49,7 +50,8 @@ func (s *Service) Subscribe(ctx context.Context, stream *connect.BidiStream[hera
 		return toConnect(err)
 	}
 	ss := &subscribeStream{m: m, topic: start.GetTopic(), name: start.GetSubscription(), cancel: cancel,
-		credit: newCredit(), settles: make(chan *heraldv1.Settlement, 1024)}
+		credit: newCredit(), settles: make(chan *heraldv1.Settlement, 1024),
+		settledMore: make(chan struct{}, 1), appliedMore: make(chan struct{}, 1)}
 	applied := make(chan struct{})
 	go ss.receive(stream)
 	go func() {
@@ -57,11 +59,50 @@ func (s *Service) Subscribe(ctx context.Context, stream *connect.BidiStream[hera
 		ss.apply(context.WithoutCancel(ctx))
 	}()
 	err = ss.deliver(ctx, stream)
-	if errors.Is(err, errClientDone) {
+	switch {
+	case errors.Is(err, errClientDone):
 		<-applied          // every settlement received is applied before the stream ends
 		return ss.applyErr // the client must not take a failed settlement for done
+	case IsServerClosing(err):
+		ss.settleBeforeClosing(applied)
 	}
 	return err
+}
+
+// closeGrace bounds how long a Subscribe stream of a server shutting down
+// waits for its client to settle what it was sent.
+const closeGrace = 5 * time.Second
+
+// settleBeforeClosing lets the client of a server shutting down settle
+// the deliveries it was sent, delivering having stopped: it waits, up to
+// closeGrace, until every one is acked, nacked, rejected or released on
+// the stream (or the client's side ends), and then until the settlements
+// received are applied. Ending the stream at once would lose the results
+// of handlers finishing meanwhile: sent later, as Settle calls, they reach
+// the restarted server, where the ack ids are stale, and the events come
+// again.
+func (ss *subscribeStream) settleBeforeClosing(applied <-chan struct{}) {
+	timer := time.NewTimer(closeGrace)
+	defer timer.Stop()
+	for ss.unsettled.Load() > 0 {
+		select {
+		case <-ss.settledMore:
+		case <-applied: // the client's side ended, and all it sent is applied
+			return
+		case <-timer.C:
+			return
+		}
+	}
+	want := ss.received.Load() // each settled delivery's settlement is counted in by now
+	for ss.applied.Load() < want {
+		select {
+		case <-ss.appliedMore:
+		case <-applied:
+			return
+		case <-timer.C:
+			return
+		}
+	}
 }
 
 // receiveFirst waits for the stream's first message, or for the server to
@@ -135,6 +176,13 @@ type subscribeStream struct {
 	settles     chan *heraldv1.Settlement
 	sendMu      sync.Mutex // one Send at a time
 	applyErr    error      // the first settlement that failed; set by apply only
+
+	// For a server shutting down (settleBeforeClosing):
+	unsettled   atomic.Int64  // deliveries sent and not yet acked, nacked, rejected or released on the stream
+	settledMore chan struct{} // a token when unsettled goes down
+	received    atomic.Int64  // settlements received (counted before they are queued)
+	applied     atomic.Int64  // settlements applied
+	appliedMore chan struct{} // a token when applied goes up
 }
 
 // receive reads the client's messages until it closes its side, then
@@ -159,7 +207,12 @@ func (ss *subscribeStream) receive(stream *connect.BidiStream[heraldv1.Subscribe
 			}
 			ss.credit.add(int64(k.Flow))
 		case *heraldv1.SubscribeRequest_Settle:
+			ss.received.Add(1)
 			ss.settles <- k.Settle
+			if k.Settle.GetKind() != heraldv1.Settlement_KIND_EXTEND {
+				ss.unsettled.Add(-int64(len(k.Settle.GetAckIds()))) // after it is queued: see settleBeforeClosing
+				signal(ss.settledMore)
+			}
 		default:
 			ss.cancel(connect.NewError(connect.CodeInvalidArgument, errors.New("after start, Subscribe takes only flow and settle")))
 			return
@@ -193,6 +246,16 @@ func (ss *subscribeStream) apply(ctx context.Context) {
 				ss.cancel(err)
 			}
 		}
+		ss.applied.Add(int64(len(batch)))
+		signal(ss.appliedMore)
+	}
+}
+
+// signal leaves a token in c (of capacity 1) unless one is there.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -257,6 +320,7 @@ func (ss *subscribeStream) pullLoop(ctx context.Context, stream *connect.BidiStr
 
 func (ss *subscribeStream) send(stream *connect.BidiStream[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse], ds []subscription.Delivery) error {
 	m := &heraldv1.SubscribeResponse{Deliveries: deliveriesToProto(ds)}
+	ss.unsettled.Add(int64(len(ds))) // before the client can settle them
 	ss.sendMu.Lock()
 	defer ss.sendMu.Unlock()
 	return stream.Send(m)
