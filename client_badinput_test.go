@@ -263,36 +263,7 @@ func TestClient_EveryCallAfterCloseIsErrClientClosed(t *testing.T) {
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
 		}
-		calls := map[string]func() error{
-			"PutTopic":    func() error { _, _, err := c.PutTopic(ctx, "audit", herald.TopicSpec{}); return err },
-			"Topic":       func() error { _, err := c.Topic(ctx, "orders"); return err },
-			"Topics":      func() error { _, err := c.Topics(ctx); return err },
-			"DeleteTopic": func() error { return c.DeleteTopic(ctx, "orders") },
-			"Read":        func() error { _, err := c.Read(ctx, "orders", 0, 0, 10); return err },
-			"ReadWait":    func() error { _, err := c.ReadWait(ctx, "orders", 0, 1, 10, time.Second); return err },
-			"PutSubscription": func() error {
-				_, err := c.PutSubscription(ctx, "orders", "audit", herald.SubscriptionConfig{})
-				return err
-			},
-			"Subscription":  func() error { _, err := c.Subscription(ctx, "orders", "billing"); return err },
-			"Subscriptions": func() error { _, err := c.Subscriptions(ctx, "orders"); return err },
-			"Seek": func() error {
-				_, err := c.Seek(ctx, "orders", "billing", herald.SeekPosition{Start: "latest"})
-				return err
-			},
-			"DeleteSubscription": func() error { return c.DeleteSubscription(ctx, "orders", "billing") },
-			"Pull":               func() error { _, err := c.Pull(ctx, "orders", "billing", 1, 0); return err },
-			"Ack":                func() error { _, err := c.Ack(ctx, "orders", "billing", id); return err },
-			"Nack":               func() error { _, err := c.Nack(ctx, "orders", "billing", []string{id}, 0, ""); return err },
-			"Reject":             func() error { _, err := c.Reject(ctx, "orders", "billing", []string{id}, ""); return err },
-			"Release":            func() error { _, err := c.Release(ctx, "orders", "billing", id); return err },
-			"Extend":             func() error { _, err := c.Extend(ctx, "orders", "billing", []string{id}, 0); return err },
-			"RegisterSchema":     func() error { _, err := c.RegisterSchema(ctx, "order.placed", []byte(`{}`)); return err },
-			"Publish": func() error {
-				_, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop")))
-				return err
-			},
-		}
+		calls := everyCall(ctx, c, id)
 		for name, call := range calls {
 			if err := call(); !errors.Is(err, herald.ErrClientClosed) {
 				t.Errorf("%s after Close: %v, want ErrClientClosed", name, err)
@@ -318,26 +289,7 @@ func TestClient_ACallWithAnEndedContextChangesNothing(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(bg)
 		cancel()
-		calls := map[string]func() error{
-			"PutTopic":    func() error { _, _, err := c.PutTopic(ctx, "audit", herald.TopicSpec{}); return err },
-			"Topic":       func() error { _, err := c.Topic(ctx, "orders"); return err },
-			"Topics":      func() error { _, err := c.Topics(ctx); return err },
-			"DeleteTopic": func() error { return c.DeleteTopic(ctx, "orders") },
-			"Read":        func() error { _, err := c.Read(ctx, "orders", 0, 0, 10); return err },
-			"PutSubscription": func() error {
-				_, err := c.PutSubscription(ctx, "orders", "audit", herald.SubscriptionConfig{})
-				return err
-			},
-			"Subscription":  func() error { _, err := c.Subscription(ctx, "orders", "billing"); return err },
-			"Subscriptions": func() error { _, err := c.Subscriptions(ctx, "orders"); return err },
-			"Seek": func() error {
-				_, err := c.Seek(ctx, "orders", "billing", herald.SeekPosition{Start: "latest"})
-				return err
-			},
-			"DeleteSubscription": func() error { return c.DeleteSubscription(ctx, "orders", "billing") },
-			"Ack":                func() error { _, err := c.Ack(ctx, "orders", "billing", ds[0].AckID); return err },
-			"RegisterSchema":     func() error { _, err := c.RegisterSchema(ctx, "order.placed", []byte(`{}`)); return err },
-		}
+		calls := everyCall(ctx, c, ds[0].AckID)
 		for name, call := range calls {
 			if err := call(); !errors.Is(err, context.Canceled) {
 				t.Errorf("%s with an ended ctx: %v, want context.Canceled", name, err)
@@ -375,4 +327,39 @@ func TestClient_NamesAndPartitionsThatCannotBeMatchTheirSentinels(t *testing.T) 
 			t.Errorf("Read of partition 7: %v, want ErrPartitionNotFound", err)
 		}
 	})
+}
+
+// everyCall is a call of each method of a Client that takes a ctx, on
+// topic orders and its subscription billing; ackID is a delivery of it.
+func everyCall(ctx context.Context, c *herald.Client, ackID string) map[string]func() error {
+	return map[string]func() error{
+		"PutTopic":    func() error { _, _, err := c.PutTopic(ctx, "audit", herald.TopicSpec{}); return err },
+		"Topic":       func() error { _, err := c.Topic(ctx, "orders"); return err },
+		"Topics":      func() error { _, err := c.Topics(ctx); return err },
+		"DeleteTopic": func() error { return c.DeleteTopic(ctx, "orders") },
+		"Read":        func() error { _, err := c.Read(ctx, "orders", 0, 0, 10); return err },
+		"ReadWait":    func() error { _, err := c.ReadWait(ctx, "orders", 0, 1, 10, time.Second); return err },
+		"PutSubscription": func() error {
+			_, err := c.PutSubscription(ctx, "orders", "audit", herald.SubscriptionConfig{})
+			return err
+		},
+		"Subscription":  func() error { _, err := c.Subscription(ctx, "orders", "billing"); return err },
+		"Subscriptions": func() error { _, err := c.Subscriptions(ctx, "orders"); return err },
+		"Seek": func() error {
+			_, err := c.Seek(ctx, "orders", "billing", herald.SeekPosition{Start: "latest"})
+			return err
+		},
+		"DeleteSubscription": func() error { return c.DeleteSubscription(ctx, "orders", "billing") },
+		"Pull":               func() error { _, err := c.Pull(ctx, "orders", "billing", 1, 0); return err },
+		"Ack":                func() error { _, err := c.Ack(ctx, "orders", "billing", ackID); return err },
+		"Nack":               func() error { _, err := c.Nack(ctx, "orders", "billing", []string{ackID}, 0, ""); return err },
+		"Reject":             func() error { _, err := c.Reject(ctx, "orders", "billing", []string{ackID}, ""); return err },
+		"Release":            func() error { _, err := c.Release(ctx, "orders", "billing", ackID); return err },
+		"Extend":             func() error { _, err := c.Extend(ctx, "orders", "billing", []string{ackID}, 0); return err },
+		"RegisterSchema":     func() error { _, err := c.RegisterSchema(ctx, "order.placed", []byte(`{}`)); return err },
+		"Publish": func() error {
+			_, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop")))
+			return err
+		},
+	}
 }
