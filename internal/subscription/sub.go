@@ -198,31 +198,26 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, err
 	if err := s.refill(ctx); err != nil {
 		return nil, nil, err
 	}
-	type pick struct {
-		c *cursor
-		e *entry
-	}
 	var picks []pick
 	var b batch
-	for _, c := range s.allCursors() {
-		for _, e := range c.deliverableHeads(max-len(picks), now) {
-			if len(picks) == max {
-				break
-			}
-			if e.attempts >= s.cfg.MaxAttempts {
-				// Out of attempts but not failed: its last delivery was lost
-				// in a restart (the consumer, or Herald with it, crashed).
-				if e.reason == "" {
-					e.reason = fmt.Sprintf("delivered %d times without an acknowledgement or a nack (the consumer or Herald restarted)", e.attempts)
-				}
-				if err := s.deadLetter(ctx, c, e, now, &b); err != nil {
-					return nil, nil, err
-				}
-				s.recordCursors(map[*cursor]bool{c: true}, &b)
-				continue
-			}
-			picks = append(picks, pick{c, e})
+	for _, pk := range s.deliverable(max, now) {
+		if len(picks) == max {
+			break
 		}
+		c, e := pk.c, pk.e
+		if e.attempts >= s.cfg.MaxAttempts {
+			// Out of attempts but not failed: its last delivery was lost
+			// in a restart (the consumer, or Herald with it, crashed).
+			if e.reason == "" {
+				e.reason = fmt.Sprintf("delivered %d times without an acknowledgement or a nack (the consumer or Herald restarted)", e.attempts)
+			}
+			if err := s.deadLetter(ctx, c, e, now, &b); err != nil {
+				return nil, nil, err
+			}
+			s.recordCursors(map[*cursor]bool{c: true}, &b)
+			continue
+		}
+		picks = append(picks, pk)
 	}
 	if len(picks) == 0 {
 		return nil, s.m.state.enqueue(&b), nil
@@ -261,6 +256,28 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, err
 		out[i] = Delivery{AckID: s.ackID(pk.c, pk.e), Attempt: pk.e.attempts, Event: pk.e.ev}
 	}
 	return out, pw, nil
+}
+
+// pick is a deliverable event and its cursor.
+type pick struct {
+	c *cursor
+	e *entry
+}
+
+// deliverable returns the events that ordering allows out now, up to n of
+// each cursor, oldest first across partitions and redriven dead letters
+// (by the time they were stored): a partition with a backlog that keeps
+// growing must not hold back the others. Reordering heads keeps every
+// order promised, as each is the only deliverable event of its key.
+func (s *sub) deliverable(n int, now time.Time) []pick {
+	var ps []pick
+	for _, c := range s.allCursors() {
+		for _, e := range c.deliverableHeads(n, now) {
+			ps = append(ps, pick{c, e})
+		}
+	}
+	slices.SortStableFunc(ps, func(a, b pick) int { return a.e.ev.StoredAt.Compare(b.e.ev.StoredAt) })
+	return ps
 }
 
 func (s *sub) cursorRecord(c *cursor) cursorRecord {

@@ -1041,3 +1041,60 @@ func TestRedrive_KeyOrderIsTheOrderOfRedrivesAcrossARestart(t *testing.T) {
 		v.ack("orders", "billing", ds...)
 	}
 }
+
+// A pull takes the oldest deliverable events across partitions and
+// redriven dead letters: a partition with a backlog that keeps growing
+// does not hold back the events of another, nor redriven ones.
+func TestPull_NoPartitionWaitsBehindAnothersBacklog(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 2)
+	v.sub("orders", "s", Config{MaxAttempts: 1})
+	keys := v.keysByPartition("orders", 2, 100)
+	v.publish("orders", keys[1][0])
+	v.nack("orders", "s", "down", v.pull("orders", "s", 10)...)
+	if res, err := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{All: true}); err != nil || res.Redriven != 1 {
+		t.Fatalf("redrive: %+v %v", res, err)
+	}
+	v.publish("orders", keys[1][1])
+	want := map[string]bool{keys[1][0]: true, keys[1][1]: true} // the redriven event and the later one of partition 1
+	backlog := keys[0]
+	for round := 0; round < 5 && len(want) > 0; round++ {
+		v.clock.Add(time.Second)
+		v.publish("orders", backlog[:20]...) // partition 0 grows faster than it is consumed
+		backlog = backlog[20:]
+		ds := v.pull("orders", "s", 10)
+		for _, d := range ds {
+			delete(want, d.Event.PartitionKey)
+		}
+		v.ack("orders", "s", ds...)
+	}
+	if len(want) > 0 {
+		t.Fatalf("keys %v never delivered while partition 0 had a backlog", want)
+	}
+}
+
+// keysByPartition returns n keys for each partition of a topic of that
+// many partitions, learnt from a topic made for it.
+func (v *env) keysByPartition(topic string, partitions, n int) [][]string {
+	v.t.Helper()
+	probe := topic + "-probe"
+	v.topic(probe, partitions)
+	keys := make([][]string, partitions)
+	for i := 0; ; i++ {
+		k := fmt.Sprintf("%s-key-%d", topic, i)
+		res, err := v.b.Publish(v.ctx, probe, []*event.Event{{ID: k, Source: "/probe", Type: "probe", SpecVersion: "1.0", PartitionKey: k}})
+		if err != nil {
+			v.t.Fatal(err)
+		}
+		if p := res[0].Partition; len(keys[p]) < n {
+			keys[p] = append(keys[p], k)
+		}
+		done := true
+		for _, ks := range keys {
+			done = done && len(ks) == n
+		}
+		if done {
+			return keys
+		}
+	}
+}
