@@ -200,24 +200,35 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, err
 	}
 	var picks []pick
 	var b batch
-	for _, pk := range s.deliverable(max, now) {
-		if len(picks) == max {
-			break
-		}
-		c, e := pk.c, pk.e
-		if e.attempts >= s.cfg.MaxAttempts {
-			// Out of attempts but not failed: its last delivery was lost
-			// in a restart (the consumer, or Herald with it, crashed).
-			if e.reason == "" {
-				e.reason = fmt.Sprintf("delivered %d times without an acknowledgement or a nack (the consumer or Herald restarted)", e.attempts)
+	picked := map[*entry]bool{}
+	// A dead letter frees the next event of its key: look again then. (A
+	// dead letter that cannot be stored is not deliverable now.)
+	for again := true; again && len(picks) < max; {
+		again = false
+		for _, pk := range s.deliverable(max, now) {
+			if len(picks) == max {
+				break
 			}
-			if err := s.deadLetter(ctx, c, e, now, &b); err != nil {
-				return nil, nil, err
+			c, e := pk.c, pk.e
+			if picked[e] {
+				continue
 			}
-			s.recordCursors(map[*cursor]bool{c: true}, &b)
-			continue
+			if e.attempts >= s.cfg.MaxAttempts {
+				// Out of attempts but not failed: its last delivery was lost
+				// in a restart (the consumer, or Herald with it, crashed).
+				if e.reason == "" {
+					e.reason = fmt.Sprintf("delivered %d times without an acknowledgement or a nack (the consumer or Herald restarted)", e.attempts)
+				}
+				if err := s.deadLetter(ctx, c, e, now, &b); err != nil {
+					return nil, nil, err
+				}
+				s.recordCursors(map[*cursor]bool{c: true}, &b)
+				again = true
+				continue
+			}
+			picks = append(picks, pk)
+			picked[e] = true
 		}
-		picks = append(picks, pk)
 	}
 	if len(picks) == 0 {
 		return nil, s.m.state.enqueue(&b), nil

@@ -1098,3 +1098,23 @@ func (v *env) keysByPartition(topic string, partitions, n int) [][]string {
 		}
 	}
 }
+
+// A pull that dead-letters an event out of attempts (its last delivery
+// was lost in a restart) delivers the event of its key behind it at once,
+// instead of returning nothing or waiting out its long poll.
+func TestPull_DeliversTheEventThatADeadLetterInThePullFrees(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{MaxAttempts: 1})
+	v.publish("orders", "k", "k")
+	if ds := v.pull("orders", "s", 10); len(ds) != 1 {
+		t.Fatalf("first pull: %v", keysOf(ds))
+	}
+	v.restart() // the delivery is lost with its consumer: its one attempt is used
+	if ds := v.pull("orders", "s", 10); len(ds) != 1 || ds[0].Event.Offset != 1 {
+		t.Fatalf("a pull that dead-lettered the first event delivered %v, want the second one", ds)
+	}
+	if dls, err := v.m.DeadLetters(v.ctx, "orders", "s", 10); err != nil || len(dls) != 1 {
+		t.Fatalf("dead letters: %d %v", len(dls), err)
+	}
+}
