@@ -348,11 +348,17 @@ func (s *sub) lookup(id string, res *AckResult) (*cursor, *entry) {
 	if p < 0 {
 		c = s.redrives[-p-1]
 	}
-	if !ok || inc != s.inc || c == nil {
+	// A redrive cursor is made again after a restart only for dead
+	// letters still being redriven: without one, the id is of a redriven
+	// delivery that is over.
+	if !ok || inc != s.inc || c == nil && p >= 0 {
 		res.Unknown = append(res.Unknown, id)
 		return nil, nil
 	}
-	e := c.entries[off]
+	var e *entry
+	if c != nil {
+		e = c.entries[off]
+	}
 	if e == nil || !e.leased || e.lease != lease {
 		res.Stale = append(res.Stale, id)
 		return nil, nil

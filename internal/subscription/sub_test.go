@@ -1118,3 +1118,26 @@ func TestPull_DeliversTheEventThatADeadLetterInThePullFrees(t *testing.T) {
 		t.Fatalf("dead letters: %d %v", len(dls), err)
 	}
 }
+
+// The ack id of a redriven delivery is this subscription's after a
+// restart too: stale, like any other from before it, not unknown.
+func TestSub_ARedrivenDeliverysAckIDFromBeforeARestartIsStale(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{MaxAttempts: 1})
+	v.publish("orders", "k")
+	v.nack("orders", "s", "down", v.pull("orders", "s", 10)...)
+	if res, err := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{All: true}); err != nil || res.Redriven != 1 {
+		t.Fatalf("redrive: %+v %v", res, err)
+	}
+	ds := v.pull("orders", "s", 10)
+	if len(ds) != 1 {
+		t.Fatalf("redriven delivery: %v", ds)
+	}
+	v.ack("orders", "s", ds...)
+	v.restart()
+	res, err := v.m.Ack(v.ctx, "orders", "s", ackIDs(ds))
+	if err != nil || len(res.Stale) != 1 || len(res.Unknown) != 0 {
+		t.Fatalf("ack of a redriven delivery from before a restart: %+v %v, want it stale", res, err)
+	}
+}
