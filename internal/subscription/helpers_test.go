@@ -10,6 +10,7 @@ import (
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/vfs"
 )
 
 // clock is the fake time of a test: it moves only when told.
@@ -29,6 +30,7 @@ func (c *clock) Add(d time.Duration) {
 type env struct {
 	t     *testing.T
 	bopts broker.Options // broker options for open (Now is set there)
+	fs    vfs.FS         // the engine's file system; nil: the operating system's
 	dir   string
 	clock *clock
 	e     *log.Engine
@@ -47,7 +49,7 @@ func newEnv(t *testing.T) *env {
 func (v *env) open() {
 	// Small segments: the state topic rolls often, so compaction has
 	// sealed segments to work on.
-	e, err := log.Open(v.dir, log.Options{Now: v.clock.Now, RetentionInterval: -1, SegmentBytes: 256})
+	e, err := log.Open(v.dir, log.Options{FS: v.fs, Now: v.clock.Now, RetentionInterval: -1, SegmentBytes: 256})
 	if err != nil {
 		v.t.Fatal(err)
 	}

@@ -216,17 +216,22 @@ func (s *sub) goneResolved(dls []DeadLetter, b *batch) []dlqPos {
 }
 
 // selectDeadLetters picks the dead letters a request names (the newest
-// per event id), leaving out those already being redriven and, for "all",
-// those resolved (redriven and acked before). A request names a dead
+// per event id), leaving out events already being redriven (from any of
+// their dead letters) and, for "all", those resolved (redriven and acked
+// before). A request names a dead
 // letter by its event's own id or by the dead letter's id; named twice,
 // it is picked once.
 func selectDeadLetters(dls []DeadLetter, req RedriveRequest) ([]DeadLetter, RedriveResult) {
 	var res RedriveResult
 	latest := map[string]DeadLetter{} // by the event's own id
 	own := map[string]string{}        // the event's own id by the dead letter's id
+	redriving := map[string]bool{}    // events being redriven, from any of their dead letters
 	for _, dl := range dls {
 		latest[originalID(dl.Event)] = dl
 		own[dl.Event.ID] = originalID(dl.Event)
+		if dl.Redriving {
+			redriving[originalID(dl.Event)] = true
+		}
 	}
 	want := req.IDs
 	if req.All {
@@ -248,7 +253,7 @@ func selectDeadLetters(dls []DeadLetter, req RedriveRequest) ([]DeadLetter, Redr
 			continue // named twice: counted once
 		case !ok:
 			res.NotFound = append(res.NotFound, id)
-		case dl.Redriving:
+		case redriving[id]:
 			res.Already++
 		case dl.Resolved && req.All:
 			res.Resolved++

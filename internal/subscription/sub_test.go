@@ -1,16 +1,19 @@
 package subscription
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/vfs/faultfs"
 )
 
 func TestSubscription_EverySubscriptionGetsEveryEvent(t *testing.T) {
@@ -1139,5 +1142,49 @@ func TestSub_ARedrivenDeliverysAckIDFromBeforeARestartIsStale(t *testing.T) {
 	res, err := v.m.Ack(v.ctx, "orders", "s", ackIDs(ds))
 	if err != nil || len(res.Stale) != 1 || len(res.Unknown) != 0 {
 		t.Fatalf("ack of a redriven delivery from before a restart: %+v %v, want it stale", res, err)
+	}
+}
+
+// An event is redriven once at a time, even when it has two dead letters
+// and the older one is being redriven: a crash kept it pending after its
+// first dead letter was stored, and a pull more than a dedup window later
+// stored the second. Redriven from both, it would be delivered again after
+// its ack.
+func TestRedrive_AnEventBeingRedrivenIsNotRedrivenAgainFromANewerDeadLetter(t *testing.T) {
+	broken := new(atomic.Bool)
+	v := &env{t: t, dir: "/data", clock: &clock{now: time.Now()}, ctx: context.Background(),
+		fs: faultfs.Wrap(faultfs.New(), func(op faultfs.Op, path string) error {
+			if broken.Load() && op == faultfs.OpWrite && strings.Contains(path, stateTopic) {
+				return faultfs.IOError(op, path)
+			}
+			return nil
+		})}
+	v.open()
+	t.Cleanup(func() { v.m.Close(); v.e.Close() })
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{MaxAttempts: 1, Ordering: OrderNone})
+	v.publish("orders", "k")
+	ds := v.pull("orders", "s", 10)
+	broken.Store(true) // the dead letter is stored, the state that says so is not
+	if _, err := v.m.Nack(v.ctx, "orders", "s", ackIDs(ds), 0, "down"); err == nil {
+		t.Fatal("a nack whose state write failed reported success")
+	}
+	broken.Store(false)
+	v.restart() // the event is pending again, out of attempts
+	if res, err := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{All: true}); err != nil || res.Redriven != 1 {
+		t.Fatalf("redrive: %+v %v", res, err)
+	}
+	v.clock.Add(3 * time.Minute)   // past the dead-letter topic's dedup window
+	ds = v.pull("orders", "s", 10) // dead-letters the pending event a second time, delivers the redriven one
+	if dls, err := v.m.DeadLetters(v.ctx, "orders", "s", 10); err != nil || len(dls) != 2 || len(ds) != 1 {
+		t.Fatalf("%d dead letters (%v) and deliveries %v, want 2 and the redriven event", len(dls), err, ds)
+	}
+	res, err := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{All: true})
+	if err != nil || res.Redriven != 0 || res.Already != 1 {
+		t.Fatalf("redrive of an event being redriven: %+v %v, want it already redriving", res, err)
+	}
+	v.ack("orders", "s", ds...)
+	if again := v.pull("orders", "s", 10); len(again) != 0 {
+		t.Fatalf("the acked event was delivered again: %+v", again)
 	}
 }
