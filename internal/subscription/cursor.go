@@ -89,22 +89,6 @@ func (c *cursor) removeHead(off int64) {
 	}
 }
 
-// heads returns up to n entries that ordering allows out now, oldest
-// first: deliverable events that are the first pending event of their key
-// (in mode none every key is unique).
-func (c *cursor) deliverableHeads(n int, now time.Time) []*entry {
-	var hs []*entry
-	for _, off := range c.heads {
-		if len(hs) == n {
-			break
-		}
-		if e := c.entries[off]; e.deliverable(now) {
-			hs = append(hs, e)
-		}
-	}
-	return hs
-}
-
 // deliverable reports whether e may be handed out at now.
 func (e *entry) deliverable(now time.Time) bool {
 	return !e.leased && !e.due.After(now)

@@ -275,19 +275,46 @@ type pick struct {
 	e *entry
 }
 
-// deliverable returns the events that ordering allows out now, up to n of
-// each cursor, oldest first across partitions and redriven dead letters
-// (by the time they were stored): a partition with a backlog that keeps
-// growing must not hold back the others. Reordering heads keeps every
-// order promised, as each is the only deliverable event of its key.
+// deliverable returns up to n events that ordering allows out now,
+// oldest first across partitions and redriven dead letters (by the time
+// they were stored): a partition with a backlog that keeps growing must
+// not hold back the others. A cursor's heads are the first pending event
+// of each key (in mode none every event is its own key), so reordering
+// them keeps every order promised. They are in the order they were
+// stored, so it merges them, reading no more of each than it takes.
 func (s *sub) deliverable(n int, now time.Time) []pick {
-	var ps []pick
-	for _, c := range s.allCursors() {
-		for _, e := range c.deliverableHeads(n, now) {
-			ps = append(ps, pick{c, e})
+	cs := s.allCursors()
+	next := make([]*entry, len(cs)) // each cursor's next deliverable head, nil when it has none
+	at := make([]int, len(cs))      // where in its heads each cursor goes on
+	advance := func(i int) {
+		c := cs[i]
+		next[i] = nil
+		for at[i] < len(c.heads) {
+			e := c.entries[c.heads[at[i]]]
+			at[i]++
+			if e.deliverable(now) {
+				next[i] = e
+				return
+			}
 		}
 	}
-	slices.SortStableFunc(ps, func(a, b pick) int { return a.e.ev.StoredAt.Compare(b.e.ev.StoredAt) })
+	for i := range cs {
+		advance(i)
+	}
+	var ps []pick
+	for len(ps) < n {
+		oldest := -1
+		for i, e := range next {
+			if e != nil && (oldest < 0 || e.ev.StoredAt.Before(next[oldest].ev.StoredAt)) {
+				oldest = i
+			}
+		}
+		if oldest < 0 {
+			break
+		}
+		ps = append(ps, pick{cs[oldest], next[oldest]})
+		advance(oldest)
+	}
 	return ps
 }
 
