@@ -157,11 +157,15 @@ func (md *model) pull(max int) []Delivery {
 	return ds
 }
 
-func (md *model) deadLettered() map[string]int {
+func (md *model) deadLettered() map[string]int { return md.v.deadLettered(md.t) }
+
+// deadLettered counts the dead letters of subscription s on topic t by
+// the id of the event each is of.
+func (v *propEnv) deadLettered(t *rapid.T) map[string]int {
 	n := map[string]int{}
-	evs, err := md.v.b.Read(context.Background(), "t.s.dlq", 0, 0, 10000)
+	evs, err := v.b.Read(context.Background(), "t.s.dlq", 0, 0, 10000)
 	if err != nil {
-		md.t.Fatal(err)
+		t.Fatal(err)
 	}
 	for _, e := range evs {
 		n[originalID(e)]++
@@ -495,17 +499,7 @@ func (md *fullModel) pull(max int) []Delivery {
 	return ds
 }
 
-func (md *fullModel) deadLettered() map[string]int {
-	n := map[string]int{}
-	evs, err := md.v.b.Read(context.Background(), "t.s.dlq", 0, 0, 10000)
-	if err != nil {
-		md.t.Fatal(err)
-	}
-	for _, e := range evs {
-		n[originalID(e)]++
-	}
-	return n
-}
+func (md *fullModel) deadLettered() map[string]int { return md.v.deadLettered(md.t) }
 
 // settle ends (or extends) a live lease; poisoned events are never acked.
 func (md *fullModel) settle(id, how string, d time.Duration) {
