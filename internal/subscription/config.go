@@ -136,6 +136,8 @@ func (c Config) check() error {
 		return bad("maxAttempts must be between 1 and 1000, got %d", c.MaxAttempts)
 	case c.Backoff.Initial < 0 || c.Backoff.Max < c.Backoff.Initial:
 		return bad("backoff needs 0 <= initial <= max, got initial %s max %s", c.Backoff.Initial, c.Backoff.Max)
+	case c.Backoff.Max > MaxBackoff:
+		return bad("backoff max must be at most %s (a year), got %s", MaxBackoff, c.Backoff.Max)
 	case !(c.Backoff.Multiplier >= 1 && c.Backoff.Multiplier <= 100): // NaN too
 		return bad("backoff multiplier must be between 1 and 100, got %g", c.Backoff.Multiplier)
 	case c.Ordering != OrderKey && c.Ordering != OrderPartition && c.Ordering != OrderNone:
@@ -226,6 +228,10 @@ func glob(pattern, s string) bool {
 	}
 	return strings.HasSuffix(s, parts[len(parts)-1])
 }
+
+// MaxBackoff is the longest backoff.max: a year, far from where a delay
+// with its jitter would overflow a time.Duration (292 years).
+const MaxBackoff = 365 * 24 * time.Hour
 
 // delay returns the backoff before the next delivery after attempts
 // failed deliveries; jitter in [0,1) adds up to 20%.

@@ -273,6 +273,7 @@ func TestSubscription_BadSettingsAreRefusedAndChangeNothing(t *testing.T) {
 		"attempts":     {MaxAttempts: -1},
 		"ack timeout":  {AckTimeout: time.Millisecond},
 		"backoff":      {Backoff: Backoff{Initial: time.Minute, Max: time.Second}},
+		"backoff max":  {Backoff: Backoff{Initial: time.Second, Max: 2_200_000 * time.Hour}}, // overflowed with its jitter
 		"dlq":          {DeadLetterTopic: "orders"},
 		"empty type":   {Filter: Filter{Types: []string{"order.*", ""}}},
 		"empty source": {Filter: Filter{Sources: []string{""}}},
