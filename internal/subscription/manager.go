@@ -511,6 +511,9 @@ func (s *sub) pullLocked(ctx context.Context, max int, willWait bool) ([]Deliver
 	if err := ctx.Err(); err != nil {
 		return nil, wakeup{}, nil, err // nobody would receive what we leased
 	}
+	if err := s.m.state.err(); err != nil {
+		return nil, wakeup{}, nil, err // its attempts could not be recorded, nor its acks
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.deleted {

@@ -199,3 +199,36 @@ func TestSeek_WhoseStateWriteFailsLeavesTheSubscriptionAsItWas(t *testing.T) {
 		t.Fatalf("committed offset %d after a failed seek to earliest, want 3 as before", got)
 	}
 }
+
+// Once the state writer has failed for good, nothing is delivered until a
+// restart: the attempts of a delivery could not be recorded, and no ack
+// of it could be.
+func TestPull_AfterTheStateWriterFailedDeliversNothing(t *testing.T) {
+	broken := new(atomic.Bool)
+	m, b := stateFaultEnv(t, func(op faultfs.Op, path string) error {
+		if broken.Load() {
+			return faultfs.IOError(op, path)
+		}
+		return nil
+	})
+	ctx := context.Background()
+	for i := range 3 {
+		e := &event.Event{ID: fmt.Sprint("ev-", i), Source: "/test", Type: "test.event", SpecVersion: "1.0"}
+		if _, err := b.Publish(ctx, "orders", []*event.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	broken.Store(true)
+	if _, err := m.Pull(ctx, "orders", "billing", 1, 0); err == nil {
+		t.Fatal("a pull whose state write failed reported success")
+	}
+	broken.Store(false) // the disk works again; the state on it still has a hole
+	for _, pull := range []func() ([]Delivery, error){
+		func() ([]Delivery, error) { return m.PullRemote(ctx, "orders", "billing", 10, 0) },
+		func() ([]Delivery, error) { return m.Pull(ctx, "orders", "billing", 10, 0) },
+	} {
+		if ds, err := pull(); err == nil || len(ds) != 0 {
+			t.Fatalf("pull after the state writer failed: %d deliveries, %v; want none and an error", len(ds), err)
+		}
+	}
+}

@@ -226,8 +226,8 @@ func recordsSize(recs []storage.Record) int {
 // once space returns. Any other failure, or a close while waiting, fails
 // the writer for good: the state in memory would no longer match the disk.
 func (l *stateLog) append(recs []storage.Record) error {
-	if e := l.failed.Load(); e != nil {
-		return *e
+	if err := l.err(); err != nil {
+		return err
 	}
 	parts := []storage.PartitionRecords{{Partition: 0, Records: recs}}
 	_, err := l.engine.Append(context.Background(), stateTopic, parts)
@@ -247,6 +247,14 @@ func (l *stateLog) append(recs []storage.Record) error {
 		l.failed.CompareAndSwap(nil, &err)
 	}
 	return err
+}
+
+// err is the error that failed the writer for good, or nil.
+func (l *stateLog) err() error {
+	if e := l.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // close stops the writer after the queued batches.
