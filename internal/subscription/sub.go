@@ -1,6 +1,7 @@
 package subscription
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -200,10 +201,16 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, err
 	}
 	var picks []pick
 	var b batch
-	picked := map[*entry]bool{}
+	var picked map[*entry]bool // those picks, once the merge runs again
 	// A dead letter frees the next event of its key: look again then. (A
 	// dead letter that cannot be stored is not deliverable now.)
 	for again := true; again && len(picks) < max; {
+		if again && len(picks) > 0 {
+			picked = make(map[*entry]bool, len(picks))
+			for _, pk := range picks {
+				picked[pk.e] = true
+			}
+		}
 		again = false
 		for _, pk := range s.deliverable(max, now) {
 			if len(picks) == max {
@@ -227,7 +234,6 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, err
 				continue
 			}
 			picks = append(picks, pk)
-			picked[e] = true
 		}
 	}
 	if len(picks) == 0 {
@@ -281,41 +287,71 @@ type pick struct {
 // not hold back the others. A cursor's heads are the first pending event
 // of each key (in mode none every event is its own key), so reordering
 // them keeps every order promised. They are in the order they were
-// stored, so it merges them, reading no more of each than it takes.
+// stored, so it merges them, reading no more of each than it takes: a
+// pull costs its deliveries times the log of the partitions, not times
+// the partitions.
 func (s *sub) deliverable(n int, now time.Time) []pick {
 	cs := s.allCursors()
-	next := make([]*entry, len(cs)) // each cursor's next deliverable head, nil when it has none
-	at := make([]int, len(cs))      // where in its heads each cursor goes on
-	advance := func(i int) {
-		c := cs[i]
-		next[i] = nil
-		for at[i] < len(c.heads) {
-			e := c.entries[c.heads[at[i]]]
-			at[i]++
-			if e.deliverable(now) {
-				next[i] = e
-				return
-			}
-		}
-	}
+	m := &headMerge{cs: cs, next: make([]*entry, len(cs)), at: make([]int, len(cs))}
 	for i := range cs {
-		advance(i)
+		if m.advance(i, now) {
+			m.h = append(m.h, i)
+		}
 	}
+	heap.Init(m)
 	var ps []pick
-	for len(ps) < n {
-		oldest := -1
-		for i, e := range next {
-			if e != nil && (oldest < 0 || e.ev.StoredAt.Before(next[oldest].ev.StoredAt)) {
-				oldest = i
-			}
+	for len(ps) < n && m.Len() > 0 {
+		i := m.h[0]
+		ps = append(ps, pick{cs[i], m.next[i]})
+		if m.advance(i, now) {
+			heap.Fix(m, 0)
+		} else {
+			heap.Pop(m)
 		}
-		if oldest < 0 {
-			break
-		}
-		ps = append(ps, pick{cs[oldest], next[oldest]})
-		advance(oldest)
 	}
 	return ps
+}
+
+// headMerge merges the deliverable heads of cursors, oldest first: a
+// min-heap of the cursors that have one left (by the time it was stored,
+// then by cursor order).
+type headMerge struct {
+	cs   []*cursor
+	next []*entry // each cursor's next deliverable head
+	at   []int    // where in its heads each cursor goes on
+	h    []int    // the heap: indexes of cursors with a next head
+}
+
+// advance moves cursor i to its next deliverable head; false when it has
+// none left.
+func (m *headMerge) advance(i int, now time.Time) bool {
+	c := m.cs[i]
+	for m.at[i] < len(c.heads) {
+		e := c.entries[c.heads[m.at[i]]]
+		m.at[i]++
+		if e.deliverable(now) {
+			m.next[i] = e
+			return true
+		}
+	}
+	m.next[i] = nil
+	return false
+}
+
+func (m *headMerge) Len() int { return len(m.h) }
+func (m *headMerge) Less(a, b int) bool {
+	x, y := m.next[m.h[a]], m.next[m.h[b]]
+	if c := x.ev.StoredAt.Compare(y.ev.StoredAt); c != 0 {
+		return c < 0
+	}
+	return m.h[a] < m.h[b]
+}
+func (m *headMerge) Swap(a, b int) { m.h[a], m.h[b] = m.h[b], m.h[a] }
+func (m *headMerge) Push(x any)    { m.h = append(m.h, x.(int)) }
+func (m *headMerge) Pop() any {
+	x := m.h[len(m.h)-1]
+	m.h = m.h[:len(m.h)-1]
+	return x
 }
 
 func (s *sub) cursorRecord(c *cursor) cursorRecord {
