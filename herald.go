@@ -298,7 +298,7 @@ func (c *Client) ReadWait(ctx context.Context, topic string, partition int, offs
 	}
 	// The limits of the servers, so that a read is the same embedded.
 	if limit < 0 || limit > broker.MaxReadLimit {
-		return nil, fmt.Errorf("%w: limit: must be between 1 and %d, got %d", ErrInvalidTopicSetting, broker.MaxReadLimit, limit)
+		return nil, fmt.Errorf("%w: limit: must be from 0 (one event) to %d, got %d", ErrInvalidTopicSetting, broker.MaxReadLimit, limit)
 	}
 	if wait > subscription.MaxWait {
 		return nil, fmt.Errorf("%w: wait: must be from 0s to %s, got %s", ErrInvalidTopicSetting, subscription.MaxWait, wait)
@@ -347,7 +347,7 @@ func (c *Client) Pull(ctx context.Context, topic, subscription string, max int, 
 		return nil, err
 	}
 	if max < 0 || max > maxPull {
-		return nil, fmt.Errorf("%w: max %d: must be from 1 to %d", ErrInvalidSubscription, max, maxPull)
+		return nil, fmt.Errorf("%w: max %d: must be from 0 (one delivery) to %d", ErrInvalidSubscription, max, maxPull)
 	}
 	if wait > maxWait {
 		return nil, fmt.Errorf("%w: wait must be from 0s to %s, got %s", ErrInvalidSubscription, maxWait, wait)
