@@ -81,10 +81,13 @@ func (o StreamOptions) withDefaults() StreamOptions {
 // reconnecting EventSource's Last-Event-ID is ignored for the same reason:
 // what was not acked comes again when its lease expires.
 //
-// Deliveries pulled for a client that left before they were written, or
-// whose connection broke or took nothing for WriteTimeout, are released:
-// they come again at once rather than after the ack timeout, and do not
-// count as an attempt, since no client saw them.
+// Deliveries pulled for a client that left before they were written are
+// released: they come again at once rather than after the ack timeout,
+// and do not count as an attempt, since no client saw them. When a write
+// fails (the connection broke, or the client took nothing for
+// WriteTimeout), the delivery being written is nacked, since the client
+// may have got part of it and it may be what broke the stream, and those
+// after it are released.
 func StreamHandler(m *subscription.Manager, topic, name string, opts StreamOptions) http.Handler {
 	return &streamHandler{m: m, topic: topic, name: name, opts: opts.withDefaults()}
 }
@@ -153,7 +156,12 @@ func (s *stream) run(ctx context.Context) {
 		}
 		for i, d := range ds {
 			if err := s.sendDelivery(d); err != nil {
-				s.release(ds[i:])
+				// The client may have got part of it, and it may be
+				// what broke the stream: it counts as an attempt, so
+				// that an event that always does ends in the dead
+				// letters. Those after it were not sent.
+				s.nack(d, "sse: the stream broke while the delivery was sent: "+err.Error())
+				s.release(ds[i+1:])
 				return
 			}
 			last = time.Now()
@@ -182,6 +190,7 @@ func (s *stream) sendError(err error) {
 // that takes nothing for that long is no longer reading.
 func (s *stream) send(msg string) error {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.h.opts.WriteTimeout)) // ErrNotSupported: no deadline
+	defer s.rc.SetWriteDeadline(time.Time{})                         // none while idle: over HTTP/2 one passing resets the stream
 	if _, err := io.WriteString(s.w, msg); err != nil {
 		return err
 	}
