@@ -245,6 +245,16 @@ func TestNewEvent_ReportsAttributesThatBreakTheRules(t *testing.T) {
 	}
 }
 
+// A dataschema URL of another registry, shaped like a Herald one, is the
+// event's to carry: NewEvent leaves it to the server.
+func TestNewEvent_TakesTheSchemaURLOfAnotherRegistry(t *testing.T) {
+	url := "https://registry.example/schema-registry/subjects/orders-value/versions/3"
+	e, err := herald.NewEvent("order.placed", []byte(`{}`), herald.WithDataSchema(url))
+	if err != nil || e.DataSchema != url {
+		t.Fatalf("NewEvent = %v, %v; want the event with its dataschema", e, err)
+	}
+}
+
 func TestMustNewEvent_PanicsOnError(t *testing.T) {
 	defer func() {
 		if recover() == nil {

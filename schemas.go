@@ -3,6 +3,7 @@ package herald
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/schema"
@@ -49,10 +50,15 @@ func schemaVersion(e *CloudEvent) int {
 	return n
 }
 
-// checkSchemaURI refuses a dataschema of the form of a Herald schema
-// version that a server validating schemas would refuse: malformed (a
-// version below 1), or naming the schema of another type.
+// checkSchemaURI refuses a dataschema of the form WithSchemaVersion makes
+// that a server validating schemas would refuse: malformed (a version
+// below 1), or naming the schema of another type. A URL is left to the
+// server: it may name a schema of another registry, which a topic that
+// does not validate schemas stores as it is.
 func checkSchemaURI(e *CloudEvent) error {
+	if !strings.HasPrefix(e.DataSchema, "herald:") {
+		return nil
+	}
 	subject, _, ok, err := schema.ParseURI(e.DataSchema)
 	switch {
 	case err != nil:
