@@ -162,6 +162,8 @@ func decodeProtoAs[T any](e *CloudEvent, dst *T) error {
 	return nil
 }
 
+var protoMessage = reflect.TypeFor[proto.Message]()
+
 // protoTarget returns the message to decode into for a T that is a
 // generated message type (as a pointer or not), and set, which stores it
 // in *dst; ok is false for any other T.
@@ -169,10 +171,11 @@ func protoTarget[T any](dst *T) (m proto.Message, set func(), ok bool) {
 	if m, ok := any(dst).(proto.Message); ok {
 		return m, func() {}, true
 	}
-	if t := reflect.TypeFor[T](); t.Kind() == reflect.Pointer {
-		if m, ok := reflect.New(t.Elem()).Interface().(proto.Message); ok {
-			return m, func() { *dst = m.(T) }, true
-		}
+	// Asked of the type, so that a pointer to another type (decoded
+	// from JSON) does not cost a value per event to find out.
+	if t := reflect.TypeFor[T](); t.Kind() == reflect.Pointer && t.Implements(protoMessage) {
+		m := reflect.New(t.Elem()).Interface().(proto.Message)
+		return m, func() { *dst = m.(T) }, true
 	}
 	return nil, nil, false
 }
