@@ -166,20 +166,8 @@ func stateFaultEnv(t *testing.T, fail faultfs.Injector) (*Manager, *broker.Broke
 // A seek whose state write fails leaves the subscription where it was,
 // in what it reports as on disk.
 func TestSeek_WhoseStateWriteFailsLeavesTheSubscriptionAsItWas(t *testing.T) {
-	broken := new(atomic.Bool)
-	m, b := stateFaultEnv(t, func(op faultfs.Op, path string) error {
-		if broken.Load() {
-			return faultfs.IOError(op, path)
-		}
-		return nil
-	})
+	m, broken := breakableStateEnv(t)
 	ctx := context.Background()
-	for i := range 3 {
-		e := &event.Event{ID: fmt.Sprint("ev-", i), Source: "/test", Type: "test.event", SpecVersion: "1.0"}
-		if _, err := b.Publish(ctx, "orders", []*event.Event{e}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	ds, err := m.Pull(ctx, "orders", "billing", 10, 0)
 	if err != nil || len(ds) != 3 {
 		t.Fatalf("pulled %d events (%v), want 3", len(ds), err)
@@ -204,20 +192,8 @@ func TestSeek_WhoseStateWriteFailsLeavesTheSubscriptionAsItWas(t *testing.T) {
 // restart: the attempts of a delivery could not be recorded, and no ack
 // of it could be.
 func TestPull_AfterTheStateWriterFailedDeliversNothing(t *testing.T) {
-	broken := new(atomic.Bool)
-	m, b := stateFaultEnv(t, func(op faultfs.Op, path string) error {
-		if broken.Load() {
-			return faultfs.IOError(op, path)
-		}
-		return nil
-	})
+	m, broken := breakableStateEnv(t)
 	ctx := context.Background()
-	for i := range 3 {
-		e := &event.Event{ID: fmt.Sprint("ev-", i), Source: "/test", Type: "test.event", SpecVersion: "1.0"}
-		if _, err := b.Publish(ctx, "orders", []*event.Event{e}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	broken.Store(true)
 	if _, err := m.Pull(ctx, "orders", "billing", 1, 0); err == nil {
 		t.Fatal("a pull whose state write failed reported success")
@@ -231,4 +207,24 @@ func TestPull_AfterTheStateWriterFailedDeliversNothing(t *testing.T) {
 			t.Fatalf("pull after the state writer failed: %d deliveries, %v; want none and an error", len(ds), err)
 		}
 	}
+}
+
+// breakableStateEnv is stateFaultEnv with three events published on
+// orders, whose state writes fail with EIO while broken is set.
+func breakableStateEnv(t *testing.T) (*Manager, *atomic.Bool) {
+	t.Helper()
+	broken := new(atomic.Bool)
+	m, b := stateFaultEnv(t, func(op faultfs.Op, path string) error {
+		if broken.Load() {
+			return faultfs.IOError(op, path)
+		}
+		return nil
+	})
+	for i := range 3 {
+		e := &event.Event{ID: fmt.Sprint("ev-", i), Source: "/test", Type: "test.event", SpecVersion: "1.0"}
+		if _, err := b.Publish(context.Background(), "orders", []*event.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m, broken
 }
