@@ -52,6 +52,27 @@ func killRounds(t *testing.T, s *serveProc, rng *rand.Rand, rounds int) {
 	}
 }
 
+// startCrashTest starts a crash test: its seeded random, a server process
+// on a fresh data directory, and a client of it; no goroutine may be left
+// when the test ends (checked last, after endCrashTest).
+func startCrashTest(t *testing.T) (*rand.Rand, *serveProc, *herald.Client) {
+	t.Helper()
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	rng := crashRand(t)
+	s := startServe(t, t.TempDir())
+	return rng, s, connectProc(t, s)
+}
+
+// endCrashTest closes the client, which must close cleanly, and kills the
+// server.
+func endCrashTest(t *testing.T, c *herald.Client, s *serveProc) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.kill()
+}
+
 // connectProc connects a client to a server process; the client is
 // closed when the test ends, if the test has not closed it.
 func connectProc(t *testing.T, s *serveProc) *herald.Client {
@@ -107,10 +128,7 @@ func (pl *published) add(id string, r *herald.PublishResult) {
 // leaves a gap, never a reordering), the failures say why, and the same
 // Publisher and client go on publishing once the server is back.
 func TestRemote_PublisherKeepsEveryAcknowledgedEventAcrossServerKills(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs last, after the client is closed and the server killed
-	rng := crashRand(t)
-	s := startServe(t, t.TempDir())
-	c := connectProc(t, s)
+	rng, s, c := startCrashTest(t)
 	ctx := context.Background()
 	const partitions = 4
 	n := partitions
@@ -215,10 +233,7 @@ func TestRemote_PublisherKeepsEveryAcknowledgedEventAcrossServerKills(t *testing
 	if err := p.Close(fctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s.kill()
+	endCrashTest(t, c, s)
 }
 
 // setupCrashWork makes topic orders with partitions and subscription work
@@ -321,10 +336,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // events whose acks were not yet durable come again, and Run ends cleanly
 // afterwards, leaving no goroutine.
 func TestRemote_RouterLosesNothingAcrossServerKills(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
-	rng := crashRand(t)
-	s := startServe(t, t.TempDir())
-	c := connectProc(t, s)
+	rng, s, c := startCrashTest(t)
 	const first, later = 500, 500
 	setupCrashWork(t, c, 4, first, 2*time.Second) // what a kill cut off comes again soon
 	h := newHandledLog()
@@ -377,20 +389,14 @@ func TestRemote_RouterLosesNothingAcrossServerKills(t *testing.T) {
 		t.Errorf("%d events handled more than once; at most %d were in flight at the kills", twice, limit)
 	}
 	t.Logf("%d of %d events handled more than once (in flight or acked and not yet durable at a kill); the router logged:\n%s", twice, total, logs.String())
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s.kill()
+	endCrashTest(t, c, s)
 }
 
 // A consumer pulling and acking by hand while the server is SIGKILLed at
 // random moments: an event whose Ack answered it acked is never delivered
 // again, and every event is acked in the end.
 func TestRemote_AnAckThatSucceededIsNeverRedeliveredAcrossServerKills(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
-	rng := crashRand(t)
-	s := startServe(t, t.TempDir())
-	c := connectProc(t, s)
+	rng, s, c := startCrashTest(t)
 	const first = 500
 	setupCrashWork(t, c, 4, first, 2*time.Second) // a pull whose answer a kill cut off comes again soon
 	var mu sync.Mutex
@@ -480,10 +486,7 @@ func TestRemote_AnAckThatSucceededIsNeverRedeliveredAcrossServerKills(t *testing
 	if len(redelivered) > 0 {
 		t.Errorf("%d events delivered again after an Ack answered them acked, e.g. %v", len(redelivered), redelivered[:min(5, len(redelivered))])
 	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s.kill()
+	endCrashTest(t, c, s)
 }
 
 // A graceful shutdown (SIGTERM) while a Publisher publishes and a Router
@@ -492,10 +495,7 @@ func TestRemote_AnAckThatSucceededIsNeverRedeliveredAcrossServerKills(t *testing
 // Router's acks take effect, also of handlers that finish during the
 // shutdown: no event is handled twice.
 func TestRemote_GracefulShutdownLosesNoPublishAndNoAck(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
-	rng := crashRand(t)
-	s := startServe(t, t.TempDir())
-	c := connectProc(t, s)
+	rng, s, c := startCrashTest(t)
 	ctx := context.Background()
 	const first = 3000
 	// Leases that outlast any stall of a busy machine: an event comes
@@ -598,8 +598,5 @@ func TestRemote_GracefulShutdownLosesNoPublishAndNoAck(t *testing.T) {
 	if len(again) > 0 {
 		t.Errorf("%d events handled again though their handler had returned nil, e.g. %v", len(again), again[:min(5, len(again))])
 	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s.kill()
+	endCrashTest(t, c, s)
 }
