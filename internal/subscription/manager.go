@@ -41,7 +41,10 @@ type Manager struct {
 	checkPush func(PushSettings) error
 	maxSubs   int // 0: no limit
 
-	mu       sync.Mutex // guards subs, inc and deleting
+	// mu guards subs, inc and deleting. It is held only briefly: never
+	// while waiting for a subscription's own lock, which a redrive holds
+	// for long (a subscription's lock may be held while taking mu).
+	mu       sync.Mutex
 	subs     map[string]*sub
 	deleting map[string]int // topics being deleted, by DeleteTopicAndSubscriptions calls under way
 	inc      uint64         // the highest incarnation handed out
@@ -125,21 +128,36 @@ func (m *Manager) Put(ctx context.Context, topic, name string, cfg Config) (Info
 			return Info{}, false, fmt.Errorf("%w: push: %w", ErrInvalidConfig, err)
 		}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.deleting[topic] > 0 {
-		return Info{}, false, fmt.Errorf("%w: %q is being deleted", broker.ErrTopicNotFound, topic)
+	for {
+		m.mu.Lock()
+		if m.deleting[topic] > 0 {
+			m.mu.Unlock()
+			return Info{}, false, fmt.Errorf("%w: %q is being deleted", broker.ErrTopicNotFound, topic)
+		}
+		s, ok := m.subs[subKey(topic, name)]
+		if !ok {
+			defer m.mu.Unlock()
+			// Again under mu: a DeleteTopicAndSubscriptions may have run to
+			// its end since the look-up above.
+			if t, err = m.broker.Topic(ctx, topic); err != nil {
+				return Info{}, false, err
+			}
+			return m.create(ctx, t, name, cfg)
+		}
+		// Not under mu: s may be busy for long (a redrive), and the calls
+		// of every other subscription need mu.
+		m.mu.Unlock()
+		info, created, err := m.update(ctx, s, cfg)
+		if errors.Is(err, errDeleted) {
+			continue // deleted meanwhile, and gone from subs: make it anew
+		}
+		return info, created, err
 	}
-	if s, ok := m.subs[subKey(topic, name)]; ok {
-		return m.update(ctx, s, cfg)
-	}
-	// Again under mu: a DeleteTopicAndSubscriptions may have run to its end
-	// since the look-up above.
-	if t, err = m.broker.Topic(ctx, topic); err != nil {
-		return Info{}, false, err
-	}
-	return m.create(ctx, t, name, cfg)
 }
+
+// errDeleted is what update finds when the subscription was deleted while
+// it waited for it.
+var errDeleted = errors.New("subscription deleted")
 
 func (m *Manager) create(ctx context.Context, t broker.Topic, name string, cfg Config) (Info, bool, error) {
 	if m.maxSubs > 0 && len(m.subs) >= m.maxSubs {
@@ -200,6 +218,9 @@ func (m *Manager) startOffsets(ctx context.Context, t broker.Topic, start string
 func (m *Manager) update(ctx context.Context, s *sub, cfg Config) (Info, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.deleted {
+		return Info{}, false, errDeleted
+	}
 	cfg.Start = s.cfg.Start
 	if cfg.Ordering != s.cfg.Ordering && s.pending() > 0 {
 		return Info{}, false, fmt.Errorf("%w: ordering of %s can change only when no event is pending (%d are); "+
@@ -324,14 +345,17 @@ func (m *Manager) List(ctx context.Context, topic string) ([]Info, error) {
 
 // Delete removes a subscription and its state. Its dead-letter topic stays.
 func (m *Manager) Delete(ctx context.Context, topic, name string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, ok := m.subs[subKey(topic, name)]
-	if !ok {
-		return fmt.Errorf("%w: %s on topic %s", ErrNotFound, name, topic)
+	// s is looked up, then waited for without mu: s may be busy for long
+	// (a redrive), and the calls of every other subscription need mu.
+	s, err := m.get(topic, name)
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.deleted {
+		return fmt.Errorf("%w: %s on topic %s", ErrNotFound, name, topic)
+	}
 	var b batch
 	b.Delete(configKey(topic, name))
 	for p, c := range s.parts {
@@ -359,7 +383,13 @@ func (m *Manager) Delete(ctx context.Context, topic, name string) error {
 	}
 	s.deleted = true
 	s.signal()
-	delete(m.subs, subKey(topic, name))
+	// Out of subs before s.mu is let go: a Put that waited for s finds it
+	// deleted, and then finds no subscription of that name.
+	m.mu.Lock()
+	if m.subs[subKey(topic, name)] == s {
+		delete(m.subs, subKey(topic, name))
+	}
+	m.mu.Unlock()
 	return nil
 }
 
