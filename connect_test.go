@@ -196,3 +196,26 @@ func TestConnect_ATokenWithoutTheGrantIsErrForbidden(t *testing.T) {
 		t.Fatalf("read of the topic the refused calls would have made: %v, want ErrTopicNotFound", err)
 	}
 }
+
+// A server that cannot be reached is ErrUnavailable, as a server whose
+// storage cannot write is: either way the call may succeed later, and a
+// caller retries on one sentinel.
+func TestConnect_AServerThatIsDownIsErrUnavailable(t *testing.T) {
+	ts := testserver.Start(t, t.TempDir())
+	c := ts.Connect(t)
+	ctx := context.Background()
+	if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", []byte(`{}`))); err != nil {
+		t.Fatal(err)
+	}
+	ts.Stop()
+	_, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", []byte(`{}`)))
+	if !errors.Is(err, herald.ErrUnavailable) {
+		t.Errorf("publish to a stopped server: %v, want ErrUnavailable", err)
+	}
+	if _, err := c.Topics(ctx); !errors.Is(err, herald.ErrUnavailable) {
+		t.Errorf("list topics of a stopped server: %v, want ErrUnavailable", err)
+	}
+	if _, err := herald.Connect(ctx, ts.Addr); !errors.Is(err, herald.ErrUnavailable) || !strings.Contains(err.Error(), ts.Addr) {
+		t.Errorf("connect to a stopped server: %v, want ErrUnavailable naming the address", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1"
+	"github.com/heraldevents/herald/internal/storage"
 )
 
 // This file is the client's half of the conversions: what a Go client of
@@ -71,6 +72,11 @@ func FromConnect(err error) error {
 		if k.herald == code && len(k.errs) > 0 {
 			return &remoteError{sentinel: k.errs[0], msg: ce.Message(), cause: err}
 		}
+	}
+	if code == "" && ce.Code() == connect.CodeUnavailable {
+		// No server answered (it is down, restarting or shutting down):
+		// like storage that cannot write, the call may succeed later.
+		return &remoteError{sentinel: storage.ErrUnavailable, msg: err.Error(), cause: err}
 	}
 	return err
 }
