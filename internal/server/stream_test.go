@@ -119,3 +119,29 @@ func TestSubscriptionPush_AChangeKeepsTheSecretItDoesNotGive(t *testing.T) {
 	}
 	env.do("PUT", subPath, `{"push":{"maxInFlight":4}}`).wantProblem(t, http.StatusBadRequest, "invalid_subscription_setting")
 }
+
+// A HEAD request answers the headers of the stream and leases nothing,
+// so the event's first delivery is still its first attempt.
+func TestSubscriptionStream_AHeadRequestAnswersTheHeadersAndLeasesNothing(t *testing.T) {
+	e := newEnv(t, broker.Options{}, Options{})
+	e.createTopic("orders", "")
+	e.do(http.MethodPut, "/v1/topics/orders/subscriptions/browser", `{"start":"earliest"}`).wantStatus(t, http.StatusCreated, mediaJSON, nil)
+	e.do(http.MethodPost, "/v1/topics/orders/events", structured("e1"), ctStructured...).wantStatus(t, http.StatusOK, mediaJSON, nil)
+	r := e.do(http.MethodHead, "/v1/topics/orders/subscriptions/browser/stream", "")
+	if r.status != http.StatusOK || r.header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("HEAD: %d, Content-Type %q; want 200, text/event-stream", r.status, r.header.Get("Content-Type"))
+	}
+	if r := e.do(http.MethodHead, "/v1/topics/orders/subscriptions/nope/stream", ""); r.status != http.StatusNotFound {
+		t.Errorf("HEAD of an unknown subscription's stream: %d, want 404", r.status)
+	}
+	var sub Subscription
+	e.do(http.MethodGet, "/v1/topics/orders/subscriptions/browser", "").wantStatus(t, http.StatusOK, mediaJSON, &sub)
+	if p := sub.Partitions[0]; p.InFlight != 0 || p.WaitingRetry != 0 {
+		t.Fatalf("after a HEAD: %+v, want nothing in flight or waiting", p)
+	}
+	var pulled PullReply
+	e.do(http.MethodPost, "/v1/topics/orders/subscriptions/browser/pull", "").wantStatus(t, http.StatusOK, mediaJSON, &pulled)
+	if len(pulled.Deliveries) != 1 || pulled.Deliveries[0].Attempt != 1 {
+		t.Fatalf("pull after a HEAD: %+v, want e1 at attempt 1", pulled.Deliveries)
+	}
+}
