@@ -22,7 +22,12 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	limit, err := parseLimit(r.URL.Query())
+	q, err := query(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := parseLimit(q)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

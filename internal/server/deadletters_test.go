@@ -85,6 +85,8 @@ func TestDeadLetters_BadRequests(t *testing.T) {
 		{"limit 0", "GET", subPath + "/deadletters?limit=0", "", 400, "invalid_parameter"},
 		{"limit too large", "GET", subPath + "/deadletters?limit=10001", "", 400, "invalid_parameter"},
 		{"unknown parameter", "GET", subPath + "/deadletters?offset=1", "", 400, "invalid_parameter"},
+		{"semicolon separator", "GET", subPath + "/deadletters?limit=1;offset=1", "", 400, "invalid_parameter"},
+		{"bad escape", "GET", subPath + "/deadletters?limit=%zz", "", 400, "invalid_parameter"},
 		{"list unknown subscription", "GET", "/v1/topics/orders/subscriptions/nope/deadletters", "", 404, "unknown_subscription"},
 		{"list unknown topic", "GET", "/v1/topics/nope/subscriptions/billing/deadletters", "", 404, "unknown_topic"},
 		{"redrive nothing", "POST", subPath + "/redrive", `{}`, 400, "invalid_parameter"},

@@ -45,7 +45,11 @@ func (s *Server) read(r *http.Request) ([]*event.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	q, err := parseReadParams(r.URL.Query())
+	values, err := query(r)
+	if err != nil {
+		return nil, err
+	}
+	q, err := parseReadParams(values)
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +90,18 @@ func (s *Server) waitForData(ctx context.Context, topic string, partition int, e
 	ctx, cancel := s.untilClosed(ctx)
 	defer cancel()
 	return s.broker.WaitData(ctx, topic, partition, end, d)
+}
+
+// query parses the request's query. A pair that does not parse (a bad
+// %-escape, a ';' separator) is refused: r.URL.Query() would drop it, and
+// the request would be served as if it had not been given.
+func query(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w: separate parameters with '&' and %%-encode '%%', '&', '+', ';' and '#' in values",
+			errInvalidParameter, err)
+	}
+	return q, nil
 }
 
 // parseReadParams checks the query. Unknown parameters are errors, so

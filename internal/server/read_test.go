@@ -123,6 +123,9 @@ func TestRead_BadRequests(t *testing.T) {
 		{"wait not a duration", "/v1/topics/orders/events?wait=10", 400, "invalid_parameter"},
 		{"repeated parameter", "/v1/topics/orders/events?offset=1&offset=2", 400, "invalid_parameter"},
 		{"unknown parameter", "/v1/topics/orders/events?offest=1", 400, "invalid_parameter"},
+		{"semicolon separator", "/v1/topics/orders/events?partition=1;limit=1", 400, "invalid_parameter"},
+		{"bad escape", "/v1/topics/orders/events?offset=%zz", 400, "invalid_parameter"},
+		{"bad escape in a name", "/v1/topics/orders/events?%zz=1", 400, "invalid_parameter"},
 		{"unknown topic", "/v1/topics/nope/events", 404, "unknown_topic"},
 		{"invalid topic name", "/v1/topics/bad%21/events", 400, "invalid_topic_name"},
 	}
