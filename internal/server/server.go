@@ -108,17 +108,19 @@ func (s *Server) routes() {
 		consume  = need{scope: scopeTopic, action: auth.Consume}
 	)
 	s.handle("GET /healthz", open, s.health)
-	s.handle("GET /v1/topics", anyToken, s.listTopics)
-	s.handle("PUT /v1/topics/{topic}", admin, s.putTopic)
-	s.handle("GET /v1/topics/{topic}", onTopic, s.getTopic)
-	s.handle("DELETE /v1/topics/{topic}", admin, s.deleteTopic)
+	// The v1 routes read no query parameter but for the reads of the log
+	// and of dead letters; the others refuse any (noQuery).
+	s.handle("GET /v1/topics", anyToken, s.noQuery(s.listTopics))
+	s.handle("PUT /v1/topics/{topic}", admin, s.noQuery(s.putTopic))
+	s.handle("GET /v1/topics/{topic}", onTopic, s.noQuery(s.getTopic))
+	s.handle("DELETE /v1/topics/{topic}", admin, s.noQuery(s.deleteTopic))
 	// gRPC, gRPC-Web and Connect on the same port; each call is checked by
 	// the service's interceptor against the topic it names.
 	rpcPath, rpcHandler := rpc.NewHandler(rpc.Config{Broker: s.broker, Subscriptions: s.subs, Schemas: s.schemas,
 		Closing: s.closing, Admit: s.admitBytes})
 	s.routeList = append(s.routeList, route{pattern: rpcPath, need: anyToken})
 	s.mux.Handle(rpcPath, rpcHandler)
-	s.handle("POST /v1/topics/{topic}/events", publish, s.publish)
+	s.handle("POST /v1/topics/{topic}/events", publish, s.noQuery(s.publish))
 	s.handle("GET /v1/topics/{topic}/events", consume, s.readEvents)
 	if s.schemas != nil {
 		s.registryRoutes()
@@ -127,19 +129,40 @@ func (s *Server) routes() {
 		return
 	}
 	const sub = "/v1/topics/{topic}/subscriptions/{name}"
-	s.handle("GET /v1/topics/{topic}/subscriptions", onTopic, s.listSubscriptions)
-	s.handle("PUT "+sub, admin, s.putSubscription)
-	s.handle("GET "+sub, onTopic, s.getSubscription)
-	s.handle("DELETE "+sub, admin, s.deleteSubscription)
-	s.handle("POST "+sub+"/pull", consume, s.pull)
-	s.handle("POST "+sub+"/ack", consume, s.ack)
-	s.handle("POST "+sub+"/nack", consume, s.nack)
-	s.handle("POST "+sub+"/extend", consume, s.extend)
-	s.handle("POST "+sub+"/seek", admin, s.seek)
+	s.handle("GET /v1/topics/{topic}/subscriptions", onTopic, s.noQuery(s.listSubscriptions))
+	s.handle("PUT "+sub, admin, s.noQuery(s.putSubscription))
+	s.handle("GET "+sub, onTopic, s.noQuery(s.getSubscription))
+	s.handle("DELETE "+sub, admin, s.noQuery(s.deleteSubscription))
+	s.handle("POST "+sub+"/pull", consume, s.noQuery(s.pull))
+	s.handle("POST "+sub+"/ack", consume, s.noQuery(s.ack))
+	s.handle("POST "+sub+"/nack", consume, s.noQuery(s.nack))
+	s.handle("POST "+sub+"/extend", consume, s.noQuery(s.extend))
+	s.handle("POST "+sub+"/seek", admin, s.noQuery(s.seek))
 	s.handle("GET "+sub+"/deadletters", consume, s.deadLetters)
-	s.handle("POST "+sub+"/redrive", admin, s.redrive)
-	s.handle("GET "+sub+"/redrives", onTopic, s.redrives)
-	s.handle("GET "+sub+"/stream", consume, s.stream)
+	s.handle("POST "+sub+"/redrive", admin, s.noQuery(s.redrive))
+	s.handle("GET "+sub+"/redrives", onTopic, s.noQuery(s.redrives))
+	s.handle("GET "+sub+"/stream", consume, s.noQuery(s.stream))
+}
+
+// noQuery refuses the query parameters of a route that reads none, so
+// that one meant to change what it does (PUT /v1/topics/orders?partitions=3)
+// is not ignored while the request goes ahead without it.
+func (s *Server) noQuery(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := query(r)
+		if err == nil && len(q) > 0 {
+			hint := ""
+			if r.Method == http.MethodPut || r.Method == http.MethodPost {
+				hint = " (what it takes goes in the body)"
+			}
+			err = fmt.Errorf("%w: %s %s takes no query parameters, got %q%s", errInvalidParameter, r.Method, r.URL.Path, r.URL.RawQuery, hint)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // ServeHTTP implements http.Handler.

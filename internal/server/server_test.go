@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -79,4 +80,52 @@ func TestServer_AccessLogIsAtDebugLevel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A route that reads no query parameter refuses one rather than ignore
+// it: PUT ?partitions=3 would otherwise create a topic of one partition,
+// and pull ?max=1 lease ten events. The refusals change nothing.
+func TestServer_AQueryOnARouteThatReadsNoneIsRefusedAndChangesNothing(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.createTopic("orders", "")
+	env.do("PUT", "/v1/topics/orders/subscriptions/billing", `{"start":"earliest"}`).wantStatus(t, http.StatusCreated, mediaJSON, nil)
+	env.do("POST", "/v1/topics/orders/events", structured("e1"), ctStructured...).wantStatus(t, http.StatusOK, mediaJSON, nil)
+	const sub = "/v1/topics/orders/subscriptions/billing"
+	tests := []struct{ method, path, body string }{
+		{"PUT", "/v1/topics/fresh?partitions=3", ""},
+		{"DELETE", "/v1/topics/orders?force=true", ""},
+		{"GET", "/v1/topics?limit=1", ""},
+		{"GET", "/v1/topics/orders?x", ""},
+		{"POST", "/v1/topics/orders/events?partition=0", structured("e2")},
+		{"PUT", "/v1/topics/orders/subscriptions/other?start=earliest", ""},
+		{"DELETE", sub + "?force=true", ""},
+		{"GET", "/v1/topics/orders/subscriptions?limit=1", ""},
+		{"POST", sub + "/pull?max=1", ""},
+		{"POST", sub + "/pull?;", ""},
+		{"POST", sub + "/seek?start=latest", `{"start":"latest"}`},
+		{"POST", sub + "/redrive?all=true", `{"all":true}`},
+		{"GET", sub + "/redrives?limit=1", ""},
+		{"GET", sub + "/stream?max=1", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			env.do(tt.method, tt.path, tt.body, ctStructured...).wantProblem(t, http.StatusBadRequest, "invalid_parameter")
+		})
+	}
+	if _, err := env.broker.Topic(context.Background(), "fresh"); err == nil {
+		t.Error("a refused PUT created its topic")
+	}
+	if ends := env.endOffsets("orders"); len(ends) != 1 || ends[0] != 1 {
+		t.Errorf("orders after the refusals: end offsets %v, want [1]", ends)
+	}
+	var s Subscription
+	env.do("GET", sub, "").wantStatus(t, http.StatusOK, mediaJSON, &s)
+	if s.Config.Start != "earliest" || s.Partitions[0].InFlight != 0 {
+		t.Errorf("subscription after the refusals: %+v", s)
+	}
+	if _, err := env.subs.Get(context.Background(), "orders", "other"); err == nil {
+		t.Error("a refused PUT created its subscription")
+	}
+	// An empty query is no parameter.
+	env.do("GET", "/v1/topics?", "").wantStatus(t, http.StatusOK, mediaJSON, nil)
 }
