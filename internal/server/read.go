@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/heraldevents/herald/event"
@@ -139,6 +140,9 @@ func (p *readParams) set(name, v string) error {
 		var t time.Time
 		if t, err = event.ParseTime(v); err != nil {
 			err = fmt.Errorf("since=%q is not an RFC 3339 time such as 2024-05-01T12:00:00Z", v)
+			if strings.Contains(v, " ") {
+				err = fmt.Errorf("%w (a '+' in a query is read as a space: send it as %%2B)", err)
+			}
 		}
 		p.since = &t
 	case "wait":

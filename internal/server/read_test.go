@@ -89,6 +89,20 @@ func TestRead_SinceSkipsOlderEvents(t *testing.T) {
 	}
 }
 
+// A '+' in a query is a space, so a since with a zone offset sent as
+// typed arrives broken; the refusal says how to send it.
+func TestRead_ASinceWithAnUnencodedPlusSaysToEncodeIt(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.publishN(t, 0, 1)
+	p := env.do("GET", "/v1/topics/orders/events?since=2024-05-01T12:00:00+01:00", "").wantProblem(t, 400, "invalid_parameter")
+	if !strings.Contains(p.Detail, "%2B") {
+		t.Errorf("detail %q does not say to send '+' as %%2B", p.Detail)
+	}
+	if events := env.readEvents(t, "since=2024-05-01T12:00:00%2B01:00"); len(events) != 1 {
+		t.Errorf("since with an encoded '+' read %d events, want 1", len(events))
+	}
+}
+
 // since is told apart from its absence by being given, not by its value:
 // the zero time 0001-01-01T00:00:00Z is a time like any other.
 func TestRead_OffsetWithSinceIsRefusedWhateverTheTime(t *testing.T) {
