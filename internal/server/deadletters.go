@@ -15,7 +15,8 @@ const (
 	MaxDeadLetterLimit     = 10000
 )
 
-// deadLetters lists a subscription's dead letters, oldest first.
+// deadLetters lists a subscription's dead letters, partition by partition
+// of the dead-letter topic, in offset order within each.
 func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 	topic, name, err := subscriptionPath(r)
 	if err != nil {
