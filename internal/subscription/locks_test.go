@@ -1,9 +1,16 @@
 package subscription
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/vfs/faultfs"
 )
 
 // A subscription busy for long (a redrive reading a large dead-letter
@@ -57,5 +64,102 @@ func TestManager_ACallWaitingForABusySubscriptionHoldsUpNoOther(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// Listing or redriving dead letters reads the dead-letter topic, which
+// may be large and slow to read; the subscription's pulls and acks go on
+// meanwhile.
+func TestDeadLetters_ReadingTheDeadLetterTopicHoldsUpNoPull(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		call func(v *env) error
+	}{
+		{"list", func(v *env) error { _, err := v.m.DeadLetters(v.ctx, "orders", "s", 10); return err }},
+		{"redrive", func(v *env) error {
+			_, err := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{All: true})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var gate struct {
+				sync.Mutex
+				on      bool
+				reached chan struct{}
+				open    chan struct{}
+			}
+			gate.reached, gate.open = make(chan struct{}), make(chan struct{})
+			v := &env{t: t, dir: "/data", clock: &clock{now: time.Now()}, ctx: context.Background(),
+				fs: faultfs.Wrap(faultfs.New(), func(op faultfs.Op, path string) error {
+					gate.Lock()
+					wait := gate.on && op == faultfs.OpRead && strings.Contains(path, "orders.s.dlq")
+					if wait {
+						gate.on = false
+						close(gate.reached)
+					}
+					gate.Unlock()
+					if wait {
+						<-gate.open // a slow disk
+					}
+					return nil
+				})}
+			v.open()
+			t.Cleanup(func() { v.m.Close(); v.e.Close() })
+			v.topic("orders", 1)
+			v.sub("orders", "s", Config{MaxAttempts: 1})
+			v.publish("orders", "a")
+			v.nack("orders", "s", "down", v.pull("orders", "s", 10)...)
+			v.publish("orders", "b")
+
+			gate.Lock()
+			gate.on = true
+			gate.Unlock()
+			done := make(chan error, 1)
+			go func() { done <- tc.call(v) }()
+			<-gate.reached
+
+			pulled := make(chan []Delivery, 1)
+			go func() { pulled <- v.pull("orders", "s", 10) }()
+			select {
+			case ds := <-pulled:
+				if len(ds) != 1 || ds[0].Event.PartitionKey != "b" {
+					t.Errorf("pull during the read of the dead letters: %+v, want event b", ds)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("a pull waited for the read of the dead-letter topic")
+			}
+			close(gate.open)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A listing of dead letters stops once their data passes maxListBytes,
+// as a read of the log does: a limit of 10,000 large events would
+// otherwise be held in memory at once.
+func TestDeadLetters_AListingIsBoundedInBytes(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{MaxAttempts: 1})
+	const n, size = 10, 1_000_000
+	for i := 0; i < n; i++ {
+		e := &event.Event{ID: fmt.Sprintf("big-%d", i), Source: "/test", Type: "test.event", SpecVersion: "1.0",
+			DataContentType: "application/octet-stream", Data: make([]byte, size)}
+		if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+		v.nack("orders", "s", "down", v.pull("orders", "s", 1)...)
+	}
+	dls, err := v.m.DeadLetters(v.ctx, "orders", "s", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := maxListBytes/size + 1; len(dls) != want {
+		t.Fatalf("%d dead letters of %d bytes listed, want %d (the first to pass %d bytes)", len(dls), size, want, maxListBytes)
+	}
+	if dls, err := v.m.DeadLetters(v.ctx, "orders", "s", 3); err != nil || len(dls) != 3 {
+		t.Fatalf("a limit under the bound: %d dead letters, %v", len(dls), err)
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"time"
 
 	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/storage"
 )
 
@@ -91,46 +93,110 @@ func (c *cursor) isRedrive() bool { return c.p < 0 }
 
 func redriveP(dp int) int { return -dp - 1 }
 
-// DeadLetters lists a subscription's dead letters, oldest first, at most
-// limit.
+// DeadLetters lists a subscription's dead letters, at most limit, and
+// fewer once they hold maxListBytes of data (at least one): partition by
+// partition of the dead-letter topic, in offset order within each.
 func (m *Manager) DeadLetters(ctx context.Context, topic, name string, limit int) ([]DeadLetter, error) {
 	s, err := m.get(topic, name)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.deadLetters(ctx, limit)
-}
-
-func (s *sub) deadLetters(ctx context.Context, limit int) ([]DeadLetter, error) {
-	t, err := s.m.broker.Topic(ctx, s.cfg.DeadLetterTopic)
+	scan, err := s.scanDeadLetters(ctx, limit, maxListBytes)
 	if err != nil {
 		return nil, err
 	}
-	var out []DeadLetter
-	for p := 0; p < t.Partitions && len(out) < limit; p++ {
+	defer s.mu.Unlock()
+	return scan.dls, nil
+}
+
+// maxListBytes bounds the data of the dead letters one listing returns,
+// as broker.MaxReadBytes bounds a read of the log.
+const maxListBytes = broker.MaxReadBytes
+
+// dlqScan is what a scan of the dead-letter topic found.
+type dlqScan struct {
+	dls []DeadLetter // the subscription's, in the order of the topic's partitions and offsets
+	// resolved are the resolved marks there were when the scan began:
+	// only their dead letters were in the topic for the scan to find.
+	resolved map[dlqPos]bool
+}
+
+// scanDeadLetters reads s's dead letters, at most limit and maxBytes of
+// data (at least one), and returns with s.mu held and their Redriving and
+// Resolved set. The dead-letter topic is read without s.mu: a large one
+// takes long to read, and s's pulls and acks go on meanwhile.
+func (s *sub) scanDeadLetters(ctx context.Context, limit, maxBytes int) (dlqScan, error) {
+	for {
+		s.mu.Lock()
+		dlq, deleted := s.cfg.DeadLetterTopic, s.deleted
+		resolved := make(map[dlqPos]bool, len(s.resolved))
+		for pos := range s.resolved {
+			resolved[pos] = true
+		}
+		s.mu.Unlock()
+		if deleted {
+			return dlqScan{}, fmt.Errorf("%w: %s on topic %s (deleted)", ErrNotFound, s.name, s.topic)
+		}
+		scan, err := s.readDeadLetters(ctx, dlq, limit, maxBytes)
+		if err != nil {
+			return dlqScan{}, err
+		}
+		scan.resolved = resolved
+		s.mu.Lock()
+		switch {
+		case s.deleted:
+			s.mu.Unlock()
+			return dlqScan{}, fmt.Errorf("%w: %s on topic %s (deleted)", ErrNotFound, s.name, s.topic)
+		case s.cfg.DeadLetterTopic != dlq:
+			s.mu.Unlock()
+			continue // the dead-letter topic changed meanwhile: read the new one
+		}
+		for i := range scan.dls {
+			dl := &scan.dls[i]
+			c := s.redrives[dl.Partition] // listing makes no cursor
+			dl.Redriving = c != nil && c.entries[dl.Offset] != nil
+			dl.Resolved = s.resolved[dlqPos{dl.Partition, dl.Offset}] == dl.Event.ID
+		}
+		return scan, nil
+	}
+}
+
+// readDeadLetters reads the dead letters of s in the topic dlq; s.mu is
+// not held (s.topic and s.name never change).
+func (s *sub) readDeadLetters(ctx context.Context, dlq string, limit, maxBytes int) (dlqScan, error) {
+	t, err := s.m.broker.Topic(ctx, dlq)
+	if err != nil {
+		return dlqScan{}, err
+	}
+	var scan dlqScan
+	size := 0
+	full := func() bool { return len(scan.dls) >= limit || size >= maxBytes }
+	for p := 0; p < t.Partitions && !full(); p++ {
 		first, end, err := s.m.broker.Offsets(ctx, t.Name, p)
 		if err != nil {
-			return nil, err
+			return dlqScan{}, err
 		}
-		for off := first; off < end && len(out) < limit; {
+		for off := first; off < end && !full(); {
 			evs, err := s.m.broker.Read(ctx, t.Name, p, off, 1000)
 			if err != nil {
-				return nil, err
+				return dlqScan{}, err
+			}
+			if len(evs) == 0 {
+				break
 			}
 			for _, ev := range evs {
-				if ev.Extensions[ExtSubscription] == s.name && ev.Extensions[ExtTopic] == s.topic && len(out) < limit {
-					c := s.redrives[p] // listing makes no cursor
-					pending := c != nil && c.entries[ev.Offset] != nil
-					out = append(out, DeadLetter{Partition: p, Offset: ev.Offset, Redriving: pending,
-						Resolved: s.resolved[dlqPos{p, ev.Offset}] == ev.ID, Event: ev})
+				if full() {
+					break
+				}
+				off = ev.Offset + 1
+				if ev.Extensions[ExtSubscription] == s.name && ev.Extensions[ExtTopic] == s.topic {
+					scan.dls = append(scan.dls, DeadLetter{Partition: p, Offset: ev.Offset, Event: ev})
+					size += len(ev.Data)
 				}
 			}
-			off = evs[len(evs)-1].Offset + 1
 		}
 	}
-	return out, nil
+	return scan, nil
 }
 
 // redriveCursor returns the redrive cursor of a dead-letter partition,
@@ -153,19 +219,15 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	if err != nil {
 		return RedriveResult{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.deleted {
-		return RedriveResult{}, fmt.Errorf("%w: %s on topic %s (deleted)", ErrNotFound, name, topic)
-	}
-	dls, err := s.deadLetters(ctx, 1<<30)
+	scan, err := s.scanDeadLetters(ctx, math.MaxInt, math.MaxInt)
 	if err != nil {
 		return RedriveResult{}, err
 	}
-	chosen, res := selectDeadLetters(dls, req)
+	defer s.mu.Unlock()
+	chosen, res := selectDeadLetters(scan.dls, req)
 	now := m.now()
 	var b batch
-	gone := s.goneResolved(dls, &b)
+	gone := s.goneResolved(scan, &b)
 	var ids []string
 	seqs := make([]uint64, len(chosen))
 	for i, dl := range chosen {
@@ -194,20 +256,21 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 }
 
 // goneResolved returns the resolved marks of dead letters no longer in
-// the dead-letter topic (every dead letter of the subscription is in dls):
-// retention removed them, or the topic was made anew. The records'
-// deletions go into b; the caller forgets the marks once b is written.
-// Called with s.mu held.
-func (s *sub) goneResolved(dls []DeadLetter, b *batch) []dlqPos {
+// the dead-letter topic (the scan read all of the subscription's): retention
+// removed them, or the topic was made anew. A mark made since the scan
+// began may be of a dead letter written since: it is not judged. The
+// records' deletions go into b; the caller forgets the marks once b is
+// written. Called with s.mu held.
+func (s *sub) goneResolved(scan dlqScan, b *batch) []dlqPos {
 	there := make(map[dlqPos]bool, len(s.resolved))
-	for _, dl := range dls {
+	for _, dl := range scan.dls {
 		if dl.Resolved {
 			there[dlqPos{dl.Partition, dl.Offset}] = true
 		}
 	}
 	var gone []dlqPos
 	for pos := range s.resolved {
-		if !there[pos] {
+		if scan.resolved[pos] && !there[pos] {
 			gone = append(gone, pos)
 			b.Delete(redriveKey(s.topic, s.name, pos.dp, pos.doff))
 		}
