@@ -36,12 +36,12 @@ func (s *Service) PutSubscription(ctx context.Context, req *connect.Request[hera
 		return nil, toConnect(err)
 	}
 	// Push settings are not part of the protobuf API: a change keeps them
-	// (set over HTTP) instead of turning push off.
-	if old, err := m.Get(ctx, req.Msg.GetTopic(), req.Msg.GetName()); err == nil && old.Config.Push != nil {
-		push := *old.Config.Push
-		cfg.Push = &push
-	}
-	info, created, err := m.Put(ctx, req.Msg.GetTopic(), req.Msg.GetName(), cfg)
+	// (set over HTTP) instead of turning push off, as they are when the
+	// change is stored.
+	info, created, err := m.Change(ctx, req.Msg.GetTopic(), req.Msg.GetName(), func(cur subscription.Config, _ bool) (subscription.Config, error) {
+		cfg.Push = cur.Push
+		return cfg, nil
+	})
 	if err != nil {
 		return nil, toConnect(err)
 	}

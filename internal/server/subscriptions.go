@@ -64,23 +64,17 @@ func (s *Server) putSubscription(w http.ResponseWriter, r *http.Request) {
 
 // applySpec creates a subscription from the spec and the defaults, or
 // changes the settings the spec names on an existing one.
+// The settings are read and changed as one step: two PUTs that change
+// different settings at once both hold.
 func (s *Server) applySpec(ctx context.Context, topic, name string, spec SubscriptionSpec) (subscription.Info, bool, error) {
-	var cfg subscription.Config
-	cur, err := s.subs.Get(ctx, topic, name)
-	switch {
-	case err == nil:
-		cfg = cur.Config
-		if spec.Start != nil && *spec.Start != "" && !sameStart(*spec.Start, cur.Config.Start) { // "" is refused below
-			return subscription.Info{}, false, fmt.Errorf("%w: subscription %s on topic %s started at %q; "+
-				"the start position is fixed at creation: seek to move it (POST .../seek)", subscription.ErrConflict, name, topic, cur.Config.Start)
+	return s.subs.Change(ctx, topic, name, func(cfg subscription.Config, exists bool) (subscription.Config, error) {
+		if exists && spec.Start != nil && *spec.Start != "" && !sameStart(*spec.Start, cfg.Start) { // "" is refused below
+			return cfg, fmt.Errorf("%w: subscription %s on topic %s started at %q; "+
+				"the start position is fixed at creation: seek to move it (POST .../seek)", subscription.ErrConflict, name, topic, cfg.Start)
 		}
-	case !errors.Is(err, subscription.ErrNotFound):
-		return subscription.Info{}, false, err
-	}
-	if err := spec.apply(&cfg); err != nil {
-		return subscription.Info{}, false, err
-	}
-	return s.subs.Put(ctx, topic, name, cfg)
+		err := spec.apply(&cfg)
+		return cfg, err
+	})
 }
 
 // sameStart reports whether two start positions are the same (times may

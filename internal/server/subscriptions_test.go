@@ -2,10 +2,13 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -245,5 +248,52 @@ func TestSubscriptions_AnEmptyFilterPatternIsRefused(t *testing.T) {
 	s := env.putSub(t, subPath, `{"filter":{"types":[],"sources":[]}}`, http.StatusOK) // [] still clears
 	if len(s.Config.Filter.Types) != 0 || len(s.Config.Filter.Sources) != 0 {
 		t.Errorf("filter %+v, want it cleared", s.Config.Filter)
+	}
+}
+
+// A PUT changes the settings it names and keeps the others, also when
+// other PUTs change other settings at the same time: none of the changes
+// is lost.
+func TestSubscriptions_ConcurrentChangesOfDifferentSettingsAllHold(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.createTopic("orders", "")
+	env.putSub(t, subPath, "", http.StatusCreated)
+	put := func(body string) error {
+		req, err := http.NewRequest("PUT", env.url+subPath, strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("PUT %s: status %d", body, resp.StatusCode)
+		}
+		return nil
+	}
+	for round := range 200 {
+		want := BackoffConfig{Initial: fmt.Sprintf("%ds", 1+round%59), Max: "5m", Multiplier: float64(1 + round%99)}
+		attempts, timeout, prefix := 2+round, fmt.Sprintf("%ds", 10+round%40), fmt.Sprintf("p%d", round)
+		bodies := []string{`{"maxAttempts":` + strconv.Itoa(attempts) + `}`, `{"ackTimeout":"` + timeout + `"}`,
+			`{"filter":{"subjectPrefix":"` + prefix + `"}}`, `{"backoff":{"initial":"` + want.Initial + `"}}`,
+			`{"backoff":{"multiplier":` + strconv.FormatFloat(want.Multiplier, 'f', -1, 64) + `}}`}
+		errs := make([]error, len(bodies))
+		var wg sync.WaitGroup
+		for i, body := range bodies {
+			wg.Go(func() { errs[i] = put(body) })
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := env.getSub(t, subPath).Config
+		if c.MaxAttempts != attempts || c.AckTimeout != timeout || c.Filter.SubjectPrefix != prefix || c.Backoff != want {
+			t.Fatalf("round %d: maxAttempts %d, ackTimeout %s, subjectPrefix %q, backoff %+v; want %d, %s, %q, %+v: a change was lost",
+				round, c.MaxAttempts, c.AckTimeout, c.Filter.SubjectPrefix, c.Backoff, attempts, timeout, prefix, want)
+		}
 	}
 }

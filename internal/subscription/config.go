@@ -74,6 +74,17 @@ type Config struct {
 	Push            *PushSettings `json:"push,omitempty"`
 }
 
+// clone returns a copy of c that shares nothing with it.
+func (c Config) clone() Config {
+	c.Filter.Types = slices.Clone(c.Filter.Types)
+	c.Filter.Sources = slices.Clone(c.Filter.Sources)
+	if c.Push != nil {
+		push := *c.Push
+		c.Push = &push
+	}
+	return c
+}
+
 // withDefaults fills unset fields for a subscription of topic named name.
 func (c Config) withDefaults(topic, name string) Config {
 	if c.Start == "" {

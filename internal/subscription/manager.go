@@ -103,30 +103,34 @@ func (m *Manager) Put(ctx context.Context, topic, name string, cfg Config) (Info
 	if err := CheckName(name); err != nil {
 		return Info{}, false, err
 	}
+	// The settings are checked before the topic is looked up, and the
+	// dead-letter topic after.
 	if err := cfg.CheckText(); err != nil {
 		return Info{}, false, err
 	}
-	cfg = cfg.withDefaults(topic, name)
-	if err := cfg.check(); err != nil {
+	if err := cfg.withDefaults(topic, name).check(); err != nil {
+		return Info{}, false, err
+	}
+	return m.Change(ctx, topic, name, func(Config, bool) (Config, error) { return cfg, nil })
+}
+
+// A ChangeFunc gets a subscription's settings (exists false: there is no
+// such subscription, and cur is the zero Config) and returns the ones to
+// store, or an error to change nothing.
+type ChangeFunc func(cur Config, exists bool) (Config, error)
+
+// Change creates a subscription or changes its settings to what change
+// makes of the current ones (the start position stays). No other change
+// of the subscription runs between the two, so a change that keeps some
+// settings keeps them as they are when it is stored. It reports whether
+// it created the subscription.
+func (m *Manager) Change(ctx context.Context, topic, name string, change ChangeFunc) (Info, bool, error) {
+	if err := CheckName(name); err != nil {
 		return Info{}, false, err
 	}
 	t, err := m.broker.Topic(ctx, topic)
 	if err != nil {
 		return Info{}, false, err
-	}
-	if err := broker.CheckTopicName(cfg.DeadLetterTopic); err != nil {
-		return Info{}, false, fmt.Errorf("%w: deadLetterTopic: %w", ErrInvalidConfig, err)
-	}
-	if cfg.DeadLetterTopic == topic {
-		return Info{}, false, fmt.Errorf("%w: deadLetterTopic must not be the subscription's own topic", ErrInvalidConfig)
-	}
-	if cfg.Push != nil {
-		if m.checkPush == nil {
-			return Info{}, false, fmt.Errorf("%w: push delivery is not available here", ErrInvalidConfig)
-		}
-		if err := m.checkPush(*cfg.Push); err != nil {
-			return Info{}, false, fmt.Errorf("%w: push: %w", ErrInvalidConfig, err)
-		}
 	}
 	for {
 		m.mu.Lock()
@@ -142,17 +146,56 @@ func (m *Manager) Put(ctx context.Context, topic, name string, cfg Config) (Info
 			if t, err = m.broker.Topic(ctx, topic); err != nil {
 				return Info{}, false, err
 			}
+			cfg, err := m.changed(topic, name, change, Config{}, false)
+			if err != nil {
+				return Info{}, false, err
+			}
 			return m.create(ctx, t, name, cfg)
 		}
 		// Not under mu: s may be busy for long (a redrive), and the calls
 		// of every other subscription need mu.
 		m.mu.Unlock()
-		info, created, err := m.update(ctx, s, cfg)
+		info, created, err := m.update(ctx, s, change)
 		if errors.Is(err, errDeleted) {
 			continue // deleted meanwhile, and gone from subs: make it anew
 		}
 		return info, created, err
 	}
+}
+
+// changed runs change and checks the settings it returns.
+func (m *Manager) changed(topic, name string, change ChangeFunc, cur Config, exists bool) (Config, error) {
+	cfg, err := change(cur, exists)
+	if err != nil {
+		return Config{}, err
+	}
+	return m.checkConfig(topic, name, cfg)
+}
+
+// checkConfig checks a subscription's settings and fills in the defaults.
+func (m *Manager) checkConfig(topic, name string, cfg Config) (Config, error) {
+	if err := cfg.CheckText(); err != nil {
+		return Config{}, err
+	}
+	cfg = cfg.withDefaults(topic, name)
+	if err := cfg.check(); err != nil {
+		return Config{}, err
+	}
+	if err := broker.CheckTopicName(cfg.DeadLetterTopic); err != nil {
+		return Config{}, fmt.Errorf("%w: deadLetterTopic: %w", ErrInvalidConfig, err)
+	}
+	if cfg.DeadLetterTopic == topic {
+		return Config{}, fmt.Errorf("%w: deadLetterTopic must not be the subscription's own topic", ErrInvalidConfig)
+	}
+	if cfg.Push != nil {
+		if m.checkPush == nil {
+			return Config{}, fmt.Errorf("%w: push delivery is not available here", ErrInvalidConfig)
+		}
+		if err := m.checkPush(*cfg.Push); err != nil {
+			return Config{}, fmt.Errorf("%w: push: %w", ErrInvalidConfig, err)
+		}
+	}
+	return cfg, nil
 }
 
 // errDeleted is what update finds when the subscription was deleted while
@@ -215,11 +258,15 @@ func (m *Manager) startOffsets(ctx context.Context, t broker.Topic, start string
 	return offs, nil
 }
 
-func (m *Manager) update(ctx context.Context, s *sub, cfg Config) (Info, bool, error) {
+func (m *Manager) update(ctx context.Context, s *sub, change ChangeFunc) (Info, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.deleted {
 		return Info{}, false, errDeleted
+	}
+	cfg, err := m.changed(s.topic, s.name, change, s.cfg.clone(), true)
+	if err != nil {
+		return Info{}, false, err
 	}
 	cfg.Start = s.cfg.Start
 	if cfg.Ordering != s.cfg.Ordering && s.pending() > 0 {
