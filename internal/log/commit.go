@@ -128,6 +128,11 @@ func (t *topic) stage(group []*appendReq) ([]*partition, error) {
 
 func (t *topic) checkWritable(req *appendReq) error {
 	for _, part := range req.parts {
+		if part.p.isClosed() {
+			// An UpdateTopic that failed closed the partitions it added
+			// after this append had picked one of them.
+			return fmt.Errorf("%w: topic %s has no partition %d (adding it failed)", storage.ErrUnknownPartition, t.name, part.p.id)
+		}
 		if part.p.failed != nil {
 			return fmt.Errorf("%w: topic %s partition %d: %w", storage.ErrUnavailable, t.name, part.p.id, part.p.failed)
 		}

@@ -170,6 +170,38 @@ func TestFaults_AFailedUpdateTopicLeavesNoNewPartition(t *testing.T) {
 	}
 }
 
+// An append that picks a partition UpdateTopic has just opened, while
+// the metadata write that would make it part of the topic fails, is
+// refused with ErrUnknownPartition once UpdateTopic closes the partition
+// again; the committer does not panic on the closed partition.
+func TestFaults_AnAppendToAPartitionAFailedUpdateTopicClosedIsRefused(t *testing.T) {
+	r := newRollFaultEnv(t, 1<<20, storage.TopicConfig{Partitions: 1})
+	appended := make(chan error, 1)
+	r.fault.arm(faultfs.OpRename, syscall.EIO, func(path string) bool {
+		if path != "/data/topics/t/topic.json.tmp" {
+			return false
+		}
+		// Partition 1 is open: an append picks it and waits for the
+		// committer, which waits for UpdateTopic to let go of the topic.
+		go func() {
+			_, err := appendOne(r.e, 1, "x")
+			appended <- err
+		}()
+		time.Sleep(100 * time.Millisecond)
+		return true
+	})
+	if err := r.e.UpdateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 2}); err == nil {
+		t.Fatal("update: want the injected error")
+	}
+	r.fault.disarm()
+	if err := <-appended; !errors.Is(err, storage.ErrUnknownPartition) {
+		t.Fatalf("append to the partition the failed update added: %v, want storage.ErrUnknownPartition", err)
+	}
+	if v := r.mustAppend(0, "a"); v != 0 {
+		t.Fatalf("append to partition 0 after the failed update: offset %d", v)
+	}
+}
+
 // Appends, reads of every third offset from the start, retention and
 // compaction all at once: run with -race. Every record a read returns must
 // be the one appended at its offset.

@@ -298,6 +298,13 @@ func (p *partition) offsets() (int64, int64, error) {
 	return p.segs[0].base, p.end, nil
 }
 
+// isClosed reports whether the partition's files are closed.
+func (p *partition) isClosed() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.closed
+}
+
 // closeFiles closes every segment (used on Close and failed opens).
 func (p *partition) closeFiles() error {
 	p.mu.Lock()
