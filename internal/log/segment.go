@@ -232,8 +232,10 @@ func (s *segment) release() {
 
 func (s *segment) closeFiles() error {
 	err := s.f.Close()
-	if s.file != nil {
-		err = errors.Join(err, s.file.off.Close(), s.file.tim.Close())
+	for _, fi := range []*fileIndex{s.file, s.pendingIndex} { // pendingIndex: a roll failed after writing it
+		if fi != nil {
+			err = errors.Join(err, fi.off.Close(), fi.tim.Close())
+		}
 	}
 	return err
 }
