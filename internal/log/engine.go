@@ -137,7 +137,7 @@ func (e *Engine) loadTopic(dir string) error {
 	}
 	t := newTopic(dir, info, &e.opts)
 	e.topics[info.Name] = t
-	if err := t.openPartitions(info.Config.Partitions); err != nil {
+	if err := t.openPartitions(info.Config.Partitions, false); err != nil {
 		return err
 	}
 	t.start()
@@ -260,7 +260,7 @@ func (e *Engine) createOnDisk(t *topic) error {
 	if err := e.opts.FS.MkdirAll(t.dir, 0o755); err != nil {
 		return err
 	}
-	if err := t.openPartitions(t.info.Config.Partitions); err != nil {
+	if err := t.openPartitions(t.info.Config.Partitions, true); err != nil {
 		return err
 	}
 	if err := e.opts.FS.SyncDir(t.dir); err != nil {
@@ -292,7 +292,7 @@ func (e *Engine) UpdateTopic(ctx context.Context, name string, cfg storage.Topic
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	n := len(t.partitions())
-	if err := t.openPartitions(cfg.Partitions); err != nil {
+	if err := t.openPartitions(cfg.Partitions, true); err != nil {
 		t.dropPartitionsFrom(n)
 		return unavailable(fmt.Sprintf("update topic %s", name), err)
 	}

@@ -192,3 +192,62 @@ func TestOpen_TopicWithRecordsButNoMetadataIsRefusedNotDeleted(t *testing.T) {
 		t.Fatalf("open with a garbled topic.json: %v", err)
 	}
 }
+
+// A partition that topic.json lists but whose directory or segment files
+// are gone lost its records to damage (a partition's files are durable
+// before the topic.json that lists it). Open refuses rather than start it
+// again at offset 0, which would give new events the offsets of lost
+// ones; herald check reports it and herald repair makes it empty.
+func TestOpen_PartitionWithoutSegmentsIsRefusedNotStartedAgain(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		damage func(fsys *faultfs.MemFS) error
+	}{
+		{"directory removed", func(fsys *faultfs.MemFS) error { return fsys.RemoveAll("/data/topics/t/1") }},
+		{"segment removed", func(fsys *faultfs.MemFS) error {
+			return fsys.Remove("/data/topics/t/1/00000000000000000000.log")
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fsys := faultfs.New()
+			opts := Options{FS: fsys, RetentionInterval: -1}
+			e, err := Open("/data", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 2}); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 3; i++ {
+				if _, err := appendOne(e, 1, "v"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.Close()
+			if err := c.damage(fsys); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Check("/data", CheckOptions{FS: fsys})
+			if err != nil || rep.OK() {
+				t.Fatalf("check: %v %v, want the missing partition reported", err, rep)
+			}
+			e, err = Open("/data", opts)
+			if err == nil {
+				_, end, _ := e.Offsets(context.Background(), "t", 1)
+				e.Close()
+				t.Fatalf("open started the damaged partition again (end offset %d); want it refused", end)
+			}
+			if !errors.Is(err, storage.ErrCorrupt) || !strings.Contains(err.Error(), "/data/topics/t/1") || !strings.Contains(err.Error(), "herald repair") {
+				t.Fatalf("open: %v; want storage.ErrCorrupt naming the partition and pointing to herald repair", err)
+			}
+			if _, err := Repair("/data", RepairOptions{FS: fsys}); err != nil {
+				t.Fatalf("repair: %v", err)
+			}
+			e, err = Open("/data", opts)
+			if err != nil {
+				t.Fatalf("open after repair: %v", err)
+			}
+			e.Close()
+		})
+	}
+}

@@ -44,13 +44,20 @@ type stagedBatch struct {
 	info batchInfo
 }
 
-// openPartition opens (creating if needed) a partition directory and
-// recovers it: sealed segments are checked through their indexes, the
-// active one is scanned and a torn tail cut.
-func openPartition(dir string, id int, opts *Options) (*partition, error) {
+// openPartition opens a partition directory and recovers it: sealed
+// segments are checked through their indexes, the active one is scanned
+// and a torn tail cut. With create, a partition being added to the topic,
+// it makes the directory and the first segment where there are none.
+// Without, a partition the topic's metadata lists, their absence is
+// damage: its files are durable before the metadata that lists it.
+func openPartition(dir string, id int, opts *Options, create bool) (*partition, error) {
 	p := &partition{id: id, dir: dir, opts: opts, notify: make(chan struct{})}
-	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("partition %d: %w", id, err)
+	if create {
+		if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("partition %d: %w", id, err)
+		}
+	} else if _, err := opts.FS.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: partition %d: directory %s is missing: its records are lost (%s)", storage.ErrCorrupt, id, dir, repairHint)
 	}
 	if err := p.removeUnfinishedCompactions(); err != nil {
 		return nil, err
@@ -58,6 +65,9 @@ func openPartition(dir string, id int, opts *Options) (*partition, error) {
 	bases, err := p.listSegments()
 	if err != nil {
 		return nil, err
+	}
+	if len(bases) == 0 && !create {
+		return nil, fmt.Errorf("%w: partition %d: directory %s holds no segment file: its records are lost (%s)", storage.ErrCorrupt, id, dir, repairHint)
 	}
 	if len(bases) == 0 {
 		s, err := createSegment(opts.FS, dir, 0)

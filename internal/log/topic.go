@@ -34,10 +34,11 @@ func newTopic(dir string, info storage.TopicInfo, opts *Options) *topic {
 		queue: make(chan *appendReq, 1024), stop: make(chan struct{}), stopped: make(chan struct{})}
 }
 
-// openPartitions opens partitions [len(parts), n).
-func (t *topic) openPartitions(n int) error {
+// openPartitions opens partitions [len(parts), n); with create, ones
+// being added to the topic (see openPartition).
+func (t *topic) openPartitions(n int, create bool) error {
 	for i := len(t.parts); i < n; i++ {
-		p, err := openPartition(filepath.Join(t.dir, strconv.Itoa(i)), i, t.opts)
+		p, err := openPartition(filepath.Join(t.dir, strconv.Itoa(i)), i, t.opts, create)
 		if err != nil {
 			return fmt.Errorf("topic %s: %w", t.name, err)
 		}
