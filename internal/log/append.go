@@ -125,7 +125,7 @@ func (e *Engine) Wait(topic string, partition int, end int64) (<-chan struct{}, 
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return nil, fmt.Errorf("partition %d: %w", p.id, storage.ErrClosed)
+		return nil, fmt.Errorf("partition %d: %w", p.id, p.gone)
 	}
 	if p.end > end {
 		ch := make(chan struct{})

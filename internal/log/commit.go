@@ -67,7 +67,7 @@ func (t *topic) drain() {
 	for {
 		select {
 		case req := <-t.queue:
-			req.err = fmt.Errorf("topic %s: %w", t.name, storage.ErrClosed)
+			req.err = fmt.Errorf("topic %s: %w", t.name, t.gone)
 			close(req.done)
 		default:
 			return
@@ -228,7 +228,7 @@ func (t *topic) submit(ctx context.Context, req *appendReq) error {
 	select {
 	case t.queue <- req:
 	case <-t.stop:
-		return fmt.Errorf("topic %s: %w", t.name, storage.ErrClosed)
+		return fmt.Errorf("topic %s: %w", t.name, t.gone)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -242,7 +242,7 @@ func (t *topic) submit(ctx context.Context, req *appendReq) error {
 		case <-req.done:
 			return req.err
 		default:
-			return fmt.Errorf("topic %s: %w", t.name, storage.ErrClosed)
+			return fmt.Errorf("topic %s: %w", t.name, t.gone)
 		}
 	}
 }

@@ -324,7 +324,7 @@ func (e *Engine) DeleteTopic(ctx context.Context, name string) error {
 	e.mu.Lock()
 	delete(e.topics, name)
 	e.mu.Unlock()
-	if err := t.close(); err != nil {
+	if err := t.closeAs(fmt.Errorf("%w: %q was deleted", storage.ErrUnknownTopic, name)); err != nil {
 		e.opts.Logger.Warn("closing deleted topic", "topic", name, "err", err)
 	}
 	if err := e.opts.FS.RemoveAll(grave); err != nil {
@@ -425,6 +425,6 @@ func (t *topic) dropPartitionsFrom(n int) {
 	t.parts = t.parts[:n:n]
 	t.mu.Unlock()
 	for _, p := range extra {
-		p.closeFiles()
+		p.closeFiles(fmt.Errorf("%w: topic %s has no partition %d (adding it failed)", storage.ErrUnknownPartition, t.name, p.id))
 	}
 }

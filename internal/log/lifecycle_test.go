@@ -77,30 +77,59 @@ func appendTo(e *Engine, topic string) (int64, error) {
 	return bases[0], nil
 }
 
-func TestRead_OfAPartitionClosedUnderItIsErrClosed(t *testing.T) {
+// A read, wait or append that picked a topic's partition just before the
+// topic was deleted answers storage.ErrUnknownTopic, as one a moment
+// later does: storage.ErrClosed says the engine was closed, and callers
+// take it for that (the embedded client reports itself closed). Once the
+// engine is closed, they answer storage.ErrClosed.
+func TestDeleteTopic_ReadsAndAppendsCaughtInItAnswerUnknownTopic(t *testing.T) {
 	e, err := Open(t.TempDir(), Options{RetentionInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
 	ctx := context.Background()
-	e.CreateTopic(ctx, "t", storage.TopicConfig{Partitions: 1})
-	appendTo(e, "t")
-	p, err := e.partition("t", 0)
-	if err != nil {
-		t.Fatal(err)
+	// caught picks topic name's partition 0 and encodes an append to it,
+	// and returns what reading, time lookup and appending then answer.
+	caught := func(name string) func() map[string]error {
+		if err := e.CreateTopic(ctx, name, storage.TopicConfig{Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := appendTo(e, name); err != nil {
+			t.Fatal(err)
+		}
+		tp, err := e.topic(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := tp.parts[0]
+		req, err := tp.encode([]storage.PartitionRecords{{Partition: 0, Records: []storage.Record{rec("k", "v")}}}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return func() map[string]error {
+			_, rerr := p.read(0, 10, 1<<20)
+			_, _, oerr := p.offsets()
+			_, terr := p.offsetForTime(0)
+			return map[string]error{"read": rerr, "offsets": oerr, "time lookup": terr, "append": tp.submit(ctx, req)}
+		}
 	}
+	inDeleted, inClosed := caught("t"), caught("u")
 	if err := e.DeleteTopic(ctx, "t"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.read(0, 10, 1<<20); !errors.Is(err, storage.ErrClosed) {
-		t.Fatalf("read: %v", err)
+	for what, err := range inDeleted() {
+		if !errors.Is(err, storage.ErrUnknownTopic) || errors.Is(err, storage.ErrClosed) {
+			t.Errorf("%s caught in the topic's deletion: %v; want storage.ErrUnknownTopic", what, err)
+		}
 	}
-	if _, _, err := p.offsets(); !errors.Is(err, storage.ErrClosed) {
-		t.Fatalf("offsets: %v", err)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := p.offsetForTime(0); !errors.Is(err, storage.ErrClosed) {
-		t.Fatalf("offsetForTime: %v", err)
+	for what, err := range inClosed() {
+		if !errors.Is(err, storage.ErrClosed) || errors.Is(err, storage.ErrUnknownTopic) {
+			t.Errorf("%s caught in Close: %v; want storage.ErrClosed", what, err)
+		}
 	}
 }
 

@@ -22,6 +22,7 @@ type partition struct {
 
 	mu     sync.RWMutex  // guards segs, end, notify and closed: the readable state
 	closed bool          // files closed: the topic was deleted or the engine closed
+	gone   error         // once closed, what reads answer: storage.ErrClosed, or ErrUnknownTopic after a deletion
 	segs   []*segment    // oldest first; the last is active
 	end    int64         // offset after the last readable record
 	notify chan struct{} // closed and replaced when end moves
@@ -78,7 +79,7 @@ func openPartition(dir string, id int, opts *Options, create bool) (*partition, 
 		return p, nil
 	}
 	if err := p.openSegments(bases); err != nil {
-		p.closeFiles()
+		p.closeFiles(storage.ErrClosed)
 		return nil, err
 	}
 	return p, nil
@@ -270,7 +271,7 @@ func (p *partition) snapshotFromStart() ([]segView, int64, error) {
 
 func (p *partition) snapshotLocked(offset int64, fromStart bool) ([]segView, int64, error) {
 	if p.closed {
-		return nil, 0, fmt.Errorf("partition %d: %w", p.id, storage.ErrClosed)
+		return nil, 0, fmt.Errorf("partition %d: %w", p.id, p.gone)
 	}
 	start := p.segs[0].base
 	if fromStart {
@@ -303,7 +304,7 @@ func (p *partition) offsets() (int64, int64, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return 0, 0, fmt.Errorf("partition %d: %w", p.id, storage.ErrClosed)
+		return 0, 0, fmt.Errorf("partition %d: %w", p.id, p.gone)
 	}
 	return p.segs[0].base, p.end, nil
 }
@@ -315,14 +316,15 @@ func (p *partition) isClosed() bool {
 	return p.closed
 }
 
-// closeFiles closes every segment (used on Close and failed opens).
-func (p *partition) closeFiles() error {
+// closeFiles closes every segment (used on Close and failed opens); gone
+// is what reads answer from then on.
+func (p *partition) closeFiles(gone error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil
 	}
-	p.closed = true
+	p.closed, p.gone = true, gone
 	close(p.notify) // wake long polls: this partition will not grow
 	p.notify = make(chan struct{})
 	var errs []error

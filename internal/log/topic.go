@@ -21,7 +21,8 @@ type topic struct {
 	mu    sync.RWMutex // guards info and parts (they change on UpdateTopic)
 	info  storage.TopicInfo
 	parts []*partition
-	down  bool // set by close, under wmu: the partitions' files are gone
+	down  bool  // set by close, under wmu: the partitions' files are gone
+	gone  error // what appends answer once stop is closed: storage.ErrClosed, or ErrUnknownTopic after a deletion
 
 	queue   chan *appendReq
 	stop    chan struct{} // closed by close: the committer drains and exits
@@ -30,7 +31,7 @@ type topic struct {
 }
 
 func newTopic(dir string, info storage.TopicInfo, opts *Options) *topic {
-	return &topic{name: info.Name, dir: dir, opts: opts, info: info,
+	return &topic{name: info.Name, dir: dir, opts: opts, info: info, gone: storage.ErrClosed,
 		queue: make(chan *appendReq, 1024), stop: make(chan struct{}), stopped: make(chan struct{})}
 }
 
@@ -215,7 +216,11 @@ func (p *partition) removeSegments(doomed []*segment) error {
 
 // close stops the committer, makes everything written durable, and closes
 // the files.
-func (t *topic) close() error {
+func (t *topic) close() error { return t.closeAs(storage.ErrClosed) }
+
+// closeAs is close after which appends and reads answer gone.
+func (t *topic) closeAs(gone error) error {
+	t.gone = gone // before stop closes: whoever sees it closed sees this
 	close(t.stop)
 	t.wg.Wait()
 	t.wmu.Lock()
@@ -226,7 +231,7 @@ func (t *topic) close() error {
 		if p.failed == nil && t.opts.Sync != SyncAlways {
 			errs = append(errs, p.active().f.Sync())
 		}
-		errs = append(errs, p.closeFiles())
+		errs = append(errs, p.closeFiles(gone))
 	}
 	return errors.Join(errs...)
 }
