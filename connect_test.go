@@ -103,6 +103,29 @@ func TestConnect_TLSAndTokenAuth(t *testing.T) {
 	}
 }
 
+// A server that takes only requests with a token refuses Connect with an
+// error that says how to give one, or that the one given is not accepted.
+func TestConnect_ARefusedTokenSaysHowToGiveOne(t *testing.T) {
+	ts := testserver.StartWith(t, t.TempDir(), testserver.Options{Tokens: []string{"s3cret"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		name string
+		opts []herald.ConnectOption
+		want string
+	}{
+		{"no token", nil, "give one with herald.WithToken"},
+		{"a wrong token", []herald.ConnectOption{herald.WithToken("guess")}, "does not accept the token given with herald.WithToken"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := herald.Connect(ctx, ts.Addr, tc.opts...)
+			if connect.CodeOf(err) != connect.CodeUnauthenticated || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("connect: %v, want unauthenticated saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestConnect_RefusesAnUnreachableServerAndABadAddress(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -106,13 +106,25 @@ func Connect(ctx context.Context, addr string, opts ...ConnectOption) (*Client, 
 	resp, err := r.svc.ListTopics(ctx, connect.NewRequest(&heraldv1.ListTopicsRequest{}))
 	if err != nil {
 		t.CloseIdleConnections()
-		return nil, fmt.Errorf("herald: connect to %s: %w", base, rpc.FromConnect(err))
+		return nil, fmt.Errorf("herald: connect to %s: %w%s", base, rpc.FromConnect(err), tokenHint(err, c.token))
 	}
 	r.maxEvent = rpc.MaxEventBytes(resp.Header())
 	if r.maxEvent == 0 {
 		r.maxEvent = defaultMaxEventBytes
 	}
 	return newClient(r, c.clientConfig), nil
+}
+
+// tokenHint says how to fix a Connect that the server refused for its
+// token; "" for any other error.
+func tokenHint(err error, token string) string {
+	switch {
+	case connect.CodeOf(err) != connect.CodeUnauthenticated:
+		return ""
+	case token == "":
+		return " (the server takes only requests with one of its API tokens: give one with herald.WithToken)"
+	}
+	return " (the server does not accept the token given with herald.WithToken)"
 }
 
 // baseURL makes a URL of addr, refusing a scheme that does not match tls.
