@@ -436,6 +436,43 @@ func TestRun_EventsOfOtherTypesOnItsTopicsAreLeftAlone(t *testing.T) {
 	}
 }
 
+// Topics that exist already, such as the orders topic of the README's
+// first steps on a server, keep their partitions: the flow neither grows
+// nor (failing) shrinks them.
+func TestRun_LeavesTheTopicsItFindsAsTheyAre(t *testing.T) {
+	dir := t.TempDir()
+	c, err := herald.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{TopicOrders: 8, TopicPayments: 2}
+	for topic, n := range want {
+		if _, _, err := c.PutTopic(context.Background(), topic, herald.TopicSpec{Partitions: &n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"-data", dir}, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
+	}
+	if c, err = herald.Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for topic, n := range want {
+		got, err := c.Topic(context.Background(), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Partitions != n {
+			t.Errorf("topic %s has %d partitions after the run, want the %d it had", topic, got.Partitions, n)
+		}
+	}
+}
+
 func TestRun_WithoutDataUsesATemporaryDirectoryAndRemovesIt(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -79,12 +80,17 @@ func (s *Shop) service(name string) (service, error) {
 	return nil, fmt.Errorf("unknown service %q (the services are %v)", name, serviceNames)
 }
 
-// Setup creates the topics and every service's subscriptions. It is safe
-// to run again: what exists keeps its events and positions.
+// Setup creates the topics that do not exist and every service's
+// subscriptions. It is safe to run again: what exists keeps its events and
+// positions, and a topic that exists keeps its partitions.
 func (s *Shop) Setup(ctx context.Context) error {
 	partitions := 4
 	for _, t := range topics {
-		if _, _, err := s.c.PutTopic(ctx, t, herald.TopicSpec{Partitions: &partitions}); err != nil {
+		_, err := s.c.Topic(ctx, t)
+		if errors.Is(err, herald.ErrTopicNotFound) {
+			_, _, err = s.c.PutTopic(ctx, t, herald.TopicSpec{Partitions: &partitions})
+		}
+		if err != nil {
 			return fmt.Errorf("topic %s: %w", t, err)
 		}
 	}
