@@ -228,7 +228,9 @@ func (c *Client) Close() error {
 type SubscriptionInfo = subscription.Info
 
 // PutSubscription creates a subscription on a topic, or changes its
-// settings (its position stays), and reports whether it created it.
+// settings (its position stays), and reports whether it created it. It
+// sets every setting: a zero field takes its default, also on an existing
+// subscription. Start counts only when it creates one (move one with Seek).
 func (c *Client) PutSubscription(ctx context.Context, topic, name string, cfg SubscriptionConfig) (bool, error) {
 	if err := c.alive(ctx); err != nil {
 		return false, err
