@@ -212,17 +212,19 @@ func TestClient_NamesAndIDsThatAreNotUTF8AreAnsweredAsEmbedded(t *testing.T) {
 			_, err = c.PutSubscription(ctx, "orders", "s"+fmt.Sprint(i), cfg)
 			want(fmt.Sprintf("put subscription %+v", cfg), err, herald.ErrInvalidSubscription)
 		}
-		for _, names := range [][2]string{{bad, "billing"}, {"orders", bad}} {
-			topic, name := names[0], names[1]
-			_, err = c.Subscription(ctx, topic, name)
-			want("subscription", err, herald.ErrSubscriptionNotFound)
-			want("delete subscription", c.DeleteSubscription(ctx, topic, name), herald.ErrSubscriptionNotFound)
-			_, err = c.Seek(ctx, topic, name, herald.SeekPosition{Start: "latest"})
-			want("seek", err, herald.ErrSubscriptionNotFound)
-			_, err = c.Pull(ctx, topic, name, 1, 0)
-			want("pull", err, herald.ErrSubscriptionNotFound)
-			_, err = c.Ack(ctx, topic, name, "x")
-			want("ack", err, herald.ErrSubscriptionNotFound)
+		for _, tc := range []struct {
+			topic, name string
+			err         error
+		}{{bad, "billing", herald.ErrTopicNotFound}, {"orders", bad, herald.ErrSubscriptionNotFound}} {
+			_, err = c.Subscription(ctx, tc.topic, tc.name)
+			want("subscription", err, tc.err)
+			want("delete subscription", c.DeleteSubscription(ctx, tc.topic, tc.name), tc.err)
+			_, err = c.Seek(ctx, tc.topic, tc.name, herald.SeekPosition{Start: "latest"})
+			want("seek", err, tc.err)
+			_, err = c.Pull(ctx, tc.topic, tc.name, 1, 0)
+			want("pull", err, tc.err)
+			_, err = c.Ack(ctx, tc.topic, tc.name, "x")
+			want("ack", err, tc.err)
 		}
 		_, err = c.Seek(ctx, "orders", "billing", herald.SeekPosition{Start: bad})
 		want("seek to a start that is not UTF-8", err, herald.ErrInvalidSubscription)

@@ -344,6 +344,28 @@ func TestClient_PullAckNackRejectExtend(t *testing.T) {
 	})
 }
 
+// A subscription call on a topic that does not exist says so, as the HTTP
+// API does, rather than only that the subscription does not exist: a
+// misspelt topic is found at once.
+func TestClient_ASubscriptionOfATopicThatDoesNotExistIsErrTopicNotFound(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		calls := map[string]error{}
+		_, calls["subscription"] = c.Subscription(ctx, "ordres", "billing")
+		calls["delete"] = c.DeleteSubscription(ctx, "ordres", "billing")
+		_, calls["pull"] = c.Pull(ctx, "ordres", "billing", 1, 0)
+		_, calls["ack"] = c.Ack(ctx, "ordres", "billing", "x")
+		_, calls["nack"] = c.Nack(ctx, "ordres", "billing", []string{"x"}, 0, "no")
+		_, calls["extend"] = c.Extend(ctx, "ordres", "billing", []string{"x"}, time.Second)
+		_, calls["seek"] = c.Seek(ctx, "ordres", "billing", herald.SeekPosition{Start: "latest"})
+		for name, err := range calls {
+			if !errors.Is(err, herald.ErrTopicNotFound) || errors.Is(err, herald.ErrSubscriptionNotFound) {
+				t.Errorf("%s on a topic that does not exist: %v, want ErrTopicNotFound", name, err)
+			}
+		}
+	})
+}
+
 func TestRouter_RunFailsAtOnceOnAMissingSubscription(t *testing.T) {
 	forEachClient(t, func(t *testing.T, c *herald.Client) {
 		r := herald.NewRouter(c, herald.RouterOptions{})

@@ -200,12 +200,16 @@ func lookupTopic(name string) error {
 }
 
 // lookupSubscription is the error of looking up a subscription when its
-// name or its topic's is not UTF-8; nil when both are.
+// name or its topic's is not UTF-8 (the topic's error first, as for a
+// topic that does not exist); nil when both are.
 func lookupSubscription(topic, name string) error {
-	if utf8.ValidString(topic) && utf8.ValidString(name) {
-		return nil
+	switch {
+	case !utf8.ValidString(topic):
+		return lookupTopic(topic)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: %s on topic %s", subscription.ErrNotFound, name, topic)
 	}
-	return fmt.Errorf("%w: %s on topic %s", subscription.ErrNotFound, name, topic)
+	return nil
 }
 
 func (r *remote) registerSchema(ctx context.Context, subject string, text []byte) (int, error) {

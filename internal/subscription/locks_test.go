@@ -33,7 +33,7 @@ func TestManager_ACallWaitingForABusySubscriptionHoldsUpNoOther(t *testing.T) {
 			v.sub("orders", "busy", Config{})
 			v.sub("orders", "other", Config{})
 			v.publish("orders", "k")
-			busy, err := v.m.get("orders", "busy")
+			busy, err := v.m.get(context.Background(), "orders", "busy")
 			if err != nil {
 				t.Fatal(err)
 			}

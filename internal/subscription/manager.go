@@ -322,12 +322,16 @@ func (m *Manager) install(topic, name string, rec configRecord) *sub {
 	return s
 }
 
-// get returns a live subscription.
-func (m *Manager) get(topic, name string) (*sub, error) {
+// get returns a live subscription. One that does not exist is
+// ErrNotFound, or the topic's error when the topic does not exist either.
+func (m *Manager) get(ctx context.Context, topic, name string) (*sub, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	s, ok := m.subs[subKey(topic, name)]
+	m.mu.Unlock()
 	if !ok {
+		if _, err := m.broker.Topic(ctx, topic); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: %s on topic %s", ErrNotFound, name, topic)
 	}
 	return s, nil
@@ -335,7 +339,7 @@ func (m *Manager) get(topic, name string) (*sub, error) {
 
 // Get describes a subscription with its per-partition state.
 func (m *Manager) Get(ctx context.Context, topic, name string) (Info, error) {
-	s, err := m.get(topic, name)
+	s, err := m.get(ctx, topic, name)
 	if err != nil {
 		return Info{}, err
 	}
@@ -394,7 +398,7 @@ func (m *Manager) List(ctx context.Context, topic string) ([]Info, error) {
 func (m *Manager) Delete(ctx context.Context, topic, name string) error {
 	// s is looked up, then waited for without mu: s may be busy for long
 	// (a redrive), and the calls of every other subscription need mu.
-	s, err := m.get(topic, name)
+	s, err := m.get(ctx, topic, name)
 	if err != nil {
 		return err
 	}
@@ -551,7 +555,7 @@ func (m *Manager) PullRemote(ctx context.Context, topic, name string, max int, w
 }
 
 func (m *Manager) pull(ctx context.Context, topic, name string, max int, wait time.Duration, durable bool) ([]Delivery, error) {
-	s, err := m.get(topic, name)
+	s, err := m.get(ctx, topic, name)
 	if err != nil {
 		return nil, err
 	}
@@ -674,13 +678,13 @@ func (m *Manager) waitData(topic string, p int, end int64) (<-chan struct{}, err
 
 // Ack acknowledges deliveries; it returns once the acks are durable.
 func (m *Manager) Ack(ctx context.Context, topic, name string, ackIDs []string) (AckResult, error) {
-	return m.withSub(topic, name, func(s *sub) (AckResult, *pendingWrite, error) { return s.ack(ctx, ackIDs) })
+	return m.withSub(ctx, topic, name, func(s *sub) (AckResult, *pendingWrite, error) { return s.ack(ctx, ackIDs) })
 }
 
 // Nack gives deliveries back: redelivered after delay (0: the backoff), or
 // dead-lettered when out of attempts.
 func (m *Manager) Nack(ctx context.Context, topic, name string, ackIDs []string, delay time.Duration, reason string) (AckResult, error) {
-	return m.withSub(topic, name, func(s *sub) (AckResult, *pendingWrite, error) {
+	return m.withSub(ctx, topic, name, func(s *sub) (AckResult, *pendingWrite, error) {
 		return s.nack(ctx, ackIDs, delay, reason)
 	})
 }
@@ -688,7 +692,7 @@ func (m *Manager) Nack(ctx context.Context, topic, name string, ackIDs []string,
 // Reject dead-letters deliveries at once, whatever their attempts: for
 // events that can never succeed (a handler's permanent error).
 func (m *Manager) Reject(ctx context.Context, topic, name string, ackIDs []string, reason string) (AckResult, error) {
-	return m.withSub(topic, name, func(s *sub) (AckResult, *pendingWrite, error) {
+	return m.withSub(ctx, topic, name, func(s *sub) (AckResult, *pendingWrite, error) {
 		return s.reject(ctx, ackIDs, reason)
 	})
 }
@@ -697,12 +701,12 @@ func (m *Manager) Reject(ctx context.Context, topic, name string, ackIDs []strin
 // not counted as an attempt (for a consumer that took them ahead and
 // stopped before it started them).
 func (m *Manager) Release(ctx context.Context, topic, name string, ackIDs []string) (AckResult, error) {
-	return m.withSub(topic, name, func(s *sub) (AckResult, *pendingWrite, error) { return s.release(ctx, ackIDs) })
+	return m.withSub(ctx, topic, name, func(s *sub) (AckResult, *pendingWrite, error) { return s.release(ctx, ackIDs) })
 }
 
 // Extend gives leased deliveries more time (0: the ack timeout).
 func (m *Manager) Extend(ctx context.Context, topic, name string, ackIDs []string, d time.Duration) (AckResult, error) {
-	return m.withSub(topic, name, func(s *sub) (AckResult, *pendingWrite, error) {
+	return m.withSub(ctx, topic, name, func(s *sub) (AckResult, *pendingWrite, error) {
 		if err := s.expire(ctx, m.now()); err != nil { // a lease past its deadline is over, not extended
 			return AckResult{}, nil, err
 		}
@@ -712,8 +716,8 @@ func (m *Manager) Extend(ctx context.Context, topic, name string, ackIDs []strin
 
 // withSub runs fn under the subscription's lock, then waits for the state
 // it queued to be durable before answering.
-func (m *Manager) withSub(topic, name string, fn func(*sub) (AckResult, *pendingWrite, error)) (AckResult, error) {
-	s, err := m.get(topic, name)
+func (m *Manager) withSub(ctx context.Context, topic, name string, fn func(*sub) (AckResult, *pendingWrite, error)) (AckResult, error) {
+	s, err := m.get(ctx, topic, name)
 	if err != nil {
 		return AckResult{}, err
 	}

@@ -97,7 +97,7 @@ func redriveP(dp int) int { return -dp - 1 }
 // fewer once they hold maxListBytes of data (at least one): partition by
 // partition of the dead-letter topic, in offset order within each.
 func (m *Manager) DeadLetters(ctx context.Context, topic, name string, limit int) ([]DeadLetter, error) {
-	s, err := m.get(topic, name)
+	s, err := m.get(ctx, topic, name)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +215,7 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	if !req.All && len(req.IDs) == 0 {
 		return RedriveResult{}, fmt.Errorf("%w: redrive needs \"all\" or a list of event ids", ErrInvalidConfig)
 	}
-	s, err := m.get(topic, name)
+	s, err := m.get(ctx, topic, name)
 	if err != nil {
 		return RedriveResult{}, err
 	}
@@ -376,7 +376,7 @@ func originalID(dl *event.Event) string {
 
 // Audit lists who redrove this subscription's dead letters, oldest first.
 func (m *Manager) Audit(ctx context.Context, topic, name string) ([]AuditRecord, error) {
-	s, err := m.get(topic, name)
+	s, err := m.get(ctx, topic, name)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,7 @@ type Position struct {
 // flight is dropped: leases handed out before become stale, retries and
 // out-of-order acks are forgotten.
 func (m *Manager) Seek(ctx context.Context, topic, name string, pos Position) (Info, error) {
-	s, err := m.get(topic, name)
+	s, err := m.get(ctx, topic, name)
 	if err != nil {
 		return Info{}, err
 	}

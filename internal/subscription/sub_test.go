@@ -550,7 +550,7 @@ func TestRedrive_ResolvedMarkDoesNotOutliveItsDeadLetter(t *testing.T) {
 // the dead-letter topic when it next redrives, not only on start.
 func TestRedrive_ForgetsResolvedMarksOfDeadLettersGoneWhileRunning(t *testing.T) {
 	v := resolvedDeadLetterEnv(t)
-	s, _ := v.m.get("orders", "billing")
+	s, _ := v.m.get(context.Background(), "orders", "billing")
 	marks := func() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.resolved) }
 	if marks() != 1 {
 		t.Fatalf("%d resolved marks after the ack of a redriven event, want 1", marks())
@@ -566,7 +566,7 @@ func TestRedrive_ForgetsResolvedMarksOfDeadLettersGoneWhileRunning(t *testing.T)
 		t.Fatalf("%d resolved marks kept for a dead letter that is gone", marks())
 	}
 	v.restart() // the mark's record is gone too: nothing to forget on start
-	s, _ = v.m.get("orders", "billing")
+	s, _ = v.m.get(context.Background(), "orders", "billing")
 	if marks() != 0 {
 		t.Fatalf("%d resolved marks after a restart", marks())
 	}
@@ -943,7 +943,7 @@ func TestManager_DeleteTopicAndSubscriptionsRemovesOrphans(t *testing.T) {
 	if err := v.m.DeleteTopicAndSubscriptions(v.ctx, "orders"); !errors.Is(err, broker.ErrTopicNotFound) {
 		t.Fatalf("delete of the topic already gone: %v, want ErrTopicNotFound", err)
 	}
-	if _, err := v.m.Get(v.ctx, "orders", "s"); !errors.Is(err, ErrNotFound) {
+	if _, err := v.m.Get(v.ctx, "orders", "s"); !errors.Is(err, broker.ErrTopicNotFound) { // an orphan would be found
 		t.Fatalf("the subscription outlived its topic: %v", err)
 	}
 	v.topic("orders", 1)
@@ -964,7 +964,7 @@ func TestCursor_EventsHandledBehindAHeldHeadLeaveNoScanBehind(t *testing.T) {
 	v.sub("orders", "s", Config{})
 	v.publishHeld("orders")
 	v.behindTheHead(func(ds []Delivery) { v.ack("orders", "s", ds...) })
-	s, _ := v.m.get("orders", "s")
+	s, _ := v.m.get(context.Background(), "orders", "s")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.parts[0]

@@ -1,6 +1,7 @@
 package subscription
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -158,7 +159,7 @@ func TestCursor_EventsHandledBehindAHeldHeadLeaveFewDoneSets(t *testing.T) {
 			v.ack("orders", "s", d) // one call each: one done set each
 		}
 	})
-	s, _ := v.m.get("orders", "s")
+	s, _ := v.m.get(context.Background(), "orders", "s")
 	s.mu.Lock()
 	sets := len(s.parts[0].doneSets)
 	var pending []int64 // the unacked ones and what waits behind them by key
@@ -177,7 +178,7 @@ func TestCursor_EventsHandledBehindAHeldHeadLeaveFewDoneSets(t *testing.T) {
 	}
 
 	v.restart()
-	s, _ = v.m.get("orders", "s")
+	s, _ = v.m.get(context.Background(), "orders", "s")
 	s.mu.Lock()
 	runs := len(s.parts[0].restoredRuns)
 	s.mu.Unlock()
