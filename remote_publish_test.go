@@ -432,3 +432,21 @@ func TestRemotePublish_ADeadlineAtTheAnswerLeavesNoBrokenStream(t *testing.T) {
 		}
 	}
 }
+
+// A call whose request is on its way when the client closes fails with
+// ErrClientClosed, as an embedded client's does, not with a cancellation
+// its caller did not ask for.
+func TestRemotePublish_ACallInFlightWhenTheClientClosesIsErrClientClosed(t *testing.T) {
+	ts := testserver.Start(t, t.TempDir())
+	for i := range 20 {
+		c := ts.Connect(t)
+		g, out := holdFirst(t, c, "orders", herald.MustNewEvent("order.placed", nil))
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		g.release()
+		if o := <-out; !errors.Is(o.err, herald.ErrClientClosed) {
+			t.Fatalf("round %d: a call in flight when the client closed: %v, %v; want ErrClientClosed", i, o.res, o.err)
+		}
+	}
+}

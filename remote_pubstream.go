@@ -62,7 +62,8 @@ type publishAnswer struct {
 }
 
 // request sends one PublishRequest and waits for its answer; the error is
-// the connect error, or ctx's. A request refused by a server shutting
+// the connect error, ctx's, or ErrClientClosed when the client closed
+// while it was on its way. A request refused by a server shutting
 // down was not stored (it ends streams only between requests), so it goes
 // once more, on a new stream.
 func (p *publishStreams) request(ctx context.Context, req *heraldv1.PublishRequest) (*heraldv1.PublishResponse, error) {
@@ -82,6 +83,9 @@ func (p *publishStreams) request(ctx context.Context, req *heraldv1.PublishReque
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if connect.CodeOf(err) == connect.CodeCanceled && p.isClosed() {
+			return nil, ErrClientClosed // the close cancelled the stream (stored or not)
 		}
 		if !again || !rpc.IsServerClosing(err) {
 			return nil, err
@@ -189,6 +193,13 @@ func (p *publishStreams) give(st *publishStream) {
 	delete(p.open, st)
 	p.mu.Unlock()
 	st.close()
+}
+
+// isClosed reports whether the client closed the pool.
+func (p *publishStreams) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
 }
 
 // end closes a stream that will not be used again.
