@@ -53,6 +53,7 @@ type errorKind struct {
 //     the topic's error.
 var errorKinds = []errorKind{
 	{"invalid_event", connect.CodeInvalidArgument, []error{broker.ErrInvalidEvent}},
+	{"malformed_request", connect.CodeInvalidArgument, []error{errMalformed}},
 	{"forbidden", connect.CodePermissionDenied, []error{auth.ErrForbidden}},
 	{"limit_reached", connect.CodeResourceExhausted, []error{broker.ErrTooManyTopics, subscription.ErrTooMany}},
 	{"schema_violation", connect.CodeInvalidArgument, []error{schema.ErrViolation}},
@@ -109,6 +110,10 @@ func toConnect(err error) error {
 	addSchemaDetail(ce, err)
 	return ce
 }
+
+// errMalformed is a message a call does not take where it came, such as
+// a Subscribe stream's messages out of the protocol's order.
+var errMalformed = errors.New("malformed request")
 
 func invalidEvent(i int, id string, err error) error {
 	return fmt.Errorf("%w: event %d (id %q): %w", broker.ErrInvalidEvent, i, id, err)

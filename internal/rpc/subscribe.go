@@ -44,7 +44,7 @@ func (s *Service) Subscribe(ctx context.Context, stream *connect.BidiStream[hera
 	}
 	start := first.GetStart()
 	if start == nil {
-		return connect.NewError(connect.CodeInvalidArgument, errors.New("the first message of Subscribe must be start"))
+		return toConnect(fmt.Errorf("%w: the first message of Subscribe must be start", errMalformed))
 	}
 	if _, err := m.Get(ctx, start.GetTopic(), start.GetSubscription()); err != nil {
 		return toConnect(err)
@@ -202,7 +202,7 @@ func (ss *subscribeStream) receive(stream *connect.BidiStream[heraldv1.Subscribe
 		switch k := msg.GetKind().(type) {
 		case *heraldv1.SubscribeRequest_Flow:
 			if k.Flow <= 0 {
-				ss.cancel(connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("flow must be positive, got %d", k.Flow)))
+				ss.cancel(toConnect(fmt.Errorf("%w: flow must be positive, got %d", errMalformed, k.Flow)))
 				return
 			}
 			ss.credit.add(int64(k.Flow))
@@ -214,7 +214,7 @@ func (ss *subscribeStream) receive(stream *connect.BidiStream[heraldv1.Subscribe
 				signal(ss.settledMore)
 			}
 		default:
-			ss.cancel(connect.NewError(connect.CodeInvalidArgument, errors.New("after start, Subscribe takes only flow and settle")))
+			ss.cancel(toConnect(fmt.Errorf("%w: after start, Subscribe takes only flow and settle", errMalformed)))
 			return
 		}
 	}
