@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -51,17 +52,11 @@ func tooLarge(reason string) error {
 
 // receiveError is the error PublishStream ends with when receiving a
 // request failed: a request over the read limit (connect's
-// RESOURCE_EXHAUSTED) or of too many events (serverCodec) is a batch too
-// large; any other error is the client's stream breaking, reported as
-// connect reports it.
+// RESOURCE_EXHAUSTED) is a batch too large; any other error is the
+// client's stream breaking, reported as connect reports it.
 func receiveError(err error) error {
-	ce := new(connect.Error)
-	switch {
-	case !errors.As(err, &ce):
-	case ce.Code() == connect.CodeResourceExhausted:
+	if ce := new(connect.Error); errors.As(err, &ce) && ce.Code() == connect.CodeResourceExhausted {
 		return tooLarge(ce.Message())
-	case errors.Is(err, broker.ErrBatchTooLarge): // serverCodec's refusal
-		return toConnect(ce.Unwrap())
 	}
 	return err
 }
@@ -134,13 +129,15 @@ func MaxEventBytes(h http.Header) int {
 	return n
 }
 
-// serverCodec is protobuf's binary codec, except that it refuses a
-// PublishRequest of more events than the broker takes in one publish
-// before decoding it: an event that takes two bytes on the wire takes a
-// hundred and more in memory, so a request within the read limit could
-// otherwise cost gigabytes. The refusal wraps broker.ErrBatchTooLarge;
-// a stream reports it as batch_too_large (receiveError), a unary Publish
-// as connect's INVALID_ARGUMENT naming it.
+// serverCodec is protobuf's binary codec, except that it does not decode
+// the events of a PublishRequest of more events than the broker takes in
+// one publish: an event that takes two bytes on the wire takes a hundred
+// and more in memory, so a request within the read limit could otherwise
+// cost gigabytes. It decodes the rest of such a request (its topic, which
+// authorization checks) and leaves the count of its events in the
+// unknown fields, under tooManyField, for the handler to refuse it as
+// batch_too_large (tooManyEvents): connect would report an error of the
+// codec itself without a Herald code.
 type serverCodec struct {
 	ProtoCodec
 	maxEvents int
@@ -153,16 +150,74 @@ func (c serverCodec) Unmarshal(b []byte, v any) error {
 	}
 	if _, ok := m.(*heraldv1.PublishRequest); ok {
 		if n := publishEvents(b); n > c.maxEvents {
-			return fmt.Errorf("%w: %d events, the limit is %d", broker.ErrBatchTooLarge, n, c.maxEvents)
+			return unmarshalWithoutEvents(b, m, n)
 		}
 	}
 	return proto.Unmarshal(b, m)
 }
 
+// tooManyField is the field number under which serverCodec leaves the
+// count of events it did not decode: the largest there is, which the
+// message will never use.
+const tooManyField = protowire.MaxValidNumber
+
+// unmarshalWithoutEvents decodes an encoded PublishRequest but for its
+// events, and records that it had n.
+func unmarshalWithoutEvents(b []byte, m proto.Message, n int) error {
+	var rest []byte
+	for len(b) > 0 {
+		num, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return protowire.ParseError(l)
+		}
+		fl := protowire.ConsumeFieldValue(num, typ, b[l:])
+		if fl < 0 {
+			return protowire.ParseError(fl)
+		}
+		if num != publishEventsField {
+			rest = append(rest, b[:l+fl]...)
+		}
+		b = b[l+fl:]
+	}
+	if err := proto.Unmarshal(rest, m); err != nil {
+		return err
+	}
+	r := m.ProtoReflect()
+	r.SetUnknown(protowire.AppendVarint(protowire.AppendTag(r.GetUnknown(), tooManyField, protowire.VarintType), uint64(n)))
+	return nil
+}
+
+// tooManyEvents returns the count of events serverCodec left undecoded in
+// m, or 0.
+func tooManyEvents(m *heraldv1.PublishRequest) int {
+	b := m.ProtoReflect().GetUnknown()
+	n := 0
+	for len(b) > 0 {
+		num, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return n
+		}
+		b = b[l:]
+		if num == tooManyField && typ == protowire.VarintType {
+			v, vl := protowire.ConsumeVarint(b)
+			if vl > 0 && v <= math.MaxInt32 {
+				n = int(v)
+			}
+		}
+		if l = protowire.ConsumeFieldValue(num, typ, b); l < 0 {
+			return n
+		}
+		b = b[l:]
+	}
+	return n
+}
+
+// publishEventsField is the field number of PublishRequest.events.
+const publishEventsField = 2
+
 // publishEvents counts the events of an encoded PublishRequest without
 // decoding them; what it cannot read is left to proto.Unmarshal.
 func publishEvents(b []byte) int {
-	const events = 2 // PublishRequest.events
 	n := 0
 	for len(b) > 0 {
 		num, typ, l := protowire.ConsumeTag(b)
@@ -175,7 +230,7 @@ func publishEvents(b []byte) int {
 			return n
 		}
 		b = b[l:]
-		if num == events {
+		if num == publishEventsField {
 			n++
 		}
 	}

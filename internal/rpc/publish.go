@@ -3,12 +3,14 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1"
 )
 
@@ -93,6 +95,9 @@ func receivePublishes(stream *connect.BidiStream[heraldv1.PublishRequest, herald
 // publish converts, stores and answers one PublishRequest; its error is a
 // *connect.Error.
 func (s *Service) publish(ctx context.Context, m *heraldv1.PublishRequest) (*heraldv1.PublishResponse, error) {
+	if n, limit := tooManyEvents(m), s.b.Options().MaxBatchEvents; n > limit {
+		return nil, toConnect(fmt.Errorf("%w: %d events, the limit is %d", broker.ErrBatchTooLarge, n, limit))
+	}
 	if s.admit != nil {
 		done, err := s.admit(int64(proto.Size(m)))
 		if err != nil {

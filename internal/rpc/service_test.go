@@ -430,8 +430,8 @@ func TestService_ARequestOverTheReadLimitIsBatchTooLarge(t *testing.T) {
 }
 
 // A request of more events than a publish takes is refused before its
-// events are decoded: an empty event is two bytes in protobuf and a
-// hundred and more in memory.
+// events are decoded (an empty event is two bytes in protobuf and a
+// hundred and more in memory), as batch_too_large, unary or streamed.
 func TestService_ARequestOfTooManyEventsIsRefusedBeforeItsEventsAreMade(t *testing.T) {
 	eachProtocol(t, broker.Options{MaxBatchEvents: 10}, func(t *testing.T, f *fixture, c heraldv1connect.HeraldServiceClient) {
 		ctx := context.Background()
@@ -450,7 +450,10 @@ func TestService_ARequestOfTooManyEventsIsRefusedBeforeItsEventsAreMade(t *testi
 		if n := allocated(func() { _, err = c.Publish(ctx, connect.NewRequest(req)) }); n > 16<<20 {
 			t.Errorf("a unary Publish of 200,000 empty events allocated %d MiB", n>>20)
 		}
-		wantCode(t, err, connect.CodeInvalidArgument, "", "the limit is 10")
+		wantCode(t, err, connect.CodeInvalidArgument, "batch_too_large", "200000 events, the limit is 10")
+		if !errors.Is(FromConnect(err), broker.ErrBatchTooLarge) {
+			t.Fatalf("a client reads %v; want it to be ErrBatchTooLarge", FromConnect(err))
+		}
 
 		n := allocated(func() {
 			stream := c.PublishStream(ctx)
