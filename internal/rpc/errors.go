@@ -55,6 +55,7 @@ var errorKinds = []errorKind{
 	{"invalid_event", connect.CodeInvalidArgument, []error{broker.ErrInvalidEvent}},
 	{"malformed_request", connect.CodeInvalidArgument, []error{errMalformed}},
 	{"forbidden", connect.CodePermissionDenied, []error{auth.ErrForbidden}},
+	{"overloaded", connect.CodeResourceExhausted, []error{errOverloaded}},
 	{"limit_reached", connect.CodeResourceExhausted, []error{broker.ErrTooManyTopics, subscription.ErrTooMany}},
 	{"schema_violation", connect.CodeInvalidArgument, []error{schema.ErrViolation}},
 	{"no_schema_registry", connect.CodeUnavailable, []error{broker.ErrNoValidator}},
@@ -110,6 +111,10 @@ func toConnect(err error) error {
 	addSchemaDetail(ce, err)
 	return ce
 }
+
+// errOverloaded is a publish the server's budget refused (Config.Admit):
+// retried a moment later, it may go through.
+var errOverloaded = errors.New("publish refused")
 
 // errMalformed is a message a call does not take where it came, such as
 // a Subscribe stream's messages out of the protocol's order.

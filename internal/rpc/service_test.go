@@ -547,3 +547,28 @@ func TestService_AResponseAnnouncesTheEventLimit(t *testing.T) {
 		}
 	})
 }
+
+// A publish the server's budget refuses is RESOURCE_EXHAUSTED with the
+// code the HTTP API gives it, overloaded, unary or streamed.
+func TestService_APublishOverTheBudgetIsOverloaded(t *testing.T) {
+	busy := func(int64) (func(), error) {
+		return nil, errors.New("server overloaded: 300 of 256 publish bytes in use; retry in a moment")
+	}
+	f := newSubFixture(t, Config{Admit: busy})
+	ctx := context.Background()
+	req := &heraldv1.PublishRequest{Topic: "orders", Events: []*heraldv1.CloudEvent{orderEvent("a")}}
+	_, err := f.c.Publish(ctx, connect.NewRequest(req))
+	wantCode(t, err, connect.CodeResourceExhausted, "overloaded", "retry in a moment")
+
+	stream := f.c.PublishStream(ctx)
+	if err := stream.Send(req); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	stream.CloseRequest()
+	_, err = stream.Receive()
+	stream.CloseResponse()
+	wantCode(t, err, connect.CodeResourceExhausted, "overloaded", "retry in a moment")
+	if _, err := f.b.Topic(ctx, "orders"); !errors.Is(err, broker.ErrTopicNotFound) {
+		t.Fatalf("a refused publish created its topic: %v", err)
+	}
+}
