@@ -174,7 +174,8 @@ type subscribeStream struct {
 	cancel      context.CancelCauseFunc
 	credit      *credit // granted by the client and not yet used
 	settles     chan *heraldv1.Settlement
-	sendMu      sync.Mutex // one Send at a time
+	sendMu      sync.Mutex // one Send at a time; guards sendErr
+	sendErr     error      // the stream's end, as the first send to see it saw it
 	applyErr    error      // the first settlement that failed; set by apply only
 
 	// For a server shutting down (settleBeforeClosing):
@@ -312,18 +313,36 @@ func (ss *subscribeStream) pullLoop(ctx context.Context, stream *connect.BidiStr
 		if len(ds) == 0 {
 			continue
 		}
-		if err := ss.send(stream, ds); err != nil {
+		if err := ss.send(ctx, stream, ds); err != nil {
 			return err
 		}
 	}
 }
 
-func (ss *subscribeStream) send(stream *connect.BidiStream[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse], ds []subscription.Delivery) error {
+// send sends deliveries in one message. Once the stream has ended, or a
+// send has failed, nobody will see them: they are released, to come again
+// at once without counting an attempt. Those of a send that fails stay
+// leased (the client may have got part of them) and come again after
+// their ack timeout.
+func (ss *subscribeStream) send(ctx context.Context, stream *connect.BidiStream[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse], ds []subscription.Delivery) error {
 	m := &heraldv1.SubscribeResponse{Deliveries: deliveriesToProto(ds)}
-	ss.unsettled.Add(int64(len(ds))) // before the client can settle them
 	ss.sendMu.Lock()
 	defer ss.sendMu.Unlock()
-	return stream.Send(m)
+	if ss.sendErr == nil && ctx.Err() != nil {
+		ss.sendErr = context.Cause(ctx)
+	}
+	if ss.sendErr != nil {
+		ids := make([]string, len(ds))
+		for i, d := range ds {
+			ids[i] = d.AckID
+		}
+		// Should the release fail, they come again after their ack timeout.
+		_, _ = ss.m.Release(context.WithoutCancel(ctx), ss.topic, ss.name, ids)
+		return ss.sendErr
+	}
+	ss.unsettled.Add(int64(len(ds))) // before the client can settle them
+	ss.sendErr = stream.Send(m)
+	return ss.sendErr
 }
 
 // credit is what a client has granted and deliveries have not yet used.

@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -104,5 +106,87 @@ func TestSubscribe_MessagesOutOfProtocolEndTheStreamWithAHeraldCode(t *testing.T
 			}
 			wantCode(t, err, connect.CodeInvalidArgument, "malformed_request", c.want)
 		})
+	}
+}
+
+// When a Subscribe stream breaks while a message of deliveries is being
+// sent, the deliveries pulled for it and not yet sent are released: no
+// client saw them, so they come again at once, their attempt not counted,
+// instead of after their lease. Those of the message being sent stay
+// leased (the client may have got part of it).
+func TestSubscribe_DeliveriesPulledAndNotSentWhenTheStreamBreaksAreReleased(t *testing.T) {
+	f := newSubFixture(t, Config{})
+	ctx := context.Background()
+	const events = pullers * pullChunk // each puller pulls a full message
+	for b := range events / 64 {
+		req := &heraldv1.PublishRequest{Topic: "orders"}
+		for i := range 64 {
+			e := orderEvent(fmt.Sprintf("%d-%d", b, i))
+			data := make([]byte, 8<<10) // 1 MiB a message: far past the client's window
+			for j := range data {
+				data[j] = byte(rand.Uint32())
+			}
+			e.Data = &heraldv1.CloudEvent_BinaryData{BinaryData: data}
+			req.Events = append(req.Events, e)
+		}
+		if _, err := f.c.Publish(ctx, connect.NewRequest(req)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.subscribe(t)
+
+	// A client that reads nothing: the first message stops in HTTP/2 flow
+	// control, and the other pullers' messages wait behind it.
+	tr := &http.Transport{TLSClientConfig: f.srv.Client().Transport.(*http.Transport).TLSClientConfig, Protocols: new(http.Protocols),
+		HTTP2: &http.HTTP2Config{MaxReceiveBufferPerStream: 64 << 10, MaxReceiveBufferPerConnection: 64 << 10}}
+	tr.Protocols.SetHTTP2(true)
+	defer tr.CloseIdleConnections()
+	stalled := heraldv1connect.NewHeraldServiceClient(&http.Client{Transport: tr}, f.srv.URL, connect.WithGRPC(),
+		connect.WithAcceptCompression("gzip", nil, nil))
+	sctx, cancel := context.WithCancel(ctx)
+	s := stalled.Subscribe(sctx)
+	s.Send(startOrders)
+	s.Send(flowMsg(10 * events))
+	inFlight := func() int {
+		resp, err := f.c.GetSubscription(ctx, connect.NewRequest(&heraldv1.GetSubscriptionRequest{Topic: "orders", Name: "s"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, p := range resp.Msg.GetSubscription().GetPartitions() {
+			n += int(p.GetInFlight())
+		}
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); inFlight() < events; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events in flight after 10 s", inFlight(), events)
+		}
+	}
+	cancel()
+	s.CloseResponse() // resets the stream
+
+	resp, err := f.c.Pull(ctx, connect.NewRequest(&heraldv1.PullRequest{Topic: "orders", Subscription: "s", Max: events, Wait: durationpb.New(5 * time.Second)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := resp.Msg.GetDeliveries()
+	for len(ds) < events-pullChunk {
+		more, err := f.c.Pull(ctx, connect.NewRequest(&heraldv1.PullRequest{Topic: "orders", Subscription: "s", Max: events, Wait: durationpb.New(time.Second)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(more.Msg.GetDeliveries()) == 0 {
+			break
+		}
+		ds = append(ds, more.Msg.GetDeliveries()...)
+	}
+	if len(ds) != events-pullChunk {
+		t.Fatalf("%d deliveries came again at once after the stream broke, want the %d never sent", len(ds), events-pullChunk)
+	}
+	for _, d := range ds {
+		if d.GetAttempt() != 1 {
+			t.Fatalf("a released delivery came again as attempt %d, want 1", d.GetAttempt())
+		}
 	}
 }
