@@ -39,6 +39,9 @@ func (s *Service) Subscribe(ctx context.Context, stream *connect.BidiStream[hera
 	ctx, cancel := s.untilClosing(ctx)
 	defer cancel(nil)
 	first, err := receiveFirst(ctx, stream)
+	if errors.Is(err, io.EOF) {
+		return nil // the client closed its side without asking for anything
+	}
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,9 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -188,5 +190,21 @@ func TestSubscribe_DeliveriesPulledAndNotSentWhenTheStreamBreaksAreReleased(t *t
 		if d.GetAttempt() != 1 {
 			t.Fatalf("a released delivery came again as attempt %d, want 1", d.GetAttempt())
 		}
+	}
+}
+
+// A client that closes its side before start asked for nothing: the
+// stream ends without an error, as a PublishStream without requests does.
+func TestSubscribe_AStreamClosedBeforeStartEndsWithoutAnError(t *testing.T) {
+	f := newSubFixture(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s := f.c.Subscribe(ctx)
+	defer s.CloseResponse()
+	if err := s.CloseRequest(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Receive(); !errors.Is(err, io.EOF) {
+		t.Fatalf("the stream ended with %v, want io.EOF", err)
 	}
 }
