@@ -94,8 +94,11 @@ func (o PublisherOptions) withDefaults() PublisherOptions {
 // (when Publish is given the handler's context), and on a client with
 // publish middleware at least a W3C traceparent and 512 bytes of
 // tracestate (what TracingPublish writes). That size counts towards
-// MaxBatchBytes and MaxBufferedBytes too. A batch the backend refuses
-// or cannot store fails every event in it and no other; nothing is retried.
+// MaxBatchBytes and MaxBufferedBytes too. Events that break their
+// schemas fail alone: their batch, which the backend refused whole, is
+// sent again without them (until one is stored or all failed). A batch
+// the backend refuses for any other reason, or cannot store, fails every
+// event in it and no other; it is not sent again.
 // A failed event may still have been stored (e.g. when the connection
 // broke after the store): publishing it again is safe within the topic's
 // dedup window, which recognises it by source and id.
@@ -354,7 +357,7 @@ func (p *Publisher) abort(err error) {
 		}
 		for _, b := range t.full {
 			p.releaseLocked(len(b.events), b.bytes)
-			b.finish(nil, err)
+			b.finish(err)
 		}
 		t.full = nil
 		if t.idle() {
@@ -440,14 +443,10 @@ type pubBatch struct {
 	timer   *time.Timer   // the linger timer; nil when not armed
 }
 
-// finish sets every result from the batch's publish and closes done.
-func (b *pubBatch) finish(results []Result, err error) {
-	for i, r := range b.results {
-		if err != nil {
-			r.err = err
-		} else {
-			r.res = results[i]
-		}
+// finish fails every event of the batch with err and closes done.
+func (b *pubBatch) finish(err error) {
+	for _, r := range b.results {
+		r.err = err
 	}
 	close(b.done)
 }
@@ -551,9 +550,80 @@ func (p *Publisher) dispatchLocked(t *topicQueue) {
 // events are answered, so that a Flush never misses it.
 func (p *Publisher) send(t *topicQueue, b *pubBatch) {
 	defer p.wg.Done()
-	results, err := p.publish(withSubmitted(p.ctx, b.events, b.ctxs), t.name, b.events)
-	b.finish(results, err)
+	p.publishBatch(t.name, b)
+	close(b.done)
 	p.settle(t, b)
+}
+
+// publishBatch publishes b's events and sets each one's result. A batch
+// refused because some of its events break their schemas is published
+// again without them, so that only they fail (as Kafka's producer fails
+// only the records a broker names and sends the rest again): the refused
+// publish stored nothing, and the others are not to blame.
+func (p *Publisher) publishBatch(topic string, b *pubBatch) {
+	idx := make([]int, len(b.events)) // the events to publish, by index in b
+	for i := range idx {
+		idx[i] = i
+	}
+	events, ctxs := b.events, b.ctxs
+	for {
+		res, err := p.publish(withSubmitted(p.ctx, events, ctxs), topic, events)
+		if err == nil {
+			for j, i := range idx {
+				b.results[i].res = res[j]
+			}
+			return
+		}
+		bad := schemaViolators(err, len(events))
+		if bad == nil {
+			for _, i := range idx {
+				b.results[i].err = err
+			}
+			return
+		}
+		keep := idx[:0:0]
+		events, ctxs = nil, nil
+		for j, i := range idx {
+			if v, ok := bad[j]; ok {
+				b.results[i].err = fmt.Errorf("herald: publish event %q to %s: %w", b.events[i].ID, topic, v)
+				continue
+			}
+			keep = append(keep, i)
+			events, ctxs = append(events, b.events[i]), append(ctxs, b.ctxs[i])
+		}
+		if idx = keep; len(idx) == 0 {
+			return
+		}
+	}
+}
+
+// schemaViolators returns, by index in a batch of n events, the error of
+// each event that err (a publish's) names as breaking its schema: the
+// violations of that event alone, as in a batch of it alone. It returns
+// nil when err is not a schema violation or names no event of the batch.
+func schemaViolators(err error, n int) map[int]*SchemaViolationError {
+	var verr *SchemaViolationError
+	if !errors.As(err, &verr) {
+		return nil
+	}
+	bad := map[int]*SchemaViolationError{}
+	for _, v := range verr.Violations {
+		if v.Index < 0 || v.Index >= n {
+			return nil
+		}
+		e := bad[v.Index]
+		if e == nil {
+			e = &SchemaViolationError{Topic: verr.Topic, Events: 1}
+			bad[v.Index] = e
+		}
+		v.Index = 0
+		e.Total++
+		e.Violations = append(e.Violations, v)
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return bad
 }
 
 func (p *Publisher) publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {

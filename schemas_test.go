@@ -3,6 +3,7 @@ package herald_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -262,6 +263,59 @@ func TestClient_RegisterSchemaRefusesTextThatIsNotUTF8(t *testing.T) {
 		_, err = c.RegisterSchema(ctx, "order.plac\xe9d", []byte(orderSchema))
 		if !errors.Is(err, schema.ErrInvalidSubject) || !strings.Contains(err.Error(), "is not UTF-8") {
 			t.Errorf("subject not UTF-8: %v", err)
+		}
+	})
+}
+
+// A Publisher's batch in which some events break their schemas fails
+// those events alone: the others, handed over by other callers, are
+// published again without them and stored, in order.
+func TestPublisher_EventsThatBreakTheirSchemasFailAloneInTheirBatch(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		if _, err := c.RegisterSchema(ctx, "order.placed", []byte(orderSchema)); err != nil {
+			t.Fatal(err)
+		}
+		validate := herald.SchemaPolicyValidate
+		if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{SchemaPolicy: &validate}); err != nil {
+			t.Fatal(err)
+		}
+		p := c.NewPublisher(herald.PublisherOptions{Linger: time.Hour, MaxBatchEvents: 250, MaxInFlight: 1})
+		defer p.Close(ctx)
+		var results []*herald.PublishResult
+		bad := map[int]bool{}
+		for i := range 250 {
+			data := map[string]any{"orderId": fmt.Sprint(i), "total": 1}
+			if i%3 == 1 { // 83 events, 166 violations: more than one refusal lists
+				bad[i] = true
+				data = map[string]any{"orderId": i, "total": -1}
+			}
+			e := herald.MustNewEvent("order.placed", data, herald.WithSource("/shop"), herald.WithID(fmt.Sprintf("o-%03d", i)))
+			results = append(results, p.Publish(ctx, "orders", e))
+		}
+		var stored []string
+		for i, r := range results {
+			res, err := r.Wait(ctx)
+			var verr *herald.SchemaViolationError
+			switch {
+			case bad[i] && (!errors.As(err, &verr) || verr.Events != 1 || len(verr.Violations) != 2 || verr.Violations[0].ID != fmt.Sprintf("o-%03d", i)):
+				t.Fatalf("event %d, which breaks its schema: %v, want a SchemaViolationError of it alone", i, err)
+			case !bad[i] && err != nil:
+				t.Fatalf("event %d, which keeps to its schema, failed with its batch: %v", i, err)
+			case !bad[i]:
+				stored = append(stored, fmt.Sprintf("o-%03d@%d", i, res.Offset))
+			}
+		}
+		got, err := c.Read(ctx, "orders", 0, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var read []string
+		for _, e := range got {
+			read = append(read, fmt.Sprintf("%s@%d", e.ID, e.Offset))
+		}
+		if strings.Join(read, " ") != strings.Join(stored, " ") || len(read) != 250-len(bad) {
+			t.Fatalf("stored %d events: %v\nwant those answered stored, in order: %v", len(read), read, stored)
 		}
 	})
 }
