@@ -110,7 +110,10 @@ func (o PublisherOptions) withDefaults() PublisherOptions {
 // partitions; with MaxInFlight above 1 two batches may be stored in either
 // order, so set MaxInFlight to 1 to store keyless events in publish order
 // (as Kafka's producer needs max.in.flight 1 without idempotence). A
-// failed batch leaves a gap, never a reordering: later events still go.
+// failed batch leaves a gap: later events still go. A batch that failed
+// because its connection broke may have reached the server and still be
+// stored, after a later batch at worst; to close the gap, publish its
+// events again (the dedup window keeps one copy of each).
 //
 // An event belongs to the Publisher from Publish until its result is
 // done: do not change it meanwhile. Publish called with the context a
