@@ -107,6 +107,23 @@ func (e *Engine) Offsets(ctx context.Context, topic string, partition int) (int6
 	return p.offsets()
 }
 
+// PartitionBytes implements storage.Sizer: the committed bytes of the
+// partition's segment files, their indexes left out. It reads counters in
+// memory, not the file system.
+func (e *Engine) PartitionBytes(topic string, partition int) (int64, error) {
+	p, err := e.partition(topic, partition)
+	if err != nil {
+		return 0, err
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var n int64
+	for _, s := range p.segs {
+		n += s.committed.Load()
+	}
+	return n, nil
+}
+
 func (e *Engine) partition(topic string, partition int) (*partition, error) {
 	t, err := e.topic(topic)
 	if err != nil {

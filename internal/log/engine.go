@@ -34,7 +34,10 @@ type Engine struct {
 	wg   sync.WaitGroup // background goroutines (retention and compaction)
 }
 
-var _ storage.Engine = (*Engine)(nil)
+var (
+	_ storage.Engine = (*Engine)(nil)
+	_ storage.Sizer  = (*Engine)(nil)
+)
 
 const (
 	topicsDir     = "topics"

@@ -137,3 +137,13 @@ type Engine interface {
 	// Close flushes and releases everything. Calls after Close return ErrClosed.
 	Close() error
 }
+
+// Sizer is implemented by engines that can tell, without touching the
+// disk, how many bytes a partition's records take in storage. It is
+// optional: the server's metrics leave the size out for engines without it.
+type Sizer interface {
+	// PartitionBytes returns the bytes a partition's readable records take
+	// in storage (for the embedded engine, its segment files without their
+	// indexes).
+	PartitionBytes(topic string, partition int) (int64, error)
+}
