@@ -71,8 +71,9 @@ type Broker struct {
 
 	adminMu sync.Mutex // serializes topic creation, change and deletion
 
-	mu     sync.Mutex // guards states
+	mu     sync.Mutex // guards states and counts
 	states map[string]*topicState
+	counts map[string]*publishCounters // by topic; they outlive a state dropped to be rebuilt
 }
 
 // topicState is the per-topic platform state derived from the log.
@@ -81,7 +82,8 @@ type topicState struct {
 	err       error
 	dedupGaps []error // partitions whose dedup rebuild stopped at damaged data (see dedupIndex)
 	dedup     *dedupIndex
-	next      atomic.Uint64 // round-robin counter for events without a key
+	next      atomic.Uint64    // round-robin counter for events without a key
+	stats     *publishCounters // the topic's, in Broker.counts
 }
 
 // New returns a Broker over an engine. The caller closes the engine.
@@ -95,7 +97,7 @@ func New(engine storage.Engine, opts Options) (*Broker, error) {
 			return nil, fmt.Errorf("create dedup directory: %w", err)
 		}
 	}
-	return &Broker{engine: engine, opts: opts, states: map[string]*topicState{}}, nil
+	return &Broker{engine: engine, opts: opts, states: map[string]*topicState{}, counts: map[string]*publishCounters{}}, nil
 }
 
 // Options returns the broker's effective options.
@@ -107,9 +109,17 @@ func (b *Broker) Engine() storage.Engine { return b.engine }
 func (b *Broker) state(name string) *topicState {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.stateLocked(name)
+}
+
+func (b *Broker) stateLocked(name string) *topicState {
 	st, ok := b.states[name]
 	if !ok {
-		st = &topicState{dedup: newDedupIndex(b.opts.DefaultDedupWindow, b.opts.DedupDir)}
+		st = &topicState{dedup: newDedupIndex(b.opts.DefaultDedupWindow, b.opts.DedupDir), stats: b.counts[name]}
+		if st.stats == nil {
+			st.stats = &publishCounters{}
+			b.counts[name] = st.stats
+		}
 		b.states[name] = st
 	}
 	return st
@@ -122,6 +132,7 @@ func (b *Broker) forget(name string) {
 		st.dedup.close()
 		delete(b.states, name)
 	}
+	delete(b.counts, name)
 }
 
 // forgetState forgets st if it is still the topic's state, and not a newer
@@ -142,6 +153,14 @@ func (b *Broker) forgetState(name string, st *topicState) {
 // that found no state to apply to (see applyDedupWindow).
 func (b *Broker) loadedState(ctx context.Context, t Topic) (*topicState, error) {
 	st := b.state(t.Name)
+	if err := b.load(ctx, t, st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// load rebuilds st, the state of topic t, on its first use (loadedState).
+func (b *Broker) load(ctx context.Context, t Topic, st *topicState) error {
 	st.once.Do(func() {
 		ctx := context.WithoutCancel(ctx)
 		info, err := b.engine.Topic(ctx, t.Name)
@@ -155,9 +174,9 @@ func (b *Broker) loadedState(ctx context.Context, t Topic) (*topicState, error) 
 	})
 	if st.err != nil {
 		b.forgetState(t.Name, st) // try again next time
-		return nil, st.err
+		return st.err
 	}
-	return st, nil
+	return nil
 }
 
 // rebuildDedup reads the last dedup window of every partition and records

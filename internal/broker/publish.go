@@ -47,21 +47,36 @@ func (b *Broker) publishOver(ctx context.Context, topic string, events []*event.
 		return nil, err
 	}
 	if err := b.checkBatch(events, extra); err != nil {
+		b.countRejected(ctx, topic)
 		return nil, err
 	}
 	t, err := b.ensureTopic(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
+	st := b.state(t.Name)
+	results, outcome, err := b.publishTo(ctx, t, st, events)
+	st.stats.requests[outcome].Add(1)
+	return results, err
+}
+
+// publishTo publishes to an existing topic whose state is st.
+func (b *Broker) publishTo(ctx context.Context, t Topic, st *topicState, events []*event.Event) ([]Result, PublishOutcome, error) {
 	if err := b.validate(t, events); err != nil {
-		return nil, err
+		if errors.Is(err, ErrNoValidator) {
+			return nil, PublishFailed, err
+		}
+		return nil, PublishRejected, err
 	}
-	st, err := b.loadedState(ctx, t)
-	if err != nil {
-		return nil, err
+	if err := b.load(ctx, t, st); err != nil {
+		return nil, failedOutcome(err), err
 	}
 	p := &publish{b: b, t: t, st: st, events: events, results: make([]Result, len(events))}
-	return p.run(ctx)
+	results, err := p.run(ctx)
+	if err != nil {
+		return nil, failedOutcome(err), err
+	}
+	return results, PublishOK, nil
 }
 
 func (b *Broker) checkBatch(events []*event.Event, extra int) error {
@@ -136,12 +151,15 @@ func (p *publish) run(ctx context.Context) ([]Result, error) {
 		return nil, err
 	}
 	if len(p.fresh) == 0 {
+		p.st.stats.duplicates.Add(uint64(len(p.events)))
 		return p.results, nil
 	}
 	at := p.b.opts.Now()
 	if err := p.store(ctx, at); err != nil {
 		return nil, err
 	}
+	p.st.stats.events.Add(uint64(len(p.fresh)))
+	p.st.stats.duplicates.Add(uint64(len(p.events) - len(p.fresh)))
 	stored := make([]uint64, len(p.fresh))
 	pos := make([]position, len(p.fresh))
 	for j, i := range p.fresh {
