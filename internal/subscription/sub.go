@@ -46,6 +46,7 @@ type sub struct {
 	pendingRedrives []pendingRedrive // read from the state topic, loaded after replay
 	deleted         bool
 	changed         chan struct{} // closed and replaced when an ack or nack may free events
+	counts          Counts        // since the Manager opened (Stats)
 }
 
 // Delivery is one event handed to a consumer.
@@ -271,7 +272,11 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, err
 			s.nextExpiry = pk.e.due
 		}
 		out[i] = Delivery{AckID: s.ackID(pk.c, pk.e), Attempt: pk.e.attempts, Event: pk.e.ev}
+		if pk.e.attempts > 1 {
+			s.counts.Redelivered++
+		}
 	}
+	s.counts.Delivered += uint64(len(out))
 	return out, pw, nil
 }
 
@@ -433,7 +438,7 @@ func (s *sub) lookup(id string, res *AckResult) (*cursor, *entry) {
 // caller replies only once that write is durable, so an acked event is
 // never delivered again, even after a crash. Called with s.mu held.
 func (s *sub) ack(ctx context.Context, ids []string) (AckResult, *pendingWrite, error) {
-	return s.settle(ctx, ids, func(c *cursor, e *entry, _ time.Time, b *batch) error {
+	return s.settle(ctx, ids, &s.counts.Acked, func(c *cursor, e *entry, _ time.Time, b *batch) error {
 		if !c.isRedrive() {
 			s.finish(c, e, b)
 			return nil
@@ -452,8 +457,9 @@ func (s *sub) ack(ctx context.Context, ids []string) (AckResult, *pendingWrite, 
 // settle applies act to the leased event of each ack id, then records the
 // cursors it touched and queues the state; the caller waits for the
 // returned write before it answers. Ids that cannot take effect are sorted
-// into the result. Called with s.mu held.
-func (s *sub) settle(ctx context.Context, ids []string, act func(c *cursor, e *entry, now time.Time, b *batch) error) (AckResult, *pendingWrite, error) {
+// into the result; count (nil: none) adds those that took effect. Called
+// with s.mu held.
+func (s *sub) settle(ctx context.Context, ids []string, count *uint64, act func(c *cursor, e *entry, now time.Time, b *batch) error) (AckResult, *pendingWrite, error) {
 	var res AckResult
 	now := s.m.now()
 	if err := s.expire(ctx, now); err != nil {
@@ -474,6 +480,9 @@ func (s *sub) settle(ctx context.Context, ids []string, act func(c *cursor, e *e
 	}
 	s.recordCursors(touched, &b)
 	s.signal()
+	if count != nil {
+		*count += uint64(len(res.Acked))
+	}
 	return res, s.m.state.enqueue(&b), nil
 }
 
@@ -548,7 +557,7 @@ func (s *sub) recordDoneSet(c *cursor, b *batch) {
 // nack gives leased events back for redelivery after delay (or the
 // backoff), or dead-letters those out of attempts.
 func (s *sub) nack(ctx context.Context, ids []string, delay time.Duration, reason string) (AckResult, *pendingWrite, error) {
-	return s.settle(ctx, ids, func(c *cursor, e *entry, now time.Time, b *batch) error {
+	return s.settle(ctx, ids, &s.counts.Nacked, func(c *cursor, e *entry, now time.Time, b *batch) error {
 		return s.fail(ctx, c, e, now, delay, reason, b)
 	})
 }
@@ -557,7 +566,7 @@ func (s *sub) nack(ctx context.Context, ids []string, delay time.Duration, reaso
 // before it started them): they are deliverable at once, and the delivery
 // does not count as an attempt. Called with s.mu held.
 func (s *sub) release(ctx context.Context, ids []string) (AckResult, *pendingWrite, error) {
-	return s.settle(ctx, ids, func(c *cursor, e *entry, now time.Time, b *batch) error {
+	return s.settle(ctx, ids, nil, func(c *cursor, e *entry, now time.Time, b *batch) error {
 		e.leased, e.due = false, now
 		e.attempts = max(e.attempts-1, 0)
 		b.Put(s.recordKey(c, e.off), s.eventRecord(e))
@@ -568,7 +577,7 @@ func (s *sub) release(ctx context.Context, ids []string) (AckResult, *pendingWri
 
 // reject dead-letters leased events now. Called with s.mu held.
 func (s *sub) reject(ctx context.Context, ids []string, reason string) (AckResult, *pendingWrite, error) {
-	return s.settle(ctx, ids, func(c *cursor, e *entry, now time.Time, b *batch) error {
+	return s.settle(ctx, ids, &s.counts.Nacked, func(c *cursor, e *entry, now time.Time, b *batch) error {
 		e.leased, e.reason = false, limitReason(reason)
 		return s.deadLetter(ctx, c, e, now, b)
 	})
@@ -609,6 +618,7 @@ func (s *sub) expire(ctx context.Context, now time.Time) error {
 				if err := s.fail(ctx, c, e, now, 0, reason, &b); err != nil {
 					return err
 				}
+				s.counts.Expired++
 				touched[c] = true
 			}
 		}

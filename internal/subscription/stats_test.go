@@ -1,0 +1,66 @@
+package subscription
+
+import (
+	"testing"
+	"time"
+)
+
+// Stats lists every subscription, sorted, with its state and what it did:
+// deliveries (retries counted again, and as redeliveries), acks, nacks
+// and rejects that took effect (a stale ack counts nothing), expired
+// leases and dead letters. A deleted subscription is gone from it.
+func TestStats_CountDeliveriesSettlementsAndExpiries(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.topic("audit", 1)
+	v.sub("orders", "s", Config{AckTimeout: 10 * time.Second, MaxAttempts: 2, Backoff: Backoff{Initial: time.Second, Max: time.Second, Multiplier: 1}})
+	v.sub("orders", "a", Config{})
+	v.sub("audit", "z", Config{})
+	v.publish("orders", "k1", "k2", "k3", "k4")
+
+	ds := v.pull("orders", "s", 4)
+	v.ack("orders", "s", ds[0])
+	v.ack("orders", "s", ds[0]) // stale: counts nothing
+	v.nack("orders", "s", "try again", ds[1])
+	if _, err := v.m.Reject(v.ctx, "orders", "s", ackIDs(ds[2:3]), "never"); err != nil {
+		t.Fatal(err)
+	}
+	v.clock.Add(11 * time.Second) // ds[1]'s backoff passed; ds[3]'s lease expires, its backoff starts
+	again := v.pull("orders", "s", 4)
+	if len(again) != 1 || again[0].Attempt != 2 || again[0].Event.ID != ds[1].Event.ID {
+		t.Fatalf("redelivery of the nacked event: %+v", again)
+	}
+	v.nack("orders", "s", "still failing", again[0]) // out of attempts: dead-lettered
+	v.clock.Add(time.Second)
+	if again = v.pull("orders", "s", 4); len(again) != 1 || again[0].Attempt != 2 || again[0].Event.ID != ds[3].Event.ID {
+		t.Fatalf("redelivery of the expired event: %+v", again)
+	}
+
+	stats := v.m.Stats(v.ctx)
+	var names []string
+	for _, s := range stats {
+		names = append(names, s.Topic+"/"+s.Name)
+	}
+	if len(stats) != 3 || names[0] != "audit/z" || names[1] != "orders/a" || names[2] != "orders/s" {
+		t.Fatalf("subscriptions %v, want audit/z, orders/a, orders/s", names)
+	}
+	s := stats[2]
+	want := Counts{Delivered: 6, Redelivered: 2, Acked: 1, Nacked: 3, Expired: 1}
+	if s.Counts != want {
+		t.Fatalf("counts %+v, want %+v", s.Counts, want)
+	}
+	p := s.Partitions[0]
+	if p.End != 4 || p.Committed != 3 || p.Lag != 1 || p.InFlight != 1 || p.DeadLettered != 2 {
+		t.Fatalf("partition state %+v, want end 4, committed 3, lag 1, 1 in flight, 2 dead-lettered", p)
+	}
+	if stats[1].Counts != (Counts{}) || stats[1].Partitions[0].Lag != 4 {
+		t.Fatalf("untouched subscription: %+v", stats[1])
+	}
+
+	if err := v.m.Delete(v.ctx, "orders", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(v.m.Stats(v.ctx)); n != 2 {
+		t.Fatalf("%d subscriptions after a deletion, want 2", n)
+	}
+}
