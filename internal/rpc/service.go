@@ -19,6 +19,7 @@ package rpc
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -64,6 +65,9 @@ type Config struct {
 	// budget, or refuses it (RESOURCE_EXHAUSTED: retry later); done gives
 	// them back. Nil: no budget.
 	Admit func(n int64) (done func(), err error)
+	// Interceptors wrap every call outside the authorization check, first
+	// outermost (the server's metrics, which count refused calls too).
+	Interceptors []connect.Interceptor
 }
 
 // NewHandler returns the path prefix to mount and the handler of
@@ -76,7 +80,7 @@ func NewHandler(cfg Config, opts ...connect.HandlerOption) (path string, h http.
 	limit := readLimit(bopts.MaxBatchBytes)
 	svc := NewService(cfg.Broker, cfg.Subscriptions, cfg.Schemas)
 	svc.closing, svc.admit = cfg.Closing, cfg.Admit
-	guard := connect.WithInterceptors(authorizer{})
+	guard := connect.WithInterceptors(append(slices.Clone(cfg.Interceptors), authorizer{})...)
 	path, h = heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{connect.WithReadMaxBytes(limit), connect.WithCodec(serverCodec{maxEvents: bopts.MaxBatchEvents}), guard}, opts...)...)
 	return path, JoinEnvelopeWrites(announceLimits(guardPublishSize(h, limit), bopts.MaxEventBytes))
 }
