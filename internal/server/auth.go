@@ -40,7 +40,10 @@ type route struct {
 // route goes through here, so none can be left unguarded.
 func (s *Server) handle(pattern string, n need, h http.HandlerFunc) {
 	s.routeList = append(s.routeList, route{pattern: pattern, need: n})
+	name := routeName(pattern)
+	s.routeNames[pattern] = name
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		setRoute(w, name)
 		if err := authorize(r, n); err != nil {
 			s.writeError(w, r, err)
 			return

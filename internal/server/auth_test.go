@@ -69,10 +69,10 @@ func TestAuth_EveryRouteRefusesMissingWrongAndUnpermittedTokens(t *testing.T) {
 		t.Fatalf("only %d routes listed", len(e.srv.routeList))
 	}
 	// What any valid token may do, whatever its grants, said here
-	// independently of the route table: listing topic names and reading or
-	// checking schemas. Everything else needs a grant.
+	// independently of the route table: listing topic names, scraping the
+	// metrics, and reading or checking schemas. Everything else needs a grant.
 	anyToken := func(pattern string) bool {
-		return pattern == "GET /v1/topics" || (strings.Contains(pattern, RegistryPrefix) &&
+		return pattern == "GET /v1/topics" || pattern == "GET /metrics" || (strings.Contains(pattern, RegistryPrefix) &&
 			(strings.HasPrefix(pattern, "GET ") || strings.Contains(pattern, "/compatibility/") || pattern == "POST "+RegistryPrefix+"/subjects/{subject}"))
 	}
 	for _, rt := range e.srv.routeList {

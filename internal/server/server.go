@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/heraldevents/herald/internal/auth"
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/rpc"
@@ -64,8 +66,10 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 
-	keys      *auth.Keyring // accepted API tokens, hashed; empty: no authentication
-	routeList []route       // every HTTP route and the permission it needs
+	keys       *auth.Keyring     // accepted API tokens, hashed; empty: no authentication
+	routeList  []route           // every HTTP route and the permission it needs
+	routeNames map[string]string // the metrics' route label of every pattern
+	metrics    *metrics
 
 	publishBudget budget // bytes of publish bodies being handled
 	waitBudget    budget // requests waiting (long polls, streams)
@@ -84,7 +88,9 @@ func New(b *broker.Broker, opts Options) *Server {
 	if opts.MaxWaiting <= 0 {
 		opts.MaxWaiting = DefaultMaxWaiting
 	}
-	s := &Server{broker: b, subs: opts.Subscriptions, schemas: opts.Schemas, opts: opts, log: logger(opts.Logger), mux: http.NewServeMux(), closing: make(chan struct{})}
+	s := &Server{broker: b, subs: opts.Subscriptions, schemas: opts.Schemas, opts: opts, log: logger(opts.Logger), mux: http.NewServeMux(),
+		routeNames: map[string]string{}, closing: make(chan struct{})}
+	s.metrics = newMetrics(s)
 	s.publishBudget = budget{max: opts.MaxPublishBytes, what: "bytes of publish requests"}
 	s.waitBudget = budget{max: int64(opts.MaxWaiting), what: "waiting requests (long polls and streams)"}
 	s.routes()
@@ -94,7 +100,7 @@ func New(b *broker.Broker, opts Options) *Server {
 		s.keys.AddToken("token-"+strconv.Itoa(i+1), t)
 	}
 	s.opts.Tokens = nil // only the hashes are kept
-	s.handler = s.accessLog(s.authenticate(http.HandlerFunc(s.route)))
+	s.handler = s.observe(s.authenticate(http.HandlerFunc(s.route)))
 	return s
 }
 
@@ -108,6 +114,7 @@ func (s *Server) routes() {
 		consume  = need{scope: scopeTopic, action: auth.Consume}
 	)
 	s.handle("GET /healthz", open, s.health)
+	s.handle("GET /metrics", anyToken, s.metricsHandler())
 	// The v1 routes read no query parameter but for the reads of the log
 	// and of dead letters; the others refuse any (noQuery).
 	s.handle("GET /v1/topics", anyToken, s.noQuery(s.listTopics))
@@ -117,9 +124,13 @@ func (s *Server) routes() {
 	// gRPC, gRPC-Web and Connect on the same port; each call is checked by
 	// the service's interceptor against the topic it names.
 	rpcPath, rpcHandler := rpc.NewHandler(rpc.Config{Broker: s.broker, Subscriptions: s.subs, Schemas: s.schemas,
-		Closing: s.closing, Admit: s.admitBytes})
+		Closing: s.closing, Admit: s.admitBytes, Interceptors: []connect.Interceptor{rpcMetrics{s.metrics}}})
 	s.routeList = append(s.routeList, route{pattern: rpcPath, need: anyToken})
-	s.mux.Handle(rpcPath, rpcHandler)
+	s.routeNames[rpcPath] = rpcPath
+	s.mux.HandleFunc(rpcPath, func(w http.ResponseWriter, r *http.Request) {
+		setRoute(w, rpcPath)
+		rpcHandler.ServeHTTP(w, r)
+	})
 	s.handle("POST /v1/topics/{topic}/events", publish, s.noQuery(s.publish))
 	s.handle("GET /v1/topics/{topic}/events", consume, s.readEvents)
 	if s.schemas != nil {
@@ -214,26 +225,32 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// accessLog logs each request at debug level when that level is enabled.
-func (s *Server) accessLog(next http.Handler) http.Handler {
+// observe counts each request in the metrics, by the route that served
+// it, and logs it at debug level when that level is enabled.
+func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
-			next.ServeHTTP(w, r)
-			return
-		}
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		s.log.DebugContext(r.Context(), "http request", "method", r.Method, "path", r.URL.RequestURI(),
-			"status", sw.status, "bytes", sw.bytes, "duration", time.Since(start), "remote", r.RemoteAddr)
+		took := time.Since(start)
+		if sw.route == "" {
+			sw.route = s.routeLabel(r)
+		}
+		s.metrics.observeHTTP(sw.route, methodLabel(r.Method), sw.status, took)
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			s.log.DebugContext(r.Context(), "http request", "method", r.Method, "path", r.URL.RequestURI(),
+				"status", sw.status, "bytes", sw.bytes, "duration", took, "remote", r.RemoteAddr)
+		}
 	})
 }
 
-// statusWriter records the status and size of a reply.
+// statusWriter records the status and size of a reply, and the route
+// that served it (set by the route's handler: setRoute).
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int
+	route  string // the metrics' route label; "" until a route takes the request
 }
 
 func (w *statusWriter) WriteHeader(status int) {
