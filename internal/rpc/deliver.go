@@ -26,6 +26,13 @@ func (s *Service) Pull(ctx context.Context, req *connect.Request[heraldv1.PullRe
 	if err != nil {
 		return nil, toConnect(err)
 	}
+	if wait > 0 {
+		done, err := s.waitPlace()
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+	}
 	ctx, cancel := s.untilClosing(ctx)
 	defer cancel(nil)
 	ds, err := m.PullRemote(ctx, req.Msg.GetTopic(), req.Msg.GetSubscription(), max, wait)

@@ -112,9 +112,26 @@ func toConnect(err error) error {
 	return ce
 }
 
-// errOverloaded is a publish the server's budget refused (Config.Admit):
-// retried a moment later, it may go through.
-var errOverloaded = errors.New("publish refused")
+// errOverloaded is a call the server's limits refused (Config.Admit,
+// Config.AdmitWait): retried a moment later, it may go through.
+var errOverloaded = errors.New("refused")
+
+// overloaded is the *connect.Error of a call refused by a limit.
+func overloaded(err error) error {
+	return toConnect(fmt.Errorf("%w: %w", errOverloaded, err))
+}
+
+// waitPlace takes a place for a call that waits (Config.AdmitWait); its
+// error is a *connect.Error.
+func (s *Service) waitPlace() (done func(), err error) {
+	if s.admitWait == nil {
+		return func() {}, nil
+	}
+	if done, err = s.admitWait(); err != nil {
+		return nil, overloaded(err)
+	}
+	return done, nil
+}
 
 // errMalformed is a message a call does not take where it came, such as
 // a Subscribe stream's messages out of the protocol's order.

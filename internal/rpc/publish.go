@@ -101,7 +101,7 @@ func (s *Service) publish(ctx context.Context, m *heraldv1.PublishRequest) (*her
 	if s.admit != nil {
 		done, err := s.admit(int64(proto.Size(m)))
 		if err != nil {
-			return nil, toConnect(fmt.Errorf("%w: %w", errOverloaded, err))
+			return nil, overloaded(err)
 		}
 		defer done()
 	}

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -33,17 +34,39 @@ func (s *Service) Read(ctx context.Context, req *connect.Request[heraldv1.ReadRe
 	if err != nil {
 		return nil, toConnect(err)
 	}
-	ctx, cancel := s.untilClosing(ctx)
-	defer cancel(nil)
-	events, err := s.b.ReadWait(ctx, m.GetTopic(), int(m.GetPartition()), m.GetOffset(), limit, wait)
+	events, err := s.readWait(ctx, m, limit, wait)
 	if err != nil {
-		return nil, toConnect(err)
+		return nil, err
 	}
 	resp := &heraldv1.ReadResponse{Events: make([]*heraldv1.StoredEvent, len(events))}
 	for i, e := range events {
 		resp.Events[i] = StoredEventToProto(e)
 	}
 	return connect.NewResponse(resp), nil
+}
+
+// readWait reads, and waits for events only when there are none yet: then,
+// as an HTTP read, it takes one of the places for requests that wait. Its
+// error is a *connect.Error.
+func (s *Service) readWait(ctx context.Context, m *heraldv1.ReadRequest, limit int, wait time.Duration) ([]*event.Event, error) {
+	events, err := s.b.Read(ctx, m.GetTopic(), int(m.GetPartition()), m.GetOffset(), limit)
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	if len(events) > 0 || wait <= 0 {
+		return events, nil
+	}
+	done, err := s.waitPlace()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	ctx, cancel := s.untilClosing(ctx)
+	defer cancel(nil)
+	if events, err = s.b.ReadWait(ctx, m.GetTopic(), int(m.GetPartition()), m.GetOffset(), limit, wait); err != nil {
+		return nil, toConnect(err)
+	}
+	return events, nil
 }
 
 // StoredEventToProto converts an event read from the log, with its place.

@@ -40,8 +40,9 @@ type Service struct {
 	subs    *subscription.Manager // nil: the subscription calls answer NOT_FOUND
 	schemas *schema.Registry      // nil: RegisterSchema answers UNIMPLEMENTED
 
-	closing <-chan struct{} // closed when the server shuts down: streams and long polls end
-	admit   func(n int64) (done func(), err error)
+	closing   <-chan struct{} // closed when the server shuts down: streams and long polls end
+	admit     func(n int64) (done func(), err error)
+	admitWait func() (done func(), err error)
 }
 
 var _ heraldv1connect.HeraldServiceHandler = (*Service)(nil)
@@ -68,6 +69,11 @@ type Config struct {
 	// Interceptors wrap every call outside the authorization check, first
 	// outermost (the server's metrics, which count refused calls too).
 	Interceptors []connect.Interceptor
+	// AdmitWait takes one of the server's places for requests that wait
+	// (Pull and Read with a wait, Subscribe streams), the places its HTTP
+	// long polls and streams take, or refuses the call (RESOURCE_EXHAUSTED,
+	// overloaded: retry later); done gives it back. Nil: no bound.
+	AdmitWait func() (done func(), err error)
 }
 
 // NewHandler returns the path prefix to mount and the handler of
@@ -79,7 +85,7 @@ func NewHandler(cfg Config, opts ...connect.HandlerOption) (path string, h http.
 	bopts := cfg.Broker.Options()
 	limit := readLimit(bopts.MaxBatchBytes)
 	svc := NewService(cfg.Broker, cfg.Subscriptions, cfg.Schemas)
-	svc.closing, svc.admit = cfg.Closing, cfg.Admit
+	svc.closing, svc.admit, svc.admitWait = cfg.Closing, cfg.Admit, cfg.AdmitWait
 	guard := connect.WithInterceptors(append(slices.Clone(cfg.Interceptors), authorizer{})...)
 	path, h = heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{connect.WithReadMaxBytes(limit), connect.WithCodec(serverCodec{maxEvents: bopts.MaxBatchEvents}), guard}, opts...)...)
 	return path, JoinEnvelopeWrites(announceLimits(guardPublishSize(h, limit), bopts.MaxEventBytes))

@@ -36,6 +36,11 @@ func (s *Service) Subscribe(ctx context.Context, stream *connect.BidiStream[hera
 	if err != nil {
 		return err
 	}
+	done, err := s.waitPlace() // as an HTTP stream, it holds a place while it lasts
+	if err != nil {
+		return err
+	}
+	defer done()
 	ctx, cancel := s.untilClosing(ctx)
 	defer cancel(nil)
 	first, err := receiveFirst(ctx, stream)

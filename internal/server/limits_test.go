@@ -2,6 +2,8 @@ package server
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,7 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/rpc"
+	heraldv1 "github.com/heraldevents/herald/internal/rpc/heraldv1"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1/heraldv1connect"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
@@ -201,4 +209,61 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("timed out waiting")
 		}
 	}
+}
+
+// gRPC calls that wait (Pull and Read with a wait, Subscribe streams)
+// share --max-waiting with the HTTP long polls and streams: past it they
+// are refused at once with RESOURCE_EXHAUSTED and the overloaded code;
+// calls that do not wait are not limited, and every place comes back.
+func TestLimits_GRPCWaitsShareTheWaitingLimit(t *testing.T) {
+	e := newEnv(t, broker.Options{}, Options{MaxWaiting: 2})
+	e.createTopic("orders", `{}`)
+	e.do("PUT", "/v1/topics/orders/subscriptions/s", `{}`).wantStatus(t, 201, "application/json", nil)
+	srv := httptest.NewUnstartedServer(e.srv)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c := heraldv1connect.NewHeraldServiceClient(srv.Client(), srv.URL, connect.WithGRPC())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wait := durationpb.New(10 * time.Second)
+	stream := c.Subscribe(ctx)
+	if err := stream.Send(&heraldv1.SubscribeRequest{Kind: &heraldv1.SubscribeRequest_Start{Start: &heraldv1.SubscribeStart{Topic: "orders", Subscription: "s"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		c.Pull(ctx, connect.NewRequest(&heraldv1.PullRequest{Topic: "orders", Subscription: "s", Max: 1, Wait: wait}))
+	})
+	waitUntil(t, func() bool { return e.srv.waitBudget.inUse() == 2 })
+
+	overloaded := func(what string, err error) {
+		t.Helper()
+		var ce *connect.Error
+		if !errors.As(err, &ce) || ce.Code() != connect.CodeResourceExhausted || ce.Meta().Get(rpc.ErrorCodeKey) != "overloaded" {
+			t.Errorf("%s past the limit: %v, want RESOURCE_EXHAUSTED with the overloaded code", what, err)
+		}
+	}
+	_, err := c.Pull(ctx, connect.NewRequest(&heraldv1.PullRequest{Topic: "orders", Subscription: "s", Max: 1, Wait: wait}))
+	overloaded("a Pull with a wait", err)
+	_, err = c.Read(ctx, connect.NewRequest(&heraldv1.ReadRequest{Topic: "orders", Wait: wait}))
+	overloaded("a Read with a wait", err)
+	refused := c.Subscribe(ctx)
+	refused.Send(&heraldv1.SubscribeRequest{Kind: &heraldv1.SubscribeRequest_Start{Start: &heraldv1.SubscribeStart{Topic: "orders", Subscription: "s"}}})
+	_, err = refused.Receive()
+	overloaded("a Subscribe stream", err)
+	refused.CloseResponse()
+	e.do("GET", "/v1/topics/orders/events?partition=0&offset=0&wait=10s", "").wantProblem(t, 429, "overloaded")
+	if _, err := c.Pull(ctx, connect.NewRequest(&heraldv1.PullRequest{Topic: "orders", Subscription: "s", Max: 1})); err != nil {
+		t.Errorf("a Pull without a wait: %v, want it not limited", err)
+	}
+	if _, err := c.Read(ctx, connect.NewRequest(&heraldv1.ReadRequest{Topic: "orders"})); err != nil {
+		t.Errorf("a Read without a wait: %v, want it not limited", err)
+	}
+
+	cancel()
+	wg.Wait()
+	stream.CloseRequest()
+	stream.CloseResponse()
+	waitUntil(t, func() bool { return e.srv.waitBudget.inUse() == 0 })
 }

@@ -36,8 +36,9 @@ type Options struct {
 	Tokens []string
 	// MaxPublishBytes bounds the request bodies of publishes handled at
 	// once (default DefaultMaxPublishBytes); MaxWaiting bounds long polls,
-	// waiting reads and delivery streams at once (default
-	// DefaultMaxWaiting). Past either, requests get 429 with Retry-After.
+	// waiting reads and delivery streams at once, over HTTP and gRPC
+	// (default DefaultMaxWaiting). Past either, requests get 429 with
+	// Retry-After (gRPC: RESOURCE_EXHAUSTED), with the code overloaded.
 	MaxPublishBytes int64
 	MaxWaiting      int
 
@@ -124,7 +125,7 @@ func (s *Server) routes() {
 	// gRPC, gRPC-Web and Connect on the same port; each call is checked by
 	// the service's interceptor against the topic it names.
 	rpcPath, rpcHandler := rpc.NewHandler(rpc.Config{Broker: s.broker, Subscriptions: s.subs, Schemas: s.schemas,
-		Closing: s.closing, Admit: s.admitBytes, Interceptors: []connect.Interceptor{rpcMetrics{s.metrics}}})
+		Closing: s.closing, Admit: s.admitBytes, AdmitWait: s.admitWait, Interceptors: []connect.Interceptor{rpcMetrics{s.metrics}}})
 	s.routeList = append(s.routeList, route{pattern: rpcPath, need: anyToken})
 	s.routeNames[rpcPath] = rpcPath
 	s.mux.HandleFunc(rpcPath, func(w http.ResponseWriter, r *http.Request) {

@@ -47,6 +47,8 @@ type Options struct {
 	// MaxEventBytes is the largest event stored, as herald serve
 	// --max-event-bytes sets it; 0: the default, 1 MiB.
 	MaxEventBytes int
+	// MaxWaiting is herald serve --max-waiting; 0: the default.
+	MaxWaiting int
 }
 
 // Start runs a server over dir on a free loopback port.
@@ -90,7 +92,8 @@ func (ts *Server) start() {
 	}
 	ts.Addr = ln.Addr().String()
 	ts.eng, ts.subs = eng, subs
-	ts.srv = server.New(b, server.Options{Subscriptions: subs, Schemas: reg, Tokens: ts.opts.Tokens, Keys: ts.opts.Keys, Logger: ts.opts.Logger})
+	ts.srv = server.New(b, server.Options{Subscriptions: subs, Schemas: reg, Tokens: ts.opts.Tokens, Keys: ts.opts.Keys, Logger: ts.opts.Logger,
+		MaxWaiting: ts.opts.MaxWaiting})
 	ts.hs = &http.Server{Handler: ts.srv, Protocols: new(http.Protocols)}
 	ts.hs.Protocols.SetHTTP1(true)
 	ts.hs.Protocols.SetUnencryptedHTTP2(true)
