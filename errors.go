@@ -29,6 +29,8 @@ var (
 	ErrSchemaViolation         = schema.ErrViolation                 // events break their schemas (see SchemaViolationError); nothing of the batch is stored
 	ErrIncompatibleSchema      = schema.ErrIncompatible              // a schema breaks its subject's compatibility (see IncompatibleSchemaError)
 	ErrInvalidSchema           = schema.ErrInvalidSchema             // not a JSON Schema Herald takes (draft 2020-12 or draft-07)
+	ErrTooManyTopics           = broker.ErrTooManyTopics             // creating a topic (a dead-letter topic too) past the server's --max-topics (remote only: an embedded client has no limit)
+	ErrTooManySubscriptions    = subscription.ErrTooMany             // creating a subscription past the server's --max-subscriptions (remote only)
 	ErrClientClosed            = errors.New("herald: client closed") // a call on a Client that was closed (a publish also while it closes)
 )
 

@@ -2,6 +2,7 @@ package herald_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -75,5 +76,34 @@ func TestRemote_WaitsPastTheWaitingLimitAreRefusedAndARouterGetsInOnceAPlaceFree
 	stopRouter()
 	if err := <-ran; err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+// A remote client refused by the server's topic or subscription limit
+// gets the error of that limit, and only that one.
+func TestRemote_ALimitReachedIsItsOwnError(t *testing.T) {
+	ts := testserver.StartWith(t, t.TempDir(), testserver.Options{MaxTopics: 3, MaxSubscriptions: 1})
+	c := ts.Connect(t)
+	ctx := context.Background()
+	if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutSubscription(ctx, "orders", "one", herald.SubscriptionConfig{}); err != nil { // and its dead-letter topic
+		t.Fatal(err)
+	}
+	_, err := c.PutSubscription(ctx, "orders", "two", herald.SubscriptionConfig{})
+	if !errors.Is(err, herald.ErrTooManySubscriptions) || errors.Is(err, herald.ErrTooManyTopics) {
+		t.Errorf("a subscription past the limit: %v, want ErrTooManySubscriptions only", err)
+	}
+	if _, _, err := c.PutTopic(ctx, "payments", herald.TopicSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.PutTopic(ctx, "refunds", herald.TopicSpec{})
+	if !errors.Is(err, herald.ErrTooManyTopics) || errors.Is(err, herald.ErrTooManySubscriptions) {
+		t.Errorf("a topic past the limit: %v, want ErrTooManyTopics only", err)
+	}
+	_, err = c.Publish(ctx, "refunds", herald.MustNewEvent("refund.made", "r1"))
+	if !errors.Is(err, herald.ErrTooManyTopics) {
+		t.Errorf("a publish creating a topic past the limit: %v, want ErrTooManyTopics", err)
 	}
 }

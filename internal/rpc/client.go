@@ -70,7 +70,7 @@ func FromConnect(err error) error {
 	}
 	for _, k := range errorKinds {
 		if k.herald == code && len(k.errs) > 0 {
-			return &remoteError{sentinel: k.errs[0], msg: ce.Message(), cause: err}
+			return &remoteError{sentinel: sentinelOf(k, ce), msg: ce.Message(), cause: err}
 		}
 	}
 	if code == "" && ce.Code() == connect.CodeUnavailable {
@@ -79,6 +79,19 @@ func FromConnect(err error) error {
 		return &remoteError{sentinel: storage.ErrUnavailable, msg: err.Error(), cause: err}
 	}
 	return err
+}
+
+// sentinelOf returns the sentinel of a row for a server's error: the
+// row's first, but for limit_reached the one of the limit it names.
+func sentinelOf(k errorKind, ce *connect.Error) error {
+	if name := ce.Meta().Get(LimitKey); k.herald == limitReached && name != "" {
+		for _, l := range limitNames {
+			if l.name == name {
+				return l.err
+			}
+		}
+	}
+	return k.errs[0]
 }
 
 // remoteError is a server's error with the sentinel of its Herald code.

@@ -56,7 +56,7 @@ var errorKinds = []errorKind{
 	{"malformed_request", connect.CodeInvalidArgument, []error{errMalformed}},
 	{"forbidden", connect.CodePermissionDenied, []error{auth.ErrForbidden}},
 	{"overloaded", connect.CodeResourceExhausted, []error{errOverloaded}},
-	{"limit_reached", connect.CodeResourceExhausted, []error{broker.ErrTooManyTopics, subscription.ErrTooMany}},
+	{limitReached, connect.CodeResourceExhausted, []error{broker.ErrTooManyTopics, subscription.ErrTooMany}},
 	{"schema_violation", connect.CodeInvalidArgument, []error{schema.ErrViolation}},
 	{"no_schema_registry", connect.CodeUnavailable, []error{broker.ErrNoValidator}},
 	{"empty_batch", connect.CodeInvalidArgument, []error{broker.ErrEmptyBatch}},
@@ -84,6 +84,19 @@ var errorKinds = []errorKind{
 	{"request_canceled", connect.CodeDeadlineExceeded, []error{context.DeadlineExceeded}},
 }
 
+// LimitKey is the metadata entry that names the limit a limit_reached
+// error reached (limitNames), so that a client gets back its error: the
+// one code covers both.
+const LimitKey = "Herald-Limit"
+
+const limitReached = "limit_reached"
+
+// limitNames are the values of LimitKey.
+var limitNames = []struct {
+	name string
+	err  error
+}{{"topics", broker.ErrTooManyTopics}, {"subscriptions", subscription.ErrTooMany}}
+
 // internalKind is the row of any error the table does not list.
 var internalKind = errorKind{herald: "internal", code: connect.CodeInternal}
 
@@ -108,6 +121,12 @@ func toConnect(err error) error {
 	k := kindOf(err)
 	ce := connect.NewError(k.code, err)
 	ce.Meta().Set(ErrorCodeKey, k.herald)
+	for _, l := range limitNames {
+		if k.herald == limitReached && errors.Is(err, l.err) {
+			ce.Meta().Set(LimitKey, l.name)
+			break
+		}
+	}
 	addSchemaDetail(ce, err)
 	return ce
 }

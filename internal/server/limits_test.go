@@ -267,3 +267,36 @@ func TestLimits_GRPCWaitsShareTheWaitingLimit(t *testing.T) {
 	stream.CloseResponse()
 	waitUntil(t, func() bool { return e.srv.waitBudget.inUse() == 0 })
 }
+
+// Over gRPC the topic and subscription limits carry limit_reached as over
+// HTTP, and a Go client gets back the error of the limit reached: a
+// subscription refused is not taken for a topic refused.
+func TestLimits_GRPCLimitsReachedComeBackAsTheirOwnErrors(t *testing.T) {
+	ctx := context.Background()
+	topics := newEnv(t, broker.Options{MaxTopics: 1}, Options{})
+	c := heraldv1connect.NewHeraldServiceClient(http.DefaultClient, topics.url)
+	topics.createTopic("a", `{}`)
+	_, err := c.PutTopic(ctx, connect.NewRequest(&heraldv1.PutTopicRequest{Name: "b"}))
+	if err = rpc.FromConnect(err); !errors.Is(err, broker.ErrTooManyTopics) || errors.Is(err, subscription.ErrTooMany) {
+		t.Errorf("a topic past the limit: %v, want the topic limit's error only", err)
+	}
+
+	subs := newEnvWithSubLimit(t, 1)
+	c = heraldv1connect.NewHeraldServiceClient(http.DefaultClient, subs.url)
+	subs.createTopic("orders", `{}`)
+	for i, name := range []string{"one", "two"} {
+		_, err := c.PutSubscription(ctx, connect.NewRequest(&heraldv1.PutSubscriptionRequest{Topic: "orders", Name: name}))
+		if i == 0 {
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if ce := new(connect.Error); !errors.As(err, &ce) || ce.Meta().Get(rpc.ErrorCodeKey) != "limit_reached" {
+			t.Errorf("a subscription past the limit: %v, want limit_reached", err)
+		}
+		if err = rpc.FromConnect(err); !errors.Is(err, subscription.ErrTooMany) || errors.Is(err, broker.ErrTooManyTopics) {
+			t.Errorf("a subscription past the limit: %v, want the subscription limit's error only", err)
+		}
+	}
+}

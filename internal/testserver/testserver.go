@@ -49,6 +49,9 @@ type Options struct {
 	MaxEventBytes int
 	// MaxWaiting is herald serve --max-waiting; 0: the default.
 	MaxWaiting int
+	// MaxTopics and MaxSubscriptions are herald serve --max-topics and
+	// --max-subscriptions; 0: no limit.
+	MaxTopics, MaxSubscriptions int
 }
 
 // Start runs a server over dir on a free loopback port.
@@ -72,11 +75,12 @@ func (ts *Server) start() {
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	b, err := broker.New(eng, broker.Options{DedupDir: filepath.Join(ts.dir, "dedup"), Validator: reg.Validate, MaxEventBytes: ts.opts.MaxEventBytes})
+	b, err := broker.New(eng, broker.Options{DedupDir: filepath.Join(ts.dir, "dedup"), Validator: reg.Validate, MaxEventBytes: ts.opts.MaxEventBytes,
+		MaxTopics: ts.opts.MaxTopics})
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	subs, err := subscription.New(context.Background(), b, subscription.Options{})
+	subs, err := subscription.New(context.Background(), b, subscription.Options{MaxSubscriptions: ts.opts.MaxSubscriptions})
 	if err != nil {
 		ts.t.Fatal(err)
 	}
