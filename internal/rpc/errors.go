@@ -47,6 +47,9 @@ type errorKind struct {
 //   - an incompatible schema is FailedPrecondition: the schema is valid,
 //     the subject's versions are what refuse it. It carries a
 //     SchemaChanges detail.
+//   - RegisterSchema on a server without a schema registry is
+//     Unimplemented, gRPC's code for a method a server does not serve,
+//     with the HTTP API's not_found: it has no registry paths then.
 //   - the subscription rows come before the topic rows, as in the HTTP
 //     API's table: a bad deadLetterTopic, or a seek to a partition the
 //     topic lacks, is an invalid subscription setting that also wraps
@@ -59,6 +62,7 @@ var errorKinds = []errorKind{
 	{limitReached, connect.CodeResourceExhausted, []error{broker.ErrTooManyTopics, subscription.ErrTooMany}},
 	{"schema_violation", connect.CodeInvalidArgument, []error{schema.ErrViolation}},
 	{"no_schema_registry", connect.CodeUnavailable, []error{broker.ErrNoValidator}},
+	{"not_found", connect.CodeUnimplemented, []error{errNoRegistry}},
 	{"empty_batch", connect.CodeInvalidArgument, []error{broker.ErrEmptyBatch}},
 	{"unknown_subscription", connect.CodeNotFound, []error{subscription.ErrNotFound}},
 	{"invalid_subscription_name", connect.CodeInvalidArgument, []error{subscription.ErrInvalidName}},

@@ -15,7 +15,7 @@ import (
 // RegisterSchema adds a schema to a subject.
 func (s *Service) RegisterSchema(ctx context.Context, req *connect.Request[heraldv1.RegisterSchemaRequest]) (*connect.Response[heraldv1.RegisterSchemaResponse], error) {
 	if s.schemas == nil {
-		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("this server has no schema registry"))
+		return nil, toConnect(errNoRegistry)
 	}
 	v, created, err := s.schemas.Register(ctx, req.Msg.GetSubject(), []byte(req.Msg.GetSchema()))
 	if err != nil {
@@ -23,6 +23,10 @@ func (s *Service) RegisterSchema(ctx context.Context, req *connect.Request[heral
 	}
 	return connect.NewResponse(&heraldv1.RegisterSchemaResponse{Id: int32(v.ID), Version: int32(v.Version), Created: created}), nil
 }
+
+// errNoRegistry answers RegisterSchema on a server without a schema
+// registry, whose HTTP API then has no registry paths (404 not_found).
+var errNoRegistry = errors.New("this server has no schema registry")
 
 // addSchemaDetail attaches the violations of a refused publish, or the
 // breaking changes of a refused schema, to the error.

@@ -149,3 +149,14 @@ func TestService_RegisterSchemaWithoutARegistry(t *testing.T) {
 	_, err = f.client(nil).Publish(context.Background(), connect.NewRequest(&heraldv1.PublishRequest{Topic: "t", Events: []*heraldv1.CloudEvent{orderEvent("1")}}))
 	wantCode(t, err, connect.CodeUnavailable, "no_schema_registry", "no schema registry")
 }
+
+// A server without a schema registry answers RegisterSchema as the HTTP
+// API answers its registry paths then: the call is not there
+// (UNIMPLEMENTED, gRPC's answer to a method a server lacks) with the
+// HTTP API's code for a path it lacks, not_found.
+func TestService_RegisterSchemaWithoutARegistryIsNotFound(t *testing.T) {
+	eachProtocol(t, broker.Options{}, func(t *testing.T, f *fixture, c heraldv1connect.HeraldServiceClient) {
+		_, err := c.RegisterSchema(context.Background(), connect.NewRequest(&heraldv1.RegisterSchemaRequest{Subject: "OrderPlaced", Schema: orderSchema}))
+		wantCode(t, err, connect.CodeUnimplemented, "not_found", "no schema registry")
+	})
+}

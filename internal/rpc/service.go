@@ -38,7 +38,7 @@ import (
 type Service struct {
 	b       *broker.Broker
 	subs    *subscription.Manager // nil: the subscription calls answer NOT_FOUND
-	schemas *schema.Registry      // nil: RegisterSchema answers UNIMPLEMENTED
+	schemas *schema.Registry      // nil: RegisterSchema answers UNIMPLEMENTED (not_found)
 
 	closing   <-chan struct{} // closed when the server shuts down: streams and long polls end
 	admit     func(n int64) (done func(), err error)
@@ -58,7 +58,7 @@ func NewService(b *broker.Broker, subs *subscription.Manager, schemas *schema.Re
 type Config struct {
 	Broker        *broker.Broker
 	Subscriptions *subscription.Manager // nil: the subscription calls answer NOT_FOUND
-	Schemas       *schema.Registry      // nil: RegisterSchema answers UNAVAILABLE
+	Schemas       *schema.Registry      // nil: RegisterSchema answers UNIMPLEMENTED (not_found, as the HTTP API's registry paths)
 	// Closing, once closed (the server is shutting down), ends Subscribe
 	// streams and long polls with UNAVAILABLE, so clients reconnect.
 	Closing <-chan struct{}
