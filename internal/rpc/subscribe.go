@@ -269,23 +269,49 @@ func signal(c chan struct{}) {
 }
 
 // coalesceAcks merges the acks of a batch into settlements of at most
-// MaxAckIDs ids, placed where the first ack was; the others keep their
-// order.
+// MaxAckIDs ids, placed where the first ack of each was; the others keep
+// their order. An ack does not move ahead of a nack, reject or release
+// of one of its ids (after which it is stale): it starts a new merged
+// settlement instead. Moving it ahead of an extend changes nothing: the
+// id ends acked either way.
 func coalesceAcks(batch []*heraldv1.Settlement) []*heraldv1.Settlement {
 	var acks *heraldv1.Settlement
+	var since map[string]bool // ids nacked, rejected or released after acks was placed
 	out := batch[:0:0]
 	for _, st := range batch {
-		if st.GetKind() != heraldv1.Settlement_KIND_ACK {
+		if kind := st.GetKind(); kind != heraldv1.Settlement_KIND_ACK {
 			out = append(out, st)
+			if acks != nil && kind != heraldv1.Settlement_KIND_EXTEND {
+				if since == nil {
+					since = map[string]bool{}
+				}
+				for _, id := range st.GetAckIds() {
+					since[id] = true
+				}
+			}
 			continue
 		}
-		if acks == nil || len(acks.AckIds)+len(st.GetAckIds()) > subscription.MaxAckIDs {
+		if acks == nil || len(acks.AckIds)+len(st.GetAckIds()) > subscription.MaxAckIDs || anyIn(since, st.GetAckIds()) {
 			acks = &heraldv1.Settlement{Kind: heraldv1.Settlement_KIND_ACK}
 			out = append(out, acks)
+			since = nil
 		}
 		acks.AckIds = append(acks.AckIds, st.GetAckIds()...)
 	}
 	return out
+}
+
+// anyIn reports whether one of ids is in set.
+func anyIn(set map[string]bool, ids []string) bool {
+	if len(set) == 0 {
+		return false
+	}
+	for _, id := range ids {
+		if set[id] {
+			return true
+		}
+	}
+	return false
 }
 
 // deliver pulls and sends while the client has credit, until ctx ends
