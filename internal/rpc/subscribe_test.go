@@ -67,6 +67,63 @@ func (f *subFixture) subscribe(t *testing.T) {
 	}
 }
 
+// publishLarge publishes n events of 8 KiB to orders: 1 MiB a message of
+// pullChunk deliveries, far past a stalled client's window.
+func (f *subFixture) publishLarge(t *testing.T, n int) {
+	t.Helper()
+	for b := range n / 64 {
+		req := &heraldv1.PublishRequest{Topic: "orders"}
+		for i := range 64 {
+			e := orderEvent(fmt.Sprintf("%d-%d", b, i))
+			data := make([]byte, 8<<10)
+			for j := range data {
+				data[j] = byte(rand.Uint32())
+			}
+			e.Data = &heraldv1.CloudEvent_BinaryData{BinaryData: data}
+			req.Events = append(req.Events, e)
+		}
+		if _, err := f.c.Publish(context.Background(), connect.NewRequest(req)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// stalledClient is a client whose streams take 64 KiB before they are
+// read: of a stream it does not read, the first message stops in HTTP/2
+// flow control, and the other pullers' messages wait behind it.
+func (f *subFixture) stalledClient(t *testing.T) heraldv1connect.HeraldServiceClient {
+	tr := &http.Transport{TLSClientConfig: f.srv.Client().Transport.(*http.Transport).TLSClientConfig, Protocols: new(http.Protocols),
+		HTTP2: &http.HTTP2Config{MaxReceiveBufferPerStream: 64 << 10, MaxReceiveBufferPerConnection: 64 << 10}}
+	tr.Protocols.SetHTTP2(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	return heraldv1connect.NewHeraldServiceClient(&http.Client{Transport: tr}, f.srv.URL, connect.WithGRPC(),
+		connect.WithAcceptCompression("gzip", nil, nil))
+}
+
+// inFlight is the number of deliveries of s leased and not settled.
+func (f *subFixture) inFlight(t *testing.T) int {
+	t.Helper()
+	info, err := f.m.Get(context.Background(), "orders", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range info.Partitions {
+		n += int(p.InFlight)
+	}
+	return n
+}
+
+// waitInFlight waits until n deliveries of s are leased.
+func (f *subFixture) waitInFlight(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); f.inFlight(t) < n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events in flight after 10 s", f.inFlight(t), n)
+		}
+	}
+}
+
 var startOrders = &heraldv1.SubscribeRequest{Kind: &heraldv1.SubscribeRequest_Start{Start: &heraldv1.SubscribeStart{Topic: "orders", Subscription: "s"}}}
 
 func flowMsg(n int32) *heraldv1.SubscribeRequest {
@@ -120,51 +177,14 @@ func TestSubscribe_DeliveriesPulledAndNotSentWhenTheStreamBreaksAreReleased(t *t
 	f := newSubFixture(t, Config{})
 	ctx := context.Background()
 	const events = pullers * pullChunk // each puller pulls a full message
-	for b := range events / 64 {
-		req := &heraldv1.PublishRequest{Topic: "orders"}
-		for i := range 64 {
-			e := orderEvent(fmt.Sprintf("%d-%d", b, i))
-			data := make([]byte, 8<<10) // 1 MiB a message: far past the client's window
-			for j := range data {
-				data[j] = byte(rand.Uint32())
-			}
-			e.Data = &heraldv1.CloudEvent_BinaryData{BinaryData: data}
-			req.Events = append(req.Events, e)
-		}
-		if _, err := f.c.Publish(ctx, connect.NewRequest(req)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.publishLarge(t, events)
 	f.subscribe(t)
 
-	// A client that reads nothing: the first message stops in HTTP/2 flow
-	// control, and the other pullers' messages wait behind it.
-	tr := &http.Transport{TLSClientConfig: f.srv.Client().Transport.(*http.Transport).TLSClientConfig, Protocols: new(http.Protocols),
-		HTTP2: &http.HTTP2Config{MaxReceiveBufferPerStream: 64 << 10, MaxReceiveBufferPerConnection: 64 << 10}}
-	tr.Protocols.SetHTTP2(true)
-	defer tr.CloseIdleConnections()
-	stalled := heraldv1connect.NewHeraldServiceClient(&http.Client{Transport: tr}, f.srv.URL, connect.WithGRPC(),
-		connect.WithAcceptCompression("gzip", nil, nil))
 	sctx, cancel := context.WithCancel(ctx)
-	s := stalled.Subscribe(sctx)
+	s := f.stalledClient(t).Subscribe(sctx)
 	s.Send(startOrders)
 	s.Send(flowMsg(10 * events))
-	inFlight := func() int {
-		resp, err := f.c.GetSubscription(ctx, connect.NewRequest(&heraldv1.GetSubscriptionRequest{Topic: "orders", Name: "s"}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, p := range resp.Msg.GetSubscription().GetPartitions() {
-			n += int(p.GetInFlight())
-		}
-		return n
-	}
-	for deadline := time.Now().Add(10 * time.Second); inFlight() < events; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d events in flight after 10 s", inFlight(), events)
-		}
-	}
+	f.waitInFlight(t, events)
 	cancel()
 	s.CloseResponse() // resets the stream
 
@@ -206,5 +226,71 @@ func TestSubscribe_AStreamClosedBeforeStartEndsWithoutAnError(t *testing.T) {
 	}
 	if _, err := s.Receive(); !errors.Is(err, io.EOF) {
 		t.Fatalf("the stream ended with %v, want io.EOF", err)
+	}
+}
+
+// A server shutting down while a Subscribe stream has deliveries pulled
+// and not yet sent (waiting behind a message the client has not read)
+// releases those, and waits for the client to settle what it was sent:
+// once the client reads that message and acks it, the acks are applied
+// and only then does the stream end with the shutdown's error. Nothing
+// acked comes again, what was not sent is deliverable at once as a first
+// attempt, and nothing is left leased.
+func TestSubscribe_AServerShuttingDownReleasesWhatItDidNotSendAndAppliesTheAcksOfWhatItSent(t *testing.T) {
+	closing := make(chan struct{})
+	f := newSubFixture(t, Config{Closing: closing})
+	ctx := context.Background()
+	const events = pullers * pullChunk
+	f.publishLarge(t, events)
+	f.subscribe(t)
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s := f.stalledClient(t).Subscribe(sctx)
+	defer s.CloseResponse()
+	s.Send(startOrders)
+	s.Send(flowMsg(events)) // each puller pulls one message, and no more
+	f.waitInFlight(t, events)
+
+	close(closing)
+	time.Sleep(100 * time.Millisecond) // the stream has seen the shutdown
+	resp, err := s.Receive()           // reading lets the message stuck in flow control through
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := map[string]bool{}
+	var ids []string
+	for _, d := range resp.GetDeliveries() {
+		sent[d.GetEvent().GetEvent().GetId()] = true
+		ids = append(ids, d.GetAckId())
+	}
+	if len(sent) != pullChunk {
+		t.Fatalf("the first message holds %d deliveries, want %d", len(sent), pullChunk)
+	}
+	for deadline := time.Now().Add(5 * time.Second); f.inFlight(t) != pullChunk; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries in flight once the shutdown stopped delivering, want the %d sent: the others released", f.inFlight(t), pullChunk)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the stream waits for the client's settlements
+	if err := s.Send(settleMsg(heraldv1.Settlement_KIND_ACK, ids...)); err != nil {
+		t.Fatalf("the stream ended before the client settled what it was sent: %v", err)
+	}
+	if resp, err := s.Receive(); !IsServerClosing(err) {
+		t.Fatalf("after the acks the stream ended with %v (%d more deliveries), want the shutdown's error", err, len(resp.GetDeliveries()))
+	}
+	if got := f.inFlight(t); got != 0 {
+		t.Fatalf("%d deliveries in flight after the stream ended, want none", got)
+	}
+	ds, err := f.m.PullRemote(ctx, "orders", "s", events, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != events-pullChunk {
+		t.Fatalf("%d deliveries came again at once, want the %d never sent", len(ds), events-pullChunk)
+	}
+	for _, d := range ds {
+		if sent[d.Event.ID] || d.Attempt != 1 {
+			t.Fatalf("event %s came again as attempt %d; sent and acked: %v", d.Event.ID, d.Attempt, sent[d.Event.ID])
+		}
 	}
 }
