@@ -88,7 +88,7 @@ func NewHandler(cfg Config, opts ...connect.HandlerOption) (path string, h http.
 	svc.closing, svc.admit, svc.admitWait = cfg.Closing, cfg.Admit, cfg.AdmitWait
 	guard := connect.WithInterceptors(append(slices.Clone(cfg.Interceptors), authorizer{})...)
 	path, h = heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{connect.WithReadMaxBytes(limit), connect.WithCodec(serverCodec{maxEvents: bopts.MaxBatchEvents}), guard}, opts...)...)
-	return path, JoinEnvelopeWrites(announceLimits(guardPublishSize(h, limit), bopts.MaxEventBytes))
+	return path, withResponseController(JoinEnvelopeWrites(announceLimits(guardPublishSize(h, limit), bopts.MaxEventBytes)))
 }
 
 // PutTopic creates or changes a topic.

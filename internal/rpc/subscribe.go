@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/heraldevents/herald/internal/rpc/heraldv1"
+	"github.com/heraldevents/herald/internal/rpc/heraldv1/heraldv1connect"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
@@ -43,6 +45,7 @@ func (s *Service) Subscribe(ctx context.Context, stream *connect.BidiStream[hera
 	defer done()
 	ctx, cancel := s.untilClosing(ctx)
 	defer cancel(nil)
+	defer cutStuckSend(ctx)()
 	first, err := receiveFirst(ctx, stream)
 	if errors.Is(err, io.EOF) {
 		return nil // the client closed its side without asking for anything
@@ -109,6 +112,67 @@ func (ss *subscribeStream) settleBeforeClosing(applied <-chan struct{}) {
 			return
 		case <-timer.C:
 			return
+		}
+	}
+}
+
+// cutGrace is how long after a server began shutting down a Subscribe
+// stream whose send is stuck in flow control (its client stopped reading)
+// is reset: a moment past closeGrace, so that a stream that ends at
+// closeGrace ends with the shutdown's error instead.
+const cutGrace = closeGrace + time.Second
+
+// responseKey is the context key of a Subscribe request's
+// *http.ResponseController (withResponseController).
+type responseKey struct{}
+
+// withResponseController gives the Subscribe handler its response's
+// controller, in the request's context, for cutStuckSend.
+func withResponseController(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == heraldv1connect.HeraldServiceSubscribeProcedure {
+			r = r.WithContext(context.WithValue(r.Context(), responseKey{}, http.NewResponseController(w)))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// cutStuckSend resets the stream cutGrace after the server began shutting
+// down (ctx's cause), should the handler still be running then: only a
+// send stuck in flow control holds it that long, and it would hold the
+// shutdown, and the deliveries pulled behind it, until the connection is
+// cut. The send fails, and the stream ends as when it breaks. The stop it
+// returns must run before the handler returns: the response is not used
+// after.
+func cutStuckSend(ctx context.Context) (stop func()) {
+	rc, _ := ctx.Value(responseKey{}).(*http.ResponseController)
+	if rc == nil {
+		return func() {}
+	}
+	var mu sync.Mutex // guards done and cut
+	var done bool
+	var cut *time.Timer
+	closing := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if done || !IsServerClosing(context.Cause(ctx)) {
+			return
+		}
+		cut = time.AfterFunc(cutGrace, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if !done {
+				_ = rc.SetWriteDeadline(time.Now()) // a deadline passed resets the stream
+			}
+		})
+	})
+	return func() {
+		closing()
+		mu.Lock()
+		defer mu.Unlock()
+		done = true
+		if cut != nil {
+			cut.Stop()
 		}
 	}
 }

@@ -294,3 +294,46 @@ func TestSubscribe_AServerShuttingDownReleasesWhatItDidNotSendAndAppliesTheAcksO
 		}
 	}
 }
+
+// A client that stopped reading does not hold a server's graceful
+// shutdown past its grace: the message stuck in flow control is cut off
+// (the stream reset) a moment after closeGrace, the deliveries pulled
+// behind it are released, and the stream ends. Those of the cut message
+// stay leased: the client may have got part of them.
+func TestSubscribe_AClientThatStoppedReadingDoesNotHoldAShutdownPastItsGrace(t *testing.T) {
+	closing := make(chan struct{})
+	f := newSubFixture(t, Config{Closing: closing})
+	const events = pullers * pullChunk
+	f.publishLarge(t, events)
+	f.subscribe(t)
+	s := f.stalledClient(t).Subscribe(context.Background())
+	defer s.CloseResponse()
+	s.Send(startOrders)
+	s.Send(flowMsg(events))
+	f.waitInFlight(t, events)
+
+	close(closing)
+	closed := time.Now()
+	for f.inFlight(t) != pullChunk {
+		if time.Since(closed) > closeGrace+3*time.Second {
+			t.Fatalf("%d deliveries in flight %s after the shutdown began, want the %d of the stuck message: the others released",
+				f.inFlight(t), time.Since(closed).Round(time.Second), pullChunk)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := s.Receive(); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-ended:
+		t.Logf("the stream ended after %s: %v", time.Since(closed).Round(100*time.Millisecond), err)
+	case <-time.After(3 * time.Second):
+		t.Fatal("the stream did not end")
+	}
+}
