@@ -24,7 +24,7 @@ var (
 	ErrInvalidSubscription     = subscription.ErrInvalidConfig       // a subscription setting out of range
 	ErrPartitionNotFound       = storage.ErrUnknownPartition         // a partition the topic does not have
 	ErrOffsetOutOfRange        = storage.ErrOffsetOutOfRange         // a read past a partition's end
-	ErrUnavailable             = storage.ErrUnavailable              // storage cannot write now, or (remote) no server answers; a later try may succeed
+	ErrUnavailable             = storage.ErrUnavailable              // storage cannot write now, or (remote) no server answers or it is overloaded; a later try may succeed
 	ErrForbidden               = auth.ErrForbidden                   // the client's token may not do this on this topic (remote only: an embedded client may do everything)
 	ErrSchemaViolation         = schema.ErrViolation                 // events break their schemas (see SchemaViolationError); nothing of the batch is stored
 	ErrIncompatibleSchema      = schema.ErrIncompatible              // a schema breaks its subject's compatibility (see IncompatibleSchemaError)

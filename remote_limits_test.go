@@ -46,8 +46,8 @@ func TestRemote_WaitsPastTheWaitingLimitAreRefusedAndARouterGetsInOnceAPlaceFree
 		_, refused = c.Pull(ctx, "held", "s", 1, 100*time.Millisecond)
 		return refused != nil
 	})
-	if connect.CodeOf(refused) != connect.CodeResourceExhausted || !strings.Contains(refused.Error(), "retry in a moment") {
-		t.Fatalf("a long poll past the limit: %v, want resource exhausted saying to retry", refused)
+	if !errors.Is(refused, herald.ErrUnavailable) || connect.CodeOf(refused) != connect.CodeResourceExhausted || !strings.Contains(refused.Error(), "retry in a moment") {
+		t.Fatalf("a long poll past the limit: %v, want ErrUnavailable (resource exhausted) saying to retry", refused)
 	}
 
 	handled := make(chan string, 1)

@@ -82,8 +82,13 @@ func FromConnect(err error) error {
 }
 
 // sentinelOf returns the sentinel of a row for a server's error: the
-// row's first, but for limit_reached the one of the limit it names.
+// row's first, but for limit_reached the one of the limit it names, and
+// for overloaded storage.ErrUnavailable (retried a moment later, the call
+// may succeed: what a caller checks for).
 func sentinelOf(k errorKind, ce *connect.Error) error {
+	if k.errs[0] == errOverloaded {
+		return storage.ErrUnavailable
+	}
 	if name := ce.Meta().Get(LimitKey); k.herald == limitReached && name != "" {
 		for _, l := range limitNames {
 			if l.name == name {
