@@ -118,19 +118,23 @@ func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("X-Accel-Buffering", "no") // tells buffering proxies (nginx) to pass it through
 	w.WriteHeader(http.StatusOK)
-	s := &stream{h: h, w: w, rc: rc}
+	s := &stream{h: h, w: w, rc: rc, ctx: r.Context()}
 	if err := rc.Flush(); err != nil {
 		h.opts.Logger.Warn("push: event stream cannot flush; closed", "error", err)
 		return
 	}
-	s.run(r.Context())
+	// A write stuck on a client that stopped reading ends with the
+	// context (the server shutting down), not after WriteTimeout.
+	defer context.AfterFunc(s.ctx, func() { _ = rc.SetWriteDeadline(time.Now()) })()
+	s.run(s.ctx)
 }
 
 // stream is one client's connection.
 type stream struct {
-	h  *streamHandler
-	w  io.Writer
-	rc *http.ResponseController
+	h   *streamHandler
+	w   io.Writer
+	rc  *http.ResponseController
+	ctx context.Context // the request's: once it ends, nothing more is written
 }
 
 func (s *stream) run(ctx context.Context) {
@@ -191,6 +195,9 @@ func (s *stream) sendError(err error) {
 func (s *stream) send(msg string) error {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.h.opts.WriteTimeout)) // ErrNotSupported: no deadline
 	defer s.rc.SetWriteDeadline(time.Time{})                         // none while idle: over HTTP/2 one passing resets the stream
+	if err := s.ctx.Err(); err != nil {                              // after the deadline is set: the context's end moves it to now
+		return err
+	}
 	if _, err := io.WriteString(s.w, msg); err != nil {
 		return err
 	}

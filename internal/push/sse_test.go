@@ -285,3 +285,58 @@ func TestStream_RefusesUnknownSubscriptionsAndOtherMethods(t *testing.T) {
 		})
 	}
 }
+
+// A stream stuck writing to a client that stopped reading ends as soon as
+// its context does (the server shutting down), not after WriteTimeout: a
+// shutdown does not wait for it.
+func TestStream_StuckWritingEndsWhenItsContextEnds(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "browser", subscription.Config{AckTimeout: time.Hour})
+	big := make([]byte, 256<<10)
+	for i := range 100 { // 25 MiB, more than the socket buffers hold
+		e := &event.Event{ID: fmt.Sprintf("big-%d", i), Source: "/test", Type: "test.event", SpecVersion: "1.0",
+			DataContentType: "text/plain", Data: big}
+		if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	h := StreamHandler(v.m, "orders", "browser", StreamOptions{WriteTimeout: time.Hour})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		h.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	t.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: herald\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitLeased := time.Now().Add(10 * time.Second)
+	for { // the stream has pulled and is writing (stuck: the client reads nothing)
+		info, err := v.m.Get(v.ctx, "orders", "browser")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Partitions[0].InFlight > 0 {
+			break
+		}
+		if time.Now().After(waitLeased) {
+			t.Fatal("the stream pulled nothing")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // into the stuck write
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream still writes 10s after its context ended")
+	}
+}
