@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -206,5 +207,54 @@ func TestServeGCPercent_LowerThanGosDefaultUnlessGOGCIsSet(t *testing.T) {
 	}
 	if _, ok := serveGCPercent(func(k string) string { return map[string]string{"GOGC": "200"}[k] }); ok {
 		t.Fatal("GOGC=200 is set, yet serve would override it")
+	}
+}
+
+// A limit or timeout given a value it cannot mean (a negative count, a
+// budget or timeout of zero or less) is refused at start, naming the flag,
+// before anything is written, whether it comes from the flag, the
+// environment or the config file.
+func TestServe_MeaninglessLimitsAreRefusedBeforeAnythingIsWritten(t *testing.T) {
+	tests := []struct {
+		flag, value, want string
+	}{
+		{"max-connections", "-1", "--max-connections -1: must be 0 (no limit) or more"},
+		{"max-topics", "-1", "--max-topics -1: must be 0 (no limit) or more"},
+		{"max-subscriptions", "-5", "--max-subscriptions -5: must be 0 (no limit) or more"},
+		{"max-waiting", "0", "--max-waiting 0: must be 1 or more"},
+		{"max-waiting", "-1", "--max-waiting -1: must be 1 or more"},
+		{"max-publish-bytes", "0", "--max-publish-bytes 0: must be 1 or more"},
+		{"max-publish-bytes", "-1", "--max-publish-bytes -1: must be 1 or more"},
+		{"read-header-timeout", "0s", "--read-header-timeout 0s: must be more than 0"},
+		{"read-header-timeout", "-5s", "--read-header-timeout -5s: must be more than 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.flag+"="+tt.value, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "herald-data")
+			cfg := writeConfig(t, fmt.Sprintf(`{%q: %q}`, tt.flag, tt.value))
+			// A serve that starts after all is stopped, and fails the test.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			for how, run := range map[string]func() result{
+				"flag": func() result {
+					return runApp(ctx, nil, "", "serve", "--addr", "127.0.0.1:0", "--data", data, "--"+tt.flag, tt.value)
+				},
+				"env": func() result {
+					return runApp(ctx, map[string]string{envName(tt.flag): tt.value}, "", "serve", "--addr", "127.0.0.1:0", "--data", data)
+				},
+				"file": func() result {
+					return runApp(ctx, nil, "", "serve", "--addr", "127.0.0.1:0", "--data", data, "--config", cfg)
+				},
+			} {
+				r := run()
+				if r.code == 0 {
+					t.Fatalf("%s: serve with %s=%s ran and exited 0", how, tt.flag, tt.value)
+				}
+				r.wantOneErrorLine(t, tt.want)
+				if _, err := os.Stat(data); err == nil {
+					t.Errorf("%s: serve failed (%s) but created %s", how, strings.TrimSpace(r.stderr), data)
+				}
+			}
+		})
 	}
 }

@@ -155,6 +155,9 @@ const maxEventBytesLimit = 32 << 20
 
 // check validates settings that no flag type checks.
 func (s *serveSettings) check() error {
+	if err := s.checkLimits(); err != nil {
+		return err
+	}
 	switch {
 	case s.Addr == "":
 		return fmt.Errorf("--addr must not be empty")
@@ -170,6 +173,29 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first")
 	case !s.Insecure && len(s.tokens()) == 0 && s.AuthFile == "" && !isLoopback(s.Addr):
 		return fmt.Errorf("--addr %s is reachable from other machines and nothing asks who is calling: give --token or --auth-file, or --insecure to run without authentication anyway", s.Addr)
+	}
+	return nil
+}
+
+// checkLimits refuses limits that cannot mean what was given: negative
+// counts (0 is no limit where the flag says so), and budgets and timeouts
+// of zero or less.
+func (s *serveSettings) checkLimits() error {
+	for _, l := range []struct {
+		flag string
+		n    int64
+	}{{"max-connections", int64(s.MaxConnections)}, {"max-topics", int64(s.MaxTopics)}, {"max-subscriptions", int64(s.MaxSubscriptions)}} {
+		if l.n < 0 {
+			return fmt.Errorf("--%s %d: must be 0 (no limit) or more", l.flag, l.n)
+		}
+	}
+	switch {
+	case s.MaxWaiting < 1:
+		return fmt.Errorf("--max-waiting %d: must be 1 or more", s.MaxWaiting)
+	case s.MaxPublishBytes < 1:
+		return fmt.Errorf("--max-publish-bytes %d: must be 1 or more", s.MaxPublishBytes)
+	case s.ReadHeaderTimeout <= 0:
+		return fmt.Errorf("--read-header-timeout %s: must be more than 0", s.ReadHeaderTimeout)
 	}
 	return nil
 }
