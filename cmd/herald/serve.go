@@ -94,7 +94,7 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 	}
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("--addr %s: %w", s.Addr, err)
 	}
 	defer ln.Close() // on the paths where no server took it
 	if s.Pprof != "" {

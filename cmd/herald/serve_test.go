@@ -258,3 +258,34 @@ func TestServe_MeaninglessLimitsAreRefusedBeforeAnythingIsWritten(t *testing.T) 
 		})
 	}
 }
+
+// An address that is not host:port with a valid port is refused as such,
+// naming --addr, rather than taken for one open to other machines; an
+// address in use names --addr too.
+func TestServe_ABadOrTakenAddressIsNamed(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	tests := []struct{ addr, want string }{
+		{"nonsense", "--addr nonsense: missing port in address"},
+		{"127.0.0.1", "--addr 127.0.0.1: missing port in address"},
+		{"127.0.0.1:99999", "--addr 127.0.0.1:99999: listen tcp: address 99999: invalid port"},
+		{"127.0.0.1:http-alt-typo", "--addr 127.0.0.1:http-alt-typo:"},
+		{taken.Addr().String(), "--addr " + taken.Addr().String() + ": listen tcp"},
+	}
+	for _, tt := range tests {
+		data := filepath.Join(t.TempDir(), "herald-data")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a serve that starts after all
+		r := runApp(ctx, nil, "", "serve", "--addr", tt.addr, "--data", data)
+		cancel()
+		r.wantOneErrorLine(t, tt.want)
+		if strings.Contains(r.stderr, "--insecure") {
+			t.Errorf("--addr %s: %q speaks of authentication", tt.addr, r.stderr)
+		}
+		if _, err := os.Stat(data); err == nil {
+			t.Errorf("--addr %s: serve failed but created %s", tt.addr, data)
+		}
+	}
+}

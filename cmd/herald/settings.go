@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -161,6 +162,8 @@ func (s *serveSettings) check() error {
 	switch {
 	case s.Addr == "":
 		return fmt.Errorf("--addr must not be empty")
+	case badAddr(s.Addr) != nil:
+		return fmt.Errorf("--addr %s: %w", s.Addr, badAddr(s.Addr))
 	case s.Data == "":
 		return fmt.Errorf("--data must not be empty")
 	case s.DefaultPartitions < 1 || s.DefaultPartitions > 10000:
@@ -198,6 +201,15 @@ func (s *serveSettings) checkLimits() error {
 		return fmt.Errorf("--read-header-timeout %s: must be more than 0", s.ReadHeaderTimeout)
 	}
 	return nil
+}
+
+// badAddr says what is wrong with an address that is not host:port.
+func badAddr(addr string) error {
+	_, _, err := net.SplitHostPort(addr)
+	if ae := (*net.AddrError)(nil); errors.As(err, &ae) {
+		return errors.New(ae.Err) // the address itself is in the message already
+	}
+	return err
 }
 
 // isLoopback reports whether addr (host:port) listens on loopback only.
