@@ -72,6 +72,9 @@ func TestMain(m *testing.M) {
 	if written != "" {
 		os.RemoveAll(written)
 	}
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 	os.Exit(code)
 }
 

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -32,12 +33,39 @@ type app struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	onSignals(cancel, os.Stderr)
 	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, http: http.DefaultClient}
 	code := a.execute(ctx, os.Args[1:])
-	stop()
+	cancel()
 	os.Exit(code)
 }
+
+// onSignals makes the first SIGINT or SIGTERM cancel the command (herald
+// serve then shuts down gracefully, waiting for requests in flight), and a
+// second one end the process at once: as after a crash, every event
+// acknowledged is on disk. Signals within signalRepeat of the first are
+// that one delivered again (timeout(1) signals the process, then its
+// process group), not a second request.
+func onSignals(cancel context.CancelFunc, stderr io.Writer) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		first := time.Now()
+		for sig := range sigs {
+			if time.Since(first) >= signalRepeat {
+				fmt.Fprintf(stderr, "herald: second signal (%s): exiting without waiting for requests in flight\n", sig)
+				os.Exit(1)
+			}
+		}
+	}()
+}
+
+// signalRepeat is how long after the first signal another is taken for
+// the same one delivered twice.
+const signalRepeat = time.Second
 
 // execute runs a command line and returns the exit code. An error is
 // printed as one line: "herald: <message>". The SDK's errors (bench, soak)
