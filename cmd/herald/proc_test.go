@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -149,6 +150,70 @@ func TestServeProcess_ASecondSignalEndsAGracefulShutdownAtOnce(t *testing.T) {
 			if out := env.mustRun("read", "orders"); !strings.Contains(out, `"e1"`) {
 				t.Errorf("after the restart, orders holds %q; want e1 in it", out)
 			}
+		})
+	}
+}
+
+// Damage in a topic of platform state (the subscriptions' or the schema
+// registry's) that is not a torn last write stops herald serve from
+// starting, naming the file and pointing to herald check and herald
+// repair, instead of serving without the state that the damage hides;
+// after herald repair it starts.
+func TestServe_DamagedPlatformStateStopsTheStartUntilRepaired(t *testing.T) {
+	for _, state := range []string{"__herald_subscriptions", "__herald_schemas"} {
+		t.Run(state, func(t *testing.T) {
+			dir := t.TempDir()
+			p := startServeProcess(t, "--data", dir)
+			env := &cliEnv{t: t, url: "http://" + p.addr}
+			schema := filepath.Join(t.TempDir(), "s.json")
+			if err := os.WriteFile(schema, []byte(`{"type":"object"}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env.mustRun("topics", "create", "orders")
+			env.mustRun("subs", "create", "orders", "billing")
+			env.mustRun("schemas", "register", schema, "--subject", "T")
+			env.mustRun("subs", "create", "orders", "audit")
+			env.mustRun("schemas", "register", schema, "--subject", "U")
+			p.signal(t, syscall.SIGTERM)
+			if !p.wait(20*time.Second) || p.err != nil {
+				t.Fatalf("serve: %v: %s", p.err, p.stderr.String())
+			}
+			seg := filepath.Join(dir, "topics", state, "0", "00000000000000000000.log")
+			b, err := os.ReadFile(seg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[30] ^= 0xff // in the first batch, which its CRC covers
+			if err := os.WriteFile(seg, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a serve that starts after all
+			defer cancel()
+			r := runApp(ctx, nil, "", "serve", "--addr", "127.0.0.1:0", "--data", dir)
+			// The engine logs the damage as it opens the directory; the
+			// last line is serve's refusal.
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			last := lines[len(lines)-1]
+			if r.code != 1 || !strings.HasPrefix(last, "herald: ") {
+				t.Fatalf("exit %d, stderr %q; want exit 1 and a last line \"herald: ...\"", r.code, r.stderr)
+			}
+			for _, want := range []string{seg, "herald check", "herald repair"} {
+				if !strings.Contains(last, want) {
+					t.Errorf("refusal %q does not contain %q", last, want)
+				}
+			}
+			if r.stdout != "" {
+				t.Errorf("serve refused to start but first printed %q", r.stdout)
+			}
+
+			if r := runApp(context.Background(), nil, "", "repair", "--data", dir); r.code != 0 {
+				t.Fatalf("repair: exit %d: %s", r.code, r.stderr)
+			}
+			p = startServeProcess(t, "--data", dir)
+			env = &cliEnv{t: t, url: "http://" + p.addr}
+			env.mustRun("subs", "create", "orders", "after-repair")
+			env.mustRun("schemas", "register", schema, "--subject", "V")
 		})
 	}
 }

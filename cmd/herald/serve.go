@@ -23,6 +23,7 @@ import (
 	"github.com/heraldevents/herald/internal/push"
 	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/server"
+	"github.com/heraldevents/herald/internal/storage"
 	"github.com/heraldevents/herald/internal/subscription"
 )
 
@@ -145,7 +146,7 @@ func openStore(ctx context.Context, s serveSettings, mode log.SyncMode, logger *
 	}
 	reg, err := schema.Open(ctx, eng, schema.Options{})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open the schema registry: %w", err), eng.Close())
+		return nil, errors.Join(fmt.Errorf("open the schema registry: %w", withRepairHint(err)), eng.Close())
 	}
 	b, err := broker.New(eng, broker.Options{DisableAutoCreate: !s.AutoCreateTopics, MaxTopics: s.MaxTopics,
 		DefaultPartitions: s.DefaultPartitions, MaxEventBytes: s.MaxEventBytes,
@@ -155,9 +156,17 @@ func openStore(ctx context.Context, s serveSettings, mode log.SyncMode, logger *
 	}
 	subs, err := subscription.New(ctx, b, subscription.Options{CheckPush: push.CheckSettings, MaxSubscriptions: s.MaxSubscriptions})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open subscriptions: %w", err), eng.Close())
+		return nil, errors.Join(fmt.Errorf("open subscriptions: %w", withRepairHint(err)), eng.Close())
 	}
 	return &store{engine: eng, schemas: reg, broker: b, subs: subs}, nil
+}
+
+// withRepairHint adds to an error of damaged data what to do about it.
+func withRepairHint(err error) error {
+	if errors.Is(err, storage.ErrCorrupt) {
+		return fmt.Errorf("%w (run herald check for a full report and herald repair to set the damage aside)", err)
+	}
+	return err
 }
 
 // close stops the subscriptions (their state writer finishes first), then

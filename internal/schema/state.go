@@ -210,6 +210,12 @@ func replay(ctx context.Context, e storage.Engine) (*snapshot, error) {
 		}
 		off = recs[len(recs)-1].Offset + 1
 	}
+	// A read at the end fails when damage (not a torn last write) ends the
+	// partition early: the schemas past it cannot be read, and going on
+	// without them would lose them.
+	if _, err := e.Read(ctx, stateTopic, 0, end, 1, 1); err != nil {
+		return nil, fmt.Errorf("schema registry state: %w", err)
+	}
 	return s, nil
 }
 

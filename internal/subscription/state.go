@@ -309,6 +309,12 @@ func (l *stateLog) replay(ctx context.Context, fn func(key string, value []byte)
 		}
 		off = recs[len(recs)-1].Offset + 1
 	}
+	// A read at the end fails when damage (not a torn last write) ends the
+	// partition early: the state past it cannot be read, and going on
+	// without it would lose it.
+	if _, err := l.engine.Read(ctx, stateTopic, 0, end, 1, 1); err != nil {
+		return fmt.Errorf("subscription state: %w", err)
+	}
 	return nil
 }
 
