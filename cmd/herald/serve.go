@@ -41,7 +41,8 @@ func (a *app) serveCmd() *cobra.Command {
 			"a flag wins over the environment, which wins over the file.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := resolveServeSettings(cmd.Flags(), s, a.getenv); err != nil {
+			// Serve's own flags: --server, which every command has, is not one.
+			if err := resolveServeSettings(cmd.LocalFlags(), s, a.getenv); err != nil {
 				return err
 			}
 			if pct, ok := serveGCPercent(a.getenv); ok {

@@ -289,3 +289,17 @@ func TestServe_ABadOrTakenAddressIsNamed(t *testing.T) {
 		}
 	}
 }
+
+// The config file of serve takes serve's settings only: --server, which
+// every command has but serve does not use, is an unknown setting there.
+func TestServe_ConfigFileRefusesSettingsServeDoesNotHave(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "herald-data")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a serve that starts after all
+	defer cancel()
+	cfg := writeConfig(t, `{"server": "http://127.0.0.1:7440"}`)
+	r := runApp(ctx, nil, "", "serve", "--addr", "127.0.0.1:0", "--data", data, "--config", cfg)
+	r.wantOneErrorLine(t, `unknown setting "server"`)
+	if strings.Contains(r.stderr, "server,") || strings.HasSuffix(strings.TrimSpace(r.stderr), "server)") {
+		t.Errorf("%q lists server among serve's settings", r.stderr)
+	}
+}
