@@ -303,3 +303,41 @@ func TestServe_ConfigFileRefusesSettingsServeDoesNotHave(t *testing.T) {
 		t.Errorf("%q lists server among serve's settings", r.stderr)
 	}
 }
+
+// Serve removes from its data directory only what it wrote there: over a
+// directory that holds other files (a --data pointing at the wrong place),
+// the generation files of the dedup index an earlier run left go, and
+// every other file stays.
+func TestServe_RemovesNoFileItDidNotWrite(t *testing.T) {
+	dir := t.TempDir()
+	mine := []string{filepath.Join("dedup", "notes.txt"), filepath.Join("dedup", "keep", "x.dedup"), "README"}
+	for _, f := range append(mine, filepath.Join("dedup", "3.dedup")) {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
+		done <- a.execute(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", dir})
+	}()
+	waitFor(t, func() bool { return strings.Contains(out.String(), "herald listening on") })
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d: %s", code, out.String())
+	}
+	for _, f := range mine {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("serve removed %s, which it did not write: %v", f, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dedup", "3.dedup")); !os.IsNotExist(err) {
+		t.Errorf("a dedup generation file of an earlier run is still there (%v)", err)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,8 +30,9 @@ type Options struct {
 	MaxTopics          int           // user topics at most (dead-letter topics count); 0: no limit
 	// DedupDir is a scratch directory where dedup indexes keep their older
 	// parts, so memory holds only about 2 bytes per remembered event
-	// beyond the newest quarter million. Its content is derived and wiped
-	// by New. Empty: everything stays in memory (about 16-44 bytes an event).
+	// beyond the newest quarter million. Those files (*.dedup) are derived
+	// and New removes them; it leaves any other file there alone. Empty:
+	// everything stays in memory (about 16-44 bytes an event).
 	DedupDir string
 	Now      func() time.Time
 	// Validator checks the events of a publish to a topic whose
@@ -90,14 +93,31 @@ type topicState struct {
 func New(engine storage.Engine, opts Options) (*Broker, error) {
 	opts = opts.withDefaults()
 	if opts.DedupDir != "" {
-		if err := os.RemoveAll(opts.DedupDir); err != nil {
-			return nil, fmt.Errorf("clear dedup directory: %w", err)
-		}
-		if err := os.MkdirAll(opts.DedupDir, 0o755); err != nil {
-			return nil, fmt.Errorf("create dedup directory: %w", err)
+		if err := clearDedupDir(opts.DedupDir); err != nil {
+			return nil, err
 		}
 	}
 	return &Broker{engine: engine, opts: opts, states: map[string]*topicState{}, counts: map[string]*publishCounters{}}, nil
+}
+
+// clearDedupDir creates dir if needed and removes the generation files an
+// earlier broker left in it: only those, for dir may be a user's.
+func clearDedupDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create dedup directory: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("clear dedup directory: %w", err)
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".dedup") {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("clear dedup directory: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // Options returns the broker's effective options.
