@@ -15,7 +15,7 @@ import (
 func TestServe_RefusesANonLoopbackAddressWithoutAuthentication(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
 		r := runApp(context.Background(), nil, "", "serve", "--addr", addr, "--data", t.TempDir())
-		r.wantOneErrorLine(t, "--addr "+addr, "--token or --auth-file", "--insecure")
+		r.wantOneErrorLine(t, "--addr "+addr, "--token, --auth-file or --tls-client-ca", "--insecure")
 	}
 	for _, addr := range []string{"127.0.0.1:0", "localhost:0", "[::1]:0"} {
 		if _, err := settingsFor([]string{"--addr", addr}, nil); err != nil {
@@ -112,5 +112,21 @@ func TestServe_AnAuthFileWithoutTokensIsRefused(t *testing.T) {
 		if _, err := os.Stat(data); err == nil {
 			t.Errorf("%s: the data directory was created", body)
 		}
+	}
+}
+
+// Mutual TLS asks who is calling: with --tls-client-ca a non-loopback
+// address needs no token, and the listening line says how callers are
+// known.
+func TestServe_MutualTLSIsAuthenticationForANonLoopbackAddress(t *testing.T) {
+	s, err := settingsFor([]string{"--addr", "0.0.0.0:0", "--tls-cert", "s.pem", "--tls-key", "s.key", "--tls-client-ca", "ca.pem"}, nil)
+	if err != nil {
+		t.Fatalf("mutual TLS on 0.0.0.0: %v", err)
+	}
+	if d := s.authDescription(); !strings.Contains(d, "client certificates") || strings.Contains(d, "no authentication") {
+		t.Errorf("listening line says %q; want the client certificates", d)
+	}
+	if _, err := settingsFor([]string{"--addr", "0.0.0.0:0", "--tls-cert", "s.pem", "--tls-key", "s.key"}, nil); err == nil {
+		t.Error("TLS without client certificates on 0.0.0.0 was allowed without a token")
 	}
 }

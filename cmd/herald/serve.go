@@ -253,13 +253,23 @@ func scheme(tlsConfig *tls.Config) string {
 // "listening" line.
 func (s serveSettings) authDescription() string {
 	n := len(s.tokens())
+	var d string
 	switch {
 	case s.AuthFile != "":
-		return fmt.Sprintf("API tokens: %d from --token, those of %q", n, s.AuthFile)
+		d = fmt.Sprintf("API tokens: %d from --token, those of %q", n, s.AuthFile)
 	case n > 0:
-		return fmt.Sprintf("%d API token(s)", n)
+		d = fmt.Sprintf("%d API token(s)", n)
 	}
-	return "no authentication"
+	if s.TLSClientCA == "" {
+		if d == "" {
+			return "no authentication"
+		}
+		return d
+	}
+	if d == "" {
+		return fmt.Sprintf("client certificates of %q", s.TLSClientCA)
+	}
+	return fmt.Sprintf("client certificates of %q and %s", s.TLSClientCA, d)
 }
 
 // stopPushers stops push delivery, giving requests in flight up to

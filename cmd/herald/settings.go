@@ -174,8 +174,8 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--tls-cert and --tls-key go together: give both or neither")
 	case s.TLSClientCA != "" && s.TLSCert == "":
 		return fmt.Errorf("--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first")
-	case !s.Insecure && len(s.tokens()) == 0 && s.AuthFile == "" && !isLoopback(s.Addr):
-		return fmt.Errorf("--addr %s is reachable from other machines and nothing asks who is calling: give --token or --auth-file, or --insecure to run without authentication anyway", s.Addr)
+	case !s.Insecure && len(s.tokens()) == 0 && s.AuthFile == "" && s.TLSClientCA == "" && !isLoopback(s.Addr):
+		return fmt.Errorf("--addr %s is reachable from other machines and nothing asks who is calling: give --token, --auth-file or --tls-client-ca, or --insecure to run without authentication anyway", s.Addr)
 	}
 	return nil
 }
