@@ -45,3 +45,21 @@ func TestServePprof_ServesProfilesOfWaitingToo(t *testing.T) {
 		t.Fatalf("a bad address: %v", err)
 	}
 }
+
+// The profiling endpoints need no token and /debug/pprof/cmdline shows
+// the command line, --token included: an address other machines can
+// reach is refused unless --insecure says so.
+func TestServe_PprofBeyondLoopbackIsRefusedUnlessInsecure(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:6060", ":6060", "[::]:0"} {
+		_, err := settingsFor([]string{"--pprof", addr, "--token", "t"}, nil)
+		if err == nil || !strings.Contains(err.Error(), "--pprof "+addr) || !strings.Contains(err.Error(), "--insecure") {
+			t.Errorf("--pprof %s: %v; want it refused, naming --pprof and --insecure", addr, err)
+		}
+		if _, err := settingsFor([]string{"--pprof", addr, "--insecure"}, nil); err != nil {
+			t.Errorf("--pprof %s --insecure: %v", addr, err)
+		}
+	}
+	if _, err := settingsFor([]string{"--pprof", "127.0.0.1:0"}, nil); err != nil {
+		t.Errorf("--pprof on loopback: %v", err)
+	}
+}

@@ -62,11 +62,11 @@ func addServeFlags(fs *pflag.FlagSet, s *serveSettings) {
 	fs.IntVar(&s.MaxSubscriptions, "max-subscriptions", 10000, "subscriptions the server holds (0: no limit)")
 	fs.IntVar(&s.MaxWaiting, "max-waiting", 1024, "long polls, waiting reads and delivery streams at once; more get 429")
 	fs.Int64Var(&s.MaxPublishBytes, "max-publish-bytes", 256<<20, "bytes of publish requests handled at once; more get 429 with Retry-After")
-	fs.BoolVar(&s.Insecure, "insecure", false, "allow listening on a non-loopback address without --token or --auth-file")
+	fs.BoolVar(&s.Insecure, "insecure", false, "allow listening on a non-loopback address without --token, --auth-file or --tls-client-ca, and --pprof on one")
 	fs.StringVar(&s.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS (HTTP/1.1 and HTTP/2, gRPC included) instead of cleartext")
 	fs.StringVar(&s.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&s.TLSClientCA, "tls-client-ca", "", "PEM CA certificates: require every client to present a certificate they signed (mutual TLS)")
-	fs.StringVar(&s.Pprof, "pprof", "", "serve Go's profiling endpoints (/debug/pprof/; contended locks and blocking are sampled too) on this address, e.g. 127.0.0.1:6060; empty: off. Never expose it: it needs no token")
+	fs.StringVar(&s.Pprof, "pprof", "", "serve Go's profiling endpoints (/debug/pprof/; contended locks and blocking are sampled too) on this address, e.g. 127.0.0.1:6060; empty: off. Loopback only unless --insecure: it needs no token")
 	fs.StringVar(&s.Config, configFlag, "", "JSON config file whose keys are flag names, e.g. {\"fsync\": \"interval\"}")
 }
 
@@ -174,6 +174,10 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--tls-cert and --tls-key go together: give both or neither")
 	case s.TLSClientCA != "" && s.TLSCert == "":
 		return fmt.Errorf("--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first")
+	case s.Pprof != "" && badAddr(s.Pprof) != nil:
+		return fmt.Errorf("--pprof %s: %w", s.Pprof, badAddr(s.Pprof))
+	case s.Pprof != "" && !s.Insecure && !isLoopback(s.Pprof):
+		return fmt.Errorf("--pprof %s is reachable from other machines, and the profiling endpoints ask no token (and show the command line): give a loopback address, or --insecure to expose them anyway", s.Pprof)
 	case !s.Insecure && len(s.tokens()) == 0 && s.AuthFile == "" && s.TLSClientCA == "" && !isLoopback(s.Addr):
 		return fmt.Errorf("--addr %s is reachable from other machines and nothing asks who is calling: give --token, --auth-file or --tls-client-ca, or --insecure to run without authentication anyway", s.Addr)
 	}
