@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/vfs/faultfs"
@@ -162,4 +165,29 @@ func TestDeadLetters_AListingIsBoundedInBytes(t *testing.T) {
 	if dls, err := v.m.DeadLetters(v.ctx, "orders", "s", 3); err != nil || len(dls) != 3 {
 		t.Fatalf("a limit under the bound: %d dead letters, %v", len(dls), err)
 	}
+}
+
+// A Manager that cannot start (its state cannot be read) leaves no
+// goroutine behind: an embedded program may try again.
+func TestNew_AStartThatFailsLeavesNoGoroutine(t *testing.T) {
+	broken := new(atomic.Bool)
+	v := &env{t: t, dir: "/data", clock: &clock{now: time.Now()}, ctx: context.Background(),
+		fs: faultfs.Wrap(faultfs.New(), func(op faultfs.Op, path string) error {
+			if broken.Load() && op == faultfs.OpRead && strings.Contains(path, stateTopic) {
+				return faultfs.IOError(op, path)
+			}
+			return nil
+		})}
+	v.open()
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{})
+	v.m.Close()
+	defer v.e.Close()
+	broken.Store(true)
+	ignore := goleak.IgnoreCurrent()
+	if m, err := New(v.ctx, v.b, Options{}); err == nil {
+		m.Close()
+		t.Fatal("a manager whose state cannot be read started")
+	}
+	goleak.VerifyNone(t, ignore)
 }

@@ -67,9 +67,11 @@ func New(ctx context.Context, b *broker.Broker, opts Options) (*Manager, error) 
 		m.jitter = rand.Float64
 	}
 	if err := m.replay(ctx); err != nil {
+		st.close()
 		return nil, err
 	}
 	if err := m.loadRedrives(ctx); err != nil {
+		st.close()
 		return nil, err
 	}
 	return m, nil
