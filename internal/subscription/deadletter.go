@@ -50,9 +50,23 @@ func (s *sub) deadLetter(ctx context.Context, c *cursor, e *entry, now time.Time
 		c.recorded[e.off] = true
 		return nil
 	}
-	c.dead++
+	s.countDead(c, e, b)
 	s.finish(c, e, b)
 	return nil
+}
+
+// countDead counts a stored dead letter in the cursor of its event's
+// partition. A redriven event that dies again is counted there too, with
+// that cursor's record, since a redrive cursor keeps no count.
+func (s *sub) countDead(c *cursor, e *entry, b *batch) {
+	if !c.isRedrive() {
+		c.dead++
+		return
+	}
+	if pc := s.parts[e.ev.Partition]; pc != nil {
+		pc.dead++
+		b.Put(cursorKey(s.topic, s.name, pc.p), s.cursorRecord(pc))
+	}
 }
 
 // maxReason bounds a reason kept with an event or a dead letter.

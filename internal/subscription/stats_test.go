@@ -64,3 +64,49 @@ func TestStats_CountDeliveriesSettlementsAndExpiries(t *testing.T) {
 		t.Fatalf("%d subscriptions after a deletion, want 2", n)
 	}
 }
+
+// A redriven event that dies again is dead-lettered again (back in the
+// dead-letter topic), counted in its partition's deadLettered like the
+// first time, whether it ran out of attempts or was rejected, and still
+// counted after a restart: the metric of dead letters must not miss it.
+func TestStats_ARedrivenEventThatDiesAgainCountsAsADeadLetter(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 2)
+	v.sub("orders", "s", Config{MaxAttempts: 1})
+	keys := v.keysByPartition("orders", 2, 1)
+	v.publish("orders", keys[1][0])
+	v.nack("orders", "s", "down", v.pull("orders", "s", 1)...)
+	dead := func() []int64 {
+		t.Helper()
+		info, err := v.m.Get(v.ctx, "orders", "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []int64{info.Partitions[0].DeadLettered, info.Partitions[1].DeadLettered}
+	}
+	if got := dead(); got[0] != 0 || got[1] != 1 {
+		t.Fatalf("dead-lettered %v, want [0 1]", got)
+	}
+	redrive := func() {
+		t.Helper()
+		if res, err := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{All: true}); err != nil || res.Redriven != 1 {
+			t.Fatalf("redrive: %+v %v", res, err)
+		}
+	}
+	redrive()
+	v.nack("orders", "s", "still down", v.pull("orders", "s", 1)...) // out of attempts again
+	if got := dead(); got[0] != 0 || got[1] != 2 {
+		t.Fatalf("dead-lettered %v after the redriven event died again, want [0 2]", got)
+	}
+	redrive()
+	if _, err := v.m.Reject(v.ctx, "orders", "s", ackIDs(v.pull("orders", "s", 1)), "never"); err != nil {
+		t.Fatal(err)
+	}
+	if got := dead(); got[0] != 0 || got[1] != 3 {
+		t.Fatalf("dead-lettered %v after the redriven event was rejected, want [0 3]", got)
+	}
+	v.restart()
+	if got := dead(); got[0] != 0 || got[1] != 3 {
+		t.Fatalf("dead-lettered %v after a restart, want [0 3]", got)
+	}
+}
