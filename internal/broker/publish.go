@@ -47,7 +47,7 @@ func (b *Broker) publishOver(ctx context.Context, topic string, events []*event.
 		return nil, err
 	}
 	if err := b.checkBatch(events, extra); err != nil {
-		b.countRejected(ctx, topic)
+		b.CountRejected(ctx, topic)
 		return nil, err
 	}
 	t, err := b.ensureTopic(ctx, topic)

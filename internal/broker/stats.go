@@ -58,11 +58,16 @@ func (b *Broker) PublishStats(topic string) PublishStats {
 	return s
 }
 
-// countRejected counts a publish refused before its topic was looked up
-// (its batch broke a limit), if the topic exists. Only refused publishes
-// pay for the lookup, under mu so that a deletion (which forgets the
-// topic's counts after the engine deleted it) cannot leave counts behind.
-func (b *Broker) countRejected(ctx context.Context, topic string) {
+// CountRejected counts a publish refused before its topic was looked up,
+// if the topic exists: one whose batch broke a limit, or one a server
+// refused before its events reached the broker (they could not be read or
+// decoded). Only refused publishes pay for the lookup, under mu so that a
+// deletion (which forgets the topic's counts after the engine deleted it)
+// cannot leave counts behind.
+func (b *Broker) CountRejected(ctx context.Context, topic string) {
+	if checkUserTopic(topic) != nil {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	c := b.counts[topic]

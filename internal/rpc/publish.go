@@ -96,6 +96,7 @@ func receivePublishes(stream *connect.BidiStream[heraldv1.PublishRequest, herald
 // *connect.Error.
 func (s *Service) publish(ctx context.Context, m *heraldv1.PublishRequest) (*heraldv1.PublishResponse, error) {
 	if n, limit := tooManyEvents(m), s.b.Options().MaxBatchEvents; n > limit {
+		s.b.CountRejected(ctx, m.GetTopic())
 		return nil, toConnect(fmt.Errorf("%w: %d events, the limit is %d", broker.ErrBatchTooLarge, n, limit))
 	}
 	if s.admit != nil {
@@ -107,6 +108,7 @@ func (s *Service) publish(ctx context.Context, m *heraldv1.PublishRequest) (*her
 	}
 	events, err := eventsFromProto(m.GetEvents())
 	if err != nil {
+		s.b.CountRejected(ctx, m.GetTopic())
 		return nil, toConnect(err)
 	}
 	results, err := s.b.Publish(ctx, m.GetTopic(), events)

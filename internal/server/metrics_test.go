@@ -266,3 +266,39 @@ func TestMetrics_WithTokensAScrapeNeedsAnyValidToken(t *testing.T) {
 	m.want(t, 2, "herald_http_requests_total", "route", "/metrics", "method", "GET", "code", "401")
 	m.want(t, 3, "herald_http_requests_total", "route", "/metrics", "method", "GET", "code", "200")
 }
+
+// Every kind of refused publish to an existing topic counts as rejected
+// in it, also those refused while the request is decoded, before the
+// broker sees the events: malformed JSON, a media type that is not a
+// CloudEvents mode, a body over the limit, more events than a batch may
+// hold, and over gRPC an event that cannot be converted. A refused
+// publish to a topic that does not exist makes no series.
+func TestMetrics_EveryRefusedPublishCountsAsRejected(t *testing.T) {
+	e := newEnv(t, broker.Options{MaxBatchEvents: 2}, Options{MaxBodyBytes: 4096})
+	e.createTopic("orders", "")
+	const events = "/v1/topics/orders/events"
+	e.do("POST", events, `{"specversion":"1.0","source":"/test","type":"t"}`, ctStructured...).
+		wantProblem(t, http.StatusBadRequest, "invalid_event") // reaches the broker
+	e.do("POST", events, `{"specversion":`, ctStructured...).wantProblem(t, http.StatusBadRequest, "malformed_request")
+	e.do("POST", events, "hello", "Content-Type", "text/csv").wantProblem(t, http.StatusUnsupportedMediaType, "unsupported_media_type")
+	e.do("POST", events, structured(strings.Repeat("x", 5000)), ctStructured...).wantProblem(t, http.StatusRequestEntityTooLarge, "request_too_large")
+	e.do("POST", events, "["+structured("a")+","+structured("b")+","+structured("c")+"]", ctBatch...).
+		wantProblem(t, http.StatusRequestEntityTooLarge, "batch_too_large")
+	client := heraldv1connect.NewHeraldServiceClient(http.DefaultClient, e.url)
+	bad := &heraldv1.CloudEvent{Id: "g1", Source: "/test", SpecVersion: "1.0", Type: "t",
+		Attributes: map[string]*heraldv1.CloudEventAttributeValue{"id": {Attr: &heraldv1.CloudEventAttributeValue_CeString{CeString: "g2"}}}}
+	for _, topic := range []string{"orders", "missing"} {
+		_, err := client.Publish(context.Background(), connect.NewRequest(&heraldv1.PublishRequest{Topic: topic, Events: []*heraldv1.CloudEvent{bad}}))
+		if connect.CodeOf(err) != connect.CodeInvalidArgument {
+			t.Fatalf("gRPC publish of a bad event to %s: %v", topic, err)
+		}
+	}
+	e.do("POST", "/v1/topics/missing/events", `{"specversion":`, ctStructured...).wantProblem(t, http.StatusBadRequest, "malformed_request")
+
+	m := e.scrapeMetrics(t)
+	m.want(t, 6, "herald_topic_publish_requests_total", "topic", "orders", "outcome", "rejected")
+	m.want(t, 0, "herald_topic_publish_requests_total", "topic", "orders", "outcome", "ok")
+	if got := m.labelValues("herald_topic_publish_requests_total", "topic"); len(got) != 4 || got[0] != "orders" || got[3] != "orders" {
+		t.Errorf("publish series of topics %v, want orders' alone", got)
+	}
+}

@@ -22,6 +22,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	defer done()
 	events, err := s.requestEvents(w, r)
 	if err != nil {
+		s.broker.CountRejected(r.Context(), r.PathValue("topic"))
 		s.writeError(w, r, err)
 		return
 	}
