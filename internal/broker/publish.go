@@ -41,6 +41,7 @@ func (b *Broker) PublishOver(ctx context.Context, topic string, events []*event.
 
 func (b *Broker) publishOver(ctx context.Context, topic string, events []*event.Event, extra int) ([]Result, error) {
 	if err := ctx.Err(); err != nil {
+		b.countRefused(ctx, topic, PublishCanceled)
 		return nil, err // the storage's queue would take it or not at random
 	}
 	if err := checkUserTopic(topic); err != nil {

@@ -65,6 +65,12 @@ func (b *Broker) PublishStats(topic string) PublishStats {
 // deletion (which forgets the topic's counts after the engine deleted it)
 // cannot leave counts behind.
 func (b *Broker) CountRejected(ctx context.Context, topic string) {
+	b.countRefused(ctx, topic, PublishRejected)
+}
+
+// countRefused counts a publish that ended before its topic was looked
+// up, as CountRejected does, with its outcome.
+func (b *Broker) countRefused(ctx context.Context, topic string, o PublishOutcome) {
 	if checkUserTopic(topic) != nil {
 		return
 	}
@@ -72,13 +78,13 @@ func (b *Broker) CountRejected(ctx context.Context, topic string) {
 	defer b.mu.Unlock()
 	c := b.counts[topic]
 	if c == nil {
-		if _, err := b.engine.Topic(ctx, topic); err != nil {
+		if _, err := b.engine.Topic(context.WithoutCancel(ctx), topic); err != nil {
 			return
 		}
 		c = &publishCounters{}
 		b.counts[topic] = c
 	}
-	c.requests[PublishRejected].Add(1)
+	c.requests[o].Add(1)
 }
 
 // failedOutcome is the outcome of a publish that failed past its checks.

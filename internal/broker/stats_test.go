@@ -51,3 +51,28 @@ func TestPublishStats_CountStoredDuplicateAndRefusedPublishes(t *testing.T) {
 		t.Fatalf("a deleted topic keeps stats %+v (%d topics counted)", got, len(f.b.counts))
 	}
 }
+
+// A publish whose caller went away before it started stores nothing and
+// counts as canceled in its topic, as one that goes away while it waits;
+// to a topic that does not exist, or a reserved one, it counts nowhere.
+func TestPublishStats_APublishWithAnEndedContextCountsAsCanceled(t *testing.T) {
+	f := newFixture(t, Options{})
+	if _, _, err := f.b.PutTopic(context.Background(), "orders", TopicSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, topic := range []string{"orders", "nowhere", "__herald_subscriptions"} {
+		if _, err := f.b.Publish(ctx, topic, []*event.Event{ev("a", "")}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("publish to %s with an ended context: %v", topic, err)
+		}
+	}
+	var want PublishStats
+	want.Requests[PublishCanceled] = 1
+	if got := f.b.PublishStats("orders"); got != want {
+		t.Fatalf("stats %+v, want %+v", got, want)
+	}
+	if len(f.b.counts) != 1 {
+		t.Fatalf("%d topics counted, want orders alone", len(f.b.counts))
+	}
+}
