@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heraldevents/herald/internal/subscription"
@@ -125,8 +126,31 @@ func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// A write stuck on a client that stopped reading ends with the
 	// context (the server shutting down), not after WriteTimeout.
-	defer context.AfterFunc(s.ctx, func() { _ = rc.SetWriteDeadline(time.Now()) })()
+	defer cutOnEnd(s.ctx, rc)()
 	s.run(s.ctx)
+}
+
+// cutOnEnd sets a write deadline that has passed once ctx ends, so that a
+// write stuck on a client that stopped reading fails. The stop it returns
+// must run before the handler returns: it waits for a deadline being set,
+// and none is set after it, for the response is not to be used then (over
+// HTTP/2 that panics).
+func cutOnEnd(ctx context.Context, rc *http.ResponseController) (stop func()) {
+	var mu sync.Mutex // held while the deadline is set; guards stopped
+	stopped := false
+	stopCut := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			_ = rc.SetWriteDeadline(time.Now())
+		}
+	})
+	return func() {
+		stopCut()
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+	}
 }
 
 // stream is one client's connection.

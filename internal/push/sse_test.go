@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,5 +339,63 @@ func TestStream_StuckWritingEndsWhenItsContextEnds(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stream still writes 10s after its context ended")
+	}
+}
+
+// lateDeadlineWriter is a server's response writer that records a write
+// deadline set once its handler has returned: over HTTP/2 that call finds
+// the stream's state gone and panics, over HTTP/1 it lands on whatever
+// the connection serves next. It passes every call on while the handler
+// runs.
+type lateDeadlineWriter struct {
+	http.ResponseWriter
+	returned atomic.Bool // the handler has returned
+	late     atomic.Bool // a deadline was set after that
+}
+
+func (w *lateDeadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *lateDeadlineWriter) SetWriteDeadline(d time.Time) error {
+	if !d.IsZero() && d.Before(time.Now()) {
+		time.Sleep(200 * time.Millisecond) // a goroutine that runs late
+	}
+	if w.returned.Load() {
+		w.late.Store(true)
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).SetWriteDeadline(d)
+}
+
+// The write deadline that ends a stream stuck writing when its context
+// ends is set before the handler returns, or not at all: never on a
+// response the server has taken back.
+func TestStream_SetsNoWriteDeadlineAfterItReturns(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "browser", subscription.Config{})
+	h := StreamHandler(v.m, "orders", "browser", StreamOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lw := make(chan *lateDeadlineWriter, 1)
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		w2 := &lateDeadlineWriter{ResponseWriter: w}
+		lw <- w2
+		h.ServeHTTP(w2, r.WithContext(ctx))
+		w2.returned.Store(true)
+	}))
+	t.Cleanup(srv.Close)
+	openStream(t, srv.URL)
+	w := <-lw
+	cancel() // the server shutting down, while the stream waits for events
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream did not end with its context")
+	}
+	time.Sleep(400 * time.Millisecond) // a deadline still on its way is set by now
+	if w.late.Load() {
+		t.Fatal("the stream set a write deadline after its handler returned")
 	}
 }
