@@ -45,7 +45,7 @@ func (s *Service) Subscribe(ctx context.Context, stream *connect.BidiStream[hera
 	defer done()
 	ctx, cancel := s.untilClosing(ctx)
 	defer cancel(nil)
-	defer cutStuckSend(ctx)()
+	defer cutStuckSend(ctx, s.closing)()
 	first, err := receiveFirst(ctx, stream)
 	if errors.Is(err, io.EOF) {
 		return nil // the client closed its side without asking for anything
@@ -138,24 +138,32 @@ func withResponseController(h http.Handler) http.Handler {
 }
 
 // cutStuckSend resets the stream cutGrace after the server began shutting
-// down (ctx's cause), should the handler still be running then: only a
-// send stuck in flow control holds it that long, and it would hold the
+// down (closing closed), should the handler still be running then: only
+// a send stuck in flow control holds it that long, and it would hold the
 // shutdown, and the deliveries pulled behind it, until the connection is
-// cut. The send fails, and the stream ends as when it breaks. The stop it
-// returns must run before the handler returns: the response is not used
-// after.
-func cutStuckSend(ctx context.Context) (stop func()) {
+// cut. That holds also of a stream that had ended before (its client
+// closed its side, or sent what it may not): its send may be stuck all
+// the same. The send fails, and the stream ends as when it breaks. The
+// stop it returns must run before the handler returns: the response is
+// not used after.
+func cutStuckSend(ctx context.Context, closing <-chan struct{}) (stop func()) {
 	rc, _ := ctx.Value(responseKey{}).(*http.ResponseController)
-	if rc == nil {
+	if rc == nil || closing == nil {
 		return func() {}
 	}
 	var mu sync.Mutex // guards done and cut
 	var done bool
 	var cut *time.Timer
-	closing := context.AfterFunc(ctx, func() {
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-closing:
+		case <-stopped:
+			return
+		}
 		mu.Lock()
 		defer mu.Unlock()
-		if done || !IsServerClosing(context.Cause(ctx)) {
+		if done {
 			return
 		}
 		cut = time.AfterFunc(cutGrace, func() {
@@ -165,9 +173,9 @@ func cutStuckSend(ctx context.Context) (stop func()) {
 				_ = rc.SetWriteDeadline(time.Now()) // a deadline passed resets the stream
 			}
 		})
-	})
+	}()
 	return func() {
-		closing()
+		close(stopped)
 		mu.Lock()
 		defer mu.Unlock()
 		done = true

@@ -337,3 +337,34 @@ func TestSubscribe_AClientThatStoppedReadingDoesNotHoldAShutdownPastItsGrace(t *
 		t.Fatal("the stream did not end")
 	}
 }
+
+// A client that closed its side of the stream and stopped reading holds a
+// server's graceful shutdown no longer than one that only stopped
+// reading: the stream had ended (its client closed), but its send stuck in
+// flow control is still cut off after the grace.
+func TestSubscribe_AClientThatClosedItsSideAndStoppedReadingDoesNotHoldAShutdown(t *testing.T) {
+	closing := make(chan struct{})
+	f := newSubFixture(t, Config{Closing: closing})
+	const events = pullers * pullChunk
+	f.publishLarge(t, events)
+	f.subscribe(t)
+	s := f.stalledClient(t).Subscribe(context.Background())
+	defer s.CloseResponse()
+	s.Send(startOrders)
+	s.Send(flowMsg(events))
+	f.waitInFlight(t, events)
+	if err := s.CloseRequest(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the server sees the client's side end
+
+	close(closing)
+	closed := time.Now()
+	for f.inFlight(t) != pullChunk {
+		if time.Since(closed) > closeGrace+3*time.Second {
+			t.Fatalf("%d deliveries in flight %s after the shutdown began, want the %d of the stuck message: the others released",
+				f.inFlight(t), time.Since(closed).Round(time.Second), pullChunk)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
