@@ -182,9 +182,15 @@ func unmarshalWithoutEvents(b []byte, m proto.Message, n int) error {
 	if err := proto.Unmarshal(rest, m); err != nil {
 		return err
 	}
+	markTooMany(m, n)
+	return nil
+}
+
+// markTooMany records in m's unknown fields that its request had n events,
+// which were not decoded (tooManyEvents reads it).
+func markTooMany(m proto.Message, n int) {
 	r := m.ProtoReflect()
 	r.SetUnknown(protowire.AppendVarint(protowire.AppendTag(r.GetUnknown(), tooManyField, protowire.VarintType), uint64(n)))
-	return nil
 }
 
 // tooManyEvents returns the count of events serverCodec left undecoded in

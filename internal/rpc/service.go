@@ -87,7 +87,10 @@ func NewHandler(cfg Config, opts ...connect.HandlerOption) (path string, h http.
 	svc := NewService(cfg.Broker, cfg.Subscriptions, cfg.Schemas)
 	svc.closing, svc.admit, svc.admitWait = cfg.Closing, cfg.Admit, cfg.AdmitWait
 	guard := connect.WithInterceptors(append(slices.Clone(cfg.Interceptors), authorizer{})...)
-	path, h = heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{connect.WithReadMaxBytes(limit), connect.WithCodec(serverCodec{maxEvents: bopts.MaxBatchEvents}), guard}, opts...)...)
+	codecs := connect.WithHandlerOptions(connect.WithCodec(serverCodec{maxEvents: bopts.MaxBatchEvents}),
+		connect.WithCodec(serverJSONCodec{name: "json", maxEvents: bopts.MaxBatchEvents}),
+		connect.WithCodec(serverJSONCodec{name: "json; charset=utf-8", maxEvents: bopts.MaxBatchEvents}))
+	path, h = heraldv1connect.NewHeraldServiceHandler(svc, append([]connect.HandlerOption{connect.WithReadMaxBytes(limit), codecs, guard}, opts...)...)
 	return path, withResponseController(JoinEnvelopeWrites(announceLimits(guardPublishSize(h, limit), bopts.MaxEventBytes)))
 }
 

@@ -1,7 +1,9 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/http"
@@ -570,5 +572,56 @@ func TestService_APublishOverTheBudgetIsOverloaded(t *testing.T) {
 	wantCode(t, err, connect.CodeResourceExhausted, "overloaded", "retry in a moment")
 	if _, err := f.b.Topic(ctx, "orders"); !errors.Is(err, broker.ErrTopicNotFound) {
 		t.Fatalf("a refused publish created its topic: %v", err)
+	}
+}
+
+// A request in JSON of more events than a publish takes is refused before
+// its events are decoded too: an empty event is three bytes in JSON and
+// a hundred and more in memory.
+func TestService_AJSONRequestOfTooManyEventsIsRefusedBeforeItsEventsAreMade(t *testing.T) {
+	f := newFixture(t, broker.Options{MaxBatchEvents: 10})
+	msg := []byte(`{"topic":"orders","events":[` + strings.Repeat(`{},`, 199999) + `{}]}`)
+	envelope := binary.BigEndian.AppendUint32([]byte{0}, uint32(len(msg)))
+	for _, tc := range []struct {
+		name, procedure, contentType string
+		body                         []byte
+	}{
+		{"unary", heraldv1connect.HeraldServicePublishProcedure, "application/json", msg},
+		{"unary utf-8", heraldv1connect.HeraldServicePublishProcedure, "application/json; charset=utf-8", msg},
+		{"stream", heraldv1connect.HeraldServicePublishStreamProcedure, "application/connect+json", append(envelope, msg...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			resp, err := f.srv.Client().Post(f.srv.URL+tc.procedure, tc.contentType, bytes.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			runtime.ReadMemStats(&after)
+			if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+				t.Errorf("a publish of 200,000 empty events in JSON allocated %d MiB", n>>20)
+			}
+			code := resp.Header.Get(ErrorCodeKey)
+			if tc.name == "stream" && strings.Contains(string(body), `"batch_too_large"`) {
+				code = "batch_too_large" // in the end of the stream's metadata
+			}
+			if code != "batch_too_large" || !strings.Contains(string(body), "200000 events, the limit is 10") {
+				t.Fatalf("got %d %s (%s %q), want batch_too_large saying 200000 events, the limit is 10", resp.StatusCode, body, ErrorCodeKey, code)
+			}
+		})
+	}
+	// Requests of as many events as a publish takes are decoded as before.
+	c := f.client([]connect.ClientOption{connect.WithProtoJSON()})
+	events := make([]*heraldv1.CloudEvent, 10)
+	for i := range events {
+		events[i] = orderEvent(strconv.Itoa(i))
+	}
+	if got := publish(t, c, "orders", events...); len(got) != 10 {
+		t.Fatalf("a publish of 10 events in JSON answered %d results", len(got))
 	}
 }
