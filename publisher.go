@@ -604,12 +604,16 @@ func (p *Publisher) publishBatch(topic string, b *pubBatch) {
 // each event that err (a publish's) names as breaking its schema: the
 // violations of that event alone, as in a batch of it alone. It returns
 // nil when err is not a schema violation or names no event of the batch.
+// When err lists only some of the violations, the last event it names
+// may have more: it is left out, to fail in a batch without the others,
+// unless it is the only one.
 func schemaViolators(err error, n int) map[int]*SchemaViolationError {
 	var verr *SchemaViolationError
 	if !errors.As(err, &verr) {
 		return nil
 	}
 	bad := map[int]*SchemaViolationError{}
+	last := -1
 	for _, v := range verr.Violations {
 		if v.Index < 0 || v.Index >= n {
 			return nil
@@ -619,12 +623,19 @@ func schemaViolators(err error, n int) map[int]*SchemaViolationError {
 			e = &SchemaViolationError{Topic: verr.Topic, Events: 1}
 			bad[v.Index] = e
 		}
+		last = v.Index
 		v.Index = 0
 		e.Total++
 		e.Violations = append(e.Violations, v)
 	}
-	if len(bad) == 0 {
+	switch {
+	case len(bad) == 0:
 		return nil
+	case len(verr.Violations) >= verr.Total: // all listed
+	case len(bad) > 1:
+		delete(bad, last)
+	case verr.Events == 1:
+		bad[last].Total = verr.Total // the refusal's count is its own
 	}
 	return bad
 }

@@ -319,3 +319,48 @@ func TestPublisher_EventsThatBreakTheirSchemasFailAloneInTheirBatch(t *testing.T
 		}
 	})
 }
+
+// An event that breaks its schema fails with all of its own violations,
+// as alone in its batch, also when its batch's refusal listed only some
+// of them (a refusal lists at most 100).
+func TestPublisher_AnEventThatBreaksItsSchemaFailsWithAllItsViolations(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		if _, err := c.RegisterSchema(ctx, "order.placed", []byte(orderSchema)); err != nil {
+			t.Fatal(err)
+		}
+		validate := herald.SchemaPolicyValidate
+		if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{SchemaPolicy: &validate}); err != nil {
+			t.Fatal(err)
+		}
+		p := c.NewPublisher(herald.PublisherOptions{Linger: time.Hour, MaxBatchEvents: 200, MaxInFlight: 1})
+		defer p.Close(ctx)
+		var results []*herald.PublishResult
+		want := map[int]int{} // violations by event
+		for i := range 200 {
+			data := map[string]any{"orderId": fmt.Sprint(i), "total": 1}
+			switch {
+			case i == 0: // one violation, so that the refusal's 100th is an event's first of two
+				want[i] = 1
+				data = map[string]any{"orderId": i, "total": 1}
+			case i%3 == 1:
+				want[i] = 2
+				data = map[string]any{"orderId": i, "total": -1}
+			}
+			e := herald.MustNewEvent("order.placed", data, herald.WithSource("/shop"), herald.WithID(fmt.Sprintf("o-%03d", i)))
+			results = append(results, p.Publish(ctx, "orders", e))
+		}
+		for i, r := range results {
+			_, err := r.Wait(ctx)
+			var verr *herald.SchemaViolationError
+			switch {
+			case want[i] == 0 && err != nil:
+				t.Errorf("event %d, which keeps to its schema, failed: %v", i, err)
+			case want[i] > 0 && !errors.As(err, &verr):
+				t.Errorf("event %d, which breaks its schema: %v, want a SchemaViolationError", i, err)
+			case want[i] > 0 && (verr.Total != want[i] || len(verr.Violations) != want[i]):
+				t.Errorf("event %d, which breaks its schema %d times, failed with %d violations (%d listed): %v", i, want[i], verr.Total, len(verr.Violations), err)
+			}
+		}
+	})
+}
