@@ -167,6 +167,80 @@ func TestDeadLetters_AListingIsBoundedInBytes(t *testing.T) {
 	}
 }
 
+// A redrive reads the dead-letter topic without the subscription's lock;
+// an event that dies again meanwhile (a redriven one, failing once more)
+// is sent back from its newest dead letter all the same, as by a redrive
+// that held the lock: from an older one, the newest would stay unresolved
+// once the event is acked, and the next redrive of all would deliver the
+// event again.
+func TestRedrive_AnEventThatDiesAgainDuringTheReadIsSentBackFromItsNewestDeadLetter(t *testing.T) {
+	var gate struct {
+		sync.Mutex
+		on      bool
+		reached chan struct{}
+		open    chan struct{}
+	}
+	gate.reached, gate.open = make(chan struct{}), make(chan struct{})
+	v := &env{t: t, dir: "/data", clock: &clock{now: time.Now()}, ctx: context.Background(),
+		fs: faultfs.Wrap(faultfs.New(), func(op faultfs.Op, path string) error {
+			gate.Lock()
+			wait := gate.on && op == faultfs.OpRead && strings.Contains(path, "orders.s.dlq")
+			if wait {
+				gate.on = false
+				close(gate.reached)
+			}
+			gate.Unlock()
+			if wait {
+				<-gate.open // a slow disk
+			}
+			return nil
+		})}
+	v.open()
+	t.Cleanup(func() { v.m.Close(); v.e.Close() })
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{MaxAttempts: 1})
+	v.publish("orders", "a")
+	v.nack("orders", "s", "down", v.pull("orders", "s", 10)...)
+	all := RedriveRequest{All: true}
+	if res, err := v.m.Redrive(v.ctx, "orders", "s", all); err != nil || res.Redriven != 1 {
+		t.Fatalf("first redrive: %+v, %v", res, err)
+	}
+
+	gate.Lock()
+	gate.on = true
+	gate.Unlock()
+	type result struct {
+		res RedriveResult
+		err error
+	}
+	second := make(chan result, 1)
+	go func() {
+		res, err := v.m.Redrive(v.ctx, "orders", "s", all)
+		second <- result{res, err}
+	}()
+	<-gate.reached
+	// It dies again, past the dead-letter topic's dedup window: a second
+	// dead letter.
+	v.clock.Add(3 * time.Minute)
+	v.nack("orders", "s", "down again", v.pull("orders", "s", 10)...)
+	close(gate.open)
+	if r := <-second; r.err != nil || r.res.Redriven != 1 {
+		t.Fatalf("second redrive: %+v, %v", r.res, r.err)
+	}
+	ds := v.pull("orders", "s", 10)
+	if len(ds) != 1 {
+		t.Fatalf("after the second redrive: %d deliveries, want the event", len(ds))
+	}
+	v.ack("orders", "s", ds...)
+
+	if res, err := v.m.Redrive(v.ctx, "orders", "s", all); err != nil || res.Redriven != 0 {
+		t.Fatalf("a redrive of all after the event was acked: %+v, %v; want nothing sent back", res, err)
+	}
+	if ds := v.pull("orders", "s", 10); len(ds) != 0 {
+		t.Fatalf("the acked event came again: %+v", ds)
+	}
+}
+
 // A Manager that cannot start (its state cannot be read) leaves no
 // goroutine behind: an embedded program may try again.
 func TestNew_AStartThatFailsLeavesNoGoroutine(t *testing.T) {

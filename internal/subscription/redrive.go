@@ -119,6 +119,9 @@ type dlqScan struct {
 	// resolved are the resolved marks there were when the scan began:
 	// only their dead letters were in the topic for the scan to find.
 	resolved map[dlqPos]bool
+	next     map[int]int64 // by partition: the offset after the last one read
+	size     int           // the data of dls, in bytes
+	cut      bool          // stopped at the limit or the bytes: dead letters are left
 }
 
 // scanDeadLetters reads s's dead letters, at most limit and maxBytes of
@@ -137,11 +140,10 @@ func (s *sub) scanDeadLetters(ctx context.Context, limit, maxBytes int) (dlqScan
 		if deleted {
 			return dlqScan{}, fmt.Errorf("%w: %s on topic %s (deleted)", ErrNotFound, s.name, s.topic)
 		}
-		scan, err := s.readDeadLetters(ctx, dlq, limit, maxBytes)
-		if err != nil {
+		scan := dlqScan{resolved: resolved, next: map[int]int64{}}
+		if err := s.readDeadLetters(ctx, dlq, &scan, limit, maxBytes); err != nil {
 			return dlqScan{}, err
 		}
-		scan.resolved = resolved
 		s.mu.Lock()
 		switch {
 		case s.deleted:
@@ -150,6 +152,10 @@ func (s *sub) scanDeadLetters(ctx context.Context, limit, maxBytes int) (dlqScan
 		case s.cfg.DeadLetterTopic != dlq:
 			s.mu.Unlock()
 			continue // the dead-letter topic changed meanwhile: read the new one
+		}
+		if err := s.readNewDeadLetters(ctx, dlq, &scan, limit, maxBytes); err != nil {
+			s.mu.Unlock()
+			return dlqScan{}, err
 		}
 		for i := range scan.dls {
 			dl := &scan.dls[i]
@@ -161,25 +167,47 @@ func (s *sub) scanDeadLetters(ctx context.Context, limit, maxBytes int) (dlqScan
 	}
 }
 
-// readDeadLetters reads the dead letters of s in the topic dlq; s.mu is
-// not held (s.topic and s.name never change).
-func (s *sub) readDeadLetters(ctx context.Context, dlq string, limit, maxBytes int) (dlqScan, error) {
+// readNewDeadLetters reads, after a scan that was not cut, the dead
+// letters stored since it read each partition, with s.mu held: a redriven
+// event that died again meanwhile has a newer dead letter, the one a
+// redrive must send back (once acked, it is the one resolved). There are
+// few, or none.
+func (s *sub) readNewDeadLetters(ctx context.Context, dlq string, scan *dlqScan, limit, maxBytes int) error {
+	if scan.cut {
+		return nil
+	}
+	n := len(scan.dls)
+	if err := s.readDeadLetters(ctx, dlq, scan, limit, maxBytes); err != nil {
+		return err
+	}
+	if len(scan.dls) > n {
+		sort.SliceStable(scan.dls, func(i, j int) bool {
+			a, b := scan.dls[i], scan.dls[j]
+			return a.Partition < b.Partition || a.Partition == b.Partition && a.Offset < b.Offset
+		})
+	}
+	return nil
+}
+
+// readDeadLetters reads the dead letters of s in the topic dlq into scan,
+// in each partition from where scan last stopped (its first offset the
+// first time); s.mu is not needed (s.topic and s.name never change).
+func (s *sub) readDeadLetters(ctx context.Context, dlq string, scan *dlqScan, limit, maxBytes int) error {
 	t, err := s.m.broker.Topic(ctx, dlq)
 	if err != nil {
-		return dlqScan{}, err
+		return err
 	}
-	var scan dlqScan
-	size := 0
-	full := func() bool { return len(scan.dls) >= limit || size >= maxBytes }
+	full := func() bool { return len(scan.dls) >= limit || scan.size >= maxBytes }
 	for p := 0; p < t.Partitions && !full(); p++ {
 		first, end, err := s.m.broker.Offsets(ctx, t.Name, p)
 		if err != nil {
-			return dlqScan{}, err
+			return err
 		}
-		for off := first; off < end && !full(); {
+		off := max(first, scan.next[p])
+		for off < end && !full() {
 			evs, err := s.m.broker.Read(ctx, t.Name, p, off, 1000)
 			if err != nil {
-				return dlqScan{}, err
+				return err
 			}
 			if len(evs) == 0 {
 				break
@@ -191,12 +219,14 @@ func (s *sub) readDeadLetters(ctx context.Context, dlq string, limit, maxBytes i
 				off = ev.Offset + 1
 				if ev.Extensions[ExtSubscription] == s.name && ev.Extensions[ExtTopic] == s.topic {
 					scan.dls = append(scan.dls, DeadLetter{Partition: p, Offset: ev.Offset, Event: ev})
-					size += len(ev.Data)
+					scan.size += len(ev.Data)
 				}
 			}
 		}
+		scan.next[p] = off
 	}
-	return scan, nil
+	scan.cut = full()
+	return nil
 }
 
 // redriveCursor returns the redrive cursor of a dead-letter partition,
