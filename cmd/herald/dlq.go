@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -36,7 +37,7 @@ func (a *app) dlqShowCmd() *cobra.Command {
 				return err
 			}
 			var list server.DeadLetterList
-			path := subPath(args[0], args[1], "/deadletters?limit="+strconv.Itoa(10000))
+			path := subPath(args[0], args[1], "/deadletters?limit="+strconv.Itoa(server.MaxDeadLetterLimit)+"&id="+url.QueryEscape(args[2]))
 			if err := c.getJSON(cmd.Context(), path, &list); err != nil {
 				return err
 			}

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/server"
 )
@@ -84,5 +87,27 @@ func TestDLQ_RedriveOfNothingFails(t *testing.T) {
 	r.wantOneErrorLine(t, "give --all or --id")
 	if strings.Contains(r.stderr, "not both") {
 		t.Errorf("redrive without --all or --id: %q", r.stderr)
+	}
+}
+
+// dlq show finds a dead letter however many dead letters come before it,
+// even past what one listing holds (8 MiB of data).
+func TestDLQ_ShowFindsADeadLetterBehindMoreThanAListingHolds(t *testing.T) {
+	env := newCLIEnv(t, broker.Options{})
+	env.mustRun("topics", "create", "orders")
+	env.mustRun("subs", "create", "orders", "billing", "--start", "earliest", "--max-attempts", "1")
+	big := strings.Repeat("x", 1_000_000)
+	for i := range 10 {
+		e := &event.Event{ID: fmt.Sprintf("big-%d", i), Source: "/test", Type: "test.event", SpecVersion: "1.0",
+			DataContentType: "text/plain", Data: []byte(big)}
+		if _, err := env.broker.Publish(context.Background(), "orders", []*event.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.mustRun("consume", "orders", "billing", "--nack", "--reason", "too big", "--max", "10")
+	var dl server.DeadLetter
+	if err := json.Unmarshal([]byte(env.mustRun("dlq", "show", "orders", "billing", "big-9")), &dl); err != nil ||
+		dl.Event.Extensions["deadid"] != "big-9" || dl.Event.Extensions["deadreason"] != "too big" {
+		t.Fatalf("dlq show of the tenth 1 MB dead letter: %v", err)
 	}
 }

@@ -77,7 +77,8 @@ func (a *app) subsDeadLettersCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "deadletters TOPIC NAME",
 		Short: "List a subscription's dead letters, with why each one died",
-		Long: "List a subscription's dead letters, oldest first: JSON lines (partition, offset,\n" +
+		Long: "List a subscription's dead letters, partition by partition of the dead-letter topic and\n" +
+			"in offset order within each (oldest first with one partition): JSON lines (partition, offset,\n" +
 			"redriving, event) when standard output is not a terminal or --json is given, else a table.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {

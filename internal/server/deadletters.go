@@ -28,12 +28,12 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	limit, err := parseLimit(q)
+	id, limit, err := parseDeadLetterQuery(q)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	dls, err := s.subs.DeadLetters(r.Context(), topic, name, limit)
+	dls, err := s.subs.DeadLetters(r.Context(), topic, name, id, limit)
 	if err != nil {
 		s.writeError(w, r, s.subError(r.Context(), topic, err))
 		return
@@ -45,23 +45,30 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, out)
 }
 
-// parseLimit reads the one query parameter of a dead-letter listing.
-func parseLimit(q url.Values) (int, error) {
-	limit := DefaultDeadLetterLimit
+// parseDeadLetterQuery reads the query parameters of a dead-letter
+// listing: limit, and id (only that event's dead letters).
+func parseDeadLetterQuery(q url.Values) (id string, limit int, err error) {
+	limit = DefaultDeadLetterLimit
 	for name, values := range q {
-		if name != "limit" {
-			return 0, fmt.Errorf("%w: unknown parameter %q (known: limit)", errInvalidParameter, name)
+		if name != "limit" && name != "id" {
+			return "", 0, fmt.Errorf("%w: unknown parameter %q (known: limit, id)", errInvalidParameter, name)
 		}
 		if len(values) != 1 {
-			return 0, fmt.Errorf("%w: limit is given %d times", errInvalidParameter, len(values))
+			return "", 0, fmt.Errorf("%w: %s is given %d times", errInvalidParameter, name, len(values))
+		}
+		if name == "id" {
+			if id = values[0]; id == "" {
+				return "", 0, fmt.Errorf("%w: id is empty: give an event id, or leave it out to list every dead letter", errInvalidParameter)
+			}
+			continue
 		}
 		n, err := intParam(name, values[0], 1, MaxDeadLetterLimit)
 		if err != nil {
-			return 0, fmt.Errorf("%w: %w", errInvalidParameter, err)
+			return "", 0, fmt.Errorf("%w: %w", errInvalidParameter, err)
 		}
 		limit = int(n)
 	}
-	return limit, nil
+	return id, limit, nil
 }
 
 // redrive sends dead letters back to the subscription they died in.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -33,6 +34,18 @@ func TestDeadLetters_ListRedriveAndAudit(t *testing.T) {
 	if dl.Partition != 0 || dl.Offset != 0 || dl.Redriving || dl.Event.Extensions["deadid"] != "e00" || dl.Event.Topic != "orders.billing.dlq" ||
 		dl.Event.Extensions["deadreason"] != "card declined" || dl.Event.Extensions["deadattempts"] != "1" {
 		t.Fatalf("dead letter %+v %+v", dl, dl.Event)
+	}
+
+	for _, id := range []string{"e00", dl.Event.ID} { // the event's own id, or the dead letter's
+		var one DeadLetterList
+		env.do("GET", subPath+"/deadletters?id="+url.QueryEscape(id), "").wantStatus(t, http.StatusOK, mediaJSON, &one)
+		if len(one.DeadLetters) != 1 || one.DeadLetters[0].Event.ID != dl.Event.ID {
+			t.Fatalf("dead letters of id %s: %+v", id, one)
+		}
+	}
+	var none DeadLetterList
+	if env.do("GET", subPath+"/deadletters?id=nope", "").wantStatus(t, http.StatusOK, mediaJSON, &none); len(none.DeadLetters) != 0 {
+		t.Fatalf("dead letters of an id that has none: %+v", none)
 	}
 
 	var res RedriveReply
@@ -87,6 +100,8 @@ func TestDeadLetters_BadRequests(t *testing.T) {
 		{"unknown parameter", "GET", subPath + "/deadletters?offset=1", "", 400, "invalid_parameter"},
 		{"semicolon separator", "GET", subPath + "/deadletters?limit=1;offset=1", "", 400, "invalid_parameter"},
 		{"bad escape", "GET", subPath + "/deadletters?limit=%zz", "", 400, "invalid_parameter"},
+		{"empty id", "GET", subPath + "/deadletters?id=", "", 400, "invalid_parameter"},
+		{"id twice", "GET", subPath + "/deadletters?id=e00&id=e01", "", 400, "invalid_parameter"},
 		{"list unknown subscription", "GET", "/v1/topics/orders/subscriptions/nope/deadletters", "", 404, "unknown_subscription"},
 		{"list unknown topic", "GET", "/v1/topics/nope/subscriptions/billing/deadletters", "", 404, "unknown_topic"},
 		{"redrive nothing", "POST", subPath + "/redrive", `{}`, 400, "invalid_parameter"},

@@ -151,7 +151,7 @@ func TestCrash_SIGKILLedConsumerLosesNothingAndGetsNoAckedEventAgain(t *testing.
 			t.Fatalf("partition %d after draining: %+v", p.Partition, p)
 		}
 	}
-	if dls, _ := m.DeadLetters(ctx, "orders", "billing", 10); len(dls) != 0 {
+	if dls, _ := m.DeadLetters(ctx, "orders", "billing", "", 10); len(dls) != 0 {
 		t.Fatalf("%d dead letters", len(dls))
 	}
 	t.Logf("%d rounds killed at random; %d events, %d acks seen confirmed, none delivered after that", rounds, crashEvents, len(acked))

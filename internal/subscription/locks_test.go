@@ -78,7 +78,7 @@ func TestDeadLetters_ReadingTheDeadLetterTopicHoldsUpNoPull(t *testing.T) {
 		name string
 		call func(v *env) error
 	}{
-		{"list", func(v *env) error { _, err := v.m.DeadLetters(v.ctx, "orders", "s", 10); return err }},
+		{"list", func(v *env) error { _, err := v.m.DeadLetters(v.ctx, "orders", "s", "", 10); return err }},
 		{"redrive", func(v *env) error {
 			_, err := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{All: true})
 			return err
@@ -155,14 +155,14 @@ func TestDeadLetters_AListingIsBoundedInBytes(t *testing.T) {
 		}
 		v.nack("orders", "s", "down", v.pull("orders", "s", 1)...)
 	}
-	dls, err := v.m.DeadLetters(v.ctx, "orders", "s", 100)
+	dls, err := v.m.DeadLetters(v.ctx, "orders", "s", "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := maxListBytes/size + 1; len(dls) != want {
 		t.Fatalf("%d dead letters of %d bytes listed, want %d (the first to pass %d bytes)", len(dls), size, want, maxListBytes)
 	}
-	if dls, err := v.m.DeadLetters(v.ctx, "orders", "s", 3); err != nil || len(dls) != 3 {
+	if dls, err := v.m.DeadLetters(v.ctx, "orders", "s", "", 3); err != nil || len(dls) != 3 {
 		t.Fatalf("a limit under the bound: %d dead letters, %v", len(dls), err)
 	}
 }

@@ -565,7 +565,7 @@ func (md *fullModel) leaseLost(id string) {
 
 // diedAgain learns which dying redriven events have died since.
 func (md *fullModel) diedAgain() {
-	dls, err := md.v.m.DeadLetters(context.Background(), "t", "s", 10000)
+	dls, err := md.v.m.DeadLetters(context.Background(), "t", "s", "", 10000)
 	if err != nil {
 		md.t.Fatal(err)
 	}

@@ -95,13 +95,15 @@ func redriveP(dp int) int { return -dp - 1 }
 
 // DeadLetters lists a subscription's dead letters, at most limit, and
 // fewer once they hold maxListBytes of data (at least one): partition by
-// partition of the dead-letter topic, in offset order within each.
-func (m *Manager) DeadLetters(ctx context.Context, topic, name string, limit int) ([]DeadLetter, error) {
+// partition of the dead-letter topic, in offset order within each. With
+// an id, only the dead letters of that event (its own id, or a dead
+// letter's) are listed.
+func (m *Manager) DeadLetters(ctx context.Context, topic, name, id string, limit int) ([]DeadLetter, error) {
 	s, err := m.get(ctx, topic, name)
 	if err != nil {
 		return nil, err
 	}
-	scan, err := s.scanDeadLetters(ctx, limit, maxListBytes)
+	scan, err := s.scanDeadLetters(ctx, id, limit, maxListBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +117,7 @@ const maxListBytes = broker.MaxReadBytes
 
 // dlqScan is what a scan of the dead-letter topic found.
 type dlqScan struct {
+	id  string       // only the dead letters of this event (its own id or a dead letter's); "": all
 	dls []DeadLetter // the subscription's, in the order of the topic's partitions and offsets
 	// resolved are the resolved marks there were when the scan began:
 	// only their dead letters were in the topic for the scan to find.
@@ -128,7 +131,7 @@ type dlqScan struct {
 // data (at least one), and returns with s.mu held and their Redriving and
 // Resolved set. The dead-letter topic is read without s.mu: a large one
 // takes long to read, and s's pulls and acks go on meanwhile.
-func (s *sub) scanDeadLetters(ctx context.Context, limit, maxBytes int) (dlqScan, error) {
+func (s *sub) scanDeadLetters(ctx context.Context, id string, limit, maxBytes int) (dlqScan, error) {
 	for {
 		s.mu.Lock()
 		dlq, deleted := s.cfg.DeadLetterTopic, s.deleted
@@ -140,7 +143,7 @@ func (s *sub) scanDeadLetters(ctx context.Context, limit, maxBytes int) (dlqScan
 		if deleted {
 			return dlqScan{}, fmt.Errorf("%w: %s on topic %s (deleted)", ErrNotFound, s.name, s.topic)
 		}
-		scan := dlqScan{resolved: resolved, next: map[int]int64{}}
+		scan := dlqScan{id: id, resolved: resolved, next: map[int]int64{}}
 		if err := s.readDeadLetters(ctx, dlq, &scan, limit, maxBytes); err != nil {
 			return dlqScan{}, err
 		}
@@ -217,7 +220,8 @@ func (s *sub) readDeadLetters(ctx context.Context, dlq string, scan *dlqScan, li
 					break
 				}
 				off = ev.Offset + 1
-				if ev.Extensions[ExtSubscription] == s.name && ev.Extensions[ExtTopic] == s.topic {
+				if ev.Extensions[ExtSubscription] == s.name && ev.Extensions[ExtTopic] == s.topic &&
+					(scan.id == "" || ev.ID == scan.id || originalID(ev) == scan.id) {
 					scan.dls = append(scan.dls, DeadLetter{Partition: p, Offset: ev.Offset, Event: ev})
 					scan.size += len(ev.Data)
 				}
@@ -249,7 +253,7 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	if err != nil {
 		return RedriveResult{}, err
 	}
-	scan, err := s.scanDeadLetters(ctx, math.MaxInt, math.MaxInt)
+	scan, err := s.scanDeadLetters(ctx, "", math.MaxInt, math.MaxInt)
 	if err != nil {
 		return RedriveResult{}, err
 	}

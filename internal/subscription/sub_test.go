@@ -391,7 +391,7 @@ func TestSubscription_RedriveReachesOnlyItsSubscriptionAndIsAudited(t *testing.T
 		v.nack("orders", "billing", "card declined", d)
 	}
 	v.ack("orders", "email", v.pull("orders", "email", 10)...)
-	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", 10)
+	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", "", 10)
 	if err != nil || len(dls) != 2 || dls[0].Event.Extensions[ExtReason] != "card declined" {
 		t.Fatalf("dead letters: %+v %v", dls, err)
 	}
@@ -435,7 +435,7 @@ func TestRedrive_TakesTheDeadLettersIDToo(t *testing.T) {
 	v.sub("orders", "billing", Config{MaxAttempts: 1})
 	v.publish("orders", "a")
 	v.nack("orders", "billing", "down", v.pull("orders", "billing", 10)...)
-	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", 10)
+	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", "", 10)
 	if err != nil || len(dls) != 1 {
 		t.Fatalf("dead letters: %+v %v", dls, err)
 	}
@@ -491,7 +491,7 @@ func TestRedrive_AllLeavesOutResolvedDeadLetters(t *testing.T) {
 		t.Fatalf("after the second redrive: %v, want only %s", ds, died.Event.ID)
 	}
 	v.ack("orders", "billing", ds...)
-	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", 10)
+	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", "", 10)
 	if err != nil || len(dls) != 2 || !dls[0].Resolved || !dls[1].Resolved {
 		t.Fatalf("dead letters after both were acked: %+v %v", dls, err)
 	}
@@ -537,7 +537,7 @@ func TestRedrive_ResolvedMarkDoesNotOutliveItsDeadLetter(t *testing.T) {
 	v.restart()
 	v.publish("orders", "b")
 	v.nack("orders", "billing", "down", v.pull("orders", "billing", 10)...) // the new topic's offset 0
-	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", 10)
+	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", "", 10)
 	if err != nil || len(dls) != 1 || dls[0].Offset != 0 || dls[0].Resolved {
 		t.Fatalf("dead letters of the new dead-letter topic: %+v %v", dls, err)
 	}
@@ -711,7 +711,7 @@ func TestSubscription_SubscriptionsSharingADeadLetterTopicEachKeepTheirDeadLette
 		v.nack("orders", name, "no", v.pull("orders", name, 1)...)
 	}
 	for _, name := range []string{"a", "b"} {
-		dls, err := v.m.DeadLetters(v.ctx, "orders", name, 10)
+		dls, err := v.m.DeadLetters(v.ctx, "orders", name, "", 10)
 		if err != nil || len(dls) != 1 || dls[0].Event.Extensions[ExtSubscription] != name {
 			t.Fatalf("%s's dead letters: %+v %v", name, dls, err)
 		}
@@ -1019,7 +1019,7 @@ func TestRedrive_KeyOrderIsTheOrderOfRedrivesAcrossARestart(t *testing.T) {
 	for range 3 {
 		v.nack("orders", "billing", "down", v.pull("orders", "billing", 10)...)
 	}
-	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", 10)
+	dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", "", 10)
 	if err != nil || len(dls) != 3 {
 		t.Fatalf("dead letters: %d %v", len(dls), err)
 	}
@@ -1118,7 +1118,7 @@ func TestPull_DeliversTheEventThatADeadLetterInThePullFrees(t *testing.T) {
 	if ds := v.pull("orders", "s", 10); len(ds) != 1 || ds[0].Event.Offset != 1 {
 		t.Fatalf("a pull that dead-lettered the first event delivered %v, want the second one", ds)
 	}
-	if dls, err := v.m.DeadLetters(v.ctx, "orders", "s", 10); err != nil || len(dls) != 1 {
+	if dls, err := v.m.DeadLetters(v.ctx, "orders", "s", "", 10); err != nil || len(dls) != 1 {
 		t.Fatalf("dead letters: %d %v", len(dls), err)
 	}
 }
@@ -1177,7 +1177,7 @@ func TestRedrive_AnEventBeingRedrivenIsNotRedrivenAgainFromANewerDeadLetter(t *t
 	}
 	v.clock.Add(3 * time.Minute)   // past the dead-letter topic's dedup window
 	ds = v.pull("orders", "s", 10) // dead-letters the pending event a second time, delivers the redriven one
-	if dls, err := v.m.DeadLetters(v.ctx, "orders", "s", 10); err != nil || len(dls) != 2 || len(ds) != 1 {
+	if dls, err := v.m.DeadLetters(v.ctx, "orders", "s", "", 10); err != nil || len(dls) != 2 || len(ds) != 1 {
 		t.Fatalf("%d dead letters (%v) and deliveries %v, want 2 and the redriven event", len(dls), err, ds)
 	}
 	res, err := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{All: true})
