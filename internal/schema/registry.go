@@ -54,13 +54,31 @@ func Open(ctx context.Context, engine storage.Engine, opts Options) (*Registry, 
 	if err := openState(ctx, engine); err != nil {
 		return nil, err
 	}
-	s, err := replay(ctx, engine)
+	s, kept, err := replay(ctx, engine)
 	if err != nil {
 		return nil, err
 	}
 	r := &Registry{engine: engine, opts: opts}
 	r.state.Store(s)
+	if err := r.rewriteSubjects(ctx, kept); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// rewriteSubjects writes the records of subjects anew: those whose version
+// numbers replay kept from an older Herald's deletion, which only records
+// before the deletion hold, and compaction would drop.
+func (r *Registry) rewriteSubjects(ctx context.Context, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	return r.change(ctx, func(s *snapshot, w *writes) error {
+		for _, name := range names {
+			w.putSubject(s, s.subjects[name])
+		}
+		return nil
+	})
 }
 
 // change applies fn to a copy of the state and, when fn wrote records,

@@ -548,3 +548,46 @@ func TestRegistry_ConcurrentRegistrationsGetDistinctVersions(t *testing.T) {
 		t.Fatalf("after reopen: %d versions", len(vs))
 	}
 }
+
+// An older Herald deleted the record of a subject deleted for good, so
+// that its next version took number 1 again. The records before that
+// deletion still hold the numbers it gave: Herald keeps them, and writes
+// the subject's record anew so that compaction does not take them away.
+func TestRegistry_ASubjectAnOlderHeraldDeletedForGoodKeepsItsVersionNumbers(t *testing.T) {
+	e := &env{t: t, dir: t.TempDir(), logOpts: log.Options{SegmentBytes: 256}} // compaction reaches nearly every record
+	e.open()
+	t.Cleanup(func() { e.eng.Close() })
+	ctx := context.Background()
+	e.setMode("t", compat.None)
+	e.register("t", userV1)
+	e.register("t", userBroken)
+	if _, err := e.reg.DeleteSubject(ctx, "t", false); err != nil {
+		t.Fatal(err)
+	}
+	// What the older Herald wrote for the permanent delete: the schemas
+	// and the subject's record deleted.
+	var w storage.StateRecords
+	w.Delete(schemaKey(1))
+	w.Delete(schemaKey(2))
+	w.Delete(subjectKey("t"))
+	if _, err := e.eng.Append(ctx, stateTopic, []storage.PartitionRecords{{Partition: 0, Records: w.Records}}); err != nil {
+		t.Fatal(err)
+	}
+	e.reopen()
+	for _, m := range []compat.Mode{compat.Full, compat.None, compat.Forward} { // the deletion into a sealed segment
+		e.setMode("u", m)
+	}
+	if err := e.eng.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	e.reopen()
+	if got := e.reg.Subjects(true); len(got) != 0 {
+		t.Fatalf("subjects: %v, want none", got)
+	}
+	if _, err := e.reg.Versions("t", true); !errors.Is(err, ErrSubjectNotFound) {
+		t.Fatalf("versions of t: %v, want ErrSubjectNotFound", err)
+	}
+	if v := e.register("t", userV2); v.Version != 3 || v.ID != 3 {
+		t.Fatalf("registered after the permanent delete: %+v, want version 3 with id 3", v)
+	}
+}

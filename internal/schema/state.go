@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,24 +190,27 @@ func openState(ctx context.Context, e storage.Engine) error {
 	return nil
 }
 
-// replay rebuilds the state from the state topic.
-func replay(ctx context.Context, e storage.Engine) (*snapshot, error) {
+// replay rebuilds the state from the state topic. It also returns the
+// subjects whose version numbers it kept from an older Herald's deletion
+// (see apply), whose records must be written anew.
+func replay(ctx context.Context, e storage.Engine) (*snapshot, []string, error) {
 	s := newSnapshot()
 	start, end, err := e.Offsets(ctx, stateTopic, 0)
 	if err != nil {
-		return nil, fmt.Errorf("schema registry state: %w", err)
+		return nil, nil, fmt.Errorf("schema registry state: %w", err)
 	}
+	kept := map[string]bool{}
 	for off := start; off < end; {
 		recs, err := e.Read(ctx, stateTopic, 0, off, 10000, 8<<20)
 		if err != nil {
-			return nil, fmt.Errorf("schema registry state: %w", err)
+			return nil, nil, fmt.Errorf("schema registry state: %w", err)
 		}
 		if len(recs) == 0 {
 			break
 		}
 		for _, r := range recs {
-			if err := s.apply(string(r.Key), r.Value); err != nil {
-				return nil, fmt.Errorf("schema registry state at offset %d: %w", r.Offset, err)
+			if err := s.apply(string(r.Key), r.Value, kept); err != nil {
+				return nil, nil, fmt.Errorf("schema registry state at offset %d: %w", r.Offset, err)
 			}
 		}
 		off = recs[len(recs)-1].Offset + 1
@@ -214,13 +219,17 @@ func replay(ctx context.Context, e storage.Engine) (*snapshot, error) {
 	// partition early: the schemas past it cannot be read, and going on
 	// without them would lose them.
 	if _, err := e.Read(ctx, stateTopic, 0, end, 1, 1); err != nil {
-		return nil, fmt.Errorf("schema registry state: %w", err)
+		return nil, nil, fmt.Errorf("schema registry state: %w", err)
 	}
-	return s, nil
+	return s, slices.Sorted(maps.Keys(kept)), nil
 }
 
-// apply replays one record.
-func (s *snapshot) apply(key string, value []byte) error {
+// apply replays one record. A subject deleted while it had given version
+// numbers was deleted by an older Herald, which dropped the record of a
+// subject deleted for good (putSubject keeps it) and so would give its
+// numbers again: the subject is kept without versions, with its highest
+// number, and its name goes into kept.
+func (s *snapshot) apply(key string, value []byte, kept map[string]bool) error {
 	switch {
 	case key == keyGlobal:
 		var rec globalRecord
@@ -248,7 +257,13 @@ func (s *snapshot) apply(key string, value []byte) error {
 		s.addSchema(&stored{id: id, text: []byte(rec.Schema), canonical: string(canon)})
 	case strings.HasPrefix(key, keySubjectPrefix):
 		name := key[len(keySubjectPrefix):]
+		delete(kept, name)
 		if value == nil {
+			if old := s.subjects[name]; old != nil && old.last > 0 {
+				s.subjects[name] = &subject{name: name, last: old.last}
+				kept[name] = true
+				return nil
+			}
 			delete(s.subjects, name)
 			return nil
 		}
