@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
@@ -30,7 +31,17 @@ type testEnv struct {
 
 func newEnv(t *testing.T, bopts broker.Options, sopts Options) *testEnv {
 	t.Helper()
-	eng, err := log.Open(t.TempDir(), log.Options{})
+	return newEnvIn(t, t.TempDir(), nil, bopts, sopts)
+}
+
+// newEnvIn is newEnv over the data directory dir, with now (when not
+// nil) as the clock of the engine, the broker and the subscriptions.
+func newEnvIn(t *testing.T, dir string, now func() time.Time, bopts broker.Options, sopts Options) *testEnv {
+	t.Helper()
+	if bopts.Now == nil {
+		bopts.Now = now
+	}
+	eng, err := log.Open(dir, log.Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +58,7 @@ func newEnv(t *testing.T, bopts broker.Options, sopts Options) *testEnv {
 		t.Fatal(err)
 	}
 	if sopts.Subscriptions == nil {
-		if sopts.Subscriptions, err = subscription.New(context.Background(), b, subscription.Options{CheckPush: push.CheckSettings}); err != nil {
+		if sopts.Subscriptions, err = subscription.New(context.Background(), b, subscription.Options{CheckPush: push.CheckSettings, Now: now}); err != nil {
 			t.Fatal(err)
 		}
 	}
