@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -245,14 +246,20 @@ func glob(pattern, s string) bool {
 const MaxBackoff = 365 * 24 * time.Hour
 
 // delay returns the backoff before the next delivery after attempts
-// failed deliveries; jitter in [0,1) adds up to 20%.
+// failed deliveries; jitter in [0,1) adds up to 20%. An older Herald took
+// a max beyond MaxBackoff, whose delay with the jitter may pass the
+// longest time.Duration: it stops there rather than wrap around to a
+// delay in the past.
 func (b Backoff) delay(attempts int, jitter float64) time.Duration {
 	d := float64(b.Initial)
 	for i := 1; i < attempts && d < float64(b.Max); i++ {
 		d *= b.Multiplier
 	}
-	d = min(d, float64(b.Max))
-	return time.Duration(d * (1 + 0.2*jitter))
+	d = min(d, float64(b.Max)) * (1 + 0.2*jitter)
+	if d >= math.MaxInt64 { // float64(math.MaxInt64) is 2^63, one past it
+		return math.MaxInt64
+	}
+	return time.Duration(d)
 }
 
 // Limits of the delivery calls, the same over every API.

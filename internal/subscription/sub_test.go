@@ -1189,3 +1189,32 @@ func TestRedrive_AnEventBeingRedrivenIsNotRedrivenAgainFromANewerDeadLetter(t *t
 		t.Fatalf("the acked event was delivered again: %+v", again)
 	}
 }
+
+// An older Herald took any backoff max. One so long that its delay
+// overflowed a time.Duration made every nacked event come again at once;
+// such a stored setting still waits, as long as a duration can.
+func TestSubscription_AnOlderHeraldsBackoffBeyondADurationStillWaits(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{})
+	cfg := v.m.subs[subKey("orders", "s")].cfg
+	cfg.Backoff = Backoff{Initial: 2_200_000 * time.Hour, Max: 2_200_000 * time.Hour, Multiplier: 1}
+	var b batch
+	b.Put(configKey("orders", "s"), configRecord{Inc: v.m.subs[subKey("orders", "s")].inc, Config: cfg, Start: map[int]int64{0: 0}})
+	if err := v.m.state.write(v.ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	v.restart()
+	v.m.jitter = func() float64 { return 0.99 } // the delay with its jitter past a Duration's 292 years
+	v.publish("orders", "k")
+	v.nack("orders", "s", "later", v.pull("orders", "s", 10)...)
+	v.clock.Add(time.Hour)
+	if ds := v.pull("orders", "s", 10); len(ds) != 0 {
+		t.Fatalf("an hour after the nack: %d deliveries (attempt %d), want the event to wait its backoff", len(ds), ds[0].Attempt)
+	}
+	v.restart()
+	v.clock.Add(time.Hour)
+	if ds := v.pull("orders", "s", 10); len(ds) != 0 {
+		t.Fatalf("after a restart: %d deliveries, want the event to wait its backoff", len(ds))
+	}
+}
