@@ -273,14 +273,7 @@ func TestClient_RegisterSchemaRefusesTextThatIsNotUTF8(t *testing.T) {
 func TestPublisher_EventsThatBreakTheirSchemasFailAloneInTheirBatch(t *testing.T) {
 	forEachClient(t, func(t *testing.T, c *herald.Client) {
 		ctx := context.Background()
-		if _, err := c.RegisterSchema(ctx, "order.placed", []byte(orderSchema)); err != nil {
-			t.Fatal(err)
-		}
-		validate := herald.SchemaPolicyValidate
-		if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{SchemaPolicy: &validate}); err != nil {
-			t.Fatal(err)
-		}
-		p := c.NewPublisher(herald.PublisherOptions{Linger: time.Hour, MaxBatchEvents: 250, MaxInFlight: 1})
+		p := validatingPublisher(t, c, 250)
 		defer p.Close(ctx)
 		var results []*herald.PublishResult
 		bad := map[int]bool{}
@@ -326,14 +319,7 @@ func TestPublisher_EventsThatBreakTheirSchemasFailAloneInTheirBatch(t *testing.T
 func TestPublisher_AnEventThatBreaksItsSchemaFailsWithAllItsViolations(t *testing.T) {
 	forEachClient(t, func(t *testing.T, c *herald.Client) {
 		ctx := context.Background()
-		if _, err := c.RegisterSchema(ctx, "order.placed", []byte(orderSchema)); err != nil {
-			t.Fatal(err)
-		}
-		validate := herald.SchemaPolicyValidate
-		if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{SchemaPolicy: &validate}); err != nil {
-			t.Fatal(err)
-		}
-		p := c.NewPublisher(herald.PublisherOptions{Linger: time.Hour, MaxBatchEvents: 200, MaxInFlight: 1})
+		p := validatingPublisher(t, c, 200)
 		defer p.Close(ctx)
 		var results []*herald.PublishResult
 		want := map[int]int{} // violations by event
@@ -363,4 +349,20 @@ func TestPublisher_AnEventThatBreaksItsSchemaFailsWithAllItsViolations(t *testin
 			}
 		}
 	})
+}
+
+// validatingPublisher registers orderSchema, makes topic orders validate
+// against it, and returns a Publisher that sends a batch once it holds n
+// events (or at Flush or Close).
+func validatingPublisher(t *testing.T, c *herald.Client, n int) *herald.Publisher {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.RegisterSchema(ctx, "order.placed", []byte(orderSchema)); err != nil {
+		t.Fatal(err)
+	}
+	validate := herald.SchemaPolicyValidate
+	if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{SchemaPolicy: &validate}); err != nil {
+		t.Fatal(err)
+	}
+	return c.NewPublisher(herald.PublisherOptions{Linger: time.Hour, MaxBatchEvents: n, MaxInFlight: 1})
 }

@@ -221,34 +221,11 @@ func TestStream_ADeliveryWhoseWriteBrokeIsNackedAndTheRestReleased(t *testing.T)
 // other consumers.
 func TestStream_EndsWhenTheClientStopsReading(t *testing.T) {
 	v := newEnv(t)
-	v.topic("orders", 1)
-	v.sub("orders", "browser", subscription.Config{AckTimeout: time.Hour})
-	big := make([]byte, 256<<10)
-	for i := range big {
-		big[i] = 'x'
-	}
-	for i := range 100 { // 25 MiB, more than the socket buffers hold
-		e := &event.Event{ID: fmt.Sprintf("big-%d", i), Source: "/test", Type: "test.event", SpecVersion: "1.0",
-			DataContentType: "text/plain", Data: big}
-		if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{e}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	done := make(chan struct{})
-	h := StreamHandler(v.m, "orders", "browser", StreamOptions{WriteTimeout: 500 * time.Millisecond})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	v.streamToANonReader(t, StreamOptions{WriteTimeout: 500 * time.Millisecond}, func(w http.ResponseWriter, r *http.Request, h http.Handler) {
 		defer close(done)
 		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: herald\r\n\r\n")); err != nil {
-		t.Fatal(err)
-	}
+	})
 	select { // the client reads nothing
 	case <-done:
 	case <-time.After(15 * time.Second):
@@ -292,33 +269,13 @@ func TestStream_RefusesUnknownSubscriptionsAndOtherMethods(t *testing.T) {
 // shutdown does not wait for it.
 func TestStream_StuckWritingEndsWhenItsContextEnds(t *testing.T) {
 	v := newEnv(t)
-	v.topic("orders", 1)
-	v.sub("orders", "browser", subscription.Config{AckTimeout: time.Hour})
-	big := make([]byte, 256<<10)
-	for i := range 100 { // 25 MiB, more than the socket buffers hold
-		e := &event.Event{ID: fmt.Sprintf("big-%d", i), Source: "/test", Type: "test.event", SpecVersion: "1.0",
-			DataContentType: "text/plain", Data: big}
-		if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{e}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})
-	h := StreamHandler(v.m, "orders", "browser", StreamOptions{WriteTimeout: time.Hour})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	v.streamToANonReader(t, StreamOptions{WriteTimeout: time.Hour}, func(w http.ResponseWriter, r *http.Request, h http.Handler) {
 		defer close(done)
 		h.ServeHTTP(w, r.WithContext(ctx))
-	}))
-	t.Cleanup(srv.Close)
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: herald\r\n\r\n")); err != nil {
-		t.Fatal(err)
-	}
+	})
 	waitLeased := time.Now().Add(10 * time.Second)
 	for { // the stream has pulled and is writing (stuck: the client reads nothing)
 		info, err := v.m.Get(v.ctx, "orders", "browser")
@@ -397,5 +354,33 @@ func TestStream_SetsNoWriteDeadlineAfterItReturns(t *testing.T) {
 	time.Sleep(400 * time.Millisecond) // a deadline still on its way is set by now
 	if w.late.Load() {
 		t.Fatal("the stream set a write deadline after its handler returned")
+	}
+}
+
+// streamToANonReader stores 25 MiB of events in topic orders (more than
+// the socket buffers hold), and opens subscription browser's stream,
+// served through serve, for a client that sends its request and then
+// reads nothing.
+func (v *env) streamToANonReader(t *testing.T, opts StreamOptions, serve func(http.ResponseWriter, *http.Request, http.Handler)) {
+	v.topic("orders", 1)
+	v.sub("orders", "browser", subscription.Config{AckTimeout: time.Hour})
+	big := make([]byte, 256<<10)
+	for i := range 100 {
+		e := &event.Event{ID: fmt.Sprintf("big-%d", i), Source: "/test", Type: "test.event", SpecVersion: "1.0",
+			DataContentType: "text/plain", Data: big}
+		if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := StreamHandler(v.m, "orders", "browser", opts)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, h) }))
+	t.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: herald\r\n\r\n")); err != nil {
+		t.Fatal(err)
 	}
 }

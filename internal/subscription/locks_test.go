@@ -85,38 +85,14 @@ func TestDeadLetters_ReadingTheDeadLetterTopicHoldsUpNoPull(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var gate struct {
-				sync.Mutex
-				on      bool
-				reached chan struct{}
-				open    chan struct{}
-			}
-			gate.reached, gate.open = make(chan struct{}), make(chan struct{})
-			v := &env{t: t, dir: "/data", clock: &clock{now: time.Now()}, ctx: context.Background(),
-				fs: faultfs.Wrap(faultfs.New(), func(op faultfs.Op, path string) error {
-					gate.Lock()
-					wait := gate.on && op == faultfs.OpRead && strings.Contains(path, "orders.s.dlq")
-					if wait {
-						gate.on = false
-						close(gate.reached)
-					}
-					gate.Unlock()
-					if wait {
-						<-gate.open // a slow disk
-					}
-					return nil
-				})}
-			v.open()
-			t.Cleanup(func() { v.m.Close(); v.e.Close() })
+			v, gate := slowDeadLetterEnv(t)
 			v.topic("orders", 1)
 			v.sub("orders", "s", Config{MaxAttempts: 1})
 			v.publish("orders", "a")
 			v.nack("orders", "s", "down", v.pull("orders", "s", 10)...)
 			v.publish("orders", "b")
 
-			gate.Lock()
-			gate.on = true
-			gate.Unlock()
+			gate.arm()
 			done := make(chan error, 1)
 			go func() { done <- tc.call(v) }()
 			<-gate.reached
@@ -174,29 +150,7 @@ func TestDeadLetters_AListingIsBoundedInBytes(t *testing.T) {
 // once the event is acked, and the next redrive of all would deliver the
 // event again.
 func TestRedrive_AnEventThatDiesAgainDuringTheReadIsSentBackFromItsNewestDeadLetter(t *testing.T) {
-	var gate struct {
-		sync.Mutex
-		on      bool
-		reached chan struct{}
-		open    chan struct{}
-	}
-	gate.reached, gate.open = make(chan struct{}), make(chan struct{})
-	v := &env{t: t, dir: "/data", clock: &clock{now: time.Now()}, ctx: context.Background(),
-		fs: faultfs.Wrap(faultfs.New(), func(op faultfs.Op, path string) error {
-			gate.Lock()
-			wait := gate.on && op == faultfs.OpRead && strings.Contains(path, "orders.s.dlq")
-			if wait {
-				gate.on = false
-				close(gate.reached)
-			}
-			gate.Unlock()
-			if wait {
-				<-gate.open // a slow disk
-			}
-			return nil
-		})}
-	v.open()
-	t.Cleanup(func() { v.m.Close(); v.e.Close() })
+	v, gate := slowDeadLetterEnv(t)
 	v.topic("orders", 1)
 	v.sub("orders", "s", Config{MaxAttempts: 1})
 	v.publish("orders", "a")
@@ -206,9 +160,7 @@ func TestRedrive_AnEventThatDiesAgainDuringTheReadIsSentBackFromItsNewestDeadLet
 		t.Fatalf("first redrive: %+v, %v", res, err)
 	}
 
-	gate.Lock()
-	gate.on = true
-	gate.Unlock()
+	gate.arm()
 	type result struct {
 		res RedriveResult
 		err error
@@ -264,4 +216,40 @@ func TestNew_AStartThatFailsLeavesNoGoroutine(t *testing.T) {
 		t.Fatal("a manager whose state cannot be read started")
 	}
 	goleak.VerifyNone(t, ignore)
+}
+
+// readGate holds up the next read of the dead-letter topic orders.s.dlq
+// once armed, as a slow disk would: reached is closed when a read is
+// held, and closing open lets it go on.
+type readGate struct {
+	mu      sync.Mutex
+	on      bool
+	reached chan struct{}
+	open    chan struct{}
+}
+
+func (g *readGate) arm() { g.mu.Lock(); g.on = true; g.mu.Unlock() }
+
+func (g *readGate) inject(op faultfs.Op, path string) error {
+	g.mu.Lock()
+	wait := g.on && op == faultfs.OpRead && strings.Contains(path, "orders.s.dlq")
+	if wait {
+		g.on = false
+		close(g.reached)
+	}
+	g.mu.Unlock()
+	if wait {
+		<-g.open
+	}
+	return nil
+}
+
+// slowDeadLetterEnv is an env whose reads of orders.s.dlq the gate holds.
+func slowDeadLetterEnv(t *testing.T) (*env, *readGate) {
+	gate := &readGate{reached: make(chan struct{}), open: make(chan struct{})}
+	v := &env{t: t, dir: "/data", clock: &clock{now: time.Now()}, ctx: context.Background(),
+		fs: faultfs.Wrap(faultfs.New(), gate.inject)}
+	v.open()
+	t.Cleanup(func() { v.m.Close(); v.e.Close() })
+	return v, gate
 }
