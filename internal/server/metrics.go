@@ -191,6 +191,7 @@ var (
 	descDead        = prometheus.NewDesc("herald_subscription_dead_lettered_events_total", "Events the subscription dead-lettered since it was created.", subLabels, nil)
 	descDeliveries  = prometheus.NewDesc("herald_subscription_deliveries_total", "Deliveries handed out since the server started, retries included.", subLabels, nil)
 	descRedelivered = prometheus.NewDesc("herald_subscription_redeliveries_total", "Deliveries of an attempt after the first since the server started.", subLabels, nil)
+	descReleased    = prometheus.NewDesc("herald_subscription_released_total", "Deliveries given back unsent since the server started (a stream that could not send them); they come again as the same attempt.", subLabels, nil)
 	descAcks        = prometheus.NewDesc("herald_subscription_acks_total", "Acks that took effect since the server started.", subLabels, nil)
 	descNacks       = prometheus.NewDesc("herald_subscription_nacks_total", "Nacks and rejects that took effect since the server started.", subLabels, nil)
 	descExpired     = prometheus.NewDesc("herald_subscription_expired_leases_total", "Deliveries neither acked nor nacked within the ack timeout since the server started.", subLabels, nil)
@@ -203,7 +204,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTopicPartitions, descStartOffset, descEndOffset, descSizeBytes,
 		descPublishedEvents, descDuplicateEvents, descPublishRequests,
 		descLag, descInFlight, descRetry, descOldest, descRedriving, descDead,
-		descDeliveries, descRedelivered, descAcks, descNacks, descExpired} {
+		descDeliveries, descRedelivered, descReleased, descAcks, descNacks, descExpired} {
 		ch <- d
 	}
 }
@@ -276,6 +277,7 @@ func (c *stateCollector) collectSubscriptions(ctx context.Context, ch chan<- pro
 		counter(descDead, float64(dead))
 		counter(descDeliveries, float64(st.Counts.Delivered))
 		counter(descRedelivered, float64(st.Counts.Redelivered))
+		counter(descReleased, float64(st.Counts.Released))
 		counter(descAcks, float64(st.Counts.Acked))
 		counter(descNacks, float64(st.Counts.Nacked))
 		counter(descExpired, float64(st.Counts.Expired))

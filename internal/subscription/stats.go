@@ -12,6 +12,7 @@ import (
 type Counts struct {
 	Delivered   uint64 // deliveries handed out, first attempts and retries
 	Redelivered uint64 // of those, the deliveries of an attempt after the first
+	Released    uint64 // of those, the deliveries given back unsent (Release): they come again as the same attempt
 	Acked       uint64 // acks that took effect
 	Nacked      uint64 // nacks and rejects that took effect (then retried or dead-lettered)
 	Expired     uint64 // leases that ended without an ack or nack within the ack timeout

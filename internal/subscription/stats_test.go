@@ -110,3 +110,27 @@ func TestStats_ARedrivenEventThatDiesAgainCountsAsADeadLetter(t *testing.T) {
 		t.Fatalf("dead-lettered %v after a restart, want [0 3]", got)
 	}
 }
+
+// A delivery given back unsent (a stream that could not send it) counts
+// as released: deliveries minus released is what consumers got.
+func TestStats_CountReleasedDeliveries(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{})
+	v.publish("orders", "k1", "k2", "k3")
+	ds := v.pull("orders", "s", 3)
+	if _, err := v.m.Release(v.ctx, "orders", "s", ackIDs(ds[1:])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.m.Release(v.ctx, "orders", "s", ackIDs(ds[1:])); err != nil { // stale now: counts nothing
+		t.Fatal(err)
+	}
+	again := v.pull("orders", "s", 3)
+	if len(again) != 2 || again[0].Attempt != 1 {
+		t.Fatalf("released deliveries came again as %+v, want both at attempt 1", again)
+	}
+	want := Counts{Delivered: 5, Released: 2}
+	if got := v.m.Stats(v.ctx)[0].Counts; got != want {
+		t.Fatalf("counts %+v, want %+v", got, want)
+	}
+}

@@ -566,7 +566,7 @@ func (s *sub) nack(ctx context.Context, ids []string, delay time.Duration, reaso
 // before it started them): they are deliverable at once, and the delivery
 // does not count as an attempt. Called with s.mu held.
 func (s *sub) release(ctx context.Context, ids []string) (AckResult, *pendingWrite, error) {
-	return s.settle(ctx, ids, nil, func(c *cursor, e *entry, now time.Time, b *batch) error {
+	return s.settle(ctx, ids, &s.counts.Released, func(c *cursor, e *entry, now time.Time, b *batch) error {
 		e.leased, e.due = false, now
 		e.attempts = max(e.attempts-1, 0)
 		b.Put(s.recordKey(c, e.off), s.eventRecord(e))
