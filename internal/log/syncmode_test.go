@@ -2,12 +2,15 @@ package log
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/heraldevents/herald/internal/storage"
+	"github.com/heraldevents/herald/internal/vfs"
 	"github.com/heraldevents/herald/internal/vfs/faultfs"
 )
 
@@ -90,5 +93,110 @@ func TestParseSyncMode(t *testing.T) {
 	}
 	if _, err := ParseSyncMode("sometimes"); err == nil || !strings.Contains(err.Error(), "always, interval or none") {
 		t.Errorf("bad mode error: %v", err)
+	}
+}
+
+// syncModeWorkload appends 40 events, one at a time, alternately to the
+// two partitions of topic "t" on small segments, so both roll several
+// times. It returns the values of each partition in offset order.
+func syncModeWorkload(t *testing.T, e *Engine) map[int][]string {
+	t.Helper()
+	if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int][]string{}
+	for i := 0; i < 40; i++ {
+		p, v := i%2, fmt.Sprintf("v%d", i)
+		if _, err := appendOne(e, p, v); err != nil {
+			t.Fatal(err)
+		}
+		want[p] = append(want[p], v)
+	}
+	return want
+}
+
+// valuesAfter opens fsys as Herald would after a crash and returns the
+// values each partition of "t" holds, in offset order from offset 0.
+func valuesAfter(t *testing.T, fsys vfs.FS) map[int][]string {
+	t.Helper()
+	e, err := Open("/data", Options{FS: fsys, SegmentBytes: 600, RetentionInterval: -1})
+	if err != nil {
+		t.Fatalf("open after the crash: %v", err)
+	}
+	defer e.Close()
+	got := map[int][]string{}
+	for p := 0; p < 2; p++ {
+		recs, err := e.Read(context.Background(), "t", p, 0, 1000, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range recs {
+			if r.Offset != int64(i) {
+				t.Fatalf("partition %d: offset %d at index %d", p, r.Offset, i)
+			}
+			got[p] = append(got[p], string(r.Value))
+		}
+	}
+	return got
+}
+
+// In mode interval an append is acknowledged once it is written: a crash
+// of the process loses none, and a power cut none acknowledged before the
+// last background fsync, in every partition and across segment rolls.
+func TestSyncMode_IntervalLosesNothingToACrashAndNothingFsyncedToAPowerCut(t *testing.T) {
+	mem, c := faultfs.New(), &syncCounter{}
+	e, err := Open("/data", Options{FS: faultfs.Wrap(mem, c.inject), Sync: SyncInterval, SyncInterval: 20 * time.Millisecond,
+		SegmentBytes: 600, RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	want := syncModeWorkload(t, e)
+	if got := valuesAfter(t, mem.Clone()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a process crash:\n got %v\nwant %v", got, want)
+	}
+	// Two rounds over both partitions: at least one began after the last append.
+	before := c.n.Load()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.n.Load() < before+4 {
+		if time.Now().After(deadline) {
+			t.Fatal("no background fsync of both partitions within 5s at a 20ms interval")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := valuesAfter(t, mem.Crash(faultfs.CrashOptions{})); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a power cut that followed a background fsync:\n got %v\nwant %v", got, want)
+	}
+}
+
+// In mode none a power cut keeps every segment a roll sealed (the roll
+// fsyncs it) and may take the rest; after a clean close it takes nothing.
+func TestSyncMode_NoneKeepsRolledSegmentsAndAfterACloseEverything(t *testing.T) {
+	mem := faultfs.New()
+	e, err := Open("/data", Options{FS: mem, Sync: SyncNone, SegmentBytes: 600, RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	want := syncModeWorkload(t, e)
+	tp, err := e.topic("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := valuesAfter(t, mem.Crash(faultfs.CrashOptions{}))
+	for p, part := range tp.partitions() {
+		sealed := int(part.active().base)
+		if sealed == 0 {
+			t.Fatalf("partition %d never rolled", p)
+		}
+		if len(got[p]) < sealed || !reflect.DeepEqual(got[p], want[p][:len(got[p])]) {
+			t.Fatalf("partition %d after a power cut: %v, want at least the %d sealed events of %v", p, got[p], sealed, want[p])
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := valuesAfter(t, mem.Crash(faultfs.CrashOptions{})); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a power cut that followed a close:\n got %v\nwant %v", got, want)
 	}
 }
