@@ -200,3 +200,54 @@ func TestSyncMode_NoneKeepsRolledSegmentsAndAfterACloseEverything(t *testing.T) 
 		t.Fatalf("after a power cut that followed a close:\n got %v\nwant %v", got, want)
 	}
 }
+
+// With fsync always, no reader sees an append before its fsync returns:
+// until then a power cut could take it back.
+func TestSyncMode_AlwaysShowsReadersNothingBeforeItsFsyncReturns(t *testing.T) {
+	held, release := make(chan struct{}), make(chan struct{})
+	var holding atomic.Bool
+	inject := func(op faultfs.Op, path string) error {
+		if op == faultfs.OpSync && strings.HasSuffix(path, ".log") && holding.CompareAndSwap(true, false) {
+			close(held)
+			<-release
+		}
+		return nil
+	}
+	e, err := Open("/data", Options{FS: faultfs.Wrap(faultfs.New(), inject), RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	if err := e.CreateTopic(ctx, "t", storage.TopicConfig{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := appendOne(e, 0, "a"); err != nil {
+		t.Fatal(err)
+	}
+	holding.Store(true)
+	appended := make(chan error, 1)
+	go func() {
+		_, err := appendOne(e, 0, "b")
+		appended <- err
+	}()
+	<-held // b is written; its fsync has not returned
+	if _, end, err := e.Offsets(ctx, "t", 0); err != nil || end != 1 {
+		t.Errorf("during the fsync the partition ends at %d (%v), want 1", end, err)
+	}
+	if got := strings.Join(values(t, e, 0), ","); got != "a" {
+		t.Errorf("during the fsync readers see %s, want a", got)
+	}
+	select {
+	case err := <-appended:
+		t.Errorf("the append was answered (%v) before its fsync returned", err)
+	default:
+	}
+	close(release)
+	if err := <-appended; err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(values(t, e, 0), ","); got != "a,b" {
+		t.Fatalf("after the fsync readers see %s, want a,b", got)
+	}
+}
