@@ -73,3 +73,56 @@ func TestSubscription_AnAnsweredAckOfARemoteDeliverySurvivesAPowerCut(t *testing
 		t.Fatalf("after the power cut: %+v, want only %s", again, ds[1].Event.ID)
 	}
 }
+
+// A seek, a dead-lettering nack and a redrive that were answered each
+// survive a power cut right after them.
+func TestSubscription_AnsweredSeeksDeadLettersAndRedrivesSurviveAPowerCut(t *testing.T) {
+	v := newMemEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{Ordering: OrderNone, MaxAttempts: 1})
+	v.publish("orders", "a", "b", "c")
+	ds := v.pull("orders", "s", 10)
+	v.ack("orders", "s", ds[0], ds[1])
+	v.nack("orders", "s", "card declined", ds[2]) // its last attempt: dead-lettered
+	v.powerCut()
+	if again := v.pull("orders", "s", 10); len(again) != 0 {
+		t.Fatalf("after the acks and the dead-lettering: %+v", again)
+	}
+	dls, err := v.m.DeadLetters(v.ctx, "orders", "s", "", 10)
+	if err != nil || len(dls) != 1 || originalID(dls[0].Event) != ds[2].Event.ID {
+		t.Fatalf("dead letters after a power cut: %+v %v", dls, err)
+	}
+
+	if _, err := v.m.Seek(v.ctx, "orders", "s", Position{Start: "earliest"}); err != nil {
+		t.Fatal(err)
+	}
+	v.powerCut()
+	if again := v.pull("orders", "s", 10); len(again) != 3 {
+		t.Fatalf("after a seek to earliest and a power cut: %d deliveries, want 3", len(again))
+	}
+	if _, err := v.m.Seek(v.ctx, "orders", "s", Position{Offsets: map[int]int64{0: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	v.powerCut()
+	if again := v.pull("orders", "s", 10); len(again) != 0 {
+		t.Fatalf("after a seek to the end and a power cut: %+v", again)
+	}
+
+	res, err := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{All: true, Actor: "ops"})
+	if err != nil || res.Redriven != 1 {
+		t.Fatalf("redrive: %+v %v", res, err)
+	}
+	v.powerCut()
+	again := v.pull("orders", "s", 10)
+	if len(again) != 1 || again[0].Event.ID != ds[2].Event.ID || again[0].Attempt != 1 {
+		t.Fatalf("after a redrive and a power cut: %+v", again)
+	}
+	if audit, _ := v.m.Audit(v.ctx, "orders", "s"); len(audit) != 1 || audit[0].Actor != "ops" {
+		t.Fatalf("redrive audit after a power cut: %+v", audit)
+	}
+	v.ack("orders", "s", again...)
+	v.powerCut()
+	if again, _ := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{All: true}); again.Redriven != 0 {
+		t.Fatalf("a redrive of all after the redriven event's ack and a power cut: %+v", again)
+	}
+}
