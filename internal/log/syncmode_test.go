@@ -2,10 +2,12 @@ package log
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -249,5 +251,48 @@ func TestSyncMode_AlwaysShowsReadersNothingBeforeItsFsyncReturns(t *testing.T) {
 	}
 	if got := strings.Join(values(t, e, 0), ","); got != "a,b" {
 		t.Fatalf("after the fsync readers see %s, want a,b", got)
+	}
+}
+
+// In mode interval a background fsync that fails stops the partition as
+// a failed fsync of a publish does: it is not tried again and trusted.
+func TestSyncMode_IntervalFailedBackgroundFsyncStopsThePartition(t *testing.T) {
+	var failing atomic.Bool
+	inject := func(op faultfs.Op, path string) error {
+		if failing.Load() && op == faultfs.OpSync && strings.Contains(path, "/t/0/") {
+			return syscall.EIO
+		}
+		return nil
+	}
+	e, err := Open("/data", Options{FS: faultfs.Wrap(faultfs.New(), inject), Sync: SyncInterval, SyncInterval: 10 * time.Millisecond, RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := appendOne(e, 0, "a"); err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := appendOne(e, 0, "b")
+		if errors.Is(err, storage.ErrUnavailable) && strings.Contains(err.Error(), "fsync") {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("appends after a failed background fsync: %v, want storage_unavailable naming the fsync", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	failing.Store(false)
+	time.Sleep(50 * time.Millisecond) // background fsyncs that now succeed change nothing
+	if _, err := appendOne(e, 0, "c"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("the partition took writes again after a failed fsync: %v", err)
+	}
+	if _, err := appendOne(e, 1, "other"); err != nil {
+		t.Fatalf("the other partition stopped too: %v", err)
 	}
 }
