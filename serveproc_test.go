@@ -54,8 +54,9 @@ func heraldBinary(t *testing.T) string {
 type serveProc struct {
 	t        *testing.T
 	bin, dir string
-	Addr     string // host:port
-	p        *proc  // the running process; nil when none
+	Addr     string   // host:port
+	args     []string // more flags of herald serve
+	p        *proc    // the running process; nil when none
 }
 
 // proc is one process of a serveProc.
@@ -96,7 +97,8 @@ func (s *serveProc) start() {
 }
 
 func (s *serveProc) tryStart() error {
-	p := &proc{cmd: exec.Command(s.bin, "serve", "--addr", s.Addr, "--data", s.dir, "--log-level", "warn"), exited: make(chan struct{})}
+	args := append([]string{"serve", "--addr", s.Addr, "--data", s.dir, "--log-level", "warn"}, s.args...)
+	p := &proc{cmd: exec.Command(s.bin, args...), exited: make(chan struct{})}
 	p.cmd.Stderr = &p.stderr
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
