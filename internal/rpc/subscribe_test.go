@@ -302,25 +302,9 @@ func TestSubscribe_AServerShuttingDownReleasesWhatItDidNotSendAndAppliesTheAcksO
 // stay leased: the client may have got part of them.
 func TestSubscribe_AClientThatStoppedReadingDoesNotHoldAShutdownPastItsGrace(t *testing.T) {
 	closing := make(chan struct{})
-	f := newSubFixture(t, Config{Closing: closing})
-	const events = pullers * pullChunk
-	f.publishLarge(t, events)
-	f.subscribe(t)
-	s := f.stalledClient(t).Subscribe(context.Background())
-	defer s.CloseResponse()
-	s.Send(startOrders)
-	s.Send(flowMsg(events))
-	f.waitInFlight(t, events)
+	f, s := stuckStream(t, closing)
 
-	close(closing)
-	closed := time.Now()
-	for f.inFlight(t) != pullChunk {
-		if time.Since(closed) > closeGrace+3*time.Second {
-			t.Fatalf("%d deliveries in flight %s after the shutdown began, want the %d of the stuck message: the others released",
-				f.inFlight(t), time.Since(closed).Round(time.Second), pullChunk)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	closed := shutDownPastTheStuckSend(t, f, closing)
 	ended := make(chan error, 1)
 	go func() {
 		for {
@@ -344,20 +328,36 @@ func TestSubscribe_AClientThatStoppedReadingDoesNotHoldAShutdownPastItsGrace(t *
 // flow control is still cut off after the grace.
 func TestSubscribe_AClientThatClosedItsSideAndStoppedReadingDoesNotHoldAShutdown(t *testing.T) {
 	closing := make(chan struct{})
-	f := newSubFixture(t, Config{Closing: closing})
-	const events = pullers * pullChunk
-	f.publishLarge(t, events)
-	f.subscribe(t)
-	s := f.stalledClient(t).Subscribe(context.Background())
-	defer s.CloseResponse()
-	s.Send(startOrders)
-	s.Send(flowMsg(events))
-	f.waitInFlight(t, events)
+	f, s := stuckStream(t, closing)
 	if err := s.CloseRequest(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // the server sees the client's side end
 
+	shutDownPastTheStuckSend(t, f, closing)
+}
+
+// stuckStream opens a Subscribe stream of a client that reads nothing and
+// waits until the server has pulled every delivery the client allowed:
+// its sends are stuck in flow control. closing is the server's shutdown.
+func stuckStream(t *testing.T, closing chan struct{}) (*subFixture, *connect.BidiStreamForClient[heraldv1.SubscribeRequest, heraldv1.SubscribeResponse]) {
+	f := newSubFixture(t, Config{Closing: closing})
+	const events = pullers * pullChunk
+	f.publishLarge(t, events)
+	f.subscribe(t)
+	s := f.stalledClient(t).Subscribe(context.Background())
+	t.Cleanup(func() { s.CloseResponse() })
+	s.Send(startOrders)
+	s.Send(flowMsg(events))
+	f.waitInFlight(t, events)
+	return f, s
+}
+
+// shutDownPastTheStuckSend begins the shutdown and waits until only the
+// deliveries of the stuck message are in flight (the others released),
+// failing if that takes longer than the grace and a moment; it returns
+// when the shutdown began.
+func shutDownPastTheStuckSend(t *testing.T, f *subFixture, closing chan struct{}) time.Time {
 	close(closing)
 	closed := time.Now()
 	for f.inFlight(t) != pullChunk {
@@ -367,4 +367,5 @@ func TestSubscribe_AClientThatClosedItsSideAndStoppedReadingDoesNotHoldAShutdown
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return closed
 }

@@ -42,13 +42,7 @@ func TestSubscription_AnEventWhoseEveryDeliveryEndsInAPowerCutIsDeadLettered(t *
 		}
 		v.powerCut()
 	}
-	if ds := v.pull("orders", "s", 1); len(ds) != 0 {
-		t.Fatalf("delivered a 4th time: %+v", ds)
-	}
-	dead, _ := v.b.Read(v.ctx, "orders.s.dlq", 0, 0, 10)
-	if len(dead) != 1 || dead[0].Extensions[ExtAttempts] != "3" {
-		t.Fatalf("dead letters: %+v", dead)
-	}
+	v.wantDeadLetteredAfterThreeAttempts(t)
 }
 
 // An ack that was answered survives a power cut right after it, for a

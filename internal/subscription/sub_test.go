@@ -255,13 +255,7 @@ func TestSubscription_EventThatKeepsCrashingItsConsumerIsDeadLettered(t *testing
 		}
 		v.restart() // the consumer took Herald down with it: no ack, no nack
 	}
-	if ds := v.pull("orders", "s", 1); len(ds) != 0 {
-		t.Fatalf("delivered a 4th time: %+v", ds)
-	}
-	dead, _ := v.b.Read(v.ctx, "orders.s.dlq", 0, 0, 10)
-	if len(dead) != 1 || dead[0].Extensions[ExtAttempts] != "3" {
-		t.Fatalf("dead letters: %+v", dead)
-	}
+	v.wantDeadLetteredAfterThreeAttempts(t)
 }
 
 func TestSubscription_BadSettingsAreRefusedAndChangeNothing(t *testing.T) {
@@ -1216,5 +1210,19 @@ func TestSubscription_AnOlderHeraldsBackoffBeyondADurationStillWaits(t *testing.
 	v.clock.Add(time.Hour)
 	if ds := v.pull("orders", "s", 10); len(ds) != 0 {
 		t.Fatalf("after a restart: %d deliveries, want the event to wait its backoff", len(ds))
+	}
+}
+
+// wantDeadLetteredAfterThreeAttempts checks that subscription s of orders
+// delivers its one event no more and has dead-lettered it after its 3
+// attempts.
+func (v *env) wantDeadLetteredAfterThreeAttempts(t *testing.T) {
+	t.Helper()
+	if ds := v.pull("orders", "s", 1); len(ds) != 0 {
+		t.Fatalf("delivered a 4th time: %+v", ds)
+	}
+	dead, _ := v.b.Read(v.ctx, "orders.s.dlq", 0, 0, 10)
+	if len(dead) != 1 || dead[0].Extensions[ExtAttempts] != "3" {
+		t.Fatalf("dead letters: %+v", dead)
 	}
 }
