@@ -207,6 +207,19 @@ func (e *Engine) topic(name string) (*topic, error) {
 	return t, nil
 }
 
+// topicNamedAlike returns the name of a topic whose name differs from name
+// only in case. Topic names are ASCII.
+func (e *Engine) topicNamedAlike(name string) (string, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for other := range e.topics {
+		if strings.EqualFold(other, name) {
+			return other, true
+		}
+	}
+	return "", false
+}
+
 func checkConfig(cfg storage.TopicConfig) error {
 	switch {
 	case cfg.Partitions < 1:
@@ -237,6 +250,9 @@ func (e *Engine) CreateTopic(ctx context.Context, name string, cfg storage.Topic
 		return fmt.Errorf("%w: %q", storage.ErrTopicExists, name)
 	} else if !errors.Is(err, storage.ErrUnknownTopic) {
 		return err
+	}
+	if other, ok := e.topicNamedAlike(name); ok {
+		return fmt.Errorf("%w: %q differs from topic %q only in case, and a file system that ignores case would keep both in one directory", storage.ErrTopicExists, name, other)
 	}
 	info := storage.TopicInfo{Name: name, Config: cloneConfig(cfg), CreatedAt: e.opts.Now().UTC()}
 	dir := filepath.Join(e.dir, topicsDir, name)
