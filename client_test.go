@@ -27,8 +27,14 @@ func TestClient_TopicAdmin(t *testing.T) {
 			t.Fatalf("update: %+v %v %v", tp, created, err)
 		}
 		one := 1
-		if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{Partitions: &one}); err == nil {
-			t.Fatal("shrinking partitions was accepted")
+		if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{Partitions: &one}); !errors.Is(err, herald.ErrTopicConflict) {
+			t.Fatalf("shrinking partitions: %v, want ErrTopicConflict", err)
+		}
+		if _, _, err := c.PutTopic(ctx, "Orders", herald.TopicSpec{}); !errors.Is(err, herald.ErrTopicConflict) || !strings.Contains(err.Error(), `"orders"`) {
+			t.Fatalf("a topic named orders in other case: %v, want ErrTopicConflict naming orders", err)
+		}
+		if _, err := c.Publish(ctx, "ORDERS", &herald.CloudEvent{ID: "1", Source: "/shop", Type: "order.placed", SpecVersion: "1.0"}); !errors.Is(err, herald.ErrTopicConflict) {
+			t.Fatalf("a publish creating ORDERS beside orders: %v, want ErrTopicConflict", err)
 		}
 		if got, err := c.Topic(ctx, "orders"); err != nil || got.Partitions != 5 || got.CreatedAt.IsZero() {
 			t.Fatalf("get: %+v %v", got, err)

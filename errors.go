@@ -19,6 +19,7 @@ var (
 	ErrBatchTooLarge           = broker.ErrBatchTooLarge             // a batch of more than 10,000 events or 32 MiB of events; nothing of it is stored
 	ErrInvalidTopicName        = broker.ErrInvalidTopic              // a name no topic can have (also one reserved for Herald, starting with "__")
 	ErrInvalidTopicSetting     = broker.ErrInvalidSetting            // a topic setting out of range
+	ErrTopicConflict           = broker.ErrTopicConflict             // PutTopic asks for fewer partitions than the topic has, or makes a topic whose name differs from another's only in case
 	ErrSubscriptionNotFound    = subscription.ErrNotFound            // no such subscription
 	ErrInvalidSubscriptionName = subscription.ErrInvalidName         // a name no subscription can have
 	ErrInvalidSubscription     = subscription.ErrInvalidConfig       // a subscription setting out of range

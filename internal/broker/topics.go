@@ -189,14 +189,17 @@ func (b *Broker) applyDedupWindow(ctx context.Context, t Topic) {
 }
 
 func (b *Broker) createTopic(ctx context.Context, name string, spec TopicSpec) (Topic, error) {
-	if b.opts.MaxTopics > 0 {
-		topics, err := b.Topics(ctx)
-		if err != nil {
-			return Topic{}, err
+	topics, err := b.Topics(ctx)
+	if err != nil {
+		return Topic{}, err
+	}
+	for _, t := range topics {
+		if strings.EqualFold(t.Name, name) {
+			return Topic{}, fmt.Errorf("%w: %q differs from topic %q only in case, and a file system that ignores case would keep both in one directory", ErrTopicConflict, name, t.Name)
 		}
-		if len(topics) >= b.opts.MaxTopics {
-			return Topic{}, fmt.Errorf("%w: the server holds %d topics, its limit (herald serve --max-topics); delete one first", ErrTooManyTopics, len(topics))
-		}
+	}
+	if b.opts.MaxTopics > 0 && len(topics) >= b.opts.MaxTopics {
+		return Topic{}, fmt.Errorf("%w: the server holds %d topics, its limit (herald serve --max-topics); delete one first", ErrTooManyTopics, len(topics))
 	}
 	t, err := spec.apply(Topic{Name: name, Partitions: b.opts.DefaultPartitions, Retention: b.opts.DefaultRetention,
 		DedupWindow: b.opts.DefaultDedupWindow, SchemaPolicy: SchemaPolicyNone})

@@ -87,6 +87,7 @@ func TestTopics_BadRequestsChangeNothing(t *testing.T) {
 		{"too many partitions", "PUT", "/v1/topics/orders", `{"partitions":10001}`, 400, "invalid_topic_setting"},
 		{"negative retention bytes", "PUT", "/v1/topics/orders", `{"retentionBytes":-1}`, 400, "invalid_topic_setting"},
 		{"shrink partitions", "PUT", "/v1/topics/orders", `{"partitions":1}`, 409, "topic_conflict"},
+		{"name differing only in case", "PUT", "/v1/topics/Orders", `{"partitions":2}`, 409, "topic_conflict"},
 		{"invalid name", "PUT", "/v1/topics/bad%20name", ``, 400, "invalid_topic_name"},
 		{"name with a leading dot", "PUT", "/v1/topics/.hidden", ``, 400, "invalid_topic_name"},
 		{"name too long", "PUT", "/v1/topics/" + strings.Repeat("x", 250), ``, 400, "invalid_topic_name"},
