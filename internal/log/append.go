@@ -124,6 +124,29 @@ func (e *Engine) PartitionBytes(topic string, partition int) (int64, error) {
 	return n, nil
 }
 
+// Sync implements storage.Syncer: it fsyncs each partition of the topic,
+// whatever the sync mode. With SyncAlways every append is durable already.
+func (e *Engine) Sync(ctx context.Context, topic string) error {
+	t, err := e.topic(topic)
+	if err != nil || e.opts.Sync == SyncAlways {
+		return err
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if t.down {
+		return fmt.Errorf("topic %s: %w", t.name, t.gone)
+	}
+	for _, p := range t.partitions() {
+		if p.failed != nil {
+			return fmt.Errorf("%w: topic %s partition %d: %w", storage.ErrUnavailable, t.name, p.id, p.failed)
+		}
+		if err := p.sync(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (e *Engine) partition(topic string, partition int) (*partition, error) {
 	t, err := e.topic(topic)
 	if err != nil {

@@ -37,6 +37,7 @@ type Engine struct {
 var (
 	_ storage.Engine = (*Engine)(nil)
 	_ storage.Sizer  = (*Engine)(nil)
+	_ storage.Syncer = (*Engine)(nil)
 )
 
 const (

@@ -71,6 +71,33 @@ func TestSyncMode_NoneFsyncsOnlyOnClose(t *testing.T) {
 	}
 }
 
+// Sync fsyncs a topic's appends when asked, in the modes that do not
+// before acknowledging them, and only then; in mode always there is nothing
+// left to fsync. After it, the topic is still written to and closed whole.
+func TestSyncMode_SyncFsyncsATopicOnlyWhereAppendsDidNot(t *testing.T) {
+	for _, mode := range []SyncMode{SyncAlways, SyncInterval, SyncNone} {
+		t.Run(mode.String(), func(t *testing.T) {
+			e, c := syncModeEngine(t, mode, time.Hour)
+			if _, err := appendOne(e, 0, "x"); err != nil {
+				t.Fatal(err)
+			}
+			before := c.n.Load()
+			if err := e.Sync(context.Background(), "t"); err != nil {
+				t.Fatal(err)
+			}
+			if synced := c.n.Load() > before; synced != (mode != SyncAlways) {
+				t.Fatalf("Sync fsynced: %v, want %v", synced, mode != SyncAlways)
+			}
+			if _, err := appendOne(e, 0, "y"); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Sync(context.Background(), "nope"); !errors.Is(err, storage.ErrUnknownTopic) {
+				t.Fatalf("Sync of a topic that does not exist: %v, want ErrUnknownTopic", err)
+			}
+		})
+	}
+}
+
 func TestSyncMode_IntervalFsyncsInTheBackground(t *testing.T) {
 	e, c := syncModeEngine(t, SyncInterval, 10*time.Millisecond)
 	for i := 0; i < 10; i++ {

@@ -138,6 +138,16 @@ type Engine interface {
 	Close() error
 }
 
+// Syncer is implemented by engines whose sync policy may let Append return
+// before its records are durable. Sync makes every record appended to the
+// topic before it was called durable, so that a write that depends on them
+// (a subscription's record that an event is done, which depends on its dead
+// letter) never outlives them in a power cut. Engines without it are taken
+// to make each append durable before it returns.
+type Syncer interface {
+	Sync(ctx context.Context, topic string) error
+}
+
 // Sizer is implemented by engines that can tell, without touching the
 // disk, how many bytes a partition's records take in storage. It is
 // optional: the server's metrics leave the size out for engines without it.

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/storage"
 )
 
 // Extension attributes a dead letter carries: why it died and where it came
@@ -29,7 +30,11 @@ const (
 )
 
 // deadLetter stores the event in the dead-letter topic, durably, and only
-// then counts it done for this subscription. If the dead letter cannot be
+// then counts it done for this subscription. Durably in every fsync mode:
+// with one that lets an append return before its fsync, the dead-letter
+// topic is fsynced before the record that the event is done is written, as
+// that record could otherwise reach the disk first and outlive the dead
+// letter in a power cut. If the dead letter cannot be
 // stored (the topic is gone, the disk is full, the event with its reasons
 // is over the size limit), only this event waits: it is tried again after
 // its backoff, and every other key goes on. The error is always nil; it
@@ -39,7 +44,11 @@ func (s *sub) deadLetter(ctx context.Context, c *cursor, e *entry, now time.Time
 	// The dead letter is larger than the event by its attributes; the event
 	// was accepted, so its dead letter may pass the size limit by that much.
 	extra := dl.Size() - e.ev.Size()
-	if _, err := s.m.broker.PublishOver(ctx, s.cfg.DeadLetterTopic, []*event.Event{dl}, extra); err != nil {
+	_, err := s.m.broker.PublishOver(ctx, s.cfg.DeadLetterTopic, []*event.Event{dl}, extra)
+	if syncer, ok := s.m.broker.Engine().(storage.Syncer); ok && err == nil {
+		err = syncer.Sync(ctx, s.cfg.DeadLetterTopic)
+	}
+	if err != nil {
 		e.leased = false
 		e.due = now.Add(s.cfg.Backoff.delay(e.attempts, 0))
 		e.attempts = max(e.attempts, s.cfg.MaxAttempts) // dead-letter it, not deliver it, next time

@@ -31,6 +31,7 @@ type env struct {
 	t     *testing.T
 	bopts broker.Options // broker options for open (Now is set there)
 	fs    vfs.FS         // the engine's file system; nil: the operating system's
+	sync  log.SyncMode   // the engine's fsync mode; interval fsyncs hourly, so only Close and Sync do
 	dir   string
 	clock *clock
 	e     *log.Engine
@@ -49,7 +50,8 @@ func newEnv(t *testing.T) *env {
 func (v *env) open() {
 	// Small segments: the state topic rolls often, so compaction has
 	// sealed segments to work on.
-	e, err := log.Open(v.dir, log.Options{FS: v.fs, Now: v.clock.Now, RetentionInterval: -1, SegmentBytes: 256})
+	e, err := log.Open(v.dir, log.Options{FS: v.fs, Now: v.clock.Now, RetentionInterval: -1, SegmentBytes: 256,
+		Sync: v.sync, SyncInterval: time.Hour})
 	if err != nil {
 		v.t.Fatal(err)
 	}

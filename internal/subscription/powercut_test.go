@@ -5,12 +5,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldevents/herald/internal/log"
 	"github.com/heraldevents/herald/internal/vfs/faultfs"
 )
 
 // newMemEnv is newEnv over an in-memory disk whose power can be cut.
-func newMemEnv(t *testing.T) *env {
-	v := &env{t: t, fs: faultfs.New(), dir: "/data", clock: &clock{now: time.Now()}, ctx: context.Background()}
+func newMemEnv(t *testing.T) *env { return newMemEnvSyncing(t, log.SyncAlways) }
+
+// newMemEnvSyncing is newMemEnv with the engine in the fsync mode given.
+func newMemEnvSyncing(t *testing.T, mode log.SyncMode) *env {
+	v := &env{t: t, fs: faultfs.New(), dir: "/data", sync: mode, clock: &clock{now: time.Now()}, ctx: context.Background()}
 	v.open()
 	t.Cleanup(func() { v.m.Close(); v.e.Close() })
 	return v
@@ -118,5 +122,36 @@ func TestSubscription_AnsweredSeeksDeadLettersAndRedrivesSurviveAPowerCut(t *tes
 	v.powerCut()
 	if again, _ := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{All: true}); again.Redriven != 0 {
 		t.Fatalf("a redrive of all after the redriven event's ack and a power cut: %+v", again)
+	}
+}
+
+// With an fsync mode that lets writes return before their fsync, a power
+// cut may take back a dead-lettering nack, but never keep the record that
+// its event is done without its dead letter: here the subscriptions' state
+// is fsynced (as its own timer may do first) right after the nack.
+func TestSubscription_AWrittenDeadLetterOutlivesARecordOfItsEventDoneInAPowerCut(t *testing.T) {
+	for _, mode := range []log.SyncMode{log.SyncInterval, log.SyncNone} {
+		t.Run(mode.String(), func(t *testing.T) {
+			v := newMemEnvSyncing(t, mode)
+			v.topic("orders", 1)
+			v.sub("orders", "s", Config{Ordering: OrderNone, MaxAttempts: 1})
+			v.publish("orders", "a")
+			if err := v.e.Sync(v.ctx, "orders"); err != nil {
+				t.Fatal(err)
+			}
+			ds := v.pull("orders", "s", 10)
+			v.nack("orders", "s", "card declined", ds[0]) // its last attempt: dead-lettered
+			if err := v.e.Sync(v.ctx, stateTopic); err != nil {
+				t.Fatal(err)
+			}
+			v.powerCut()
+			if again := v.pull("orders", "s", 10); len(again) != 0 {
+				t.Fatalf("after the dead-lettering and a power cut: %+v, want the event done", again)
+			}
+			dls, err := v.m.DeadLetters(v.ctx, "orders", "s", "", 10)
+			if err != nil || len(dls) != 1 || originalID(dls[0].Event) != ds[0].Event.ID {
+				t.Fatalf("dead letters after a power cut: %+v %v, want the event's", dls, err)
+			}
+		})
 	}
 }
