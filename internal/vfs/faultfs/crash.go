@@ -89,7 +89,7 @@ const pageSize = 4096
 // position from, leaving at least one byte after the run: a hole at the
 // end is only a shorter tail.
 func (c *crasher) punch(tail []byte, from int64) {
-	first := (from + pageSize - 1) / pageSize * pageSize // the first page boundary in tail
+	first := (from + pageSize - 1) / pageSize * pageSize      // the first page boundary in tail
 	pages := (from + int64(len(tail)) - 1 - first) / pageSize // whole pages with a byte after them
 	if pages < 1 {
 		return
