@@ -82,7 +82,10 @@ func (r *Registry) rewriteSubjects(ctx context.Context, names []string) error {
 }
 
 // change applies fn to a copy of the state and, when fn wrote records,
-// appends them durably and makes the copy the state.
+// appends them durably and makes the copy the state. Durably in every
+// fsync mode: events in other topics name schema versions, so a power cut
+// must not keep such an event and lose its schema, nor give the number of
+// a lost version to another schema.
 func (r *Registry) change(ctx context.Context, fn func(next *snapshot, w *writes) error) error {
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
@@ -96,6 +99,11 @@ func (r *Registry) change(ctx context.Context, fn func(next *snapshot, w *writes
 	}
 	if _, err := r.engine.Append(ctx, stateTopic, []storage.PartitionRecords{{Partition: 0, Records: w.Records}}); err != nil {
 		return fmt.Errorf("schema registry: %w", err)
+	}
+	if syncer, ok := r.engine.(storage.Syncer); ok {
+		if err := syncer.Sync(ctx, stateTopic); err != nil {
+			return fmt.Errorf("schema registry: %w", err)
+		}
 	}
 	r.state.Store(next)
 	return nil

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/heraldevents/herald/internal/log"
 	"github.com/heraldevents/herald/internal/schema/compat"
 	"github.com/heraldevents/herald/internal/storage"
+	"github.com/heraldevents/herald/internal/vfs/faultfs"
 )
 
 // The schemas of these tests are chosen so that their compatibility
@@ -589,5 +591,49 @@ func TestRegistry_ASubjectAnOlderHeraldDeletedForGoodKeepsItsVersionNumbers(t *t
 	}
 	if v := e.register("t", userV2); v.Version != 3 || v.ID != 3 {
 		t.Fatalf("registered after the permanent delete: %+v, want version 3 with id 3", v)
+	}
+}
+
+// Events name schema versions in other topics, so a schema change is
+// fsynced before it is answered in every fsync mode: with interval or none
+// a power cut right after a registration, a compatibility change or a
+// deletion keeps it, and no later schema is given the lost version's
+// number.
+func TestRegistry_AnsweredChangesSurviveAPowerCutInEveryFsyncMode(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range []log.SyncMode{log.SyncInterval, log.SyncNone} {
+		t.Run(mode.String(), func(t *testing.T) {
+			mem := faultfs.New()
+			e := &env{t: t, dir: "/data", logOpts: log.Options{FS: mem, Sync: mode, SyncInterval: time.Hour, RetentionInterval: -1}}
+			e.open()
+			powerCut := func() {
+				t.Helper()
+				after := mem.Crash(faultfs.CrashOptions{})
+				e.eng.Close()
+				mem = after
+				e.logOpts.FS = after
+				e.open()
+			}
+			e.setMode("user.created", compat.None)
+			v1 := e.register("user.created", userV1)
+			powerCut()
+			if got, err := e.reg.Version("user.created", 1, false); err != nil || got.ID != v1.ID {
+				t.Fatalf("version 1 after a power cut: %+v %v, want %+v", got, err, v1)
+			}
+			if m, ok := e.reg.Compatibility("user.created"); !ok || m != compat.None {
+				t.Fatalf("compatibility after a power cut: %v %v, want NONE", m, ok)
+			}
+			if _, err := e.reg.DeleteVersion(ctx, "user.created", 1, false); err != nil {
+				t.Fatal(err)
+			}
+			powerCut()
+			if _, err := e.reg.Version("user.created", 1, false); err == nil {
+				t.Fatal("a deleted version is back after a power cut")
+			}
+			if v2 := e.register("user.created", userBroken); v2.Version != 2 {
+				t.Fatalf("the next schema after a power cut got version %d, want 2", v2.Version)
+			}
+			e.eng.Close()
+		})
 	}
 }
