@@ -228,7 +228,7 @@ func (m *Manager) create(ctx context.Context, t broker.Topic, name string, cfg C
 	for p, off := range start {
 		b.Put(cursorKey(t.Name, name, p), cursorRecord{Inc: rec.Inc, Committed: off, Delivered: off})
 	}
-	if err := m.state.write(ctx, &b); err != nil {
+	if err := m.state.writeSynced(ctx, &b); err != nil {
 		return Info{}, false, err
 	}
 	s := m.install(t.Name, name, rec)
@@ -293,7 +293,7 @@ func (m *Manager) update(ctx context.Context, s *sub, change ChangeFunc) (Info, 
 	}
 	var b batch
 	b.Put(configKey(s.topic, s.name), configRecord{Inc: s.inc, Config: cfg, Start: starts, Created: s.created})
-	if err := m.state.write(ctx, &b); err != nil {
+	if err := m.state.writeSynced(ctx, &b); err != nil {
 		return Info{}, false, err
 	}
 	s.cfg = cfg
@@ -431,7 +431,7 @@ func (m *Manager) Delete(ctx context.Context, topic, name string) error {
 	for _, key := range s.auditKeys {
 		b.Delete(key)
 	}
-	if err := m.state.write(ctx, &b); err != nil {
+	if err := m.state.writeSynced(ctx, &b); err != nil {
 		return err
 	}
 	s.deleted = true

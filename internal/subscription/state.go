@@ -108,6 +108,7 @@ type stateLog struct {
 // pendingWrite is a queued batch; done closes once it is durable or failed.
 type pendingWrite struct {
 	recs []storage.Record
+	sync bool // fsynced before it is answered, whatever the engine's sync mode
 	err  error
 	done chan struct{}
 }
@@ -131,11 +132,15 @@ func openState(ctx context.Context, e storage.Engine) (*stateLog, error) {
 }
 
 // enqueue queues a batch; nil for an empty one.
-func (l *stateLog) enqueue(b *batch) *pendingWrite {
+func (l *stateLog) enqueue(b *batch) *pendingWrite { return l.enqueueSyncing(b, false) }
+
+// enqueueSyncing is enqueue, with sync: the batch is fsynced before it is
+// answered, whatever the engine's sync mode.
+func (l *stateLog) enqueueSyncing(b *batch, sync bool) *pendingWrite {
 	if len(b.Records) == 0 {
 		return nil
 	}
-	pw := &pendingWrite{recs: b.Records, done: make(chan struct{})}
+	pw := &pendingWrite{recs: b.Records, sync: sync, done: make(chan struct{})}
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
 	if l.closed {
@@ -172,6 +177,7 @@ func (l *stateLog) run() {
 		group := []*pendingWrite{pw}
 		recs := pw.recs
 		size := recordsSize(pw.recs)
+		sync := pw.sync
 	more:
 		for len(recs) < maxGroupRecords {
 			select {
@@ -187,11 +193,12 @@ func (l *stateLog) run() {
 				group = append(group, next)
 				recs = append(recs[:len(recs):len(recs)], next.recs...)
 				size += n
+				sync = sync || next.sync
 			default:
 				break more
 			}
 		}
-		err := l.append(recs)
+		err := l.append(recs, sync)
 		for _, g := range group {
 			g.err = err
 			close(g.done)
@@ -223,9 +230,11 @@ func recordsSize(recs []storage.Record) int {
 // append writes records, waiting out a full disk: the engine stored
 // nothing of a write that found no space, so the same records are tried
 // again (100ms, doubling to 5s) and the acks waiting for them are answered
-// once space returns. Any other failure, or a close while waiting, fails
-// the writer for good: the state in memory would no longer match the disk.
-func (l *stateLog) append(recs []storage.Record) error {
+// once space returns. With sync, the state topic is then fsynced, for an
+// engine whose sync mode did not. Any other failure, or a close while
+// waiting, fails the writer for good: the state in memory would no longer
+// match the disk.
+func (l *stateLog) append(recs []storage.Record, sync bool) error {
 	if err := l.err(); err != nil {
 		return err
 	}
@@ -241,6 +250,9 @@ func (l *stateLog) append(recs []storage.Record) error {
 		if errors.Is(err, storage.ErrNoSpace) && isClosed(l.stop) {
 			break
 		}
+	}
+	if syncer, ok := l.engine.(storage.Syncer); ok && sync && err == nil {
+		err = syncer.Sync(context.Background(), stateTopic)
 	}
 	if err != nil {
 		err = fmt.Errorf("subscription state (nothing more is acknowledged until a restart): %w", err)
@@ -286,6 +298,14 @@ type batch = storage.StateRecords
 // write appends a batch durably (all or nothing) and waits for it.
 func (l *stateLog) write(ctx context.Context, b *batch) error {
 	return l.enqueue(b).wait()
+}
+
+// writeSynced is write, fsynced whatever the engine's sync mode: for a
+// subscription's creation, change or deletion, which events published
+// meanwhile depend on (a subscription made at the latest position and lost
+// in a power cut would miss them when made again).
+func (l *stateLog) writeSynced(ctx context.Context, b *batch) error {
+	return l.enqueueSyncing(b, true).wait()
 }
 
 // replay calls fn for every state record in order.
