@@ -157,11 +157,11 @@ func TestSubscription_AWrittenDeadLetterOutlivesARecordOfItsEventDoneInAPowerCut
 	}
 }
 
-// A subscription's creation, change and deletion are fsynced before they
-// are answered in every fsync mode: with interval or none, a power cut
+// A subscription's creation, change, seek, redrive and deletion are fsynced before
+// they are answered in every fsync mode: with interval or none, a power cut
 // right after one keeps it (a subscription made at the latest position and
 // lost would, made again, miss the events published meanwhile).
-func TestSubscription_AnsweredCreationsChangesAndDeletionsSurviveAPowerCutInEveryFsyncMode(t *testing.T) {
+func TestSubscription_AnsweredAdminChangesSurviveAPowerCutInEveryFsyncMode(t *testing.T) {
 	for _, mode := range []log.SyncMode{log.SyncInterval, log.SyncNone} {
 		t.Run(mode.String(), func(t *testing.T) {
 			v := newMemEnvSyncing(t, mode)
@@ -180,6 +180,35 @@ func TestSubscription_AnsweredCreationsChangesAndDeletionsSurviveAPowerCutInEver
 			v.powerCut()
 			if info, err := v.m.Get(v.ctx, "orders", "s"); err != nil || info.Config.MaxAttempts != 7 {
 				t.Fatalf("after a change and a power cut: %+v %v, want maxAttempts 7", info, err)
+			}
+			v.publish("orders", "a", "b")
+			if err := v.e.Sync(v.ctx, "orders"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.m.Seek(v.ctx, "orders", "s", Position{Offsets: map[int]int64{0: 2}}); err != nil {
+				t.Fatal(err)
+			}
+			v.powerCut()
+			if again := v.pull("orders", "s", 10); len(again) != 0 {
+				t.Fatalf("after a seek to the end and a power cut: %+v", again)
+			}
+			v.publish("orders", "c")
+			if err := v.e.Sync(v.ctx, "orders"); err != nil {
+				t.Fatal(err)
+			}
+			ds := v.pull("orders", "s", 10)
+			if res, err := v.m.Reject(v.ctx, "orders", "s", []string{ds[0].AckID}, "bad"); err != nil || len(res.Acked) != 1 {
+				t.Fatalf("reject: %+v %v", res, err)
+			}
+			if res, err := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{All: true, Actor: "ops"}); err != nil || res.Redriven != 1 {
+				t.Fatalf("redrive: %+v %v", res, err)
+			}
+			v.powerCut()
+			if again := v.pull("orders", "s", 10); len(again) != 1 || again[0].Event.ID != ds[0].Event.ID {
+				t.Fatalf("after a redrive and a power cut: %+v, want %s", again, ds[0].Event.ID)
+			}
+			if audit, _ := v.m.Audit(v.ctx, "orders", "s"); len(audit) != 1 || audit[0].Actor != "ops" {
+				t.Fatalf("redrive audit after a power cut: %+v", audit)
 			}
 			if err := v.m.Delete(v.ctx, "orders", "s"); err != nil {
 				t.Fatal(err)

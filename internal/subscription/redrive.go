@@ -272,7 +272,7 @@ func (m *Manager) Redrive(ctx context.Context, topic, name string, req RedriveRe
 	audit := AuditRecord{Inc: s.inc, Actor: req.Actor, At: now.UTC(), All: req.All, IDs: ids, Count: len(ids)}
 	key := auditKey(topic, name, now, len(s.audit))
 	b.Put(key, audit)
-	if err := m.state.write(ctx, &b); err != nil {
+	if err := m.state.writeSynced(ctx, &b); err != nil {
 		return RedriveResult{}, err // the subscription is as it was
 	}
 	for _, pos := range gone {

@@ -73,7 +73,7 @@ func (m *Manager) Seek(ctx context.Context, topic, name string, pos Position) (I
 		moved[p] = c
 		b.Put(cursorKey(topic, name, p), s.cursorRecord(c))
 	}
-	if err := m.state.write(ctx, &b); err != nil {
+	if err := m.state.writeSynced(ctx, &b); err != nil {
 		return Info{}, err // the subscription is as it was
 	}
 	maps.Copy(s.parts, moved)

@@ -300,10 +300,13 @@ func (l *stateLog) write(ctx context.Context, b *batch) error {
 	return l.enqueue(b).wait()
 }
 
-// writeSynced is write, fsynced whatever the engine's sync mode: for a
-// subscription's creation, change or deletion, which events published
-// meanwhile depend on (a subscription made at the latest position and lost
-// in a power cut would miss them when made again).
+// writeSynced is write, fsynced whatever the engine's sync mode: for what
+// an operator does to a subscription (create, change, delete, seek,
+// redrive), which is rare and which what follows depends on: a
+// subscription made at the latest position and lost in a power cut would,
+// made again, miss the events published meanwhile; a seek or redrive lost
+// would not deliver what it said it would, and its audit record would be
+// gone.
 func (l *stateLog) writeSynced(ctx context.Context, b *batch) error {
 	return l.enqueueSyncing(b, true).wait()
 }
