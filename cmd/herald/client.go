@@ -163,12 +163,23 @@ func registryPath(parts ...string) string {
 	var b strings.Builder
 	b.WriteString(server.RegistryPrefix)
 	for _, p := range parts {
-		b.WriteString("/" + url.PathEscape(p))
+		b.WriteString("/" + pathSegment(p))
 	}
 	return b.String()
 }
 
+// pathSegment escapes a name for one segment of a path. A name of dots
+// goes as %2E too: a bare "." or ".." would be cleaned out of the path by
+// the server's router, which redirects (with the same method) to what is
+// left, so `subs delete orders ..` would delete the topic.
+func pathSegment(name string) string {
+	if name == "." || name == ".." {
+		return strings.ReplaceAll(name, ".", "%2E")
+	}
+	return url.PathEscape(name)
+}
+
 // topicPath is the API path of a topic, with the name escaped.
 func topicPath(name string, rest ...string) string {
-	return "/v1/topics/" + url.PathEscape(name) + strings.Join(rest, "")
+	return "/v1/topics/" + pathSegment(name) + strings.Join(rest, "")
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,7 +23,7 @@ func (a *app) subsCmd() *cobra.Command {
 
 // subPath is the API path of a subscription, with the names escaped.
 func subPath(topic, name string, rest ...string) string {
-	return topicPath(topic, "/subscriptions/"+url.PathEscape(name)+strings.Join(rest, ""))
+	return topicPath(topic, "/subscriptions/"+pathSegment(name)+strings.Join(rest, ""))
 }
 
 // subFlags are the settings flags of subs create; only the flags given
