@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -104,6 +105,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.schemasCmd(), a.benchCmd(), a.tokenCmd(), a.checkCmd(), a.repairCmd(), a.soakCmd())
 	for _, c := range root.Commands() {
 		failUnknownSubcommands(c)
+		refuseEmptyArgs(c)
 	}
 	return root
 }
@@ -130,6 +132,27 @@ func failUnknownSubcommands(cmd *cobra.Command) {
 			err = fmt.Errorf("%w; did you mean %q?", err, s[0])
 		}
 		return err
+	}
+}
+
+// refuseEmptyArgs makes cmd and the commands under it refuse an empty
+// argument. Each names something (a topic, a subscription, a subject, a
+// file, a version) or is the data of an event; an empty name would leave
+// an empty segment in the request's path, which the server's router
+// cleans away, and the request would name another resource.
+func refuseEmptyArgs(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		refuseEmptyArgs(c)
+	}
+	check := cmd.Args
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if i := slices.Index(args, ""); i >= 0 {
+			return fmt.Errorf("%s: argument %d is empty", strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" "), i+1)
+		}
+		if check == nil {
+			return nil
+		}
+		return check(cmd, args)
 	}
 }
 

@@ -45,6 +45,9 @@ func (a *app) readSchemaFile(name string) ([]byte, error) {
 	return b, nil
 }
 
+// errEmptySubject refuses --subject "": a subject is an event type.
+var errEmptySubject = errors.New("--subject is empty: give the event type the schema is for")
+
 // schemaBody is the request body that carries a schema.
 func schemaBody(text []byte) server.RegistrySchemaRequest {
 	return server.RegistrySchemaRequest{Schema: string(text), SchemaType: "JSON"}
@@ -60,6 +63,9 @@ func (a *app) schemasRegisterCmd() *cobra.Command {
 			"compatibility level is refused, and each breaking change is printed.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if subject == "" {
+				return errEmptySubject
+			}
 			text, err := a.readSchemaFile(args[0])
 			if err != nil {
 				return err

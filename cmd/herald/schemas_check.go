@@ -28,6 +28,9 @@ func (a *app) schemasCheckCmd() *cobra.Command {
 			if err := checkVersionFlag(cmd, version); err != nil {
 				return err
 			}
+			if subject == "" {
+				return errEmptySubject
+			}
 			text, err := a.readSchemaFile(args[0])
 			if err != nil {
 				return err

@@ -36,7 +36,7 @@ func TestToken_CreateMakesOnlyEntriesServeAccepts(t *testing.T) {
 	}{
 		{[]string{"x", "--topics", ""}, []string{`--topics ""`, "a grant needs topics"}},
 		{[]string{"x", "--topics", "orders["}, []string{`--topics "orders["`, `'[' is not in topic names`}},
-		{[]string{"", "--topics", "orders"}, []string{"name is required"}},
+		{[]string{"", "--topics", "orders"}, []string{"token create: argument 1 is empty"}},
 		{[]string{"x", "--action", "read"}, []string{`--action "read"`}},
 	} {
 		r := runApp(context.Background(), nil, "", append([]string{"token", "create"}, tt.args...)...)
