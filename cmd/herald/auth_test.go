@@ -95,6 +95,28 @@ func TestCLI_UnauthorizedNamesHERALD_TOKEN(t *testing.T) {
 	}
 }
 
+// HERALD_TOKEN is the variable serve reads its tokens from: the CLI reads
+// it the same way, so a shell that runs both works. It sends the first of
+// a comma-separated list, without the blanks around it (a line read from
+// a file keeps its line break); a token no header can carry is named.
+func TestCLI_HERALD_TOKENIsReadAsServeReadsIt(t *testing.T) {
+	url, stop := startServe(t, t.TempDir(), "--token", "hrld_old, hrld_new")
+	defer stop()
+	for _, token := range []string{"hrld_old, hrld_new", "hrld_new,hrld_old", "hrld_new\n", " hrld_old\r\n"} {
+		r := runApp(context.Background(), map[string]string{"HERALD_SERVER": url, "HERALD_TOKEN": token}, "", "topics", "list")
+		if r.code != 0 {
+			t.Errorf("HERALD_TOKEN=%q: exit %d: %s", token, r.code, r.stderr)
+		}
+	}
+	for _, token := range []string{"hrld_new\x00", "hrld_\nnew"} {
+		r := runApp(context.Background(), map[string]string{"HERALD_SERVER": url, "HERALD_TOKEN": token}, "", "topics", "create", "orders")
+		r.wantOneErrorLine(t, "HERALD_TOKEN holds a control character")
+		if strings.Contains(r.stderr, "cannot reach") {
+			t.Errorf("HERALD_TOKEN=%q: %s", token, r.stderr)
+		}
+	}
+}
+
 // An auth file without tokens would let in everyone (the keyring is empty,
 // which means no authentication): serve refuses it, on any address, and
 // leaves the data directory untouched.

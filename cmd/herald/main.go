@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 )
@@ -157,11 +159,19 @@ func refuseEmptyArgs(cmd *cobra.Command) {
 }
 
 // client returns an API client for --server, sending the API token in
-// HERALD_TOKEN (the variable `herald serve` reads its tokens from) when set.
+// HERALD_TOKEN when set. That is the variable `herald serve` reads its
+// tokens from, and it is read the same way: comma-separated, blanks
+// around each dropped; the first is sent.
 func (a *app) client() (*client, error) {
 	c, err := newClient(a.server, a.http)
-	if err == nil {
-		c.token = a.getenv("HERALD_TOKEN")
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	if tokens := (&serveSettings{Token: a.getenv("HERALD_TOKEN")}).tokens(); len(tokens) > 0 {
+		c.token = tokens[0]
+	}
+	if strings.ContainsFunc(c.token, unicode.IsControl) {
+		return nil, errors.New("HERALD_TOKEN holds a control character, which no API token has: set it to the token alone")
+	}
+	return c, nil
 }
