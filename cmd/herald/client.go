@@ -26,6 +26,9 @@ func newClient(base string, hc *http.Client) (*client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--server %q: want a URL such as %s", base, defaultServer)
 	}
+	if strings.ContainsAny(base, "?#") { // the API paths go after it
+		return nil, fmt.Errorf("--server %q: want a URL with no query or fragment, such as %s", base, defaultServer)
+	}
 	if hc == nil {
 		hc = http.DefaultClient
 	}

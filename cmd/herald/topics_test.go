@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -83,4 +84,17 @@ func TestClient_ServerURLComesFromFlagThenEnv(t *testing.T) {
 	r.wantOneErrorLine(t, "cannot reach the Herald server at http://127.0.0.1:1", "herald serve")
 	r = runApp(t.Context(), nil, "", "--server", "localhost:7440", "topics", "list")
 	r.wantOneErrorLine(t, `--server "localhost:7440"`)
+}
+
+// A --server URL with a query or a fragment is refused: the API paths
+// went after them, into the query, and every request went to "/".
+func TestClient_AServerURLWithAQueryOrFragmentIsRefused(t *testing.T) {
+	env := newCLIEnv(t, broker.Options{})
+	for _, server := range []string{env.url + "?x=1", env.url + "/#top", env.url + "?"} {
+		r := runApp(t.Context(), nil, "", "--server", server, "topics", "create", "orders")
+		r.wantOneErrorLine(t, fmt.Sprintf("--server %q", server), "no query or fragment")
+	}
+	if out := env.mustRun("topics", "list"); strings.Contains(out, "orders") {
+		t.Errorf("a topic was created: %s", out)
+	}
 }
