@@ -67,28 +67,56 @@ func (a *app) publishCmd() *cobra.Command {
 }
 
 // eventData reads the data argument: literal text, @file, - for stdin, or
-// none. JSON content types must carry valid JSON.
+// none. JSON content types must carry valid JSON, which empty input is
+// not. Input larger than any server takes in one event is refused once
+// that much is read.
 func (a *app) eventData(args []string, contentType string) ([]byte, error) {
 	if len(args) == 0 {
 		return nil, nil
 	}
 	var data []byte
 	var err error
+	from := "standard input"
 	switch arg := args[0]; {
 	case arg == "-":
-		data, err = io.ReadAll(a.stdin)
+		data, err = readData(a.stdin, from)
 	case strings.HasPrefix(arg, "@"):
-		data, err = os.ReadFile(arg[1:])
+		from = arg[1:]
+		data, err = readDataFile(from)
 	default:
 		data = []byte(arg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read event data: %w", err)
 	}
-	if len(data) > 0 && isJSON(contentType) && !json.Valid(data) {
-		return nil, fmt.Errorf("the data is not valid JSON but --content-type is %s: fix the JSON, or pass --content-type text/plain", contentType)
+	if isJSON(contentType) && (len(data) == 0 || !json.Valid(data)) {
+		empty := ""
+		if len(data) == 0 {
+			empty = from + " is empty, and "
+		}
+		return nil, fmt.Errorf("%sthe data is not valid JSON but --content-type is %s: fix the JSON, or pass --content-type text/plain", empty, contentType)
 	}
 	return data, nil
+}
+
+// readDataFile reads event data from the file at path.
+func readDataFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readData(f, path)
+}
+
+// readData reads event data from r (named from), refusing more than
+// maxEventBytesLimit bytes without reading further.
+func readData(r io.Reader, from string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxEventBytesLimit+1))
+	if err == nil && len(data) > maxEventBytesLimit {
+		err = fmt.Errorf("%s holds more than 32 MiB, more than a Herald server takes in one event", from)
+	}
+	return data, err
 }
 
 // inParens writes " (s)", or nothing for "".

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -96,5 +98,74 @@ func TestPublish_ASchemaVersionBelowOneIsRefused(t *testing.T) {
 	}
 	if _, end, _ := env.broker.Offsets(context.Background(), "orders", 0); end != 0 {
 		t.Errorf("%d events stored", end)
+	}
+}
+
+// countingReader gives n bytes of JSON-looking text and counts how many
+// were read.
+type countingReader struct {
+	n, read int64
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	if r.read >= r.n {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), r.n-r.read)
+	for i := range p[:k] {
+		p[i] = ' '
+	}
+	r.read += k
+	return int(k), nil
+}
+
+// Data larger than any server takes in one event is refused after
+// reading just past that size, whatever follows (a stream that does not
+// end, /dev/zero): the CLI does not hold it all in memory to send it.
+func TestPublish_DataBeyondTheLargestEventIsRefusedUnread(t *testing.T) {
+	env := newCLIEnv(t, broker.Options{})
+	in := &countingReader{n: 3 * maxEventBytesLimit}
+	var out, errOut syncBuffer
+	a := &app{stdin: in, stdout: &out, stderr: &errOut, http: http.DefaultClient,
+		getenv: func(k string) string { return map[string]string{"HERALD_SERVER": env.url}[k] }}
+	r := result{code: a.execute(t.Context(), []string{"publish", "orders", "--type", "t", "--source", "/s", "-"})}
+	r.stdout, r.stderr = out.String(), errOut.String()
+	r.wantOneErrorLine(t, "standard input", "more than 32 MiB")
+	if in.read > maxEventBytesLimit+1<<20 {
+		t.Errorf("read %d bytes of standard input", in.read)
+	}
+
+	big := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(big, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, maxEventBytesLimit+1); err != nil {
+		t.Fatal(err)
+	}
+	env.run("", "publish", "orders", "--type", "t", "--source", "/s", "--content-type", "application/octet-stream", "@"+big).
+		wantOneErrorLine(t, big, "more than 32 MiB")
+	if _, end, _ := env.broker.Offsets(context.Background(), "orders", 0); end != 0 {
+		t.Errorf("%d events stored", end)
+	}
+}
+
+// Empty standard input or an empty file is not JSON: an event is not
+// published without the data it was given to carry (a failed command
+// before the pipe gives nothing). Without a data argument an event has
+// no data, as ever; other content types may be empty.
+func TestPublish_EmptyInputIsNotJSON(t *testing.T) {
+	env := newCLIEnv(t, broker.Options{})
+	env.mustRun("topics", "create", "orders")
+	empty := filepath.Join(t.TempDir(), "empty.json")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env.run("", "publish", "orders", "--type", "t", "--source", "/s", "-").wantOneErrorLine(t, "standard input is empty", "not valid JSON")
+	env.run("", "publish", "orders", "--type", "t", "--source", "/s", "@"+empty).wantOneErrorLine(t, empty+" is empty", "not valid JSON")
+	if _, end, _ := env.broker.Offsets(context.Background(), "orders", 0); end != 0 {
+		t.Errorf("%d events stored", end)
+	}
+	if r := env.run("", "publish", "orders", "--type", "t", "--source", "/s", "--content-type", "text/plain", "-"); r.code != 0 {
+		t.Errorf("empty text/plain: %s", r.stderr)
 	}
 }
