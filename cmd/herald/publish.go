@@ -109,14 +109,19 @@ func readDataFile(path string) ([]byte, error) {
 	return readData(f, path)
 }
 
-// readData reads event data from r (named from), refusing more than
-// maxEventBytesLimit bytes without reading further.
+// readData reads event data from r (named from).
 func readData(r io.Reader, from string) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxEventBytesLimit+1))
-	if err == nil && len(data) > maxEventBytesLimit {
-		err = fmt.Errorf("%s holds more than 32 MiB, more than a Herald server takes in one event", from)
+	return readLimited(r, from, maxEventBytesLimit, "32 MiB, more than a Herald server takes in one event")
+}
+
+// readLimited reads r (named from), refusing more than limit bytes
+// (described by what) without reading further.
+func readLimited(r io.Reader, from string, limit int64, what string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		err = fmt.Errorf("%s holds more than %s", from, what)
 	}
-	return data, err
+	return b, err
 }
 
 // inParens writes " (s)", or nothing for "".

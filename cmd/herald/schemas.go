@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -30,14 +29,20 @@ func (a *app) schemasCmd() *cobra.Command {
 	return cmd
 }
 
-// readSchemaFile reads a schema from a file, or stdin for "-".
+// readSchemaFile reads a schema from a file, or stdin for "-", refusing
+// more than the registry takes.
 func (a *app) readSchemaFile(name string) ([]byte, error) {
+	const what = "1 MiB, more than the schema registry takes in one schema"
 	var b []byte
 	var err error
 	if name == "-" {
-		b, err = io.ReadAll(a.stdin)
+		b, err = readLimited(a.stdin, "standard input", schema.MaxSchemaBytes, what)
 	} else {
-		b, err = os.ReadFile(name)
+		var f *os.File
+		if f, err = os.Open(name); err == nil {
+			b, err = readLimited(f, name, schema.MaxSchemaBytes, what)
+			f.Close()
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read the schema: %w", err)

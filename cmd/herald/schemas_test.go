@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -245,5 +246,26 @@ func (r result) wantCode(t *testing.T, code int) {
 	t.Helper()
 	if r.code != code {
 		t.Fatalf("exit code %d, want %d; stderr %q", r.code, code, r.stderr)
+	}
+}
+
+// A schema larger than the registry takes is refused after reading just
+// past that size, whatever follows.
+func TestSchemas_AFileBeyondTheLargestSchemaIsRefusedUnread(t *testing.T) {
+	env := newCLIEnv(t, broker.Options{})
+	for _, cmd := range []string{"register", "check"} {
+		in := &countingReader{n: 64 << 20}
+		var out, errOut syncBuffer
+		a := &app{stdin: in, stdout: &out, stderr: &errOut, http: http.DefaultClient,
+			getenv: func(k string) string { return map[string]string{"HERALD_SERVER": env.url}[k] }}
+		r := result{code: a.execute(t.Context(), []string{"schemas", cmd, "-", "--subject", "user.registered"})}
+		r.stdout, r.stderr = out.String(), errOut.String()
+		r.wantOneErrorLine(t, "standard input", "more than 1 MiB")
+		if in.read > 2<<20 {
+			t.Errorf("schemas %s read %d bytes of standard input", cmd, in.read)
+		}
+	}
+	if out := env.mustRun("schemas", "list"); strings.Count(out, "\n") != 1 {
+		t.Errorf("schemas list printed %q, want no subject", out)
 	}
 }

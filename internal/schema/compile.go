@@ -10,8 +10,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// maxSchemaBytes bounds the text of one schema.
-const maxSchemaBytes = 1 << 20
+// MaxSchemaBytes bounds the text of one schema.
+const MaxSchemaBytes = 1 << 20
 
 // schemaURL is the location a schema is compiled at. A schema's own $id
 // overrides it as the base of its references.
@@ -29,8 +29,8 @@ type compiled struct {
 // compile parses and compiles a schema. Its error says what is wrong
 // with the schema, for the person who wrote it.
 func compile(text []byte) (*compiled, error) {
-	if len(text) > maxSchemaBytes {
-		return nil, fmt.Errorf("the schema is %d bytes, the limit is %d", len(text), maxSchemaBytes)
+	if len(text) > MaxSchemaBytes {
+		return nil, fmt.Errorf("the schema is %d bytes, the limit is %d", len(text), MaxSchemaBytes)
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(text))
 	if err != nil {
