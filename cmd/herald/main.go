@@ -11,12 +11,14 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 	"unicode"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // defaultServer is the server URL when neither --server nor HERALD_SERVER
@@ -83,6 +85,33 @@ func (a *app) execute(ctx context.Context, args []string) int {
 	return 0
 }
 
+// flagWants says what a flag of each type of value wants.
+var flagWants = map[string]string{
+	"int": "a whole number", "int64": "a whole number", "float64": "a number",
+	"bool": "true or false", "duration": "a duration such as 30s, 5m or 1h30m",
+}
+
+// flagError says what a flag wants when its value does not parse, without
+// Go's parser in the message: `--partitions "abc": want a whole number`.
+// Other flag errors (unknown flags, a missing value) stay as they are.
+func flagError(_ *cobra.Command, err error) error {
+	var ie *pflag.InvalidValueError
+	if !errors.As(err, &ie) {
+		return err
+	}
+	name, value := "--"+ie.GetFlag().Name, ie.GetValue()
+	want, ok := flagWants[ie.GetFlag().Value.Type()]
+	switch {
+	case !ok:
+		return fmt.Errorf("%s %q: %w", name, value, ie.Unwrap()) // the flag's own message
+	case errors.Is(err, strconv.ErrRange) && strings.HasPrefix(value, "-"):
+		return fmt.Errorf("%s %q: the number is too small", name, value)
+	case errors.Is(err, strconv.ErrRange):
+		return fmt.Errorf("%s %q: the number is too large", name, value)
+	}
+	return fmt.Errorf("%s %q: want %s", name, value, want)
+}
+
 // oneLine joins the lines of a multi-line message.
 func oneLine(s string) string {
 	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(strings.TrimSpace(s))
@@ -95,6 +124,7 @@ func (a *app) rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
+	root.SetFlagErrorFunc(flagError)
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)

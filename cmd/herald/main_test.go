@@ -35,3 +35,30 @@ func TestGroups_AnUnknownSubcommandFailsAndNoneShowsHelp(t *testing.T) {
 		}
 	}
 }
+
+// A flag value that does not parse is named with what the flag wants, in
+// one line and without Go's parser in it.
+func TestCLI_AFlagValueThatDoesNotParseSaysWhatTheFlagWants(t *testing.T) {
+	env := map[string]string{"HERALD_SERVER": "http://127.0.0.1:1"}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"topics", "create", "orders", "--partitions", "abc"}, `--partitions "abc": want a whole number`},
+		{[]string{"consume", "orders", "billing", "--max", "1.5"}, `--max "1.5": want a whole number`},
+		{[]string{"read", "orders", "--limit", "99999999999999999999"}, `--limit "99999999999999999999": the number is too large`},
+		{[]string{"topics", "create", "orders", "--retention-bytes", "1GB"}, `--retention-bytes "1GB": want a whole number`},
+		{[]string{"subs", "create", "orders", "billing", "--backoff-multiplier", "x"}, `--backoff-multiplier "x": want a number`},
+		{[]string{"read", "orders", "--follow=maybe"}, `--follow "maybe": want true or false`},
+		{[]string{"soak", "--duration", "10"}, `--duration "10": want a duration such as`},
+		{[]string{"serve", "--fsync", "sometimes"}, `--fsync "sometimes": want one of always, interval, none`},
+	} {
+		r := runApp(context.Background(), env, "", tt.args...)
+		r.wantOneErrorLine(t, tt.want)
+		for _, soup := range []string{"strconv", "parsing", "time:", "invalid argument"} {
+			if strings.Contains(r.stderr, soup) {
+				t.Errorf("herald %s: %q", strings.Join(tt.args, " "), r.stderr)
+			}
+		}
+	}
+}
