@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"text/tabwriter"
@@ -46,6 +47,9 @@ func (a *app) subsCreateCmd() *cobra.Command {
 			"subscription, change the settings whose flags are given (the start position stays).",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if math.IsNaN(sf.multiplier) || math.IsInf(sf.multiplier, 0) { // JSON has no such numbers
+				return fmt.Errorf("--backoff-multiplier %q: want a finite number, such as 2", cmd.Flags().Lookup("backoff-multiplier").Value)
+			}
 			return a.createSub(cmd, args[0], args[1], sf.spec(cmd))
 		},
 	}

@@ -66,6 +66,9 @@ func seekRequest(cmd *cobra.Command, to string, offsets []string) (server.SeekRe
 		if !ok || perr != nil || oerr != nil {
 			return req, fmt.Errorf("--offset %q: want PARTITION=OFFSET, such as 0=42", o)
 		}
+		if _, dup := req.Offsets[pn]; dup {
+			return req, fmt.Errorf("--offset %q: partition %d is given more than once", o, pn)
+		}
 		req.Offsets[pn] = on
 	}
 	return req, nil

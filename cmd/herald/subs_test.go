@@ -81,6 +81,9 @@ func TestSubs_ErrorsAreOneLine(t *testing.T) {
 		{"seek bad offset", []string{"subs", "seek", "orders", "billing", "--offset", "0:1"}, []string{`--offset "0:1"`}},
 		{"redrive nothing", []string{"subs", "redrive", "orders", "billing"}, []string{"--all or --id"}},
 		{"empty type", []string{"subs", "create", "orders", "billing", "--type", ""}, []string{"filter.types", "empty", "(invalid_subscription_setting)"}},
+		{"NaN multiplier", []string{"subs", "create", "orders", "billing", "--backoff-multiplier", "NaN"}, []string{`--backoff-multiplier "NaN"`}},
+		{"infinite multiplier", []string{"subs", "create", "orders", "billing", "--backoff-multiplier", "-Inf"}, []string{`--backoff-multiplier "-Inf"`}},
+		{"seek a partition twice", []string{"subs", "seek", "orders", "billing", "--offset", "0=1", "--offset", "0=0"}, []string{`--offset "0=0"`, "partition 0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
