@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -167,5 +168,28 @@ func TestPublish_EmptyInputIsNotJSON(t *testing.T) {
 	}
 	if r := env.run("", "publish", "orders", "--type", "t", "--source", "/s", "--content-type", "text/plain", "-"); r.code != 0 {
 		t.Errorf("empty text/plain: %s", r.stderr)
+	}
+}
+
+// publish sends one event in binary mode, its data the body: a CloudEvents
+// format as the data's content type would make the server read the body
+// as whole events instead (structured or batch mode), dropping --type,
+// --source and --id, and storing a batch before the CLI failed on its
+// reply. It is refused, and nothing is stored.
+func TestPublish_ACloudEventsContentTypeIsRefused(t *testing.T) {
+	env := newCLIEnv(t, broker.Options{})
+	env.mustRun("topics", "create", "orders")
+	one := `{"specversion":"1.0","id":"x","source":"/other","type":"other"}`
+	for _, tt := range []struct{ ct, data string }{
+		{"application/cloudevents+json", one},
+		{"Application/CloudEvents+JSON; charset=utf-8", one},
+		{"application/cloudevents-batch+json", "[" + one + `,{"specversion":"1.0","id":"y","source":"/other","type":"other"}]`},
+		{"application/cloudevents+xml", "<event/>"},
+	} {
+		env.run("", "publish", "orders", "--type", "t", "--source", "/s", "--content-type", tt.ct, tt.data).
+			wantOneErrorLine(t, fmt.Sprintf("--content-type %q", tt.ct), "CloudEvents format")
+	}
+	if _, end, _ := env.broker.Offsets(context.Background(), "orders", 0); end != 0 {
+		t.Errorf("%d events stored", end)
 	}
 }
