@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/heraldevents/herald/event"
@@ -78,14 +79,19 @@ func eventTime(e *event.Event) time.Time {
 	return e.StoredAt
 }
 
-// cell keeps a value on one table cell: no tabs or line breaks.
+// cell keeps a value on one table cell, printable on a terminal: tabs
+// and line breaks become spaces, other control characters (which begin
+// terminal escape sequences) U+FFFD.
 func cell(s string) string {
 	if s == "" {
 		return "-"
 	}
 	return strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
 			return ' '
+		case unicode.IsControl(r):
+			return utf8.RuneError
 		}
 		return r
 	}, s)
@@ -101,7 +107,7 @@ func preview(data []byte) string {
 	if !utf8.Valid(data) {
 		return fmt.Sprintf("<%d bytes>", len(data))
 	}
-	s := strings.Join(strings.Fields(string(data)), " ")
+	s := cell(strings.Join(strings.Fields(string(data)), " "))
 	if utf8.RuneCountInString(s) > previewRunes {
 		s = string([]rune(s)[:previewRunes]) + "…"
 	}

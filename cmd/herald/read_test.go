@@ -6,9 +6,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/server"
 )
 
 // publishN publishes events id-from .. id-(from+n-1) to orders.
@@ -148,5 +150,29 @@ func TestRead_TableShowsAPreview(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "OFFSET") || !strings.HasPrefix(lines[1], "7 ") || !strings.Contains(lines[1], "id 1") {
 		t.Errorf("table %q", out.String())
+	}
+}
+
+// A table goes to a terminal, and events come from anyone who may
+// publish: control characters in their data or attributes (escape
+// sequences that retitle the window, recolour it or write the clipboard)
+// are not passed through.
+func TestRead_TableShowsNoControlCharacters(t *testing.T) {
+	hostile := "\x1b[31mRED\x1b]0;title\x07 \u009b2J\x00end"
+	var out strings.Builder
+	ew := newEventWriter(&out, false)
+	e := &event.Event{ID: "id", Source: "/s", Type: hostile, PartitionKey: hostile, Offset: 0, StoredAt: time.Now(), Data: []byte(hostile)}
+	if err := ew.write([]*event.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	dw := deliveryWriter{w: &out}
+	if err := dw.write([]server.Delivery{{AckID: "a", Attempt: 1, Event: e}}); err != nil {
+		t.Fatal(err)
+	}
+	if i := strings.IndexFunc(strings.ReplaceAll(out.String(), "\n", ""), unicode.IsControl); i >= 0 {
+		t.Errorf("the tables hold a control character: %q", out.String())
+	}
+	if !strings.Contains(out.String(), "RED") || !strings.Contains(out.String(), "end") {
+		t.Errorf("the tables lost the text around the control characters: %q", out.String())
 	}
 }
