@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -192,6 +194,9 @@ func (s *Server) Close() {
 // route dispatches to the mux, turning its plain-text 404 and 405 replies
 // into problems.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if s.refuseUncleanPath(w, r) {
+		return
+	}
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
 		s.mux.ServeHTTP(w, r)
@@ -209,6 +214,24 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	default: // a redirect to the cleaned path
 		s.mux.ServeHTTP(w, r)
 	}
+}
+
+// refuseUncleanPath answers a path with "." or ".." segments or "//"
+// itself, as nothing. The mux would redirect it to the cleaned path, with
+// 307 keeping the method: a client following the redirect, as most do,
+// would DELETE or PUT another resource than the one it named
+// (…/subscriptions/.. cleans to the topic).
+func (s *Server) refuseUncleanPath(w http.ResponseWriter, r *http.Request) bool {
+	p := r.URL.EscapedPath() // what the mux matches: an escaped dot is a name
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	if clean == p {
+		return false
+	}
+	s.writeError(w, r, fmt.Errorf("%w: %s %s: a path with '.' or '..' segments or '//' names nothing", errNotFound, r.Method, p))
+	return true
 }
 
 // headerRecorder keeps the status and headers a handler writes and drops
