@@ -52,6 +52,9 @@ func (s *Server) requestEvents(w http.ResponseWriter, r *http.Request) ([]*event
 		return nil, err
 	}
 	body, err := s.readBody(w, r)
+	if errors.Is(err, errRequestTooLarge) {
+		return nil, fmt.Errorf("%w; send fewer or smaller events per request", err)
+	}
 	if err != nil {
 		return nil, err
 	}

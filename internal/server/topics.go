@@ -170,7 +170,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return nil, fmt.Errorf("%w: the limit is %d bytes; send fewer or smaller events per request", errRequestTooLarge, tooLarge.Limit)
+		return nil, fmt.Errorf("%w: the limit is %d bytes", errRequestTooLarge, tooLarge.Limit)
 	case err != nil:
 		return nil, fmt.Errorf("%w: reading the body: %w", errMalformedRequest, err)
 	}

@@ -117,5 +117,14 @@ func TestTopics_BadRequestsChangeNothing(t *testing.T) {
 func TestTopics_BodyOverTheLimitIsRefused(t *testing.T) {
 	env := newEnv(t, broker.Options{}, Options{MaxBodyBytes: 64})
 	body := `{"partitions":1,"retention":"` + strings.Repeat("1", 100) + `h"}`
-	env.do("PUT", "/v1/topics/orders", body).wantProblem(t, 413, "request_too_large")
+	r := env.do("PUT", "/v1/topics/orders", body)
+	r.wantProblem(t, 413, "request_too_large")
+	if strings.Contains(string(r.body), "events") {
+		t.Errorf("a topic's body over the limit: %s, which speaks of events", r.body)
+	}
+	r = env.do("POST", "/v1/topics/orders/events", `{"data":"`+strings.Repeat("x", 100)+`"}`, "Content-Type", "application/json", "ce-specversion", "1.0", "ce-id", "1", "ce-source", "s", "ce-type", "t")
+	r.wantProblem(t, 413, "request_too_large")
+	if !strings.Contains(string(r.body), "send fewer or smaller events") {
+		t.Errorf("a publish over the limit: %s, want the advice to send fewer or smaller events", r.body)
+	}
 }
