@@ -50,6 +50,11 @@ func (p *Pusher) post(d subscription.Delivery) result {
 		return result{reason: p.errorReason(err)}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// The body is the raw connection, beyond the client's timeout:
+		// closing it unread ends the connection.
+		return result{reason: statusReason(resp, nil)}
+	}
 	reply, _ := io.ReadAll(io.LimitReader(resp.Body, maxReplyRead))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return result{ok: true}

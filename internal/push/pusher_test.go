@@ -305,6 +305,49 @@ func TestPusher_RedirectIsNotFollowed(t *testing.T) {
 	}
 }
 
+// A 101 reply hands the connection over: its body is the raw connection,
+// which the client's timeout does not cover. The pusher must not read it,
+// or a receiver that keeps the connection open holds the delivery (and
+// Stop) for as long as it likes.
+func TestPusher_SwitchingProtocolsReplyIsANackWithinTheTimeout(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "hook", subscription.Config{MaxAttempts: 1})
+	hold := make(chan struct{})
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ []byte, _ int) {
+		c, bw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		bw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n")
+		bw.Flush()
+		<-hold // keeps the connection open
+	})
+	p := Start(v.m, "orders", "hook", Config{URL: rc.srv.URL, Timeout: time.Second}, Options{})
+	t.Cleanup(func() { close(hold) })
+	v.publish("orders", "a")
+	var dead []*event.Event
+	eventually(t, "a dead letter", func() bool { dead = v.deadLetters("orders.hook.dlq"); return len(dead) == 1 })
+	if got := dead[0].Extensions[subscription.ExtReason]; got != "push: 101 Switching Protocols" {
+		t.Errorf("reason %q", got)
+	}
+	if n := rc.count(); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- p.Stop(context.Background()) }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop still waits for the request")
+	}
+}
+
 // A POST may take longer than the subscription's ack timeout: the pusher
 // holds the lease, so the event is not redelivered (and the next of its key
 // not sent) while the receiver works.
