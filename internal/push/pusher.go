@@ -85,7 +85,7 @@ func Start(m *subscription.Manager, topic, name string, cfg Config, opts Options
 // error. When Stop returns, no goroutine of the Pusher runs. Stop may be
 // called more than once.
 func (p *Pusher) Stop(ctx context.Context) error {
-	p.stopOnce.Do(p.stopPull)
+	p.halt()
 	done := make(chan struct{})
 	go func() {
 		p.wg.Wait()
@@ -103,6 +103,10 @@ func (p *Pusher) Stop(ctx context.Context) error {
 	p.transport.CloseIdleConnections()
 	return err
 }
+
+// halt stops pulling: no POST starts after it but those of deliveries
+// already pulled. Stop waits for them.
+func (p *Pusher) halt() { p.stopOnce.Do(p.stopPull) }
 
 // Err reports why the Pusher stopped by itself (its subscription was
 // deleted), or nil.

@@ -117,6 +117,9 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 	defer s.hurryUp()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, r := range s.running {
+		r.p.halt() // none starts a request while Stop waits for another's
+	}
 	var errs []error
 	for key, r := range s.running {
 		errs = append(errs, r.p.Stop(ctx))

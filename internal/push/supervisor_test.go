@@ -97,3 +97,43 @@ func TestSupervisor_StopWhoseContextEndsStopsThePusherBeingRestarted(t *testing.
 	v.close()
 	goleak.VerifyNone(t)
 }
+
+// Stop stops every pusher pulling before it waits for the requests of any:
+// a pusher still running while Stop waits for another's requests would
+// start new requests that the shutdown then aborts (each a nack that counts
+// an attempt).
+func TestSupervisor_StopStartsNoRequestWhileWaitingForOthers(t *testing.T) {
+	v := newEnv(t)
+	release := make(chan struct{})
+	var arrived atomic.Int64
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ []byte, _ int) {
+		arrived.Add(1)
+		<-release
+		w.WriteHeader(http.StatusOK)
+	})
+	v.topic("orders", 1)
+	for _, name := range []string{"one", "two"} {
+		v.sub("orders", name, subscription.Config{Ordering: subscription.OrderNone,
+			Push: &subscription.PushSettings{URL: rc.srv.URL}})
+	}
+	sup := Supervise(v.m, 20*time.Millisecond, Options{})
+	v.publish("orders", "a")
+	eventually(t, "a request of each subscription in flight", func() bool { return arrived.Load() == 2 })
+	stopped := make(chan error, 1)
+	go func() { stopped <- sup.Stop(context.Background()) }()
+	time.Sleep(100 * time.Millisecond) // Stop waits for a pusher's request
+	v.publish("orders", "b")
+	time.Sleep(300 * time.Millisecond)
+	if n := arrived.Load(); n != 2 {
+		t.Errorf("%d requests, want 2: a request started after Stop began", n)
+	}
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"one", "two"} {
+		if got := v.committed("orders", name); got != 1 {
+			t.Errorf("%s: committed %d after Stop, want 1", name, got)
+		}
+	}
+}
