@@ -73,14 +73,19 @@ func (s *Supervisor) reconcile() {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var stopping []*supervised
 	for key, r := range s.running {
 		info, ok := want[key]
 		if ok && Config(*info.Config.Push) == r.cfg && r.p.Err() == nil {
 			delete(want, key) // running as it should
 			continue
 		}
-		s.stopOne(r)
+		r.p.halt() // none starts a request while another's are waited for
+		stopping = append(stopping, r)
 		delete(s.running, key)
+	}
+	for _, r := range stopping {
+		s.stopOne(r)
 	}
 	select {
 	case <-s.stop:

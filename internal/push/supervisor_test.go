@@ -137,3 +137,41 @@ func TestSupervisor_StopStartsNoRequestWhileWaitingForOthers(t *testing.T) {
 		}
 	}
 }
+
+// Pushers whose settings changed together are all stopped pulling before
+// the supervisor waits for the requests of any: the old settings push
+// nothing more while it waits.
+func TestSupervisor_PushersChangedTogetherStopPullingTogether(t *testing.T) {
+	v := newEnv(t)
+	release := make(chan struct{})
+	var arrived atomic.Int64
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ []byte, _ int) {
+		arrived.Add(1)
+		<-release
+		w.WriteHeader(http.StatusOK)
+	})
+	v.topic("orders", 1)
+	names := []string{"one", "two"}
+	for _, name := range names {
+		v.sub("orders", name, subscription.Config{Ordering: subscription.OrderNone,
+			Push: &subscription.PushSettings{URL: rc.srv.URL}})
+	}
+	sup := Supervise(v.m, 20*time.Millisecond, Options{})
+	defer sup.Stop(context.Background())
+	v.publish("orders", "a")
+	eventually(t, "a request of each subscription in flight", func() bool { return arrived.Load() == 2 })
+	for _, name := range names {
+		v.sub("orders", name, subscription.Config{Ordering: subscription.OrderNone,
+			Push: &subscription.PushSettings{URL: rc.srv.URL, MaxInFlight: 2}})
+	}
+	time.Sleep(200 * time.Millisecond) // the supervisor waits for a pusher's request
+	v.publish("orders", "b")
+	time.Sleep(300 * time.Millisecond)
+	if n := arrived.Load(); n != 2 {
+		t.Errorf("%d requests, want 2: a pusher with the old settings started one after the change", n)
+	}
+	close(release)
+	for _, name := range names {
+		eventually(t, name+" to push both events", func() bool { return v.committed("orders", name) == 2 })
+	}
+}
