@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -72,6 +73,11 @@ func checkURL(s string) error {
 	}
 	if u.Host == "" {
 		return fmt.Errorf("%q has no host", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: the port must be between 1 and 65535", s)
+		}
 	}
 	if u.Fragment != "" {
 		return fmt.Errorf("%q has a fragment, which is never sent", s)

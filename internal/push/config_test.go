@@ -20,6 +20,8 @@ func TestConfig_Check(t *testing.T) {
 		{"relative URL", Config{URL: "/hook"}, "scheme must be http or https"},
 		{"other scheme", Config{URL: "ftp://example.com/"}, "scheme must be http or https"},
 		{"no host", Config{URL: "http:///hook"}, "no host"},
+		{"port out of range", Config{URL: "http://example.com:70000/hook"}, "port"},
+		{"port zero", Config{URL: "http://example.com:0/hook"}, "port"},
 		{"fragment", Config{URL: "https://example.com/#x"}, "fragment"},
 		{"unparsable", Config{URL: "http://[::1"}, "does not parse"},
 		{"negative in flight", Config{URL: "https://e.com", MaxInFlight: -1}, "maxInFlight must be between 1 and 1000"},
