@@ -66,7 +66,10 @@ func (p *Pusher) post(d subscription.Delivery) result {
 // headers.
 func (p *Pusher) request(d subscription.Delivery) (*http.Request, error) {
 	h := http.Header{}
-	body := event.ToHTTP(d.Event, h)
+	body, err := encode(d.Event, h)
+	if err != nil {
+		return nil, err
+	}
 	req, err := http.NewRequestWithContext(p.sendCtx, http.MethodPost, p.cfg.URL, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -81,6 +84,18 @@ func (p *Pusher) request(d subscription.Delivery) (*http.Request, error) {
 		req.Header.Set(SignatureHeader, Sign(p.cfg.Secret, p.now(), body))
 	}
 	return req, nil
+}
+
+// encode writes e in binary mode, or in structured mode when its
+// datacontenttype is a CloudEvents format: in binary mode that is the
+// Content-Type, and receivers would take the data for the event.
+func encode(e *event.Event, h http.Header) ([]byte, error) {
+	mt, _, _ := strings.Cut(e.DataContentType, ";")
+	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(mt)), "application/cloudevents") {
+		return event.ToHTTP(e, h), nil
+	}
+	h.Set("Content-Type", event.MediaTypeStructured)
+	return e.MarshalJSON()
 }
 
 // settle records the outcome of a POST. It runs even while stopping: the

@@ -13,7 +13,10 @@
 //
 // Each delivery is one POST in the CloudEvents HTTP binding's binary mode:
 // the attributes in ce-* headers, datacontenttype in Content-Type, the data
-// as the body. Herald adds:
+// as the body. An event whose datacontenttype is itself a CloudEvents
+// format (application/cloudevents+json, an event wrapped in an event) goes
+// in structured mode instead, since with that Content-Type receivers read
+// the body as the event. Herald adds:
 //
 //	Herald-Delivery-Attempt: 3                  1 for the first delivery
 //	Herald-Subscription:     orders/billing     topic/subscription

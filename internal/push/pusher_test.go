@@ -55,6 +55,47 @@ func TestPusher_DeliversInBinaryModeAndAcks(t *testing.T) {
 	}
 }
 
+// In binary mode the data goes with datacontenttype as Content-Type; when
+// that is a CloudEvents format, receivers (Herald's publish among them)
+// take the request for structured mode and the data for the event. Such
+// an event goes in structured mode.
+func TestPusher_DataThatIsACloudEventGoesInStructuredMode(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "hook", subscription.Config{})
+	rc := newReceiver(t, ok)
+	v.start("orders", "hook", Config{URL: rc.srv.URL, Secret: "s"}, Options{})
+	inner := `{"specversion":"1.0","id":"inner","source":"/inner","type":"inner.event"}`
+	outer := &event.Event{ID: "outer", Source: "/test", Type: "test.wrapped", SpecVersion: "1.0",
+		DataContentType: "application/cloudevents+json", Data: []byte(inner)}
+	if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{outer}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the ack", func() bool { return v.committed("orders", "hook") == 1 })
+	r := rc.requests()[0]
+	var got *event.Event
+	if ct := r.header.Get("Content-Type"); event.IsStructured(ct) {
+		got = &event.Event{}
+		if err := json.Unmarshal(r.body, got); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		var err error
+		if got, err = event.FromHTTP(r.header, r.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got.ID != "outer" || got.Type != "test.wrapped" || got.DataContentType != outer.DataContentType || string(got.Data) != inner {
+		t.Errorf("received id %q type %q datacontenttype %q data %s; want the outer event", got.ID, got.Type, got.DataContentType, got.Data)
+	}
+	if err := Verify("s", r.header.Get(SignatureHeader), r.body, time.Minute, time.Now()); err != nil {
+		t.Error(err)
+	}
+	if r.header.Get(AttemptHeader) != "1" || r.header.Get(SubscriptionHeader) != "orders/hook" {
+		t.Errorf("Herald's headers: %v", r.header)
+	}
+}
+
 func TestPusher_FailedPushIsRedeliveredAfterBackoff(t *testing.T) {
 	v := newEnv(t)
 	v.topic("orders", 1)
