@@ -103,6 +103,16 @@ func (v *env) publish(topic string, keys ...string) {
 	}
 }
 
+// info describes a subscription.
+func (v *env) info(topic, name string) subscription.Info {
+	v.t.Helper()
+	info, err := v.m.Get(v.ctx, topic, name)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	return info
+}
+
 // committed sums the subscription's committed offsets.
 func (v *env) committed(topic, name string) int64 {
 	v.t.Helper()
@@ -129,7 +139,7 @@ func (v *env) deadLetters(topic string) []*event.Event {
 
 // start runs a Pusher for the test, stopped at cleanup.
 func (v *env) start(topic, name string, cfg Config, opts Options) *Pusher {
-	p := Start(v.m, topic, name, cfg, opts)
+	p := Start(v.m, v.info(topic, name), cfg, opts)
 	v.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -30,6 +30,7 @@ type Options struct {
 type Pusher struct {
 	m           *subscription.Manager
 	topic, name string
+	inc         uint64 // the incarnation of the subscription: it pulls from no other
 	cfg         Config
 	log         *slog.Logger
 	now         func() time.Time
@@ -47,15 +48,18 @@ type Pusher struct {
 	err error      // why the loop ended by itself
 }
 
-// Start pushes the events of subscription name on topic to cfg.URL until
-// Stop. cfg must pass Check (Start panics otherwise: check it where the
-// setting comes in, to answer with the error).
-func Start(m *subscription.Manager, topic, name string, cfg Config, opts Options) *Pusher {
+// Start pushes the events of a subscription, as info describes it, to
+// cfg.URL until Stop, or until the subscription is deleted: it pushes
+// nothing of one made again under its name. cfg must pass Check (Start
+// panics otherwise: check it where the setting comes in, to answer with
+// the error).
+func Start(m *subscription.Manager, info subscription.Info, cfg Config, opts Options) *Pusher {
+	topic, name := info.Topic, info.Name
 	if err := cfg.Check(); err != nil {
 		panic(fmt.Sprintf("push.Start(%s/%s): %v", topic, name, err))
 	}
 	cfg = cfg.WithDefaults()
-	p := &Pusher{m: m, topic: topic, name: name, cfg: cfg, log: opts.Logger, now: opts.Now,
+	p := &Pusher{m: m, topic: topic, name: name, inc: info.Incarnation, cfg: cfg, log: opts.Logger, now: opts.Now,
 		slots: make(chan struct{}, cfg.MaxInFlight)}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -126,7 +130,7 @@ func (p *Pusher) run(ctx context.Context) {
 		if !ok {
 			return
 		}
-		ds, err := p.m.PullRemote(ctx, p.topic, p.name, n, pullWait)
+		ds, err := p.m.PullRemoteOf(ctx, p.topic, p.name, p.inc, n, pullWait)
 		p.release(n - len(ds))
 		if err != nil {
 			if !p.pause(ctx, err, &backoff) {

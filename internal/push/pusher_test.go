@@ -366,7 +366,7 @@ func TestPusher_SwitchingProtocolsReplyIsANackWithinTheTimeout(t *testing.T) {
 		bw.Flush()
 		<-hold // keeps the connection open
 	})
-	p := Start(v.m, "orders", "hook", Config{URL: rc.srv.URL, Timeout: time.Second}, Options{})
+	p := Start(v.m, v.info("orders", "hook"), Config{URL: rc.srv.URL, Timeout: time.Second}, Options{})
 	t.Cleanup(func() { close(hold) })
 	v.publish("orders", "a")
 	var dead []*event.Event
@@ -424,7 +424,7 @@ func TestPusher_StopDrainsInFlightAndLeaksNothing(t *testing.T) {
 		<-release
 		w.WriteHeader(http.StatusOK)
 	})
-	p := Start(v.m, "orders", "hook", Config{URL: rc.srv.URL}, Options{})
+	p := Start(v.m, v.info("orders", "hook"), Config{URL: rc.srv.URL}, Options{})
 	v.publish("orders", "a", "b")
 	eventually(t, "2 requests in flight", func() bool { return arrived.Load() == 2 })
 	stopped := make(chan error, 1)
@@ -455,7 +455,7 @@ func TestPusher_StopAbortsWhenItsContextEnds(t *testing.T) {
 		arrived.Add(1)
 		<-r.Context().Done()
 	})
-	p := Start(v.m, "orders", "hook", Config{URL: rc.srv.URL, Timeout: time.Minute}, Options{})
+	p := Start(v.m, v.info("orders", "hook"), Config{URL: rc.srv.URL, Timeout: time.Minute}, Options{})
 	v.publish("orders", "a")
 	eventually(t, "a request in flight", func() bool { return arrived.Load() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -493,5 +493,39 @@ func TestStart_PanicsOnAConfigThatFailsCheck(t *testing.T) {
 			t.Error("no panic")
 		}
 	}()
-	Start(nil, "orders", "hook", Config{URL: "ftp://x"}, Options{})
+	Start(nil, subscription.Info{Topic: "orders", Name: "hook"}, Config{URL: "ftp://x"}, Options{})
+}
+
+// A subscription deleted and made again under the same name is another
+// subscription: a Pusher of the old one, waiting for a free slot meanwhile,
+// pushes none of the new one's events to the old URL.
+func TestPusher_PushesNothingOfASubscriptionMadeAgainUnderItsName(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "hook", subscription.Config{Ordering: subscription.OrderNone})
+	release := make(chan struct{})
+	var arrived atomic.Int64
+	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ []byte, _ int) {
+		if arrived.Add(1) == 1 {
+			<-release
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	v.start("orders", "hook", Config{URL: rc.srv.URL, MaxInFlight: 1}, Options{})
+	v.publish("orders", "a")
+	eventually(t, "the old subscription's event in flight", func() bool { return arrived.Load() == 1 })
+	if err := v.m.Delete(v.ctx, "orders", "hook"); err != nil {
+		t.Fatal(err)
+	}
+	v.sub("orders", "hook", subscription.Config{Ordering: subscription.OrderNone, Start: "latest"})
+	v.publish("orders", "b")
+	close(release)
+	time.Sleep(200 * time.Millisecond) // the old Pusher's slot is free: it would pull now
+	if n := arrived.Load(); n != 1 {
+		t.Fatalf("%d requests reached the old URL, want only the old subscription's one", n)
+	}
+	ds, err := v.m.Pull(v.ctx, "orders", "hook", 10, 0)
+	if err != nil || len(ds) != 1 || ds[0].Event.PartitionKey != "b" {
+		t.Fatalf("the new subscription's pull: %+v %v, want its event b", ds, err)
+	}
 }

@@ -33,6 +33,7 @@ type Supervisor struct {
 
 type supervised struct {
 	cfg Config
+	inc uint64 // the subscription's incarnation
 	p   *Pusher
 }
 
@@ -76,7 +77,7 @@ func (s *Supervisor) reconcile() {
 	var stopping []*supervised
 	for key, r := range s.running {
 		info, ok := want[key]
-		if ok && Config(*info.Config.Push) == r.cfg && r.p.Err() == nil {
+		if ok && Config(*info.Config.Push) == r.cfg && info.Incarnation == r.inc && r.p.Err() == nil {
 			delete(want, key) // running as it should
 			continue
 		}
@@ -97,7 +98,7 @@ func (s *Supervisor) reconcile() {
 		if cfg.Check() != nil {
 			continue // refused when the subscription was set; nothing to run
 		}
-		s.running[key] = &supervised{cfg: cfg, p: Start(s.m, info.Topic, info.Name, cfg, s.opts)}
+		s.running[key] = &supervised{cfg: cfg, inc: info.Incarnation, p: Start(s.m, info, cfg, s.opts)}
 	}
 }
 

@@ -85,6 +85,9 @@ type Info struct {
 	CreatedAt  time.Time       `json:"createdAt"`
 	Partitions []PartitionInfo `json:"partitions"`
 	Redriving  int             `json:"redriving"` // dead letters redriven and not yet finished
+	// Incarnation tells this subscription from one made before or after
+	// it under the same name (see PullRemoteOf).
+	Incarnation uint64 `json:"-"`
 }
 
 // PartitionInfo is a subscription's state in one partition.
@@ -509,7 +512,7 @@ func (s *sub) redriving() int {
 
 // info describes s; called with s.mu held.
 func (s *sub) info(ctx context.Context) Info {
-	info := Info{Topic: s.topic, Name: s.name, Config: s.cfg, CreatedAt: s.created}
+	info := Info{Topic: s.topic, Name: s.name, Config: s.cfg, CreatedAt: s.created, Incarnation: s.inc}
 	now := s.m.now()
 	for _, c := range s.sortedParts() {
 		pi := PartitionInfo{Partition: c.p, Committed: c.committed, DeadLettered: c.dead}
@@ -541,7 +544,7 @@ func (s *sub) info(ctx context.Context) Info {
 // (embedded), still reaches its dead letter: use it for consumers in
 // Herald's process.
 func (m *Manager) Pull(ctx context.Context, topic, name string, max int, wait time.Duration) ([]Delivery, error) {
-	return m.pull(ctx, topic, name, max, wait, true)
+	return m.pull(ctx, topic, name, 0, max, wait, true)
 }
 
 // PullRemote is Pull for consumers outside Herald's process (HTTP, gRPC,
@@ -553,13 +556,26 @@ func (m *Manager) Pull(ctx context.Context, topic, name string, max int, wait ti
 // the attempt's record and the ack are both on disk (they are written in
 // order).
 func (m *Manager) PullRemote(ctx context.Context, topic, name string, max int, wait time.Duration) ([]Delivery, error) {
-	return m.pull(ctx, topic, name, max, wait, false)
+	return m.pull(ctx, topic, name, 0, max, wait, false)
 }
 
-func (m *Manager) pull(ctx context.Context, topic, name string, max int, wait time.Duration, durable bool) ([]Delivery, error) {
+// PullRemoteOf is PullRemote from one incarnation of the subscription (its
+// Info.Incarnation): once it was deleted, and maybe made again under its
+// name, it is ErrNotFound. A consumer that stands for one subscription's
+// settings (a pusher, with its URL) pulls so.
+func (m *Manager) PullRemoteOf(ctx context.Context, topic, name string, inc uint64, max int, wait time.Duration) ([]Delivery, error) {
+	return m.pull(ctx, topic, name, inc, max, wait, false)
+}
+
+// pull pulls from the subscription topic/name; with inc other than 0, only
+// from that incarnation of it.
+func (m *Manager) pull(ctx context.Context, topic, name string, inc uint64, max int, wait time.Duration, durable bool) ([]Delivery, error) {
 	s, err := m.get(ctx, topic, name)
 	if err != nil {
 		return nil, err
+	}
+	if inc != 0 && s.inc != inc {
+		return nil, fmt.Errorf("%w: %s on topic %s was deleted (and made again)", ErrNotFound, name, topic)
 	}
 	if max <= 0 {
 		max = 1
