@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -183,7 +184,12 @@ func (s *stream) run(ctx context.Context) {
 			return
 		}
 		for i, d := range ds {
-			if err := s.sendDelivery(d); err != nil {
+			err := s.sendDelivery(d)
+			if errors.Is(err, errUnsent) { // the client left: nothing of it was written
+				s.release(ds[i:])
+				return
+			}
+			if err != nil {
 				// The client may have got part of it, and it may be
 				// what broke the stream: it counts as an attempt, so
 				// that an event that always does ends in the dead
@@ -208,6 +214,10 @@ func (s *stream) sendDelivery(d subscription.Delivery) error {
 	return s.send("id: " + d.AckID + "\nevent: delivery\n" + dataLines(data) + "\n")
 }
 
+// errUnsent is the error of a message not written at all, since the
+// stream's context had ended.
+var errUnsent = errors.New("push: the stream ended before the message was written")
+
 // sendError ends the stream with an error message.
 func (s *stream) sendError(err error) {
 	data, _ := json.Marshal(map[string]string{"error": err.Error()})
@@ -220,7 +230,7 @@ func (s *stream) send(msg string) error {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.h.opts.WriteTimeout)) // ErrNotSupported: no deadline
 	defer s.rc.SetWriteDeadline(time.Time{})                         // none while idle: over HTTP/2 one passing resets the stream
 	if err := s.ctx.Err(); err != nil {                              // after the deadline is set: the context's end moves it to now
-		return err
+		return fmt.Errorf("%w: %w", errUnsent, err)
 	}
 	if _, err := io.WriteString(s.w, msg); err != nil {
 		return err

@@ -384,3 +384,62 @@ func (v *env) streamToANonReader(t *testing.T, opts StreamOptions, serve func(ht
 		t.Fatal(err)
 	}
 }
+
+// endAfterFirstDelivery is a stream's response writer whose request
+// context ends (the client leaving, or the server shutting down) once the
+// first delivery is flushed to the client.
+type endAfterFirstDelivery struct {
+	http.ResponseWriter
+	end       context.CancelFunc
+	delivered bool // a delivery was written
+}
+
+func (w *endAfterFirstDelivery) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *endAfterFirstDelivery) Write(b []byte) (int, error) {
+	w.delivered = w.delivered || strings.Contains(string(b), "event: delivery")
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *endAfterFirstDelivery) FlushError() error {
+	err := http.NewResponseController(w.ResponseWriter).Flush()
+	if w.delivered {
+		w.end()
+	}
+	return err
+}
+
+// Deliveries pulled for a client that left before they were written are
+// released, even when it leaves between two of them: the first was
+// written and stays leased, the second was not and comes again at once,
+// at attempt 1, rather than being nacked (and, with one attempt,
+// dead-lettered) as a delivery whose write broke.
+func TestStream_ADeliveryNotWrittenBeforeTheClientLeftIsReleased(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "browser", subscription.Config{MaxAttempts: 1})
+	v.publish("orders", "a", "b")
+	h := StreamHandler(v.m, "orders", "browser", StreamOptions{})
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		h.ServeHTTP(&endAfterFirstDelivery{ResponseWriter: w, end: cancel}, r.WithContext(ctx))
+	}))
+	t.Cleanup(srv.Close)
+	c := openStream(t, srv.URL)
+	first := c.next()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream did not end with its context")
+	}
+	if dead := v.deadLetters("orders.browser.dlq"); len(dead) != 0 {
+		t.Fatalf("dead letters %v: the delivery no client got was nacked", dead[0].Extensions)
+	}
+	ds, err := v.m.Pull(v.ctx, "orders", "browser", 10, 0)
+	if err != nil || len(ds) != 1 || ds[0].Attempt != 1 || ds[0].AckID == first.id {
+		t.Fatalf("pull after the stream ended = %+v, %v; want the event not written, at once, at attempt 1", ds, err)
+	}
+}
