@@ -293,4 +293,10 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Flush flushes the underlying writer: streams (gRPC, server-sent events)
 // flush after each message, and a writer that cannot would stop them.
-func (w *statusWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
+func (w *statusWriter) Flush() { _ = w.FlushError() }
+
+// FlushError is Flush with its error, which http.ResponseController
+// passes on: a stream learns that its client took nothing.
+func (w *statusWriter) FlushError() error {
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -143,5 +145,65 @@ func TestSubscriptionStream_AHeadRequestAnswersTheHeadersAndLeasesNothing(t *tes
 	e.do(http.MethodPost, "/v1/topics/orders/subscriptions/browser/pull", "").wantStatus(t, http.StatusOK, mediaJSON, &pulled)
 	if len(pulled.Deliveries) != 1 || pulled.Deliveries[0].Attempt != 1 {
 		t.Fatalf("pull after a HEAD: %+v, want e1 at attempt 1", pulled.Deliveries)
+	}
+}
+
+// When the server shuts down while a stream is stuck writing to a client
+// that stopped reading, the delivery being written counts as an attempt
+// and is nacked: it waits for its retry instead of staying leased to the
+// gone client until its ack timeout. Each message is smaller than the
+// response's buffer, so it is the flush that fails, not the write.
+func TestSubscriptionStream_ADeliveryWhoseFlushFailsIsNacked(t *testing.T) {
+	e := newEnv(t, broker.Options{}, Options{})
+	e.createTopic("orders", `{"partitions":4}`)
+	e.putSub(t, subPath, `{"start":"earliest","ordering":"none","ackTimeout":"1h"}`, http.StatusCreated)
+	data := strings.Repeat("x", 3000)
+	for b := range 40 { // 12 MB in all: more than the socket buffers hold
+		var evs []string
+		for i := range 100 {
+			evs = append(evs, fmt.Sprintf(`{"specversion":"1.0","id":"e%d-%d","source":"/t","type":"t","datacontenttype":"text/plain","data":%q}`, b, i, data))
+		}
+		e.do(http.MethodPost, "/v1/topics/orders/events", "["+strings.Join(evs, ",")+"]", ctBatch...).publishResults(t)
+	}
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.(*net.TCPConn).SetReadBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write([]byte("GET " + subPath + "/stream HTTP/1.1\r\nHost: herald\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	inFlight := func() (n int) {
+		for _, p := range e.getSub(t, subPath).Partitions {
+			n += p.InFlight
+		}
+		return n
+	}
+	for n, deadline := -1, time.Now().Add(20*time.Second); ; { // until the stream is stuck: the client reads nothing
+		time.Sleep(300 * time.Millisecond)
+		m := inFlight()
+		if m > 0 && m == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream is not stuck after 20s: %d in flight", m)
+		}
+		n = m
+	}
+	e.srv.Close() // the server shutting down ends the stuck stream
+	waiting := func() (n int) {
+		for _, p := range e.getSub(t, subPath).Partitions {
+			n += p.WaitingRetry
+		}
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); waiting() == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := waiting(); n != 1 {
+		t.Fatalf("after the shutdown: %d waiting for a retry, %d in flight; want the delivery being written waiting for its retry", n, inFlight())
 	}
 }
