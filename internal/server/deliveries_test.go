@@ -287,3 +287,17 @@ func TestDeliveries_BadRequests(t *testing.T) {
 		})
 	}
 }
+
+// A null offset in a seek is refused, not read as offset 0: that would
+// replay the whole partition.
+func TestDeliveries_ASeekToANullOffsetIsRefusedAndMovesNothing(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.createTopic("orders", "")
+	env.putSub(t, subPath, `{"start":"earliest","ordering":"none"}`, http.StatusCreated)
+	env.publishN(t, 0, 3)
+	env.settle(t, "ack", ackBody(env.pull(t, "")...))
+	env.do("POST", subPath+"/seek", `{"offsets":{"0":null}}`).wantProblem(t, http.StatusBadRequest, "invalid_parameter")
+	if p := env.getSub(t, subPath).Partitions[0]; p.CommittedOffset != 3 {
+		t.Fatalf("after a seek to a null offset: %+v, want committed offset 3 still", p)
+	}
+}

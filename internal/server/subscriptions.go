@@ -268,7 +268,11 @@ func (s *Server) seek(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req SeekRequest
-	if err := decodeObject(body, &req, errInvalidArgument, "start, offsets"); err != nil {
+	err = decodeObject(body, &req, errInvalidArgument, "start, offsets")
+	if err == nil && req.Offsets != nil {
+		err = checkNullOffsets(body)
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -283,6 +287,23 @@ func (s *Server) seek(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeJSON(w, r, http.StatusOK, subscriptionJSON(info))
+}
+
+// checkNullOffsets refuses a null offset in a seek body, which decoding
+// into SeekRequest reads as offset 0: a replay of the whole partition.
+func checkNullOffsets(body []byte) error {
+	var raw struct {
+		Offsets map[string]*int64 `json:"offsets"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return fmt.Errorf("%w: %w", errInvalidArgument, err)
+	}
+	for p, off := range raw.Offsets {
+		if off == nil {
+			return fmt.Errorf(`%w: offset of partition %s is null: give the next offset to deliver, such as {"0":12}`, errInvalidArgument, p)
+		}
+	}
+	return nil
 }
 
 func (req SeekRequest) position() (subscription.Position, error) {
