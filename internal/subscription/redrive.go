@@ -197,6 +197,9 @@ func (s *sub) readNewDeadLetters(ctx context.Context, dlq string, scan *dlqScan,
 // first time); s.mu is not needed (s.topic and s.name never change).
 func (s *sub) readDeadLetters(ctx context.Context, dlq string, scan *dlqScan, limit, maxBytes int) error {
 	t, err := s.m.broker.Topic(ctx, dlq)
+	if errors.Is(err, broker.ErrTopicNotFound) {
+		return nil // deleted: it holds no dead letters
+	}
 	if err != nil {
 		return err
 	}

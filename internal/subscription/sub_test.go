@@ -1226,3 +1226,23 @@ func (v *env) wantDeadLetteredAfterThreeAttempts(t *testing.T) {
 		t.Fatalf("dead letters: %+v", dead)
 	}
 }
+
+// A dead-letter topic that was deleted holds no dead letters: listing them
+// is empty and a redrive of all sends nothing back, instead of both
+// failing as if the subscription's own topic were missing.
+func TestDeadLetters_ADeletedDeadLetterTopicHoldsNone(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{MaxAttempts: 1})
+	v.publish("orders", "a")
+	v.nack("orders", "s", "no", v.pull("orders", "s", 1)...)
+	if err := v.b.DeleteTopic(v.ctx, "orders.s.dlq"); err != nil {
+		t.Fatal(err)
+	}
+	if dls, err := v.m.DeadLetters(v.ctx, "orders", "s", "", 10); err != nil || len(dls) != 0 {
+		t.Fatalf("dead letters after their topic was deleted: %+v %v, want none", dls, err)
+	}
+	if res, err := v.m.Redrive(v.ctx, "orders", "s", RedriveRequest{All: true}); err != nil || res.Redriven != 0 {
+		t.Fatalf("a redrive of all after the dead-letter topic was deleted: %+v %v, want nothing sent back", res, err)
+	}
+}
