@@ -26,6 +26,10 @@ type batchRoute struct {
 
 // HandleBatchFunc registers an untyped batch handler for a subscription.
 func (r *Router) HandleBatchFunc(topic, subscription string, opts BatchOptions, h BatchHandler) {
+	if h == nil {
+		r.addBatch(topic, subscription, opts, nil)
+		return
+	}
 	r.addBatch(topic, subscription, opts, func(ctx context.Context, ds []*Delivery) []error {
 		return sameError(len(ds), h(ctx, ds))
 	})
@@ -35,6 +39,10 @@ func (r *Router) HandleBatchFunc(topic, subscription string, opts BatchOptions, 
 // from JSON into T; events whose data does not decode are dead-lettered at
 // once and the rest go to fn together.
 func HandleBatch[T any](r *Router, topic, subscription string, opts BatchOptions, fn func(ctx context.Context, es []Event[T]) error) {
+	if fn == nil {
+		r.addBatch(topic, subscription, opts, nil)
+		return
+	}
 	r.addBatch(topic, subscription, opts, func(ctx context.Context, ds []*Delivery) []error {
 		errs := make([]error, len(ds))
 		var good []Event[T]
@@ -77,7 +85,7 @@ func (r *Router) addBatch(topic, subscription string, opts BatchOptions, h func(
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = 100 * time.Millisecond
 	}
-	r.routes = append(r.routes, route{topic: topic, sub: subscription, batch: &batchRoute{opts: opts, h: h}})
+	r.addRoute(route{topic: topic, sub: subscription, batch: &batchRoute{opts: opts, h: h}}, h == nil)
 }
 
 func sameError(n int, err error) []error {

@@ -81,6 +81,10 @@ func IsPermanent(err error) bool {
 // fields T lacks, so an event of another type may decode into a T with
 // nothing set).
 func Handle[T any](r *Router, topic, subscription string, fn func(ctx context.Context, e Event[T]) error) {
+	if fn == nil {
+		r.HandleFunc(topic, subscription, nil)
+		return
+	}
 	r.HandleFunc(topic, subscription, func(ctx context.Context, d *Delivery) error {
 		e, err := decodeEvent[T](r, d)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 )
@@ -16,11 +17,15 @@ import (
 // per-key order holds), and acks, nacks or dead-letters by the handler's
 // result. Over a remote client a lost connection is reopened by itself.
 type Router struct {
-	c         *Client
+	c    *Client
+	opts RouterOptions
+
+	mu        sync.Mutex // guards what follows: registrations against Run
+	running   bool       // Run runs: a registration would never run, and a second Run is refused
+	refused   []error    // registrations Run refuses: a nil handler, middleware or upcaster
 	mw        []Middleware
 	routes    []route
-	opts      RouterOptions
-	upcasters map[string]map[int]*upcaster // event type -> from version -> upcaster; read-only once Run starts
+	upcasters map[string]map[int]*upcaster // event type -> from version -> upcaster; read-only while Run runs
 }
 
 // RouterOptions configures a Router. The zero value works.
@@ -73,12 +78,46 @@ func NewRouter(c *Client, opts RouterOptions) *Router {
 }
 
 // Use adds middleware; the first added is the outermost. Middleware
-// wraps the handlers of HandleFunc and Handle, not batch handlers.
-func (r *Router) Use(mw ...Middleware) { r.mw = append(r.mw, mw...) }
+// wraps the handlers of HandleFunc and Handle, not batch handlers. Run
+// refuses a nil middleware, and Use panics while Run runs.
+func (r *Router) Use(mw ...Middleware) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notRunning("Use")
+	for _, m := range mw {
+		if m == nil {
+			r.refused = append(r.refused, errors.New("herald: router: Use was given a nil middleware"))
+		}
+	}
+	r.mw = append(r.mw, mw...)
+}
 
-// HandleFunc registers an untyped handler for a subscription.
+// HandleFunc registers an untyped handler for a subscription. Run refuses
+// a nil handler, and a second handler for the subscription; HandleFunc
+// (as every registration) panics while Run runs: the handler would never
+// run.
 func (r *Router) HandleFunc(topic, subscription string, h Handler) {
-	r.routes = append(r.routes, route{topic: topic, sub: subscription, h: h})
+	r.addRoute(route{topic: topic, sub: subscription, h: h}, h == nil)
+}
+
+// addRoute registers a route; nilHandler says its handler is nil, which
+// Run refuses.
+func (r *Router) addRoute(rt route, nilHandler bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notRunning("a handler's registration")
+	if nilHandler {
+		r.refused = append(r.refused, fmt.Errorf("herald: router: a nil handler for subscription %q on topic %q", rt.sub, rt.topic))
+	}
+	r.routes = append(r.routes, rt)
+}
+
+// notRunning panics while Run runs: what is registered then would never
+// run (Run reads the registrations as it starts). Called with r.mu held.
+func (r *Router) notRunning(what string) {
+	if r.running {
+		panic(fmt.Sprintf("herald: router: %s while Run runs, which it would never reach: register before Run, or after it returned", what))
+	}
 }
 
 // Run handles deliveries until ctx ends, then stops taking more, lets the
@@ -88,13 +127,17 @@ func (r *Router) HandleFunc(topic, subscription string, h Handler) {
 // cancelled context is not waited for beyond a second more: Run then
 // returns an error saying so (the handler's result is dropped when it
 // comes). It fails at once, running nothing, when a subscription does not
-// exist or a chain of upcasters does not follow on.
+// exist or has two handlers, a handler, middleware or upcaster is nil, a
+// chain of upcasters does not follow on, or the Router is running
+// already; once Run has returned, the Router may run again.
 func (r *Router) Run(ctx context.Context) error {
-	if err := r.checkUpcasters(); err != nil {
+	routes, err := r.start()
+	if err != nil {
 		return err
 	}
-	ackTimeouts := make([]time.Duration, len(r.routes))
-	for i, rt := range r.routes {
+	defer r.stopped()
+	ackTimeouts := make([]time.Duration, len(routes))
+	for i, rt := range routes {
 		info, err := r.c.Subscription(ctx, rt.topic, rt.sub)
 		switch {
 		case errors.Is(err, ErrSubscriptionNotFound): // the error names both
@@ -105,17 +148,53 @@ func (r *Router) Run(ctx context.Context) error {
 		ackTimeouts[i] = info.Config.AckTimeout
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(r.routes))
-	for i, rt := range r.routes {
-		h := rt.h
-		for i := len(r.mw) - 1; i >= 0 && rt.batch == nil; i-- {
-			h = r.mw[i](h)
-		}
-		rt.h = h
+	errs := make([]error, len(routes))
+	for i, rt := range routes {
 		wg.Go(func() { errs[i] = r.runRoute(ctx, rt, ackTimeouts[i]) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// start marks the Router running and returns its routes, their handlers
+// wrapped in the middleware; it refuses a Router that is running already
+// or whose registrations cannot run.
+func (r *Router) start() ([]route, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.running:
+		return nil, errors.New("herald: router: Run is already running; a Router runs once at a time")
+	case r.c == nil:
+		return nil, errors.New("herald: router: NewRouter was given a nil client")
+	case len(r.refused) > 0:
+		return nil, errors.Join(r.refused...)
+	}
+	if err := r.checkUpcasters(); err != nil {
+		return nil, err
+	}
+	routes := slices.Clone(r.routes)
+	seen := map[[2]string]bool{}
+	for i, rt := range routes {
+		if seen[[2]string{rt.topic, rt.sub}] {
+			return nil, fmt.Errorf("herald: router: two handlers for subscription %q on topic %q: they would split its events between them", rt.sub, rt.topic)
+		}
+		seen[[2]string{rt.topic, rt.sub}] = true
+		for j := len(r.mw) - 1; j >= 0 && rt.batch == nil; j-- {
+			if routes[i].h = r.mw[j](routes[i].h); routes[i].h == nil {
+				return nil, fmt.Errorf("herald: router: middleware %d (in the order of Use) returned a nil handler", j+1)
+			}
+		}
+	}
+	r.running = true
+	return routes, nil
+}
+
+// stopped marks the Router no longer running.
+func (r *Router) stopped() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.running = false
 }
 
 // runner is one subscription's delivery loop and its handlers in flight.

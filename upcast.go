@@ -28,6 +28,12 @@ import (
 // (version n's To is not version n+1's From, or there is no upcaster of
 // version n+1 before a later one).
 func Upcast[From, To any](r *Router, typ string, from int, fn func(From) (To, error)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notRunning("Upcast")
+	if fn == nil {
+		r.refused = append(r.refused, fmt.Errorf("herald: router: a nil upcaster of %q from version %d", typ, from))
+	}
 	if r.upcasters == nil {
 		r.upcasters = map[string]map[int]*upcaster{}
 	}
