@@ -120,7 +120,8 @@ func (r *Router) notRunning(what string) {
 	}
 }
 
-// Run handles deliveries until ctx ends, then stops taking more, lets the
+// Run handles deliveries until ctx ends (or its client is closed: it
+// then returns ErrClientClosed), then stops taking more, lets the
 // handlers in flight finish within DrainTimeout, and nacks those that do
 // not (their context is cancelled). It returns once every subscription
 // has stopped, nil after a clean shutdown. A handler that ignores its
@@ -218,7 +219,7 @@ func (r *Router) runRoute(ctx context.Context, rt route, ackTimeout time.Duratio
 	var closing sync.WaitGroup // closes of broken feeds
 	defer closing.Wait()
 	retry := newRetryDelay()
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !r.c.closed.Load() {
 		if f == nil {
 			var err error
 			raw, err := r.c.b.feed(ctx, rt.topic, rt.sub, ru.keep)
@@ -251,6 +252,9 @@ func (r *Router) runRoute(ctx context.Context, rt route, ackTimeout time.Duratio
 		retry.reset()
 	}
 	err := ru.drain(cancelHandlers)
+	if ctx.Err() == nil { // the client was closed under Run
+		err = errors.Join(fmt.Errorf("herald: router: topic %s, subscription %s: %w (stop routers before closing their client)", rt.topic, rt.sub, ErrClientClosed), err)
+	}
 	if f != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), feedCloseTimeout)
 		defer cancel()
@@ -294,7 +298,7 @@ func (ru *runner) release(f feed, ds []*Delivery) {
 
 // lost reports a broken feed and waits before it is reopened.
 func (ru *runner) lost(ctx context.Context, err error, retry *retryDelay) {
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || ru.r.c.closed.Load() {
 		return
 	}
 	d := retry.next()

@@ -2,6 +2,7 @@ package herald_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -164,6 +165,33 @@ func TestRouter_RunWhileRunningIsRefused(t *testing.T) {
 		f.stop()
 		if err := runBriefly(r); err != nil { // once stopped, it runs again
 			t.Fatalf("Run after the first returned: %v", err)
+		}
+	})
+}
+
+// A Router whose client is closed under it stops taking deliveries, lets
+// its handlers finish and returns ErrClientClosed, instead of retrying
+// forever (embedded) or handling on over a client whose publishes fail
+// (remote: its stream outlives Close).
+func TestRouter_RunEndsWithErrClientClosedWhenItsClientCloses(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		r := herald.NewRouter(c, herald.RouterOptions{})
+		r.HandleFunc("orders", "billing", func(context.Context, *herald.Delivery) error { return nil })
+		f.run(r)
+		f.publish(1)
+		eventually(t, "the ack", func() bool { return f.committed() == 1 })
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-f.done:
+			f.cancel = nil
+			if !errors.Is(err, herald.ErrClientClosed) {
+				t.Fatalf("Run returned %v, want ErrClientClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run still runs 5s after its client was closed")
 		}
 	})
 }
