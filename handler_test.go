@@ -230,3 +230,48 @@ func TestRouter_ABatchHandlersPanicDoesNotRetryTheEventsThatDidNotDecode(t *test
 		}
 	})
 }
+
+// lookupError is an error type whose Error method reads its receiver, as
+// most do: a nil *lookupError returned as an error is not a nil error,
+// and its Error method panics.
+type lookupError struct{ key string }
+
+func (e *lookupError) Error() string { return "no row for " + e.key }
+
+// A handler returning an error whose Error method panics (a nil pointer
+// of an error type, the classic typed nil) has its delivery nacked, as a
+// handler that panics does, instead of crashing the program in the
+// Router's goroutine that settles the delivery.
+func TestRouter_AnErrorWhoseErrorMethodPanicsNacks(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		var seen calls
+		r := herald.NewRouter(f.c, herald.RouterOptions{})
+		herald.Handle(r, "orders", "billing", func(ctx context.Context, e herald.Event[OrderPlaced]) error {
+			seen.add(e)
+			var err *lookupError // found nothing to complain about, but typed
+			if e.Attempt > 1 {
+				return nil
+			}
+			return err
+		})
+		herald.HandleBatch(r, "orders", "bulk", herald.BatchOptions{}, func(ctx context.Context, es []herald.Event[OrderPlaced]) error {
+			var err *lookupError
+			if es[0].Attempt > 1 {
+				return nil
+			}
+			return err
+		})
+		if _, err := c.PutSubscription(context.Background(), "orders", "bulk", herald.SubscriptionConfig{Start: "earliest",
+			Backoff: herald.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		f.publish(1)
+		f.run(r)
+		eventually(t, "the acks of attempt 2", func() bool { return f.committed() == 1 && f.committedOn("bulk") == 1 })
+		f.stop()
+		if got := seen.list(); len(got) != 2 || got[1] != "0/2" {
+			t.Fatalf("handler calls (order/attempt) %v, want 0/1 then 0/2", got)
+		}
+	})
+}

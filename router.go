@@ -376,7 +376,8 @@ func (ru *runner) finish(ds []*Delivery) []string {
 }
 
 // call runs the handler, one result per delivery, turning a panic into an
-// error with its stack.
+// error with its stack, and an error that panics as it is read into one
+// that says so.
 func (ru *runner) call(ctx context.Context, ds []*Delivery) (errs []error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -384,9 +385,31 @@ func (ru *runner) call(ctx context.Context, ds []*Delivery) (errs []error) {
 		}
 	}()
 	if ru.rt.batch != nil {
-		return ru.rt.batch.h(ctx, ds)
+		errs = ru.rt.batch.h(ctx, ds)
+	} else {
+		errs = []error{ru.rt.h(withCause(ctx, ds[0].Event), ds[0])}
 	}
-	return []error{ru.rt.h(withCause(ctx, ds[0].Event), ds[0])}
+	for i, err := range errs {
+		errs[i] = readable(err)
+	}
+	return errs
+}
+
+// readable returns err, or, when reading it as settling does (its Error
+// method, IsPermanent) panics, as a nil *T returned as an error does, an
+// error saying so: settling it would panic outside the handler's recover,
+// and crash the program.
+func readable(err error) (out error) {
+	if err == nil {
+		return nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			out = fmt.Errorf("the handler returned a %T that panicked as it was read (a nil pointer returned as an error?): %v", err, p)
+		}
+	}()
+	_, _ = err.Error(), IsPermanent(err)
+	return err
 }
 
 // panicError is the nack reason of a handler that panicked: the panic
