@@ -2,12 +2,14 @@ package herald
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
 // BatchHandler handles deliveries together, for consumers that write in
 // bulk: nil acks them all, an error nacks them all, and an error wrapped
 // by Permanent dead-letters them all. Router middleware does not wrap it.
+// The slice is the handler's: it may filter or sort it in place.
 type BatchHandler func(ctx context.Context, ds []*Delivery) error
 
 // BatchOptions sizes the batches of a batch handler. The zero value works.
@@ -31,7 +33,7 @@ func (r *Router) HandleBatchFunc(topic, subscription string, opts BatchOptions, 
 		return
 	}
 	r.addBatch(topic, subscription, opts, func(ctx context.Context, ds []*Delivery) []error {
-		return sameError(len(ds), h(ctx, ds))
+		return sameError(len(ds), h(ctx, slices.Clone(ds))) // the handler's to change: the Router settles ds
 	})
 }
 

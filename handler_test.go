@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,6 +274,34 @@ func TestRouter_AnErrorWhoseErrorMethodPanicsNacks(t *testing.T) {
 		f.stop()
 		if got := seen.list(); len(got) != 2 || got[1] != "0/2" {
 			t.Fatalf("handler calls (order/attempt) %v, want 0/1 then 0/2", got)
+		}
+	})
+}
+
+// A batch handler may change the slice of deliveries it is given (filter
+// it in place with slices.DeleteFunc, which clears what it drops, or sort
+// it): the Router settles every delivery of the batch all the same,
+// instead of crashing the program on the entries it finds cleared.
+func TestRouter_ABatchHandlerMayFilterItsDeliveriesInPlace(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		f := newFixture(t, c, 5)
+		if _, err := c.PutSubscription(context.Background(), "orders", "billing", herald.SubscriptionConfig{Ordering: herald.OrderNone}); err != nil {
+			t.Fatal(err)
+		}
+		f.publish(6)
+		var kept atomic.Int64
+		r := herald.NewRouter(c, herald.RouterOptions{})
+		r.HandleBatchFunc("orders", "billing", herald.BatchOptions{MaxSize: 10, MaxWait: 200 * time.Millisecond},
+			func(ctx context.Context, ds []*herald.Delivery) error {
+				ds = slices.DeleteFunc(ds, func(d *herald.Delivery) bool { return d.Event.Data[len(`{"order":`)]%2 == 0 })
+				kept.Add(int64(len(ds)))
+				return nil
+			})
+		f.run(r)
+		eventually(t, "every event acked", func() bool { return f.committed() == 6 })
+		f.stop()
+		if kept.Load() != 3 {
+			t.Fatalf("the handler kept %d events, want the 3 odd orders", kept.Load())
 		}
 	})
 }
