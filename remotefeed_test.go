@@ -129,3 +129,44 @@ func TestRemoteFeed_RunEndsWhileTheStreamsSendsAreStuck(t *testing.T) {
 		t.Fatal("Run did not return 15s after its ctx ended, with a feed close timeout of 1s")
 	}
 }
+
+// Run ends when its ctx does even when more results queue up behind a
+// stuck stream than its settlement queue held (4,096): handlers finishing
+// then waited for room forever, holding up the drain and the feed's close,
+// whose timeout never came into play.
+func TestRemoteFeed_RunEndsWhileManyResultsWaitBehindAStuckStream(t *testing.T) {
+	defer herald.SetFeedCloseTimeout(time.Second)()
+	c := testserver.Start(t, t.TempDir()).Connect(t)
+	g := &stallGate{}
+	herald.WrapRemoteTransport(c, func(next http.RoundTripper) http.RoundTripper { g.next = next; return g })
+	f := newFixture(t, c, 5)
+	sixteen := 16 // a subscription reads ahead while it holds at most 500 events pending per partition
+	if _, _, err := c.PutTopic(context.Background(), "orders", herald.TopicSpec{Partitions: &sixteen}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutSubscription(context.Background(), "orders", "billing", herald.SubscriptionConfig{Ordering: herald.OrderNone}); err != nil {
+		t.Fatal(err)
+	}
+	var handled atomic.Int64
+	// 2,048 handlers and 8,192 ahead: the credit granted before the stall
+	// lets the server send 10,240 deliveries.
+	r := herald.NewRouter(c, herald.RouterOptions{Concurrency: 2048, DrainTimeout: 100 * time.Millisecond})
+	r.HandleFunc("orders", "billing", func(ctx context.Context, d *herald.Delivery) error {
+		handled.Add(1)
+		return nil
+	})
+	f.run(r)
+	f.publish(1)
+	eventually(t, "the first event", func() bool { return handled.Load() == 1 })
+	g.stall.Store(true)
+	publishKeyed(t, c, "orders", 0, 6000, 6000)
+	eventually(t, "6,000 more handled", func() bool { return handled.Load() >= 6001 })
+	f.cancel()
+	select {
+	case <-f.done:
+		f.cancel = nil
+	case <-time.After(15 * time.Second):
+		f.cancel = nil // stop would wait for it too
+		t.Fatal("Run did not return 15s after its ctx ended, with a feed close timeout of 1s")
+	}
+}
