@@ -3,6 +3,7 @@ package herald_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -168,5 +169,45 @@ func TestRemoteFeed_RunEndsWhileManyResultsWaitBehindAStuckStream(t *testing.T) 
 	case <-time.After(15 * time.Second):
 		f.cancel = nil // stop would wait for it too
 		t.Fatal("Run did not return 15s after its ctx ended, with a feed close timeout of 1s")
+	}
+}
+
+// Handlers past the drain timeout whose feed broke (their server is down)
+// are nacked together, within the feed close timeout: Run no longer
+// spends the 30 seconds a Settle call retries on each of them in turn.
+func TestRemoteFeed_TheDrainNacksOfABrokenFeedAreBoundedByTheFeedCloseTimeout(t *testing.T) {
+	defer herald.SetFeedCloseTimeout(time.Second)()
+	ts := testserver.Start(t, t.TempDir())
+	c := ts.Connect(t)
+	f := newFixture(t, c, 5)
+	var log lockedBuffer
+	// Free slots, so that the router's loop sees the stream break.
+	r := herald.NewRouter(c, herald.RouterOptions{Concurrency: 8, DrainTimeout: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	var started atomic.Int64
+	r.HandleFunc("orders", "billing", func(ctx context.Context, d *herald.Delivery) error {
+		started.Add(1)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if _, err := c.PutSubscription(context.Background(), "orders", "billing", herald.SubscriptionConfig{Ordering: herald.OrderNone}); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(4)
+	f.run(r)
+	eventually(t, "four handlers running", func() bool { return started.Load() == 4 })
+	ts.Stop()
+	eventually(t, "the feed lost", func() bool { return strings.Contains(log.String(), "subscription feed lost") })
+	begun := time.Now()
+	f.cancel()
+	select {
+	case <-f.done:
+		f.cancel = nil
+	case <-time.After(20 * time.Second):
+		f.cancel = nil // stop would wait for it too
+		t.Fatal("Run did not return 20s after its ctx ended, with a drain timeout of 100ms and a feed close timeout of 1s")
+	}
+	if took := time.Since(begun); took > 5*time.Second {
+		t.Fatalf("Run took %s to return, with a drain timeout of 100ms and a feed close timeout of 1s", took)
 	}
 }

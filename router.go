@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
 // Router runs handlers for subscriptions: it takes deliveries, calls each
@@ -473,9 +475,7 @@ func (ru *runner) drain(cancel context.CancelFunc) error {
 	ru.inflight = map[string]feed{}
 	ru.mu.Unlock()
 	reason := fmt.Errorf("the handler did not finish within the drain timeout (%s) of a shutdown", ru.r.opts.DrainTimeout)
-	for id, f := range left {
-		f.settle(context.Background(), settlementFor(reason, []string{id}))
-	}
+	nackLeft(left, reason)
 	select {
 	case <-done:
 		return nil
@@ -483,6 +483,28 @@ func (ru *runner) drain(cancel context.CancelFunc) error {
 		return fmt.Errorf("herald: router: %s on topic %s: %d deliveries' handlers did not return within the drain timeout (%s) nor once their context was cancelled; "+
 			"their deliveries were nacked and Run returned without them", ru.rt.sub, ru.rt.topic, len(left), ru.r.opts.DrainTimeout)
 	}
+}
+
+// nackLeft nacks deliveries (ack id to the feed that leased it) with one
+// reason: in settlements of at most subscription.MaxAckIDs per feed, the
+// feeds' at once, within feedCloseTimeout. A broken feed's go as Settle
+// calls, which retry while the server cannot be reached.
+func nackLeft(left map[string]feed, reason error) {
+	byFeed := map[feed][]string{}
+	for id, f := range left {
+		byFeed[f] = append(byFeed[f], id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), feedCloseTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for f, ids := range byFeed {
+		for len(ids) > 0 {
+			st := settlementFor(reason, ids[:min(len(ids), subscription.MaxAckIDs)])
+			ids = ids[len(st.ackIDs):]
+			wg.Go(func() { f.settle(ctx, st) })
+		}
+	}
+	wg.Wait()
 }
 
 // feedCloseTimeout bounds the close of a feed: applying the settlements
