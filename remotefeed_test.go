@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -210,4 +211,61 @@ func TestRemoteFeed_TheDrainNacksOfABrokenFeedAreBoundedByTheFeedCloseTimeout(t 
 	if took := time.Since(begun); took > 5*time.Second {
 		t.Fatalf("Run took %s to return, with a drain timeout of 100ms and a feed close timeout of 1s", took)
 	}
+}
+
+// A handler that returns during the drain while its feed is broken and
+// its server down has its result settled by Settle calls, which retry for
+// up to 30 seconds; they end with Run instead of retrying on after it
+// returned (with the client the caller is about to close).
+func TestRemoteFeed_NoSettlementOutlivesRun(t *testing.T) {
+	defer herald.SetFeedCloseTimeout(time.Second)()
+	ts := testserver.Start(t, t.TempDir())
+	c := ts.Connect(t)
+	f := newFixture(t, c, 5)
+	var log lockedBuffer
+	r := herald.NewRouter(c, herald.RouterOptions{Concurrency: 4, DrainTimeout: 500 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	started, release := make(chan struct{}), make(chan struct{})
+	r.HandleFunc("orders", "billing", func(ctx context.Context, d *herald.Delivery) error {
+		close(started)
+		<-release
+		return nil
+	})
+	f.publish(1)
+	f.run(r)
+	<-started
+	ts.Stop()
+	eventually(t, "the feed lost", func() bool { return strings.Contains(log.String(), "subscription feed lost") })
+	f.cancel()
+	close(release) // its ack goes as a Settle call, to a server that is down
+	select {
+	case err := <-f.done:
+		f.cancel = nil
+		if err == nil || !strings.Contains(err.Error(), "results of handlers could not be settled") {
+			t.Errorf("Run returned %v, want an error saying the handlers' results could not be settled", err)
+		}
+	case <-time.After(20 * time.Second):
+		f.cancel = nil
+		t.Fatal("Run did not return")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for stack := settlingStacks(); stack != ""; stack = settlingStacks() {
+		if time.Now().After(deadline) {
+			t.Fatalf("a settlement still retries 2s after Run returned:\n%s", stack)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// settlingStacks returns the stacks of the goroutines settling by Settle
+// calls.
+func settlingStacks() string {
+	buf := make([]byte, 1<<20)
+	var out []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "herald.(*streamFeed).settleByCall(") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }

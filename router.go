@@ -209,12 +209,19 @@ type runner struct {
 	mu       sync.Mutex // guards inflight
 	inflight map[string]feed
 	wg       sync.WaitGroup
+	// settles is the context of the handlers' settlements, cancelled as
+	// Run returns: one going as Settle calls (its feed broke) while the
+	// server is down retries until then, not for 30 seconds after.
+	settles context.Context
 }
 
 func (r *Router) runRoute(ctx context.Context, rt route, ackTimeout time.Duration) error {
 	ru := &runner{r: r, rt: rt, keep: newLeaseKeeper(ackTimeout, r.opts.MaxExtension),
 		slots: make(chan struct{}, r.opts.Concurrency), inflight: map[string]feed{}}
 	defer ru.keep.close() // last: the drain's handlers keep their leases
+	settles, endSettles := context.WithCancel(context.Background())
+	defer endSettles()
+	ru.settles = settles
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
 	var f feed
@@ -335,7 +342,7 @@ func (ru *runner) start(ctx, hctx context.Context, f feed, ds []*Delivery) bool 
 			ids := ru.finish(ds) // empty for those a drain that timed out nacked already
 			ru.logDeadLetters(ds, ids, errs)
 			for _, st := range settlements(ids, errs) {
-				f.settle(context.Background(), st)
+				f.settle(ru.settles, st)
 			}
 		}()
 		errs = ru.call(hctx, ds)
@@ -480,6 +487,10 @@ func (ru *runner) drain(cancel context.CancelFunc) error {
 	case <-done:
 		return nil
 	case <-time.After(drainGrace):
+		if len(left) == 0 { // the handlers returned; their settlements (by Settle calls) did not
+			return fmt.Errorf("herald: router: %s on topic %s: the results of handlers could not be settled within the drain timeout (%s); "+
+				"Run returned without them, and their events come again", ru.rt.sub, ru.rt.topic, ru.r.opts.DrainTimeout)
+		}
 		return fmt.Errorf("herald: router: %s on topic %s: %d deliveries' handlers did not return within the drain timeout (%s) nor once their context was cancelled; "+
 			"their deliveries were nacked and Run returned without them", ru.rt.sub, ru.rt.topic, len(left), ru.r.opts.DrainTimeout)
 	}
