@@ -130,7 +130,8 @@ func (r *Router) notRunning(what string) {
 // cancelled context is not waited for beyond a second more: Run then
 // returns an error saying so (the handler's result is dropped when it
 // comes). It fails at once, running nothing, when a subscription does not
-// exist or has two handlers, a handler, middleware or upcaster is nil, a
+// exist, may not be consumed with the client's token (ErrForbidden) or has
+// two handlers, a handler, middleware or upcaster is nil, a
 // chain of upcasters does not follow on, or the Router is running
 // already; once Run has returned, the Router may run again.
 func (r *Router) Run(ctx context.Context) error {
@@ -147,6 +148,12 @@ func (r *Router) Run(ctx context.Context) error {
 			return fmt.Errorf("herald: router: %w (create it with PutSubscription first)", err)
 		case err != nil:
 			return fmt.Errorf("herald: router: subscription %q on topic %q: %w", rt.sub, rt.topic, err)
+		}
+		// Looking at a subscription takes any grant on its topic; its
+		// deliveries take consume, as a read does. Without it every
+		// stream would be refused, to be opened again until ctx ends.
+		if _, err := r.c.Read(ctx, rt.topic, 0, 0, 1); errors.Is(err, ErrForbidden) {
+			return fmt.Errorf("herald: router: subscription %q on topic %q: %w (the client's token needs the consume grant)", rt.sub, rt.topic, err)
 		}
 		ackTimeouts[i] = info.Config.AckTimeout
 	}

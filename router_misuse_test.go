@@ -2,13 +2,19 @@ package herald_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldevents/herald"
+	"github.com/heraldevents/herald/internal/auth"
+	"github.com/heraldevents/herald/internal/testserver"
 )
 
 // runBriefly runs r for at most two seconds and returns Run's error.
@@ -194,4 +200,36 @@ func TestRouter_RunEndsWithErrClientClosedWhenItsClientCloses(t *testing.T) {
 			t.Fatal("Run still runs 5s after its client was closed")
 		}
 	})
+}
+
+// A remote client whose token may not consume the topic makes Run fail at
+// once, running nothing, as a missing subscription does: its streams were
+// refused over and over, with warnings in the log, until ctx ended and Run
+// returned nil.
+func TestRouter_RunFailsAtOnceWithATokenThatMayNotConsume(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "auth.json")
+	grant := func(name, actions string) string {
+		sum := sha256.Sum256([]byte(name))
+		return `{"name": "` + name + `", "sha256": "` + hex.EncodeToString(sum[:]) + `", "grants": [{"topics": "*", "actions": [` + actions + `]}]}`
+	}
+	body := `{"tokens": [` + grant("publisher", `"publish"`) + `, ` + grant("admin", `"admin", "publish", "consume"`) + `]}`
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys := &auth.Keyring{}
+	if err := keys.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	ts := testserver.StartWith(t, t.TempDir(), testserver.Options{Keys: keys})
+	f := newFixture(t, ts.Connect(t, herald.WithToken("admin")), 5)
+	f.publish(1)
+	r := herald.NewRouter(ts.Connect(t, herald.WithToken("publisher")), herald.RouterOptions{})
+	r.HandleFunc("orders", "billing", func(context.Context, *herald.Delivery) error { return nil })
+	start := time.Now()
+	if err := runBriefly(r); !errors.Is(err, herald.ErrForbidden) || !strings.Contains(err.Error(), `subscription "billing" on topic "orders"`) {
+		t.Fatalf("Run with a token that may not consume: %v, want ErrForbidden naming the subscription", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Run took %s to fail", took)
+	}
 }
