@@ -124,9 +124,10 @@ func (e *Engine) PartitionBytes(topic string, partition int) (int64, error) {
 	return n, nil
 }
 
-// Sync implements storage.Syncer: it fsyncs each partition of the topic,
-// whatever the sync mode. With SyncAlways every append is durable already.
-func (e *Engine) Sync(ctx context.Context, topic string) error {
+// Sync implements storage.Syncer: it fsyncs the partitions of the topic
+// given (all of them when none is), whatever the sync mode. With
+// SyncAlways every append is durable already.
+func (e *Engine) Sync(ctx context.Context, topic string, partitions ...int) error {
 	t, err := e.topic(topic)
 	if err != nil || e.opts.Sync == SyncAlways {
 		return err
@@ -136,7 +137,16 @@ func (e *Engine) Sync(ctx context.Context, topic string) error {
 	if t.down {
 		return fmt.Errorf("topic %s: %w", t.name, t.gone)
 	}
-	for _, p := range t.partitions() {
+	parts := t.partitions()
+	if len(partitions) > 0 {
+		parts = make([]*partition, len(partitions))
+		for i, n := range partitions {
+			if parts[i], err = t.partition(n); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range parts {
 		if p.failed != nil {
 			return fmt.Errorf("%w: topic %s partition %d: %w", storage.ErrUnavailable, t.name, p.id, p.failed)
 		}

@@ -140,12 +140,15 @@ type Engine interface {
 
 // Syncer is implemented by engines whose sync policy may let Append return
 // before its records are durable. Sync makes every record appended to the
-// topic before it was called durable, so that a write that depends on them
-// (a subscription's record that an event is done, which depends on its dead
-// letter) never outlives them in a power cut. Engines without it are taken
-// to make each append durable before it returns.
+// given partitions of the topic (every partition when none is given)
+// before it was called durable, so that a write that depends on them (a
+// subscription's record that an event is done, which depends on its dead
+// letter) never outlives them in a power cut. Name the partitions written
+// to: another partition that stopped taking writes fails the Sync of
+// every partition. Engines without it are taken to make each append
+// durable before it returns.
 type Syncer interface {
-	Sync(ctx context.Context, topic string) error
+	Sync(ctx context.Context, topic string, partitions ...int) error
 }
 
 // Sizer is implemented by engines that can tell, without touching the

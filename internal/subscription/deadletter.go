@@ -44,9 +44,9 @@ func (s *sub) deadLetter(ctx context.Context, c *cursor, e *entry, now time.Time
 	// The dead letter is larger than the event by its attributes; the event
 	// was accepted, so its dead letter may pass the size limit by that much.
 	extra := dl.Size() - e.ev.Size()
-	_, err := s.m.broker.PublishOver(ctx, s.cfg.DeadLetterTopic, []*event.Event{dl}, extra)
-	if syncer, ok := s.m.broker.Engine().(storage.Syncer); ok && err == nil {
-		err = syncer.Sync(ctx, s.cfg.DeadLetterTopic)
+	res, err := s.m.broker.PublishOver(ctx, s.cfg.DeadLetterTopic, []*event.Event{dl}, extra)
+	if syncer, ok := s.m.broker.Engine().(storage.Syncer); ok && err == nil && len(res) == 1 {
+		err = syncer.Sync(ctx, s.cfg.DeadLetterTopic, res[0].Partition) // only its: another may have failed
 	}
 	if err != nil {
 		e.leased = false

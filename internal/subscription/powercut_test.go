@@ -3,9 +3,12 @@ package subscription
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/log"
 	"github.com/heraldevents/herald/internal/vfs/faultfs"
 )
@@ -216,6 +219,46 @@ func TestSubscription_AnsweredAdminChangesSurviveAPowerCutInEveryFsyncMode(t *te
 			v.powerCut()
 			if info, err := v.m.Get(v.ctx, "orders", "s"); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("after a deletion and a power cut: %+v %v, want ErrNotFound", info, err)
+			}
+		})
+	}
+}
+
+// A dead letter is fsynced in the partition it went to: another partition
+// of the dead-letter topic that stopped taking writes (its fsync failed,
+// or damage was found at start) does not make every dead-lettering into
+// the topic fail and come again, as it does not with fsync always.
+func TestSubscription_ADeadLetterIsDoneBesideAFailedPartitionOfItsTopic(t *testing.T) {
+	for _, mode := range []log.SyncMode{log.SyncInterval, log.SyncNone} {
+		t.Run(mode.String(), func(t *testing.T) {
+			failed := func(path string) bool { return strings.Contains(path, "/dead/1/") }
+			v := &env{t: t, dir: "/data", sync: mode, clock: &clock{now: time.Now()}, ctx: context.Background(),
+				fs: faultfs.Wrap(faultfs.New(), faultfs.OnPath(failed, faultfs.FailAfter(1, faultfs.OpSync, nil)))}
+			v.open()
+			t.Cleanup(func() { v.m.Close(); v.e.Close() })
+			v.topic("orders", 1)
+			v.topic("dead", 2)
+			v.sub("orders", "s", Config{MaxAttempts: 1, DeadLetterTopic: "dead"})
+			if err := v.e.Sync(v.ctx, "dead"); err == nil {
+				t.Fatal("the fsync of dead's partition 1 did not fail")
+			}
+			key := "k0"
+			for i := 1; broker.KeyPartition(key, 2) != 0; i++ {
+				key = fmt.Sprintf("k%d", i)
+			}
+			v.publish("orders", key)
+			ds := v.pull("orders", "s", 10)
+			v.nack("orders", "s", "card declined", ds...)
+			v.clock.Add(time.Hour) // past any backoff of a dead letter that failed
+			if again := v.pull("orders", "s", 10); len(again) != 0 {
+				t.Fatalf("the event comes again: %+v", again)
+			}
+			info, err := v.m.Get(v.ctx, "orders", "s")
+			if err != nil || info.Partitions[0].DeadLettered != 1 {
+				t.Fatalf("after the dead-lettering: %+v %v, want 1 dead-lettered", info, err)
+			}
+			if dls, err := v.m.DeadLetters(v.ctx, "orders", "s", "", 10); err != nil || len(dls) != 1 || dls[0].Partition != 0 {
+				t.Fatalf("dead letters: %+v %v, want one, in partition 0", dls, err)
 			}
 		})
 	}
