@@ -33,3 +33,16 @@ func TestRoutes_APathThatIsNotCleanIsRefusedNotRedirected(t *testing.T) {
 	env.do("DELETE", "/v1/topics/orders/subscriptions/%2E%2E", "").wantProblem(t, http.StatusNotFound, "unknown_subscription")
 	env.do("GET", "/v1/topics/orders", "").wantStatus(t, http.StatusOK, mediaJSON, nil)
 }
+
+// A refused unclean path reached no route, and the metrics count it so:
+// not as a 404 of the route its cleaned path would have reached.
+func TestRoutes_AnUncleanPathCountsAsUnmatched(t *testing.T) {
+	env := newEnv(t, broker.Options{}, Options{})
+	env.createTopic("orders", "")
+	env.do("DELETE", "/v1/topics/orders/subscriptions/..", "").wantProblem(t, http.StatusNotFound, "not_found")
+	m := env.scrapeMetrics(t)
+	m.want(t, 1, "herald_http_requests_total", "route", "unmatched", "method", "DELETE", "code", "404")
+	if n, ok := m.value("herald_http_requests_total", "route", "/v1/topics/{topic}", "method", "DELETE", "code", "404"); ok {
+		t.Errorf("the unclean path counted as %v DELETEs of a topic answered 404", n)
+	}
+}

@@ -230,6 +230,7 @@ func (s *Server) refuseUncleanPath(w http.ResponseWriter, r *http.Request) bool 
 	if clean == p {
 		return false
 	}
+	setRoute(w, routeUnmatched) // not the route of the path it cleans to
 	s.writeError(w, r, fmt.Errorf("%w: %s %s: a path with '.' or '..' segments or '//' names nothing", errNotFound, r.Method, p))
 	return true
 }
