@@ -212,29 +212,20 @@ func (s *segment) keepDamaged(r scanResult, nextBase int64) {
 
 // recoverActive scans the active segment, cutting a torn tail. Damage that
 // is not a torn tail leaves the partition failed closed: its records before
-// the damage stay readable and nothing is cut. In a sync mode that
-// acknowledges before fsyncing, a hole (zeros a power cut left where pages
-// were never written back) is cut like a torn tail, with everything after
-// it: none of that was fsynced, or the hole would not be there, and the
-// mode promises nothing unfsynced across a power cut.
+// the damage stay readable and nothing is cut.
 func (p *partition) recoverActive(s *segment) error {
 	r := s.scan(p.opts.IndexInterval)
 	if r.stop == nil {
 		return nil
 	}
-	switch {
-	case r.torn:
-		p.opts.Logger.Warn("cutting torn tail", "segment", s.path, "at", r.end, "bytes", s.size-r.end)
-	case r.hole && p.opts.Sync != SyncAlways:
-		p.opts.Logger.Warn("cutting the tail a power cut left with a hole; what it held was never fsynced",
-			"segment", s.path, "at", r.end, "bytes", s.size-r.end, "fsync", p.opts.Sync.String(), "err", r.stop)
-	default:
+	if !r.torn {
 		p.opts.Logger.Error("segment damaged; partition is read-only until repaired", "err", r.stop)
 		p.failed = damaged(r.stop)
 		s.committed.Store(r.end)
 		s.damage = r.stop
 		return nil
 	}
+	p.opts.Logger.Warn("cutting torn tail", "segment", s.path, "at", r.end, "bytes", s.size-r.end)
 	if err := s.f.Truncate(r.end); err != nil {
 		return fmt.Errorf("truncate torn tail of %s: %w", s.path, err)
 	}

@@ -15,11 +15,6 @@ type scanResult struct {
 	end  int64 // position after the last good batch
 	stop error // nil at a clean end of file
 	torn bool  // stop is a torn tail (an unfinished last write), safe to cut
-	// hole: the bad batch holds a sector of zeros, which a power cut leaves
-	// where the file system never wrote back what it had been given. Only
-	// data never fsynced can be missing so; with fsync always that was
-	// never acknowledged, and a hole there is damage like any other.
-	hole bool
 }
 
 // scan reads the whole segment from the start, checking each batch's
@@ -115,38 +110,7 @@ func (s *segment) classify(pos int64, info batchInfo, err error) scanResult {
 	default:
 		r.torn = s.zeroFrom(pos) // space the file system extended but never filled
 	}
-	if !r.torn && !isIOError(err) {
-		extent := int64(sectorSize)
-		if info.size >= batchHeaderSize && info.size <= maxBatchSize {
-			extent = int64(info.size)
-		}
-		r.hole = s.zeroSectorIn(pos, min(extent, s.size-pos))
-	}
 	return r
-}
-
-// sectorSize is the unit a disk writes whole.
-const sectorSize = 512
-
-// zeroSectorIn reports whether a sector of zeros (aligned in the file)
-// starts in the n bytes from pos.
-func (s *segment) zeroSectorIn(pos, n int64) bool {
-	first := (pos + sectorSize - 1) / sectorSize * sectorSize
-	end := min(pos+n+sectorSize, s.size)
-	if first >= end {
-		return false
-	}
-	buf := make([]byte, end-first)
-	if got, err := s.readAt(buf, first); err != nil || got < len(buf) {
-		return false
-	}
-	zero := make([]byte, sectorSize)
-	for at := 0; at+sectorSize <= len(buf) && first+int64(at) < pos+n; at += sectorSize {
-		if bytes.Equal(buf[at:at+sectorSize], zero) {
-			return true
-		}
-	}
-	return false
 }
 
 // wholeBatch reports whether the batch at pos, which by its Length runs to

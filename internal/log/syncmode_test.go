@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -322,70 +321,5 @@ func TestSyncMode_IntervalFailedBackgroundFsyncStopsThePartition(t *testing.T) {
 	}
 	if _, err := appendOne(e, 1, "other"); err != nil {
 		t.Fatalf("the other partition stopped too: %v", err)
-	}
-}
-
-// A power cut in mode interval or none may leave a hole in the active
-// segment's unfsynced tail, with later writes outliving it. Open cuts the
-// tail at the hole, keeping everything fsynced, and the partition takes
-// appends again. With fsync always the same file is damage, left for
-// herald repair.
-func TestSyncMode_IntervalAndNoneCutAHoleAPowerCutLeftAndGoOn(t *testing.T) {
-	ctx := context.Background()
-	open := func(fsys vfs.FS, mode SyncMode) *Engine {
-		t.Helper()
-		e, err := Open("/data", Options{FS: fsys, Sync: mode, SyncInterval: time.Hour, RetentionInterval: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
-	}
-	for seed := range uint64(20) {
-		mem := faultfs.New()
-		e := open(mem, SyncInterval)
-		if err := e.CreateTopic(ctx, "t", storage.TopicConfig{Partitions: 1}); err != nil {
-			t.Fatal(err)
-		}
-		var want []string
-		for i := range 33 {
-			if i == 3 {
-				if err := e.Sync(ctx, "t"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			v := fmt.Sprintf("%d-%s", i, strings.Repeat("x", 1000))
-			if _, err := appendOne(e, 0, v); err != nil {
-				t.Fatal(err)
-			}
-			want = append(want, v)
-		}
-		crashed := mem.Crash(faultfs.CrashOptions{Holes: true, Rand: rand.New(rand.NewPCG(seed, 0))})
-		e.Close()
-
-		always := open(crashed.Clone(), SyncAlways)
-		if _, err := appendOne(always, 0, "after"); !errors.Is(err, storage.ErrCorrupt) {
-			t.Fatalf("seed %d: an append with fsync always after the hole: %v, want ErrCorrupt", seed, err)
-		}
-		always.Close()
-
-		for _, mode := range []SyncMode{SyncInterval, SyncNone} {
-			fsys := crashed.Clone()
-			e := open(fsys, mode)
-			got := values(t, e, 0)
-			if len(got) < 3 || len(got) == len(want) || !reflect.DeepEqual(got, want[:len(got)]) {
-				t.Fatalf("seed %d, %s: %d events after the hole was cut, want the 3 fsynced ones or more of %d and not all", seed, mode, len(got), len(want))
-			}
-			if off, err := appendOne(e, 0, "after"); err != nil || off != int64(len(got)) {
-				t.Fatalf("seed %d, %s: an append after the cut: offset %d, %v; want offset %d", seed, mode, off, err, len(got))
-			}
-			if err := e.Close(); err != nil {
-				t.Fatal(err)
-			}
-			e = open(fsys, mode)
-			if again := values(t, e, 0); !reflect.DeepEqual(again, append(got, "after")) {
-				t.Fatalf("seed %d, %s: after reopening %d events, want the %d kept and the one appended", seed, mode, len(again), len(got))
-			}
-			e.Close()
-		}
 	}
 }

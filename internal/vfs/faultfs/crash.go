@@ -11,12 +11,6 @@ type CrashOptions struct {
 	// TornWrites keeps, for each surviving file, a random prefix of the
 	// unsynced bytes that extend its durable contents contiguously.
 	TornWrites bool
-	// Holes zeroes, in each surviving file's unsynced tail, a random run of
-	// whole pages (4096 bytes, counted from the file's start) that the
-	// bytes after it outlive: a file system that writes dirty pages back
-	// out of order may leave such a hole. Without TornWrites the whole
-	// tail is kept around it.
-	Holes bool
 	// Rand chooses the prefixes, drawing in path order. Nil means a fixed
 	// seed, so Crash is deterministic either way. Like any *rand.Rand it
 	// must not be shared by concurrent calls.
@@ -31,7 +25,7 @@ type CrashOptions struct {
 func (m *MemFS) Crash(opts CrashOptions) *MemFS {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if (opts.TornWrites || opts.Holes) && opts.Rand == nil {
+	if opts.TornWrites && opts.Rand == nil {
 		opts.Rand = rand.New(rand.NewPCG(1, 2))
 	}
 	c := crasher{opts: opts, done: map[*inode]*inode{}}
@@ -68,35 +62,11 @@ func (c *crasher) copy(n *inode) *inode {
 // it is all durable in the new MemFS.
 func (c *crasher) copyData(n, out *inode) {
 	data := n.durable[:len(n.durable):len(n.durable)]
-	tail := n.tail()
-	if c.opts.TornWrites && len(tail) > 0 {
-		tail = tail[:c.opts.Rand.IntN(len(tail)+1)]
-	}
-	if c.opts.Holes && len(tail) > 0 {
-		data = append(data, tail...)
-		c.punch(data[len(n.durable):], int64(len(n.durable)))
-	} else if c.opts.TornWrites {
-		data = append(data, tail...)
+	if tail := n.tail(); c.opts.TornWrites && len(tail) > 0 {
+		data = append(data, tail[:c.opts.Rand.IntN(len(tail)+1)]...)
 	}
 	out.data = data
 	out.sync() // Shares data with durable; own copies before any change.
-}
-
-// pageSize is the unit Holes zeroes.
-const pageSize = 4096
-
-// punch zeroes a random run of whole pages of tail, which starts at file
-// position from, leaving at least one byte after the run: a hole at the
-// end is only a shorter tail.
-func (c *crasher) punch(tail []byte, from int64) {
-	first := (from + pageSize - 1) / pageSize * pageSize      // the first page boundary in tail
-	pages := (from + int64(len(tail)) - 1 - first) / pageSize // whole pages with a byte after them
-	if pages < 1 {
-		return
-	}
-	start := c.opts.Rand.Int64N(pages)
-	n := 1 + c.opts.Rand.Int64N(pages-start)
-	clear(tail[first-from+start*pageSize : first-from+(start+n)*pageSize])
 }
 
 // Clone returns a new MemFS with the same current and durable state as m:

@@ -1,7 +1,6 @@
 package faultfs_test
 
 import (
-	"fmt"
 	"maps"
 	"math/rand/v2"
 	"strings"
@@ -128,35 +127,6 @@ func TestCrash_TornTailIsAPrefixOfTheAppends(t *testing.T) {
 				t.Fatalf("saw tail lengths %v, want %d different ones", seen, tt.tornSizes)
 			}
 		})
-	}
-}
-
-// Holes zero whole pages of the unsynced tail, never the durable bytes
-// nor the tail's last byte, and keep the rest of the tail.
-func TestCrash_HolesZeroWholePagesOfTheTailThatLaterBytesOutlive(t *testing.T) {
-	m := faultfs.New()
-	durable := strings.Repeat("A", 5000) // the tail starts mid-page
-	tail := strings.Repeat("B", 4*4096)
-	for _, s := range []step{mkdir("/d"), write("/d/f", 0, durable), fsync("/d/f"), syncDir("/d"), write("/d/f", 5000, tail)} {
-		s(t, m)
-	}
-	holes := map[string]bool{}
-	for seed := range uint64(100) {
-		got := read(t, m.Crash(faultfs.CrashOptions{Holes: true, Rand: rand.New(rand.NewPCG(seed, 0))}), "/d/f")
-		if len(got) != len(durable)+len(tail) || !strings.HasPrefix(got, durable) || got[len(got)-1] != 'B' {
-			t.Fatalf("seed %d: %d bytes, want the durable ones and the whole tail around a hole", seed, len(got))
-		}
-		from, to := strings.IndexByte(got, 0), strings.LastIndexByte(got, 0)+1
-		if from < 0 || from%4096 != 0 || to%4096 != 0 || strings.Trim(got[from:to], "\x00") != "" ||
-			strings.Trim(got[len(durable):from]+got[to:], "B") != "" {
-			t.Fatalf("seed %d: zeroes from %d to %d, want one run of whole pages in the tail", seed, from, to)
-		}
-		holes[fmt.Sprint(from, to)] = true
-	}
-	// Three whole pages lie between the tail's first page boundary and
-	// its last byte: six runs of them.
-	if len(holes) != 6 {
-		t.Fatalf("saw holes %v, want the 6 runs of whole pages", holes)
 	}
 }
 
