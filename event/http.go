@@ -107,6 +107,15 @@ func IsStructured(ct string) bool { return mediaTypeIs(ct, MediaTypeStructured) 
 // the CloudEvents JSON batch format, ignoring parameters and case.
 func IsBatch(ct string) bool { return mediaTypeIs(ct, MediaTypeBatch) }
 
+// IsFormat reports whether the media type of the Content-Type value ct is
+// a CloudEvents event format (application/cloudevents+xyz, a batch too),
+// whatever its encoding, ignoring parameters and case. In binary mode such
+// a Content-Type would make a receiver take the data for the event.
+func IsFormat(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(mt)), "application/cloudevents")
+}
+
 func mediaTypeIs(ct, want string) bool {
 	mt, _, _ := strings.Cut(ct, ";")
 	return strings.EqualFold(strings.TrimSpace(mt), want)

@@ -158,17 +158,19 @@ func TestHTTP_FromHTTPRejectsBadHeaders(t *testing.T) {
 
 func TestHTTP_RecognisesContentModes(t *testing.T) {
 	tests := []struct {
-		ct                string
-		structured, batch bool
+		ct                        string
+		structured, batch, format bool
 	}{
-		{"application/cloudevents+json", true, false},
-		{"Application/CloudEvents+JSON; charset=UTF-8", true, false},
-		{" application/cloudevents+json ;charset=utf-8", true, false},
-		{"application/cloudevents-batch+json", false, true},
-		{"application/cloudevents-batch+json; charset=utf-8", false, true},
-		{"application/json", false, false},
-		{"application/cloudevents+jsonx", false, false},
-		{"", false, false},
+		{"application/cloudevents+json", true, false, true},
+		{"Application/CloudEvents+JSON; charset=UTF-8", true, false, true},
+		{" application/cloudevents+json ;charset=utf-8", true, false, true},
+		{"application/cloudevents-batch+json", false, true, true},
+		{"application/cloudevents-batch+json; charset=utf-8", false, true, true},
+		{"application/cloudevents+avro", false, false, true},
+		{"application/json", false, false, false},
+		{"application/cloudevents+jsonx", false, false, true},
+		{"text/cloudevents+json", false, false, false},
+		{"", false, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ct, func(t *testing.T) {
@@ -177,6 +179,9 @@ func TestHTTP_RecognisesContentModes(t *testing.T) {
 			}
 			if got := IsBatch(tt.ct); got != tt.batch {
 				t.Errorf("IsBatch(%q) = %v", tt.ct, got)
+			}
+			if got := IsFormat(tt.ct); got != tt.format {
+				t.Errorf("IsFormat(%q) = %v", tt.ct, got)
 			}
 		})
 	}

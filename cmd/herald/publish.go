@@ -32,7 +32,7 @@ func (a *app) publishCmd() *cobra.Command {
 			if cmd.Flags().Changed("schema-version") && schemaVersion < 1 {
 				return fmt.Errorf("--schema-version %d: versions start at 1", schemaVersion)
 			}
-			if isCloudEventsFormat(e.DataContentType) {
+			if event.IsFormat(e.DataContentType) {
 				return fmt.Errorf("--content-type %q is a CloudEvents format: the server would take the data for whole events, "+
 					"not this event's data; give the data's own media type", e.DataContentType)
 			}
@@ -142,14 +142,6 @@ func orTop(pointer string) string {
 		return "(the data)"
 	}
 	return pointer
-}
-
-// isCloudEventsFormat reports whether a media type is a CloudEvents event
-// format (application/cloudevents+json, application/cloudevents-batch+json,
-// ...), which a request's Content-Type makes structured or batch mode.
-func isCloudEventsFormat(contentType string) bool {
-	mt, _, _ := strings.Cut(contentType, ";")
-	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(mt)), "application/cloudevents")
 }
 
 // isJSON reports whether a media type is JSON (*/json or */*+json).

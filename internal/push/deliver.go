@@ -90,8 +90,7 @@ func (p *Pusher) request(d subscription.Delivery) (*http.Request, error) {
 // datacontenttype is a CloudEvents format: in binary mode that is the
 // Content-Type, and receivers would take the data for the event.
 func encode(e *event.Event, h http.Header) ([]byte, error) {
-	mt, _, _ := strings.Cut(e.DataContentType, ";")
-	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(mt)), "application/cloudevents") {
+	if !event.IsFormat(e.DataContentType) {
 		return event.ToHTTP(e, h), nil
 	}
 	h.Set("Content-Type", event.MediaTypeStructured)

@@ -88,7 +88,7 @@ func publishMode(h http.Header) (contentMode, error) {
 		return modeBatch, nil
 	case event.IsStructured(ct):
 		return modeStructured, nil
-	case isCloudEventsFormat(ct):
+	case event.IsFormat(ct):
 		return 0, fmt.Errorf("%w: %q: Herald reads the JSON event formats only (%s or %s)",
 			errUnsupportedMediaType, ct, event.MediaTypeStructured, event.MediaTypeBatch)
 	case hasCEHeaders(h):
@@ -97,13 +97,6 @@ func publishMode(h http.Header) (contentMode, error) {
 	return 0, fmt.Errorf("%w: %q without ce-* headers is not a CloudEvent: send binary mode (ce-id, ce-source, ce-type, "+
 		"ce-specversion headers and the data as the body), or Content-Type %s or %s",
 		errUnsupportedMediaType, ct, event.MediaTypeStructured, event.MediaTypeBatch)
-}
-
-// isCloudEventsFormat reports whether ct is a CloudEvents event format
-// (application/cloudevents+xyz), whatever its encoding.
-func isCloudEventsFormat(ct string) bool {
-	mt, _, _ := strings.Cut(ct, ";")
-	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(mt)), "application/cloudevents")
 }
 
 func hasCEHeaders(h http.Header) bool {
