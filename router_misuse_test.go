@@ -102,19 +102,7 @@ func TestRouter_RunRefusesTwoHandlersOfOneSubscription(t *testing.T) {
 // has returned, the Router takes registrations again.
 func TestRouter_RegisteringWhileRunRunsPanics(t *testing.T) {
 	forEachClient(t, func(t *testing.T, c *herald.Client) {
-		f := newFixture(t, c, 5)
-		r := herald.NewRouter(c, herald.RouterOptions{})
-		started := make(chan struct{}, 1)
-		r.HandleFunc("orders", "billing", func(context.Context, *herald.Delivery) error {
-			select {
-			case started <- struct{}{}:
-			default:
-			}
-			return nil
-		})
-		f.run(r)
-		f.publish(1)
-		<-started // Run is running
+		f, r := runningRouter(t, c)
 		registrations := map[string]func(){
 			"HandleFunc": func() { r.HandleFunc("orders", "other", func(context.Context, *herald.Delivery) error { return nil }) },
 			"HandleBatch": func() {
@@ -137,6 +125,24 @@ func TestRouter_RegisteringWhileRunRunsPanics(t *testing.T) {
 	})
 }
 
+// runningRouter returns a Router whose Run runs, having handled an event.
+func runningRouter(t *testing.T, c *herald.Client) (*fixture, *herald.Router) {
+	f := newFixture(t, c, 5)
+	r := herald.NewRouter(c, herald.RouterOptions{})
+	started := make(chan struct{}, 1)
+	r.HandleFunc("orders", "billing", func(context.Context, *herald.Delivery) error {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	f.run(r)
+	f.publish(1)
+	<-started
+	return f, r
+}
+
 // panicOf calls fn and returns what it panicked with, if anything.
 func panicOf(fn func()) (p any) {
 	defer func() { p = recover() }()
@@ -148,19 +154,7 @@ func panicOf(fn func()) (p any) {
 // run every subscription twice over, with one Concurrency each.
 func TestRouter_RunWhileRunningIsRefused(t *testing.T) {
 	forEachClient(t, func(t *testing.T, c *herald.Client) {
-		f := newFixture(t, c, 5)
-		r := herald.NewRouter(c, herald.RouterOptions{})
-		started := make(chan struct{}, 1)
-		r.HandleFunc("orders", "billing", func(context.Context, *herald.Delivery) error {
-			select {
-			case started <- struct{}{}:
-			default:
-			}
-			return nil
-		})
-		f.run(r)
-		f.publish(1)
-		<-started
+		f, r := runningRouter(t, c)
 		start := time.Now()
 		if err := runBriefly(r); err == nil || !strings.Contains(err.Error(), "already running") {
 			t.Fatalf("a second Run: %v, want an error saying the Router is running", err)
