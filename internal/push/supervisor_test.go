@@ -98,27 +98,42 @@ func TestSupervisor_StopWhoseContextEndsStopsThePusherBeingRestarted(t *testing.
 	goleak.VerifyNone(t)
 }
 
-// Stop stops every pusher pulling before it waits for the requests of any:
-// a pusher still running while Stop waits for another's requests would
-// start new requests that the shutdown then aborts (each a nack that counts
-// an attempt).
-func TestSupervisor_StopStartsNoRequestWhileWaitingForOthers(t *testing.T) {
+// heldRequests is a receiver that holds every request until release closes.
+type heldRequests struct {
+	rc      *receiver
+	arrived atomic.Int64
+	release chan struct{}
+}
+
+// twoHeldPushers supervises push subscriptions "one" and "two" of topic
+// orders to a receiver that holds their requests, and returns once each
+// has one request in flight.
+func twoHeldPushers(t *testing.T) (*env, *heldRequests, *Supervisor) {
 	v := newEnv(t)
-	release := make(chan struct{})
-	var arrived atomic.Int64
-	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ []byte, _ int) {
-		arrived.Add(1)
-		<-release
+	h := &heldRequests{release: make(chan struct{})}
+	h.rc = newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ []byte, _ int) {
+		h.arrived.Add(1)
+		<-h.release
 		w.WriteHeader(http.StatusOK)
 	})
 	v.topic("orders", 1)
 	for _, name := range []string{"one", "two"} {
 		v.sub("orders", name, subscription.Config{Ordering: subscription.OrderNone,
-			Push: &subscription.PushSettings{URL: rc.srv.URL}})
+			Push: &subscription.PushSettings{URL: h.rc.srv.URL}})
 	}
 	sup := Supervise(v.m, 20*time.Millisecond, Options{})
 	v.publish("orders", "a")
-	eventually(t, "a request of each subscription in flight", func() bool { return arrived.Load() == 2 })
+	eventually(t, "a request of each subscription in flight", func() bool { return h.arrived.Load() == 2 })
+	return v, h, sup
+}
+
+// Stop stops every pusher pulling before it waits for the requests of any:
+// a pusher still running while Stop waits for another's requests would
+// start new requests that the shutdown then aborts (each a nack that counts
+// an attempt).
+func TestSupervisor_StopStartsNoRequestWhileWaitingForOthers(t *testing.T) {
+	v, h, sup := twoHeldPushers(t)
+	arrived, release := &h.arrived, h.release
 	stopped := make(chan error, 1)
 	go func() { stopped <- sup.Stop(context.Background()) }()
 	time.Sleep(100 * time.Millisecond) // Stop waits for a pusher's request
@@ -142,24 +157,10 @@ func TestSupervisor_StopStartsNoRequestWhileWaitingForOthers(t *testing.T) {
 // the supervisor waits for the requests of any: the old settings push
 // nothing more while it waits.
 func TestSupervisor_PushersChangedTogetherStopPullingTogether(t *testing.T) {
-	v := newEnv(t)
-	release := make(chan struct{})
-	var arrived atomic.Int64
-	rc := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ []byte, _ int) {
-		arrived.Add(1)
-		<-release
-		w.WriteHeader(http.StatusOK)
-	})
-	v.topic("orders", 1)
-	names := []string{"one", "two"}
-	for _, name := range names {
-		v.sub("orders", name, subscription.Config{Ordering: subscription.OrderNone,
-			Push: &subscription.PushSettings{URL: rc.srv.URL}})
-	}
-	sup := Supervise(v.m, 20*time.Millisecond, Options{})
+	v, h, sup := twoHeldPushers(t)
 	defer sup.Stop(context.Background())
-	v.publish("orders", "a")
-	eventually(t, "a request of each subscription in flight", func() bool { return arrived.Load() == 2 })
+	arrived, release, rc := &h.arrived, h.release, h.rc
+	names := []string{"one", "two"}
 	for _, name := range names {
 		v.sub("orders", name, subscription.Config{Ordering: subscription.OrderNone,
 			Push: &subscription.PushSettings{URL: rc.srv.URL, MaxInFlight: 2}})
