@@ -18,6 +18,7 @@ type cursor struct {
 	dead      int64 // events dead-lettered so far
 
 	entries  map[int64]*entry   // pending (not done) events by offset
+	held     int                // bytes of data of entries (see windowBytes)
 	order    []int64            // offsets of pending events, ascending; done ones are removed lazily
 	keys     map[string][]int64 // pending offsets per ordering key, ascending
 	heads    []int64            // the first pending offset of every key, ascending
@@ -66,6 +67,7 @@ func (c *cursor) add(e *entry) {
 		e.attempts = 1 // delivered before a restart, without an event record
 	}
 	c.entries[e.off] = e
+	c.held += len(e.ev.Data)
 	c.order = append(c.order, e.off)
 	c.push(e)
 }
@@ -98,6 +100,7 @@ func (e *entry) deliverable(now time.Time) bool {
 // committed past every done offset. It reports whether committed moved.
 func (c *cursor) done(e *entry) bool {
 	delete(c.entries, e.off)
+	c.held -= len(e.ev.Data)
 	q := c.keys[e.key]
 	if i := slices.Index(q, e.off); i >= 0 {
 		q = slices.Delete(q, i, i+1)

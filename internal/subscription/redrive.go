@@ -376,6 +376,7 @@ func (s *sub) addRedrive(dp int, dl *event.Event, rec eventRecord) {
 		e.due = time.UnixMilli(rec.RetryAt)
 	}
 	c.entries[e.off] = e
+	c.held += len(ev.Data)
 	c.order = append(c.order, e.off)
 	sort.Slice(c.order, func(i, j int) bool { return c.order[i] < c.order[j] })
 	c.push(e)

@@ -16,8 +16,14 @@ import (
 	"github.com/heraldevents/herald/internal/storage"
 )
 
-// window bounds the pending events a subscription holds per partition.
-const window = 1000
+// window bounds the pending events a subscription holds per partition,
+// and windowBytes their data: it reads no more ahead once they hold that
+// much (a read may add up to broker.MaxReadBytes past it), so that large
+// events do not fill memory a thousand at a time.
+const (
+	window      = 1000
+	windowBytes = 8 << 20
+)
 
 // sub is one subscription. Its mutex serializes every change; each change
 // queues its state records while holding it, so they are appended in the
@@ -113,7 +119,10 @@ func (s *sub) refill(ctx context.Context) error {
 		if len(c.entries) > window/2 {
 			continue // read in large steps, not a few events per pull
 		}
-		for len(c.entries) < window {
+		if c.held > windowBytes/2 {
+			continue
+		}
+		for len(c.entries) < window && c.held < windowBytes {
 			evs, err := s.m.broker.Read(ctx, s.topic, c.p, c.fetched, window-len(c.entries))
 			if errors.Is(err, storage.ErrOffsetOutOfRange) && s.skipToStart(ctx, c) {
 				continue // retention removed events this subscription had not finished

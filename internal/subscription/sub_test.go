@@ -1246,3 +1246,47 @@ func TestDeadLetters_ADeletedDeadLetterTopicHoldsNone(t *testing.T) {
 		t.Fatalf("a redrive of all after the dead-letter topic was deleted: %+v %v, want nothing sent back", res, err)
 	}
 }
+
+// A subscription holds at most about windowBytes of pending events' data
+// per partition (and one read more), read ahead of its consumers, not
+// window events whatever their size: 1,000 events of 1 MiB would be a
+// gigabyte per partition.
+func TestPull_TheEventsHeldAheadAreBoundedInBytes(t *testing.T) {
+	v := newEnv(t)
+	v.topic("orders", 1)
+	v.sub("orders", "s", Config{Ordering: OrderNone})
+	data := make([]byte, 512<<10)
+	for i := range 40 {
+		e := &event.Event{ID: fmt.Sprintf("big-%d", i), Source: "/test", Type: "test.event", SpecVersion: "1.0", Data: data}
+		if _, err := v.b.Publish(v.ctx, "orders", []*event.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := func() (n, size int) {
+		s, err := v.m.get(v.ctx, "orders", "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, e := range s.parts[0].entries {
+			n, size = n+1, size+len(e.ev.Data)
+		}
+		if s.parts[0].held != size {
+			t.Fatalf("the cursor counts %d bytes held, its events hold %d", s.parts[0].held, size)
+		}
+		return n, size
+	}
+	got := 0
+	for got < 40 {
+		ds := v.pull("orders", "s", 1000)
+		if len(ds) == 0 {
+			t.Fatalf("after %d deliveries, none more of 40", got)
+		}
+		if n, size := held(); size > windowBytes+broker.MaxReadBytes {
+			t.Fatalf("after %d deliveries the subscription holds %d events of %d bytes, over %d", got, n, size, windowBytes+broker.MaxReadBytes)
+		}
+		v.ack("orders", "s", ds...)
+		got += len(ds)
+	}
+}
