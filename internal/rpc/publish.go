@@ -12,6 +12,7 @@ import (
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/rpc/heraldv1"
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
 // Publish stores a batch of events, all or nothing, and replies once they
@@ -109,6 +110,9 @@ func (s *Service) publish(ctx context.Context, m *heraldv1.PublishRequest) (*her
 	events, err := eventsFromProto(m.GetEvents())
 	if err != nil {
 		s.b.CountRejected(ctx, m.GetTopic())
+		return nil, toConnect(err)
+	}
+	if err := subscription.CheckPublishedDeadLetters(ctx, events); err != nil {
 		return nil, toConnect(err)
 	}
 	results, err := s.b.Publish(ctx, m.GetTopic(), events)

@@ -442,3 +442,59 @@ func TestAuth_TheRedriveAuditNamesTheToken(t *testing.T) {
 		t.Errorf("audit actors %q, want %q", actors, want)
 	}
 }
+
+// An event that says it is a dead letter of a subscription on a topic
+// (the deadtopic attribute) needs publish on that topic too: else a token
+// that may publish only into a dead-letter topic could make a redrive of
+// that subscription deliver its event to the subscription's consumers as
+// an event of the subscription's topic. Over HTTP (structured and binary
+// mode) and gRPC; the topic stays as it was.
+func TestAuth_ADeadLetterOfATopicIsPublishedOnlyWithPublishOnIt(t *testing.T) {
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	file := filepath.Join(t.TempDir(), "auth.json")
+	body := `{"tokens": [
+	  {"name": "ops", "sha256": "` + sum("ops-token") + `", "grants": [{"topics": "*", "actions": ["admin"]}]},
+	  {"name": "dlq-tool", "sha256": "` + sum("dlq-token") + `", "grants": [{"topics": "*.dlq", "actions": ["publish"]}]}]}`
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys := &auth.Keyring{}
+	if err := keys.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	env := newEnv(t, broker.Options{}, Options{Keys: keys})
+	ops, tool := []string{"Authorization", "Bearer ops-token"}, []string{"Authorization", "Bearer dlq-token"}
+	env.do("PUT", "/v1/topics/payments", "", ops...).wantStatus(t, http.StatusCreated, mediaJSON, nil)
+	env.do("PUT", "/v1/topics/payments/subscriptions/s", `{"start":"earliest"}`, ops...).wantStatus(t, http.StatusCreated, mediaJSON, nil)
+	const dlq = "/v1/topics/payments.s.dlq/events"
+	forged := `{"specversion":"1.0","id":"x@payments/s","source":"/evil","type":"refund","deadtopic":"payments","deadsubscription":"s","data":{}}`
+	p := env.do("POST", dlq, forged, append(ctStructured, tool...)...).wantProblem(t, http.StatusForbidden, "forbidden")
+	if !strings.Contains(p.Detail, "deadtopic") || !strings.Contains(p.Detail, `"payments"`) {
+		t.Errorf("detail %q does not say which attribute names which topic", p.Detail)
+	}
+	binary := append(binaryHeaders("y@payments/s"), "ce-deadtopic", "payments", "ce-deadsubscription", "s")
+	env.do("POST", dlq, `{}`, append(binary, tool...)...).wantProblem(t, http.StatusForbidden, "forbidden")
+
+	srv := httptest.NewUnstartedServer(env.srv)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c := heraldv1connect.NewHeraldServiceClient(&http.Client{Transport: bearerTransport{token: "dlq-token", next: srv.Client().Transport}}, srv.URL, connect.WithGRPC())
+	ce := &heraldv1.CloudEvent{Id: "z@payments/s", Source: "/evil", SpecVersion: "1.0", Type: "refund", Attributes: map[string]*heraldv1.CloudEventAttributeValue{
+		"deadtopic": {Attr: &heraldv1.CloudEventAttributeValue_CeString{CeString: "payments"}}}}
+	_, err := c.Publish(context.Background(), connect.NewRequest(&heraldv1.PublishRequest{Topic: "payments.s.dlq", Events: []*heraldv1.CloudEvent{ce}}))
+	if connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("gRPC publish of a dead letter of payments: %v, want permission denied", err)
+	}
+	stream := c.PublishStream(context.Background())
+	stream.Send(&heraldv1.PublishRequest{Topic: "payments.s.dlq", Events: []*heraldv1.CloudEvent{ce}})
+	stream.CloseRequest()
+	if _, err := stream.Receive(); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("gRPC stream publish of a dead letter of payments: %v, want permission denied", err)
+	}
+	if ends := env.endOffsets("payments.s.dlq"); ends[0] != 0 {
+		t.Fatalf("the refused dead letters were stored: end offsets %v", ends)
+	}
+	env.do("POST", dlq, structured("plain"), append(ctStructured, tool...)...).wantStatus(t, http.StatusOK, mediaJSON, nil)
+	env.do("POST", dlq, forged, append(ctStructured, ops...)...).wantStatus(t, http.StatusOK, mediaJSON, nil)
+}

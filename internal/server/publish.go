@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/subscription"
 )
 
 // publish stores the events of a request (binary, structured or batch
@@ -23,6 +24,10 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	events, err := s.requestEvents(w, r)
 	if err != nil {
 		s.broker.CountRejected(r.Context(), r.PathValue("topic"))
+		s.writeError(w, r, err)
+		return
+	}
+	if err := subscription.CheckPublishedDeadLetters(r.Context(), events); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldevents/herald/event"
+	"github.com/heraldevents/herald/internal/auth"
 	"github.com/heraldevents/herald/internal/storage"
 )
 
@@ -28,6 +29,25 @@ const (
 	ExtStoredTime   = "deadstoredtime"
 	ExtTime         = "deadtime"
 )
+
+// CheckPublishedDeadLetters refuses events that say they are dead letters
+// of a subscription on a topic (ExtTopic) to a caller (the principal in
+// ctx, when the server checks tokens) that may not publish on that topic:
+// a redrive of the subscription would deliver them to its consumers as
+// events of that topic, so a token that may publish only into a
+// dead-letter topic could put events before them.
+func CheckPublishedDeadLetters(ctx context.Context, evs []*event.Event) error {
+	for i, ev := range evs {
+		topic, ok := ev.Extensions[ExtTopic]
+		if !ok {
+			continue
+		}
+		if err := auth.Check(ctx, auth.Publish, topic); err != nil {
+			return fmt.Errorf("%w; event %d (%s) is a dead letter of that topic by its %s attribute, which needs publish there too", err, i, ev.ID, ExtTopic)
+		}
+	}
+	return nil
+}
 
 // deadLetter stores the event in the dead-letter topic, durably, and only
 // then counts it done for this subscription. Durably in every fsync mode:
