@@ -152,3 +152,25 @@ func TestServe_MutualTLSIsAuthenticationForANonLoopbackAddress(t *testing.T) {
 		t.Error("TLS without client certificates on 0.0.0.0 was allowed without a token")
 	}
 }
+
+// A token given with --token may do everything; one that is also an entry
+// of the auth file, with that entry's grants, would silently get the
+// larger of the two. Serve refuses it, as the auth file refuses a token
+// listed twice, and leaves the data directory untouched.
+func TestServe_ATokenBothInTokenAndTheAuthFileIsRefused(t *testing.T) {
+	const token = "hrld_reader-secret"
+	sum := sha256.Sum256([]byte(token))
+	file := filepath.Join(t.TempDir(), "auth.json")
+	os.WriteFile(file, []byte(`{"tokens": [{"name": "reader", "sha256": "`+hex.EncodeToString(sum[:])+`", "grants": [{"topics": "orders", "actions": ["consume"]}]}]}`), 0o600)
+	data := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := runApp(ctx, nil, "", "serve", "--addr", "127.0.0.1:0", "--data", data, "--auth-file", file, "--token", "hrld_other, "+token)
+	r.wantOneErrorLine(t, "--token", "token 2", `"reader"`, file)
+	if strings.Contains(r.stderr, token) {
+		t.Errorf("the error shows the token: %s", r.stderr)
+	}
+	if _, err := os.Stat(data); err == nil {
+		t.Error("the data directory was created")
+	}
+}

@@ -90,6 +90,13 @@ func serve(ctx context.Context, s serveSettings, stdout, stderr io.Writer) error
 			return err
 		}
 	}
+	for i, t := range s.tokens() {
+		// --token's tokens may do everything: one that is also an entry of
+		// the file would silently outgrow that entry's grants.
+		if p, ok := keys.Lookup(t); ok {
+			return fmt.Errorf("--token: token %d is also token %q of --auth-file %s: a token has one entry; keep it in one of the two", i+1, p.Name, s.AuthFile)
+		}
+	}
 	tlsConfig, err := s.tlsConfig()
 	if err != nil {
 		return err
