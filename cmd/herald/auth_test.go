@@ -174,3 +174,30 @@ func TestServe_ATokenBothInTokenAndTheAuthFileIsRefused(t *testing.T) {
 		t.Error("the data directory was created")
 	}
 }
+
+// A --token (or HERALD_TOKEN) that holds no token a client could send is
+// refused, on loopback too: only commas and blanks would run the server
+// without authentication, and a control character no header carries.
+func TestServe_ATokenNoClientCanSendIsRefused(t *testing.T) {
+	for _, tc := range []struct{ token, want string }{
+		{",", "holds no token"}, {" , ", "holds no token"}, {" ", "holds no token"},
+		{"hrld_a,hrld_\x01b", "control character"}, {"hrld_a\tb", "control character"},
+	} {
+		for _, env := range []map[string]string{nil, {"HERALD_TOKEN": tc.token}} {
+			args := []string{"--addr", "127.0.0.1:0"}
+			if env == nil {
+				args = append(args, "--token", tc.token)
+			}
+			_, err := settingsFor(args, env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--token") {
+				t.Errorf("token %q (env %v): %v, want an error containing %q", tc.token, env != nil, err, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "hrld_") {
+				t.Errorf("token %q: the error shows the token: %v", tc.token, err)
+			}
+		}
+	}
+	if _, err := settingsFor([]string{"--addr", "127.0.0.1:0", "--token", ""}, nil); err != nil {
+		t.Errorf("an empty --token (no authentication): %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/pflag"
 )
@@ -166,6 +167,11 @@ func (s *serveSettings) check() error {
 		return fmt.Errorf("--addr %s: %w", s.Addr, badAddr(s.Addr))
 	case s.Data == "":
 		return fmt.Errorf("--data must not be empty")
+	case s.Token != "" && len(s.tokens()) == 0:
+		// Only commas and blanks: the server would run without tokens.
+		return fmt.Errorf("--token %q holds no token: give one or more, comma-separated, or leave it out to run without tokens", s.Token)
+	case slices.ContainsFunc(s.tokens(), func(t string) bool { return strings.ContainsFunc(t, unicode.IsControl) }):
+		return errors.New("--token: a token holds a control character, which no client can send in a header: give the tokens alone")
 	case s.DefaultPartitions < 1 || s.DefaultPartitions > 10000:
 		return fmt.Errorf("--default-partitions %d: must be from 1 to 10000", s.DefaultPartitions)
 	case s.MaxEventBytes < 1 || s.MaxEventBytes > maxEventBytesLimit:
