@@ -73,8 +73,8 @@ func (r *Registry) checkCompatible(s *snapshot, subject string, text []byte) err
 }
 
 // check runs the compatibility check of text against the subject's live
-// versions (or only those listed in against), oldest first, and numbers
-// each change with the real version it breaks with.
+// versions (or only those listed in against), oldest first; each change
+// names the version it breaks with by its number.
 func (s *snapshot) check(subject string, mode compat.Mode, text []byte, against []version) (compat.Result, error) {
 	if against == nil {
 		if sub, ok := s.subjects[subject]; ok {
@@ -85,22 +85,17 @@ func (s *snapshot) check(subject string, mode compat.Mode, text []byte, against 
 			}
 		}
 	}
-	previous := make([][]byte, len(against))
+	previous := make([]compat.Version, len(against))
 	for i, v := range against {
 		st, ok := s.schemas[v.ID]
 		if !ok {
 			return compat.Result{}, fmt.Errorf("%w: version %d of %q names schema id %d, which is missing", ErrSchemaNotFound, v.N, subject, v.ID)
 		}
-		previous[i] = st.text
+		previous[i] = compat.Version{N: v.N, Schema: st.text}
 	}
-	res, err := compat.Check(mode, text, previous)
+	res, err := compat.CheckVersions(mode, text, previous)
 	if err != nil {
 		return compat.Result{}, fmt.Errorf("%w: %w", ErrInvalidSchema, err)
-	}
-	for i := range res.Changes { // compat numbers the previous schemas 1..n
-		if c := &res.Changes[i]; c.Version >= 1 && c.Version <= len(against) {
-			c.Version = against[c.Version-1].N
-		}
 	}
 	return res, nil
 }

@@ -209,6 +209,42 @@ func TestRegistry_ChecksAgainstLiveVersionsOnlyAndNumbersChangesByVersion(t *tes
 	}
 }
 
+// TestRegistry_ChangesNameTheVersionTheyBreakInTheirMessages: with a
+// version deleted, or a check against one version, the subject's second
+// live version is not its version 2; each message must name the version
+// its Version field names.
+func TestRegistry_ChangesNameTheVersionTheyBreakInTheirMessages(t *testing.T) {
+	e := newEnv(t)
+	e.setMode("t", compat.None)
+	e.register("t", `{"type":"string"}`)
+	e.register("t", `{"type":"integer"}`)
+	e.register("t", `{"type":"boolean"}`)
+	if _, err := e.reg.DeleteVersion(context.Background(), "t", 1, false); err != nil {
+		t.Fatal(err)
+	}
+	e.setMode("t", compat.BackwardTransitive)
+	_, _, err := e.reg.Register(context.Background(), "t", []byte(`{"type":"null"}`))
+	var ierr *IncompatibleError
+	if !errors.As(err, &ierr) || len(ierr.Changes) != 2 {
+		t.Fatalf("register: %v, want an *IncompatibleError with a change for versions 3 and 2", err)
+	}
+	res, _, err := e.reg.CheckCompatibility("t", Latest, []byte(`{"type":"null"}`))
+	if err != nil || len(res.Changes) != 1 {
+		t.Fatalf("check against the latest: %+v %v", res, err)
+	}
+	for _, c := range append(ierr.Changes, res.Changes...) {
+		want := fmt.Sprintf("version %d ", c.Version)
+		if !strings.Contains(c.Message, want) {
+			t.Errorf("change of version %d says %q, want it to name %q", c.Version, c.Message, want)
+		}
+		for _, other := range []int{1, 2, 3} {
+			if n := fmt.Sprintf("version %d ", other); other != c.Version && strings.Contains(c.Message, n) {
+				t.Errorf("change of version %d names %q: %q", c.Version, n, c.Message)
+			}
+		}
+	}
+}
+
 func TestRegistry_RefusesWhatIsNotASchemaHeraldTakes(t *testing.T) {
 	e := newEnv(t)
 	tests := []struct{ name, text, want string }{

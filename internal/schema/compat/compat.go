@@ -92,7 +92,7 @@ type Change struct {
 	Rule    string `json:"rule"`
 	Message string `json:"message"`
 	// Version is, in Check, the previous version (1-based index into
-	// previous) this change breaks against.
+	// previous; in CheckVersions, its number) this change breaks against.
 	Version int `json:"version,omitempty"`
 	// Direction is "backward" (the new schema reads old data) or "forward"
 	// (old schemas read new data).
@@ -134,6 +134,24 @@ type Result struct {
 // compatible. No previous versions: compatible. The candidate must be a
 // valid schema in every mode. Changes come newest version first.
 func Check(mode Mode, candidate []byte, previous [][]byte) (Result, error) {
+	versions := make([]Version, len(previous))
+	for i, p := range previous {
+		versions[i] = Version{N: i + 1, Schema: p}
+	}
+	return CheckVersions(mode, candidate, versions)
+}
+
+// Version is a previous version of a subject: its number, as the subject
+// numbers it, and its schema.
+type Version struct {
+	N      int
+	Schema []byte
+}
+
+// CheckVersions is Check with the previous versions (oldest first)
+// numbered by the caller: each change and its message name the version
+// by its number, as when earlier versions were deleted.
+func CheckVersions(mode Mode, candidate []byte, previous []Version) (Result, error) {
 	if _, err := ParseMode(string(mode)); err != nil {
 		return Result{}, err
 	}
@@ -150,7 +168,7 @@ func Check(mode Mode, candidate []byte, previous [][]byte) (Result, error) {
 	}
 	changes := []Change{}
 	for i := len(previous) - 1; i >= first; i-- {
-		ch, err := checkVersion(mode, candR, candidate, previous[i], i+1)
+		ch, err := checkVersion(mode, candR, candidate, previous[i].Schema, previous[i].N)
 		if err != nil {
 			return Result{}, err
 		}
