@@ -245,6 +245,22 @@ func TestRegistry_ChangesNameTheVersionTheyBreakInTheirMessages(t *testing.T) {
 	}
 }
 
+// TestRegistry_LookupRefusesTextThatIsNotOneJSONValue: a lookup finds
+// the version with the same schema, and refuses what is not a JSON text,
+// also a value followed by a stray closing bracket.
+func TestRegistry_LookupRefusesTextThatIsNotOneJSONValue(t *testing.T) {
+	e := newEnv(t)
+	e.register("s", `{"type":"object"}`)
+	if v, err := e.reg.Lookup("s", []byte(` { "type" : "object" } `), false); err != nil || v.Version != 1 {
+		t.Fatalf("lookup of the same schema: %+v %v, want version 1", v, err)
+	}
+	for _, text := range []string{`{"type":"object"} ]`, `{"type":"object"}}`, `{"type":"object"} {}`, `{"type":"object"} x`} {
+		if v, err := e.reg.Lookup("s", []byte(text), false); !errors.Is(err, ErrInvalidSchema) {
+			t.Errorf("lookup of %s: %+v %v, want ErrInvalidSchema", text, v, err)
+		}
+	}
+}
+
 func TestRegistry_RefusesWhatIsNotASchemaHeraldTakes(t *testing.T) {
 	e := newEnv(t)
 	tests := []struct{ name, text, want string }{
