@@ -57,7 +57,104 @@ func compile(text []byte) (*compiled, error) {
 		return nil, fmt.Errorf("the schema is JSON Schema draft %s; Herald takes draft 2020-12 (the default when $schema is absent) or draft-07",
 			draftName(full.DraftVersion))
 	}
+	if loc, ok := refCycle(full); ok {
+		return nil, fmt.Errorf("%s refers back to itself through $ref, allOf, anyOf, oneOf, not or if/then/else "+
+			"without descending into a property or item, so a validator cannot finish it; "+
+			"recurse through properties or items only", strings.Replace(loc, schemaURL, "", 1))
+	}
 	return &compiled{full: full, fast: compileFast(full)}, nil
+}
+
+// refCycle returns the location of a schema that applies itself to the
+// value it checks, through subschemas applied to that same value: a
+// validator meets it again without end (santhosh-tekuri/jsonschema
+// refuses every such value with "reference cycle"). $dynamicRef is not
+// followed: where it leads depends on the value's path.
+func refCycle(root *jsonschema.Schema) (string, bool) {
+	var reachable []*jsonschema.Schema
+	seen := map[*jsonschema.Schema]bool{}
+	var reach func(s *jsonschema.Schema)
+	reach = func(s *jsonschema.Schema) {
+		if s == nil || seen[s] {
+			return
+		}
+		seen[s] = true
+		reachable = append(reachable, s)
+		for _, sub := range sameValue(s) {
+			reach(sub)
+		}
+		for _, sub := range deeper(s) {
+			reach(sub)
+		}
+		if s.DynamicRef != nil {
+			reach(s.DynamicRef.Ref)
+		}
+	}
+	reach(root)
+	const onPath, done = 1, 2
+	state := map[*jsonschema.Schema]int{}
+	var visit func(s *jsonschema.Schema) (string, bool)
+	visit = func(s *jsonschema.Schema) (string, bool) {
+		switch {
+		case s == nil || state[s] == done:
+			return "", false
+		case state[s] == onPath:
+			return s.Location, true
+		}
+		state[s] = onPath
+		for _, sub := range sameValue(s) {
+			if loc, ok := visit(sub); ok {
+				return loc, true
+			}
+		}
+		state[s] = done
+		return "", false
+	}
+	for _, s := range reachable {
+		if loc, ok := visit(s); ok {
+			return loc, true
+		}
+	}
+	return "", false
+}
+
+// sameValue lists the subschemas s applies to the value it checks.
+func sameValue(s *jsonschema.Schema) []*jsonschema.Schema {
+	out := []*jsonschema.Schema{s.Ref, s.Not, s.If, s.Then, s.Else}
+	out = append(out, s.AllOf...)
+	out = append(out, s.AnyOf...)
+	out = append(out, s.OneOf...)
+	for _, d := range s.DependentSchemas {
+		out = append(out, d)
+	}
+	for _, d := range s.Dependencies {
+		if d, ok := d.(*jsonschema.Schema); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// deeper lists the subschemas s applies to the members, items or
+// property names of the value it checks.
+func deeper(s *jsonschema.Schema) []*jsonschema.Schema {
+	out := []*jsonschema.Schema{s.PropertyNames, s.UnevaluatedProperties, s.Contains, s.Items2020, s.UnevaluatedItems, s.ContentSchema}
+	for _, p := range s.Properties {
+		out = append(out, p)
+	}
+	for _, p := range s.PatternProperties {
+		out = append(out, p)
+	}
+	for _, a := range []any{s.AdditionalProperties, s.AdditionalItems, s.Items} {
+		switch a := a.(type) {
+		case *jsonschema.Schema:
+			out = append(out, a)
+		case []*jsonschema.Schema:
+			out = append(out, a...)
+		}
+	}
+	out = append(out, s.PrefixItems...)
+	return out
 }
 
 func draftName(v int) string {

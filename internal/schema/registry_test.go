@@ -294,6 +294,31 @@ func TestRegistry_RefusesWhatIsNotASchemaHeraldTakes(t *testing.T) {
 	e.register("d2020", `{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"string"}`)
 }
 
+// TestRegistry_RefusesASchemaThatRefersBackToItselfWithoutDescending: a
+// validator cannot finish such a schema (the full one refuses every value
+// with "reference cycle"), so no event could ever pass it; recursion
+// through a property or an item is fine.
+func TestRegistry_RefusesASchemaThatRefersBackToItselfWithoutDescending(t *testing.T) {
+	e := newEnv(t)
+	for _, text := range []string{
+		`{"$ref":"#"}`,
+		`{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"allOf":[{"$ref":"#/$defs/a"}]}},"$ref":"#/$defs/a"}`,
+		`{"type":"object","properties":{"a":{"$ref":"#/$defs/x"}},"$defs":{"x":{"anyOf":[{"type":"string"},{"$ref":"#/$defs/x"}]}}}`,
+		`{"$schema":"http://json-schema.org/draft-07/schema#","definitions":{"a":{"not":{"$ref":"#/definitions/a"}}},"$ref":"#/definitions/a"}`,
+	} {
+		_, _, err := e.reg.Register(context.Background(), "s", []byte(text))
+		if !errors.Is(err, ErrInvalidSchema) || !strings.Contains(err.Error(), "refers back to itself") {
+			t.Errorf("register %s: %v, want ErrInvalidSchema saying it refers back to itself", text, err)
+		}
+	}
+	if got := e.reg.Subjects(true); len(got) != 0 {
+		t.Fatalf("refused registrations left subjects: %v", got)
+	}
+	tree := `{"$defs":{"node":{"type":"object","properties":{"value":{"type":"integer"},` +
+		`"children":{"type":"array","items":{"$ref":"#/$defs/node"}}},"allOf":[{"required":["value"]}]}},"$ref":"#/$defs/node"}`
+	e.register("tree", tree)
+}
+
 // TestRegistry_RefusesACountTheValidatorCannotHold: the validator wraps a
 // maxLength beyond an int around (2^64+3 would be 3), so a limit the
 // compatibility check reads as "none" would refuse old events.
