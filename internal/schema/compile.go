@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/heraldevents/herald/internal/schema/compat"
 )
 
 // MaxSchemaBytes bounds the text of one schema.
@@ -41,6 +43,9 @@ func compile(text []byte) (*compiled, error) {
 	case map[string]any, bool:
 	default:
 		return nil, errors.New("a JSON Schema is an object or a boolean")
+	}
+	if err := compat.CheckNumbers(doc); err != nil {
+		return nil, err
 	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)

@@ -319,6 +319,28 @@ func TestRegistry_RefusesASchemaThatRefersBackToItselfWithoutDescending(t *testi
 	e.register("tree", tree)
 }
 
+// TestRegistry_RefusesANumberMathBigCannotRead: the validator reads the
+// numbers of a schema with math/big, which cannot read an exponent beyond
+// ±1,000,000: such a minimum would be no limit at all, and such a
+// multipleOf made compiling the schema panic.
+func TestRegistry_RefusesANumberMathBigCannotRead(t *testing.T) {
+	e := newEnv(t)
+	for _, text := range []string{
+		`{"multipleOf":1e-1000000000}`,
+		`{"type":"object","properties":{"n":{"type":"number","minimum":1e2000000}}}`,
+		`{"enum":[1,1E+1000001]}`,
+	} {
+		_, _, err := e.reg.Register(context.Background(), "s", []byte(text))
+		if !errors.Is(err, ErrInvalidSchema) || !strings.Contains(err.Error(), "exponent beyond") {
+			t.Errorf("register %s: %v, want ErrInvalidSchema about the exponent", text, err)
+		}
+	}
+	if got := e.reg.Subjects(true); len(got) != 0 {
+		t.Fatalf("refused registrations left subjects: %v", got)
+	}
+	e.register("s", `{"type":"number","maximum":1e1000000,"minimum":-1e+1000000}`)
+}
+
 // TestRegistry_RefusesACountTheValidatorCannotHold: the validator wraps a
 // maxLength beyond an int around (2^64+3 would be 3), so a limit the
 // compatibility check reads as "none" would refuse old events.

@@ -270,6 +270,8 @@ func TestCheck_RefusesInvalidInput(t *testing.T) {
 		{"maxLength beyond an int", Backward, []byte(`{"maxLength":18446744073709551619}`), nil, "new schema: maxLength at # is 18446744073709551619"},
 		{"nested maxItems beyond an int", Backward, ok, [][]byte{[]byte(`{"properties":{"a":{"maxItems":1e400}}}`)}, "maxItems at #/properties/a"},
 		{"maxProperties beyond an int", None, []byte(`{"$defs":{"o":{"maxProperties":18446744073709551616}}}`), nil, "Herald takes a count from 0 to"},
+		{"multipleOf math/big cannot read", Backward, []byte(`{"multipleOf":1e-1000000000}`), nil, "exponent beyond"},
+		{"minimum math/big cannot read", Backward, ok, [][]byte{[]byte(`{"minimum":1e2000000}`)}, "version 1 schema: the number 1e2000000 at #/minimum"},
 		{"remote $ref with a pointer", Backward, []byte(`{"$ref":"https://schemas.example.com/common.json#/$defs/money"}`), nil,
 			"a remote $ref may name a whole document but not a location inside one"},
 	} {

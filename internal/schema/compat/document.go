@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -102,6 +103,9 @@ func parseDocument(name string, r role, raw []byte) (*document, error) {
 	if err := d.scan(); err != nil {
 		return nil, d.invalid("%s schema: %s", err)
 	}
+	if err := CheckNumbers(root); err != nil { // before the validator's compiler, which panics on some
+		return nil, d.invalid("%s schema: %s", err)
+	}
 	d.compiler = jsonschema.NewCompiler()
 	d.compiler.DefaultDraft(jsonschema.Draft2020)
 	d.compiler.AssertFormat() // as Herald's validator does
@@ -153,6 +157,55 @@ func checkCounts(v any, ptr string) error {
 		}
 	}
 	return nil
+}
+
+// CheckNumbers refuses a number, anywhere in a decoded schema (numbers as
+// json.Number), that math/big cannot read: one whose power of ten, its
+// exponent less the digits after its point, is beyond ±1,000,000. The
+// validator reads a schema's numbers with math/big: it would take such a
+// limit as none, and its compiler panics on such a multipleOf.
+func CheckNumbers(schema any) error { return checkNumbers(schema, "") }
+
+func checkNumbers(v any, ptr string) error {
+	switch v := v.(type) {
+	case json.Number:
+		if !readableNumber(string(v)) {
+			return fmt.Errorf("the number %s at %s has an exponent beyond ±1,000,000, which Herald cannot compare; "+
+				"write it with a smaller exponent", v, pathOf(ptr))
+		}
+	case map[string]any:
+		for k, x := range v {
+			if err := checkNumbers(x, ptr+"/"+pointerEscaper.Replace(k)); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, x := range v {
+			if err := checkNumbers(x, ptr+"/"+strconv.Itoa(i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+// readableNumber reports whether math/big reads a JSON number literal:
+// whether its power of ten is within ±1,000,000.
+func readableNumber(lit string) bool {
+	mant, exp := lit, int64(0)
+	if i := strings.IndexAny(lit, "eE"); i >= 0 {
+		e, err := strconv.ParseInt(strings.TrimPrefix(lit[i+1:], "+"), 10, 64)
+		if err != nil {
+			return false
+		}
+		mant, exp = lit[:i], e
+	}
+	if _, frac, ok := strings.Cut(mant, "."); ok {
+		exp -= int64(len(frac))
+	}
+	return exp >= -1e6 && exp <= 1e6
 }
 
 func dialectOf(root any) (dialect, error) {
