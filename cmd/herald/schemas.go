@@ -30,7 +30,7 @@ func (a *app) schemasCmd() *cobra.Command {
 }
 
 // readSchemaFile reads a schema from a file, or stdin for "-", refusing
-// more than the registry takes.
+// more than the registry takes and text that is not UTF-8.
 func (a *app) readSchemaFile(name string) ([]byte, error) {
 	const what = "1 MiB, more than the schema registry takes in one schema"
 	var b []byte
@@ -43,6 +43,12 @@ func (a *app) readSchemaFile(name string) ([]byte, error) {
 			b, err = readLimited(f, name, schema.MaxSchemaBytes, what)
 			f.Close()
 		}
+	}
+	if err == nil {
+		// Refused as the registry refuses it: the request carries the
+		// schema as a JSON string, which would turn each invalid byte
+		// into U+FFFD and so send another schema.
+		err = schema.CheckText(b)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read the schema: %w", err)

@@ -269,3 +269,16 @@ func TestSchemas_AFileBeyondTheLargestSchemaIsRefusedUnread(t *testing.T) {
 		t.Errorf("schemas list printed %q, want no subject", out)
 	}
 }
+
+// TestSchemas_AFileNotInUTF8IsRefused: the request carries the schema as
+// a JSON string, which would turn each invalid byte into U+FFFD, so the
+// registry would keep (or check) another schema than the file's.
+func TestSchemas_AFileNotInUTF8IsRefused(t *testing.T) {
+	env := newCLIEnv(t, broker.Options{})
+	latin1 := schemaFile(t, "latin1.json", "{\"type\":\"string\",\"description\":\"caf\xe9\"}")
+	env.run("", "schemas", "register", latin1, "--subject", "s").wantOneErrorLine(t, "not UTF-8 (at byte offset 35)")
+	env.run("", "schemas", "check", latin1, "--subject", "s").wantOneErrorLine(t, "not UTF-8")
+	if out := env.mustRun("schemas", "list"); strings.Count(out, "\n") != 1 {
+		t.Errorf("schemas list printed %q, want no subject", out)
+	}
+}
