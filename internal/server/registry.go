@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/heraldevents/herald/internal/schema"
 )
@@ -98,7 +99,7 @@ func (s *Server) writeRegistryError(w http.ResponseWriter, r *http.Request, err 
 
 // registryBody reads a registry request's JSON body into v. The media
 // types Confluent's clients send are accepted, as are plain JSON and no
-// Content-Type.
+// Content-Type. A body that is not UTF-8 is refused.
 func (s *Server) registryBody(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, _ := mime.ParseMediaType(ct)
@@ -111,6 +112,9 @@ func (s *Server) registryBody(w http.ResponseWriter, r *http.Request, v any) err
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return err
+	}
+	if !utf8.Valid(body) { // decoding would turn a bad byte into U+FFFD: another schema
+		return fmt.Errorf("%w: the body is not UTF-8; send it as UTF-8, as JSON requires", errMalformedRequest)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("%w: the body is not the JSON object expected: %w", errMalformedRequest, err)

@@ -286,6 +286,9 @@ func TestRegistryAPI_ErrorsAndMediaTypesAsConfluent(t *testing.T) {
 		{"references", "POST", "/subjects/a/versions", `{"schema":"{}","references":[{"name":"x","subject":"y","version":1}]}`, "", 422, 42205},
 		{"import mode", "POST", "/subjects/a/versions", `{"schema":"{}","id":7}`, "", 422, 42205},
 		{"invalid subject", "POST", "/subjects/%0A/versions", `{"schema":"{}"}`, "", 422, 42208},
+		// Decoding would turn the bad byte into U+FFFD: another schema.
+		{"not UTF-8", "POST", "/subjects/a/versions", "{\"schema\":\"{\\\"description\\\":\\\"caf\xe9\\\"}\"}", "application/json", 400, 400},
+		{"not UTF-8 in a check", "POST", "/compatibility/subjects/a/versions", "{\"schema\":\"\xff{}\"}", "", 400, 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
