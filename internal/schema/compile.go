@@ -56,7 +56,7 @@ func compile(text []byte) (*compiled, error) {
 	}
 	full, err := c.Compile(schemaURL)
 	if err != nil {
-		return nil, compileError(err)
+		return nil, compileError(err, doc)
 	}
 	if full.DraftVersion != 7 && full.DraftVersion != 2020 {
 		return nil, fmt.Errorf("the schema is JSON Schema draft %s; Herald takes draft 2020-12 (the default when $schema is absent) or draft-07",
@@ -170,10 +170,14 @@ func draftName(v int) string {
 }
 
 // compileError shortens the compiler's messages: they name the internal
-// location the schema was compiled at.
-func compileError(err error) error {
+// location the schema was compiled at. doc is the schema compiled.
+func compileError(err error, doc any) error {
 	var lerr *jsonschema.LoadURLError
 	if errors.As(err, &lerr) {
+		if meta, ok := metaSchema(doc); ok && strings.SplitN(meta, "#", 2)[0] == lerr.URL { // an unknown meta-schema, loaded as any URL
+			return fmt.Errorf("$schema %q is not a draft Herald takes: use %q (the default when $schema is absent) or %q",
+				meta, "https://json-schema.org/draft/2020-12/schema", "http://json-schema.org/draft-07/schema#")
+		}
 		return fmt.Errorf("$ref %q points outside the schema; Herald resolves references within the schema only (use \"#/$defs/…\")", lerr.URL)
 	}
 	var serr *jsonschema.SchemaValidationError
@@ -190,6 +194,16 @@ func compileError(err error) error {
 		return fmt.Errorf("not a valid JSON Schema: %s", strings.Join(parts, "; "))
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), schemaURL, "the schema"))
+}
+
+// metaSchema returns the $schema of a schema document.
+func metaSchema(doc any) (string, bool) {
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return "", false
+	}
+	meta, ok := m["$schema"].(string)
+	return meta, ok
 }
 
 // noLoader refuses every URL: a schema may only refer within itself (the

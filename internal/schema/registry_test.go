@@ -270,6 +270,7 @@ func TestRegistry_RefusesWhatIsNotASchemaHeraldTakes(t *testing.T) {
 		{"remote ref", `{"$ref":"https://example.com/other.json"}`, "outside the schema"},
 		{"file ref", `{"$ref":"other.json"}`, "outside the schema"},
 		{"draft-04", `{"$schema":"http://json-schema.org/draft-04/schema#","type":"string"}`, "draft 04"},
+		{"unknown $schema", `{"$schema":"https://example.com/meta#","type":"string"}`, `$schema "https://example.com/meta#" is not a draft Herald takes`},
 		{"two values", `{} {}`, "schema"},
 		{"not UTF-8", "{\"type\":\"string\",\"description\":\"caf\xe9\"}", "not UTF-8 (at byte offset 35)"},
 	}
