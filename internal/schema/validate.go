@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/broker"
+	"github.com/heraldevents/herald/internal/schema/compat"
 )
 
 // Violation is one way an event breaks its schema (or the topic's schema
@@ -172,6 +174,40 @@ func (s *snapshot) checkData(e *event.Event, v version) []Violation {
 	return found
 }
 
+// maxNumberWork bounds the sum of the powers of ten (their absolute
+// values) of the numbers in data the full validator reads: it reads a
+// number a keyword compares exactly, with math/big, in time that grows with
+// its power of ten (about 20 ms for 1e999999), and a megabyte of such
+// numbers would hold it for most of an hour. Two numbers of the largest
+// power Herald takes (±1,000,000) fit.
+const maxNumberWork = 2_000_000
+
+// numberWork adds the absolute powers of ten of v's numbers to work,
+// stopping once it passes maxNumberWork.
+func numberWork(v any, work int64) int64 {
+	switch v := v.(type) {
+	case json.Number:
+		exp, ok := compat.PowerOfTen(string(v))
+		if !ok {
+			return maxNumberWork + 1
+		}
+		return work + max(exp, -exp)
+	case map[string]any:
+		for _, x := range v {
+			if work = numberWork(x, work); work > maxNumberWork {
+				break
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if work = numberWork(x, work); work > maxNumberWork {
+				break
+			}
+		}
+	}
+	return work
+}
+
 // validate returns the violations of data; none when it is valid.
 func (c *compiled) validate(data []byte) (found []Violation) {
 	if c.fast != nil && fastValid(c.fast, data) {
@@ -180,6 +216,9 @@ func (c *compiled) validate(data []byte) (found []Violation) {
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
 		return []Violation{{Message: "the data is not valid JSON: " + err.Error()}}
+	}
+	if work := numberWork(v, 0); work > maxNumberWork {
+		return []Violation{{Message: fmt.Sprintf("the data's numbers have exponents adding up to more than %d, too costly to compare; write them with smaller exponents", maxNumberWork)}}
 	}
 	defer func() {
 		// The full validator panics on a number math/big cannot read (an

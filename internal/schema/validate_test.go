@@ -251,3 +251,27 @@ func BenchmarkValidate_Order1KiBFullValidator(b *testing.B) {
 		b.ReportMetric(float64(b.N)/used.Seconds(), "validations/cpu-s")
 	}
 }
+
+// Numbers of huge powers of ten cost the validator about as much time as
+// their exponents are long to read exactly (20 ms for 1e999999), so data
+// whose numbers add up to more than maxNumberWork of exponent is refused
+// unread: a 1 MiB event of such numbers would have taken 40 minutes of CPU.
+// One such number, or many ordinary ones, is validated as before.
+func TestValidate_DataWhoseNumbersAreTooCostlyToCompareIsRefusedUnread(t *testing.T) {
+	e := newEnv(t)
+	e.register("n", `{"type":"array","items":{"maximum":10}}`)
+	costly := "[" + strings.Repeat("1e999999,", 199) + "1e999999]"
+	found := violations(t, e.reg, broker.SchemaPolicyValidate, ev("x", "n", costly))
+	if len(found) != 1 || !strings.Contains(found[0].Message, "exponents") {
+		t.Fatalf("200 numbers of 1e999999: %+v, want one violation saying their exponents are too large to validate", found)
+	}
+	found = violations(t, e.reg, broker.SchemaPolicyValidate, ev("y", "n", "[1e999999]"))
+	if len(found) != 1 || !strings.HasSuffix(found[0].Keyword, "maximum") {
+		t.Fatalf("one number of 1e999999: %+v, want it validated (over the maximum)", found)
+	}
+	ordinary := "[" + strings.Repeat("1.5e3,", 9999) + "1]"
+	found = violations(t, e.reg, broker.SchemaPolicyValidate, ev("z", "n", ordinary))
+	if len(found) == 0 || !strings.HasSuffix(found[0].Keyword, "maximum") {
+		t.Fatalf("10,000 ordinary numbers: %+v, want the maximum's violations", found)
+	}
+}

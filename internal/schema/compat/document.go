@@ -194,18 +194,27 @@ var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 // readableNumber reports whether math/big reads a JSON number literal:
 // whether its power of ten is within ±1,000,000.
 func readableNumber(lit string) bool {
-	mant, exp := lit, int64(0)
+	exp, ok := PowerOfTen(lit)
+	return ok && exp >= -1e6 && exp <= 1e6
+}
+
+// PowerOfTen returns the power of ten of a JSON number literal: its
+// exponent less the digits after its point (1.5e3 is 15e2: 2). Reading the
+// number exactly, as math/big does, takes time that grows with it. ok is
+// false for an exponent that is not an int64.
+func PowerOfTen(lit string) (exp int64, ok bool) {
+	mant := lit
 	if i := strings.IndexAny(lit, "eE"); i >= 0 {
 		e, err := strconv.ParseInt(strings.TrimPrefix(lit[i+1:], "+"), 10, 64)
 		if err != nil {
-			return false
+			return 0, false
 		}
 		mant, exp = lit[:i], e
 	}
 	if _, frac, ok := strings.Cut(mant, "."); ok {
 		exp -= int64(len(frac))
 	}
-	return exp >= -1e6 && exp <= 1e6
+	return exp, true
 }
 
 func dialectOf(root any) (dialect, error) {
