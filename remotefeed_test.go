@@ -122,14 +122,7 @@ func TestRemoteFeed_RunEndsWhileTheStreamsSendsAreStuck(t *testing.T) {
 	g.stall.Store(true)
 	f.publish(300) // their acks and the credit for more fill the stalled stream
 	time.Sleep(500 * time.Millisecond)
-	f.cancel()
-	select {
-	case <-f.done:
-		f.cancel = nil
-	case <-time.After(15 * time.Second):
-		f.cancel = nil // stop would wait for it too
-		t.Fatal("Run did not return 15s after its ctx ended, with a feed close timeout of 1s")
-	}
+	f.cancelAndWait(15*time.Second, "a feed close timeout of 1s")
 }
 
 // Run ends when its ctx does even when more results queue up behind a
@@ -163,14 +156,7 @@ func TestRemoteFeed_RunEndsWhileManyResultsWaitBehindAStuckStream(t *testing.T) 
 	g.stall.Store(true)
 	publishKeyed(t, c, "orders", 0, 6000, 6000)
 	eventually(t, "6,000 more handled", func() bool { return handled.Load() >= 6001 })
-	f.cancel()
-	select {
-	case <-f.done:
-		f.cancel = nil
-	case <-time.After(15 * time.Second):
-		f.cancel = nil // stop would wait for it too
-		t.Fatal("Run did not return 15s after its ctx ended, with a feed close timeout of 1s")
-	}
+	f.cancelAndWait(15*time.Second, "a feed close timeout of 1s")
 }
 
 // Handlers past the drain timeout whose feed broke (their server is down)
@@ -200,14 +186,7 @@ func TestRemoteFeed_TheDrainNacksOfABrokenFeedAreBoundedByTheFeedCloseTimeout(t 
 	ts.Stop()
 	eventually(t, "the feed lost", func() bool { return strings.Contains(log.String(), "subscription feed lost") })
 	begun := time.Now()
-	f.cancel()
-	select {
-	case <-f.done:
-		f.cancel = nil
-	case <-time.After(20 * time.Second):
-		f.cancel = nil // stop would wait for it too
-		t.Fatal("Run did not return 20s after its ctx ended, with a drain timeout of 100ms and a feed close timeout of 1s")
-	}
+	f.cancelAndWait(20*time.Second, "a drain timeout of 100ms and a feed close timeout of 1s")
 	if took := time.Since(begun); took > 5*time.Second {
 		t.Fatalf("Run took %s to return, with a drain timeout of 100ms and a feed close timeout of 1s", took)
 	}

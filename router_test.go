@@ -53,6 +53,22 @@ func (f *fixture) run(r *herald.Router) {
 	go func() { f.done <- r.Run(f.ctx) }()
 }
 
+// cancelAndWait ends Run's ctx and fails the test unless Run returns
+// within d, with what should have bounded it.
+func (f *fixture) cancelAndWait(d time.Duration, bounds string) error {
+	f.t.Helper()
+	f.cancel()
+	select {
+	case err := <-f.done:
+		f.cancel = nil
+		return err
+	case <-time.After(d):
+		f.cancel = nil // stop would wait for it too
+		f.t.Fatalf("Run did not return %s after its ctx ended, with %s", d, bounds)
+		return nil
+	}
+}
+
 func (f *fixture) stop() {
 	if f.cancel != nil {
 		f.cancel()
