@@ -359,14 +359,20 @@ func (m *Manager) Get(ctx context.Context, topic, name string) (Info, error) {
 	return s.info(ctx), nil
 }
 
-// All describes every subscription of every topic.
-func (m *Manager) All(ctx context.Context) []Info {
+// all returns every subscription, as the manager holds them now.
+func (m *Manager) all() []*sub {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	subs := make([]*sub, 0, len(m.subs))
 	for _, s := range m.subs {
 		subs = append(subs, s)
 	}
-	m.mu.Unlock()
+	return subs
+}
+
+// All describes every subscription of every topic.
+func (m *Manager) All(ctx context.Context) []Info {
+	subs := m.all()
 	infos := make([]Info, 0, len(subs))
 	for _, s := range subs {
 		s.mu.Lock()

@@ -29,12 +29,7 @@ type Stats struct {
 // deadline that the subscription has not noticed yet still counts as in
 // flight.
 func (m *Manager) Stats(ctx context.Context) []Stats {
-	m.mu.Lock()
-	subs := make([]*sub, 0, len(m.subs))
-	for _, s := range m.subs {
-		subs = append(subs, s)
-	}
-	m.mu.Unlock()
+	subs := m.all()
 	sort.Slice(subs, func(i, j int) bool {
 		if subs[i].topic != subs[j].topic {
 			return subs[i].topic < subs[j].topic
