@@ -15,7 +15,11 @@ import (
 func (in *inspection) segment(t *topicInspection, p *partInspection, base, next int64) *segInspection {
 	s := &segInspection{path: filepath.Join(p.dir, segmentName(base)+".log"), base: base, nextBase: next}
 	in.report.Segments++
-	w, err := walkSegment(in.fs, s.path, base, next)
+	synced := int64(-1)
+	if m, ok := readSyncMark(in.fs, p.dir); ok && next < 0 && m.base == base {
+		synced = m.length
+	}
+	w, err := walkSegment(in.fs, s.path, base, next, synced)
 	if err != nil {
 		in.whole(s.path, kindReadError, "", "%v", trimPath(err, s.path))
 		s.unreadable = true
@@ -68,6 +72,8 @@ func (in *inspection) badRange(s *segInspection, b badRange) {
 		f.Lost = &lost
 	}
 	switch {
+	case b.unsynced:
+		f.FixedBy, f.Detail = fixedByOpen, "writes made after the last fsync, which a power cut lost in part (--fsync interval or none acknowledges them before it): "+f.Detail
 	case b.torn:
 		f.FixedBy, f.Detail = fixedByOpen, "an unfinished last write, never acknowledged: "+f.Detail
 	case b.mended:

@@ -38,6 +38,11 @@ type partition struct {
 	// segment was sealed or a kept tombstone expired since the last pass
 	compactedTo  int64 // base of the active segment at the last pass
 	tombstoneDue int64 // when (ms) the first tombstone kept by the last pass expires; 0: none
+
+	// the sync mark last written (modes interval and none; see syncmark.go)
+	markMu sync.Mutex
+	mark   syncMark
+	marked bool
 }
 
 type stagedBatch struct {
@@ -76,13 +81,36 @@ func openPartition(dir string, id int, opts *Options, create bool) (*partition, 
 			return nil, err
 		}
 		p.segs = []*segment{s}
-		return p, nil
-	}
-	if err := p.openSegments(bases); err != nil {
+	} else if err := p.openSegments(bases); err != nil {
 		p.closeFiles(storage.ErrClosed)
 		return nil, err
 	}
+	if err := p.settleSyncMark(); err != nil {
+		p.closeFiles(storage.ErrClosed)
+		return nil, fmt.Errorf("partition %d: %w", id, err)
+	}
 	return p, nil
+}
+
+// settleSyncMark ends an open: in mode always it removes a sync mark,
+// which has served the recovery; in the other modes it fsyncs the active
+// segment and marks it, so that the writes to come are the only ones a
+// power cut can lose.
+func (p *partition) settleSyncMark() error {
+	if p.opts.Sync == SyncAlways {
+		return p.dropSyncMark()
+	}
+	if p.failed != nil {
+		return nil
+	}
+	s := p.active()
+	if s.size > 0 { // what a crashed process wrote may still be in the page cache only
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", s.path, err)
+		}
+	}
+	p.markSynced(s)
+	return nil
 }
 
 // listSegments returns the base offsets of the .log files, sorted.
@@ -116,6 +144,9 @@ func (p *partition) openSegments(bases []int64) error {
 		p.segs = append(p.segs, s)
 		last := i == len(bases)-1
 		if last {
+			if m, ok := readSyncMark(p.opts.FS, p.dir); ok && m.base == base {
+				s.marked, s.synced = true, m.length
+			}
 			err = p.recoverActive(s)
 		} else {
 			err = p.recoverSealed(s, bases[i+1])
@@ -225,7 +256,11 @@ func (p *partition) recoverActive(s *segment) error {
 		s.damage = r.stop
 		return nil
 	}
-	p.opts.Logger.Warn("cutting torn tail", "segment", s.path, "at", r.end, "bytes", s.size-r.end)
+	if r.unsynced {
+		p.opts.Logger.Warn("cutting writes made after the last fsync, which a power cut lost in part", "segment", s.path, "at", r.end, "bytes", s.size-r.end, "damage", r.stop)
+	} else {
+		p.opts.Logger.Warn("cutting torn tail", "segment", s.path, "at", r.end, "bytes", s.size-r.end)
+	}
 	if err := s.f.Truncate(r.end); err != nil {
 		return fmt.Errorf("truncate torn tail of %s: %w", s.path, err)
 	}

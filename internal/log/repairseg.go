@@ -164,6 +164,8 @@ func (w *segmentRewrite) cut(b *badRange) error {
 		a.Lost = &lost
 	}
 	switch {
+	case b.unsynced:
+		a.Reason = "torn_tail: writes made after the last fsync, which a power cut lost in part"
 	case b.torn:
 		a.Reason = "torn_tail: an unfinished last write, never acknowledged"
 	case b.to == b.from:

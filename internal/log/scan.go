@@ -15,6 +15,9 @@ type scanResult struct {
 	end  int64 // position after the last good batch
 	stop error // nil at a clean end of file
 	torn bool  // stop is a torn tail (an unfinished last write), safe to cut
+	// unsynced: stop is past the sync mark, a write made after the last
+	// fsync that a power cut lost in part; torn too
+	unsynced bool
 }
 
 // scan reads the whole segment from the start, checking each batch's
@@ -102,6 +105,10 @@ func (s *segment) classify(pos int64, info batchInfo, err error) scanResult {
 	switch {
 	case isIOError(err):
 		// The disk could not say what is there: never cut on that.
+	case s.marked && pos >= s.synced:
+		// Written after the last fsync (modes interval and none): the
+		// power cut lost part of it, and what follows cannot be trusted.
+		r.torn, r.unsynced = true, true
 	case errors.Is(err, errIncomplete), info.size > 0 && pos+int64(info.size) >= s.size:
 		// The batch runs to or past the end of the file: the last write,
 		// partly done, unless the batch is whole and only its framing is

@@ -35,6 +35,11 @@ type segment struct {
 	sealed       bool
 	pendingIndex *fileIndex // written by sealIO, installed by finishSeal
 	damage       error      // set when the bytes after committed failed their checks
+
+	// recovery of the active segment: the length its sync mark says was
+	// fsynced, when it has one (see syncmark.go)
+	marked bool
+	synced int64
 }
 
 func segmentName(base int64) string { return fmt.Sprintf("%020d", base) }

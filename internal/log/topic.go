@@ -67,15 +67,22 @@ func (t *topic) syncLoop() {
 	for {
 		select {
 		case <-tick.C:
+			var marks []func()
 			t.wmu.Lock()
 			for _, p := range t.partitions() {
 				if p.failed == nil {
 					if err := p.sync(); err != nil {
 						t.opts.Logger.Error("periodic fsync failed", "topic", t.name, "err", err)
+						continue
 					}
+					m := syncMark{base: p.active().base, length: p.active().size}
+					marks = append(marks, func() { p.writeSyncMark(m) })
 				}
 			}
 			t.wmu.Unlock()
+			for _, mark := range marks { // outside the lock: appends need not wait for them
+				mark()
+			}
 		case <-t.stop:
 			return
 		}
@@ -146,6 +153,7 @@ func (p *partition) roll() error {
 	s.finishSeal()
 	p.segs = append(p.segs, ns)
 	p.mu.Unlock()
+	p.markSynced(ns) // s is all on disk, and ns holds nothing yet
 	return nil
 }
 
@@ -229,7 +237,11 @@ func (t *topic) closeAs(gone error) error {
 	var errs []error
 	for _, p := range t.partitions() {
 		if p.failed == nil && t.opts.Sync != SyncAlways {
-			errs = append(errs, p.active().f.Sync())
+			err := p.active().f.Sync()
+			if err == nil {
+				p.markSynced(p.active())
+			}
+			errs = append(errs, err)
 		}
 		errs = append(errs, p.closeFiles(gone))
 	}

@@ -29,6 +29,7 @@ type badRange struct {
 	reason   error
 	lost     OffsetRange // the offsets whose records were in it, when known
 	torn     bool        // an unfinished last write, which Open cuts
+	unsynced bool        // torn: written after the last fsync, and lost in part to a power cut
 	mended   bool        // a batch whose FirstOffset alone was damaged: kept, with the offset put right
 }
 
@@ -78,7 +79,9 @@ const (
 
 // walkSegment reads the segment at path, whose first offset is base.
 // nextBase is the next segment's base, or -1 for the last (active) segment.
-func walkSegment(fsys vfs.FS, path string, base, nextBase int64) (segWalk, error) {
+// synced is, for the last segment, the length its sync mark says was
+// fsynced, or -1: what is bad from there on Open cuts.
+func walkSegment(fsys vfs.FS, path string, base, nextBase, synced int64) (segWalk, error) {
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return segWalk{}, err
@@ -88,12 +91,23 @@ func walkSegment(fsys vfs.FS, path string, base, nextBase int64) (segWalk, error
 	if err != nil {
 		return segWalk{}, err
 	}
-	s := &segment{base: base, path: path, fs: fsys, f: f, size: st.Size()}
+	s := &segment{base: base, path: path, fs: fsys, f: f, size: st.Size(), marked: nextBase < 0 && synced >= 0, synced: synced}
 	w := segWalk{size: s.size, end: base, maxTime: -1}
 	c := &chunkReader{s: s, limit: s.size, fresh: true} // fresh: a batch outlives the look-ahead reads after it
 	for pos := int64(0); pos < s.size; {
 		info, batch, err := c.batch(pos)
 		kind := w.judge(info, batch, err, nextBase)
+		if kind != "" && kind != kindReadError && s.marked && pos >= s.synced {
+			if err == nil {
+				err = checkCRC(batch)
+			}
+			if err == nil {
+				err = w.breakErr(info)
+			}
+			w.bad = append(w.bad, badRange{from: pos, to: s.size, kind: kindTornTail, torn: true, unsynced: true,
+				reason: err, lost: OffsetRange{First: w.end}})
+			break
+		}
 		switch kind {
 		case "":
 			w.add(pos, info, batch)

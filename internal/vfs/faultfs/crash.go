@@ -11,6 +11,11 @@ type CrashOptions struct {
 	// TornWrites keeps, for each surviving file, a random prefix of the
 	// unsynced bytes that extend its durable contents contiguously.
 	TornWrites bool
+	// Holes keeps, for each surviving file, all of that unsynced tail but
+	// one run of zeros inside it, with some of the tail after the run:
+	// what a file system that wrote the later pages before the earlier
+	// ones leaves. It takes precedence over TornWrites.
+	Holes bool
 	// Rand chooses the prefixes, drawing in path order. Nil means a fixed
 	// seed, so Crash is deterministic either way. Like any *rand.Rand it
 	// must not be shared by concurrent calls.
@@ -25,7 +30,7 @@ type CrashOptions struct {
 func (m *MemFS) Crash(opts CrashOptions) *MemFS {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if opts.TornWrites && opts.Rand == nil {
+	if (opts.TornWrites || opts.Holes) && opts.Rand == nil {
 		opts.Rand = rand.New(rand.NewPCG(1, 2))
 	}
 	c := crasher{opts: opts, done: map[*inode]*inode{}}
@@ -58,11 +63,19 @@ func (c *crasher) copy(n *inode) *inode {
 }
 
 // copyData gives out n's durable contents and, with torn writes, a random
-// prefix of n's contiguous unsynced tail. Whatever survives is on disk, so
-// it is all durable in the new MemFS.
+// prefix of n's contiguous unsynced tail, or with holes, all of it but a
+// random run of zeros. Whatever survives is on disk, so it is all durable
+// in the new MemFS.
 func (c *crasher) copyData(n, out *inode) {
 	data := n.durable[:len(n.durable):len(n.durable)]
-	if tail := n.tail(); c.opts.TornWrites && len(tail) > 0 {
+	tail := n.tail()
+	switch {
+	case c.opts.Holes && len(tail) > 1:
+		from := c.opts.Rand.IntN(len(tail) - 1)
+		to := from + 1 + c.opts.Rand.IntN(len(tail)-1-from) // before the end: something after the hole survives
+		data = append(data, tail...)
+		clear(data[len(n.durable)+from : len(n.durable)+to])
+	case c.opts.TornWrites && len(tail) > 0:
 		data = append(data, tail[:c.opts.Rand.IntN(len(tail)+1)]...)
 	}
 	out.data = data

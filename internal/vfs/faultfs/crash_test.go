@@ -130,6 +130,34 @@ func TestCrash_TornTailIsAPrefixOfTheAppends(t *testing.T) {
 	}
 }
 
+func TestCrash_HolesKeepTheWholeTailButARunOfZerosWithDataAfterIt(t *testing.T) {
+	m := faultfs.New()
+	steps := []step{mkdir("/d"), write("/d/f", 0, "AAAA"), fsync("/d/f"), syncDir("/d"),
+		write("/d/f", 4, "BBBBBBBB"), write("/d/f", 12, "CC")}
+	for _, s := range steps {
+		s(t, m)
+	}
+	const tail = "BBBBBBBBCC"
+	holes := map[string]bool{}
+	for seed := range uint64(200) {
+		got := read(t, m.Crash(faultfs.CrashOptions{Holes: true, Rand: rand.New(rand.NewPCG(seed, 0))}), "/d/f")
+		rest, ok := strings.CutPrefix(got, "AAAA")
+		if !ok || len(rest) != len(tail) {
+			t.Fatalf("seed %d: got %q, want AAAA and %d bytes", seed, got, len(tail))
+		}
+		from := strings.IndexByte(rest, 0)
+		to := strings.LastIndexByte(rest, 0) + 1
+		if from < 0 || to == len(rest) || strings.Count(rest[from:to], "\x00") != to-from ||
+			rest[:from] != tail[:from] || rest[to:] != tail[to:] {
+			t.Fatalf("seed %d: tail %q is not %q with one run of zeros before its end", seed, rest, tail)
+		}
+		holes[rest] = true
+	}
+	if len(holes) < 20 {
+		t.Fatalf("200 seeds made %d different holes", len(holes))
+	}
+}
+
 func TestCrash_IsDeterministicWithoutRand(t *testing.T) {
 	m := faultfs.New()
 	for _, s := range []step{mkdir("/d"), write("/d/f", 0, "AAAA"), syncDir("/d"), write("/d/f", 4, strings.Repeat("B", 100))} {

@@ -1,0 +1,131 @@
+package log
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+
+	"github.com/heraldevents/herald/internal/vfs"
+)
+
+// The sync mark.
+//
+// With Sync interval or none, what was written since the last fsync may
+// reach the disk in any order: a power cut can keep later pages of the
+// active segment and lose earlier ones, leaving zeros between batches. By
+// its bytes alone such a hole looks like damage, and damage is never cut.
+// So in those modes each partition keeps in sync.mark the active
+// segment's base offset and how many of its bytes an fsync covered,
+// written and fsynced after that fsync: by the background fsync, at a
+// roll, at open and at close. On open, a bad batch of the segment it names
+// at or after that length is a write the power cut lost; it is cut with
+// everything after it, as a torn tail is. Those writes were acknowledged
+// before their fsync, which is what these modes risk. Damage before the
+// mark is damage, as in mode always.
+//
+// The mark never runs ahead of the disk: it is written after the fsync it
+// records, so a mark the power cut lost leaves the one before, which is
+// shorter. In mode always there is no mark, since every acknowledged write
+// was fsynced: a mark left by a run in another mode serves the open that
+// finds it and is then removed.
+
+const (
+	syncMarkFile  = "sync.mark"
+	syncMarkMagic = "HSM1"
+	syncMarkSize  = 24 // magic, base, length, CRC-32C of the 20 bytes before it
+)
+
+// syncMark is how far a partition's active segment is known to be on disk.
+type syncMark struct {
+	base   int64 // the active segment's base offset
+	length int64 // bytes of it an fsync covered
+}
+
+// readSyncMark reads the mark in a partition directory. A mark that is
+// missing, short or fails its checksum is no mark.
+func readSyncMark(fsys vfs.FS, dir string) (syncMark, bool) {
+	f, err := fsys.OpenFile(filepath.Join(dir, syncMarkFile), os.O_RDONLY, 0)
+	if err != nil {
+		return syncMark{}, false
+	}
+	defer f.Close()
+	var b [syncMarkSize]byte
+	if n, _ := f.ReadAt(b[:], 0); n < len(b) {
+		return syncMark{}, false
+	}
+	if string(b[:4]) != syncMarkMagic || crc32.Checksum(b[:20], castagnoli) != binary.BigEndian.Uint32(b[20:]) {
+		return syncMark{}, false
+	}
+	m := syncMark{base: int64(binary.BigEndian.Uint64(b[4:])), length: int64(binary.BigEndian.Uint64(b[12:]))}
+	return m, m.base >= 0 && m.length >= 0
+}
+
+// encode returns the mark's bytes.
+func (m syncMark) encode() []byte {
+	b := make([]byte, syncMarkSize)
+	copy(b, syncMarkMagic)
+	binary.BigEndian.PutUint64(b[4:], uint64(m.base))
+	binary.BigEndian.PutUint64(b[12:], uint64(m.length))
+	binary.BigEndian.PutUint32(b[20:], crc32.Checksum(b[:20], castagnoli))
+	return b
+}
+
+// markSynced records that the active segment's bytes up to s.size are on
+// disk (its fsync returned): in modes interval and none it writes the
+// mark, unless it would say no more than the one written.
+func (p *partition) markSynced(s *segment) {
+	if p.opts.Sync != SyncAlways {
+		p.writeSyncMark(syncMark{base: s.base, length: s.size})
+	}
+}
+
+// writeSyncMark writes m and fsyncs it. Marks only move forward, so one
+// written late (the background fsync writes its marks after releasing the
+// writer's lock) does not undo a roll's. A failed write is logged: the
+// mark on disk is then an older one, or none, which cuts less after a
+// power cut but never more.
+func (p *partition) writeSyncMark(m syncMark) {
+	p.markMu.Lock()
+	defer p.markMu.Unlock()
+	if p.marked && (m.base < p.mark.base || m.base == p.mark.base && m.length <= p.mark.length) {
+		return
+	}
+	path := filepath.Join(p.dir, syncMarkFile)
+	err := func() error {
+		f, err := p.opts.FS.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteAt(m.encode(), 0)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil && !p.marked {
+			err = p.opts.FS.SyncDir(p.dir) // the file may be new
+		}
+		return err
+	}()
+	if err != nil {
+		p.opts.Logger.Warn("cannot write the partition's sync mark; after a power cut it may stay read-only until repaired", "file", path, "err", err)
+		return
+	}
+	p.mark, p.marked = m, true
+}
+
+// dropSyncMark removes a mark left by a run in mode interval or none, once
+// the open it served is done, and makes the removal durable.
+func (p *partition) dropSyncMark() error {
+	err := p.opts.FS.Remove(filepath.Join(p.dir, syncMarkFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		err = p.opts.FS.SyncDir(p.dir)
+	}
+	return err
+}

@@ -1,0 +1,214 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldevents/herald/internal/storage"
+	"github.com/heraldevents/herald/internal/vfs"
+	"github.com/heraldevents/herald/internal/vfs/faultfs"
+)
+
+// In modes interval and none, the writes made after the last fsync can
+// reach the disk in any order: a power cut can leave zeros between later
+// writes. Each partition's sync mark says how far its active segment was
+// fsynced; what is bad past it is cut on open like a torn tail, so the
+// partition takes writes again. Everything up to the mark is kept.
+func TestSyncMark_AHoleAPowerCutLeftAfterTheLastFsyncIsCutAndThePartitionTakesWrites(t *testing.T) {
+	for _, mode := range []SyncMode{SyncNone, SyncInterval} {
+		for _, reopenIn := range []SyncMode{mode, SyncAlways} {
+			t.Run(fmt.Sprintf("%v/reopen_%v", mode, reopenIn), func(t *testing.T) {
+				mem := faultfs.New()
+				opts := Options{FS: mem, Sync: mode, SyncInterval: time.Hour, SegmentBytes: 600, RetentionInterval: -1}
+				e, err := Open("/data", opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer e.Close()
+				want := syncModeWorkload(t, e)
+				tp, err := e.topic("t")
+				if err != nil {
+					t.Fatal(err)
+				}
+				sealed := map[int]int{}
+				for p, part := range tp.partitions() {
+					sealed[p] = int(part.active().base)
+				}
+				cut := 0
+				for seed := range uint64(40) {
+					after := mem.Crash(faultfs.CrashOptions{Holes: true, Rand: rand.New(rand.NewPCG(seed, 3))})
+					opts := opts
+					opts.FS, opts.Sync = after, reopenIn
+					e2, err := Open("/data", opts)
+					if err != nil {
+						t.Fatalf("seed %d: open after the power cut: %v", seed, err)
+					}
+					for p := range 2 {
+						got := values(t, e2, p)
+						if len(got) < sealed[p] || !reflect.DeepEqual(got, want[p][:len(got)]) {
+							t.Fatalf("seed %d partition %d: %v, want at least the %d fsynced events of %v", seed, p, got, sealed[p], want[p])
+						}
+						if len(got) < len(want[p]) {
+							cut++
+						}
+						off, err := appendOne(e2, p, "after")
+						if err != nil || off != int64(len(got)) {
+							t.Fatalf("seed %d partition %d: append after the power cut: offset %d, %v; want offset %d", seed, p, off, err, len(got))
+						}
+					}
+					if err := e2.Close(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if cut == 0 {
+					t.Fatal("no power cut lost an event: the holes missed the unsynced writes")
+				}
+			})
+		}
+	}
+}
+
+// The mark never makes damage to fsynced data look like a lost write:
+// damage before it is reported and not cut, in every mode.
+func TestSyncMark_DamageBeforeTheMarkIsReportedNotCut(t *testing.T) {
+	for _, mode := range []SyncMode{SyncNone, SyncInterval} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) {
+			c := newCorruptEnv(t, testDisks[1], Options{Sync: mode, SyncInterval: time.Hour})
+			e := c.open()
+			c.fill(e, 7, 2)
+			if err := e.Close(); err != nil { // fsyncs, and marks the whole segment
+				t.Fatal(err)
+			}
+			path := c.segPath(0)
+			size := c.size(path)
+			victim := c.batches(0)[3]
+			c.flip(path, victim.pos+int64(victim.info.size)-3, 0x40)
+
+			e = c.open()
+			if got := c.size(path); got != size {
+				t.Fatalf("segment is %d bytes after reopen, was %d: recovery cut fsynced data", got, size)
+			}
+			c.wantRecords(e, 0, victim.info.baseOffset)
+			_, err := c.append(e, "refused")
+			wantCorruptAt(t, "append", err, path, victim.pos, true)
+		})
+	}
+}
+
+// In mode always every acknowledged write was fsynced, so there is no
+// mark: one left by a run in another mode is removed, durably, by the
+// open it served.
+func TestSyncMark_ModeAlwaysRemovesAMarkLeftByAnotherMode(t *testing.T) {
+	mem := faultfs.New()
+	mark := filepath.Join("/data", topicsDir, "t", "0", syncMarkFile)
+	e, err := Open("/data", Options{FS: mem, Sync: SyncInterval, SyncInterval: time.Hour, RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := appendOne(e, 0, "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := readSyncMark(mem, filepath.Dir(mark)); !ok || m.base != 0 || m.length == 0 {
+		t.Fatalf("after a close in mode interval the mark is %+v (%v), want the whole segment", m, ok)
+	}
+	e, err = Open("/data", Options{FS: mem, RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, fsys := range []vfs.FS{mem, mem.Crash(faultfs.CrashOptions{})} {
+		if _, err := fsys.Stat(mark); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the mark is still there in mode always: %v", err)
+		}
+	}
+}
+
+// herald check tells a lost write past the mark (Herald cuts it on open)
+// from damage (which takes herald repair).
+func TestSyncMark_CheckSaysOpenCutsWhatIsBadPastTheMark(t *testing.T) {
+	mem := faultfs.New()
+	e, err := Open("/data", Options{FS: mem, Sync: SyncNone, SegmentBytes: 1 << 20, RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	syncModeWorkload(t, e)
+	for seed := range uint64(20) {
+		after := mem.Crash(faultfs.CrashOptions{Holes: true, Rand: rand.New(rand.NewPCG(seed, 5))})
+		rep, err := Check("/data", CheckOptions{FS: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range rep.Findings {
+			if f.Kind != kindTornTail || f.FixedBy != fixedByOpen {
+				t.Fatalf("seed %d: finding %+v, want only torn tails that Herald cuts on open", seed, f)
+			}
+			if !strings.Contains(f.Detail, "after the last fsync") {
+				t.Fatalf("seed %d: finding %q does not say the write came after the last fsync", seed, f.Detail)
+			}
+		}
+		if len(rep.Findings) == 0 {
+			continue
+		}
+		return
+	}
+	t.Fatal("no power cut left a hole for check to find")
+}
+
+// In mode interval the background fsync moves the mark: after it, a power
+// cut keeps every event it covered, however the writes after it are lost.
+func TestSyncMark_TheBackgroundFsyncMovesTheMark(t *testing.T) {
+	mem := faultfs.New()
+	opts := Options{FS: mem, Sync: SyncInterval, SyncInterval: 5 * time.Millisecond, SegmentBytes: 1 << 20, RetentionInterval: -1}
+	e, err := Open("/data", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	want := syncModeWorkload(t, e)
+	dir := filepath.Join("/data", topicsDir, "t", "0")
+	size := readWhole(t, mem, filepath.Join(dir, segmentName(0)+".log"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if m, ok := readSyncMark(mem.Crash(faultfs.CrashOptions{}), dir); ok && m.base == 0 && m.length == int64(len(size)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no durable mark of the whole segment within 5s at a 5ms interval")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := range 6 {
+		if _, err := appendOne(e, 0, fmt.Sprintf("late%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := mem.Crash(faultfs.CrashOptions{Holes: true, Rand: rand.New(rand.NewPCG(1, 1))})
+	opts.FS = after
+	e2, err := Open("/data", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	got := values(t, e2, 0)
+	if len(got) < len(want[0]) || !reflect.DeepEqual(got[:len(want[0])], want[0]) {
+		t.Fatalf("after the power cut partition 0 holds %v, want the %d marked events %v first", got, len(want[0]), want[0])
+	}
+	if _, err := appendOne(e2, 0, "again"); err != nil {
+		t.Fatalf("append after the power cut: %v", err)
+	}
+}
