@@ -4,8 +4,8 @@
 //
 // Actions: publish (store events), consume (read the log and take, settle
 // and inspect a subscription's deliveries) and admin (create, change and
-// delete topics and subscriptions, move and redrive subscriptions, and
-// anything else); admin implies the other two. A topic pattern is a topic
+// delete topics, also one a first publish would create, and subscriptions,
+// move and redrive subscriptions, and anything else); admin implies the other two. A topic pattern is a topic
 // name in which '*' stands for any characters ("orders*", "*"). Global
 // operations (the schema registry's changes) need admin on "*".
 package auth

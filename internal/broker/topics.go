@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldevents/herald/internal/auth"
 	"github.com/heraldevents/herald/internal/log"
 	"github.com/heraldevents/herald/internal/storage"
 )
@@ -267,7 +268,8 @@ func (b *Broker) DeleteTopic(ctx context.Context, name string) error {
 }
 
 // ensureTopic returns the topic, creating it with defaults when automatic
-// creation is on.
+// creation is on and the caller may create it: creating a topic takes the
+// admin grant on it, however it is created.
 func (b *Broker) ensureTopic(ctx context.Context, name string) (Topic, error) {
 	t, err := b.Topic(ctx, name)
 	if !errors.Is(err, storage.ErrUnknownTopic) {
@@ -278,6 +280,9 @@ func (b *Broker) ensureTopic(ctx context.Context, name string) (Topic, error) {
 	}
 	if b.opts.DisableAutoCreate {
 		return Topic{}, fmt.Errorf("%w: %q", ErrAutoCreateOff, name)
+	}
+	if err := auth.Check(ctx, auth.Admin, name); err != nil {
+		return Topic{}, fmt.Errorf("topic %q does not exist, and creating it on a first publish needs the admin grant on it: %w", name, err)
 	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()

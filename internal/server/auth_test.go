@@ -498,3 +498,47 @@ func TestAuth_ADeadLetterOfATopicIsPublishedOnlyWithPublishOnIt(t *testing.T) {
 	env.do("POST", dlq, structured("plain"), append(ctStructured, tool...)...).wantStatus(t, http.StatusOK, mediaJSON, nil)
 	env.do("POST", dlq, forged, append(ctStructured, ops...)...).wantStatus(t, http.StatusOK, mediaJSON, nil)
 }
+
+// Creating a topic takes the admin grant on it, also when a first publish
+// would create it: a token that may only publish on "orders.*" can fill
+// the topics that exist, not make new ones (as Kafka asks for CREATE).
+func TestAuth_APublishCreatesATopicOnlyForATokenThatMayAdministerIt(t *testing.T) {
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	file := filepath.Join(t.TempDir(), "auth.json")
+	body := `{"tokens": [
+	  {"name": "ops", "sha256": "` + sum("ops-token") + `", "grants": [{"topics": "orders.*", "actions": ["admin"]}]},
+	  {"name": "app", "sha256": "` + sum("app-token") + `", "grants": [{"topics": "orders.*", "actions": ["publish"]}]}]}`
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys := &auth.Keyring{}
+	if err := keys.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	env := newEnv(t, broker.Options{}, Options{Keys: keys})
+	ops, app := []string{"Authorization", "Bearer ops-token"}, []string{"Authorization", "Bearer app-token"}
+	p := env.do("POST", "/v1/topics/orders.new/events", structured("e1"), append(ctStructured, app...)...).wantProblem(t, http.StatusForbidden, "forbidden")
+	if !strings.Contains(p.Detail, "does not exist") || !strings.Contains(p.Detail, "admin") {
+		t.Errorf("detail %q does not say the topic is missing and creating it needs admin", p.Detail)
+	}
+
+	srv := httptest.NewUnstartedServer(env.srv)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c := heraldv1connect.NewHeraldServiceClient(&http.Client{Transport: bearerTransport{token: "app-token", next: srv.Client().Transport}}, srv.URL, connect.WithGRPC())
+	ce := &heraldv1.CloudEvent{Id: "g1", Source: "/app", SpecVersion: "1.0", Type: "placed"}
+	_, err := c.Publish(context.Background(), connect.NewRequest(&heraldv1.PublishRequest{Topic: "orders.grpc", Events: []*heraldv1.CloudEvent{ce}}))
+	if connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("gRPC publish to a topic that does not exist: %v, want permission denied", err)
+	}
+	for _, topic := range []string{"orders.new", "orders.grpc"} {
+		env.do("GET", "/v1/topics/"+topic, "", ops...).wantProblem(t, http.StatusNotFound, "unknown_topic")
+	}
+
+	env.do("POST", "/v1/topics/orders.new/events", structured("e2"), append(ctStructured, ops...)...).wantStatus(t, http.StatusOK, mediaJSON, nil)
+	env.do("POST", "/v1/topics/orders.new/events", structured("e3"), append(ctStructured, app...)...).wantStatus(t, http.StatusOK, mediaJSON, nil)
+	if ends := env.endOffsets("orders.new"); ends[0] != 2 {
+		t.Fatalf("orders.new holds offsets up to %v, want the 2 events published once it existed", ends)
+	}
+}
