@@ -4,17 +4,20 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldevents/herald"
 )
 
 // Log logs every handled event with log/slog: its id, type, topic,
-// subscription, attempt, the trace id from its traceparent, how long the
-// handler took, and the error (at Warn) or nothing (at Debug). A handler
-// that panics is logged at Warn too, and the panic goes on to the Router,
-// which nacks the event with the stack; so is one that ends its goroutine
+// subscription, attempt, the trace id from its traceparent (when that is
+// valid W3C Trace Context, as Tracing takes it), how long the handler
+// took, and the error (at Warn) or nothing (at Debug). A handler that
+// panics is logged at Warn too, and the panic goes on to the Router, which
+// nacks the event with the stack; so is one that ends its goroutine
 // instead of returning (runtime.Goexit), which the Router nacks. A nil l
 // logs to slog.Default(), as it is when each event is logged.
 func Log(l *slog.Logger) herald.Middleware {
@@ -45,8 +48,8 @@ func logHandled(ctx context.Context, l *slog.Logger, d *herald.Delivery, start t
 		slog.String("topic", d.Topic), slog.String("subscription", d.Subscription),
 		slog.Int("attempt", d.Attempt), slog.Duration("duration", time.Since(start)),
 	}
-	if id := traceID(d.Event.TraceParent); id != "" {
-		attrs = append(attrs, slog.String("trace_id", id))
+	if sc := eventTrace(d.Event); sc.IsValid() {
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
 	}
 	if err != nil {
 		l.LogAttrs(ctx, slog.LevelWarn, "handler failed", append(attrs, slog.String("error", err.Error()))...)
@@ -55,12 +58,9 @@ func logHandled(ctx context.Context, l *slog.Logger, d *herald.Delivery, start t
 	}
 }
 
-// traceID takes the trace id out of a W3C traceparent
-// (version-traceid-parentid-flags).
-func traceID(traceparent string) string {
-	f := strings.Split(traceparent, "-")
-	if len(f) != 4 || len(f[1]) != 32 {
-		return ""
-	}
-	return f[1]
+// eventTrace is the span context of an event's traceparent, read by W3C
+// Trace Context as Tracing reads it by default: a traceparent it refuses
+// (and starts a new trace for) gives none.
+func eventTrace(e *herald.CloudEvent) trace.SpanContext {
+	return trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), eventCarrier{e}))
 }

@@ -72,3 +72,43 @@ func TestLog_NilLoggerLogsToTheDefault(t *testing.T) {
 		t.Fatalf("default log %q lacks the failure", out)
 	}
 }
+
+// The trace id logged is the one a traceparent gives by W3C Trace
+// Context, as Tracing reads it: a malformed traceparent (upper-case or
+// non-hex digits, an all-zero id, version ff) gives none, since Tracing
+// starts a new trace for it, and one of a later version with more fields
+// gives its trace id, since Tracing continues it.
+func TestLog_TraceIDIsTheOneTracingContinues(t *testing.T) {
+	rec, opt := recorder(t)
+	for _, tp := range []string{
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later",
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+		"00-zzf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+		"00-4bf92f3577b34da6a3c\n929d0e0e4736-00f067aa0ba902b7-01",
+	} {
+		var buf bytes.Buffer
+		d := delivery()
+		d.Event.TraceParent = tp
+		h := func(context.Context, *herald.Delivery) error { return nil }
+		if err := Tracing(opt)(Log(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))(h))(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		spans := rec.Ended()
+		span := spans[len(spans)-1]
+		want := ""
+		if span.Parent().IsValid() { // Tracing continued the event's trace
+			want = `"trace_id":"` + span.SpanContext().TraceID().String() + `"`
+		}
+		got := ""
+		if i := strings.Index(buf.String(), `"trace_id":`); i >= 0 {
+			got = buf.String()[i : i+len(`"trace_id":"`)+33]
+		}
+		if got != want {
+			t.Errorf("traceparent %q: logged %q, want %q (log %s)", tp, got, want, buf.String())
+		}
+	}
+}
