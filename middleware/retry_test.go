@@ -73,3 +73,32 @@ func TestRetry_StopsWhenTheContextEndsEvenWithoutBackoff(t *testing.T) {
 		}
 	}
 }
+
+// A negative wait, or a max below the first wait, cannot be "initial, then
+// twice as long each time up to max": time.After ends a negative wait at
+// once, so the retries would run back to back (Retry(3, time.Second, 0)
+// waited a second, then not at all). Such a backoff is refused up front.
+func TestRetry_RefusesABackoffThatIsNegativeOrPastItsMax(t *testing.T) {
+	cases := []struct {
+		initial, max time.Duration
+		ok           bool
+	}{
+		{0, 0, true},
+		{0, time.Second, true},
+		{time.Millisecond, time.Millisecond, true},
+		{-time.Millisecond, time.Second, false},
+		{time.Millisecond, -time.Millisecond, false},
+		{time.Second, 0, false},
+		{time.Second, 500 * time.Millisecond, false},
+	}
+	for _, c := range cases {
+		func() {
+			defer func() {
+				if p := recover(); (p == nil) != c.ok {
+					t.Errorf("Retry(3, %s, %s): panic %v, want a panic: %v", c.initial, c.max, p, !c.ok)
+				}
+			}()
+			Retry(3, c.initial, c.max)
+		}()
+	}
+}
