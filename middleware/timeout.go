@@ -9,6 +9,9 @@ import (
 	"github.com/heraldevents/herald"
 )
 
+// errTimedOut is the cause of a handler context that Timeout ended.
+var errTimedOut = errors.New("middleware.Timeout: the handler's time is up")
+
 // Timeout gives each call of the handler at most d: its context is
 // cancelled then, and a handler that returns the deadline error fails with
 // a message that says so (and is retried like any failure). Timeout
@@ -19,12 +22,14 @@ func Timeout(d time.Duration) herald.Middleware {
 	}
 	return func(next herald.Handler) herald.Handler {
 		return func(parent context.Context, del *herald.Delivery) error {
-			ctx, cancel := context.WithTimeout(parent, d)
+			ctx, cancel := context.WithTimeoutCause(parent, d, errTimedOut)
 			defer cancel()
 			err := next(ctx, del)
 			// Only this timeout is named: a deadline of the caller's that
-			// came first is the caller's to explain.
-			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil && parent.Err() == nil {
+			// came first is the caller's to explain. The cause is this
+			// timeout's only when it ended ctx, whatever the caller's
+			// context did afterwards.
+			if errors.Is(err, context.DeadlineExceeded) && context.Cause(ctx) == errTimedOut {
 				return fmt.Errorf("handler timed out after %s: %w", d, err)
 			}
 			return err

@@ -46,3 +46,20 @@ func TestTimeout_RefusesADurationThatIsNotPositive(t *testing.T) {
 		}()
 	}
 }
+
+// A handler that overran its timeout is named as timed out even when the
+// caller's context ended after the timeout did (the Router's drain
+// cancelling it, say) but before the handler returned.
+func TestTimeout_NamesItsOwnTimeoutWhenTheCallerEndsAfterIt(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	slow := func(ctx context.Context, d *herald.Delivery) error {
+		<-ctx.Done() // the 10ms: parent is still alive
+		cancel()
+		return ctx.Err()
+	}
+	err := Timeout(10*time.Millisecond)(slow)(parent, delivery())
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "timed out after 10ms") {
+		t.Fatalf("error %v, want it named as the 10ms timeout", err)
+	}
+}
