@@ -52,10 +52,22 @@ func logHandled(ctx context.Context, l *slog.Logger, d *herald.Delivery, start t
 		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
 	}
 	if err != nil {
-		l.LogAttrs(ctx, slog.LevelWarn, "handler failed", append(attrs, slog.String("error", err.Error()))...)
+		l.LogAttrs(ctx, slog.LevelWarn, "handler failed", append(attrs, slog.String("error", errorText(err)))...)
 	} else {
 		l.LogAttrs(ctx, slog.LevelDebug, "handled", attrs...)
 	}
+}
+
+// errorText is err's message or, when reading it panics, as a nil pointer
+// returned as an error does, one that says so (the Router nacks such an
+// error with the same words).
+func errorText(err error) (text string) {
+	defer func() {
+		if p := recover(); p != nil {
+			text = fmt.Sprintf("the handler returned a %T that panicked as it was read (a nil pointer returned as an error?): %v", err, p)
+		}
+	}()
+	return err.Error()
 }
 
 // eventTrace is the span context of an event's traceparent, read by W3C

@@ -112,3 +112,28 @@ func TestLog_TraceIDIsTheOneTracingContinues(t *testing.T) {
 		}
 	}
 }
+
+// badError is an error whose Error method panics when it is a nil
+// pointer, as a handler's "var err *badError; return err" is.
+type badError struct{ msg string }
+
+func (e *badError) Error() string { return e.msg }
+
+// A handler that returns a nil pointer as its error has it logged as such,
+// and the error goes on to the Router as it is, which nacks it naming the
+// mistake: Log neither panics reading it nor leaves it unlogged.
+func TestLog_AnErrorThatPanicsAsItIsReadIsLoggedAndGoesOn(t *testing.T) {
+	var buf bytes.Buffer
+	var bad *badError
+	h := func(context.Context, *herald.Delivery) error { return bad }
+	err := callRecovering(Log(slog.New(slog.NewJSONHandler(&buf, nil)))(h), delivery())
+	if e, ok := err.(*badError); !ok || e != nil {
+		t.Fatalf("Log returned %#v, want the handler's nil *badError", err)
+	}
+	out := buf.String()
+	for _, want := range []string{`"level":"WARN"`, `"event_id":"e1"`, `*middleware.badError`, `panicked as it was read`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log %q lacks %s", out, want)
+		}
+	}
+}
