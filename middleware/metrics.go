@@ -31,8 +31,14 @@ const (
 // deliveryOutcome says what becomes of a delivery whose handler returned
 // err. A nack of the subscription's last allowed attempt dead-letters the
 // event too, which a handler cannot know; the subscription's own
-// dead-letter count covers those.
-func deliveryOutcome(err error) string {
+// dead-letter count covers those. An error that panics as it is read (a
+// nil pointer returned as an error) is a nack, as the Router makes it.
+func deliveryOutcome(err error) (outcome string) {
+	defer func() {
+		if p := recover(); p != nil {
+			outcome = outcomeNack
+		}
+	}()
 	switch {
 	case err == nil:
 		return outcomeAck

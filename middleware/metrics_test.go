@@ -216,3 +216,28 @@ func TestMetrics_AHandlerThatExitsItsGoroutineCountsAsNack(t *testing.T) {
 		t.Errorf("%v acks, want 0", n)
 	}
 }
+
+// wrapError is an error whose Unwrap panics when it is a nil pointer.
+type wrapError struct{ err error }
+
+func (e *wrapError) Error() string { return "wrapped: " + e.err.Error() }
+func (e *wrapError) Unwrap() error { return e.err }
+
+// A handler that returns a nil pointer as its error (whose Unwrap panics
+// as IsPermanent reads it) is counted as the nack the Router makes of it,
+// and the error goes on as it is: Metrics does not panic on it.
+func TestMetrics_AnErrorThatPanicsAsItIsReadCountsAsNack(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newHandlerMetrics(reg)
+	var bad *wrapError
+	err := callRecovering(Metrics(reg)(returning(bad)), delivery())
+	if e, ok := err.(*wrapError); !ok || e != nil {
+		t.Fatalf("Metrics returned %#v, want the handler's nil *wrapError", err)
+	}
+	if n := testutil.ToFloat64(m.handled.WithLabelValues("orders", "billing", "nack")); n != 1 {
+		t.Errorf("%v nacks, want 1", n)
+	}
+	if n := testutil.ToFloat64(m.inFlight.WithLabelValues("orders", "billing")); n != 0 {
+		t.Errorf("%v in flight after the handler returned", n)
+	}
+}
