@@ -4,6 +4,10 @@
 //
 //	r.Use(middleware.Log(slog.Default()), middleware.Timeout(10*time.Second), middleware.Retry(3, 100*time.Millisecond, time.Second))
 //
+// It wraps the handlers of Router.HandleFunc and herald.Handle, not batch
+// handlers (herald.HandleBatch): their deliveries are not logged, retried,
+// timed, validated, traced or counted by it.
+//
 // The middleware:
 //
 //   - Log (log.go): logs each handled event with log/slog.

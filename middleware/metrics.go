@@ -63,7 +63,8 @@ func result(err error, returned bool) error {
 	return err
 }
 
-// Metrics counts and times the deliveries a router handles, in these
+// Metrics counts and times the deliveries a router's handlers handle (not
+// those of batch handlers, which Router middleware does not wrap), in these
 // collectors on reg (prometheus.DefaultRegisterer when nil):
 //
 //	herald_client_deliveries_total{topic,subscription,outcome}  counter: deliveries handled; outcome is ack, nack or dead_letter
