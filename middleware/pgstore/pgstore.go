@@ -5,7 +5,9 @@
 // keep those clocks in sync, as a skew of s shortens or lengthens leases
 // and TTLs by s.
 //
-// The table (default herald_idempotency) is created if absent:
+// The table (default herald_idempotency) is created if absent; an existing
+// one is used as it is, so the consumers' role needs only SELECT, INSERT,
+// UPDATE and DELETE on a table made for them:
 //
 //	key        bytea PRIMARY KEY  the key's bytes, so any byte string is a key
 //	token      text               who holds the claim; '' once completed
@@ -80,8 +82,17 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 
 // createTable holds an advisory lock while it creates the table: two
 // consumers starting together would otherwise race inside CREATE TABLE IF
-// NOT EXISTS and one would fail on the catalog's unique index.
+// NOT EXISTS and one would fail on the catalog's unique index. A table
+// that exists is left alone, so a role that may use it but not create
+// tables (or indexes on a table it does not own) can open the store.
 func (s *Store) createTable(ctx context.Context, name string) error {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, s.table).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "herald idempotency table "+name); err != nil {
 			return err

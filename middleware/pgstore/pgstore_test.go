@@ -145,3 +145,49 @@ func TestNew_RefusesATableNameTooLongForItsIndex(t *testing.T) {
 		t.Fatalf("New with a 53-byte table name: %v, want a refusal", err)
 	}
 }
+
+// A consumer's role may use a table that another role made, without the
+// right to create tables (PostgreSQL 15 grants no CREATE on public to
+// other roles): New finds the table and does not try to create it again.
+func TestNew_UsesAnExistingTableWithoutTheRightToCreateOne(t *testing.T) {
+	ctx := context.Background()
+	p := pool(t)
+	schema := "herald_idempotency_test_" + strings.ToLower(rand.Text()[:12])
+	if _, err := p.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := p.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	cfg, err := pgxpool.ParseConfig(os.Getenv("HERALD_TEST_POSTGRES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	in, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Close)
+	s, err := pgstore.New(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, "k", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// The role keeps its rights on the table, but may no longer create
+	// anything in the schema.
+	if _, err := p.Exec(ctx, "REVOKE CREATE ON SCHEMA "+pgx.Identifier{schema}.Sanitize()+" FROM CURRENT_USER"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := pgstore.New(ctx, in)
+	if err != nil {
+		t.Fatalf("New on an existing table, without CREATE on its schema: %v", err)
+	}
+	if st, err := again.Claim(ctx, "k", "t", time.Minute); err != nil || st != middleware.Completed {
+		t.Fatalf("claim %s, %v, want completed", st, err)
+	}
+}
