@@ -73,6 +73,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if n := len(c.table); n > maxTableName {
 		return nil, fmt.Errorf("pgstore: table name %q is %d bytes: at most %d, so that PostgreSQL keeps it and its index's name (%s_expires_at) whole", c.table, n, maxTableName, c.table)
 	}
+	if pool == nil {
+		return nil, errors.New("pgstore: no pool (open one with pgxpool.New)")
+	}
 	s := &Store{pool: pool, table: pgx.Identifier{c.table}.Sanitize(), now: c.now}
 	if err := s.createTable(ctx, c.table); err != nil {
 		return nil, fmt.Errorf("pgstore: create table %s: %w", s.table, err)

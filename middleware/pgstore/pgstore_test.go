@@ -191,3 +191,10 @@ func TestNew_UsesAnExistingTableWithoutTheRightToCreateOne(t *testing.T) {
 		t.Fatalf("claim %s, %v, want completed", st, err)
 	}
 }
+
+func TestNew_RefusesANilPool(t *testing.T) {
+	_, err := pgstore.New(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "pool") {
+		t.Fatalf("New with a nil pool: %v, want a refusal naming the pool", err)
+	}
+}

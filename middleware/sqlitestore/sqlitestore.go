@@ -63,6 +63,9 @@ func New(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 	if c.table == "" {
 		return nil, errors.New("sqlitestore: empty table name")
 	}
+	if db == nil {
+		return nil, errors.New("sqlitestore: no database (open one with sql.Open)")
+	}
 	s := &Store{db: db, table: quote(c.table), now: c.now}
 	if err := s.createTable(ctx, c.table); err != nil {
 		return nil, fmt.Errorf("sqlitestore: create table %s: %w", s.table, err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,5 +107,12 @@ func TestStore_ClaimsShedABacklogOfExpiredRowsInSteps(t *testing.T) {
 		if n := left(); n != want {
 			t.Fatalf("after claim %d, %d expired rows are left, want %d", i, n, want)
 		}
+	}
+}
+
+func TestNew_RefusesANilDatabase(t *testing.T) {
+	_, err := sqlitestore.New(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "database") {
+		t.Fatalf("New with a nil database: %v, want a refusal naming the database", err)
 	}
 }
