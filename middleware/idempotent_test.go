@@ -387,3 +387,18 @@ func TestIdempotent_RefusesANilStore(t *testing.T) {
 	}()
 	Idempotent(nil)
 }
+
+// A MemoryStore declared without NewMemoryStore works as an empty one,
+// instead of panicking at every event and so dead-lettering them all.
+func TestIdempotent_ZeroMemoryStoreIsReady(t *testing.T) {
+	h := &counting{}
+	mw := Idempotent(&MemoryStore{})(h.handle)
+	for i := range 2 {
+		if err := callRecovering(mw, idemDelivery()); err != nil {
+			t.Fatalf("delivery %d: %v", i+1, err)
+		}
+	}
+	if h.count() != 1 {
+		t.Fatalf("handler ran %d times, want 1", h.count())
+	}
+}

@@ -13,6 +13,7 @@ const SweepInterval = time.Minute
 
 // MemoryStore is an IdempotencyStore in this process's memory: it suits a
 // single consumer process, and forgets everything when the process ends.
+// The zero value is an empty store.
 type MemoryStore struct {
 	now func() time.Time
 
@@ -52,7 +53,7 @@ func (s *MemoryStore) Claim(ctx context.Context, key, token string, lease time.D
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	now := s.now()
+	now := s.clock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweepIfDue(now)
@@ -61,6 +62,9 @@ func (s *MemoryStore) Claim(ctx context.Context, key, token string, lease time.D
 			return Completed, nil
 		}
 		return InProgress, nil
+	}
+	if s.entries == nil {
+		s.entries = make(map[string]memoryEntry)
 	}
 	s.entries[key] = memoryEntry{token: token, expires: now.Add(lease)}
 	return Claimed, nil
@@ -71,9 +75,12 @@ func (s *MemoryStore) Complete(ctx context.Context, key string, ttl time.Duratio
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	now := s.now()
+	now := s.clock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.entries == nil {
+		s.entries = make(map[string]memoryEntry)
+	}
 	s.entries[key] = memoryEntry{done: true, expires: now.Add(ttl)}
 	return nil
 }
@@ -96,10 +103,18 @@ func (s *MemoryStore) Purge(ctx context.Context) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	now := s.now()
+	now := s.clock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.purge(now), nil
+}
+
+// clock reads the store's clock, time.Now unless MemoryStoreClock set one.
+func (s *MemoryStore) clock() time.Time {
+	if s.now == nil {
+		return time.Now()
+	}
+	return s.now()
 }
 
 // sweepIfDue purges at most once per SweepInterval, so that a claim pays
