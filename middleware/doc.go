@@ -44,13 +44,17 @@
 // the store for a lease (IdempotencyLease, default 1m); only a nil result
 // completes the claim and records the event, while an error or a panic
 // releases it, so the redelivery runs the handler again. A second delivery
-// that arrives while the first still holds the claim fails with
-// ErrInProgress, an ordinary error, so it comes again later and is then
-// acked; a lease left by a consumer that crashed runs out by itself. A
-// store that cannot be reached nacks the event: the handler never runs
-// unprotected and nothing is acked unrecorded. Keep the lease longer than
-// the handler can run (Timeout), and count a busy redelivery as an
-// attempt when choosing the subscription's max attempts.
+// that arrives while the first still holds the claim waits, asking the
+// store every twentieth of the lease (at least every second): it is acked
+// once the first completes, and runs the handler once the first releases
+// the claim or its lease runs out, as the lease of a consumer that crashed
+// does. The Router keeps the waiting delivery's lease, so waiting uses up
+// none of the event's attempts; a delivery whose ctx ends while it waits
+// (the Router's drain timeout, a Timeout outside Idempotent) fails with
+// ErrInProgress, an ordinary error, and comes again. A store that cannot
+// be reached nacks the event: the handler never runs unprotected and
+// nothing is acked unrecorded. Keep the lease longer than the handler can
+// run (Timeout).
 //
 // The stores: NewMemoryStore for one process; sqlitestore for one machine
 // across restarts; pgstore for consumers on many machines. Each claims

@@ -53,8 +53,9 @@ func (s ClaimState) String() string {
 }
 
 // ErrInProgress is returned (wrapped) for a delivery of an event that
-// another delivery is handling now. It is an ordinary error, so the event
-// comes again after the subscription's backoff and is then acked or run.
+// another delivery was still handling when the delivery's ctx ended. It
+// is an ordinary error, so the event comes again after the subscription's
+// backoff and is then acked or run.
 var ErrInProgress = errors.New("event is being handled by another delivery")
 
 // IdempotentOption configures Idempotent.
@@ -85,9 +86,13 @@ const settleTimeout = 10 * time.Second
 // within the TTL: a delivery of an event the subscription already handled
 // is acked without calling the handler. Only success is recorded, so a
 // failed or panicking handler runs again on the redelivery. While one
-// delivery runs, another of the same event fails with ErrInProgress and
-// comes again later. A store error nacks the event. Idempotent panics
-// without a store, or with a TTL or lease that is not positive.
+// delivery holds the event, another of the same event waits: it is acked
+// once the first completes, and runs the handler once the first releases
+// the event or its lease runs out (a consumer that crashed). The Router
+// keeps the waiting delivery's lease, so the wait uses up none of its
+// attempts; if its ctx ends first, it fails with ErrInProgress. A store
+// error nacks the event. Idempotent panics without a store, or with a TTL
+// or lease that is not positive.
 func Idempotent(store IdempotencyStore, opts ...IdempotentOption) herald.Middleware {
 	if store == nil {
 		panic("middleware.Idempotent: no store (use NewMemoryStore, sqlitestore or pgstore)")
@@ -109,17 +114,42 @@ func Idempotent(store IdempotencyStore, opts ...IdempotentOption) herald.Middlew
 func (c idempotentConfig) handle(ctx context.Context, store IdempotencyStore, next herald.Handler, d *herald.Delivery) error {
 	key, token := idempotencyKey(d), rand.Text()
 	state, err := store.Claim(ctx, key, token, c.lease)
+	if err == nil && state == InProgress {
+		state, err = c.await(ctx, store, key, token)
+	}
 	switch {
+	case err != nil && errors.Is(err, ErrInProgress):
+		return fmt.Errorf("idempotent: event %s: %w", d.Event.ID, err)
 	case err != nil:
 		return fmt.Errorf("idempotent: claim event %s: %w", d.Event.ID, err)
 	case state == Completed:
 		return nil
-	case state == InProgress:
-		return fmt.Errorf("idempotent: event %s: %w", d.Event.ID, ErrInProgress)
 	case state != Claimed:
 		return fmt.Errorf("idempotent: claim event %s: store returned %s", d.Event.ID, state)
 	}
 	return c.run(ctx, store, next, d, key, token)
+}
+
+// await claims key again and again while another delivery holds it, until
+// that one completes it, releases it or its lease runs out, or ctx ends
+// (ErrInProgress). It asks the store every twentieth of the lease, at
+// least every second.
+func (c idempotentConfig) await(ctx context.Context, store IdempotencyStore, key, token string) (ClaimState, error) {
+	every := min(max(c.lease/20, 10*time.Millisecond), time.Second)
+	t := time.NewTimer(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w: %w", ErrInProgress, context.Cause(ctx))
+		case <-t.C:
+		}
+		state, err := store.Claim(ctx, key, token, c.lease)
+		if err != nil || state != InProgress {
+			return state, err
+		}
+		t.Reset(every)
+	}
 }
 
 // run calls the handler under the claim and records its success. Whatever

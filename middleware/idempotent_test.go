@@ -156,37 +156,61 @@ func TestIdempotent_PermanentErrorStaysPermanent(t *testing.T) {
 	}
 }
 
-func TestIdempotent_ConcurrentDuplicateIsNotRunTwice(t *testing.T) {
+// The redelivery after an ack timeout, while the first delivery still
+// runs, waits for it and is acked once it completes.
+func TestIdempotent_ConcurrentDuplicateWaitsAndIsNotRunTwice(t *testing.T) {
 	started, finish := make(chan struct{}), make(chan struct{})
 	h := &counting{result: func() error {
 		close(started)
 		<-finish
 		return nil
 	}}
-	mw := Idempotent(NewMemoryStore())(h.handle)
+	mw := Idempotent(NewMemoryStore(), IdempotencyLease(time.Second))(h.handle)
 	first := make(chan error, 1)
 	go func() { first <- mw(context.Background(), idemDelivery()) }()
 	<-started
 
-	// The redelivery after an ack timeout, while the first still runs.
-	err := mw(context.Background(), idemDelivery())
-	if !errors.Is(err, ErrInProgress) || herald.IsPermanent(err) {
-		t.Fatalf("duplicate in flight: error %v, want a retryable ErrInProgress", err)
+	second := make(chan error, 1)
+	go func() { second <- mw(context.Background(), idemDelivery()) }()
+	select {
+	case err := <-second:
+		t.Fatalf("the duplicate returned %v while the first delivery still ran", err)
+	case <-time.After(100 * time.Millisecond):
 	}
 	close(finish)
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	if err := mw(context.Background(), idemDelivery()); err != nil {
-		t.Fatalf("duplicate after completion: %v", err)
+	if err := <-second; err != nil {
+		t.Fatalf("duplicate after the first completed: %v", err)
 	}
 	if h.count() != 1 {
 		t.Fatalf("handler ran %d times, want 1", h.count())
 	}
 }
 
+// A waiting duplicate whose ctx ends first fails with ErrInProgress, an
+// ordinary error: the event comes again.
+func TestIdempotent_ADuplicateWhoseContextEndsWhileWaitingIsInProgress(t *testing.T) {
+	store := NewMemoryStore()
+	if st, err := store.Claim(context.Background(), idempotencyKey(idemDelivery()), "other", time.Minute); st != Claimed || err != nil {
+		t.Fatalf("claim %s, %v", st, err)
+	}
+	h := &counting{}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := Idempotent(store)(h.handle)(ctx, idemDelivery())
+	if !errors.Is(err, ErrInProgress) || !errors.Is(err, context.DeadlineExceeded) || herald.IsPermanent(err) {
+		t.Fatalf("error %v, want a retryable ErrInProgress naming the deadline", err)
+	}
+	if h.count() != 0 {
+		t.Fatalf("handler ran %d times while another delivery held the event", h.count())
+	}
+}
+
 // A consumer that crashed mid-handler never releases its claim: the lease
-// running out is what lets the event run again.
+// running out is what lets the event run again, and the redelivery waits
+// for it.
 func TestIdempotent_ClaimOfACrashedConsumerRunsOutWithItsLease(t *testing.T) {
 	c := newClock()
 	store := NewMemoryStore(MemoryStoreClock(c.Now))
@@ -195,12 +219,16 @@ func TestIdempotent_ClaimOfACrashedConsumerRunsOutWithItsLease(t *testing.T) {
 		t.Fatalf("claim %s, %v", st, err)
 	}
 	h := &counting{}
-	mw := Idempotent(store, IdempotencyLease(time.Minute))(h.handle)
-	if err := mw(context.Background(), idemDelivery()); !errors.Is(err, ErrInProgress) {
-		t.Fatalf("within the lease: error %v, want ErrInProgress", err)
+	mw := Idempotent(store, IdempotencyLease(200*time.Millisecond))(h.handle)
+	done := make(chan error, 1)
+	go func() { done <- mw(context.Background(), idemDelivery()) }()
+	select {
+	case err := <-done:
+		t.Fatalf("within the crashed consumer's lease the delivery returned %v", err)
+	case <-time.After(100 * time.Millisecond):
 	}
 	c.Advance(time.Minute)
-	if err := mw(context.Background(), idemDelivery()); err != nil || h.count() != 1 {
+	if err := <-done; err != nil || h.count() != 1 {
 		t.Fatalf("after the lease: error %v, %d calls", err, h.count())
 	}
 }
@@ -397,6 +425,70 @@ func TestIdempotent_ZeroMemoryStoreIsReady(t *testing.T) {
 		if err := callRecovering(mw, idemDelivery()); err != nil {
 			t.Fatalf("delivery %d: %v", i+1, err)
 		}
+	}
+	if h.count() != 1 {
+		t.Fatalf("handler ran %d times, want 1", h.count())
+	}
+}
+
+// A consumer that took an event, claimed it and crashed leaves its claim
+// for a lease longer than the subscription's ack timeout and backoff: the
+// redeliveries wait the claim out under the Router's lease instead of
+// using up their attempts, so the event is handled, not dead-lettered.
+func TestIdempotent_AnEventWhoseConsumerCrashedMidHandlerIsHandledNotDeadLettered(t *testing.T) {
+	c, err := herald.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{Start: "earliest",
+		AckTimeout: time.Second, MaxAttempts: 3, Backoff: herald.Backoff{Initial: 50 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := c.Pull(ctx, "orders", "billing", 1, time.Second)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("pull: %d deliveries, %v", len(ds), err)
+	}
+	store := NewMemoryStore()
+	if st, err := store.Claim(ctx, idempotencyKey(ds[0]), "crashed", 2500*time.Millisecond); st != Claimed || err != nil {
+		t.Fatalf("claim %s, %v", st, err)
+	}
+
+	h := &counting{}
+	r := herald.NewRouter(c, herald.RouterOptions{})
+	r.Use(Idempotent(store, IdempotencyLease(2500*time.Millisecond)))
+	r.HandleFunc("orders", "billing", h.handle)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := c.Subscription(ctx, "orders", "billing")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := info.Partitions[0]; p.DeadLettered > 0 {
+			t.Fatalf("the event went to the dead letters after %d handler calls", h.count())
+		} else if p.Committed == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the event was not handled within 10s: %+v, %d handler calls", info.Partitions[0], h.count())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if h.count() != 1 {
 		t.Fatalf("handler ran %d times, want 1", h.count())
