@@ -31,17 +31,44 @@ const (
 )
 
 func authKeys(t *testing.T) *auth.Keyring {
+	return keyringOf(t, tokenEntry{"ops", adminToken, "*", "admin"},
+		tokenEntry{"other-team", otherToken, "other*", "publish,consume,admin"})
+}
+
+// tokenEntry is an entry of an auth file: a token and its one grant, of
+// comma-separated actions.
+type tokenEntry struct{ name, token, topics, actions string }
+
+// keyringOf loads an auth file of the entries, as herald serve
+// --auth-file does.
+func keyringOf(t *testing.T, entries ...tokenEntry) *auth.Keyring {
 	t.Helper()
-	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
-	file := filepath.Join(t.TempDir(), "auth.json")
-	body := `{"tokens": [
-	  {"name": "ops", "sha256": "` + sum(adminToken) + `", "grants": [{"topics": "*", "actions": ["admin"]}]},
-	  {"name": "other-team", "sha256": "` + sum(otherToken) + `", "grants": [{"topics": "other*", "actions": ["publish", "consume", "admin"]}]}]}`
-	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+	type grant struct {
+		Topics  string   `json:"topics"`
+		Actions []string `json:"actions"`
+	}
+	type entry struct {
+		Name   string  `json:"name"`
+		SHA256 string  `json:"sha256"`
+		Grants []grant `json:"grants"`
+	}
+	var file struct {
+		Tokens []entry `json:"tokens"`
+	}
+	for _, e := range entries {
+		sum := sha256.Sum256([]byte(e.token))
+		file.Tokens = append(file.Tokens, entry{e.name, hex.EncodeToString(sum[:]), []grant{{e.topics, strings.Split(e.actions, ",")}}})
+	}
+	body, err := json.Marshal(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "auth.json")
+	if err := os.WriteFile(path, body, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	k := &auth.Keyring{}
-	if err := k.LoadFile(file); err != nil {
+	if err := k.LoadFile(path); err != nil {
 		t.Fatal(err)
 	}
 	return k
@@ -380,16 +407,7 @@ func TestAuth_ADeadLetterTopicNeedsAdminOnIt(t *testing.T) {
 // subscription s on topic shop.x, which a token with admin on shop alone
 // must not write into.
 func TestAuth_TheDefaultDeadLetterTopicOfADottedNameNeedsAdminOnIt(t *testing.T) {
-	sum := sha256.Sum256([]byte("shop-token"))
-	file := filepath.Join(t.TempDir(), "auth.json")
-	body := `{"tokens": [{"name": "shop", "sha256": "` + hex.EncodeToString(sum[:]) + `", "grants": [{"topics": "shop", "actions": ["admin"]}]}]}`
-	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	keys := &auth.Keyring{}
-	if err := keys.LoadFile(file); err != nil {
-		t.Fatal(err)
-	}
+	keys := keyringOf(t, tokenEntry{"shop", "shop-token", "shop", "admin"})
 	env := newEnv(t, broker.Options{}, Options{Keys: keys})
 	tok := []string{"Authorization", "Bearer shop-token"}
 	if r := env.do("PUT", "/v1/topics/shop", "", tok...); r.status != 201 {
@@ -450,18 +468,7 @@ func TestAuth_TheRedriveAuditNamesTheToken(t *testing.T) {
 // an event of the subscription's topic. Over HTTP (structured and binary
 // mode) and gRPC; the topic stays as it was.
 func TestAuth_ADeadLetterOfATopicIsPublishedOnlyWithPublishOnIt(t *testing.T) {
-	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
-	file := filepath.Join(t.TempDir(), "auth.json")
-	body := `{"tokens": [
-	  {"name": "ops", "sha256": "` + sum("ops-token") + `", "grants": [{"topics": "*", "actions": ["admin"]}]},
-	  {"name": "dlq-tool", "sha256": "` + sum("dlq-token") + `", "grants": [{"topics": "*.dlq", "actions": ["publish"]}]}]}`
-	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	keys := &auth.Keyring{}
-	if err := keys.LoadFile(file); err != nil {
-		t.Fatal(err)
-	}
+	keys := keyringOf(t, tokenEntry{"ops", "ops-token", "*", "admin"}, tokenEntry{"dlq-tool", "dlq-token", "*.dlq", "publish"})
 	env := newEnv(t, broker.Options{}, Options{Keys: keys})
 	ops, tool := []string{"Authorization", "Bearer ops-token"}, []string{"Authorization", "Bearer dlq-token"}
 	env.do("PUT", "/v1/topics/payments", "", ops...).wantStatus(t, http.StatusCreated, mediaJSON, nil)
@@ -503,18 +510,7 @@ func TestAuth_ADeadLetterOfATopicIsPublishedOnlyWithPublishOnIt(t *testing.T) {
 // would create it: a token that may only publish on "orders.*" can fill
 // the topics that exist, not make new ones (as Kafka asks for CREATE).
 func TestAuth_APublishCreatesATopicOnlyForATokenThatMayAdministerIt(t *testing.T) {
-	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
-	file := filepath.Join(t.TempDir(), "auth.json")
-	body := `{"tokens": [
-	  {"name": "ops", "sha256": "` + sum("ops-token") + `", "grants": [{"topics": "orders.*", "actions": ["admin"]}]},
-	  {"name": "app", "sha256": "` + sum("app-token") + `", "grants": [{"topics": "orders.*", "actions": ["publish"]}]}]}`
-	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	keys := &auth.Keyring{}
-	if err := keys.LoadFile(file); err != nil {
-		t.Fatal(err)
-	}
+	keys := keyringOf(t, tokenEntry{"ops", "ops-token", "orders.*", "admin"}, tokenEntry{"app", "app-token", "orders.*", "publish"})
 	env := newEnv(t, broker.Options{}, Options{Keys: keys})
 	ops, app := []string{"Authorization", "Bearer ops-token"}, []string{"Authorization", "Bearer app-token"}
 	p := env.do("POST", "/v1/topics/orders.new/events", structured("e1"), append(ctStructured, app...)...).wantProblem(t, http.StatusForbidden, "forbidden")
