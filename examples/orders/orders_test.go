@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,11 +31,17 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvLogging(t, slog.New(slog.DiscardHandler))
+}
+
+// newEnvLogging is newEnv with the shop logging to log.
+func newEnvLogging(t *testing.T, log *slog.Logger) *env {
+	t.Helper()
 	c, err := herald.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	shop := NewShop(c, slog.New(slog.DiscardHandler))
+	shop := NewShop(c, log)
 	t.Cleanup(func() {
 		shop.Close()
 		c.Close()
@@ -327,6 +334,45 @@ func TestOrders_StoppedShippingCatchesUpWhereItLeftOff(t *testing.T) {
 		if n := e.shop.Shipping.Handled(o.ID); n != want {
 			t.Errorf("order %s: shipping handled its payment %d times, want %d", o.ID, n, want)
 		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that handlers may write to at once.
+type lockedBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// An OrderPlaced whose data is not an order cannot be handled by any
+// retry: inventory dead-letters it, and the shop's log (the command's
+// stderr) says so, naming the service, rather than a logger of its own.
+func TestOrders_ADeadLetteredEventIsReportedInTheShopsLog(t *testing.T) {
+	var buf lockedBuffer
+	e := newEnvLogging(t, slog.New(slog.NewTextHandler(&buf, nil)))
+	if err := e.shop.Start("inventory"); err != nil {
+		t.Fatal(err)
+	}
+	bad := herald.MustNewEvent(TypeOrderPlaced, "not an order", herald.WithSource("/shop/orders"), herald.WithKey("ord-bad"))
+	if _, err := e.c.Publish(context.Background(), TopicOrders, bad); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("the report of the dead letter", func() bool {
+		return strings.Contains(buf.String(), "dead-lettered") && strings.Contains(buf.String(), bad.ID)
+	})
+	if !strings.Contains(buf.String(), "service=inventory") {
+		t.Errorf("the report does not name the service:\n%s", buf.String())
 	}
 }
 

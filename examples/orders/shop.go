@@ -123,8 +123,11 @@ func (s *Shop) Start(name string) error {
 	if s.running[name] != nil {
 		return nil
 	}
-	r := herald.NewRouter(s.c, herald.RouterOptions{})
-	r.Use(middleware.Log(s.log.With("service", name)), middleware.Retry(3, 50*time.Millisecond, time.Second),
+	log := s.log.With("service", name)
+	// The Router reports dead letters and lost connections to the shop's
+	// log too, not to slog's default.
+	r := herald.NewRouter(s.c, herald.RouterOptions{Logger: log})
+	r.Use(middleware.Log(log), middleware.Retry(3, 50*time.Millisecond, time.Second),
 		middleware.Timeout(10*time.Second))
 	for _, rt := range svc.routes() {
 		rt.register(r)
