@@ -56,6 +56,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments %q (see -h)", fs.Args())
 	}
+	if cfg.timeout <= 0 {
+		return cfg, fmt.Errorf("-timeout %s: want a positive duration, such as 30s", cfg.timeout)
+	}
 	if cfg.server != "" && cfg.data != "" {
 		return cfg, errors.New("-data and -server exclude each other: -data runs Herald embedded")
 	}

@@ -543,12 +543,27 @@ func TestRun_RefusesBadArguments(t *testing.T) {
 		{"data and server", []string{"-data", "x", "-server", "127.0.0.1:7440"}, "exclude each other"},
 		{"stray argument", []string{"now"}, "unexpected arguments"},
 		{"unknown flag", []string{"-orders", "3"}, "flag provided but not defined"},
+		{"zero timeout", []string{"-timeout", "0s"}, "-timeout 0s: want a positive duration"},
+		{"negative timeout", []string{"-timeout", "-1s"}, "-timeout -1s: want a positive duration"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// Refused before anything is stored: the data directory
+			// stays empty.
+			dir := t.TempDir()
+			args := tc.args
+			if !slices.Contains(args, "-data") {
+				args = append([]string{"-data", dir}, args...)
+			}
 			var stdout, stderr bytes.Buffer
-			err := run(context.Background(), tc.args, &stdout, &stderr)
+			err := run(context.Background(), args, &stdout, &stderr)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("run(%q) = %v, want an error saying %q", tc.args, err, tc.want)
+				t.Fatalf("run(%q) = %v, want an error saying %q", args, err, tc.want)
+			}
+			if left, _ := os.ReadDir(dir); len(left) != 0 {
+				t.Fatalf("run(%q) left %v in the data directory", args, left)
+			}
+			if stdout.Len() != 0 {
+				t.Fatalf("run(%q) printed:\n%s", args, stdout.String())
 			}
 		})
 	}
