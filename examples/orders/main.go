@@ -17,13 +17,19 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/heraldevents/herald"
 )
 
+// stopSignals end a run as Ctrl-C does: the services finish what they
+// hold and the temporary data directory is removed. SIGTERM is what kill,
+// timeout, systemd and docker stop send.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	switch {

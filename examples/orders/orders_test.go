@@ -20,7 +20,10 @@ import (
 	"github.com/heraldevents/herald/internal/testserver"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	runMainIfAsked()
+	goleak.VerifyTestMain(m)
+}
 
 // env is a shop on embedded Herald in a test's temporary directory.
 type env struct {
