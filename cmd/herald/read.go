@@ -57,7 +57,7 @@ func (a *app) readCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&r.partition, "partition", 0, "partition to read")
+	f.IntVar(&r.partition, "partition", 0, "partition to read (0 when not given)")
 	f.StringVar(&from, "from", "start", `where to start: an offset, an RFC 3339 time, "start" or "end"`)
 	f.IntVar(&r.limit, "limit", 0, "stop after this many events (0: no limit)")
 	f.BoolVarP(&r.follow, "follow", "f", false, "keep waiting for new events until interrupted")
