@@ -37,7 +37,8 @@ func Cause(ctx context.Context) (*CloudEvent, bool) {
 // stampCausation gives events published while handling another their
 // causation and correlation: causationid is the handled event's id,
 // correlationid is its correlation id (or its id when it has none), and
-// the trace continues (traceparent). Attributes already set are kept,
+// the trace continues (traceparent and tracestate, when they are W3C
+// Trace Context: passedOnTrace). Attributes already set are kept,
 // and the handled event itself (forwarded) is left as it is.
 func stampCausation(ctx context.Context, events []*CloudEvent) {
 	stamp(ctx, events, true)
@@ -69,7 +70,8 @@ func traceGrowth(ctx context.Context, e *CloudEvent, traced bool) int {
 	}
 	n := 0
 	if cause, ok := Cause(ctx); ok {
-		n = (&CloudEvent{TraceParent: cause.TraceParent, TraceState: cause.TraceState}).Size()
+		tp, ts := passedOnTrace(cause.TraceParent, cause.TraceState)
+		n = (&CloudEvent{TraceParent: tp, TraceState: ts}).Size()
 	}
 	if traced {
 		n = max(n, middlewareTrace)
@@ -86,6 +88,10 @@ func stamp(ctx context.Context, events []*CloudEvent, trace bool) {
 	if corr == "" {
 		corr = cause.ID
 	}
+	var tp, ts string
+	if trace {
+		tp, ts = passedOnTrace(cause.TraceParent, cause.TraceState)
+	}
 	for _, e := range events {
 		if e.ID == cause.ID && e.Source == cause.Source {
 			continue // the handled event itself, forwarded: not its own cause
@@ -96,8 +102,8 @@ func stamp(ctx context.Context, events []*CloudEvent, trace bool) {
 		if e.CorrelationID == "" {
 			e.CorrelationID = corr
 		}
-		if trace && e.TraceParent == "" {
-			e.TraceParent, e.TraceState = cause.TraceParent, cause.TraceState
+		if trace && e.TraceParent == "" && tp != "" {
+			e.TraceParent, e.TraceState = tp, ts
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -264,4 +266,78 @@ func TestCausation_ABatchHandlerNamesTheCauseWithCausedBy(t *testing.T) {
 			t.Fatalf("stock.reserved: causation %q (want %q) correlation %q (want order-7)", stock[0].CausationID, placed.ID, stock[0].CorrelationID)
 		}
 	})
+}
+
+// The trace context an event gets from the event it was caused by is
+// W3C Trace Context, as the CloudEvents distributed tracing extension
+// says, or nothing: a traceparent that is not one (a publisher's junk) is
+// not passed on, nor a tracestate with it, and a tracestate that is not
+// one is dropped. So no publisher upstream can make the events published
+// because of its own too large to store, directly or through a Publisher.
+func TestCausation_PassesOnOnlyAWellFormedTraceContext(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	members := func(n int) string {
+		m := make([]string, n)
+		for i := range m {
+			m[i] = "k" + strconv.Itoa(i) + "@sys=v"
+		}
+		return strings.Join(m, ",")
+	}
+	for _, tc := range []struct {
+		name, tp, ts   string
+		wantTP, wantTS string
+	}{
+		{"well formed", tp, "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", tp, "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"},
+		{"junk traceparent", "not-a-traceparent", "rojo=1", "", ""},
+		{"upper-case hex", strings.ToUpper(tp), "rojo=1", "", ""},
+		{"no trace id", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "", "", ""},
+		{"version ff", "ff" + tp[2:], "", "", ""},
+		{"version 00 with more", tp + "-extra", "", "", ""},
+		{"a later version", "cc" + tp[2:] + "-what-follows", "rojo=1", tp, "rojo=1"},
+		{"junk tracestate", tp, "not a tracestate", tp, ""},
+		{"a tracestate key twice", tp, "rojo=1,rojo=2", tp, ""},
+		{"32 tracestate members", tp, members(32), tp, members(32)},
+		{"33 tracestate members", tp, members(33), tp, ""},
+		{"huge tracestate", tp, "vendor=", tp, ""},      // made as large as the event can be
+		{"huge junk traceparent", tp + "-", "", "", ""}, // made as large as the event can be
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachClient(t, func(t *testing.T, c *herald.Client) {
+				ctx := context.Background()
+				cause := herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))
+				cause.TraceParent, cause.TraceState = tc.tp, tc.ts
+				if strings.HasPrefix(tc.name, "huge") { // as a publisher may store it
+					fill := strings.Repeat("x", 1<<20-cause.Size())
+					if tc.ts != "" {
+						cause.TraceState += fill
+					} else {
+						cause.TraceParent += fill
+					}
+					if _, err := c.Publish(ctx, "orders", cause); err != nil {
+						t.Fatal(err)
+					}
+				}
+				cctx := herald.CausedBy(ctx, cause)
+				direct := herald.MustNewEvent("stock.reserved", []byte(`{}`), herald.WithSource("/inventory"))
+				res, err := c.Publish(cctx, "stock", direct)
+				if err != nil {
+					t.Fatalf("publish: %v", err)
+				}
+				p := c.NewPublisher(herald.PublisherOptions{})
+				defer p.Close(ctx)
+				batched := herald.MustNewEvent("stock.reserved", []byte(`{}`), herald.WithSource("/inventory"))
+				bres := waitOK(t, p.Publish(cctx, "stock", batched))
+				for _, r := range []herald.Result{res[0], bres} {
+					got, err := c.Read(ctx, "stock", r.Partition, r.Offset, 1)
+					if err != nil || len(got) != 1 {
+						t.Fatalf("read: %v, %v", got, err)
+					}
+					if e := got[0]; e.TraceParent != tc.wantTP || e.TraceState != tc.wantTS || e.CausationID != cause.ID {
+						t.Errorf("stored with traceparent %.80q tracestate %.80q causation %q, want %q %q %q",
+							e.TraceParent, e.TraceState, e.CausationID, tc.wantTP, tc.wantTS, cause.ID)
+					}
+				}
+			})
+		})
+	}
 }
