@@ -160,9 +160,12 @@ func endSpan(span trace.Span, err error, consumer bool) {
 
 // TracingPublish starts a PRODUCER span, "send <topic>", around each
 // publish call, as a child of the span in ctx (the consumer span when a
-// handler publishes). Each event without a traceparent gets this span's
-// context as its traceparent and tracestate, so its consumers continue
-// the trace from here; events that already carry one keep it. If the
+// handler publishes). A ctx without a span that carries the event being
+// handled (a handler's without Tracing, or herald.CausedBy's) gives the
+// span that event's traceparent names, so the trace goes on. Each event
+// without a traceparent gets this span's context as its traceparent and
+// tracestate, so its consumers continue the trace from here; events that
+// already carry one keep it. If the
 // publish fails, the events get their old trace attributes back, so that
 // publishing them again starts from a fresh span.
 //
@@ -175,7 +178,7 @@ func TracingPublish(opts ...TracingOption) herald.PublishMiddleware {
 	return func(next herald.PublishFunc) herald.PublishFunc {
 		return func(ctx context.Context, topic string, events []*herald.CloudEvent) (res []herald.Result, err error) {
 			start := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(sendAttrs(topic, events)...)}
-			ctx, start = callers(ctx, events, start)
+			ctx, start = t.callers(ctx, events, start)
 			ctx, span := t.tracer.Start(ctx, "send "+topic, start...)
 			defer func() { endSpan(span, err, false) }()
 			undo := t.inject(ctx, events)
@@ -198,22 +201,23 @@ const maxLinks = 128
 // callers finds the spans the events were handed over in (a Publisher's
 // batch; herald.PublishedWith). One span shared by all becomes the send
 // span's parent; several become links. A direct publish, or callers with
-// no span, leave ctx as it is.
-func callers(ctx context.Context, events []*herald.CloudEvent, opts []trace.SpanStartOption) (context.Context, []trace.SpanStartOption) {
+// no span, leave ctx as it is, but for the span of the event it carries
+// as being handled, if it has none of its own (withCauseSpan).
+func (t tracing) callers(ctx context.Context, events []*herald.CloudEvent, opts []trace.SpanStartOption) (context.Context, []trace.SpanStartOption) {
 	var spans []trace.SpanContext
 	for _, e := range events {
 		c := herald.PublishedWith(ctx, e)
 		if c == ctx {
 			continue
 		}
-		sc := trace.SpanContextFromContext(c)
+		sc := t.callerSpan(c)
 		if sc.IsValid() && len(spans) < maxLinks && !slices.ContainsFunc(spans, sc.Equal) {
 			spans = append(spans, sc)
 		}
 	}
 	switch len(spans) {
 	case 0:
-		return ctx, opts
+		return t.withCauseSpan(ctx), opts
 	case 1:
 		return trace.ContextWithSpanContext(ctx, spans[0]), opts
 	}
@@ -222,6 +226,24 @@ func callers(ctx context.Context, events []*herald.CloudEvent, opts []trace.Span
 		links[i] = trace.Link{SpanContext: sc}
 	}
 	return ctx, append(opts, trace.WithLinks(links...))
+}
+
+// callerSpan is the span a publish in ctx continues (withCauseSpan).
+func (t tracing) callerSpan(ctx context.Context) trace.SpanContext {
+	return trace.SpanContextFromContext(t.withCauseSpan(ctx))
+}
+
+// withCauseSpan returns ctx, with, when it has no span, the span named by
+// the traceparent of the event it carries as being handled (herald.Cause):
+// the trace that event's effects continue without tracing too.
+func (t tracing) withCauseSpan(ctx context.Context) context.Context {
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
+	}
+	if cause, ok := herald.Cause(ctx); ok {
+		return t.prop.Extract(ctx, eventCarrier{cause})
+	}
+	return ctx
 }
 
 // sendAttrs describes a publish call: the event itself when there is one,

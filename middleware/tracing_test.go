@@ -375,3 +375,47 @@ func TestTracing_AHandlerThatExitsItsGoroutineEndsTheSpanAsNack(t *testing.T) {
 		t.Fatalf("outcome %q, status %+v; want nack and an error, as the Router nacks it", got, span.Status())
 	}
 }
+
+// An event published because of another (a handler's ctx, or CausedBy as
+// a batch handler, which no router middleware wraps, names its cause)
+// continues the trace of that event when publishes are traced but no
+// Tracing consumer span is in ctx: the send span is a child of the span
+// the handled event carries, directly or through a Publisher.
+func TestTracingPublish_ContinuesTheTraceOfTheHandledEvent(t *testing.T) {
+	const traceID, spanID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	for _, through := range []string{"Publish", "Publisher"} {
+		t.Run(through, func(t *testing.T) {
+			rec, opt := recorder(t)
+			c, err := herald.Open(t.TempDir(), herald.WithPublishMiddleware(TracingPublish(opt)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ctx := context.Background()
+			placed := herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))
+			placed.TraceParent = "00-" + traceID + "-" + spanID + "-01"
+			hctx := herald.CausedBy(ctx, placed)
+			reserved := herald.MustNewEvent("stock.reserved", []byte(`{}`), herald.WithSource("/inventory"))
+			if through == "Publish" {
+				_, err = c.Publish(hctx, "stock", reserved)
+			} else {
+				p := c.NewPublisher(herald.PublisherOptions{})
+				_, err = p.Publish(hctx, "stock", reserved).Wait(ctx)
+				p.Close(ctx)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			send := waitForSpans(t, rec, 1)["send stock"]
+			if got := send.SpanContext().TraceID().String(); got != traceID {
+				t.Errorf("send span in trace %s, want the handled event's %s", got, traceID)
+			}
+			if got := send.Parent(); got.SpanID().String() != spanID || !got.IsRemote() {
+				t.Errorf("send span has parent %s (remote %v), want %s from the handled event", got.SpanID(), got.IsRemote(), spanID)
+			}
+			if traceParentSpan(t, reserved) != send.SpanContext().SpanID() {
+				t.Errorf("event carries %q, want the send span %s", reserved.TraceParent, send.SpanContext().SpanID())
+			}
+		})
+	}
+}
