@@ -39,7 +39,8 @@ func (r *Router) HandleBatchFunc(topic, subscription string, opts BatchOptions, 
 
 // HandleBatch registers a typed batch handler: each event's data is decoded
 // from JSON into T; events whose data does not decode are dead-lettered at
-// once and the rest go to fn together.
+// once, one whose upcaster panics is nacked alone, and the rest go to fn
+// together.
 func HandleBatch[T any](r *Router, topic, subscription string, opts BatchOptions, fn func(ctx context.Context, es []Event[T]) error) {
 	if fn == nil {
 		r.addBatch(topic, subscription, opts, nil)
@@ -50,7 +51,7 @@ func HandleBatch[T any](r *Router, topic, subscription string, opts BatchOptions
 		var good []Event[T]
 		var at []int
 		for i, d := range ds {
-			e, err := decodeEvent[T](r, d)
+			e, err := decodeOne[T](r, d)
 			if err != nil {
 				errs[i] = err
 				continue
@@ -65,6 +66,18 @@ func HandleBatch[T any](r *Router, topic, subscription string, opts BatchOptions
 		}
 		return errs
 	})
+}
+
+// decodeOne is decodeEvent with a panic (an upcaster's, or a data type's
+// UnmarshalJSON) turned into the error of that event, as the Router
+// turns a handler's: it fails that event alone, not its whole batch.
+func decodeOne[T any](r *Router, d *Delivery) (e Event[T], err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = panicError(p)
+		}
+	}()
+	return decodeEvent[T](r, d)
 }
 
 // callBatch calls a typed batch handler, turning a panic into an error

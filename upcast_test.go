@@ -2,8 +2,12 @@ package herald_test
 
 import (
 	"context"
+	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/apipb"
@@ -82,6 +86,54 @@ func TestRouter_AnUpcasterDecodesItsInputAsAHandlerDoes(t *testing.T) {
 		m, reason := handleOne[methodV2](t, c, e, upcast)
 		if !strings.Contains(reason, "neither JSON nor protobuf") {
 			t.Fatalf("handler got %+v (dead-lettered: %q), want text/plain data dead-lettered", m, reason)
+		}
+	})
+}
+
+// An upcaster that panics on one event of a batch fails that event alone,
+// as a panic fails the event a Handle handler was handling: the other
+// events of the batch go to the handler and are acked, instead of being
+// nacked with it until they too are dead-lettered.
+func TestRouter_AnUpcasterThatPanicsFailsOnlyItsEventOfABatch(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		f := newFixture(t, c, 2)
+		if _, err := c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{Ordering: herald.OrderNone, MaxAttempts: 2,
+			Backoff: herald.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		good := herald.MustNewEvent("UserRegistered", UserV1{UserID: "u-1", Name: "Alice Johnson"}, herald.WithSource("/accounts"), herald.WithSchemaVersion(1))
+		bad := herald.MustNewEvent("UserRegistered", UserV1{UserID: "u-2"}, herald.WithSource("/accounts"), herald.WithSchemaVersion(1))
+		if _, err := c.Publish(ctx, "orders", good, bad); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var handled []string
+		r := herald.NewRouter(c, herald.RouterOptions{Logger: slog.New(slog.DiscardHandler)})
+		herald.Upcast(r, "UserRegistered", 1, func(u UserV1) (UserV2, error) {
+			_ = u.Name[0] // an index out of range for a user without a name
+			return UserV2{UserID: u.UserID, Name: u.Name}, nil
+		})
+		herald.HandleBatch(r, "orders", "billing", herald.BatchOptions{MaxSize: 10, MaxWait: 200 * time.Millisecond},
+			func(ctx context.Context, es []herald.Event[UserV2]) error {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, e := range es {
+					handled = append(handled, e.Data.UserID)
+				}
+				return nil
+			})
+		f.run(r)
+		eventually(t, "the bad event dead-lettered", func() bool { return len(f.deadLetters()) >= 1 })
+		f.stop()
+		dead := f.deadLetters()
+		if len(dead) != 1 || dead[0].Extensions["deadid"] != bad.ID || !strings.Contains(dead[0].Extensions["deadreason"], "panicked") {
+			t.Errorf("dead letters %v, want only the event whose upcaster panicked", dead)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(handled, []string{"u-1"}) {
+			t.Errorf("handled %v, want u-1 once", handled)
 		}
 	})
 }
