@@ -131,8 +131,9 @@ func (r *Router) notRunning(what string) {
 // returns an error saying so (the handler's result is dropped when it
 // comes). It fails at once, running nothing, when a subscription does not
 // exist, may not be consumed with the client's token (ErrForbidden) or has
-// two handlers, a handler, middleware or upcaster is nil, a
-// chain of upcasters does not follow on, or the Router is running
+// two handlers, a handler, middleware or upcaster is nil, a type has
+// two upcasters from one version or a chain of upcasters that does not
+// follow on, or the Router is running
 // already; once Run has returned, the Router may run again.
 func (r *Router) Run(ctx context.Context) error {
 	routes, err := r.start()

@@ -24,9 +24,10 @@ import (
 // than the chain's first is dead-lettered, since nothing brings it to the
 // handler's. An upcaster's error, like data that does not decode,
 // dead-letters the event at once: no retry changes it. Register
-// upcasters before Run; Run refuses a chain whose types do not follow on
-// (version n's To is not version n+1's From, or there is no upcaster of
-// version n+1 before a later one).
+// upcasters before Run; Run refuses two upcasters of one type from one
+// version, and a chain whose types do not follow on (version n's To is
+// not version n+1's From, or there is no upcaster of version n+1 before a
+// later one).
 func Upcast[From, To any](r *Router, typ string, from int, fn func(From) (To, error)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -39,6 +40,9 @@ func Upcast[From, To any](r *Router, typ string, from int, fn func(From) (To, er
 	}
 	if r.upcasters[typ] == nil {
 		r.upcasters[typ] = map[int]*upcaster{}
+	}
+	if r.upcasters[typ][from] != nil {
+		r.refused = append(r.refused, fmt.Errorf("herald: router: two upcasters of %q from version %d: one version has one upcaster", typ, from))
 	}
 	r.upcasters[typ][from] = &upcaster{
 		from: reflect.TypeFor[From](),

@@ -137,3 +137,21 @@ func TestRouter_AnUpcasterThatPanicsFailsOnlyItsEventOfABatch(t *testing.T) {
 		}
 	})
 }
+
+// Run refuses two upcasters of one type from one version, as it refuses
+// two handlers of one subscription, instead of running the one registered
+// last and dropping the other unsaid.
+func TestRouter_RunRefusesTwoUpcastersOfOneVersion(t *testing.T) {
+	c, err := herald.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := herald.NewRouter(c, herald.RouterOptions{})
+	herald.Upcast(r, "UserRegistered", 1, v1ToV2)
+	herald.Upcast(r, "UserRegistered", 1, func(u UserV1) (UserV2, error) { return UserV2{UserID: u.UserID}, nil })
+	want := `two upcasters of "UserRegistered" from version 1`
+	if err := r.Run(context.Background()); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("run: %v, want an error with %q", err, want)
+	}
+}
