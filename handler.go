@@ -99,7 +99,7 @@ func Handle[T any](r *Router, topic, subscription string, fn func(ctx context.Co
 // upcast) is a Permanent error.
 func decodeEvent[T any](r *Router, d *Delivery) (Event[T], error) {
 	e := Event[T]{CloudEvent: d.Event, Attempt: d.Attempt, SchemaVersion: schemaVersion(d.Event)}
-	v, upcast, err := r.upcast(d)
+	v, upcast, err := r.upcast(d, reflect.TypeFor[T]())
 	switch {
 	case err != nil: // it names the event
 		return Event[T]{}, Permanent(err)

@@ -22,12 +22,13 @@ import (
 // An event whose dataschema names no version (or one past the chain) is
 // decoded as the handler's type directly; one that names a version older
 // than the chain's first is dead-lettered, since nothing brings it to the
-// handler's. An upcaster's error, like data that does not decode,
-// dead-letters the event at once: no retry changes it. Register
-// upcasters before Run; Run refuses two upcasters of one type from one
-// version, and a chain whose types do not follow on (version n's To is
-// not version n+1's From, or there is no upcaster of version n+1 before a
-// later one).
+// handler's. A handler that takes []byte gets the data as it is, of any
+// version, unless the chain ends at []byte. An upcaster's error, like
+// data that does not decode, dead-letters the event at once: no retry
+// changes it. Register upcasters before Run; Run refuses two upcasters
+// of one type from one version, and a chain whose types do not follow on
+// (version n's To is not version n+1's From, or there is no upcaster of
+// version n+1 before a later one).
 func Upcast[From, To any](r *Router, typ string, from int, fn func(From) (To, error)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -91,10 +92,14 @@ func (r *Router) checkUpcasters() error {
 }
 
 // upcast decodes a delivery's data at the version its dataschema names
-// and runs it through the chain of its type; ok is false when there is
-// nothing to upcast (no chain, or no version to start from).
-func (r *Router) upcast(d *Delivery) (v any, ok bool, err error) {
+// and runs it through the chain of its type, for a handler that takes a
+// want; ok is false when there is nothing to upcast (no chain, or no
+// version to start from) or the handler takes the data as it is.
+func (r *Router) upcast(d *Delivery, want reflect.Type) (v any, ok bool, err error) {
 	chain := r.upcasters[d.Event.Type]
+	if asItIs(chain, want) {
+		return nil, false, nil
+	}
 	version := schemaVersion(d.Event)
 	step := chain[version]
 	if step == nil {
@@ -114,6 +119,22 @@ func (r *Router) upcast(d *Delivery) (v any, ok bool, err error) {
 		version++
 	}
 	return v, true, nil
+}
+
+var bytesType = reflect.TypeFor[[]byte]()
+
+// asItIs reports whether a handler that takes a want gets the data as it
+// is, past a chain: want is []byte (Handle's data as it is), and the chain
+// does not end at []byte.
+func asItIs(chain map[int]*upcaster, want reflect.Type) bool {
+	if want != bytesType || len(chain) == 0 {
+		return false
+	}
+	last := firstVersion(chain)
+	for v := range chain {
+		last = max(last, v)
+	}
+	return chain[last].to != bytesType
 }
 
 // firstVersion returns the version a chain starts from; 0 for no chain.

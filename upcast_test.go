@@ -155,3 +155,18 @@ func TestRouter_RunRefusesTwoUpcastersOfOneVersion(t *testing.T) {
 		t.Fatalf("run: %v, want an error with %q", err, want)
 	}
 }
+
+// A handler that takes the data as it is ([]byte) gets it as it is from a
+// Router with upcasters for the event's type, as Handle promises, instead
+// of having every event of an older version dead-lettered because the
+// upcasters end at another type.
+func TestRouter_ABytesHandlerGetsTheDataAsItIsPastUpcasters(t *testing.T) {
+	e := herald.MustNewEvent("UserRegistered", UserV1{UserID: "user-1", Name: "Alice Johnson"},
+		herald.WithSource("/accounts"), herald.WithSchemaVersion(1))
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		raw, reason := handleOne[[]byte](t, c, e, func(r *herald.Router) { herald.Upcast(r, "UserRegistered", 1, v1ToV2) })
+		if string(raw) != string(e.Data) {
+			t.Fatalf("handler got %q (dead-lettered: %q), want %q", raw, reason, e.Data)
+		}
+	})
+}
