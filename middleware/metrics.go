@@ -56,10 +56,22 @@ var errHandlerExited = errors.New("handler exited without returning (runtime.Goe
 
 // result is what a handler call that middleware records in a defer
 // ended with: err once it returned, errHandlerExited if it never did.
-func result(err error, returned bool) error {
+// An err that panics as it is read (its Error method, IsPermanent), as a
+// nil *T returned as an error does, is recorded as an error saying so:
+// the Router nacks it so, and reading it would panic in the middleware.
+func result(err error, returned bool) (out error) {
 	if !returned {
 		return errHandlerExited
 	}
+	if err == nil {
+		return nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			out = fmt.Errorf("the handler returned a %T that panicked as it was read (a nil pointer returned as an error?): %v", err, p)
+		}
+	}()
+	_, _ = err.Error(), herald.IsPermanent(err)
 	return err
 }
 

@@ -419,3 +419,35 @@ func TestTracingPublish_ContinuesTheTraceOfTheHandledEvent(t *testing.T) {
 		})
 	}
 }
+
+// nilError is an error type whose Error method reads its receiver: a nil
+// *nilError returned as an error is not a nil error, and reading it
+// panics.
+type nilError struct{ key string }
+
+func (e *nilError) Error() string { return "no row for " + e.key }
+
+// A handler that returns an error whose Error method panics (a nil
+// pointer of an error type) has its span ended as an error, as the Router
+// nacks it, and its error handed on to the Router, instead of the
+// middleware panicking as it reads it and the span never ending.
+func TestTracing_AnErrorWhoseErrorMethodPanicsEndsTheSpan(t *testing.T) {
+	rec, opt := recorder(t)
+	var typedNil *nilError
+	var err error
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Errorf("Tracing panicked: %v", p)
+			}
+		}()
+		err = Tracing(opt)(func(context.Context, *herald.Delivery) error { return typedNil })(context.Background(), delivery())
+	}()
+	if err != error(typedNil) {
+		t.Errorf("returned %#v, want the handler's error", err)
+	}
+	ended := rec.Ended()
+	if len(ended) != 1 || ended[0].Status().Code != codes.Error || attrs(ended[0])["messaging.herald.outcome"].AsString() != "nack" {
+		t.Fatalf("ended spans %v, want one with an error status and outcome nack", ended)
+	}
+}
