@@ -216,7 +216,7 @@ func (b *Broker) fillDedup(ctx context.Context, t Topic, d *dedupIndex, since, u
 	for p := 0; p < t.Partitions; p++ {
 		err := b.scanPartition(ctx, t.Name, p, since, func(r storage.Record, source, id string) {
 			if until.IsZero() || r.Timestamp.Before(until) {
-				d.remember(d.hash(source, id), position{partition: int32(p), offset: r.Offset}, r.Timestamp.UnixMilli())
+				b.rememberNewer(ctx, t, d, r, position{partition: int32(p), offset: r.Offset}, source, id)
 			}
 		})
 		if errors.Is(err, storage.ErrCorrupt) {
@@ -228,6 +228,24 @@ func (b *Broker) fillDedup(ctx context.Context, t Topic, d *dedupIndex, since, u
 		}
 	}
 	return gaps, nil
+}
+
+// rememberNewer records r, stored at pos, in d unless d holds a newer copy
+// of the same event already. Partitions are read one after the other, and
+// a fill reads events older than those d holds, so two copies of an event
+// (stored while deduplication was off or its window narrower) can come in
+// any order; the newer must win, or a publish would stop finding it once
+// the older copy leaves the window.
+func (b *Broker) rememberNewer(ctx context.Context, t Topic, d *dedupIndex, r storage.Record, pos position, source, id string) {
+	h := d.hash(source, id)
+	if held, ok := d.candidate(h); ok && held != pos {
+		recs, err := b.engine.Read(ctx, t.Name, int(held.partition), held.offset, 1, 1)
+		if err == nil && len(recs) > 0 && recs[0].Offset == held.offset && recs[0].Timestamp.After(r.Timestamp) &&
+			headerString(recs[0], "ce_source") == source && headerString(recs[0], "ce_id") == id {
+			return
+		}
+	}
+	d.remember(h, pos, r.Timestamp.UnixMilli())
 }
 
 // scanPartition calls fn for each record stored at or after since and

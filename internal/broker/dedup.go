@@ -302,6 +302,18 @@ func (d *dedupIndex) lookup(h uint64) (uint64, bool, error) {
 	return 0, false, nil
 }
 
+// candidate returns the position lookup finds for h, if any; an index that
+// cannot read a generation finds none.
+func (d *dedupIndex) candidate(h uint64) (position, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, ok, err := d.lookup(h)
+	if err != nil || !ok {
+		return position{}, false
+	}
+	return unpack(v), true
+}
+
 // close drops every generation (the topic was deleted or forgotten);
 // generations still being built are dropped when they are installed.
 func (d *dedupIndex) close() {

@@ -620,3 +620,35 @@ func TestRebuild_RetentionDeletingWhatItIsAboutToReadDoesNotFailPublishing(t *te
 		t.Fatalf("an event still kept: %+v %v", res, err)
 	}
 }
+
+// Two copies of an event stored while deduplication was off, the older in
+// a later partition: a rebuild or a fill must keep the newer copy found,
+// so that a publish still finds it once the older copy leaves the window.
+func TestDedup_TheNewerOfTwoStoredCopiesIsFoundAfterTheOlderLeavesTheWindow(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprint("restart=", restart), func(t *testing.T) {
+			f := newFixture(t, Options{DefaultPartitions: 2})
+			ctx := context.Background()
+			off, on := time.Duration(0), 10*time.Minute
+			if _, _, err := f.b.PutTopic(ctx, "orders", TopicSpec{DedupWindow: &off}); err != nil {
+				t.Fatal(err)
+			}
+			keys := partitionKeys(2)
+			f.publish("orders", ev("a", keys[1])) // the older copy, in partition 1
+			f.clock.Add(time.Minute)
+			newer := f.publish("orders", ev("a", keys[0]))[0] // in partition 0
+			if _, _, err := f.b.PutTopic(ctx, "orders", TopicSpec{DedupWindow: &on}); err != nil {
+				t.Fatal(err)
+			}
+			if restart {
+				f.restart()
+			}
+			f.publish("orders", ev("warm", ""))         // the index is built now
+			f.clock.Add(9*time.Minute + 30*time.Second) // the older copy is past the window, the newer within
+			res := f.publish("orders", ev("a", keys[0]))[0]
+			if !res.Duplicate || res.Partition != newer.Partition || res.Offset != newer.Offset {
+				t.Fatalf("publish of a: %+v, want a duplicate of %+v", res, newer)
+			}
+		})
+	}
+}
