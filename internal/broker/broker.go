@@ -81,6 +81,12 @@ type Broker struct {
 
 // topicState is the per-topic platform state derived from the log.
 type topicState struct {
+	// use is held shared by a publish from finding the state until it
+	// ends, and alone by the deletion of the topic, so that a publish
+	// stores its events before the deletion or not at all, never in a
+	// topic made anew under the name.
+	use       sync.RWMutex
+	dropped   bool // guarded by use: the topic was deleted or made anew; a publish holding the state starts over
 	once      sync.Once
 	err       error
 	dedupGaps []error // partitions whose dedup rebuild stopped at damaged data (see dedupIndex)
@@ -145,13 +151,26 @@ func (b *Broker) stateLocked(name string) *topicState {
 	return st
 }
 
+// forget drops the topic's state and counts for good, once the publishes
+// holding the state have ended.
 func (b *Broker) forget(name string) {
+	st := b.state(name)
+	st.use.Lock()
+	defer st.use.Unlock()
+	b.drop(name, st)
+}
+
+// drop forgets st, the state of topic name, and the topic's counts, for
+// good: publishes that find st later start over. Called with st.use held
+// alone.
+func (b *Broker) drop(name string, st *topicState) {
+	st.dropped = true
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if st, ok := b.states[name]; ok {
-		st.dedup.close()
+	if b.states[name] == st {
 		delete(b.states, name)
 	}
+	st.dedup.close()
 	delete(b.counts, name)
 }
 

@@ -652,3 +652,70 @@ func TestDedup_TheNewerOfTwoStoredCopiesIsFoundAfterTheOlderLeavesTheWindow(t *t
 		})
 	}
 }
+
+// A publish in flight when its topic is deleted stores its events before
+// the deletion or not at all: never in a topic made anew under the name,
+// whose dedup index would not know them.
+func TestDeleteTopic_APublishInFlightNeverStoresIntoATopicMadeAnew(t *testing.T) {
+	f := newFixture(t, Options{})
+	b, he := hookBroker(t, f)
+	ctx := context.Background()
+	if _, _, err := b.PutTopic(ctx, "orders", TopicSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	var appends atomic.Int32
+	he.onAppend = func() {
+		if appends.Add(1) == 1 {
+			close(held)
+			<-release
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Publish(ctx, "orders", []*event.Event{ev("a", "")})
+		done <- err
+	}()
+	<-held // the publish is about to append a
+	remade := make(chan error, 1)
+	go func() {
+		f.clock.Add(time.Second)
+		if err := b.DeleteTopic(ctx, "orders"); err != nil {
+			remade <- err
+			return
+		}
+		_, _, err := b.PutTopic(ctx, "orders", TopicSpec{})
+		remade <- err
+	}()
+	select {
+	case err := <-remade: // did not wait for the publish
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Publish(ctx, "orders", []*event.Event{ev("x", "")}) // the new topic's dedup index is built
+		close(release)
+	case <-time.After(200 * time.Millisecond):
+		close(release)
+		if err := <-remade; err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	res, err := b.Publish(ctx, "orders", []*event.Event{ev("a", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := b.Read(ctx, "orders", 0, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range events {
+		if e.ID == "a" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the topic made anew holds a %d times (last publish %+v)", n, res[0])
+	}
+}

@@ -51,14 +51,42 @@ func (b *Broker) publishOver(ctx context.Context, topic string, events []*event.
 		b.CountRejected(ctx, topic)
 		return nil, err
 	}
-	t, err := b.ensureTopic(ctx, topic)
+	t, st, err := b.useTopic(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
-	st := b.state(t.Name)
+	defer st.use.RUnlock()
 	results, outcome, err := b.publishTo(ctx, t, st, events)
 	st.stats.requests[outcome].Add(1)
 	return results, err
+}
+
+// useTopic returns the topic, created if need be (ensureTopic), and its
+// state held for a publish (use shared): the topic is not deleted until
+// the publish ends. The settings are read once the state is held, so they
+// are those of the topic the publish stores in.
+func (b *Broker) useTopic(ctx context.Context, name string) (Topic, *topicState, error) {
+	for {
+		if _, err := b.ensureTopic(ctx, name); err != nil {
+			return Topic{}, nil, err
+		}
+		st := b.state(name)
+		st.use.RLock()
+		if !st.dropped {
+			t, err := b.Topic(ctx, name)
+			if err == nil {
+				return t, st, nil
+			}
+			if !errors.Is(err, storage.ErrUnknownTopic) {
+				st.use.RUnlock()
+				return Topic{}, nil, err
+			}
+		}
+		st.use.RUnlock() // deleted meanwhile: start over
+		if err := ctx.Err(); err != nil {
+			return Topic{}, nil, err
+		}
+	}
 }
 
 // publishTo publishes to an existing topic whose state is st.

@@ -33,8 +33,8 @@ type PublishStats struct {
 
 // publishCounters are a topic's PublishStats, counted once per publish
 // call (never per event), with atomic adds on the state it already holds.
-// They are forgotten with the topic (Broker.forget); a publish that races
-// the deletion may count into them after.
+// They are forgotten with the topic (Broker.drop), after the publishes in
+// flight have counted into them.
 type publishCounters struct {
 	events     atomic.Uint64
 	duplicates atomic.Uint64

@@ -260,11 +260,14 @@ func (b *Broker) DeleteTopic(ctx context.Context, name string) error {
 	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
-	if err := b.engine.DeleteTopic(ctx, name); err != nil {
-		return err
+	st := b.state(name)
+	st.use.Lock() // publishes in flight end first
+	defer st.use.Unlock()
+	err := b.engine.DeleteTopic(ctx, name)
+	if err == nil || errors.Is(err, storage.ErrUnknownTopic) {
+		b.drop(name, st)
 	}
-	b.forget(name)
-	return nil
+	return err
 }
 
 // ensureTopic returns the topic, creating it with defaults when automatic
