@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"path/filepath"
@@ -66,7 +67,13 @@ type dedupIndex struct {
 	spillErr error              // the last generation file that failed; that generation stays in memory
 	pending  map[uint64]*flight // hashes reserved by publishes in progress
 	filling  *flight            // a wider window being filled from the log; reserves wait for it
+	closed   bool               // dropped with its topic state: reserves fail with errIndexClosed
 }
+
+// errIndexClosed is a reserve in an index its topic state dropped (to be
+// rebuilt, or with the topic): the publish starts over with the topic's
+// state as it is now.
+var errIndexClosed = errors.New("dedup index closed")
 
 // frozenPart is a full map being frozen into a generation without mu held.
 // Its entries are no longer written, so lookups read them meanwhile.
@@ -319,6 +326,7 @@ func (d *dedupIndex) candidate(h uint64) (position, bool) {
 func (d *dedupIndex) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.closed = true
 	d.dropLocked()
 }
 
@@ -348,6 +356,9 @@ func (d *dedupIndex) reserve(hashes []uint64, f *flight, now time.Time) (map[uin
 	defer d.mu.Unlock()
 	if d.filling != nil {
 		return nil, d.filling, nil
+	}
+	if d.closed {
+		return nil, nil, errIndexClosed
 	}
 	if d.window <= 0 {
 		return nil, nil, nil
@@ -395,7 +406,7 @@ func (d *dedupIndex) insert(hashes []uint64, pos []position, at int64, f *flight
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var full []*frozenPart
-	if d.window > 0 {
+	if d.window > 0 && !d.closed {
 		for i, h := range hashes {
 			if part := d.rememberLocked(h, pos[i], at); part != nil {
 				full = append(full, part)

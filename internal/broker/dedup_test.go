@@ -719,3 +719,46 @@ func TestDeleteTopic_APublishInFlightNeverStoresIntoATopicMadeAnew(t *testing.T)
 		t.Fatalf("the topic made anew holds a %d times (last publish %+v)", n, res[0])
 	}
 }
+
+// A wider window whose fill fails drops the topic's dedup state for the
+// next publish to rebuild; a publish that waited for the fill must not go
+// on with the dropped, emptied index and store a retry of a stored event.
+func TestPutTopic_AFailedFillDoesNotLetAWaitingPublishStoreADuplicate(t *testing.T) {
+	f := newFixture(t, Options{DefaultDedupWindow: time.Minute})
+	b, he := hookBroker(t, f)
+	ctx := context.Background()
+	if _, err := b.Publish(ctx, "orders", []*event.Event{ev("a", "")}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var once sync.Once
+	var filling atomic.Bool
+	filling.Store(true)
+	he.onScan = func() error {
+		if !filling.Load() {
+			return nil
+		}
+		once.Do(func() {
+			go func() {
+				res, err := b.Publish(ctx, "orders", []*event.Event{ev("a", "")})
+				if err == nil && !res[0].Duplicate {
+					err = fmt.Errorf("a stored again: %+v", res[0])
+				}
+				done <- err
+			}()
+			time.Sleep(100 * time.Millisecond) // the publish waits for the fill
+		})
+		return errors.New("injected read error")
+	}
+	wider := 10 * time.Minute
+	if _, _, err := b.PutTopic(ctx, "orders", TopicSpec{DedupWindow: &wider}); err != nil {
+		t.Fatal(err)
+	}
+	filling.Store(false)
+	if err := <-done; err != nil {
+		t.Logf("the publish that waited: %v", err) // failing is fine: it stored nothing
+	}
+	if end := f.end("orders", 0); end != 1 {
+		t.Fatalf("end offset %d: a stored %d times", end, end)
+	}
+}

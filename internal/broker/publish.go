@@ -51,14 +51,20 @@ func (b *Broker) publishOver(ctx context.Context, topic string, events []*event.
 		b.CountRejected(ctx, topic)
 		return nil, err
 	}
-	t, st, err := b.useTopic(ctx, topic)
-	if err != nil {
-		return nil, err
+	for {
+		t, st, err := b.useTopic(ctx, topic)
+		if err != nil {
+			return nil, err
+		}
+		results, outcome, err := b.publishTo(ctx, t, st, events)
+		if errors.Is(err, errIndexClosed) {
+			st.use.RUnlock() // its state was dropped before it stored anything
+			continue
+		}
+		st.stats.requests[outcome].Add(1)
+		st.use.RUnlock()
+		return results, err
 	}
-	defer st.use.RUnlock()
-	results, outcome, err := b.publishTo(ctx, t, st, events)
-	st.stats.requests[outcome].Add(1)
-	return results, err
 }
 
 // useTopic returns the topic, created if need be (ensureTopic), and its

@@ -161,7 +161,8 @@ func (b *Broker) PutTopic(ctx context.Context, name string, spec TopicSpec) (Top
 // one, to the topic's window. A wider window (or one turned on) holds the
 // events of the log that the index let go, as a rebuild at start would;
 // publishes wait while they are read. Should that reading fail, the state
-// is dropped for the next publish to rebuild. Without a state there is
+// is dropped for the next publish to rebuild, and the publishes that waited
+// start over with it. Without a state there is
 // nothing to do: the next publish rebuilds it with the new settings.
 func (b *Broker) applyDedupWindow(ctx context.Context, t Topic) {
 	b.mu.Lock()
