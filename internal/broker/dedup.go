@@ -21,7 +21,8 @@ import (
 // frozen into a generation: sorted, written to a scratch file, and kept in
 // memory only as a Bloom filter (about 2 bytes an event). A generation
 // is dropped whole once its newest event is older than the window, so an
-// event is remembered for at least the window and at most 1.25 windows.
+// event is remembered for at least the window and at most 1.25 windows
+// (up to 2 for the events a rebuild or a fill reads back from the log).
 //
 // A hash match is only a candidate: the broker confirms it by reading the
 // stored event's source, id and time, so a collision never turns a new
