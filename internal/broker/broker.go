@@ -67,6 +67,12 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// newTopic returns a topic with the default settings.
+func (o Options) newTopic(name string) Topic {
+	return Topic{Name: name, Partitions: o.DefaultPartitions, Retention: o.DefaultRetention,
+		DedupWindow: o.DefaultDedupWindow, SchemaPolicy: SchemaPolicyNone}
+}
+
 // Broker is safe for concurrent use.
 type Broker struct {
 	engine storage.Engine
@@ -98,6 +104,9 @@ type topicState struct {
 // New returns a Broker over an engine. The caller closes the engine.
 func New(engine storage.Engine, opts Options) (*Broker, error) {
 	opts = opts.withDefaults()
+	if _, err := (TopicSpec{}).apply(opts.newTopic("")); err != nil {
+		return nil, fmt.Errorf("the defaults of new topics: %w", err)
+	}
 	if opts.DedupDir != "" {
 		if err := clearDedupDir(opts.DedupDir); err != nil {
 			return nil, err

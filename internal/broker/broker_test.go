@@ -361,3 +361,25 @@ func TestPublish_WithDedupOffABatchStoresARepeatedEventTwice(t *testing.T) {
 		t.Fatalf("results %+v, want two events stored", res)
 	}
 }
+
+// Defaults no topic could have are refused when the broker is made, not
+// by every publish that would create a topic with them.
+func TestNew_RefusesDefaultsNoTopicCanHave(t *testing.T) {
+	e, err := log.Open(t.TempDir(), log.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, opts := range []Options{
+		{DefaultPartitions: 10001},
+		{DefaultRetention: -time.Hour},
+		{DefaultDedupWindow: -time.Minute},
+	} {
+		if _, err := New(e, opts); !errors.Is(err, ErrInvalidSetting) {
+			t.Errorf("New(%+v): %v, want ErrInvalidSetting", opts, err)
+		}
+	}
+	if _, err := New(e, Options{DefaultPartitions: 10000}); err != nil {
+		t.Fatalf("New with 10000 partitions: %v", err)
+	}
+}

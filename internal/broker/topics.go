@@ -203,8 +203,7 @@ func (b *Broker) createTopic(ctx context.Context, name string, spec TopicSpec) (
 	if b.opts.MaxTopics > 0 && len(topics) >= b.opts.MaxTopics {
 		return Topic{}, fmt.Errorf("%w: the server holds %d topics, its limit (herald serve --max-topics); delete one first", ErrTooManyTopics, len(topics))
 	}
-	t, err := spec.apply(Topic{Name: name, Partitions: b.opts.DefaultPartitions, Retention: b.opts.DefaultRetention,
-		DedupWindow: b.opts.DefaultDedupWindow, SchemaPolicy: SchemaPolicyNone})
+	t, err := spec.apply(b.opts.newTopic(name))
 	if err != nil {
 		return Topic{}, err
 	}
