@@ -187,8 +187,14 @@ func WithDefaultPartitions(n int) OpenOption {
 	return openOption(func(c *openConfig) { c.broker.DefaultPartitions = n })
 }
 
-// Open runs Herald embedded, storing its data in dir.
+// Open runs Herald embedded, storing its data in dir (created if
+// needed). On Unix one Herald at a time may open a directory: a second
+// Open of it, in this process or another, is refused until the first is
+// closed.
 func Open(dir string, opts ...OpenOption) (*Client, error) {
+	if dir == "" {
+		return nil, errors.New("herald: open: no data directory given (give a path such as ./herald-data)")
+	}
 	var c openConfig
 	for _, o := range opts {
 		o.applyOpen(&c)
