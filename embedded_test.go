@@ -1,6 +1,7 @@
 package herald_test
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
@@ -24,5 +25,44 @@ func TestOpen_AnEmptyDirectoryIsRefusedAndCreatesNothing(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(wd); len(left) != 0 {
 		t.Errorf("Open(\"\") left %d entries in the working directory (%s, …)", len(left), left[0].Name())
+	}
+}
+
+// A second Open of a directory in use is refused, naming it, and the
+// first client goes on unharmed; once it is closed the directory opens
+// again with everything it stored.
+func TestOpen_ADirectoryInUseIsRefusedAndLeftWhole(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	first, err := herald.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(c *herald.Client, id string) error {
+		_, err := c.Publish(ctx, "orders", herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"), herald.WithID(id)))
+		return err
+	}
+	if err := publish(first, "o-1"); err != nil {
+		t.Fatal(err)
+	}
+	if second, err := herald.Open(dir); err == nil || !strings.Contains(err.Error(), "in use") {
+		if second != nil {
+			second.Close()
+		}
+		t.Fatalf("second Open: %v, want it refused as in use", err)
+	}
+	if err := publish(first, "o-2"); err != nil {
+		t.Fatalf("publish after the refused Open: %v", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := herald.Open(dir)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	defer again.Close()
+	if got, err := again.Read(ctx, "orders", 0, 0, 10); err != nil || len(got) != 2 || got[1].ID != "o-2" {
+		t.Fatalf("read after reopening: %v, %v; want o-1 and o-2", got, err)
 	}
 }
