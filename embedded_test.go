@@ -66,3 +66,36 @@ func TestOpen_ADirectoryInUseIsRefusedAndLeftWhole(t *testing.T) {
 		t.Fatalf("read after reopening: %v, %v; want o-1 and o-2", got, err)
 	}
 }
+
+// Options that cannot mean what was given are refused by Open, opening
+// nothing, as herald serve refuses its flags: an unknown sync mode never
+// fsynced (SyncNone's behaviour, silently), and a default partition count
+// out of 1..10000 was made 1 or failed every publish that creates a topic.
+func TestOpen_RefusesOptionsOutOfRange(t *testing.T) {
+	for name, opt := range map[string]herald.OpenOption{
+		"sync mode 3":              herald.WithSync(herald.SyncMode(3)),
+		"sync mode -1":             herald.WithSync(herald.SyncMode(-1)),
+		"0 default partitions":     herald.WithDefaultPartitions(0),
+		"-1 default partitions":    herald.WithDefaultPartitions(-1),
+		"10001 default partitions": herald.WithDefaultPartitions(10001),
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			c, err := herald.Open(dir, opt)
+			if err == nil {
+				c.Close()
+				t.Fatal("Open took it")
+			}
+			if left, _ := os.ReadDir(dir); len(left) != 0 {
+				t.Errorf("the refused Open left %s in the directory", left[0].Name())
+			}
+		})
+	}
+	for _, n := range []int{1, 10000} {
+		c, err := herald.Open(t.TempDir(), herald.WithDefaultPartitions(n))
+		if err != nil {
+			t.Fatalf("%d default partitions: %v", n, err)
+		}
+		c.Close()
+	}
+}

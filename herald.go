@@ -135,8 +135,9 @@ type clientConfig struct {
 
 type openConfig struct {
 	clientConfig
-	engine log.Options
-	broker broker.Options
+	engine            log.Options
+	broker            broker.Options
+	defaultPartitions *int // as WithDefaultPartitions gave it, to be checked
 }
 
 type openOption func(*openConfig)
@@ -181,10 +182,10 @@ func WithoutAutoCreate() OpenOption {
 	return openOption(func(c *openConfig) { c.broker.DisableAutoCreate = true })
 }
 
-// WithDefaultPartitions sets the partition count of topics created on
-// first publish.
+// WithDefaultPartitions sets the partition count (1 to 10,000; default 1)
+// of topics created on first publish or without a partition count.
 func WithDefaultPartitions(n int) OpenOption {
-	return openOption(func(c *openConfig) { c.broker.DefaultPartitions = n })
+	return openOption(func(c *openConfig) { c.defaultPartitions, c.broker.DefaultPartitions = &n, n })
 }
 
 // Open runs Herald embedded, storing its data in dir (created if
@@ -198,6 +199,9 @@ func Open(dir string, opts ...OpenOption) (*Client, error) {
 	var c openConfig
 	for _, o := range opts {
 		o.applyOpen(&c)
+	}
+	if err := c.check(); err != nil {
+		return nil, err
 	}
 	e, err := log.Open(dir, c.engine)
 	if err != nil {
@@ -220,6 +224,18 @@ func Open(dir string, opts ...OpenOption) (*Client, error) {
 		return nil, errors.Join(err, e.Close())
 	}
 	return newClient(&embedded{engine: e, broker: b, subs: subs, schemas: reg}, c.clientConfig), nil
+}
+
+// check refuses options that cannot mean what was given, as herald serve
+// refuses its flags.
+func (c *openConfig) check() error {
+	switch {
+	case c.engine.Sync < SyncAlways || c.engine.Sync > SyncNone:
+		return fmt.Errorf("herald: open: WithSync(%d): the sync mode must be SyncAlways, SyncInterval or SyncNone", int(c.engine.Sync))
+	case c.defaultPartitions != nil && (*c.defaultPartitions < 1 || *c.defaultPartitions > 10000):
+		return fmt.Errorf("herald: open: WithDefaultPartitions(%d): must be from 1 to 10000", *c.defaultPartitions)
+	}
+	return nil
 }
 
 // Close releases the client: an embedded one syncs and closes its data
