@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/heraldevents/herald"
+	"github.com/heraldevents/herald/internal/testserver"
 )
 
 // Bad input to any method of a Client: refused with the same sentinel
@@ -364,4 +367,47 @@ func everyCall(ctx context.Context, c *herald.Client, ackID string) map[string]f
 			return err
 		},
 	}
+}
+
+// A nil publish middleware, or one that makes a nil PublishFunc, is
+// refused by Open and Connect with an error, holding nothing: it
+// panicked, embedded with the data directory left locked until the
+// process ended (or, made nil, at every Publish).
+func TestClient_ANilPublishMiddlewareIsRefused(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // last: after the server stops
+	ts := testserver.Start(t, t.TempDir())
+	for name, mw := range map[string]herald.PublishMiddleware{
+		"nil":        nil,
+		"making nil": func(herald.PublishFunc) herald.PublishFunc { return nil },
+	} {
+		opt := herald.WithPublishMiddleware(func(next herald.PublishFunc) herald.PublishFunc { return next }, mw)
+		t.Run(name+"/embedded", func(t *testing.T) {
+			dir := t.TempDir()
+			err := refusal(func() error { _, err := herald.Open(dir, opt); return err })
+			if err == nil || !strings.Contains(err.Error(), "publish middleware 2") {
+				t.Fatalf("Open: %v, want an error naming publish middleware 2", err)
+			}
+			c, err := herald.Open(dir)
+			if err != nil {
+				t.Fatalf("Open after the refused one: %v", err)
+			}
+			c.Close()
+		})
+		t.Run(name+"/remote", func(t *testing.T) {
+			err := refusal(func() error { _, err := herald.Connect(context.Background(), ts.Addr, opt); return err })
+			if err == nil || !strings.Contains(err.Error(), "publish middleware 2") {
+				t.Fatalf("Connect: %v, want an error naming publish middleware 2", err)
+			}
+		})
+	}
+}
+
+// refusal runs open, turning a panic into an error saying so.
+func refusal(open func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panicked: %v", p)
+		}
+	}()
+	return open()
 }

@@ -78,11 +78,17 @@ func (c *Client) alive(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func newClient(b backend, cfg clientConfig) *Client {
-	return &Client{b: b, traced: len(cfg.publishMW) > 0, publish: chainPublish(cfg.publishMW, func(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
+// newClient returns a client over b; its error (a publish middleware
+// that made a nil PublishFunc) leaves b to the caller to close.
+func newClient(b backend, cfg clientConfig) (*Client, error) {
+	publish, err := chainPublish(cfg.publishMW, func(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
 		stampSent(ctx, events)
 		return b.publish(ctx, topic, events)
-	})}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Client{b: b, traced: len(cfg.publishMW) > 0, publish: publish}, nil
 }
 
 // SubscriptionConfig is a subscription's settings (see docs/delivery.md).
@@ -153,12 +159,26 @@ func (o clientOption) applyConnect(c *connectConfig) { o(&c.clientConfig) }
 // they are durable.
 type PublishFunc func(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error)
 
-// chainPublish wraps publish in mw, the first the outermost.
-func chainPublish(mw []PublishMiddleware, publish PublishFunc) PublishFunc {
+// chainPublish wraps publish in mw, the first the outermost; it refuses
+// a middleware that makes a nil PublishFunc, which every Publish would
+// call.
+func chainPublish(mw []PublishMiddleware, publish PublishFunc) (PublishFunc, error) {
 	for i := len(mw) - 1; i >= 0; i-- {
-		publish = mw[i](publish)
+		if publish = mw[i](publish); publish == nil {
+			return nil, fmt.Errorf("herald: publish middleware %d (in the order of WithPublishMiddleware) returned a nil PublishFunc", i+1)
+		}
 	}
-	return publish
+	return publish, nil
+}
+
+// check refuses a nil publish middleware, before anything is opened.
+func (c *clientConfig) check() error {
+	for i, mw := range c.publishMW {
+		if mw == nil {
+			return fmt.Errorf("herald: publish middleware %d (in the order of WithPublishMiddleware) is nil", i+1)
+		}
+	}
+	return nil
 }
 
 // PublishMiddleware wraps publishing (tracing, metrics, validation). It
@@ -223,12 +243,20 @@ func Open(dir string, opts ...OpenOption) (*Client, error) {
 	if err != nil {
 		return nil, errors.Join(err, e.Close())
 	}
-	return newClient(&embedded{engine: e, broker: b, subs: subs, schemas: reg}, c.clientConfig), nil
+	emb := &embedded{engine: e, broker: b, subs: subs, schemas: reg}
+	client, err := newClient(emb, c.clientConfig)
+	if err != nil {
+		return nil, errors.Join(err, emb.close())
+	}
+	return client, nil
 }
 
 // check refuses options that cannot mean what was given, as herald serve
 // refuses its flags.
 func (c *openConfig) check() error {
+	if err := c.clientConfig.check(); err != nil {
+		return err
+	}
 	switch {
 	case c.engine.Sync < SyncAlways || c.engine.Sync > SyncNone:
 		return fmt.Errorf("herald: open: WithSync(%d): the sync mode must be SyncAlways, SyncInterval or SyncNone", int(c.engine.Sync))

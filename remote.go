@@ -85,6 +85,9 @@ func Connect(ctx context.Context, addr string, opts ...ConnectOption) (*Client, 
 	for _, o := range opts {
 		o.applyConnect(&c)
 	}
+	if err := c.clientConfig.check(); err != nil {
+		return nil, err
+	}
 	base, err := baseURL(addr, c.tls != nil)
 	if err != nil {
 		return nil, err
@@ -112,7 +115,11 @@ func Connect(ctx context.Context, addr string, opts ...ConnectOption) (*Client, 
 	if r.maxEvent == 0 {
 		r.maxEvent = defaultMaxEventBytes
 	}
-	return newClient(r, c.clientConfig), nil
+	client, err := newClient(r, c.clientConfig)
+	if err != nil {
+		return nil, errors.Join(err, r.close())
+	}
+	return client, nil
 }
 
 // tokenHint says how to fix a Connect that the server refused for its
