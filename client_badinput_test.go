@@ -411,3 +411,41 @@ func refusal(open func() error) (err error) {
 	}()
 	return open()
 }
+
+// Calls waiting when the client is closed end at once with
+// ErrClientClosed, embedded and remote alike (embedded, they failed with
+// the storage's own error; remote, they waited on for their whole wait,
+// holding the connection Close was to release).
+func TestClient_CallsWaitingAtCloseEndWithErrClientClosed(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PutSubscription(ctx, "orders", "billing", herald.SubscriptionConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		waits := map[string]func() error{
+			"Pull":     func() error { _, err := c.Pull(ctx, "orders", "billing", 1, 20*time.Second); return err },
+			"ReadWait": func() error { _, err := c.ReadWait(ctx, "orders", 0, 0, 1, 20*time.Second); return err },
+		}
+		done := make(chan error, len(waits))
+		for name, wait := range waits {
+			go func() { done <- fmt.Errorf("%s: %w", name, wait()) }()
+		}
+		time.Sleep(300 * time.Millisecond) // let them wait (they must end either way)
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for range waits {
+			select {
+			case err := <-done:
+				if !errors.Is(err, herald.ErrClientClosed) {
+					t.Errorf("%v, want ErrClientClosed", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("a call waiting at Close still waits 5s later")
+			}
+		}
+	})
+}

@@ -33,61 +33,77 @@ func (e *embedded) publish(ctx context.Context, topic string, events []*CloudEve
 		return nil, ErrClientClosed
 	}
 	res, err := e.broker.Publish(ctx, topic, events)
+	return res, closing(err)
+}
+
+// closing makes the error of a call that close came under (the engine
+// answers storage.ErrClosed) ErrClientClosed, as a remote client's is.
+func closing(err error) error {
 	if errors.Is(err, storage.ErrClosed) {
-		return nil, fmt.Errorf("%w: %w", ErrClientClosed, err)
+		return fmt.Errorf("%w: %w", ErrClientClosed, err)
 	}
-	return res, err
+	return err
 }
 
 func (e *embedded) maxEventBytes() int { return e.broker.Options().MaxEventBytes }
 
 func (e *embedded) registerSchema(ctx context.Context, subject string, text []byte) (int, error) {
 	v, _, err := e.schemas.Register(ctx, subject, text)
-	return v.Version, err
+	return v.Version, closing(err)
 }
 
 func (e *embedded) read(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error) {
-	return e.broker.ReadWait(ctx, topic, partition, offset, limit, wait)
+	events, err := e.broker.ReadWait(ctx, topic, partition, offset, limit, wait)
+	return events, closing(err)
 }
 
 func (e *embedded) putTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error) {
-	return e.broker.PutTopic(ctx, name, spec)
+	t, created, err := e.broker.PutTopic(ctx, name, spec)
+	return t, created, closing(err)
 }
 
 func (e *embedded) topic(ctx context.Context, name string) (Topic, error) {
-	return e.broker.Topic(ctx, name)
+	t, err := e.broker.Topic(ctx, name)
+	return t, closing(err)
 }
 
-func (e *embedded) topics(ctx context.Context) ([]Topic, error) { return e.broker.Topics(ctx) }
+func (e *embedded) topics(ctx context.Context) ([]Topic, error) {
+	ts, err := e.broker.Topics(ctx)
+	return ts, closing(err)
+}
 
 func (e *embedded) deleteTopic(ctx context.Context, name string) error {
-	return e.subs.DeleteTopicAndSubscriptions(ctx, name) // its subscriptions go with it
+	return closing(e.subs.DeleteTopicAndSubscriptions(ctx, name)) // its subscriptions go with it
 }
 
 func (e *embedded) putSubscription(ctx context.Context, topic, name string, cfg SubscriptionConfig) (SubscriptionInfo, bool, error) {
-	return e.subs.Put(ctx, topic, name, cfg)
+	info, created, err := e.subs.Put(ctx, topic, name, cfg)
+	return info, created, closing(err)
 }
 
 func (e *embedded) subscription(ctx context.Context, topic, name string) (SubscriptionInfo, error) {
-	return e.subs.Get(ctx, topic, name)
+	info, err := e.subs.Get(ctx, topic, name)
+	return info, closing(err)
 }
 
 func (e *embedded) subscriptions(ctx context.Context, topic string) ([]SubscriptionInfo, error) {
-	return e.subs.List(ctx, topic)
+	infos, err := e.subs.List(ctx, topic)
+	return infos, closing(err)
 }
 
 func (e *embedded) deleteSubscription(ctx context.Context, topic, name string) error {
-	return e.subs.Delete(ctx, topic, name)
+	return closing(e.subs.Delete(ctx, topic, name))
 }
 
 func (e *embedded) seek(ctx context.Context, topic, name string, pos SeekPosition) (SubscriptionInfo, error) {
-	return e.subs.Seek(ctx, topic, name, pos)
+	info, err := e.subs.Seek(ctx, topic, name, pos)
+	return info, closing(err)
 }
 
 func (e *embedded) pull(ctx context.Context, topic, name string, max int, wait time.Duration) ([]*Delivery, error) {
 	ds, err := e.subs.Pull(ctx, topic, name, max, wait)
 	if err != nil {
-		return nil, err
+		return nil, closing(err)
 	}
 	out := make([]*Delivery, len(ds))
 	for i, d := range ds {
@@ -97,6 +113,11 @@ func (e *embedded) pull(ctx context.Context, topic, name string, max int, wait t
 }
 
 func (e *embedded) settle(ctx context.Context, topic, name string, st settlement) (AckResult, error) {
+	res, err := e.apply(ctx, topic, name, st)
+	return res, closing(err)
+}
+
+func (e *embedded) apply(ctx context.Context, topic, name string, st settlement) (AckResult, error) {
 	switch st.kind {
 	case settleAck:
 		return e.subs.Ack(ctx, topic, name, st.ackIDs)
@@ -114,7 +135,7 @@ func (e *embedded) settle(ctx context.Context, topic, name string, st settlement
 
 func (e *embedded) feed(ctx context.Context, topic, name string, keep *leaseKeeper) (feed, error) {
 	if _, err := e.subs.Get(ctx, topic, name); err != nil {
-		return nil, err
+		return nil, closing(err)
 	}
 	return &pullFeed{b: e, topic: topic, name: name, keep: keep}, nil
 }

@@ -32,7 +32,7 @@ var (
 	ErrInvalidSchema           = schema.ErrInvalidSchema             // not a JSON Schema Herald takes (draft 2020-12 or draft-07)
 	ErrTooManyTopics           = broker.ErrTooManyTopics             // creating a topic (a dead-letter topic too) past the server's --max-topics (remote only: an embedded client has no limit)
 	ErrTooManySubscriptions    = subscription.ErrTooMany             // creating a subscription past the server's --max-subscriptions (remote only)
-	ErrClientClosed            = errors.New("herald: client closed") // a call on a Client that was closed (a publish also while it closes)
+	ErrClientClosed            = errors.New("herald: client closed") // a call on a Client that was closed, or in flight when it closed
 )
 
 // SchemaViolationError is the error of a publish refused because events

@@ -268,7 +268,8 @@ func (c *openConfig) check() error {
 
 // Close releases the client: an embedded one syncs and closes its data
 // directory, a remote one its connections. Stop routers first. Any call
-// after Close fails with ErrClientClosed.
+// after Close fails with ErrClientClosed, and so do calls still waiting
+// (a Pull or ReadWait) when it comes.
 func (c *Client) Close() error {
 	c.closed.Store(true)
 	return c.b.close()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -32,6 +33,7 @@ type remote struct {
 	http      *http.Client   // the calls' client, around transport
 	lanes     publishLanes   // Publish calls in flight and waiting, by topic (remote_publish.go)
 	pubs      publishStreams // the streams that carry Publish requests (remote_pubstream.go)
+	calls     unaryCalls     // the other calls in flight, which Close ends
 	maxEvent  int            // the server's event size limit, as it announced it when the client connected
 }
 
@@ -182,13 +184,62 @@ func (tt clientTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return tt.t.RoundTrip(req)
 }
 
-// call runs a unary call and converts its error back to Herald's.
-func call[Req, Resp any](ctx context.Context, fn func(context.Context, *connect.Request[Req]) (*connect.Response[Resp], error), req *Req) (*Resp, error) {
+// call runs a unary call of r and converts its error back to Herald's:
+// ErrClientClosed when r was closed while it ran (done on the server or
+// not, as a call cut short by its ctx).
+func call[Req, Resp any](ctx context.Context, r *remote, fn func(context.Context, *connect.Request[Req]) (*connect.Response[Resp], error), req *Req) (*Resp, error) {
+	ctx, done, err := r.calls.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	resp, err := fn(ctx, connect.NewRequest(req))
 	if err != nil {
+		if errors.Is(context.Cause(ctx), ErrClientClosed) {
+			return nil, ErrClientClosed
+		}
 		return nil, rpc.FromConnect(err)
 	}
 	return resp.Msg, nil
+}
+
+// unaryCalls are a remote client's unary calls in flight. Close ends
+// them at once: a long poll would wait on for its whole wait, holding the
+// connection Close releases.
+type unaryCalls struct {
+	mu      sync.Mutex // guards closed and closing against wg.Add
+	closed  bool
+	closing context.Context    // ended by close; made by the first call
+	end     context.CancelFunc // ends closing
+	wg      sync.WaitGroup     // calls in flight
+}
+
+// begin counts a call in, with a ctx that ends, its cause ErrClientClosed,
+// when the client closes; done counts it out.
+func (u *unaryCalls) begin(ctx context.Context) (_ context.Context, done func(), _ error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return nil, nil, ErrClientClosed
+	}
+	if u.closing == nil {
+		u.closing, u.end = context.WithCancel(context.Background())
+	}
+	u.wg.Add(1)
+	ctx, cancel := context.WithCancelCause(ctx)
+	unhook := context.AfterFunc(u.closing, func() { cancel(ErrClientClosed) })
+	return ctx, func() { unhook(); cancel(nil); u.wg.Done() }, nil
+}
+
+// close ends the calls in flight and waits for them to return.
+func (u *unaryCalls) close() {
+	u.mu.Lock()
+	u.closed = true
+	if u.end != nil {
+		u.end()
+	}
+	u.mu.Unlock()
+	u.wg.Wait()
 }
 
 func (r *remote) maxEventBytes() int { return r.maxEvent }
@@ -228,7 +279,7 @@ func (r *remote) registerSchema(ctx context.Context, subject string, text []byte
 	if err := schema.CheckText(text); err != nil {
 		return 0, err
 	}
-	resp, err := call(ctx, r.svc.RegisterSchema, &heraldv1.RegisterSchemaRequest{Subject: subject, Schema: string(text)})
+	resp, err := call(ctx, r, r.svc.RegisterSchema, &heraldv1.RegisterSchemaRequest{Subject: subject, Schema: string(text)})
 	if err != nil {
 		return 0, err
 	}
@@ -245,7 +296,7 @@ func (r *remote) read(ctx context.Context, topic string, partition int, offset i
 	if wait > 0 {
 		req.Wait = durationpb.New(wait)
 	}
-	resp, err := call(ctx, r.svc.Read, req)
+	resp, err := call(ctx, r, r.svc.Read, req)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +317,7 @@ func (r *remote) putTopic(ctx context.Context, name string, spec TopicSpec) (Top
 		_, err := broker.ParseSchemaPolicy(string(*spec.SchemaPolicy))
 		return Topic{}, false, err
 	}
-	resp, err := call(ctx, r.svc.PutTopic, rpc.TopicSpecToProto(name, spec))
+	resp, err := call(ctx, r, r.svc.PutTopic, rpc.TopicSpecToProto(name, spec))
 	if err != nil {
 		return Topic{}, false, err
 	}
@@ -277,7 +328,7 @@ func (r *remote) topic(ctx context.Context, name string) (Topic, error) {
 	if !utf8.ValidString(name) {
 		return Topic{}, lookupTopic(name)
 	}
-	resp, err := call(ctx, r.svc.GetTopic, &heraldv1.GetTopicRequest{Name: name})
+	resp, err := call(ctx, r, r.svc.GetTopic, &heraldv1.GetTopicRequest{Name: name})
 	if err != nil {
 		return Topic{}, err
 	}
@@ -285,7 +336,7 @@ func (r *remote) topic(ctx context.Context, name string) (Topic, error) {
 }
 
 func (r *remote) topics(ctx context.Context) ([]Topic, error) {
-	resp, err := call(ctx, r.svc.ListTopics, &heraldv1.ListTopicsRequest{})
+	resp, err := call(ctx, r, r.svc.ListTopics, &heraldv1.ListTopicsRequest{})
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +351,7 @@ func (r *remote) deleteTopic(ctx context.Context, name string) error {
 	if !utf8.ValidString(name) {
 		return lookupTopic(name)
 	}
-	_, err := call(ctx, r.svc.DeleteTopic, &heraldv1.DeleteTopicRequest{Name: name})
+	_, err := call(ctx, r, r.svc.DeleteTopic, &heraldv1.DeleteTopicRequest{Name: name})
 	return err
 }
 
@@ -317,7 +368,7 @@ func (r *remote) putSubscription(ctx context.Context, topic, name string, cfg Su
 	if !utf8.ValidString(topic) {
 		return SubscriptionInfo{}, false, lookupTopic(topic)
 	}
-	resp, err := call(ctx, r.svc.PutSubscription, &heraldv1.PutSubscriptionRequest{Topic: topic, Name: name, Config: rpc.ConfigToProto(cfg)})
+	resp, err := call(ctx, r, r.svc.PutSubscription, &heraldv1.PutSubscriptionRequest{Topic: topic, Name: name, Config: rpc.ConfigToProto(cfg)})
 	if err != nil {
 		return SubscriptionInfo{}, false, err
 	}
@@ -329,7 +380,7 @@ func (r *remote) subscription(ctx context.Context, topic, name string) (Subscrip
 	if err := lookupSubscription(topic, name); err != nil {
 		return SubscriptionInfo{}, err
 	}
-	resp, err := call(ctx, r.svc.GetSubscription, &heraldv1.GetSubscriptionRequest{Topic: topic, Name: name})
+	resp, err := call(ctx, r, r.svc.GetSubscription, &heraldv1.GetSubscriptionRequest{Topic: topic, Name: name})
 	if err != nil {
 		return SubscriptionInfo{}, err
 	}
@@ -340,7 +391,7 @@ func (r *remote) subscriptions(ctx context.Context, topic string) ([]Subscriptio
 	if !utf8.ValidString(topic) {
 		return nil, lookupTopic(topic)
 	}
-	resp, err := call(ctx, r.svc.ListSubscriptions, &heraldv1.ListSubscriptionsRequest{Topic: topic})
+	resp, err := call(ctx, r, r.svc.ListSubscriptions, &heraldv1.ListSubscriptionsRequest{Topic: topic})
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +408,7 @@ func (r *remote) deleteSubscription(ctx context.Context, topic, name string) err
 	if err := lookupSubscription(topic, name); err != nil {
 		return err
 	}
-	_, err := call(ctx, r.svc.DeleteSubscription, &heraldv1.DeleteSubscriptionRequest{Topic: topic, Name: name})
+	_, err := call(ctx, r, r.svc.DeleteSubscription, &heraldv1.DeleteSubscriptionRequest{Topic: topic, Name: name})
 	return err
 }
 
@@ -375,7 +426,7 @@ func (r *remote) seek(ctx context.Context, topic, name string, pos SeekPosition)
 			req.Offsets[rpc.Int32(p)] = off
 		}
 	}
-	resp, err := call(ctx, r.svc.Seek, req)
+	resp, err := call(ctx, r, r.svc.Seek, req)
 	if err != nil {
 		return SubscriptionInfo{}, err
 	}
@@ -390,7 +441,7 @@ func (r *remote) pull(ctx context.Context, topic, name string, max int, wait tim
 	if wait > 0 {
 		req.Wait = durationpb.New(wait)
 	}
-	resp, err := call(ctx, r.svc.Pull, req)
+	resp, err := call(ctx, r, r.svc.Pull, req)
 	if err != nil {
 		return nil, err
 	}
@@ -424,7 +475,7 @@ func (r *remote) settle(ctx context.Context, topic, name string, st settlement) 
 	}
 	ids := st.ackIDs
 	st.ackIDs = sendableAckIDs(ids)
-	resp, err := call(ctx, r.svc.Settle, &heraldv1.SettleRequest{Topic: topic, Subscription: name,
+	resp, err := call(ctx, r, r.svc.Settle, &heraldv1.SettleRequest{Topic: topic, Subscription: name,
 		Settlements: []*heraldv1.Settlement{settlementProto(st)}})
 	if err != nil {
 		return AckResult{}, err
@@ -490,6 +541,7 @@ func settlementProto(st settlement) *heraldv1.Settlement {
 }
 
 func (r *remote) close() error {
+	r.calls.close()
 	r.pubs.close()
 	r.transport.CloseIdleConnections()
 	return nil
