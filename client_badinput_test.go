@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/heraldevents/herald"
+	"github.com/heraldevents/herald/internal/subscription"
 	"github.com/heraldevents/herald/internal/testserver"
 )
 
@@ -446,6 +447,26 @@ func TestClient_CallsWaitingAtCloseEndWithErrClientClosed(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("a call waiting at Close still waits 5s later")
 			}
+		}
+	})
+}
+
+// Push settings, which neither client sets (embedded, nothing would push;
+// remote, they go over the HTTP API), are refused as a setting is:
+// ErrInvalidSubscription, and no subscription is made (remote, it was an
+// error no sentinel matched).
+func TestClient_PushSettingsAreErrInvalidSubscription(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		cfg := herald.SubscriptionConfig{Push: &subscription.PushSettings{URL: "https://example.com/hook"}}
+		if _, err := c.PutSubscription(ctx, "orders", "billing", cfg); !errors.Is(err, herald.ErrInvalidSubscription) {
+			t.Fatalf("PutSubscription with push settings: %v, want ErrInvalidSubscription", err)
+		}
+		if subs, err := c.Subscriptions(ctx, "orders"); err != nil || len(subs) != 0 {
+			t.Fatalf("subscriptions after the refused put: %v, %v; want none", subs, err)
 		}
 	})
 }

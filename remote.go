@@ -357,7 +357,7 @@ func (r *remote) deleteTopic(ctx context.Context, name string) error {
 
 func (r *remote) putSubscription(ctx context.Context, topic, name string, cfg SubscriptionConfig) (SubscriptionInfo, bool, error) {
 	if cfg.Push != nil {
-		return SubscriptionInfo{}, false, errors.New("herald: push settings are set over the HTTP API, not through a remote client")
+		return SubscriptionInfo{}, false, fmt.Errorf("%w: push settings are set over the HTTP API, not through a remote client", subscription.ErrInvalidConfig)
 	}
 	if !utf8.ValidString(name) {
 		return SubscriptionInfo{}, false, subscription.CheckName(name)
