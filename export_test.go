@@ -5,7 +5,15 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/heraldevents/herald/internal/vfs"
 )
+
+// WithFS makes an embedded Herald keep its log on fsys, so that tests can
+// fail its disk.
+func WithFS(fsys vfs.FS) OpenOption {
+	return openOption(func(c *openConfig) { c.engine.FS = fsys })
+}
 
 // SetHealthCheck sets how long remote clients connected from now on wait
 // before pinging an idle connection, and for the answer; the returned func

@@ -82,12 +82,16 @@ func FromConnect(err error) error {
 }
 
 // sentinelOf returns the sentinel of a row for a server's error: the
-// row's first, but for limit_reached the one of the limit it names, and
-// for overloaded storage.ErrUnavailable (retried a moment later, the call
-// may succeed: what a caller checks for).
+// row's first, but for limit_reached the one of the limit it names, for
+// overloaded storage.ErrUnavailable (retried a moment later, the call
+// may succeed: what a caller checks for), and for storage_full both
+// ErrNoSpace and ErrUnavailable, as the engines return it.
 func sentinelOf(k errorKind, ce *connect.Error) error {
-	if k.errs[0] == errOverloaded {
+	switch k.errs[0] {
+	case errOverloaded:
 		return storage.ErrUnavailable
+	case storage.ErrNoSpace:
+		return errNoSpace
 	}
 	if name := ce.Meta().Get(LimitKey); k.herald == limitReached && name != "" {
 		for _, l := range limitNames {
@@ -98,6 +102,10 @@ func sentinelOf(k errorKind, ce *connect.Error) error {
 	}
 	return k.errs[0]
 }
+
+// errNoSpace is a full disk's sentinel: ErrNoSpace, and ErrUnavailable
+// too.
+var errNoSpace = errors.Join(storage.ErrUnavailable, storage.ErrNoSpace)
 
 // remoteError is a server's error with the sentinel of its Herald code.
 type remoteError struct {

@@ -21,6 +21,7 @@ import (
 	"github.com/heraldevents/herald/internal/schema"
 	"github.com/heraldevents/herald/internal/server"
 	"github.com/heraldevents/herald/internal/subscription"
+	"github.com/heraldevents/herald/internal/vfs"
 )
 
 // Server is a Herald server in this process, on loopback, as
@@ -52,6 +53,9 @@ type Options struct {
 	// MaxTopics and MaxSubscriptions are herald serve --max-topics and
 	// --max-subscriptions; 0: no limit.
 	MaxTopics, MaxSubscriptions int
+	// FS is the file system the log is kept on; nil: the operating
+	// system's.
+	FS vfs.FS
 }
 
 // Start runs a server over dir on a free loopback port.
@@ -67,7 +71,7 @@ func StartWith(t *testing.T, dir string, opts Options) *Server {
 
 func (ts *Server) start() {
 	ts.t.Helper()
-	eng, err := log.Open(ts.dir, log.Options{})
+	eng, err := log.Open(ts.dir, log.Options{FS: ts.opts.FS})
 	if err != nil {
 		ts.t.Fatal(err)
 	}
