@@ -242,3 +242,34 @@ func TestConnect_AServerThatIsDownIsErrUnavailable(t *testing.T) {
 		t.Errorf("connect to a stopped server: %v, want ErrUnavailable naming the address", err)
 	}
 }
+
+// An address no request can be sent to, or a token no header can carry,
+// is refused by Connect saying what is wrong, and is not ErrUnavailable,
+// on which a caller retries: it never comes right (it was "unavailable:
+// no Host in request URL" or "invalid header field value").
+func TestConnect_ABadAddressOrTokenIsNotErrUnavailable(t *testing.T) {
+	ts := testserver.Start(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		addr, token, want string
+	}{
+		{"", "", "address"},
+		{"http://", "", "address"},
+		{"https://", "", "address"},
+		{ts.Addr + " ", "", "address"},
+		{"http://" + ts.Addr + "\n", "", "address"},
+		{ts.Addr, "s3cret\n", "token"},
+		{ts.Addr, "s3\x00cret", "token"},
+	} {
+		c, err := herald.Connect(ctx, tc.addr, herald.WithToken(tc.token))
+		if err == nil {
+			c.Close()
+			t.Errorf("Connect(%q) with token %q took it", tc.addr, tc.token)
+			continue
+		}
+		if errors.Is(err, herald.ErrUnavailable) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Connect(%q) with token %q: %v; want an error naming the %s, not ErrUnavailable", tc.addr, tc.token, err, tc.want)
+		}
+	}
+}

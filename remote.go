@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
@@ -90,6 +92,9 @@ func Connect(ctx context.Context, addr string, opts ...ConnectOption) (*Client, 
 	if err := c.clientConfig.check(); err != nil {
 		return nil, err
 	}
+	if strings.ContainsFunc(c.token, unicode.IsControl) {
+		return nil, errors.New("herald: connect: the token given with WithToken holds a control character, which no request can carry: give the token alone")
+	}
 	base, err := baseURL(addr, c.tls != nil)
 	if err != nil {
 		return nil, err
@@ -136,8 +141,21 @@ func tokenHint(err error, token string) string {
 	return " (the server does not accept the token given with herald.WithToken)"
 }
 
-// baseURL makes a URL of addr, refusing a scheme that does not match tls.
+// baseURL makes a URL of addr, refusing a scheme that does not match tls
+// and an address no request could be sent to.
 func baseURL(addr string, tls bool) (string, error) {
+	base, err := schemeURL(addr, tls)
+	if err != nil {
+		return "", err
+	}
+	if u, err := url.Parse(base); err != nil || u.Host == "" {
+		return "", fmt.Errorf("herald: connect to %q: not an address (give host:port or an http:// or https:// URL)", addr)
+	}
+	return base, nil
+}
+
+// schemeURL makes a URL of addr, refusing a scheme that does not match tls.
+func schemeURL(addr string, tls bool) (string, error) {
 	switch {
 	case strings.HasPrefix(addr, "https://"):
 		return strings.TrimSuffix(addr, "/"), nil
