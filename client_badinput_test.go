@@ -275,6 +275,15 @@ func TestClient_EveryCallAfterCloseIsErrClientClosed(t *testing.T) {
 				t.Errorf("%s after Close: %v, want ErrClientClosed", name, err)
 			}
 		}
+		// With its ctx ended too, a call after Close says first that the
+		// client is closed (a remote Publish said context.Canceled).
+		ended, cancel := context.WithCancel(ctx)
+		cancel()
+		for name, call := range everyCall(ended, c, id) {
+			if err := call(); !errors.Is(err, herald.ErrClientClosed) {
+				t.Errorf("%s after Close with an ended ctx: %v, want ErrClientClosed", name, err)
+			}
+		}
 	})
 }
 

@@ -97,6 +97,9 @@ type publishBatch struct {
 // would take an extension named for an attribute with a field of its own
 // (partitionkey, subject, …) as that attribute.
 func (r *remote) publish(ctx context.Context, topic string, events []*CloudEvent) ([]Result, error) {
+	if r.pubs.isClosed() {
+		return nil, ErrClientClosed // first, as every call of a closed client says
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err // as a plain call: nothing goes
 	}
