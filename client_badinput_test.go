@@ -479,3 +479,35 @@ func TestClient_PushSettingsAreErrInvalidSubscription(t *testing.T) {
 		}
 	})
 }
+
+// A Pull or ReadWait whose ctx is cancelled while it waits returns the
+// ctx's error, embedded as remote (embedded, it answered nothing came,
+// with no error).
+func TestClient_AWaitCutShortByItsContextIsItsError(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		bg := context.Background()
+		if _, _, err := c.PutTopic(bg, "orders", herald.TopicSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PutSubscription(bg, "orders", "billing", herald.SubscriptionConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		waits := map[string]func(ctx context.Context) error{
+			"Pull": func(ctx context.Context) error {
+				_, err := c.Pull(ctx, "orders", "billing", 1, 20*time.Second)
+				return err
+			},
+			"ReadWait": func(ctx context.Context) error {
+				_, err := c.ReadWait(ctx, "orders", 0, 0, 1, 20*time.Second)
+				return err
+			},
+		}
+		for name, wait := range waits {
+			ctx, cancel := context.WithCancel(bg)
+			time.AfterFunc(200*time.Millisecond, cancel)
+			if err := wait(ctx); !errors.Is(err, context.Canceled) {
+				t.Errorf("%s cancelled while it waits: %v, want context.Canceled", name, err)
+			}
+		}
+	})
+}

@@ -54,7 +54,13 @@ func (e *embedded) registerSchema(ctx context.Context, subject string, text []by
 
 func (e *embedded) read(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error) {
 	events, err := e.broker.ReadWait(ctx, topic, partition, offset, limit, wait)
-	return events, closing(err)
+	if err == nil && len(events) == 0 {
+		err = ctx.Err() // a wait ctx cut short: its error, as a remote call's (the broker answers none came)
+	}
+	if err != nil {
+		return nil, closing(err)
+	}
+	return events, nil
 }
 
 func (e *embedded) putTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error) {
@@ -102,6 +108,9 @@ func (e *embedded) seek(ctx context.Context, topic, name string, pos SeekPositio
 
 func (e *embedded) pull(ctx context.Context, topic, name string, max int, wait time.Duration) ([]*Delivery, error) {
 	ds, err := e.subs.Pull(ctx, topic, name, max, wait)
+	if err == nil && len(ds) == 0 {
+		err = ctx.Err() // a wait ctx cut short: its error, as a remote call's (the manager answers none came)
+	}
 	if err != nil {
 		return nil, closing(err)
 	}

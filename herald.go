@@ -344,7 +344,7 @@ func (c *Client) Read(ctx context.Context, topic string, partition int, offset i
 }
 
 // ReadWait reads like Read but, at the partition's end, waits up to wait
-// (at most 30s) for the first event.
+// (at most 30s) for the first event; a wait that ctx ends is ctx's error.
 func (c *Client) ReadWait(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error) {
 	if err := c.alive(ctx); err != nil {
 		return nil, err
@@ -392,9 +392,10 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 }
 
 // Pull leases up to max deliveries of a subscription (at most 1,000; 0
-// leases one), waiting up to wait (at most 30s) for the first. Settle each
-// with Ack, Nack or Reject before its ack timeout, or it comes again. (A
-// Router does all this for you.)
+// leases one), waiting up to wait (at most 30s) for the first (a wait
+// that ctx ends is ctx's error). Settle each with Ack, Nack or Reject
+// before its ack timeout, or it comes again. (A Router does all this for
+// you.)
 func (c *Client) Pull(ctx context.Context, topic, subscription string, max int, wait time.Duration) ([]*Delivery, error) {
 	if err := c.alive(ctx); err != nil {
 		return nil, err
