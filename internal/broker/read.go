@@ -45,8 +45,13 @@ func (b *Broker) OffsetForTime(ctx context.Context, topic string, partition int,
 	return b.engine.OffsetForTime(ctx, topic, partition, t)
 }
 
-// Offsets returns a partition's start and end offsets.
+// Offsets returns a partition's start offset (its oldest event still
+// stored) and end offset (the next event's). Herald's own "__" topics are
+// refused, as Read refuses them.
 func (b *Broker) Offsets(ctx context.Context, topic string, partition int) (int64, int64, error) {
+	if err := checkUserTopic(topic); err != nil {
+		return 0, 0, err
+	}
 	return b.engine.Offsets(ctx, topic, partition)
 }
 

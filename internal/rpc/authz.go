@@ -70,6 +70,8 @@ func permit(ctx context.Context, msg any) error {
 		return auth.Check(ctx, auth.Publish, m.GetTopic())
 	case *heraldv1.ReadRequest:
 		return auth.Check(ctx, auth.Consume, m.GetTopic())
+	case *heraldv1.GetOffsetsRequest:
+		return auth.Check(ctx, auth.Consume, m.GetTopic())
 	case *heraldv1.PutSubscriptionRequest:
 		return auth.Check(ctx, auth.Admin, m.GetTopic())
 	case *heraldv1.DeleteSubscriptionRequest:

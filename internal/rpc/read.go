@@ -45,6 +45,15 @@ func (s *Service) Read(ctx context.Context, req *connect.Request[heraldv1.ReadRe
 	return connect.NewResponse(resp), nil
 }
 
+// GetOffsets returns where a partition starts and ends.
+func (s *Service) GetOffsets(ctx context.Context, req *connect.Request[heraldv1.GetOffsetsRequest]) (*connect.Response[heraldv1.GetOffsetsResponse], error) {
+	start, end, err := s.b.Offsets(ctx, req.Msg.GetTopic(), int(req.Msg.GetPartition()))
+	if err != nil {
+		return nil, toConnect(err)
+	}
+	return connect.NewResponse(&heraldv1.GetOffsetsResponse{StartOffset: start, EndOffset: end}), nil
+}
+
 // readWait reads, and waits for events only when there are none yet: then,
 // as an HTTP read, it takes one of the places for requests that wait. Its
 // error is a *connect.Error.

@@ -6,7 +6,7 @@
 // SetUnencryptedHTTP2).
 //
 // Files: service.go (the Service and topic administration), publish.go
-// (Publish and PublishStream), read.go (Read), subscriptions.go
+// (Publish and PublishStream), read.go (Read and GetOffsets), subscriptions.go
 // (subscription administration), deliver.go (Pull and Settle),
 // subscribe.go (the Subscribe stream), schemas.go (RegisterSchema),
 // convert.go (CloudEvent <-> event.Event), errors.go (the table from

@@ -192,6 +192,10 @@ var rpcCalls = map[string]func(ctx context.Context, c heraldv1connect.HeraldServ
 		_, err := c.Read(ctx, connect.NewRequest(&heraldv1.ReadRequest{Topic: "orders"}))
 		return err
 	},
+	"GetOffsets": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
+		_, err := c.GetOffsets(ctx, connect.NewRequest(&heraldv1.GetOffsetsRequest{Topic: "orders"}))
+		return err
+	},
 	"PutSubscription": func(ctx context.Context, c heraldv1connect.HeraldServiceClient) error {
 		_, err := c.PutSubscription(ctx, connect.NewRequest(&heraldv1.PutSubscriptionRequest{Topic: "orders", Name: "billing"}))
 		return err
@@ -282,6 +286,29 @@ func TestAuth_EveryRPCMethodRefusesMissingWrongAndUnpermittedTokens(t *testing.T
 				t.Errorf("token with every grant: %v", got)
 			}
 		})
+	}
+}
+
+// A partition's offsets are read with the consume grant on its topic, as
+// the log is: publish or a grant on other topics is not enough.
+func TestAuth_OffsetsOfAPartitionNeedConsumeOnItsTopic(t *testing.T) {
+	keys := keyringOf(t, tokenEntry{"ops", "ops-token", "*", "admin"}, tokenEntry{"reader", "reader-token", "orders", "consume"},
+		tokenEntry{"writer", "writer-token", "orders", "publish"}, tokenEntry{"elsewhere", "elsewhere-token", "payments", "consume"})
+	env := newEnv(t, broker.Options{}, Options{Keys: keys})
+	env.do("POST", "/v1/topics/orders/events", structured("e1"), append(ctStructured, "Authorization", "Bearer ops-token")...).wantStatus(t, http.StatusOK, mediaJSON, nil)
+	srv := httptest.NewUnstartedServer(env.srv)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	for token, want := range map[string]connect.Code{"reader-token": 0, "writer-token": connect.CodePermissionDenied, "elsewhere-token": connect.CodePermissionDenied} {
+		c := heraldv1connect.NewHeraldServiceClient(&http.Client{Transport: bearerTransport{token: token, next: srv.Client().Transport}}, srv.URL, connect.WithGRPC())
+		resp, err := c.GetOffsets(context.Background(), connect.NewRequest(&heraldv1.GetOffsetsRequest{Topic: "orders"}))
+		switch {
+		case want == 0 && (err != nil || resp.Msg.GetEndOffset() != 1):
+			t.Errorf("%s: %v, %v; want end offset 1", token, resp, err)
+		case want != 0 && connect.CodeOf(err) != want:
+			t.Errorf("%s: %v, want %v", token, err, want)
+		}
 	}
 }
 

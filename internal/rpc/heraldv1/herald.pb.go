@@ -93,7 +93,7 @@ func (x Settlement_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Settlement_Kind.Descriptor instead.
 func (Settlement_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{27, 0}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{29, 0}
 }
 
 type RegisterSchemaRequest struct {
@@ -719,6 +719,113 @@ func (x *ReadResponse) GetEvents() []*StoredEvent {
 	return nil
 }
 
+type GetOffsetsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition     int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOffsetsRequest) Reset() {
+	*x = GetOffsetsRequest{}
+	mi := &file_herald_v1_herald_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOffsetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOffsetsRequest) ProtoMessage() {}
+
+func (x *GetOffsetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOffsetsRequest.ProtoReflect.Descriptor instead.
+func (*GetOffsetsRequest) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetOffsetsRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *GetOffsetsRequest) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+type GetOffsetsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The offset of the partition's oldest event still stored (older ones
+	// were deleted by retention); equal to end_offset when it holds none.
+	StartOffset int64 `protobuf:"varint,1,opt,name=start_offset,json=startOffset,proto3" json:"start_offset,omitempty"`
+	// The offset the next event stored in the partition will get.
+	EndOffset     int64 `protobuf:"varint,2,opt,name=end_offset,json=endOffset,proto3" json:"end_offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOffsetsResponse) Reset() {
+	*x = GetOffsetsResponse{}
+	mi := &file_herald_v1_herald_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOffsetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOffsetsResponse) ProtoMessage() {}
+
+func (x *GetOffsetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_v1_herald_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOffsetsResponse.ProtoReflect.Descriptor instead.
+func (*GetOffsetsResponse) Descriptor() ([]byte, []int) {
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetOffsetsResponse) GetStartOffset() int64 {
+	if x != nil {
+		return x.StartOffset
+	}
+	return 0
+}
+
+func (x *GetOffsetsResponse) GetEndOffset() int64 {
+	if x != nil {
+		return x.EndOffset
+	}
+	return 0
+}
+
 // SubscriptionConfig is a subscription's settings; unset fields take the
 // defaults (docs/delivery.md has them and their limits).
 type SubscriptionConfig struct {
@@ -739,7 +846,7 @@ type SubscriptionConfig struct {
 
 func (x *SubscriptionConfig) Reset() {
 	*x = SubscriptionConfig{}
-	mi := &file_herald_v1_herald_proto_msgTypes[9]
+	mi := &file_herald_v1_herald_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +858,7 @@ func (x *SubscriptionConfig) String() string {
 func (*SubscriptionConfig) ProtoMessage() {}
 
 func (x *SubscriptionConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[9]
+	mi := &file_herald_v1_herald_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +871,7 @@ func (x *SubscriptionConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionConfig.ProtoReflect.Descriptor instead.
 func (*SubscriptionConfig) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{9}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SubscriptionConfig) GetStart() string {
@@ -829,7 +936,7 @@ type Backoff struct {
 
 func (x *Backoff) Reset() {
 	*x = Backoff{}
-	mi := &file_herald_v1_herald_proto_msgTypes[10]
+	mi := &file_herald_v1_herald_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -841,7 +948,7 @@ func (x *Backoff) String() string {
 func (*Backoff) ProtoMessage() {}
 
 func (x *Backoff) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[10]
+	mi := &file_herald_v1_herald_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -854,7 +961,7 @@ func (x *Backoff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backoff.ProtoReflect.Descriptor instead.
 func (*Backoff) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{10}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Backoff) GetInitial() *durationpb.Duration {
@@ -890,7 +997,7 @@ type Filter struct {
 
 func (x *Filter) Reset() {
 	*x = Filter{}
-	mi := &file_herald_v1_herald_proto_msgTypes[11]
+	mi := &file_herald_v1_herald_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +1009,7 @@ func (x *Filter) String() string {
 func (*Filter) ProtoMessage() {}
 
 func (x *Filter) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[11]
+	mi := &file_herald_v1_herald_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +1022,7 @@ func (x *Filter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filter.ProtoReflect.Descriptor instead.
 func (*Filter) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{11}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Filter) GetTypes() []string {
@@ -956,7 +1063,7 @@ type Subscription struct {
 
 func (x *Subscription) Reset() {
 	*x = Subscription{}
-	mi := &file_herald_v1_herald_proto_msgTypes[12]
+	mi := &file_herald_v1_herald_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1075,7 @@ func (x *Subscription) String() string {
 func (*Subscription) ProtoMessage() {}
 
 func (x *Subscription) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[12]
+	mi := &file_herald_v1_herald_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1088,7 @@ func (x *Subscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscription.ProtoReflect.Descriptor instead.
 func (*Subscription) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{12}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Subscription) GetTopic() string {
@@ -1044,7 +1151,7 @@ type SubscriptionPartition struct {
 
 func (x *SubscriptionPartition) Reset() {
 	*x = SubscriptionPartition{}
-	mi := &file_herald_v1_herald_proto_msgTypes[13]
+	mi := &file_herald_v1_herald_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +1163,7 @@ func (x *SubscriptionPartition) String() string {
 func (*SubscriptionPartition) ProtoMessage() {}
 
 func (x *SubscriptionPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[13]
+	mi := &file_herald_v1_herald_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +1176,7 @@ func (x *SubscriptionPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionPartition.ProtoReflect.Descriptor instead.
 func (*SubscriptionPartition) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{13}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SubscriptionPartition) GetPartition() int32 {
@@ -1139,7 +1246,7 @@ type PutSubscriptionRequest struct {
 
 func (x *PutSubscriptionRequest) Reset() {
 	*x = PutSubscriptionRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[14]
+	mi := &file_herald_v1_herald_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1258,7 @@ func (x *PutSubscriptionRequest) String() string {
 func (*PutSubscriptionRequest) ProtoMessage() {}
 
 func (x *PutSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[14]
+	mi := &file_herald_v1_herald_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1271,7 @@ func (x *PutSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*PutSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{14}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PutSubscriptionRequest) GetTopic() string {
@@ -1198,7 +1305,7 @@ type PutSubscriptionResponse struct {
 
 func (x *PutSubscriptionResponse) Reset() {
 	*x = PutSubscriptionResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[15]
+	mi := &file_herald_v1_herald_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1317,7 @@ func (x *PutSubscriptionResponse) String() string {
 func (*PutSubscriptionResponse) ProtoMessage() {}
 
 func (x *PutSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[15]
+	mi := &file_herald_v1_herald_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1330,7 @@ func (x *PutSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*PutSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{15}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PutSubscriptionResponse) GetSubscription() *Subscription {
@@ -1250,7 +1357,7 @@ type GetSubscriptionRequest struct {
 
 func (x *GetSubscriptionRequest) Reset() {
 	*x = GetSubscriptionRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[16]
+	mi := &file_herald_v1_herald_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1369,7 @@ func (x *GetSubscriptionRequest) String() string {
 func (*GetSubscriptionRequest) ProtoMessage() {}
 
 func (x *GetSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[16]
+	mi := &file_herald_v1_herald_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1382,7 @@ func (x *GetSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*GetSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{16}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetSubscriptionRequest) GetTopic() string {
@@ -1301,7 +1408,7 @@ type GetSubscriptionResponse struct {
 
 func (x *GetSubscriptionResponse) Reset() {
 	*x = GetSubscriptionResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[17]
+	mi := &file_herald_v1_herald_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1420,7 @@ func (x *GetSubscriptionResponse) String() string {
 func (*GetSubscriptionResponse) ProtoMessage() {}
 
 func (x *GetSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[17]
+	mi := &file_herald_v1_herald_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1433,7 @@ func (x *GetSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*GetSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{17}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetSubscriptionResponse) GetSubscription() *Subscription {
@@ -1345,7 +1452,7 @@ type ListSubscriptionsRequest struct {
 
 func (x *ListSubscriptionsRequest) Reset() {
 	*x = ListSubscriptionsRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[18]
+	mi := &file_herald_v1_herald_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1357,7 +1464,7 @@ func (x *ListSubscriptionsRequest) String() string {
 func (*ListSubscriptionsRequest) ProtoMessage() {}
 
 func (x *ListSubscriptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[18]
+	mi := &file_herald_v1_herald_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1370,7 +1477,7 @@ func (x *ListSubscriptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSubscriptionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSubscriptionsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{18}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListSubscriptionsRequest) GetTopic() string {
@@ -1389,7 +1496,7 @@ type ListSubscriptionsResponse struct {
 
 func (x *ListSubscriptionsResponse) Reset() {
 	*x = ListSubscriptionsResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[19]
+	mi := &file_herald_v1_herald_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1508,7 @@ func (x *ListSubscriptionsResponse) String() string {
 func (*ListSubscriptionsResponse) ProtoMessage() {}
 
 func (x *ListSubscriptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[19]
+	mi := &file_herald_v1_herald_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1521,7 @@ func (x *ListSubscriptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSubscriptionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSubscriptionsResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{19}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListSubscriptionsResponse) GetSubscriptions() []*Subscription {
@@ -1434,7 +1541,7 @@ type DeleteSubscriptionRequest struct {
 
 func (x *DeleteSubscriptionRequest) Reset() {
 	*x = DeleteSubscriptionRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[20]
+	mi := &file_herald_v1_herald_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1553,7 @@ func (x *DeleteSubscriptionRequest) String() string {
 func (*DeleteSubscriptionRequest) ProtoMessage() {}
 
 func (x *DeleteSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[20]
+	mi := &file_herald_v1_herald_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1566,7 @@ func (x *DeleteSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{20}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteSubscriptionRequest) GetTopic() string {
@@ -1484,7 +1591,7 @@ type DeleteSubscriptionResponse struct {
 
 func (x *DeleteSubscriptionResponse) Reset() {
 	*x = DeleteSubscriptionResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[21]
+	mi := &file_herald_v1_herald_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1603,7 @@ func (x *DeleteSubscriptionResponse) String() string {
 func (*DeleteSubscriptionResponse) ProtoMessage() {}
 
 func (x *DeleteSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[21]
+	mi := &file_herald_v1_herald_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1616,7 @@ func (x *DeleteSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{21}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{23}
 }
 
 type SeekRequest struct {
@@ -1526,7 +1633,7 @@ type SeekRequest struct {
 
 func (x *SeekRequest) Reset() {
 	*x = SeekRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[22]
+	mi := &file_herald_v1_herald_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1538,7 +1645,7 @@ func (x *SeekRequest) String() string {
 func (*SeekRequest) ProtoMessage() {}
 
 func (x *SeekRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[22]
+	mi := &file_herald_v1_herald_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1551,7 +1658,7 @@ func (x *SeekRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeekRequest.ProtoReflect.Descriptor instead.
 func (*SeekRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{22}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SeekRequest) GetTopic() string {
@@ -1591,7 +1698,7 @@ type SeekResponse struct {
 
 func (x *SeekResponse) Reset() {
 	*x = SeekResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[23]
+	mi := &file_herald_v1_herald_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1710,7 @@ func (x *SeekResponse) String() string {
 func (*SeekResponse) ProtoMessage() {}
 
 func (x *SeekResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[23]
+	mi := &file_herald_v1_herald_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1723,7 @@ func (x *SeekResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeekResponse.ProtoReflect.Descriptor instead.
 func (*SeekResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{23}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SeekResponse) GetSubscription() *Subscription {
@@ -1640,7 +1747,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_herald_v1_herald_proto_msgTypes[24]
+	mi := &file_herald_v1_herald_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1759,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[24]
+	mi := &file_herald_v1_herald_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1772,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{24}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Delivery) GetAckId() string {
@@ -1702,7 +1809,7 @@ type PullRequest struct {
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[25]
+	mi := &file_herald_v1_herald_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1821,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[25]
+	mi := &file_herald_v1_herald_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1834,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{25}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PullRequest) GetTopic() string {
@@ -1767,7 +1874,7 @@ type PullResponse struct {
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[26]
+	mi := &file_herald_v1_herald_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1779,7 +1886,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[26]
+	mi := &file_herald_v1_herald_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1792,7 +1899,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{26}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PullResponse) GetDeliveries() []*Delivery {
@@ -1817,7 +1924,7 @@ type Settlement struct {
 
 func (x *Settlement) Reset() {
 	*x = Settlement{}
-	mi := &file_herald_v1_herald_proto_msgTypes[27]
+	mi := &file_herald_v1_herald_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +1936,7 @@ func (x *Settlement) String() string {
 func (*Settlement) ProtoMessage() {}
 
 func (x *Settlement) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[27]
+	mi := &file_herald_v1_herald_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +1949,7 @@ func (x *Settlement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settlement.ProtoReflect.Descriptor instead.
 func (*Settlement) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{27}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Settlement) GetKind() Settlement_Kind {
@@ -1887,7 +1994,7 @@ type SettleResult struct {
 
 func (x *SettleResult) Reset() {
 	*x = SettleResult{}
-	mi := &file_herald_v1_herald_proto_msgTypes[28]
+	mi := &file_herald_v1_herald_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1899,7 +2006,7 @@ func (x *SettleResult) String() string {
 func (*SettleResult) ProtoMessage() {}
 
 func (x *SettleResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[28]
+	mi := &file_herald_v1_herald_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1912,7 +2019,7 @@ func (x *SettleResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResult.ProtoReflect.Descriptor instead.
 func (*SettleResult) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{28}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SettleResult) GetAcked() []string {
@@ -1947,7 +2054,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[29]
+	mi := &file_herald_v1_herald_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1959,7 +2066,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[29]
+	mi := &file_herald_v1_herald_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1972,7 +2079,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{29}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SettleRequest) GetTopic() string {
@@ -2006,7 +2113,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[30]
+	mi := &file_herald_v1_herald_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2018,7 +2125,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[30]
+	mi := &file_herald_v1_herald_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2031,7 +2138,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{30}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SettleResponse) GetResults() []*SettleResult {
@@ -2055,7 +2162,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[31]
+	mi := &file_herald_v1_herald_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2067,7 +2174,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[31]
+	mi := &file_herald_v1_herald_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2080,7 +2187,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{31}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SubscribeRequest) GetKind() isSubscribeRequest_Kind {
@@ -2151,7 +2258,7 @@ type SubscribeStart struct {
 
 func (x *SubscribeStart) Reset() {
 	*x = SubscribeStart{}
-	mi := &file_herald_v1_herald_proto_msgTypes[32]
+	mi := &file_herald_v1_herald_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2163,7 +2270,7 @@ func (x *SubscribeStart) String() string {
 func (*SubscribeStart) ProtoMessage() {}
 
 func (x *SubscribeStart) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[32]
+	mi := &file_herald_v1_herald_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2176,7 +2283,7 @@ func (x *SubscribeStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeStart.ProtoReflect.Descriptor instead.
 func (*SubscribeStart) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{32}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SubscribeStart) GetTopic() string {
@@ -2202,7 +2309,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[33]
+	mi := &file_herald_v1_herald_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2214,7 +2321,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[33]
+	mi := &file_herald_v1_herald_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2227,7 +2334,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{33}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SubscribeResponse) GetDeliveries() []*Delivery {
@@ -2259,7 +2366,7 @@ type Topic struct {
 
 func (x *Topic) Reset() {
 	*x = Topic{}
-	mi := &file_herald_v1_herald_proto_msgTypes[34]
+	mi := &file_herald_v1_herald_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2271,7 +2378,7 @@ func (x *Topic) String() string {
 func (*Topic) ProtoMessage() {}
 
 func (x *Topic) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[34]
+	mi := &file_herald_v1_herald_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2284,7 +2391,7 @@ func (x *Topic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Topic.ProtoReflect.Descriptor instead.
 func (*Topic) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{34}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Topic) GetName() string {
@@ -2354,7 +2461,7 @@ type PutTopicRequest struct {
 
 func (x *PutTopicRequest) Reset() {
 	*x = PutTopicRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[35]
+	mi := &file_herald_v1_herald_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2366,7 +2473,7 @@ func (x *PutTopicRequest) String() string {
 func (*PutTopicRequest) ProtoMessage() {}
 
 func (x *PutTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[35]
+	mi := &file_herald_v1_herald_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2379,7 +2486,7 @@ func (x *PutTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutTopicRequest.ProtoReflect.Descriptor instead.
 func (*PutTopicRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{35}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PutTopicRequest) GetName() string {
@@ -2435,7 +2542,7 @@ type PutTopicResponse struct {
 
 func (x *PutTopicResponse) Reset() {
 	*x = PutTopicResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[36]
+	mi := &file_herald_v1_herald_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2554,7 @@ func (x *PutTopicResponse) String() string {
 func (*PutTopicResponse) ProtoMessage() {}
 
 func (x *PutTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[36]
+	mi := &file_herald_v1_herald_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2567,7 @@ func (x *PutTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutTopicResponse.ProtoReflect.Descriptor instead.
 func (*PutTopicResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{36}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PutTopicResponse) GetTopic() *Topic {
@@ -2486,7 +2593,7 @@ type GetTopicRequest struct {
 
 func (x *GetTopicRequest) Reset() {
 	*x = GetTopicRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[37]
+	mi := &file_herald_v1_herald_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2498,7 +2605,7 @@ func (x *GetTopicRequest) String() string {
 func (*GetTopicRequest) ProtoMessage() {}
 
 func (x *GetTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[37]
+	mi := &file_herald_v1_herald_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2511,7 +2618,7 @@ func (x *GetTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTopicRequest.ProtoReflect.Descriptor instead.
 func (*GetTopicRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{37}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetTopicRequest) GetName() string {
@@ -2530,7 +2637,7 @@ type GetTopicResponse struct {
 
 func (x *GetTopicResponse) Reset() {
 	*x = GetTopicResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[38]
+	mi := &file_herald_v1_herald_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2542,7 +2649,7 @@ func (x *GetTopicResponse) String() string {
 func (*GetTopicResponse) ProtoMessage() {}
 
 func (x *GetTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[38]
+	mi := &file_herald_v1_herald_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2555,7 +2662,7 @@ func (x *GetTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTopicResponse.ProtoReflect.Descriptor instead.
 func (*GetTopicResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{38}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetTopicResponse) GetTopic() *Topic {
@@ -2573,7 +2680,7 @@ type ListTopicsRequest struct {
 
 func (x *ListTopicsRequest) Reset() {
 	*x = ListTopicsRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[39]
+	mi := &file_herald_v1_herald_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2585,7 +2692,7 @@ func (x *ListTopicsRequest) String() string {
 func (*ListTopicsRequest) ProtoMessage() {}
 
 func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[39]
+	mi := &file_herald_v1_herald_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2598,7 +2705,7 @@ func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopicsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{39}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{41}
 }
 
 type ListTopicsResponse struct {
@@ -2610,7 +2717,7 @@ type ListTopicsResponse struct {
 
 func (x *ListTopicsResponse) Reset() {
 	*x = ListTopicsResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[40]
+	mi := &file_herald_v1_herald_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2622,7 +2729,7 @@ func (x *ListTopicsResponse) String() string {
 func (*ListTopicsResponse) ProtoMessage() {}
 
 func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[40]
+	mi := &file_herald_v1_herald_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2635,7 +2742,7 @@ func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopicsResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{40}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListTopicsResponse) GetTopics() []*Topic {
@@ -2654,7 +2761,7 @@ type DeleteTopicRequest struct {
 
 func (x *DeleteTopicRequest) Reset() {
 	*x = DeleteTopicRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[41]
+	mi := &file_herald_v1_herald_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2666,7 +2773,7 @@ func (x *DeleteTopicRequest) String() string {
 func (*DeleteTopicRequest) ProtoMessage() {}
 
 func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[41]
+	mi := &file_herald_v1_herald_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2679,7 +2786,7 @@ func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTopicRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{41}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DeleteTopicRequest) GetName() string {
@@ -2697,7 +2804,7 @@ type DeleteTopicResponse struct {
 
 func (x *DeleteTopicResponse) Reset() {
 	*x = DeleteTopicResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[42]
+	mi := &file_herald_v1_herald_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2709,7 +2816,7 @@ func (x *DeleteTopicResponse) String() string {
 func (*DeleteTopicResponse) ProtoMessage() {}
 
 func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[42]
+	mi := &file_herald_v1_herald_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2722,7 +2829,7 @@ func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTopicResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{42}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{44}
 }
 
 type PublishRequest struct {
@@ -2735,7 +2842,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_herald_v1_herald_proto_msgTypes[43]
+	mi := &file_herald_v1_herald_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2747,7 +2854,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[43]
+	mi := &file_herald_v1_herald_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2760,7 +2867,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{43}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PublishRequest) GetTopic() string {
@@ -2787,7 +2894,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_herald_v1_herald_proto_msgTypes[44]
+	mi := &file_herald_v1_herald_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2799,7 +2906,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[44]
+	mi := &file_herald_v1_herald_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2812,7 +2919,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{44}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PublishResponse) GetResults() []*PublishResult {
@@ -2836,7 +2943,7 @@ type PublishResult struct {
 
 func (x *PublishResult) Reset() {
 	*x = PublishResult{}
-	mi := &file_herald_v1_herald_proto_msgTypes[45]
+	mi := &file_herald_v1_herald_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2848,7 +2955,7 @@ func (x *PublishResult) String() string {
 func (*PublishResult) ProtoMessage() {}
 
 func (x *PublishResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[45]
+	mi := &file_herald_v1_herald_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2861,7 +2968,7 @@ func (x *PublishResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResult.ProtoReflect.Descriptor instead.
 func (*PublishResult) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{45}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PublishResult) GetId() string {
@@ -2929,7 +3036,7 @@ type CloudEvent struct {
 
 func (x *CloudEvent) Reset() {
 	*x = CloudEvent{}
-	mi := &file_herald_v1_herald_proto_msgTypes[46]
+	mi := &file_herald_v1_herald_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2941,7 +3048,7 @@ func (x *CloudEvent) String() string {
 func (*CloudEvent) ProtoMessage() {}
 
 func (x *CloudEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[46]
+	mi := &file_herald_v1_herald_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2954,7 +3061,7 @@ func (x *CloudEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloudEvent.ProtoReflect.Descriptor instead.
 func (*CloudEvent) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{46}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CloudEvent) GetId() string {
@@ -3077,7 +3184,7 @@ type KnownAttributes struct {
 
 func (x *KnownAttributes) Reset() {
 	*x = KnownAttributes{}
-	mi := &file_herald_v1_herald_proto_msgTypes[47]
+	mi := &file_herald_v1_herald_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3089,7 +3196,7 @@ func (x *KnownAttributes) String() string {
 func (*KnownAttributes) ProtoMessage() {}
 
 func (x *KnownAttributes) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[47]
+	mi := &file_herald_v1_herald_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3102,7 +3209,7 @@ func (x *KnownAttributes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KnownAttributes.ProtoReflect.Descriptor instead.
 func (*KnownAttributes) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{47}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *KnownAttributes) GetTimeUnixNanos() int64 {
@@ -3187,7 +3294,7 @@ type CloudEventAttributeValue struct {
 
 func (x *CloudEventAttributeValue) Reset() {
 	*x = CloudEventAttributeValue{}
-	mi := &file_herald_v1_herald_proto_msgTypes[48]
+	mi := &file_herald_v1_herald_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3199,7 +3306,7 @@ func (x *CloudEventAttributeValue) String() string {
 func (*CloudEventAttributeValue) ProtoMessage() {}
 
 func (x *CloudEventAttributeValue) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_v1_herald_proto_msgTypes[48]
+	mi := &file_herald_v1_herald_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3212,7 +3319,7 @@ func (x *CloudEventAttributeValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloudEventAttributeValue.ProtoReflect.Descriptor instead.
 func (*CloudEventAttributeValue) Descriptor() ([]byte, []int) {
-	return file_herald_v1_herald_proto_rawDescGZIP(), []int{48}
+	return file_herald_v1_herald_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CloudEventAttributeValue) GetAttr() isCloudEventAttributeValue_Attr {
@@ -3381,7 +3488,14 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\x05limit\x18\x04 \x01(\x05R\x05limit\x12-\n" +
 	"\x04wait\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x04wait\">\n" +
 	"\fReadResponse\x12.\n" +
-	"\x06events\x18\x01 \x03(\v2\x16.herald.v1.StoredEventR\x06events\"\xaa\x02\n" +
+	"\x06events\x18\x01 \x03(\v2\x16.herald.v1.StoredEventR\x06events\"G\n" +
+	"\x11GetOffsetsRequest\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\"V\n" +
+	"\x12GetOffsetsResponse\x12!\n" +
+	"\fstart_offset\x18\x01 \x01(\x03R\vstartOffset\x12\x1d\n" +
+	"\n" +
+	"end_offset\x18\x02 \x01(\x03R\tendOffset\"\xaa\x02\n" +
 	"\x12SubscriptionConfig\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12:\n" +
 	"\vack_timeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\n" +
@@ -3587,7 +3701,8 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\n" +
 	"ce_uri_ref\x18\x06 \x01(\tH\x00R\bceUriRef\x12?\n" +
 	"\fce_timestamp\x18\a \x01(\v2\x1a.google.protobuf.TimestampH\x00R\vceTimestampB\x06\n" +
-	"\x04attr2\xdd\t\n" +
+	"\x04attr2\xad\n" +
+	"\n" +
 	"\rHeraldService\x12C\n" +
 	"\bPutTopic\x12\x1a.herald.v1.PutTopicRequest\x1a\x1b.herald.v1.PutTopicResponse\x12H\n" +
 	"\bGetTopic\x12\x1a.herald.v1.GetTopicRequest\x1a\x1b.herald.v1.GetTopicResponse\"\x03\x90\x02\x01\x12N\n" +
@@ -3596,7 +3711,9 @@ const file_herald_v1_herald_proto_rawDesc = "" +
 	"\vDeleteTopic\x12\x1d.herald.v1.DeleteTopicRequest\x1a\x1e.herald.v1.DeleteTopicResponse\x12@\n" +
 	"\aPublish\x12\x19.herald.v1.PublishRequest\x1a\x1a.herald.v1.PublishResponse\x12J\n" +
 	"\rPublishStream\x12\x19.herald.v1.PublishRequest\x1a\x1a.herald.v1.PublishResponse(\x010\x01\x12<\n" +
-	"\x04Read\x12\x16.herald.v1.ReadRequest\x1a\x17.herald.v1.ReadResponse\"\x03\x90\x02\x01\x12X\n" +
+	"\x04Read\x12\x16.herald.v1.ReadRequest\x1a\x17.herald.v1.ReadResponse\"\x03\x90\x02\x01\x12N\n" +
+	"\n" +
+	"GetOffsets\x12\x1c.herald.v1.GetOffsetsRequest\x1a\x1d.herald.v1.GetOffsetsResponse\"\x03\x90\x02\x01\x12X\n" +
 	"\x0fPutSubscription\x12!.herald.v1.PutSubscriptionRequest\x1a\".herald.v1.PutSubscriptionResponse\x12]\n" +
 	"\x0fGetSubscription\x12!.herald.v1.GetSubscriptionRequest\x1a\".herald.v1.GetSubscriptionResponse\"\x03\x90\x02\x01\x12c\n" +
 	"\x11ListSubscriptions\x12#.herald.v1.ListSubscriptionsRequest\x1a$.herald.v1.ListSubscriptionsResponse\"\x03\x90\x02\x01\x12a\n" +
@@ -3620,7 +3737,7 @@ func file_herald_v1_herald_proto_rawDescGZIP() []byte {
 }
 
 var file_herald_v1_herald_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_herald_v1_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_herald_v1_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_herald_v1_herald_proto_goTypes = []any{
 	(Settlement_Kind)(0),               // 0: herald.v1.Settlement.Kind
 	(*RegisterSchemaRequest)(nil),      // 1: herald.v1.RegisterSchemaRequest
@@ -3632,132 +3749,136 @@ var file_herald_v1_herald_proto_goTypes = []any{
 	(*StoredEvent)(nil),                // 7: herald.v1.StoredEvent
 	(*ReadRequest)(nil),                // 8: herald.v1.ReadRequest
 	(*ReadResponse)(nil),               // 9: herald.v1.ReadResponse
-	(*SubscriptionConfig)(nil),         // 10: herald.v1.SubscriptionConfig
-	(*Backoff)(nil),                    // 11: herald.v1.Backoff
-	(*Filter)(nil),                     // 12: herald.v1.Filter
-	(*Subscription)(nil),               // 13: herald.v1.Subscription
-	(*SubscriptionPartition)(nil),      // 14: herald.v1.SubscriptionPartition
-	(*PutSubscriptionRequest)(nil),     // 15: herald.v1.PutSubscriptionRequest
-	(*PutSubscriptionResponse)(nil),    // 16: herald.v1.PutSubscriptionResponse
-	(*GetSubscriptionRequest)(nil),     // 17: herald.v1.GetSubscriptionRequest
-	(*GetSubscriptionResponse)(nil),    // 18: herald.v1.GetSubscriptionResponse
-	(*ListSubscriptionsRequest)(nil),   // 19: herald.v1.ListSubscriptionsRequest
-	(*ListSubscriptionsResponse)(nil),  // 20: herald.v1.ListSubscriptionsResponse
-	(*DeleteSubscriptionRequest)(nil),  // 21: herald.v1.DeleteSubscriptionRequest
-	(*DeleteSubscriptionResponse)(nil), // 22: herald.v1.DeleteSubscriptionResponse
-	(*SeekRequest)(nil),                // 23: herald.v1.SeekRequest
-	(*SeekResponse)(nil),               // 24: herald.v1.SeekResponse
-	(*Delivery)(nil),                   // 25: herald.v1.Delivery
-	(*PullRequest)(nil),                // 26: herald.v1.PullRequest
-	(*PullResponse)(nil),               // 27: herald.v1.PullResponse
-	(*Settlement)(nil),                 // 28: herald.v1.Settlement
-	(*SettleResult)(nil),               // 29: herald.v1.SettleResult
-	(*SettleRequest)(nil),              // 30: herald.v1.SettleRequest
-	(*SettleResponse)(nil),             // 31: herald.v1.SettleResponse
-	(*SubscribeRequest)(nil),           // 32: herald.v1.SubscribeRequest
-	(*SubscribeStart)(nil),             // 33: herald.v1.SubscribeStart
-	(*SubscribeResponse)(nil),          // 34: herald.v1.SubscribeResponse
-	(*Topic)(nil),                      // 35: herald.v1.Topic
-	(*PutTopicRequest)(nil),            // 36: herald.v1.PutTopicRequest
-	(*PutTopicResponse)(nil),           // 37: herald.v1.PutTopicResponse
-	(*GetTopicRequest)(nil),            // 38: herald.v1.GetTopicRequest
-	(*GetTopicResponse)(nil),           // 39: herald.v1.GetTopicResponse
-	(*ListTopicsRequest)(nil),          // 40: herald.v1.ListTopicsRequest
-	(*ListTopicsResponse)(nil),         // 41: herald.v1.ListTopicsResponse
-	(*DeleteTopicRequest)(nil),         // 42: herald.v1.DeleteTopicRequest
-	(*DeleteTopicResponse)(nil),        // 43: herald.v1.DeleteTopicResponse
-	(*PublishRequest)(nil),             // 44: herald.v1.PublishRequest
-	(*PublishResponse)(nil),            // 45: herald.v1.PublishResponse
-	(*PublishResult)(nil),              // 46: herald.v1.PublishResult
-	(*CloudEvent)(nil),                 // 47: herald.v1.CloudEvent
-	(*KnownAttributes)(nil),            // 48: herald.v1.KnownAttributes
-	(*CloudEventAttributeValue)(nil),   // 49: herald.v1.CloudEventAttributeValue
-	nil,                                // 50: herald.v1.SeekRequest.OffsetsEntry
-	nil,                                // 51: herald.v1.CloudEvent.AttributesEntry
-	(*timestamppb.Timestamp)(nil),      // 52: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 53: google.protobuf.Duration
-	(*anypb.Any)(nil),                  // 54: google.protobuf.Any
+	(*GetOffsetsRequest)(nil),          // 10: herald.v1.GetOffsetsRequest
+	(*GetOffsetsResponse)(nil),         // 11: herald.v1.GetOffsetsResponse
+	(*SubscriptionConfig)(nil),         // 12: herald.v1.SubscriptionConfig
+	(*Backoff)(nil),                    // 13: herald.v1.Backoff
+	(*Filter)(nil),                     // 14: herald.v1.Filter
+	(*Subscription)(nil),               // 15: herald.v1.Subscription
+	(*SubscriptionPartition)(nil),      // 16: herald.v1.SubscriptionPartition
+	(*PutSubscriptionRequest)(nil),     // 17: herald.v1.PutSubscriptionRequest
+	(*PutSubscriptionResponse)(nil),    // 18: herald.v1.PutSubscriptionResponse
+	(*GetSubscriptionRequest)(nil),     // 19: herald.v1.GetSubscriptionRequest
+	(*GetSubscriptionResponse)(nil),    // 20: herald.v1.GetSubscriptionResponse
+	(*ListSubscriptionsRequest)(nil),   // 21: herald.v1.ListSubscriptionsRequest
+	(*ListSubscriptionsResponse)(nil),  // 22: herald.v1.ListSubscriptionsResponse
+	(*DeleteSubscriptionRequest)(nil),  // 23: herald.v1.DeleteSubscriptionRequest
+	(*DeleteSubscriptionResponse)(nil), // 24: herald.v1.DeleteSubscriptionResponse
+	(*SeekRequest)(nil),                // 25: herald.v1.SeekRequest
+	(*SeekResponse)(nil),               // 26: herald.v1.SeekResponse
+	(*Delivery)(nil),                   // 27: herald.v1.Delivery
+	(*PullRequest)(nil),                // 28: herald.v1.PullRequest
+	(*PullResponse)(nil),               // 29: herald.v1.PullResponse
+	(*Settlement)(nil),                 // 30: herald.v1.Settlement
+	(*SettleResult)(nil),               // 31: herald.v1.SettleResult
+	(*SettleRequest)(nil),              // 32: herald.v1.SettleRequest
+	(*SettleResponse)(nil),             // 33: herald.v1.SettleResponse
+	(*SubscribeRequest)(nil),           // 34: herald.v1.SubscribeRequest
+	(*SubscribeStart)(nil),             // 35: herald.v1.SubscribeStart
+	(*SubscribeResponse)(nil),          // 36: herald.v1.SubscribeResponse
+	(*Topic)(nil),                      // 37: herald.v1.Topic
+	(*PutTopicRequest)(nil),            // 38: herald.v1.PutTopicRequest
+	(*PutTopicResponse)(nil),           // 39: herald.v1.PutTopicResponse
+	(*GetTopicRequest)(nil),            // 40: herald.v1.GetTopicRequest
+	(*GetTopicResponse)(nil),           // 41: herald.v1.GetTopicResponse
+	(*ListTopicsRequest)(nil),          // 42: herald.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),         // 43: herald.v1.ListTopicsResponse
+	(*DeleteTopicRequest)(nil),         // 44: herald.v1.DeleteTopicRequest
+	(*DeleteTopicResponse)(nil),        // 45: herald.v1.DeleteTopicResponse
+	(*PublishRequest)(nil),             // 46: herald.v1.PublishRequest
+	(*PublishResponse)(nil),            // 47: herald.v1.PublishResponse
+	(*PublishResult)(nil),              // 48: herald.v1.PublishResult
+	(*CloudEvent)(nil),                 // 49: herald.v1.CloudEvent
+	(*KnownAttributes)(nil),            // 50: herald.v1.KnownAttributes
+	(*CloudEventAttributeValue)(nil),   // 51: herald.v1.CloudEventAttributeValue
+	nil,                                // 52: herald.v1.SeekRequest.OffsetsEntry
+	nil,                                // 53: herald.v1.CloudEvent.AttributesEntry
+	(*timestamppb.Timestamp)(nil),      // 54: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 55: google.protobuf.Duration
+	(*anypb.Any)(nil),                  // 56: google.protobuf.Any
 }
 var file_herald_v1_herald_proto_depIdxs = []int32{
 	4,  // 0: herald.v1.SchemaViolations.violations:type_name -> herald.v1.SchemaViolation
 	6,  // 1: herald.v1.SchemaChanges.changes:type_name -> herald.v1.SchemaChange
-	47, // 2: herald.v1.StoredEvent.event:type_name -> herald.v1.CloudEvent
-	52, // 3: herald.v1.StoredEvent.stored_time:type_name -> google.protobuf.Timestamp
-	53, // 4: herald.v1.ReadRequest.wait:type_name -> google.protobuf.Duration
+	49, // 2: herald.v1.StoredEvent.event:type_name -> herald.v1.CloudEvent
+	54, // 3: herald.v1.StoredEvent.stored_time:type_name -> google.protobuf.Timestamp
+	55, // 4: herald.v1.ReadRequest.wait:type_name -> google.protobuf.Duration
 	7,  // 5: herald.v1.ReadResponse.events:type_name -> herald.v1.StoredEvent
-	53, // 6: herald.v1.SubscriptionConfig.ack_timeout:type_name -> google.protobuf.Duration
-	11, // 7: herald.v1.SubscriptionConfig.backoff:type_name -> herald.v1.Backoff
-	12, // 8: herald.v1.SubscriptionConfig.filter:type_name -> herald.v1.Filter
-	53, // 9: herald.v1.Backoff.initial:type_name -> google.protobuf.Duration
-	53, // 10: herald.v1.Backoff.max:type_name -> google.protobuf.Duration
-	10, // 11: herald.v1.Subscription.config:type_name -> herald.v1.SubscriptionConfig
-	52, // 12: herald.v1.Subscription.created_time:type_name -> google.protobuf.Timestamp
-	14, // 13: herald.v1.Subscription.partitions:type_name -> herald.v1.SubscriptionPartition
-	10, // 14: herald.v1.PutSubscriptionRequest.config:type_name -> herald.v1.SubscriptionConfig
-	13, // 15: herald.v1.PutSubscriptionResponse.subscription:type_name -> herald.v1.Subscription
-	13, // 16: herald.v1.GetSubscriptionResponse.subscription:type_name -> herald.v1.Subscription
-	13, // 17: herald.v1.ListSubscriptionsResponse.subscriptions:type_name -> herald.v1.Subscription
-	50, // 18: herald.v1.SeekRequest.offsets:type_name -> herald.v1.SeekRequest.OffsetsEntry
-	13, // 19: herald.v1.SeekResponse.subscription:type_name -> herald.v1.Subscription
+	55, // 6: herald.v1.SubscriptionConfig.ack_timeout:type_name -> google.protobuf.Duration
+	13, // 7: herald.v1.SubscriptionConfig.backoff:type_name -> herald.v1.Backoff
+	14, // 8: herald.v1.SubscriptionConfig.filter:type_name -> herald.v1.Filter
+	55, // 9: herald.v1.Backoff.initial:type_name -> google.protobuf.Duration
+	55, // 10: herald.v1.Backoff.max:type_name -> google.protobuf.Duration
+	12, // 11: herald.v1.Subscription.config:type_name -> herald.v1.SubscriptionConfig
+	54, // 12: herald.v1.Subscription.created_time:type_name -> google.protobuf.Timestamp
+	16, // 13: herald.v1.Subscription.partitions:type_name -> herald.v1.SubscriptionPartition
+	12, // 14: herald.v1.PutSubscriptionRequest.config:type_name -> herald.v1.SubscriptionConfig
+	15, // 15: herald.v1.PutSubscriptionResponse.subscription:type_name -> herald.v1.Subscription
+	15, // 16: herald.v1.GetSubscriptionResponse.subscription:type_name -> herald.v1.Subscription
+	15, // 17: herald.v1.ListSubscriptionsResponse.subscriptions:type_name -> herald.v1.Subscription
+	52, // 18: herald.v1.SeekRequest.offsets:type_name -> herald.v1.SeekRequest.OffsetsEntry
+	15, // 19: herald.v1.SeekResponse.subscription:type_name -> herald.v1.Subscription
 	7,  // 20: herald.v1.Delivery.event:type_name -> herald.v1.StoredEvent
-	53, // 21: herald.v1.PullRequest.wait:type_name -> google.protobuf.Duration
-	25, // 22: herald.v1.PullResponse.deliveries:type_name -> herald.v1.Delivery
+	55, // 21: herald.v1.PullRequest.wait:type_name -> google.protobuf.Duration
+	27, // 22: herald.v1.PullResponse.deliveries:type_name -> herald.v1.Delivery
 	0,  // 23: herald.v1.Settlement.kind:type_name -> herald.v1.Settlement.Kind
-	53, // 24: herald.v1.Settlement.delay:type_name -> google.protobuf.Duration
-	28, // 25: herald.v1.SettleRequest.settlements:type_name -> herald.v1.Settlement
-	29, // 26: herald.v1.SettleResponse.results:type_name -> herald.v1.SettleResult
-	33, // 27: herald.v1.SubscribeRequest.start:type_name -> herald.v1.SubscribeStart
-	28, // 28: herald.v1.SubscribeRequest.settle:type_name -> herald.v1.Settlement
-	25, // 29: herald.v1.SubscribeResponse.deliveries:type_name -> herald.v1.Delivery
-	53, // 30: herald.v1.Topic.retention:type_name -> google.protobuf.Duration
-	53, // 31: herald.v1.Topic.dedup_window:type_name -> google.protobuf.Duration
-	52, // 32: herald.v1.Topic.created_time:type_name -> google.protobuf.Timestamp
-	53, // 33: herald.v1.PutTopicRequest.retention:type_name -> google.protobuf.Duration
-	53, // 34: herald.v1.PutTopicRequest.dedup_window:type_name -> google.protobuf.Duration
-	35, // 35: herald.v1.PutTopicResponse.topic:type_name -> herald.v1.Topic
-	35, // 36: herald.v1.GetTopicResponse.topic:type_name -> herald.v1.Topic
-	35, // 37: herald.v1.ListTopicsResponse.topics:type_name -> herald.v1.Topic
-	47, // 38: herald.v1.PublishRequest.events:type_name -> herald.v1.CloudEvent
-	46, // 39: herald.v1.PublishResponse.results:type_name -> herald.v1.PublishResult
-	51, // 40: herald.v1.CloudEvent.attributes:type_name -> herald.v1.CloudEvent.AttributesEntry
-	54, // 41: herald.v1.CloudEvent.proto_data:type_name -> google.protobuf.Any
-	48, // 42: herald.v1.CloudEvent.known:type_name -> herald.v1.KnownAttributes
-	52, // 43: herald.v1.CloudEventAttributeValue.ce_timestamp:type_name -> google.protobuf.Timestamp
-	49, // 44: herald.v1.CloudEvent.AttributesEntry.value:type_name -> herald.v1.CloudEventAttributeValue
-	36, // 45: herald.v1.HeraldService.PutTopic:input_type -> herald.v1.PutTopicRequest
-	38, // 46: herald.v1.HeraldService.GetTopic:input_type -> herald.v1.GetTopicRequest
-	40, // 47: herald.v1.HeraldService.ListTopics:input_type -> herald.v1.ListTopicsRequest
-	42, // 48: herald.v1.HeraldService.DeleteTopic:input_type -> herald.v1.DeleteTopicRequest
-	44, // 49: herald.v1.HeraldService.Publish:input_type -> herald.v1.PublishRequest
-	44, // 50: herald.v1.HeraldService.PublishStream:input_type -> herald.v1.PublishRequest
+	55, // 24: herald.v1.Settlement.delay:type_name -> google.protobuf.Duration
+	30, // 25: herald.v1.SettleRequest.settlements:type_name -> herald.v1.Settlement
+	31, // 26: herald.v1.SettleResponse.results:type_name -> herald.v1.SettleResult
+	35, // 27: herald.v1.SubscribeRequest.start:type_name -> herald.v1.SubscribeStart
+	30, // 28: herald.v1.SubscribeRequest.settle:type_name -> herald.v1.Settlement
+	27, // 29: herald.v1.SubscribeResponse.deliveries:type_name -> herald.v1.Delivery
+	55, // 30: herald.v1.Topic.retention:type_name -> google.protobuf.Duration
+	55, // 31: herald.v1.Topic.dedup_window:type_name -> google.protobuf.Duration
+	54, // 32: herald.v1.Topic.created_time:type_name -> google.protobuf.Timestamp
+	55, // 33: herald.v1.PutTopicRequest.retention:type_name -> google.protobuf.Duration
+	55, // 34: herald.v1.PutTopicRequest.dedup_window:type_name -> google.protobuf.Duration
+	37, // 35: herald.v1.PutTopicResponse.topic:type_name -> herald.v1.Topic
+	37, // 36: herald.v1.GetTopicResponse.topic:type_name -> herald.v1.Topic
+	37, // 37: herald.v1.ListTopicsResponse.topics:type_name -> herald.v1.Topic
+	49, // 38: herald.v1.PublishRequest.events:type_name -> herald.v1.CloudEvent
+	48, // 39: herald.v1.PublishResponse.results:type_name -> herald.v1.PublishResult
+	53, // 40: herald.v1.CloudEvent.attributes:type_name -> herald.v1.CloudEvent.AttributesEntry
+	56, // 41: herald.v1.CloudEvent.proto_data:type_name -> google.protobuf.Any
+	50, // 42: herald.v1.CloudEvent.known:type_name -> herald.v1.KnownAttributes
+	54, // 43: herald.v1.CloudEventAttributeValue.ce_timestamp:type_name -> google.protobuf.Timestamp
+	51, // 44: herald.v1.CloudEvent.AttributesEntry.value:type_name -> herald.v1.CloudEventAttributeValue
+	38, // 45: herald.v1.HeraldService.PutTopic:input_type -> herald.v1.PutTopicRequest
+	40, // 46: herald.v1.HeraldService.GetTopic:input_type -> herald.v1.GetTopicRequest
+	42, // 47: herald.v1.HeraldService.ListTopics:input_type -> herald.v1.ListTopicsRequest
+	44, // 48: herald.v1.HeraldService.DeleteTopic:input_type -> herald.v1.DeleteTopicRequest
+	46, // 49: herald.v1.HeraldService.Publish:input_type -> herald.v1.PublishRequest
+	46, // 50: herald.v1.HeraldService.PublishStream:input_type -> herald.v1.PublishRequest
 	8,  // 51: herald.v1.HeraldService.Read:input_type -> herald.v1.ReadRequest
-	15, // 52: herald.v1.HeraldService.PutSubscription:input_type -> herald.v1.PutSubscriptionRequest
-	17, // 53: herald.v1.HeraldService.GetSubscription:input_type -> herald.v1.GetSubscriptionRequest
-	19, // 54: herald.v1.HeraldService.ListSubscriptions:input_type -> herald.v1.ListSubscriptionsRequest
-	21, // 55: herald.v1.HeraldService.DeleteSubscription:input_type -> herald.v1.DeleteSubscriptionRequest
-	23, // 56: herald.v1.HeraldService.Seek:input_type -> herald.v1.SeekRequest
-	26, // 57: herald.v1.HeraldService.Pull:input_type -> herald.v1.PullRequest
-	30, // 58: herald.v1.HeraldService.Settle:input_type -> herald.v1.SettleRequest
-	32, // 59: herald.v1.HeraldService.Subscribe:input_type -> herald.v1.SubscribeRequest
-	1,  // 60: herald.v1.HeraldService.RegisterSchema:input_type -> herald.v1.RegisterSchemaRequest
-	37, // 61: herald.v1.HeraldService.PutTopic:output_type -> herald.v1.PutTopicResponse
-	39, // 62: herald.v1.HeraldService.GetTopic:output_type -> herald.v1.GetTopicResponse
-	41, // 63: herald.v1.HeraldService.ListTopics:output_type -> herald.v1.ListTopicsResponse
-	43, // 64: herald.v1.HeraldService.DeleteTopic:output_type -> herald.v1.DeleteTopicResponse
-	45, // 65: herald.v1.HeraldService.Publish:output_type -> herald.v1.PublishResponse
-	45, // 66: herald.v1.HeraldService.PublishStream:output_type -> herald.v1.PublishResponse
-	9,  // 67: herald.v1.HeraldService.Read:output_type -> herald.v1.ReadResponse
-	16, // 68: herald.v1.HeraldService.PutSubscription:output_type -> herald.v1.PutSubscriptionResponse
-	18, // 69: herald.v1.HeraldService.GetSubscription:output_type -> herald.v1.GetSubscriptionResponse
-	20, // 70: herald.v1.HeraldService.ListSubscriptions:output_type -> herald.v1.ListSubscriptionsResponse
-	22, // 71: herald.v1.HeraldService.DeleteSubscription:output_type -> herald.v1.DeleteSubscriptionResponse
-	24, // 72: herald.v1.HeraldService.Seek:output_type -> herald.v1.SeekResponse
-	27, // 73: herald.v1.HeraldService.Pull:output_type -> herald.v1.PullResponse
-	31, // 74: herald.v1.HeraldService.Settle:output_type -> herald.v1.SettleResponse
-	34, // 75: herald.v1.HeraldService.Subscribe:output_type -> herald.v1.SubscribeResponse
-	2,  // 76: herald.v1.HeraldService.RegisterSchema:output_type -> herald.v1.RegisterSchemaResponse
-	61, // [61:77] is the sub-list for method output_type
-	45, // [45:61] is the sub-list for method input_type
+	10, // 52: herald.v1.HeraldService.GetOffsets:input_type -> herald.v1.GetOffsetsRequest
+	17, // 53: herald.v1.HeraldService.PutSubscription:input_type -> herald.v1.PutSubscriptionRequest
+	19, // 54: herald.v1.HeraldService.GetSubscription:input_type -> herald.v1.GetSubscriptionRequest
+	21, // 55: herald.v1.HeraldService.ListSubscriptions:input_type -> herald.v1.ListSubscriptionsRequest
+	23, // 56: herald.v1.HeraldService.DeleteSubscription:input_type -> herald.v1.DeleteSubscriptionRequest
+	25, // 57: herald.v1.HeraldService.Seek:input_type -> herald.v1.SeekRequest
+	28, // 58: herald.v1.HeraldService.Pull:input_type -> herald.v1.PullRequest
+	32, // 59: herald.v1.HeraldService.Settle:input_type -> herald.v1.SettleRequest
+	34, // 60: herald.v1.HeraldService.Subscribe:input_type -> herald.v1.SubscribeRequest
+	1,  // 61: herald.v1.HeraldService.RegisterSchema:input_type -> herald.v1.RegisterSchemaRequest
+	39, // 62: herald.v1.HeraldService.PutTopic:output_type -> herald.v1.PutTopicResponse
+	41, // 63: herald.v1.HeraldService.GetTopic:output_type -> herald.v1.GetTopicResponse
+	43, // 64: herald.v1.HeraldService.ListTopics:output_type -> herald.v1.ListTopicsResponse
+	45, // 65: herald.v1.HeraldService.DeleteTopic:output_type -> herald.v1.DeleteTopicResponse
+	47, // 66: herald.v1.HeraldService.Publish:output_type -> herald.v1.PublishResponse
+	47, // 67: herald.v1.HeraldService.PublishStream:output_type -> herald.v1.PublishResponse
+	9,  // 68: herald.v1.HeraldService.Read:output_type -> herald.v1.ReadResponse
+	11, // 69: herald.v1.HeraldService.GetOffsets:output_type -> herald.v1.GetOffsetsResponse
+	18, // 70: herald.v1.HeraldService.PutSubscription:output_type -> herald.v1.PutSubscriptionResponse
+	20, // 71: herald.v1.HeraldService.GetSubscription:output_type -> herald.v1.GetSubscriptionResponse
+	22, // 72: herald.v1.HeraldService.ListSubscriptions:output_type -> herald.v1.ListSubscriptionsResponse
+	24, // 73: herald.v1.HeraldService.DeleteSubscription:output_type -> herald.v1.DeleteSubscriptionResponse
+	26, // 74: herald.v1.HeraldService.Seek:output_type -> herald.v1.SeekResponse
+	29, // 75: herald.v1.HeraldService.Pull:output_type -> herald.v1.PullResponse
+	33, // 76: herald.v1.HeraldService.Settle:output_type -> herald.v1.SettleResponse
+	36, // 77: herald.v1.HeraldService.Subscribe:output_type -> herald.v1.SubscribeResponse
+	2,  // 78: herald.v1.HeraldService.RegisterSchema:output_type -> herald.v1.RegisterSchemaResponse
+	62, // [62:79] is the sub-list for method output_type
+	45, // [45:62] is the sub-list for method input_type
 	45, // [45:45] is the sub-list for extension type_name
 	45, // [45:45] is the sub-list for extension extendee
 	0,  // [0:45] is the sub-list for field type_name
@@ -3768,18 +3889,18 @@ func file_herald_v1_herald_proto_init() {
 	if File_herald_v1_herald_proto != nil {
 		return
 	}
-	file_herald_v1_herald_proto_msgTypes[31].OneofWrappers = []any{
+	file_herald_v1_herald_proto_msgTypes[33].OneofWrappers = []any{
 		(*SubscribeRequest_Start)(nil),
 		(*SubscribeRequest_Flow)(nil),
 		(*SubscribeRequest_Settle)(nil),
 	}
-	file_herald_v1_herald_proto_msgTypes[35].OneofWrappers = []any{}
-	file_herald_v1_herald_proto_msgTypes[46].OneofWrappers = []any{
+	file_herald_v1_herald_proto_msgTypes[37].OneofWrappers = []any{}
+	file_herald_v1_herald_proto_msgTypes[48].OneofWrappers = []any{
 		(*CloudEvent_BinaryData)(nil),
 		(*CloudEvent_TextData)(nil),
 		(*CloudEvent_ProtoData)(nil),
 	}
-	file_herald_v1_herald_proto_msgTypes[48].OneofWrappers = []any{
+	file_herald_v1_herald_proto_msgTypes[50].OneofWrappers = []any{
 		(*CloudEventAttributeValue_CeBoolean)(nil),
 		(*CloudEventAttributeValue_CeInteger)(nil),
 		(*CloudEventAttributeValue_CeString)(nil),
@@ -3794,7 +3915,7 @@ func file_herald_v1_herald_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_v1_herald_proto_rawDesc), len(file_herald_v1_herald_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   51,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

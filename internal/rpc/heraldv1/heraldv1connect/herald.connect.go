@@ -57,6 +57,9 @@ const (
 	HeraldServicePublishStreamProcedure = "/herald.v1.HeraldService/PublishStream"
 	// HeraldServiceReadProcedure is the fully-qualified name of the HeraldService's Read RPC.
 	HeraldServiceReadProcedure = "/herald.v1.HeraldService/Read"
+	// HeraldServiceGetOffsetsProcedure is the fully-qualified name of the HeraldService's GetOffsets
+	// RPC.
+	HeraldServiceGetOffsetsProcedure = "/herald.v1.HeraldService/GetOffsets"
 	// HeraldServicePutSubscriptionProcedure is the fully-qualified name of the HeraldService's
 	// PutSubscription RPC.
 	HeraldServicePutSubscriptionProcedure = "/herald.v1.HeraldService/PutSubscription"
@@ -111,6 +114,11 @@ type HeraldServiceClient interface {
 	// subscription (browse and replay). A read at the partition's end
 	// returns no events, or waits up to wait for the first one.
 	Read(context.Context, *connect.Request[heraldv1.ReadRequest]) (*connect.Response[heraldv1.ReadResponse], error)
+	// GetOffsets returns where one partition starts and ends: the offset of
+	// its oldest event still stored and the offset the next event will get
+	// (Kafka's ListOffsets earliest and latest). Read from the start offset
+	// to read a partition whose oldest events retention has deleted.
+	GetOffsets(context.Context, *connect.Request[heraldv1.GetOffsetsRequest]) (*connect.Response[heraldv1.GetOffsetsResponse], error)
 	// PutSubscription creates a subscription or changes its settings (its
 	// position stays). Unset fields take the defaults.
 	PutSubscription(context.Context, *connect.Request[heraldv1.PutSubscriptionRequest]) (*connect.Response[heraldv1.PutSubscriptionResponse], error)
@@ -200,6 +208,13 @@ func NewHeraldServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getOffsets: connect.NewClient[heraldv1.GetOffsetsRequest, heraldv1.GetOffsetsResponse](
+			httpClient,
+			baseURL+HeraldServiceGetOffsetsProcedure,
+			connect.WithSchema(heraldServiceMethods.ByName("GetOffsets")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		putSubscription: connect.NewClient[heraldv1.PutSubscriptionRequest, heraldv1.PutSubscriptionResponse](
 			httpClient,
 			baseURL+HeraldServicePutSubscriptionProcedure,
@@ -268,6 +283,7 @@ type heraldServiceClient struct {
 	publish            *connect.Client[heraldv1.PublishRequest, heraldv1.PublishResponse]
 	publishStream      *connect.Client[heraldv1.PublishRequest, heraldv1.PublishResponse]
 	read               *connect.Client[heraldv1.ReadRequest, heraldv1.ReadResponse]
+	getOffsets         *connect.Client[heraldv1.GetOffsetsRequest, heraldv1.GetOffsetsResponse]
 	putSubscription    *connect.Client[heraldv1.PutSubscriptionRequest, heraldv1.PutSubscriptionResponse]
 	getSubscription    *connect.Client[heraldv1.GetSubscriptionRequest, heraldv1.GetSubscriptionResponse]
 	listSubscriptions  *connect.Client[heraldv1.ListSubscriptionsRequest, heraldv1.ListSubscriptionsResponse]
@@ -312,6 +328,11 @@ func (c *heraldServiceClient) PublishStream(ctx context.Context) *connect.BidiSt
 // Read calls herald.v1.HeraldService.Read.
 func (c *heraldServiceClient) Read(ctx context.Context, req *connect.Request[heraldv1.ReadRequest]) (*connect.Response[heraldv1.ReadResponse], error) {
 	return c.read.CallUnary(ctx, req)
+}
+
+// GetOffsets calls herald.v1.HeraldService.GetOffsets.
+func (c *heraldServiceClient) GetOffsets(ctx context.Context, req *connect.Request[heraldv1.GetOffsetsRequest]) (*connect.Response[heraldv1.GetOffsetsResponse], error) {
+	return c.getOffsets.CallUnary(ctx, req)
 }
 
 // PutSubscription calls herald.v1.HeraldService.PutSubscription.
@@ -388,6 +409,11 @@ type HeraldServiceHandler interface {
 	// subscription (browse and replay). A read at the partition's end
 	// returns no events, or waits up to wait for the first one.
 	Read(context.Context, *connect.Request[heraldv1.ReadRequest]) (*connect.Response[heraldv1.ReadResponse], error)
+	// GetOffsets returns where one partition starts and ends: the offset of
+	// its oldest event still stored and the offset the next event will get
+	// (Kafka's ListOffsets earliest and latest). Read from the start offset
+	// to read a partition whose oldest events retention has deleted.
+	GetOffsets(context.Context, *connect.Request[heraldv1.GetOffsetsRequest]) (*connect.Response[heraldv1.GetOffsetsResponse], error)
 	// PutSubscription creates a subscription or changes its settings (its
 	// position stays). Unset fields take the defaults.
 	PutSubscription(context.Context, *connect.Request[heraldv1.PutSubscriptionRequest]) (*connect.Response[heraldv1.PutSubscriptionResponse], error)
@@ -473,6 +499,13 @@ func NewHeraldServiceHandler(svc HeraldServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	heraldServiceGetOffsetsHandler := connect.NewUnaryHandler(
+		HeraldServiceGetOffsetsProcedure,
+		svc.GetOffsets,
+		connect.WithSchema(heraldServiceMethods.ByName("GetOffsets")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	heraldServicePutSubscriptionHandler := connect.NewUnaryHandler(
 		HeraldServicePutSubscriptionProcedure,
 		svc.PutSubscription,
@@ -545,6 +578,8 @@ func NewHeraldServiceHandler(svc HeraldServiceHandler, opts ...connect.HandlerOp
 			heraldServicePublishStreamHandler.ServeHTTP(w, r)
 		case HeraldServiceReadProcedure:
 			heraldServiceReadHandler.ServeHTTP(w, r)
+		case HeraldServiceGetOffsetsProcedure:
+			heraldServiceGetOffsetsHandler.ServeHTTP(w, r)
 		case HeraldServicePutSubscriptionProcedure:
 			heraldServicePutSubscriptionHandler.ServeHTTP(w, r)
 		case HeraldServiceGetSubscriptionProcedure:
@@ -598,6 +633,10 @@ func (UnimplementedHeraldServiceHandler) PublishStream(context.Context, *connect
 
 func (UnimplementedHeraldServiceHandler) Read(context.Context, *connect.Request[heraldv1.ReadRequest]) (*connect.Response[heraldv1.ReadResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.v1.HeraldService.Read is not implemented"))
+}
+
+func (UnimplementedHeraldServiceHandler) GetOffsets(context.Context, *connect.Request[heraldv1.GetOffsetsRequest]) (*connect.Response[heraldv1.GetOffsetsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.v1.HeraldService.GetOffsets is not implemented"))
 }
 
 func (UnimplementedHeraldServiceHandler) PutSubscription(context.Context, *connect.Request[heraldv1.PutSubscriptionRequest]) (*connect.Response[heraldv1.PutSubscriptionResponse], error) {
