@@ -16,6 +16,7 @@ type backend interface {
 	maxEventBytes() int
 	registerSchema(ctx context.Context, subject string, text []byte) (version int, err error)
 	read(ctx context.Context, topic string, partition int, offset int64, limit int, wait time.Duration) ([]*CloudEvent, error)
+	offsets(ctx context.Context, topic string, partition int) (start, end int64, err error)
 
 	putTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error)
 	topic(ctx context.Context, name string) (Topic, error)

@@ -205,6 +205,8 @@ func TestClient_NamesAndIDsThatAreNotUTF8AreAnsweredAsEmbedded(t *testing.T) {
 		want("delete topic", c.DeleteTopic(ctx, bad), herald.ErrTopicNotFound)
 		_, err = c.Read(ctx, bad, 0, 0, 10)
 		want("read", err, herald.ErrTopicNotFound)
+		_, _, err = c.Offsets(ctx, bad, 0)
+		want("offsets", err, herald.ErrTopicNotFound)
 		_, err = c.Subscriptions(ctx, bad)
 		want("subscriptions", err, herald.ErrTopicNotFound)
 		_, err = c.PutSubscription(ctx, bad, "billing", herald.SubscriptionConfig{})
@@ -354,6 +356,7 @@ func everyCall(ctx context.Context, c *herald.Client, ackID string) map[string]f
 		"DeleteTopic": func() error { return c.DeleteTopic(ctx, "orders") },
 		"Read":        func() error { _, err := c.Read(ctx, "orders", 0, 0, 10); return err },
 		"ReadWait":    func() error { _, err := c.ReadWait(ctx, "orders", 0, 1, 10, time.Second); return err },
+		"Offsets":     func() error { _, _, err := c.Offsets(ctx, "orders", 0); return err },
 		"PutSubscription": func() error {
 			_, err := c.PutSubscription(ctx, "orders", "audit", herald.SubscriptionConfig{})
 			return err

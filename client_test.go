@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldevents/herald"
+	"github.com/heraldevents/herald/internal/log"
 )
 
 // The client conformance suite: each test runs on an embedded and on a
@@ -409,4 +410,106 @@ func TestClient_PublishWithoutAutoCreateIsTopicNotFound(t *testing.T) {
 	if topics, err := c.Topics(ctx); err != nil || len(topics) != 0 {
 		t.Fatalf("topics after the refused publish: %v, %v; want none", topics, err)
 	}
+}
+
+// Offsets says where a partition starts and ends, embedded and remote;
+// a topic, partition or name that cannot be is refused with its sentinel.
+func TestClient_OffsetsAreWhereAPartitionStartsAndEnds(t *testing.T) {
+	forEachClient(t, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		two := 2
+		if _, _, err := c.PutTopic(ctx, "orders", herald.TopicSpec{Partitions: &two}); err != nil {
+			t.Fatal(err)
+		}
+		if start, end, err := c.Offsets(ctx, "orders", 0); err != nil || start != 0 || end != 0 {
+			t.Fatalf("offsets of an empty partition: %d, %d, %v; want 0, 0", start, end, err)
+		}
+		var res []herald.Result
+		for i := range 3 {
+			e := herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"), herald.WithKey("order-42"), herald.WithID(fmt.Sprint("o-", i)))
+			r, err := c.Publish(ctx, "orders", e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res = append(res, r...)
+		}
+		p := res[0].Partition
+		if start, end, err := c.Offsets(ctx, "orders", p); err != nil || start != 0 || end != 3 {
+			t.Fatalf("offsets of partition %d after 3 events: %d, %d, %v; want 0, 3", p, start, end, err)
+		}
+		if start, end, err := c.Offsets(ctx, "orders", 1-p); err != nil || start != 0 || end != 0 {
+			t.Fatalf("offsets of the other partition: %d, %d, %v; want 0, 0", start, end, err)
+		}
+		for _, tc := range []struct {
+			topic     string
+			partition int
+			want      error
+		}{
+			{"audit", 0, herald.ErrTopicNotFound},
+			{"orders", 2, herald.ErrPartitionNotFound},
+			{"orders", -1, herald.ErrPartitionNotFound},
+			{"orders", 1 << 32, herald.ErrPartitionNotFound},
+			{"__herald_subscriptions", 0, herald.ErrInvalidTopicName},
+			{"a/b", 0, herald.ErrTopicNotFound},
+		} {
+			if start, end, err := c.Offsets(ctx, tc.topic, tc.partition); !errors.Is(err, tc.want) {
+				t.Errorf("offsets of %s partition %d: %d, %d, %v; want %v", tc.topic, tc.partition, start, end, err, tc.want)
+			}
+		}
+	})
+}
+
+// Once retention has deleted a partition's oldest events, Offsets starts
+// past them, embedded and remote: a read from 0 is out of range, a read
+// from the start offset returns what is left.
+func TestClient_OffsetsStartPastTheEventsRetentionDeleted(t *testing.T) {
+	prepare := func(t *testing.T, dir string) {
+		c, err := herald.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		one := 1
+		if _, _, err := c.PutTopic(context.Background(), "orders", herald.TopicSpec{Partitions: &one}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if _, err := c.Publish(context.Background(), "orders", herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))); err != nil {
+				t.Fatalf("event %d: %v", i, err)
+			}
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// Eight days on, past the default retention of seven.
+		e, err := log.Open(dir, log.Options{RetentionInterval: -1, Now: func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.EnforceRetention(); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forEachClientOver(t, prepare, func(t *testing.T, c *herald.Client) {
+		ctx := context.Background()
+		if start, end, err := c.Offsets(ctx, "orders", 0); err != nil || start != 3 || end != 3 {
+			t.Fatalf("offsets after retention deleted all 3 events: %d, %d, %v; want 3, 3", start, end, err)
+		}
+		e := herald.MustNewEvent("order.placed", []byte(`{}`), herald.WithSource("/shop"))
+		if _, err := c.Publish(ctx, "orders", e); err != nil {
+			t.Fatal(err)
+		}
+		start, end, err := c.Offsets(ctx, "orders", 0)
+		if err != nil || start != 3 || end != 4 {
+			t.Fatalf("offsets after one more event: %d, %d, %v; want 3, 4", start, end, err)
+		}
+		if _, err := c.Read(ctx, "orders", 0, 0, 10); !errors.Is(err, herald.ErrOffsetOutOfRange) {
+			t.Fatalf("read from 0: %v, want ErrOffsetOutOfRange", err)
+		}
+		if got, err := c.Read(ctx, "orders", 0, start, 10); err != nil || len(got) != 1 || got[0].ID != e.ID {
+			t.Fatalf("read from the start offset: %v, %v; want %s alone", got, err, e.ID)
+		}
+	})
 }

@@ -63,6 +63,10 @@ func (e *embedded) read(ctx context.Context, topic string, partition int, offset
 	return events, nil
 }
 
+func (e *embedded) offsets(ctx context.Context, topic string, partition int) (int64, int64, error) {
+	return e.broker.Offsets(ctx, topic, partition)
+}
+
 func (e *embedded) putTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error) {
 	t, created, err := e.broker.PutTopic(ctx, name, spec)
 	return t, created, closing(err)

@@ -167,3 +167,42 @@ func ExampleClient_Publish() {
 	// true
 	// 0 <nil>
 }
+
+// Read a whole partition from its start offset: once retention has
+// deleted a partition's oldest events, it no longer starts at 0.
+func ExampleClient_Offsets() {
+	dir, _ := os.MkdirTemp("", "herald-example")
+	defer os.RemoveAll(dir)
+	c, err := herald.Open(dir)
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	for i := range 3 {
+		e := herald.MustNewEvent("order.placed", map[string]int{"order": i}, herald.WithSource("/shop"))
+		if _, err := c.Publish(ctx, "orders", e); err != nil {
+			panic(err)
+		}
+	}
+	start, end, err := c.Offsets(ctx, "orders", 0)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("partition 0 holds offsets", start, "to", end-1)
+	for off := start; off < end; {
+		events, err := c.Read(ctx, "orders", 0, off, 2)
+		if err != nil {
+			panic(err)
+		}
+		for _, e := range events {
+			fmt.Println(e.Offset, string(e.Data))
+		}
+		off = events[len(events)-1].Offset + 1
+	}
+	// Output:
+	// partition 0 holds offsets 0 to 2
+	// 0 {"order":0}
+	// 1 {"order":1}
+	// 2 {"order":2}
+}

@@ -359,6 +359,21 @@ func (c *Client) ReadWait(ctx context.Context, topic string, partition int, offs
 	return c.b.read(ctx, topic, partition, offset, limit, wait)
 }
 
+// Offsets returns where a partition starts and ends: start is the offset
+// of its oldest event still stored (0 until retention deletes events),
+// end the offset the next event will get; start equals end when it holds
+// none. Read from start to read all of a partition (from 0, Read fails
+// with ErrOffsetOutOfRange once retention has deleted its first events);
+// retention may delete more before the Read, which then fails the same
+// way: ask for the offsets again. A topic's partitions are 0 to
+// Topic.Partitions-1.
+func (c *Client) Offsets(ctx context.Context, topic string, partition int) (start, end int64, err error) {
+	if err := c.alive(ctx); err != nil {
+		return 0, 0, err
+	}
+	return c.b.offsets(ctx, topic, partition)
+}
+
 // PutTopic creates or changes a topic and reports whether it created it.
 func (c *Client) PutTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error) {
 	if err := c.alive(ctx); err != nil {

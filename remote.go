@@ -327,6 +327,17 @@ func (r *remote) read(ctx context.Context, topic string, partition int, offset i
 	return events, nil
 }
 
+func (r *remote) offsets(ctx context.Context, topic string, partition int) (int64, int64, error) {
+	if !utf8.ValidString(topic) {
+		return 0, 0, lookupTopic(topic)
+	}
+	resp, err := call(ctx, r, r.svc.GetOffsets, &heraldv1.GetOffsetsRequest{Topic: topic, Partition: rpc.Int32(partition)})
+	if err != nil {
+		return 0, 0, err
+	}
+	return resp.GetStartOffset(), resp.GetEndOffset(), nil
+}
+
 func (r *remote) putTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error) {
 	if !utf8.ValidString(name) {
 		return Topic{}, false, broker.CheckTopicName(name)
