@@ -51,7 +51,9 @@ func tree(e *herald.CloudEvent, caused map[string][]*herald.CloudEvent) *Node {
 	return n
 }
 
-// readTopic reads every event of a topic, partition by partition.
+// readTopic reads every event a topic still holds, partition by
+// partition, each from its start offset: retention may have deleted the
+// oldest events of a data directory used for days.
 func readTopic(ctx context.Context, c *herald.Client, topic string) ([]*herald.CloudEvent, error) {
 	t, err := c.Topic(ctx, topic)
 	if err != nil {
@@ -59,7 +61,11 @@ func readTopic(ctx context.Context, c *herald.Client, topic string) ([]*herald.C
 	}
 	var all []*herald.CloudEvent
 	for p := 0; p < t.Partitions; p++ {
-		for off := int64(0); ; {
+		start, _, err := c.Offsets(ctx, topic, p)
+		if err != nil {
+			return nil, fmt.Errorf("reading topic %s partition %d: %w", topic, p, err)
+		}
+		for off := start; ; {
 			page, err := c.Read(ctx, topic, p, off, 500)
 			if err != nil {
 				return nil, fmt.Errorf("reading topic %s partition %d at offset %d: %w", topic, p, off, err)
