@@ -327,7 +327,11 @@ func (c *Client) Seek(ctx context.Context, topic, name string, pos SeekPosition)
 // are durable, with where each is stored. Called with the context a
 // handler received, it sets their causation and correlation from the
 // event being handled. A nil event is refused (ErrInvalidEvent) before
-// publish middleware sees the batch.
+// publish middleware sees the batch. When ctx ends first, Publish returns
+// its error; a remote client cannot tell then whether the server stored
+// the events, so publish them again: within the topic's dedup window the
+// copies of events already stored are answered as duplicates, at their
+// first positions.
 func (c *Client) Publish(ctx context.Context, topic string, events ...*CloudEvent) ([]Result, error) {
 	for i, e := range events {
 		if e == nil {
