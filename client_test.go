@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldevents/herald"
-	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/testserver"
 )
 
 // The client conformance suite: each test runs on an embedded and on a
@@ -480,17 +480,7 @@ func TestClient_OffsetsStartPastTheEventsRetentionDeleted(t *testing.T) {
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
 		}
-		// Eight days on, past the default retention of seven.
-		e, err := log.Open(dir, log.Options{RetentionInterval: -1, Now: func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.EnforceRetention(); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Close(); err != nil {
-			t.Fatal(err)
-		}
+		testserver.AgeLog(t, dir, 8*24*time.Hour) // past the default retention of seven days
 	}
 	forEachClientOver(t, prepare, func(t *testing.T, c *herald.Client) {
 		ctx := context.Background()

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldevents/herald"
-	"github.com/heraldevents/herald/internal/log"
+	"github.com/heraldevents/herald/internal/testserver"
 )
 
 // A data directory used for longer than the topics' retention (7 days)
@@ -21,7 +21,7 @@ func TestRun_PrintsTheChainAfterRetentionTrimmedTheLog(t *testing.T) {
 	if err := run(context.Background(), []string{"-data", dir}, &stdout, &stderr); err != nil {
 		t.Fatalf("first run: %v\nstderr:\n%s", err, stderr.String())
 	}
-	ageLog(t, dir, 8*24*time.Hour)
+	testserver.AgeLog(t, dir, 8*24*time.Hour)
 
 	// Retention did trim: some partition no longer starts at 0.
 	c, err := herald.Open(dir)
@@ -54,21 +54,5 @@ func TestRun_PrintsTheChainAfterRetentionTrimmedTheLog(t *testing.T) {
 	_, tail, ok := strings.Cut(stdout.String(), "causation chain of order ")
 	if lines := strings.Split(strings.TrimSpace(tail), "\n"); !ok || len(lines) != 6 || !strings.Contains(lines[5], TypeShipmentScheduled) {
 		t.Fatalf("want the first order's chain of four events:\n%s", stdout.String())
-	}
-}
-
-// ageLog runs the log engine's retention on dir as if after, from now,
-// had passed.
-func ageLog(t *testing.T, dir string, after time.Duration) {
-	t.Helper()
-	e, err := log.Open(dir, log.Options{RetentionInterval: -1, Now: func() time.Time { return time.Now().Add(after) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.EnforceRetention(); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Close(); err != nil {
-		t.Fatal(err)
 	}
 }

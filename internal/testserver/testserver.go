@@ -154,3 +154,19 @@ func (ts *Server) Connect(t *testing.T, opts ...herald.ConnectOption) *herald.Cl
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// AgeLog runs the log engine's retention on the stopped data directory dir
+// as if after had passed since now, so tests can see what retention trims.
+func AgeLog(t testing.TB, dir string, after time.Duration) {
+	t.Helper()
+	e, err := log.Open(dir, log.Options{RetentionInterval: -1, Now: func() time.Time { return time.Now().Add(after) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.EnforceRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
