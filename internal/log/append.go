@@ -153,6 +153,7 @@ func (e *Engine) Sync(ctx context.Context, topic string, partitions ...int) erro
 		if err := p.sync(); err != nil {
 			return err
 		}
+		p.markSynced(p.active())
 	}
 	return nil
 }

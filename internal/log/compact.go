@@ -80,6 +80,7 @@ func (t *topic) compactPartition(p *partition, cfg storage.TopicConfig, force bo
 		if err := p.sync(); err != nil {
 			return err
 		}
+		p.markSynced(p.active())
 	}
 	c, err := newCompactor(p, cfg, now)
 	if err != nil || c == nil {

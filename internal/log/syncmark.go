@@ -19,9 +19,11 @@ import (
 // So in those modes each partition keeps in sync.mark the active
 // segment's base offset and how many of its bytes an fsync covered,
 // written and fsynced after that fsync: by the background fsync, at a
-// roll, at open and at close. On open, a bad batch of the segment it names
-// at or after that length is a write the power cut lost; it is cut with
-// everything after it, as a torn tail is. Those writes were acknowledged
+// roll, at open and at close, and after an fsync asked for (Engine.Sync,
+// and compaction's before it removes what the active segment supersedes).
+// On open, a bad batch of the segment it names at or after that length is
+// a write the power cut lost; it is cut with everything after it, as a
+// torn tail is. Those writes were acknowledged
 // before their fsync, which is what these modes risk. Damage before the
 // mark is damage, as in mode always.
 //

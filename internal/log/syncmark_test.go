@@ -212,3 +212,54 @@ func TestSyncMark_TheBackgroundFsyncMovesTheMark(t *testing.T) {
 		t.Fatalf("append after the power cut: %v", err)
 	}
 }
+
+// An fsync the engine makes for a caller (Sync, which orders a dead letter
+// before the record that its event is done) or before compaction moves
+// the mark too: damage to what it made durable is reported, not cut with
+// everything after it as a write a power cut lost.
+func TestSyncMark_DamageToWhatAnFsyncOnRequestCoveredIsReportedNotCut(t *testing.T) {
+	fsyncs := map[string]func(*Engine) error{
+		"Sync":    func(e *Engine) error { return e.Sync(context.Background(), "t") },
+		"Compact": func(e *Engine) error { return e.Compact() },
+	}
+	for name, fsync := range fsyncs {
+		t.Run(name, func(t *testing.T) {
+			mem := faultfs.New()
+			opts := Options{FS: mem, Sync: SyncNone, RetentionInterval: -1}
+			e, err := Open("/data", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 1, Compact: true}); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 7 {
+				if _, err := appendOne(e, 0, fmt.Sprintf("v%d", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := fsync(e); err != nil {
+				t.Fatal(err)
+			}
+			after := mem.Crash(faultfs.CrashOptions{}) // everything was fsynced: nothing is lost
+			path := filepath.Join("/data", topicsDir, "t", "0", segmentName(0)+".log")
+			seg := readWhole(t, after, path)
+			victim := walkBatches(seg)[3]
+			c := &corruptEnv{t: t, fs: after}
+			c.flip(path, victim.pos+int64(victim.info.size)-3, 0x40)
+
+			opts.FS = after
+			e2, err := Open("/data", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e2.Close()
+			if got := c.size(path); got != int64(len(seg)) {
+				t.Fatalf("segment is %d bytes after reopen, was %d: recovery cut data an fsync had made durable", got, len(seg))
+			}
+			_, err = appendOne(e2, 0, "refused")
+			wantCorruptAt(t, "append", err, path, victim.pos, true)
+		})
+	}
+}
