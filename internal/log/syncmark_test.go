@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -260,6 +261,36 @@ func TestSyncMark_DamageToWhatAnFsyncOnRequestCoveredIsReportedNotCut(t *testing
 			}
 			_, err = appendOne(e2, 0, "refused")
 			wantCorruptAt(t, "append", err, path, victim.pos, true)
+		})
+	}
+}
+
+// A deleted topic's directory is gone when its partitions close: there is
+// no mark to write, and no warning that writing it failed.
+func TestSyncMark_DeletingATopicWarnsOfNoMark(t *testing.T) {
+	for _, mode := range []SyncMode{SyncNone, SyncInterval} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) {
+			var logs strings.Builder
+			mem := faultfs.New()
+			e, err := Open("/data", Options{FS: mem, Sync: mode, SyncInterval: time.Hour, RetentionInterval: -1,
+				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			ctx := context.Background()
+			if err := e.CreateTopic(ctx, "t", storage.TopicConfig{Partitions: 2}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := appendOne(e, 0, "v"); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.DeleteTopic(ctx, "t"); err != nil {
+				t.Fatal(err)
+			}
+			if logs.Len() > 0 {
+				t.Fatalf("deleting a topic logged:\n%s", logs.String())
+			}
 		})
 	}
 }

@@ -238,7 +238,7 @@ func (t *topic) closeAs(gone error) error {
 	for _, p := range t.partitions() {
 		if p.failed == nil && t.opts.Sync != SyncAlways {
 			err := p.active().f.Sync()
-			if err == nil {
+			if err == nil && !errors.Is(gone, storage.ErrUnknownTopic) { // a deleted topic's directory is gone
 				p.markSynced(p.active())
 			}
 			errs = append(errs, err)
