@@ -73,7 +73,7 @@ func (in *inspection) badRange(s *segInspection, b badRange) {
 	}
 	switch {
 	case b.unsynced:
-		f.FixedBy, f.Detail = fixedByOpen, "writes made after the last fsync, which a power cut lost in part (--fsync interval or none acknowledges them before it): "+f.Detail
+		f.FixedBy, f.Detail = fixedByOpen, "writes made after the last fsync the sync mark records, which a power cut lost in part: "+f.Detail
 	case b.torn:
 		f.FixedBy, f.Detail = fixedByOpen, "an unfinished last write, never acknowledged: "+f.Detail
 	case b.mended:

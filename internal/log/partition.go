@@ -92,14 +92,9 @@ func openPartition(dir string, id int, opts *Options, create bool) (*partition, 
 	return p, nil
 }
 
-// settleSyncMark ends an open: in mode always it removes a sync mark,
-// which has served the recovery; in the other modes it fsyncs the active
-// segment and marks it, so that the writes to come are the only ones a
-// power cut can lose.
+// settleSyncMark ends an open: it fsyncs the active segment and marks it,
+// so that the writes to come are the only ones a power cut can lose.
 func (p *partition) settleSyncMark() error {
-	if p.opts.Sync == SyncAlways {
-		return p.dropSyncMark()
-	}
 	if p.failed != nil {
 		return nil
 	}
@@ -257,7 +252,7 @@ func (p *partition) recoverActive(s *segment) error {
 		return nil
 	}
 	if r.unsynced {
-		p.opts.Logger.Warn("cutting writes made after the last fsync, which a power cut lost in part", "segment", s.path, "at", r.end, "bytes", s.size-r.end, "damage", r.stop)
+		p.opts.Logger.Warn("cutting writes made after the last fsync the sync mark records, which a power cut lost in part", "segment", s.path, "at", r.end, "bytes", s.size-r.end, "damage", r.stop)
 	} else {
 		p.opts.Logger.Warn("cutting torn tail", "segment", s.path, "at", r.end, "bytes", s.size-r.end)
 	}

@@ -2,7 +2,6 @@ package log
 
 import (
 	"encoding/binary"
-	"errors"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -12,26 +11,35 @@ import (
 
 // The sync mark.
 //
-// With Sync interval or none, what was written since the last fsync may
-// reach the disk in any order: a power cut can keep later pages of the
-// active segment and lose earlier ones, leaving zeros between batches. By
-// its bytes alone such a hole looks like damage, and damage is never cut.
-// So in those modes each partition keeps in sync.mark the active
-// segment's base offset and how many of its bytes an fsync covered,
-// written and fsynced after that fsync: by the background fsync, at a
-// roll, at open and at close, and after an fsync asked for (Engine.Sync,
-// and compaction's before it removes what the active segment supersedes).
-// On open, a bad batch of the segment it names at or after that length is
-// a write the power cut lost; it is cut with everything after it, as a
-// torn tail is. Those writes were acknowledged
-// before their fsync, which is what these modes risk. Damage before the
-// mark is damage, as in mode always.
+// What was written since the last fsync may reach the disk in any order:
+// a power cut can keep later pages of the active segment and lose earlier
+// ones, leaving zeros between batches. By its bytes alone such a hole
+// looks like damage, and damage is not cut. So each partition keeps in
+// sync.mark the active segment's base offset and how many of its bytes an
+// fsync covered, written and fsynced after that fsync. On open, a bad
+// batch of the segment it names at or after that length is a write the
+// power cut lost; it is cut with everything after it, as a torn tail is.
+// Damage before the mark is damage: it is reported and the partition is
+// read-only until repaired.
+//
+// When the mark is written:
+//   - mode interval: after each background fsync;
+//   - mode always: every SyncInterval, with what the group commits
+//     fsynced since the last one. The group being written when the power
+//     went was never acknowledged, and it is past the mark;
+//   - every mode: at a roll, at open and at close, and after an fsync
+//     asked for (Engine.Sync, and compaction's before it removes what the
+//     active segment supersedes).
+//
+// In modes interval and none, the writes past the mark were acknowledged
+// before their fsync, which is what these modes risk. In mode always they
+// were fsynced too, save the last group: cutting damage there loses
+// acknowledged events only when the disk itself failed them, and only
+// those of the last interval.
 //
 // The mark never runs ahead of the disk: it is written after the fsync it
 // records, so a mark the power cut lost leaves the one before, which is
-// shorter. In mode always there is no mark, since every acknowledged write
-// was fsynced: a mark left by a run in another mode serves the open that
-// finds it and is then removed.
+// shorter.
 
 const (
 	syncMarkFile  = "sync.mark"
@@ -75,12 +83,23 @@ func (m syncMark) encode() []byte {
 }
 
 // markSynced records that the active segment's bytes up to s.size are on
-// disk (its fsync returned): in modes interval and none it writes the
-// mark, unless it would say no more than the one written.
+// disk (its fsync returned): it writes the mark, unless it would say no
+// more than the one written.
 func (p *partition) markSynced(s *segment) {
-	if p.opts.Sync != SyncAlways {
-		p.writeSyncMark(syncMark{base: s.base, length: s.size})
+	p.writeSyncMark(syncMark{base: s.base, length: s.size})
+}
+
+// committedMark is the mark of what readers may read of the active
+// segment: in mode always, what group commits fsynced. It is false once
+// the partition's files are closed.
+func (p *partition) committedMark() (syncMark, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed || len(p.segs) == 0 {
+		return syncMark{}, false
 	}
+	s := p.segs[len(p.segs)-1]
+	return syncMark{base: s.base, length: s.committed.Load()}, true
 }
 
 // writeSyncMark writes m and fsyncs it. Marks only move forward, so one
@@ -117,17 +136,4 @@ func (p *partition) writeSyncMark(m syncMark) {
 		return
 	}
 	p.mark, p.marked = m, true
-}
-
-// dropSyncMark removes a mark left by a run in mode interval or none, once
-// the open it served is done, and makes the removal durable.
-func (p *partition) dropSyncMark() error {
-	err := p.opts.FS.Remove(filepath.Join(p.dir, syncMarkFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err == nil {
-		err = p.opts.FS.SyncDir(p.dir)
-	}
-	return err
 }

@@ -2,11 +2,9 @@ package log
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -14,7 +12,6 @@ import (
 	"time"
 
 	"github.com/heraldevents/herald/internal/storage"
-	"github.com/heraldevents/herald/internal/vfs"
 	"github.com/heraldevents/herald/internal/vfs/faultfs"
 )
 
@@ -80,7 +77,7 @@ func TestSyncMark_AHoleAPowerCutLeftAfterTheLastFsyncIsCutAndThePartitionTakesWr
 // The mark never makes damage to fsynced data look like a lost write:
 // damage before it is reported and not cut, in every mode.
 func TestSyncMark_DamageBeforeTheMarkIsReportedNotCut(t *testing.T) {
-	for _, mode := range []SyncMode{SyncNone, SyncInterval} {
+	for _, mode := range []SyncMode{SyncNone, SyncInterval, SyncAlways} {
 		t.Run(fmt.Sprint(mode), func(t *testing.T) {
 			c := newCorruptEnv(t, testDisks[1], Options{Sync: mode, SyncInterval: time.Hour})
 			e := c.open()
@@ -104,37 +101,38 @@ func TestSyncMark_DamageBeforeTheMarkIsReportedNotCut(t *testing.T) {
 	}
 }
 
-// In mode always every acknowledged write was fsynced, so there is no
-// mark: one left by a run in another mode is removed, durably, by the
-// open it served.
-func TestSyncMark_ModeAlwaysRemovesAMarkLeftByAnotherMode(t *testing.T) {
-	mem := faultfs.New()
-	mark := filepath.Join("/data", topicsDir, "t", "0", syncMarkFile)
-	e, err := Open("/data", Options{FS: mem, Sync: SyncInterval, SyncInterval: time.Hour, RetentionInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := appendOne(e, 0, "v"); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if m, ok := readSyncMark(mem, filepath.Dir(mark)); !ok || m.base != 0 || m.length == 0 {
-		t.Fatalf("after a close in mode interval the mark is %+v (%v), want the whole segment", m, ok)
-	}
-	e, err = Open("/data", Options{FS: mem, RetentionInterval: -1})
+// In mode always the background tick marks what the group commits
+// fsynced, without an fsync of the segment of its own.
+func TestSyncMark_ModeAlwaysMarksWhatItsGroupCommitsFsynced(t *testing.T) {
+	mem, c := faultfs.New(), &syncCounter{}
+	e, err := Open("/data", Options{FS: faultfs.Wrap(mem, c.inject), SyncInterval: 5 * time.Millisecond, SegmentBytes: 1 << 20, RetentionInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	for _, fsys := range []vfs.FS{mem, mem.Crash(faultfs.CrashOptions{})} {
-		if _, err := fsys.Stat(mark); !errors.Is(err, os.ErrNotExist) {
-			t.Fatalf("the mark is still there in mode always: %v", err)
+	if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := appendOne(e, 0, fmt.Sprintf("v%d", i)); err != nil {
+			t.Fatal(err)
 		}
+	}
+	fsyncs := c.n.Load()
+	dir := filepath.Join("/data", topicsDir, "t", "0")
+	size := int64(len(readWhole(t, mem, filepath.Join(dir, segmentName(0)+".log"))))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if m, ok := readSyncMark(mem.Crash(faultfs.CrashOptions{}), dir); ok && m.base == 0 && m.length == size {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no durable mark of the 5 appends within 5s at a 5ms tick")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := c.n.Load(); n != fsyncs {
+		t.Fatalf("the tick fsynced the segment %d times; its appends had fsynced it already", n-fsyncs)
 	}
 }
 

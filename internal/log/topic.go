@@ -53,13 +53,16 @@ func (t *topic) openPartitions(n int, create bool) error {
 func (t *topic) start() {
 	t.wg.Add(1)
 	go t.run()
-	if t.opts.Sync == SyncInterval {
+	if t.opts.Sync != SyncNone {
 		t.wg.Add(1)
 		go t.syncLoop()
 	}
 }
 
-// syncLoop fsyncs every partition each SyncInterval (mode interval).
+// syncLoop runs each SyncInterval: in mode interval it fsyncs every
+// partition and marks what it fsynced; in mode always, where every group
+// commit fsyncs, it marks what they made durable since the last tick (see
+// syncmark.go).
 func (t *topic) syncLoop() {
 	defer t.wg.Done()
 	tick := time.NewTicker(t.opts.SyncInterval)
@@ -68,18 +71,26 @@ func (t *topic) syncLoop() {
 		select {
 		case <-tick.C:
 			var marks []func()
-			t.wmu.Lock()
-			for _, p := range t.partitions() {
-				if p.failed == nil {
-					if err := p.sync(); err != nil {
-						t.opts.Logger.Error("periodic fsync failed", "topic", t.name, "err", err)
-						continue
+			if t.opts.Sync == SyncAlways {
+				for _, p := range t.partitions() {
+					if m, ok := p.committedMark(); ok {
+						marks = append(marks, func() { p.writeSyncMark(m) })
 					}
-					m := syncMark{base: p.active().base, length: p.active().size}
-					marks = append(marks, func() { p.writeSyncMark(m) })
 				}
+			} else {
+				t.wmu.Lock()
+				for _, p := range t.partitions() {
+					if p.failed == nil {
+						if err := p.sync(); err != nil {
+							t.opts.Logger.Error("periodic fsync failed", "topic", t.name, "err", err)
+							continue
+						}
+						m := syncMark{base: p.active().base, length: p.active().size}
+						marks = append(marks, func() { p.writeSyncMark(m) })
+					}
+				}
+				t.wmu.Unlock()
 			}
-			t.wmu.Unlock()
 			for _, mark := range marks { // outside the lock: appends need not wait for them
 				mark()
 			}
@@ -236,8 +247,11 @@ func (t *topic) closeAs(gone error) error {
 	t.down = true
 	var errs []error
 	for _, p := range t.partitions() {
-		if p.failed == nil && t.opts.Sync != SyncAlways {
-			err := p.active().f.Sync()
+		if p.failed == nil {
+			var err error
+			if t.opts.Sync != SyncAlways { // else every group was fsynced as it was written
+				err = p.active().f.Sync()
+			}
 			if err == nil && !errors.Is(gone, storage.ErrUnknownTopic) { // a deleted topic's directory is gone
 				p.markSynced(p.active())
 			}
