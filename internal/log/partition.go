@@ -99,7 +99,11 @@ func (p *partition) settleSyncMark() error {
 		return nil
 	}
 	s := p.active()
-	if s.size > 0 { // what a crashed process wrote may still be in the page cache only
+	if p.marked && p.mark == (syncMark{base: s.base, length: s.size}) {
+		return nil // the last run closed cleanly: all of it was fsynced and marked
+	}
+	p.marked = false // the mark is written anew, whatever the one found said
+	if s.size > 0 {  // what a crashed process wrote may still be in the page cache only
 		if err := s.f.Sync(); err != nil {
 			return fmt.Errorf("sync %s: %w", s.path, err)
 		}
@@ -141,6 +145,7 @@ func (p *partition) openSegments(bases []int64) error {
 		if last {
 			if m, ok := readSyncMark(p.opts.FS, p.dir); ok && m.base == base {
 				s.marked, s.synced = true, m.length
+				p.mark, p.marked = m, true // as found on disk
 			}
 			err = p.recoverActive(s)
 		} else {

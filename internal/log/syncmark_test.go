@@ -292,3 +292,43 @@ func TestSyncMark_DeletingATopicWarnsOfNoMark(t *testing.T) {
 		})
 	}
 }
+
+// After a clean close the mark covers everything, so the next open writes
+// and fsyncs nothing for it; after a crash of the process it fsyncs what
+// the page cache may still hold, and marks it.
+func TestSyncMark_AnOpenAfterACleanCloseWritesNothing(t *testing.T) {
+	for _, mode := range []SyncMode{SyncAlways, SyncInterval, SyncNone} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) {
+			mem := faultfs.New()
+			opts := Options{FS: mem, Sync: mode, SyncInterval: time.Hour, RetentionInterval: -1}
+			e, err := Open("/data", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := appendOne(e, 0, "v"); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var writes []string
+			opts.FS = faultfs.Wrap(mem, func(op faultfs.Op, path string) error {
+				if (op == faultfs.OpWrite || op == faultfs.OpSync) && strings.Contains(path, "/topics/") {
+					writes = append(writes, fmt.Sprint(op, " ", path))
+				}
+				return nil
+			})
+			e, err = Open("/data", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			if len(writes) > 0 {
+				t.Fatalf("open after a clean close wrote or fsynced %v", writes)
+			}
+		})
+	}
+}
