@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,18 +11,22 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/heraldevents/herald/internal/server"
 )
 
 // client calls a Herald server's HTTP API.
 type client struct {
-	base  string // e.g. http://127.0.0.1:7440, no trailing slash
-	http  *http.Client
-	token string // sent as "Authorization: Bearer TOKEN" when set
+	base    string // e.g. http://127.0.0.1:7440, no trailing slash
+	http    *http.Client
+	token   string                 // sent as "Authorization: Bearer TOKEN" when set
+	tlsHint atomic.Pointer[string] // why a server may refuse the client's TLS handshake (watchCertRequests)
 }
 
-func newClient(base string, hc *http.Client) (*client, error) {
+// newClient returns a client of the server at base; over https it uses
+// tlsConfig (nil: the system's CAs, no client certificate).
+func newClient(base string, hc *http.Client, tlsConfig *tls.Config) (*client, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--server %q: want a URL such as %s", base, defaultServer)
@@ -32,7 +37,11 @@ func newClient(base string, hc *http.Client) (*client, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &client{base: strings.TrimRight(base, "/"), http: hc}, nil
+	c := &client{base: strings.TrimRight(base, "/"), http: hc}
+	if u.Scheme == "https" {
+		c.http = withTLS(hc, c.watchCertRequests(tlsConfig))
+	}
+	return c, nil
 }
 
 // problemError is an error reply of the server (application/problem+json).
@@ -98,7 +107,19 @@ func (c *client) transportError(ctx context.Context, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return fmt.Errorf("cannot reach the Herald server at %s: %w (is `herald serve` running? set --server or HERALD_SERVER)", c.base, err)
+	return fmt.Errorf("cannot reach the Herald server at %s: %w (%s)", c.base, err, c.reachHint(err))
+}
+
+// reachHint says what may fix a request that did not reach the server.
+func (c *client) reachHint(err error) string {
+	var ve *tls.CertificateVerificationError
+	if errors.As(err, &ve) {
+		return "give the CA that signed the server's certificate with --ca-file or HERALD_CA_FILE"
+	}
+	if hint := c.tlsHint.Load(); hint != nil {
+		return *hint
+	}
+	return "is `herald serve` running? set --server or HERALD_SERVER"
 }
 
 // registryError is an error reply of the schema registry API.

@@ -34,7 +34,8 @@ type app struct {
 	getenv func(string) string
 	http   *http.Client
 
-	server string // --server
+	server string    // --server
+	tls    clientTLS // --ca-file, --client-cert, --client-key
 }
 
 func main() {
@@ -133,6 +134,7 @@ func (a *app) rootCmd() *cobra.Command {
 		server = env
 	}
 	root.PersistentFlags().StringVar(&a.server, "server", server, "Herald server URL (env HERALD_SERVER)")
+	a.tls.addFlags(root.PersistentFlags(), a.getenv)
 	root.AddCommand(a.serveCmd(), a.topicsCmd(), a.publishCmd(), a.readCmd(), a.subsCmd(), a.consumeCmd(), a.dlqCmd(),
 		a.schemasCmd(), a.benchCmd(), a.tokenCmd(), a.checkCmd(), a.repairCmd(), a.soakCmd())
 	for _, c := range root.Commands() {
@@ -188,12 +190,16 @@ func refuseEmptyArgs(cmd *cobra.Command) {
 	}
 }
 
-// client returns an API client for --server, sending the API token in
-// HERALD_TOKEN when set. That is the variable `herald serve` reads its
-// tokens from, and it is read the same way: comma-separated, blanks
-// around each dropped; the first is sent.
+// client returns an API client for --server, with the TLS options given,
+// sending the API token in HERALD_TOKEN when set. That is the variable
+// `herald serve` reads its tokens from, and it is read the same way:
+// comma-separated, blanks around each dropped; the first is sent.
 func (a *app) client() (*client, error) {
-	c, err := newClient(a.server, a.http)
+	cfg, err := a.tls.config(a.server)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newClient(a.server, a.http, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -62,30 +62,51 @@ func (ca *testCA) issue(t *testing.T, serial int64, server bool) (certPEM, keyPE
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
 
-// herald serve --tls-client-ca: a client with a certificate the CA signed
-// gets in; one without a certificate, or with one another CA signed, does
-// not.
-func TestServe_MutualTLSLetsInOnlyClientsWithACertificateOfTheCA(t *testing.T) {
-	dir := t.TempDir()
-	ca, stranger := newTestCA(t), newTestCA(t)
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		os.WriteFile(p, b, 0o600)
-		return p
-	}
-	srvCert, srvKey := ca.issue(t, 2, true)
+// mtlsServe is a `herald serve` with mutual TLS: its certificate and the
+// client certificates it takes are signed by ca.
+type mtlsServe struct {
+	addr string // host:port
+	ca   *testCA
+	dir  string
+}
+
+// startMutualTLSServe runs `herald serve --tls-client-ca` on a free
+// loopback port until the test ends.
+func startMutualTLSServe(t *testing.T) *mtlsServe {
+	t.Helper()
+	s := &mtlsServe{ca: newTestCA(t), dir: t.TempDir()}
+	srvCert, srvKey := s.ca.issue(t, 2, true)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
 		a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
-		done <- a.execute(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"),
-			"--tls-cert", write("server.pem", srvCert), "--tls-key", write("server.key", srvKey), "--tls-client-ca", write("ca.pem", ca.pem)})
+		done <- a.execute(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(s.dir, "data"),
+			"--tls-cert", s.write(t, "server.pem", srvCert), "--tls-key", s.write(t, "server.key", srvKey), "--tls-client-ca", s.write(t, "ca.pem", s.ca.pem)})
 	}()
+	t.Cleanup(func() { cancel(); <-done })
 	line := regexp.MustCompile(`^herald listening on https://(127\.0\.0\.1:\d+) `)
 	waitFor(t, func() bool { return line.MatchString(out.String()) })
-	addr := line.FindStringSubmatch(out.String())[1]
+	s.addr = line.FindStringSubmatch(out.String())[1]
+	return s
+}
+
+// write writes a file in the server's directory and returns its path.
+func (s *mtlsServe) write(t *testing.T, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(s.dir, name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// herald serve --tls-client-ca: a client with a certificate the CA signed
+// gets in; one without a certificate, or with one another CA signed, does
+// not.
+func TestServe_MutualTLSLetsInOnlyClientsWithACertificateOfTheCA(t *testing.T) {
+	s := startMutualTLSServe(t)
+	ca, stranger := s.ca, newTestCA(t)
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.cert)
 	withCert := func(c *testCA) *tls.Config {
@@ -98,7 +119,7 @@ func TestServe_MutualTLSLetsInOnlyClientsWithACertificateOfTheCA(t *testing.T) {
 	}
 	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ccancel()
-	c, err := herald.Connect(cctx, addr, herald.WithTLS(withCert(ca)))
+	c, err := herald.Connect(cctx, s.addr, herald.WithTLS(withCert(ca)))
 	if err != nil {
 		t.Fatalf("a client with a certificate of the CA: %v", err)
 	}
@@ -106,12 +127,10 @@ func TestServe_MutualTLSLetsInOnlyClientsWithACertificateOfTheCA(t *testing.T) {
 		t.Fatalf("publish over mutual TLS: %v", err)
 	}
 	c.Close()
-	if _, err := herald.Connect(cctx, addr, herald.WithTLS(&tls.Config{RootCAs: roots})); err == nil {
+	if _, err := herald.Connect(cctx, s.addr, herald.WithTLS(&tls.Config{RootCAs: roots})); err == nil {
 		t.Fatal("a client without a certificate got in")
 	}
-	if _, err := herald.Connect(cctx, addr, herald.WithTLS(withCert(stranger))); err == nil {
+	if _, err := herald.Connect(cctx, s.addr, herald.WithTLS(withCert(stranger))); err == nil {
 		t.Fatal("a client with a certificate of another CA got in")
 	}
-	cancel()
-	<-done
 }

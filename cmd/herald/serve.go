@@ -227,7 +227,7 @@ func (s serveSettings) tlsConfig() (*tls.Config, error) {
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
 	if s.TLSClientCA != "" {
-		if cfg.ClientCAs, err = clientCAs(s.TLSClientCA); err != nil {
+		if cfg.ClientCAs, err = certPool("--tls-client-ca", s.TLSClientCA); err != nil {
 			return nil, err
 		}
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
@@ -235,16 +235,17 @@ func (s serveSettings) tlsConfig() (*tls.Config, error) {
 	return cfg, nil
 }
 
-// clientCAs reads the CA certificates of mutual TLS: clients must present
-// a certificate one of them signed.
-func clientCAs(file string) (*x509.CertPool, error) {
+// certPool reads the CA certificates in file, given with flag: those of
+// mutual TLS (clients must present a certificate one of them signed), or
+// those a client trusts for the server's certificate.
+func certPool(flag, file string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("--tls-client-ca: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--tls-client-ca %s: no PEM certificate in it", file)
+		return nil, fmt.Errorf("%s %s: no PEM certificate in it", flag, file)
 	}
 	return pool, nil
 }
