@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,7 +34,8 @@ type benchConfig struct {
 	remote      bool   // --server or HERALD_SERVER was given
 	server      string // its URL
 	token       string
-	progressOut *os.File // where the progress bar goes; nil: none
+	tls         *tls.Config // --ca-file, --client-cert, --client-key; nil: none given
+	progressOut *os.File    // where the progress bar goes; nil: none
 }
 
 var benchModes = []string{"publish", "consume", "pubsub", "http-publish"}
@@ -49,7 +51,8 @@ func (a *app) benchCmd() *cobra.Command {
 			"  consume       events published beforehand, handled by a Router that acks each\n" +
 			"  pubsub        publishing and consuming at once; latency is publish to handler\n" +
 			"  http-publish  batches POSTed to the HTTP API (application/cloudevents-batch+json)\n" +
-			"With --server (or HERALD_SERVER) it measures that server over the network;\n" +
+			"With --server (or HERALD_SERVER) it measures that server over the network\n" +
+			"(over https, --ca-file, --client-cert and --client-key apply as to every command);\n" +
 			"without, Herald runs embedded in a temporary directory. --rate holds a steady\n" +
 			"load for latency: each event goes out when it is due (in pubsub, alone, by the\n" +
 			"publisher that takes it), and latency counts from when it was due, so publishers\n" +
@@ -61,6 +64,9 @@ func (a *app) benchCmd() *cobra.Command {
 			cfg.remote = cmd.Flags().Changed("server") || a.getenv("HERALD_SERVER") != ""
 			cfg.server, cfg.token = a.server, a.getenv("HERALD_TOKEN")
 			if err := cfg.check(size, cmd.Flags().Changed("fsync"), cmd.Flags().Changed("count")); err != nil {
+				return err
+			}
+			if err := cfg.useTLS(a.tls); err != nil {
 				return err
 			}
 			if f, ok := a.stderr.(*os.File); ok && !cfg.json && isTerminal(f) {
@@ -144,6 +150,16 @@ func (cfg *benchConfig) check(size string, fsyncGiven, countGiven bool) error {
 	return nil
 }
 
+// useTLS takes the client TLS options, which need a server.
+func (cfg *benchConfig) useTLS(o clientTLS) error {
+	if o.given() && !cfg.remote {
+		return errors.New("--ca-file, --client-cert and --client-key are for a server: give --server (or HERALD_SERVER), or leave them out to measure Herald embedded")
+	}
+	var err error
+	cfg.tls, err = o.config(cfg.server)
+	return err
+}
+
 // parseSize reads 512, 512B, 1KiB or 2MiB.
 func parseSize(s string) (int, error) {
 	mult := 1
@@ -210,6 +226,9 @@ func openBenchClient(ctx context.Context, cfg *benchConfig) (*herald.Client, fun
 		var opts []herald.ConnectOption
 		if cfg.token != "" {
 			opts = append(opts, herald.WithToken(cfg.token))
+		}
+		if cfg.tls != nil {
+			opts = append(opts, herald.WithTLS(cfg.tls))
 		}
 		c, err := herald.Connect(ctx, cfg.server, opts...)
 		if err != nil {

@@ -32,7 +32,7 @@ func runHTTPBench(ctx context.Context, cfg *benchConfig) (benchResult, error) {
 		base = url
 	}
 	r := &benchRun{cfg: cfg, topic: fmt.Sprintf("bench-http-%d", time.Now().UnixNano()), counted: cfg.duration == 0}
-	h := &httpBench{run: r, base: base, token: cfg.token, client: &http.Client{Timeout: time.Minute}}
+	h := &httpBench{run: r, base: base, token: cfg.token, client: withTLS(&http.Client{Timeout: time.Minute}, cfg.tls)}
 	if err := h.do(ctx, http.MethodPut, "/v1/topics/"+r.topic, "application/json", []byte(`{"partitions":`+strconv.Itoa(cfg.partitions)+`}`)); err != nil {
 		return benchResult{}, fmt.Errorf("create the benchmark topic: %w", err)
 	}

@@ -96,3 +96,20 @@ func TestCLI_BadTLSOptionsAreRefusedAndChangeNothing(t *testing.T) {
 		t.Fatalf("topics list: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// herald bench reaches a server with mutual TLS through the same options,
+// over gRPC (the SDK) and over HTTP; without --server they are refused, as
+// embedded Herald has no TLS.
+func TestBench_MeasuresAMutualTLSServerWithTheClientTLSOptions(t *testing.T) {
+	s := startMutualTLSServe(t)
+	ca, cert, key := s.clientFiles(t)
+	for _, mode := range []string{"publish", "http-publish"} {
+		r := runApp(context.Background(), nil, "", "bench", mode, "--count", "20", "--json",
+			"--server", "https://"+s.addr, "--ca-file", ca, "--client-cert", cert, "--client-key", key)
+		if r.code != 0 || !strings.Contains(r.stdout, `"events":20`) {
+			t.Errorf("bench %s: exit %d, stdout %q, stderr %q", mode, r.code, r.stdout, r.stderr)
+		}
+	}
+	runApp(context.Background(), nil, "", "bench", "publish", "--count", "20", "--ca-file", ca).
+		wantOneErrorLine(t, "--ca-file", "--server")
+}
