@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -355,12 +356,20 @@ func (r *benchRun) result(elapsed time.Duration) benchResult {
 		res.MBPerSec = float64(res.Bytes) / s / 1e6
 	}
 	slices.Sort(r.lat)
-	q := func(p float64) float64 {
-		if len(r.lat) == 0 {
-			return 0
-		}
-		return float64(r.lat[int(p*float64(len(r.lat)-1))]) / 1e6
-	}
+	q := func(p float64) float64 { return float64(nearestRank(r.lat, p)) / 1e6 }
 	res.Latency = latencyMillis{P50: q(0.5), P90: q(0.9), P99: q(0.99), P999: q(0.999), Max: q(1)}
 	return res
+}
+
+// nearestRank is the p-th quantile of sorted samples by nearest rank: the
+// ceil(p*n)-th smallest, so that at most a share of 1-p lie above it (0
+// for none).
+func nearestRank(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	// Less a hair, so that 0.99*100, 99.00000000000001 in floating point,
+	// is rank 99.
+	rank := int(math.Ceil(p*float64(len(sorted)) - 1e-9))
+	return sorted[min(max(rank, 1), len(sorted))-1]
 }

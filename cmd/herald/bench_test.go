@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldevents/herald/internal/testserver"
 )
@@ -132,4 +133,36 @@ func TestBench_SaysWhenTheRateIsNotHeld(t *testing.T) {
 	if got.Latency.Max < 50 {
 		t.Fatalf("max latency %.2fms: want the wait behind schedule counted", got.Latency.Max)
 	}
+}
+
+// Percentiles are by nearest rank: p of n sorted latencies is the
+// ceil(p*n)-th, so no percentile is drawn from below its share of the
+// samples (p99 of ten is the largest, not the ninth).
+func TestBench_PercentilesAreByNearestRank(t *testing.T) {
+	for _, tc := range []struct {
+		ms   []int
+		want latencyMillis
+	}{
+		{[]int{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}, latencyMillis{P50: 5, P90: 9, P99: 10, P999: 10, Max: 10}},
+		{[]int{4, 1, 3, 2}, latencyMillis{P50: 2, P90: 4, P99: 4, P999: 4, Max: 4}},
+		{[]int{7}, latencyMillis{P50: 7, P90: 7, P99: 7, P999: 7, Max: 7}},
+		{seq(1, 1000), latencyMillis{P50: 500, P90: 900, P99: 990, P999: 999, Max: 1000}},
+		{nil, latencyMillis{}},
+	} {
+		r := &benchRun{cfg: &benchConfig{mode: "pubsub"}}
+		for _, ms := range tc.ms {
+			r.record(time.Duration(ms) * time.Millisecond)
+		}
+		if got := r.result(time.Second).Latency; got != tc.want {
+			t.Errorf("%d samples: got %+v, want %+v", len(tc.ms), got, tc.want)
+		}
+	}
+}
+
+func seq(from, to int) []int {
+	var s []int
+	for i := from; i <= to; i++ {
+		s = append(s, i)
+	}
+	return s
 }
