@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -207,7 +208,7 @@ func (l *load) fixedRate(rate int, d time.Duration) {
 
 func (l *load) report(el time.Duration, peakRSS int64, dir string) {
 	slices.Sort(l.lat)
-	pct := func(p float64) float64 { return float64(l.lat[int(p*float64(len(l.lat)-1))].Microseconds()) / 1000 }
+	pct := func(p float64) float64 { return float64(nearestRank(l.lat, p)) / 1e6 }
 	n := l.events.Load()
 	out := map[string]any{
 		"events":         n,
@@ -249,6 +250,16 @@ func (r *rssSampler) stop() {
 	if rss := readHWM(r.pid); rss > r.max.Load() {
 		r.max.Store(rss)
 	}
+}
+
+// nearestRank is the p-th quantile of sorted samples by nearest rank, as
+// herald bench computes it: the ceil(p*n)-th smallest (0 for none).
+func nearestRank(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p*float64(len(sorted)) - 1e-9))
+	return sorted[min(max(rank, 1), len(sorted))-1]
 }
 
 func readRSS(pid int) int64 { return statusKiB(pid, "VmRSS:") }

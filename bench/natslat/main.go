@@ -112,9 +112,7 @@ func run(url string, rate int, duration time.Duration, size, publishers int) err
 	mu.Lock()
 	defer mu.Unlock()
 	slices.Sort(lat)
-	q := func(p float64) float64 {
-		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) / 1e6
-	}
+	q := func(p float64) float64 { return float64(nearestRank(lat, p)) / 1e6 }
 	out := map[string]any{"events": len(lat), "events_per_sec": held, "latency_ms": map[string]float64{
 		"p50": q(0.50), "p90": q(0.90), "p99": q(0.99), "p999": q(0.999), "max": q(1)}}
 	return json.NewEncoder(os.Stdout).Encode(out)
