@@ -54,14 +54,13 @@ type httpBench struct {
 // (application/cloudevents-batch+json); latency is per request.
 func (h *httpBench) publish(ctx context.Context, id int) error {
 	r := h.run
-	start := time.Now()
 	for {
 		from, n := r.take(r.cfg.batch)
 		if n == 0 {
 			return nil
 		}
 		body := h.batch(id, from, n)
-		t := r.pace(start, from)
+		t := r.pace(from)
 		if err := h.do(ctx, http.MethodPost, "/v1/topics/"+r.topic+"/events", "application/cloudevents-batch+json", body); err != nil {
 			return err
 		}

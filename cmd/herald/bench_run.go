@@ -25,6 +25,7 @@ type benchRun struct {
 	done    atomic.Int64 // events finished (published, or handled when consuming)
 	mu      sync.Mutex   // guards lat
 	lat     []time.Duration
+	start   time.Time // when the run's publishing started: at a rate, event i is due i/rate after it
 	stopAt  time.Time // zero: run to --count
 	counted bool      // the run ends at --count events
 
@@ -65,6 +66,7 @@ func runBench(ctx context.Context, cfg *benchConfig) (benchResult, error) {
 // bar, and returns how long they took.
 func (r *benchRun) measure(ctx context.Context, publisher func(ctx context.Context, id int) error) (time.Duration, error) {
 	start := time.Now()
+	r.start = start // before any publisher runs: they share its schedule
 	if !r.counted {
 		r.stopAt = start.Add(r.cfg.duration)
 	}
@@ -96,15 +98,16 @@ func (r *benchRun) take(n int) (int, int) {
 	return from, max(0, min(n, r.cfg.count-from))
 }
 
-// pace waits until event i is due at --rate (publishers share the rate)
-// and returns the time its latency counts from: at a rate, the time it
-// was due, so that publishers falling behind show in the latency instead
-// of hiding it (coordinated omission); else now.
-func (r *benchRun) pace(start time.Time, i int) time.Time {
+// pace waits until event i is due at --rate (publishers share the rate
+// and the run's schedule, from its start) and returns the time its
+// latency counts from: at a rate, the time it was due, so that publishers
+// falling behind, or starting late, show in the latency instead of hiding
+// it (coordinated omission); else now.
+func (r *benchRun) pace(i int) time.Time {
 	if r.cfg.rate <= 0 {
 		return time.Now()
 	}
-	due := start.Add(time.Duration(i) * time.Second / time.Duration(r.cfg.rate))
+	due := r.start.Add(time.Duration(i) * time.Second / time.Duration(r.cfg.rate))
 	time.Sleep(time.Until(due))
 	return due
 }
@@ -172,14 +175,13 @@ func (r *benchRun) publish(ctx context.Context, _ int) error {
 		}
 		errc <- first
 	}()
-	start := time.Now()
 	for {
 		from, n := r.take(r.cfg.batch)
 		if n == 0 {
 			break
 		}
 		for i := from; i < from+n; i++ {
-			at := r.pace(start, i)
+			at := r.pace(i)
 			waits <- pending{at: at, res: p.Publish(ctx, r.topic, r.newEvent(i, at))}
 		}
 	}
@@ -230,7 +232,6 @@ func (r *benchRun) pubsub(ctx context.Context) (time.Duration, error) {
 // a batch of consecutive events one publisher would wait on each send
 // while the others slept until their batch was due.
 func (r *benchRun) publishQuiet(ctx context.Context, id int) error {
-	start := time.Now()
 	take := r.cfg.batch
 	if r.cfg.rate > 0 {
 		take = 1
@@ -242,7 +243,7 @@ func (r *benchRun) publishQuiet(ctx context.Context, id int) error {
 		}
 		batch := make([]*herald.CloudEvent, 0, n)
 		for i := from; i < from+n; i++ {
-			batch = append(batch, r.newEvent(i, r.pace(start, i)))
+			batch = append(batch, r.newEvent(i, r.pace(i)))
 		}
 		if err := r.send(ctx, batch); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldevents/herald"
 	"github.com/heraldevents/herald/internal/testserver"
 )
 
@@ -165,4 +166,34 @@ func seq(from, to int) []int {
 		s = append(s, i)
 	}
 	return s
+}
+
+// At a rate every publisher follows the run's one schedule: a publisher
+// that starts late (a goroutine the scheduler runs late) sends events that
+// were due at the run's start, and their latency counts from then, not
+// from when that publisher happened to start.
+func TestBench_APublisherThatStartsLateIsMeasuredFromTheRunsSchedule(t *testing.T) {
+	ctx := context.Background()
+	cfg := &benchConfig{mode: "publish", size: 64, count: 5, publishers: 1, batch: 1, keys: 0, partitions: 1, fsync: "none", rate: 1000}
+	c, cleanup, err := openBenchClient(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	r := &benchRun{cfg: cfg, c: c, topic: "late", counted: true}
+	if _, _, err := c.PutTopic(ctx, r.topic, herald.TopicSpec{Partitions: &cfg.partitions}); err != nil {
+		t.Fatal(err)
+	}
+	const late = 200 * time.Millisecond
+	elapsed, err := r.measure(ctx, func(ctx context.Context, id int) error {
+		time.Sleep(late)
+		return r.publish(ctx, id)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first event was due as the run started and went out 200ms later.
+	if res := r.result(elapsed); res.Events != 5 || res.Latency.Max < float64(late.Milliseconds()) {
+		t.Fatalf("%d events, max latency %.2fms: want 5, the first counted from the run's start (at least %v)", res.Events, res.Latency.Max, late)
+	}
 }
