@@ -263,10 +263,24 @@ func (r *benchRun) send(ctx context.Context, batch []*herald.CloudEvent) error {
 }
 
 // handle runs a Router until finished says so (or 30 seconds pass without
-// progress), counting handled events in done.
+// progress), counting in done each event handled the first time (one that
+// comes again is not counted again, nor its latency recorded), then stops
+// it. The time ends once the Router has returned, every ack it sent
+// applied and durable, and the subscription must then have every event
+// acked.
 func (r *benchRun) handle(ctx context.Context, finished func() bool, latency bool) (time.Duration, error) {
+	var seenMu sync.Mutex // guards seen
+	seen := map[[2]int64]bool{}
 	router := herald.NewRouter(r.c, herald.RouterOptions{Concurrency: r.cfg.consumers, Prefetch: r.cfg.prefetch})
 	router.HandleFunc(r.topic, "bench", func(ctx context.Context, d *herald.Delivery) error {
+		at := [2]int64{int64(d.Event.Partition), d.Event.Offset}
+		seenMu.Lock()
+		again := seen[at]
+		seen[at] = true
+		seenMu.Unlock()
+		if again {
+			return nil
+		}
 		if latency && len(d.Event.Data) >= 8 {
 			r.record(time.Since(time.Unix(0, int64(binary.BigEndian.Uint64(d.Event.Data)))))
 		}
@@ -299,10 +313,31 @@ func (r *benchRun) handle(ctx context.Context, finished func() bool, latency boo
 			return 0, fmt.Errorf("no event handled for 30s (%d handled)", n)
 		}
 	}
+	stop()
+	err := <-ran // once the acks sent are applied
 	elapsed := time.Since(start)
 	stopProgress()
-	stop()
-	return elapsed, <-ran
+	if err != nil {
+		return 0, err
+	}
+	return elapsed, r.allAcked(ctx)
+}
+
+// allAcked checks that the benchmark subscription has no event left
+// unacked.
+func (r *benchRun) allAcked(ctx context.Context) error {
+	info, err := r.c.Subscription(ctx, r.topic, "bench")
+	if err != nil {
+		return err
+	}
+	var lag int64
+	for _, p := range info.Partitions {
+		lag += p.Lag
+	}
+	if lag != 0 {
+		return fmt.Errorf("%d events were not acked when the run ended (%d handled)", lag, r.done.Load())
+	}
+	return nil
 }
 
 // progress prints a progress line to the terminal until stopped.

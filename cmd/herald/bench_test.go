@@ -197,3 +197,49 @@ func TestBench_APublisherThatStartsLateIsMeasuredFromTheRunsSchedule(t *testing.
 		t.Fatalf("%d events, max latency %.2fms: want 5, the first counted from the run's start (at least %v)", res.Events, res.Latency.Max, late)
 	}
 }
+
+// The consume run counts each event once and ends only when every one has
+// been handled and acked: events that come again (here the subscription
+// is moved back by Seek while the run is halfway, as a lease that ran out
+// or a stale ack after a reconnect brings them again) are not counted a
+// second time in place of events not yet handled.
+func TestBench_ConsumeCountsEachEventOnceAndEndsWithAllAcked(t *testing.T) {
+	ctx := context.Background()
+	const count = 2000
+	cfg := &benchConfig{mode: "consume", size: 64, count: count, publishers: 1, consumers: 1, batch: 100, keys: 0, partitions: 1, fsync: "none"}
+	c, cleanup, err := openBenchClient(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	r := &benchRun{cfg: cfg, c: c, topic: "again", counted: true}
+	if _, _, err := c.PutTopic(ctx, r.topic, herald.TopicSpec{Partitions: &cfg.partitions}); err != nil {
+		t.Fatal(err)
+	}
+	sought := make(chan error, 1)
+	go func() { // once half the events are acked, replays them all
+		for {
+			info, err := c.Subscription(ctx, r.topic, "bench")
+			if err == nil && info.Partitions[0].Committed >= count/2 {
+				_, err = c.Seek(ctx, r.topic, "bench", herald.SeekPosition{Start: "earliest"})
+				sought <- err
+				return
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	elapsed, err := r.consume(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sought; err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Subscription(ctx, r.topic, "bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := r.result(elapsed); res.Events != count || info.Partitions[0].Lag != 0 {
+		t.Fatalf("%d events counted, %d not acked when the run ended: want %d counted, all acked", res.Events, info.Partitions[0].Lag, count)
+	}
+}
