@@ -264,7 +264,15 @@ func (r *runner) measure(w workload, s system) (float64, float64, error) {
 	return v, peakRSS(cmd.Process.Pid), err
 }
 
+// startAndWait starts a server and waits until it listens on addr. It
+// refuses an addr something listens on already (a server left from
+// another run, perhaps with other settings): the started one could not
+// listen there, and the figures would be the other's.
 func startAndWait(cmd *exec.Cmd, addr string) (*exec.Cmd, error) {
+	if c, err := netDial(addr); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("something already listens on %s: stop it, or it would be measured instead of %s", addr, filepath.Base(cmd.Path))
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
