@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -30,5 +33,40 @@ func TestStartAndWait_RefusesAnAddressInUse(t *testing.T) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		t.Fatal("the process started was left running")
+	}
+}
+
+// Herald is measured with fsync always, as the table says, whatever the
+// environment the script runs in would set (HERALD_FSYNC, a config file).
+func TestHeraldServe_FsyncsAlwaysWhateverTheEnvironment(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "herald")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/herald").CombinedOutput(); err != nil {
+		t.Fatalf("build herald: %v: %s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	t.Setenv("HERALD_FSYNC", "none")
+	cmd := heraldServe(bin, t.TempDir(), addr)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read the server's first line: %v", err)
+	}
+	if !strings.Contains(line, "fsync always") {
+		t.Fatalf("server says %q: want fsync always", line)
 	}
 }
