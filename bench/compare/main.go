@@ -402,11 +402,16 @@ func lastField(ddLine string) string {
 	return ddLine
 }
 
+// median is the middle run, or the mean of the middle two of an even
+// number of runs.
 func median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
 	s := slices.Clone(v)
 	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
 	return s[len(s)/2]
 }

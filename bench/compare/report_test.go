@@ -28,3 +28,22 @@ func TestRender_MarksLatencyRunsThatDidNotHoldTheRate(t *testing.T) {
 		t.Errorf("ratios %q, %q", cells[4], cells[5])
 	}
 }
+
+// The median of an even number of runs is the mean of the middle two, not
+// the higher of them (-rounds 2 or 4).
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		v    []float64
+		want float64
+	}{
+		{[]float64{3, 1, 2}, 2},
+		{[]float64{4, 1, 3, 2}, 2.5},
+		{[]float64{10, 20}, 15},
+		{[]float64{7}, 7},
+		{nil, 0},
+	} {
+		if got := median(tc.v); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.v, got, tc.want)
+		}
+	}
+}
