@@ -14,6 +14,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -222,8 +223,8 @@ func workloads() []workload {
 				return res.Latency.P99, r.heldRate("herald", res, err)
 			},
 			func(r *runner, always bool) (float64, error) {
-				out, err := exec.Command(r.natslat, "-url", "nats://127.0.0.1:4222", "-rate", strconv.Itoa(latencyRate), "-publishers", strconv.Itoa(latencyPublishers),
-					"-duration", r.latencyFor.String(), "-size", "1024").Output()
+				out, err := output(exec.Command(r.natslat, "-url", "nats://127.0.0.1:4222", "-rate", strconv.Itoa(latencyRate), "-publishers", strconv.Itoa(latencyPublishers),
+					"-duration", r.latencyFor.String(), "-size", "1024"))
 				if err != nil {
 					return 0, fmt.Errorf("natslat: %w", err)
 				}
@@ -334,12 +335,23 @@ type benchJSON struct {
 func (r *runner) heraldBench(args ...string) (benchJSON, error) {
 	args = append([]string{"bench"}, args...)
 	args = append(args, "--server", "http://127.0.0.1:7440", "--json")
-	out, err := exec.Command(r.herald, args...).Output()
+	out, err := output(exec.Command(r.herald, args...))
 	var res benchJSON
 	if err != nil {
 		return res, fmt.Errorf("herald %s: %w", strings.Join(args, " "), err)
 	}
 	return res, json.Unmarshal(out, &res)
+}
+
+// output runs cmd and returns its stdout; when it fails, the error holds
+// what it printed on stderr, which says why.
+func output(cmd *exec.Cmd) ([]byte, error) {
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && len(bytes.TrimSpace(exit.Stderr)) > 0 {
+		err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(exit.Stderr))
+	}
+	return out, err
 }
 
 func (r *runner) heraldRate(args ...string) (float64, error) {

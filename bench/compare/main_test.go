@@ -70,3 +70,17 @@ func TestHeraldServe_FsyncsAlwaysWhateverTheEnvironment(t *testing.T) {
 		t.Fatalf("server says %q: want fsync always", line)
 	}
 }
+
+// A benchmark run that fails says why: what the tool printed on stderr is
+// in the error, not only its exit status.
+func TestHeraldBench_AFailedRunSaysWhy(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "herald")
+	script := "#!/bin/sh\necho 'herald: 12 events were not acked when the run ended' >&2\nexit 1\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{herald: bin}
+	if _, err := r.heraldBench("consume", "--count", "100"); err == nil || !strings.Contains(err.Error(), "12 events were not acked") {
+		t.Fatalf("err %v: want what herald printed", err)
+	}
+}
