@@ -37,36 +37,50 @@ func gogc(t *testing.T) uint64 {
 	return s[0].Value.Uint64()
 }
 
+// liveHeap is the live heap the last collection found, as the keeper
+// reads it.
+func liveHeap(t *testing.T) uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		t.Skip("this Go does not report /gc/heap/live:bytes")
+	}
+	return s[0].Value.Uint64()
+}
+
 func TestKeepHeapFloor_FollowsEachCollectionAndStops(t *testing.T) {
 	old := debug.SetGCPercent(75)
 	t.Cleanup(func() { debug.SetGCPercent(old) })
-	const floor = 32 << 20 // above this test's live heap: the percent goes to its most
-	most := uint64(floor * 100 / goHeapMinimum)
-	runtime.GC() // the live heap the keeper starts from is this test's, not what earlier tests left
-	k := keepHeapFloor(75, floor)
-	defer k.stop()
-	if got := gogc(t); got != most {
-		t.Fatalf("GOGC %d after start, want %d", got, most)
-	}
+	const floor = 64 << 20 // well above this test's live heap, and what earlier tests left
+	// forLive is the percent the keeper must set for the live heap now:
+	// above the target while the heap is below the floor. The live heap is
+	// what earlier tests of this binary left too, so it is read, not assumed.
+	forLive := func() uint64 { return uint64(gcPercentFor(liveHeap(t), floor, 75)) }
 	// The cleanup that adjusts runs soon after a collection, on its own
 	// goroutine: collect until it has.
-	collectUntil := func(want uint64) uint64 {
-		for i := 0; i < 1000 && gogc(t) != want; i++ {
+	collectUntil := func(ok func(uint64) bool) uint64 {
+		for i := 0; i < 1000 && !ok(gogc(t)); i++ {
 			runtime.GC()
 			runtime.Gosched()
 		}
 		return gogc(t)
 	}
-	big := make([]byte, 48<<20) // live: above the floor, so the target decides
+	runtime.GC()
+	k := keepHeapFloor(75, floor)
+	defer k.stop()
+	if got := collectUntil(func(p uint64) bool { return p == forLive() }); got != forLive() || got <= 75 {
+		t.Fatalf("GOGC %d with %d bytes live, want %d, above the target 75", got, liveHeap(t), forLive())
+	}
+	big := make([]byte, 96<<20) // live: above the floor, so the target decides
 	for i := range big {
 		big[i] = 1
 	}
-	if got := collectUntil(75); got != 75 {
-		t.Fatalf("GOGC %d with 48 MB live, want the target 75", got)
+	if got := collectUntil(func(p uint64) bool { return p == 75 }); got != 75 {
+		t.Fatalf("GOGC %d with 96 MB live, want the target 75", got)
 	}
 	runtime.KeepAlive(big)
-	if got := collectUntil(most); got != most {
-		t.Fatalf("GOGC %d once the 48 MB were garbage, want %d again", got, most)
+	if got := collectUntil(func(p uint64) bool { return p > 75 && p == forLive() }); got <= 75 || got != forLive() {
+		t.Fatalf("GOGC %d once the 96 MB were garbage, want %d, above the target again", got, forLive())
 	}
 	k.stop()
 	if got := gogc(t); got != 75 {
