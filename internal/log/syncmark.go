@@ -91,7 +91,9 @@ func (p *partition) markSynced(s *segment) {
 
 // committedMark is the mark of what readers may read of the active
 // segment: in mode always, what group commits fsynced. It is false once
-// the partition's files are closed.
+// the partition's files are closed, and when the segment was damaged at
+// open: what lies before the damage was not fsynced then (see
+// settleSyncMark), and no group commit has fsynced it since.
 func (p *partition) committedMark() (syncMark, bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -99,6 +101,9 @@ func (p *partition) committedMark() (syncMark, bool) {
 		return syncMark{}, false
 	}
 	s := p.segs[len(p.segs)-1]
+	if s.damage != nil {
+		return syncMark{}, false
+	}
 	return syncMark{base: s.base, length: s.committed.Load()}, true
 }
 

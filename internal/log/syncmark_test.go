@@ -332,3 +332,48 @@ func TestSyncMark_AnOpenAfterACleanCloseWritesNothing(t *testing.T) {
 		})
 	}
 }
+
+// A partition whose last segment is damaged when it opens is read-only
+// and not fsynced at open: what lies before the damage may be in the page
+// cache only, left by a process that crashed. In mode always the tick
+// must not mark it durable, or a power cut that then lost it would leave
+// a hole before the mark, reported as damage instead of cut.
+func TestSyncMark_ModeAlwaysNeverMarksAPartitionThatOpenedDamaged(t *testing.T) {
+	mem := faultfs.New()
+	e, err := Open("/data", Options{FS: mem, Sync: SyncNone, RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if _, err := appendOne(e, 0, fmt.Sprintf("v%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crashed := mem.Clone() // the process died: its writes are in the page cache, none fsynced
+	dir := filepath.Join("/data", topicsDir, "t", "0")
+	if err := crashed.Remove(filepath.Join(dir, syncMarkFile)); err != nil { // as a data directory from before sync marks
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, segmentName(0)+".log")
+	victim := walkBatches(readWhole(t, crashed, path))[2]
+	(&corruptEnv{t: t, fs: crashed}).flip(path, victim.pos+int64(victim.info.size)-3, 0x40)
+
+	e2, err := Open("/data", Options{FS: crashed, SyncInterval: time.Millisecond, RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if _, err := appendOne(e2, 0, "refused"); err == nil {
+		t.Fatal("a partition whose last segment is damaged took an append")
+	}
+	time.Sleep(50 * time.Millisecond) // 50 ticks
+	after := crashed.Crash(faultfs.CrashOptions{})
+	durable := int64(len(readWhole(t, after, path)))
+	if m, ok := readSyncMark(after, dir); ok && m.base == 0 && m.length > durable {
+		t.Fatalf("the sync mark says %d bytes were fsynced; %d are on disk", m.length, durable)
+	}
+}
