@@ -355,10 +355,18 @@ func (e *Engine) DeleteTopic(ctx context.Context, name string) error {
 
 // buryTopic renames a topic's directory out of the way, durably: the one
 // step that deletes it. It holds the topic's write lock, so no group is
-// being written meanwhile; if it fails, the topic is untouched.
+// being written meanwhile, and each partition's markMu, which the mode
+// always tick writes marks under without the write lock; once the rename
+// holds, no mark is written to the old path. If it fails, the topic is
+// untouched.
 func (e *Engine) buryTopic(t *topic, root, grave string) error {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
+	parts := t.partitions()
+	for _, p := range parts {
+		p.markMu.Lock()
+		defer p.markMu.Unlock()
+	}
 	if err := e.opts.FS.Rename(t.dir, grave); err != nil {
 		return err
 	}
@@ -368,6 +376,9 @@ func (e *Engine) buryTopic(t *topic, root, grave string) error {
 			return errors.Join(err, rerr)
 		}
 		return errors.Join(err, e.opts.FS.SyncDir(root))
+	}
+	for _, p := range parts {
+		p.buried = true
 	}
 	return nil
 }

@@ -39,10 +39,11 @@ type partition struct {
 	compactedTo  int64 // base of the active segment at the last pass
 	tombstoneDue int64 // when (ms) the first tombstone kept by the last pass expires; 0: none
 
-	// the sync mark last written (modes interval and none; see syncmark.go)
+	// the sync mark last written (see syncmark.go)
 	markMu sync.Mutex
 	mark   syncMark
 	marked bool
+	buried bool // the topic's directory was renamed to be deleted: no mark is written
 }
 
 type stagedBatch struct {

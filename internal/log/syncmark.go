@@ -115,7 +115,7 @@ func (p *partition) committedMark() (syncMark, bool) {
 func (p *partition) writeSyncMark(m syncMark) {
 	p.markMu.Lock()
 	defer p.markMu.Unlock()
-	if p.marked && (m.base < p.mark.base || m.base == p.mark.base && m.length <= p.mark.length) {
+	if p.buried || p.marked && (m.base < p.mark.base || m.base == p.mark.base && m.length <= p.mark.length) {
 		return
 	}
 	path := filepath.Join(p.dir, syncMarkFile)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -375,5 +377,52 @@ func TestSyncMark_ModeAlwaysNeverMarksAPartitionThatOpenedDamaged(t *testing.T) 
 	durable := int64(len(readWhole(t, after, path)))
 	if m, ok := readSyncMark(after, dir); ok && m.base == 0 && m.length > durable {
 		t.Fatalf("the sync mark says %d bytes were fsynced; %d are on disk", m.length, durable)
+	}
+}
+
+// In mode always the tick writes its marks without the topic's write
+// lock, so a deletion can rename the topic's directory between the tick
+// taking a partition's mark and writing it. The deletion is no reason to
+// warn that the mark cannot be written.
+func TestSyncMark_DeletingATopicUnderTheModeAlwaysTickWarnsOfNoMark(t *testing.T) {
+	var (
+		logs         strings.Builder
+		armed, fired atomic.Bool
+		once         sync.Once
+		renamed      = make(chan struct{})
+		deleted      = make(chan error, 1)
+		e            *Engine
+	)
+	fsys := faultfs.Wrap(faultfs.New(), func(op faultfs.Op, path string) error {
+		switch {
+		case op == faultfs.OpCreate && strings.HasSuffix(path, syncMarkFile) && armed.Load() && fired.CompareAndSwap(false, true):
+			go func() { deleted <- e.DeleteTopic(context.Background(), "t") }()
+			select { // the tick took its mark before the deletion renamed the directory, and writes it after
+			case <-renamed:
+			case <-time.After(200 * time.Millisecond): // or the deletion waits for it
+			}
+		case op == faultfs.OpSyncDir && path == filepath.Join("/data", topicsDir) && fired.Load():
+			once.Do(func() { close(renamed) }) // buryTopic renamed the directory and makes that durable
+		}
+		return nil
+	})
+	e, err := Open("/data", Options{FS: fsys, SyncInterval: time.Millisecond, RetentionInterval: -1,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	if _, err := appendOne(e, 0, "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	if logs.Len() > 0 {
+		t.Fatalf("deleting a topic logged:\n%s", logs.String())
 	}
 }
