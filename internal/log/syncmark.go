@@ -20,11 +20,12 @@ import (
 // batch of the segment it names at or after that length is a write the
 // power cut lost; it is cut with everything after it, as a torn tail is.
 // Damage before the mark is damage: it is reported and the partition is
-// read-only until repaired.
+// read-only until repaired, save in the last batch of the segment, which
+// is judged as a torn write is (scan.go's classify), mark or not.
 //
 // When the mark is written:
 //   - mode interval: after each background fsync;
-//   - mode always: every SyncInterval, with what the group commits
+//   - mode always: every SyncInterval (a second), with what the group commits
 //     fsynced since the last one. The group being written when the power
 //     went was never acknowledged, and it is past the mark;
 //   - every mode: at a roll, at open and at close, and after an fsync
