@@ -222,6 +222,16 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
+// herald is the principal of the writes Herald makes itself (AsHerald).
+var herald = &Principal{Name: "herald", Grants: []Grant{{Topics: "*", Actions: []Action{Admin}}}}
+
+// AsHerald returns ctx for a write Herald makes itself, for what an admin
+// set up, whatever the grants of the request that brought it about: a
+// subscription's dead letter goes into (and makes again, if it was
+// deleted) the dead-letter topic its admin chose, also when a consumer's
+// nack brings the event to its last attempt.
+func AsHerald(ctx context.Context) context.Context { return WithPrincipal(ctx, herald) }
+
 // PrincipalOf returns the authenticated principal of ctx; ok is false on
 // a server without authentication.
 func PrincipalOf(ctx context.Context) (p *Principal, ok bool) {

@@ -565,3 +565,33 @@ func TestAuth_APublishCreatesATopicOnlyForATokenThatMayAdministerIt(t *testing.T
 		t.Fatalf("orders.new holds offsets up to %v, want the 2 events published once it existed", ends)
 	}
 }
+
+// A dead letter is Herald's own write, for the subscription whose admin
+// chose its dead-letter topic: when that topic was deleted, the next dead
+// letter makes it again, whoever's request (a consumer's nack) brought the
+// event to its last attempt, as when the lease timer does. A consumer
+// without admin on the dead-letter topic left the event stuck instead,
+// failing to store its dead letter at every try.
+func TestAuth_ADeadLetterRemakesItsDeletedTopicWhateverTheConsumersGrants(t *testing.T) {
+	keys := keyringOf(t, tokenEntry{"ops", "ops-token", "*", "admin"}, tokenEntry{"worker", "worker-token", "payments", "publish,consume"})
+	env := newEnv(t, broker.Options{}, Options{Keys: keys})
+	ops, worker := []string{"Authorization", "Bearer ops-token"}, []string{"Authorization", "Bearer worker-token"}
+	const sub = "/v1/topics/payments/subscriptions/s"
+	env.do("PUT", "/v1/topics/payments", "", ops...).wantStatus(t, http.StatusCreated, mediaJSON, nil)
+	env.do("PUT", sub, `{"start":"earliest","maxAttempts":1}`, ops...).wantStatus(t, http.StatusCreated, mediaJSON, nil)
+	env.do("DELETE", "/v1/topics/payments.s.dlq", "", ops...).wantStatus(t, http.StatusNoContent, "", nil)
+	env.do("POST", "/v1/topics/payments/events", structured("p1"), append(ctStructured, worker...)...).wantStatus(t, http.StatusOK, mediaJSON, nil)
+	var pulled PullReply
+	env.do("POST", sub+"/pull", `{"max":1}`, worker...).wantStatus(t, http.StatusOK, mediaJSON, &pulled)
+	if len(pulled.Deliveries) != 1 {
+		t.Fatalf("pulled %d deliveries, want 1", len(pulled.Deliveries))
+	}
+	var acked AckReply
+	env.do("POST", sub+"/nack", ackBody(pulled.Deliveries...), worker...).wantStatus(t, http.StatusOK, mediaJSON, &acked)
+	if len(acked.Acked) != 1 {
+		t.Fatalf("nack: %+v, want the delivery settled", acked)
+	}
+	if ends := env.endOffsets("payments.s.dlq"); ends[0] != 1 {
+		t.Fatalf("dead-letter topic holds offsets up to %v, want the one dead letter", ends)
+	}
+}

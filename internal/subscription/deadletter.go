@@ -64,7 +64,10 @@ func (s *sub) deadLetter(ctx context.Context, c *cursor, e *entry, now time.Time
 	// The dead letter is larger than the event by its attributes; the event
 	// was accepted, so its dead letter may pass the size limit by that much.
 	extra := dl.Size() - e.ev.Size()
-	res, err := s.m.broker.PublishOver(ctx, s.cfg.DeadLetterTopic, []*event.Event{dl}, extra)
+	// Herald's own write, not the consumer's: the subscription's admin
+	// chose the topic (checkDeadLetterGrant), so a deleted one is made
+	// again whoever's request this is.
+	res, err := s.m.broker.PublishOver(auth.AsHerald(ctx), s.cfg.DeadLetterTopic, []*event.Event{dl}, extra)
 	if syncer, ok := s.m.broker.Engine().(storage.Syncer); ok && err == nil && len(res) == 1 {
 		err = syncer.Sync(ctx, s.cfg.DeadLetterTopic, res[0].Partition) // only its: another may have failed
 	}
