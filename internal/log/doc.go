@@ -120,9 +120,9 @@
 // failed fsync, whatever its errno, fails the partition closed until a
 // restart. On open, the active segment of every partition is scanned: each
 // batch's framing, offset continuity and CRC are checked; an unfinished
-// last write (a torn tail) is cut, and so, in modes interval and none,
-// is what is bad past the length the partition's sync mark says was
-// fsynced (syncmark.go); damage anywhere else is reported with file and
+// last write (a torn tail) is cut, and so, in every mode, is what is bad
+// past the length the partition's sync mark says was fsynced
+// (syncmark.go); damage anywhere else is reported with file and
 // byte position and leaves the partition read-only, never truncated. A sealed segment is scanned the same way when its index is
 // rebuilt; if its batches end cleanly before the next segment's base
 // (compaction deleted the segments between and crashed before recording

@@ -106,8 +106,9 @@ func (s *segment) classify(pos int64, info batchInfo, err error) scanResult {
 	case isIOError(err):
 		// The disk could not say what is there: never cut on that.
 	case s.marked && pos >= s.synced:
-		// Written after the last fsync (modes interval and none): the
-		// power cut lost part of it, and what follows cannot be trusted.
+		// Written after the last fsync the mark records (in mode always,
+		// the group being written, or one the tick has not marked yet):
+		// the power cut lost part of it, and what follows cannot be trusted.
 		r.torn, r.unsynced = true, true
 	case errors.Is(err, errIncomplete), info.size > 0 && pos+int64(info.size) >= s.size:
 		// The batch runs to or past the end of the file: the last write,
