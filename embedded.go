@@ -64,7 +64,8 @@ func (e *embedded) read(ctx context.Context, topic string, partition int, offset
 }
 
 func (e *embedded) offsets(ctx context.Context, topic string, partition int) (int64, int64, error) {
-	return e.broker.Offsets(ctx, topic, partition)
+	start, end, err := e.broker.Offsets(ctx, topic, partition)
+	return start, end, closing(err)
 }
 
 func (e *embedded) putTopic(ctx context.Context, name string, spec TopicSpec) (Topic, bool, error) {
