@@ -78,6 +78,7 @@ func (c *client) do(ctx context.Context, method, path string, header http.Header
 		return nil, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
+	c.tlsHint.Store(nil) // the server took the handshake: a later failure is not the certificate's
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: reading the reply: %w", method, path, err)

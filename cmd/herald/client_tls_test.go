@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,4 +116,43 @@ func TestBench_MeasuresAMutualTLSServerWithTheClientTLSOptions(t *testing.T) {
 	}
 	runApp(context.Background(), nil, "", "bench", "publish", "--count", "20", "--ca-file", ca).
 		wantOneErrorLine(t, "--ca-file", "--server")
+}
+
+// Once the server has taken the client certificate, a later failure to
+// reach it (the server stopped) says to check that the server runs, not
+// that the certificate may be wrong: what a handshake that went well
+// noted is no reason for a failure after it.
+func TestCLI_AServerThatStopsAfterTakingTheCertificateIsNotBlamedOnIt(t *testing.T) {
+	ca := newTestCA(t)
+	srvCert, srvKey := ca.issue(t, 2, true)
+	cliCert, cliKey := ca.issue(t, 3, false)
+	srvPair, err := tls.X509KeyPair(srvCert, srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cliPair, err := tls.X509KeyPair(cliCert, cliKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{}`))
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{srvPair}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
+	srv.StartTLS()
+	defer srv.Close()
+	c, err := newClient(srv.URL, &http.Client{Transport: &http.Transport{}}, &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cliPair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.do(ctx, http.MethodGet, "/v1/topics", nil, nil); err != nil {
+		t.Fatalf("a request over mutual TLS: %v", err)
+	}
+	srv.Close()
+	_, err = c.do(ctx, http.MethodGet, "/v1/topics", nil, nil)
+	if err == nil || strings.Contains(err.Error(), "certificate") || !strings.Contains(err.Error(), "is `herald serve` running") {
+		t.Fatalf("a request once the server stopped: %v; want it to ask whether the server runs", err)
+	}
 }
