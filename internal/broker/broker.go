@@ -92,7 +92,7 @@ type topicState struct {
 	// stores its events before the deletion or not at all, never in a
 	// topic made anew under the name.
 	use       sync.RWMutex
-	dropped   bool // guarded by use: the topic was deleted or made anew; a publish holding the state starts over
+	dropped   bool // guarded by use: the topic was deleted or made anew, or a fill failed (dropFilled); a publish holding the state starts over
 	once      sync.Once
 	err       error
 	dedupGaps []error // partitions whose dedup rebuild stopped at damaged data (see dedupIndex)

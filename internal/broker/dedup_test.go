@@ -762,3 +762,77 @@ func TestPutTopic_AFailedFillDoesNotLetAWaitingPublishStoreADuplicate(t *testing
 		t.Fatalf("end offset %d: a stored %d times", end, end)
 	}
 }
+
+// A publish under way when a wider window's fill fails reserved its events
+// in the index the failure drops, before the fill began: a retry of them
+// must still find them, so the index is rebuilt from a log that holds
+// them, not stored beside them.
+func TestPutTopic_AFailedFillLetsNoRetryOfAPublishUnderWayBeStoredBesideIt(t *testing.T) {
+	f := newFixture(t, Options{DefaultDedupWindow: time.Minute})
+	b, he := hookBroker(t, f)
+	ctx := context.Background()
+	if _, err := b.Publish(ctx, "orders", []*event.Event{ev("warm", "")}); err != nil {
+		t.Fatal(err)
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	var holding atomic.Bool
+	holding.Store(true)
+	he.onAppend = func() {
+		if holding.CompareAndSwap(true, false) {
+			close(held)
+			<-release
+		}
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := b.Publish(ctx, "orders", []*event.Event{ev("a", "")})
+		first <- err
+	}()
+	<-held // a is reserved, and about to be stored
+	var failing atomic.Bool
+	failing.Store(true)
+	filled := make(chan struct{})
+	var once sync.Once
+	he.onScan = func() error {
+		if !failing.Load() {
+			return nil
+		}
+		once.Do(func() { close(filled) })
+		return errors.New("injected read error")
+	}
+	wider := 10 * time.Minute
+	put := make(chan error, 1)
+	go func() {
+		_, _, err := b.PutTopic(ctx, "orders", TopicSpec{DedupWindow: &wider})
+		put <- err
+	}()
+	<-filled
+	failing.Store(false)
+	retry := make(chan Result, 1)
+	go func() {
+		res, err := b.Publish(ctx, "orders", []*event.Event{ev("a", "")})
+		if err != nil {
+			t.Error(err)
+			retry <- Result{}
+			return
+		}
+		retry <- res[0]
+	}()
+	select {
+	case res := <-retry:
+		close(release)
+		t.Logf("the retry did not wait for the publish under way: %+v", res)
+	case <-time.After(300 * time.Millisecond):
+		close(release)
+		<-retry
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-put; err != nil {
+		t.Fatal(err)
+	}
+	if end := f.end("orders", 0); end != 2 {
+		t.Fatalf("end offset %d: want warm and a once (a stored %d times)", end, end-1)
+	}
+}

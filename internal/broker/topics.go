@@ -162,7 +162,7 @@ func (b *Broker) PutTopic(ctx context.Context, name string, spec TopicSpec) (Top
 // events of the log that the index let go, as a rebuild at start would;
 // publishes wait while they are read. Should that reading fail, the state
 // is dropped for the next publish to rebuild, and the publishes that waited
-// start over with it. Without a state there is
+// start over with it (dropFilled). Without a state there is
 // nothing to do: the next publish rebuilds it with the new settings.
 func (b *Broker) applyDedupWindow(ctx context.Context, t Topic) {
 	b.mu.Lock()
@@ -179,15 +179,31 @@ func (b *Broker) applyDedupWindow(ctx context.Context, t Topic) {
 	if f == nil {
 		return // not wider: set
 	}
-	defer st.dedup.endFill(f)
 	now := b.opts.Now()
 	until := time.Time{}
 	if kept > 0 {
 		until = now.Add(-kept) // the index holds every event since
 	}
 	if _, err := b.fillDedup(context.WithoutCancel(ctx), t, st.dedup, now.Add(-t.DedupWindow), until); err != nil {
-		b.forgetState(t.Name, st)
+		b.dropFilled(t.Name, st, f)
+		return
 	}
+	st.dedup.endFill(f)
+}
+
+// dropFilled drops st, whose fill f failed, for the next publish to
+// rebuild from the log. The publishes waiting for the fill find its index
+// closed and start over; the state goes once the publishes under way
+// (which reserved their events before the fill began) have ended, so the
+// rebuild reads a log that holds their events, and a retry of one finds
+// it rather than being stored beside it.
+func (b *Broker) dropFilled(name string, st *topicState, f *flight) {
+	st.dedup.close()
+	st.dedup.endFill(f)
+	st.use.Lock()
+	defer st.use.Unlock()
+	st.dropped = true
+	b.forgetState(name, st)
 }
 
 func (b *Broker) createTopic(ctx context.Context, name string, spec TopicSpec) (Topic, error) {
