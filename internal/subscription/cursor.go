@@ -16,6 +16,9 @@ type cursor struct {
 	fetched   int64
 	delivered int64 // every offset in [committed, delivered) was delivered at least once (as persisted)
 	dead      int64 // events dead-lettered so far
+	// unsaved: made for a partition the topic gained, with no cursor
+	// record yet; a restart would drop its event records without one.
+	unsaved bool
 
 	entries  map[int64]*entry   // pending (not done) events by offset
 	held     int                // bytes of data of entries (see windowBytes)

@@ -113,6 +113,7 @@ func (s *sub) refill(ctx context.Context) error {
 				return err
 			}
 			s.parts[p] = newCursor(p, first)
+			s.parts[p].unsaved = true
 		}
 	}
 	for _, c := range s.parts {
@@ -258,8 +259,13 @@ func (s *sub) pull(ctx context.Context, max int) ([]Delivery, *pendingWrite, err
 		if c.isRedrive() {
 			continue
 		}
-		if d := c.firstUndelivered(); d > c.delivered { // never back: a released event below it has its own record
-			c.delivered = d
+		// Never back: a released event below it has its own record. A
+		// cursor without a record gets one, or a restart would drop the
+		// attempt records of its partition.
+		if d := c.firstUndelivered(); d > c.delivered || c.unsaved {
+			if d > c.delivered {
+				c.delivered = d
+			}
 			b.Put(cursorKey(s.topic, s.name, c.p), s.cursorRecord(c))
 		}
 	}
@@ -368,7 +374,10 @@ func (m *headMerge) Pop() any {
 	return x
 }
 
+// cursorRecord is the record of a cursor, which the caller puts in a
+// batch: the cursor has a record from then on.
 func (s *sub) cursorRecord(c *cursor) cursorRecord {
+	c.unsaved = false
 	return cursorRecord{Inc: s.inc, Committed: c.committed, Delivered: c.delivered, Dead: c.dead}
 }
 
