@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldevents/herald/event"
 	"github.com/heraldevents/herald/internal/auth"
+	"github.com/heraldevents/herald/internal/broker"
 	"github.com/heraldevents/herald/internal/storage"
 )
 
@@ -82,9 +83,26 @@ func (s *sub) deadLetter(ctx context.Context, c *cursor, e *entry, now time.Time
 		c.recorded[e.off] = true
 		return nil
 	}
+	s.unresolve(res, b)
 	s.countDead(c, e, b)
 	s.finish(c, e, b)
 	return nil
+}
+
+// unresolve drops the resolved mark of a dead letter that its event went
+// into again: within the dead-letter topic's dedup window the event's
+// first dead letter stands for the new one, and once more it is a dead
+// letter to redrive, not one that was redriven and acked.
+func (s *sub) unresolve(res []broker.Result, b *batch) {
+	if len(res) != 1 || !res[0].Duplicate {
+		return
+	}
+	pos := dlqPos{res[0].Partition, res[0].Offset}
+	if _, ok := s.resolved[pos]; !ok {
+		return
+	}
+	delete(s.resolved, pos)
+	b.Delete(redriveKey(s.topic, s.name, pos.dp, pos.doff))
 }
 
 // countDead counts a stored dead letter in the cursor of its event's

@@ -47,3 +47,34 @@ func TestSub_AttemptsOnAPartitionAddedLaterSurviveARestart(t *testing.T) {
 		t.Fatalf("dead letters %+v, %v", dls, err)
 	}
 }
+
+// An event whose redrive was acked, replayed by a seek and dead again
+// within the dead-letter topic's dedup window is stored once: its first
+// dead letter, which was resolved. It died again, so it is a dead letter
+// once more, before and after a restart: redriving all sends it back.
+func TestRedrive_AResolvedEventThatDiesAgainIntoItsDeadLetterIsRedrivenByAll(t *testing.T) {
+	v := resolvedDeadLetterEnv(t)
+	if _, err := v.m.Seek(v.ctx, "orders", "billing", Position{Start: "earliest"}); err != nil {
+		t.Fatal(err)
+	}
+	ds := v.pull("orders", "billing", 10)
+	if len(ds) != 1 {
+		t.Fatalf("replayed by the seek: %d deliveries, want 1", len(ds))
+	}
+	v.nack("orders", "billing", "down again", ds...) // out of attempts: dead again
+	for _, restart := range []bool{false, true} {
+		if restart {
+			v.restart()
+		}
+		dls, err := v.m.DeadLetters(v.ctx, "orders", "billing", "", 10)
+		if err != nil || len(dls) != 1 || dls[0].Resolved {
+			t.Fatalf("restart %v: dead letters %+v %v, want the one, not resolved", restart, dls, err)
+		}
+	}
+	if res, err := v.m.Redrive(v.ctx, "orders", "billing", RedriveRequest{All: true}); err != nil || res.Redriven != 1 {
+		t.Fatalf("redrive of all: %+v %v, want the event that died again redriven", res, err)
+	}
+	if again := v.pull("orders", "billing", 10); len(again) != 1 || again[0].Event.ID != ds[0].Event.ID {
+		t.Fatalf("after the redrive: %d deliveries, want %s", len(again), ds[0].Event.ID)
+	}
+}
