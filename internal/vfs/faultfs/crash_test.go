@@ -222,3 +222,33 @@ func TestCrash_TornBytesAreDurableAfterTheCrash(t *testing.T) {
 		t.Fatalf("second crash = %q, want the first crash's %q", got, want)
 	}
 }
+
+// A file that shrinks, is synced and grows again must not write into bytes
+// that an earlier crash image, or the MemFS it came from, still holds.
+func TestCrash_ImageAndOriginalStayApartAfterShrinkSyncAndGrow(t *testing.T) {
+	for _, grow := range []string{"crashed", "original"} {
+		t.Run(grow, func(t *testing.T) {
+			m := faultfs.New()
+			for _, s := range []step{mkdir("/d"), write("/d/f", 0, "abcdef"), fsync("/d/f"), syncDir("/d")} {
+				s(t, m)
+			}
+			crashed := m.Crash(faultfs.CrashOptions{})
+			changed, kept := crashed, m
+			if grow == "original" {
+				changed, kept = m, crashed
+			}
+			for _, s := range []step{truncate("/d/f", 2), fsync("/d/f"), write("/d/f", 2, "XY")} {
+				s(t, changed)
+			}
+			if got := read(t, changed, "/d/f"); got != "abXY" {
+				t.Fatalf("changed file = %q, want \"abXY\"", got)
+			}
+			if got := read(t, kept, "/d/f"); got != "abcdef" {
+				t.Fatalf("the other MemFS's file = %q, want \"abcdef\"", got)
+			}
+			if got := read(t, kept.Crash(faultfs.CrashOptions{}), "/d/f"); got != "abcdef" {
+				t.Fatalf("the other MemFS's file after a crash = %q, want \"abcdef\"", got)
+			}
+		})
+	}
+}

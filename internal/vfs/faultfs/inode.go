@@ -83,6 +83,10 @@ func (n *inode) truncate(size int64) {
 	if size > n.size() {
 		n.own(n.size())
 		n.grow(size)
+	} else if n.shared {
+		// Cap it too: the bytes past size may be an older durable's, held
+		// by a Crash or Clone image, so growing must copy, not reuse them.
+		n.data = n.data[:size:size]
 	} else {
 		n.data = n.data[:size]
 	}
