@@ -14,6 +14,7 @@ func TestMemFS_CrashAndCloneWhileWriting(t *testing.T) {
 	block := strings.Repeat("x", 100)
 	m := faultfs.New()
 	must(t, m.MkdirAll("/d", 0o755))
+	must(t, m.SyncDir("/"))
 	f, err := m.OpenFile("/d/f", os.O_CREATE|os.O_RDWR, 0o644)
 	must(t, err)
 	defer f.Close()

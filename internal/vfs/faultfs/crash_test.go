@@ -46,10 +46,10 @@ func TestCrash_KeepsOnlyDurableState(t *testing.T) {
 			[]step{write("/d/f", 0, "abc"), fsync("/d/f"), syncDir("/d"), remove("/d/f"), syncDir("/d")},
 			map[string]string{}},
 		{"UnsyncedRemoveAllRestoresTree",
-			[]step{mkdir("/d/t"), write("/d/t/s", 0, "abc"), fsync("/d/t/s"), syncDir("/d/t"), removeAll("/d/t")},
+			[]step{mkdir("/d/t"), syncDir("/d"), write("/d/t/s", 0, "abc"), fsync("/d/t/s"), syncDir("/d/t"), removeAll("/d/t")},
 			map[string]string{"/d/t/": "", "/d/t/s": "abc"}},
 		{"SyncedRemoveAllSticks",
-			[]step{mkdir("/d/t"), write("/d/t/s", 0, "abc"), fsync("/d/t/s"), syncDir("/d/t"),
+			[]step{mkdir("/d/t"), syncDir("/d"), write("/d/t/s", 0, "abc"), fsync("/d/t/s"), syncDir("/d/t"),
 				removeAll("/d/t"), syncDir("/d")},
 			map[string]string{}},
 		{"UnsyncedTruncateReverts",
@@ -64,15 +64,22 @@ func TestCrash_KeepsOnlyDurableState(t *testing.T) {
 		{"UnsyncedOpenTruncReverts",
 			[]step{write("/d/f", 0, "abc"), fsync("/d/f"), syncDir("/d"), openTrunc("/d/f")},
 			map[string]string{"/d/f": "abc"}},
-		{"MkdirAllIsDurableAtOnce",
-			[]step{mkdir("/d/x/y")},
+		{"MkdirAllWithoutSyncDirVanishes",
+			[]step{mkdir("/d/x/y"), syncDir("/d/x")},
+			map[string]string{}},
+		{"MkdirAllSyncedLevelByLevelSticks",
+			[]step{mkdir("/d/x/y"), syncDir("/d/x"), syncDir("/d")},
 			map[string]string{"/d/x/": "", "/d/x/y/": ""}},
+		{"MkdirAllOverAnUnsyncedRemovalLeavesItUndone",
+			[]step{mkdir("/d/t"), write("/d/t/s", 0, "abc"), fsync("/d/t/s"), syncDir("/d/t"), syncDir("/d"),
+				removeAll("/d/t"), mkdir("/d/t")},
+			map[string]string{"/d/t/": "", "/d/t/s": "abc"}},
 		{"CrossDirRenameWithOnlyTargetSyncedKeepsBothNames",
-			[]step{mkdir("/d/a"), mkdir("/d/b"), write("/d/a/f", 0, "abc"), fsync("/d/a/f"), syncDir("/d/a"),
+			[]step{mkdir("/d/a"), mkdir("/d/b"), syncDir("/d"), write("/d/a/f", 0, "abc"), fsync("/d/a/f"), syncDir("/d/a"),
 				rename("/d/a/f", "/d/b/f"), syncDir("/d/b")},
 			map[string]string{"/d/a/": "", "/d/b/": "", "/d/a/f": "abc", "/d/b/f": "abc"}},
 		{"CrossDirRenameWithOnlySourceSyncedLosesFile",
-			[]step{mkdir("/d/a"), mkdir("/d/b"), write("/d/a/f", 0, "abc"), fsync("/d/a/f"), syncDir("/d/a"),
+			[]step{mkdir("/d/a"), mkdir("/d/b"), syncDir("/d"), write("/d/a/f", 0, "abc"), fsync("/d/a/f"), syncDir("/d/a"),
 				rename("/d/a/f", "/d/b/f"), syncDir("/d/a")},
 			map[string]string{"/d/a/": "", "/d/b/": ""}},
 	}
@@ -80,6 +87,7 @@ func TestCrash_KeepsOnlyDurableState(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := faultfs.New()
 			must(t, m.MkdirAll("/d", 0o755))
+			must(t, m.SyncDir("/"))
 			for _, s := range tt.steps {
 				s(t, m)
 			}
@@ -107,7 +115,7 @@ func TestCrash_TornTailIsAPrefixOfTheAppends(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := faultfs.New()
-			for _, s := range []step{mkdir("/d"), write("/d/f", 0, "AAAA"), fsync("/d/f"), syncDir("/d")} {
+			for _, s := range []step{mkdir("/d"), syncDir("/"), write("/d/f", 0, "AAAA"), fsync("/d/f"), syncDir("/d")} {
 				s(t, m)
 			}
 			for _, s := range tt.steps {
@@ -132,7 +140,7 @@ func TestCrash_TornTailIsAPrefixOfTheAppends(t *testing.T) {
 
 func TestCrash_HolesKeepTheWholeTailButARunOfZerosWithDataAfterIt(t *testing.T) {
 	m := faultfs.New()
-	steps := []step{mkdir("/d"), write("/d/f", 0, "AAAA"), fsync("/d/f"), syncDir("/d"),
+	steps := []step{mkdir("/d"), syncDir("/"), write("/d/f", 0, "AAAA"), fsync("/d/f"), syncDir("/d"),
 		write("/d/f", 4, "BBBBBBBB"), write("/d/f", 12, "CC")}
 	for _, s := range steps {
 		s(t, m)
@@ -160,7 +168,7 @@ func TestCrash_HolesKeepTheWholeTailButARunOfZerosWithDataAfterIt(t *testing.T) 
 
 func TestCrash_IsDeterministicWithoutRand(t *testing.T) {
 	m := faultfs.New()
-	for _, s := range []step{mkdir("/d"), write("/d/f", 0, "AAAA"), syncDir("/d"), write("/d/f", 4, strings.Repeat("B", 100))} {
+	for _, s := range []step{mkdir("/d"), syncDir("/"), write("/d/f", 0, "AAAA"), syncDir("/d"), write("/d/f", 4, strings.Repeat("B", 100))} {
 		s(t, m)
 	}
 	opts := faultfs.CrashOptions{TornWrites: true}
@@ -172,6 +180,7 @@ func TestCrash_IsDeterministicWithoutRand(t *testing.T) {
 func TestCrash_OldHandlesDoNotReachTheNewFS(t *testing.T) {
 	m := faultfs.New()
 	must(t, m.MkdirAll("/d", 0o755))
+	must(t, m.SyncDir("/"))
 	write("/d/f", 0, "abc")(t, m)
 	fsync("/d/f")(t, m)
 	syncDir("/d")(t, m)
@@ -193,7 +202,7 @@ func TestCrash_OldHandlesDoNotReachTheNewFS(t *testing.T) {
 
 func TestClone_KeepsCurrentAndDurableState(t *testing.T) {
 	m := faultfs.New()
-	for _, s := range []step{mkdir("/d"), write("/d/f", 0, "abc"), fsync("/d/f"), syncDir("/d"),
+	for _, s := range []step{mkdir("/d"), syncDir("/"), write("/d/f", 0, "abc"), fsync("/d/f"), syncDir("/d"),
 		write("/d/f", 3, "def"), write("/d/g", 0, "new"), remove("/d/f")} {
 		s(t, m)
 	}
@@ -210,7 +219,7 @@ func TestClone_KeepsCurrentAndDurableState(t *testing.T) {
 
 func TestCrash_TornBytesAreDurableAfterTheCrash(t *testing.T) {
 	m := faultfs.New()
-	for _, s := range []step{mkdir("/d"), write("/d/f", 0, "AAAA"), syncDir("/d")} {
+	for _, s := range []step{mkdir("/d"), syncDir("/"), write("/d/f", 0, "AAAA"), syncDir("/d")} {
 		s(t, m)
 	}
 	first := m.Crash(faultfs.CrashOptions{TornWrites: true, Rand: rand.New(rand.NewPCG(3, 0))})
@@ -229,7 +238,7 @@ func TestCrash_ImageAndOriginalStayApartAfterShrinkSyncAndGrow(t *testing.T) {
 	for _, grow := range []string{"crashed", "original"} {
 		t.Run(grow, func(t *testing.T) {
 			m := faultfs.New()
-			for _, s := range []step{mkdir("/d"), write("/d/f", 0, "abcdef"), fsync("/d/f"), syncDir("/d")} {
+			for _, s := range []step{mkdir("/d"), syncDir("/"), write("/d/f", 0, "abcdef"), fsync("/d/f"), syncDir("/d")} {
 				s(t, m)
 			}
 			crashed := m.Crash(faultfs.CrashOptions{})

@@ -14,16 +14,12 @@
 //     current ones, size included. A file never synced has empty durable
 //     contents.
 //   - Every directory has current entries and durable entries (name to
-//     file or directory). Creating a file (OpenFile with O_CREATE), Remove,
-//     RemoveAll and Rename change current entries only. SyncDir(d) makes d's
-//     durable entries equal to its current ones; it affects d alone, not its
-//     parents or subdirectories.
-//   - MkdirAll is the one practical exception: each directory it creates
-//     enters its parent's current and durable entries at once, so it
-//     survives Crash without SyncDir of the parent (if the parent survives).
-//     Its own entries start empty. Real disks need that SyncDir; MemFS does
-//     not catch a missing one. (So MkdirAll over a name whose removal is not
-//     yet synced makes that removal durable too.)
+//     file or directory). Creating a file (OpenFile with O_CREATE) or a
+//     directory (MkdirAll), Remove, RemoveAll and Rename change current
+//     entries only. SyncDir(d) makes d's durable entries equal to its
+//     current ones; it affects d alone, not its parents or subdirectories.
+//     So a directory MkdirAll made vanishes in a crash, with all under it,
+//     until SyncDir of its parent; each level of MkdirAll needs its own.
 //   - Crash builds a new tree from the root, following durable entries only.
 //     Each file it reaches gets its durable contents. So: unsynced data is
 //     lost; a file created but not made durable by SyncDir of its parent

@@ -18,6 +18,9 @@ func appendRecords(fsys vfs.FS, records []string) (acked int, err error) {
 	if err := fsys.MkdirAll("/log", 0o755); err != nil {
 		return 0, err
 	}
+	if err := fsys.SyncDir("/"); err != nil {
+		return 0, err
+	}
 	f, err := fsys.OpenFile("/log/seg", os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return 0, err
@@ -86,9 +89,10 @@ func Example_cutPowerBetweenAnyTwoChanges() {
 	// cut after 2: acked 0, disk "", ok true
 	// cut after 3: acked 0, disk "", ok true
 	// cut after 4: acked 0, disk "", ok true
-	// cut after 5: acked 1, disk "one;", ok true
-	// cut after 6: acked 1, disk "one;t", ok true
-	// cut after 7: acked 2, disk "one;two;", ok true
-	// cut after 8: acked 2, disk "one;two;thr", ok true
-	// cut after 9: acked 3, disk "one;two;three;", ok true
+	// cut after 5: acked 0, disk "on", ok true
+	// cut after 6: acked 1, disk "one;", ok true
+	// cut after 7: acked 1, disk "one;t", ok true
+	// cut after 8: acked 2, disk "one;two;", ok true
+	// cut after 9: acked 2, disk "one;two;thr", ok true
+	// cut after 10: acked 3, disk "one;two;three;", ok true
 }

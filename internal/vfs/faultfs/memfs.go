@@ -110,8 +110,8 @@ func (m *MemFS) RemoveAll(name string) error {
 	return nil
 }
 
-// MkdirAll creates a directory and its parents. Directories it creates are
-// durable at once (see the package comment).
+// MkdirAll creates a directory and its parents. Each directory it creates
+// exists durably only after SyncDir of its parent.
 func (m *MemFS) MkdirAll(name string, perm os.FileMode) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -121,7 +121,6 @@ func (m *MemFS) MkdirAll(name string, perm os.FileMode) error {
 		if !ok {
 			child = newDir(perm)
 			dir.entries[part] = child
-			dir.durableEntries[part] = child
 		}
 		if !child.isDir() {
 			return &fs.PathError{Op: "mkdir", Path: name, Err: syscall.ENOTDIR}
