@@ -1,9 +1,12 @@
 package faultfs_test
 
 import (
+	"errors"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/heraldevents/herald/internal/vfs/faultfs"
@@ -259,5 +262,64 @@ func TestCrash_ImageAndOriginalStayApartAfterShrinkSyncAndGrow(t *testing.T) {
 				t.Fatalf("the other MemFS's file after a crash = %q, want \"abcdef\"", got)
 			}
 		})
+	}
+}
+
+// After a failed fsync Linux marks the pages it could not write clean: a
+// later fsync succeeds without writing them, so they are lost in a crash,
+// while reads go on returning them until the cache lets them go. Only
+// bytes written again are dirty again.
+func TestCrash_WritesAFailedSyncDroppedStayLostAfterALaterSync(t *testing.T) {
+	m := faultfs.New()
+	for _, s := range []step{mkdir("/d"), syncDir("/"), write("/d/f", 0, "AAAA"), fsync("/d/f"), syncDir("/d")} {
+		s(t, m)
+	}
+	w := faultfs.Wrap(m, faultfs.FailOnce(1, faultfs.OpSync, syscall.EIO))
+	f, err := w.OpenFile("/d/f", os.O_RDWR, 0)
+	must(t, err)
+	defer f.Close()
+	_, err = f.WriteAt([]byte("BBBBBB"), 2)
+	must(t, err)
+	if err := f.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("first Sync = %v, want EIO", err)
+	}
+	must(t, f.Sync())
+	if got := read(t, m, "/d/f"); got != "AABBBBBB" {
+		t.Fatalf("read after the failed sync = %q, want the written \"AABBBBBB\"", got)
+	}
+	if got := read(t, m.Crash(faultfs.CrashOptions{}), "/d/f"); got != "AAAA\x00\x00\x00\x00" {
+		t.Fatalf("after a crash = %q, want the bytes the failed sync dropped as they were on disk", got)
+	}
+	_, err = f.WriteAt([]byte("CC"), 3)
+	must(t, err)
+	must(t, f.Truncate(7))
+	must(t, f.Sync())
+	if got := read(t, m.Crash(faultfs.CrashOptions{}), "/d/f"); got != "AAACC\x00\x00" {
+		t.Fatalf("after rewriting some and a crash = %q, want \"AAACC\\x00\\x00\"", got)
+	}
+	if got := read(t, m.Clone().Crash(faultfs.CrashOptions{}), "/d/f"); got != "AAACC\x00\x00" {
+		t.Fatalf("a clone's crash = %q, want \"AAACC\\x00\\x00\"", got)
+	}
+}
+
+func TestCrash_ShrinkAfterAFailedSyncForgetsTheDroppedBytesPastTheEnd(t *testing.T) {
+	m := faultfs.New()
+	for _, s := range []step{mkdir("/d"), syncDir("/"), write("/d/f", 0, "AAAA"), syncDir("/d")} {
+		s(t, m)
+	}
+	w := faultfs.Wrap(m, faultfs.FailOnce(1, faultfs.OpSync, syscall.EIO))
+	f, err := w.OpenFile("/d/f", os.O_RDWR, 0)
+	must(t, err)
+	defer f.Close()
+	if err := f.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("first Sync = %v, want EIO", err)
+	}
+	must(t, f.Truncate(2))
+	must(t, f.Sync())
+	_, err = f.WriteAt([]byte("BB"), 2)
+	must(t, err)
+	must(t, f.Sync())
+	if got := read(t, m.Crash(faultfs.CrashOptions{}), "/d/f"); got != "\x00\x00BB" {
+		t.Fatalf("after a crash = %q, want the two dropped bytes as zeros, then BB", got)
 	}
 }

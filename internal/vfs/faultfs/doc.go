@@ -39,6 +39,12 @@
 //     T to max(D, min(T, s)). Bytes below D overwritten since the last Sync
 //     always revert to their durable values: only an append can tear.
 //     The kept bytes are durable in the new MemFS, like all it holds.
+//   - A Sync that Wrap fails drops the file's unsynced writes, as Linux
+//     does when fsync fails: it marks the pages it could not write clean.
+//     Reads still return what was written, but a later Sync that succeeds
+//     leaves those bytes as they were on disk (zeros past its old end) and
+//     Crash loses them, unless they were written again since. What Sync
+//     makes durable of the file's size is its current size all the same.
 //   - Modification times and permissions are kept but not modelled for
 //     durability. Open handles, and the MemFS that Crash or Clone was called
 //     on, never reach the new MemFS.

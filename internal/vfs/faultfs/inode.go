@@ -3,6 +3,8 @@ package faultfs
 import (
 	"bytes"
 	"io/fs"
+	"math"
+	"slices"
 	"time"
 )
 
@@ -17,6 +19,7 @@ type inode struct {
 	durable []byte // Contents as of the last Sync; never mutated in place.
 	shared  bool   // data's backing array aliases durable's (copy on write).
 	tailEnd int64  // End of the bytes written contiguously from len(durable) since the last Sync.
+	lost    []span // Bytes a failed Sync dropped and no write has touched since: Sync leaves them as on disk.
 
 	// Directories only.
 	entries        map[string]*inode // Current entries.
@@ -60,6 +63,7 @@ func (n *inode) writeAt(p []byte, off int64) {
 		n.grow(end)
 	}
 	copy(n.data[off:], p)
+	n.lost = cutSpans(n.lost, off, end)
 	if off <= n.tailEnd && end > n.tailEnd {
 		n.tailEnd = end
 	}
@@ -90,15 +94,38 @@ func (n *inode) truncate(size int64) {
 	} else {
 		n.data = n.data[:size]
 	}
+	n.lost = cutSpans(n.lost, size, math.MaxInt64)
 	n.tailEnd = max(int64(len(n.durable)), min(n.tailEnd, size))
 	n.modTime = time.Now()
 }
 
-// sync makes the current contents durable without copying them.
+// sync makes the current contents durable, size included, without copying
+// them, save the bytes a failed sync dropped: those stay as they are on
+// disk, zeros past its old end.
 func (n *inode) sync() {
-	n.durable = n.data[:len(n.data):len(n.data)]
-	n.shared = true
-	n.tailEnd = n.size()
+	defer func() { n.tailEnd = n.size() }()
+	if len(n.lost) == 0 {
+		n.durable = n.data[:len(n.data):len(n.data)]
+		n.shared = true
+		return
+	}
+	disk := slices.Clone(n.data)
+	for _, sp := range n.lost {
+		clear(disk[sp.from:sp.to])
+		if sp.from < int64(len(n.durable)) {
+			copy(disk[sp.from:sp.to], n.durable[sp.from:])
+		}
+	}
+	n.durable = disk[:len(disk):len(disk)]
+}
+
+// failSync is what a failed fsync leaves: the kernel marks the pages it
+// could not write clean, so no later sync writes them, though reads still
+// return them. They are lost unless written again.
+func (n *inode) failSync() {
+	if n.size() > 0 {
+		n.lost = []span{{0, n.size()}}
+	}
 }
 
 // syncDir makes the current entries durable.
@@ -125,6 +152,26 @@ func cloneEntries(m map[string]*inode, conv func(*inode) *inode) map[string]*ino
 			child = conv(child)
 		}
 		out[name] = child
+	}
+	return out
+}
+
+// span is the bytes [from, to) of a file.
+type span struct{ from, to int64 }
+
+// cutSpans returns spans without the bytes [from, to).
+func cutSpans(spans []span, from, to int64) []span {
+	if len(spans) == 0 || from >= to {
+		return spans
+	}
+	var out []span
+	for _, sp := range spans {
+		if sp.from < from {
+			out = append(out, span{sp.from, min(sp.to, from)})
+		}
+		if sp.to > to {
+			out = append(out, span{max(sp.from, to), sp.to})
+		}
 	}
 	return out
 }

@@ -76,6 +76,16 @@ func (f *memFile) Sync() error {
 	return nil
 }
 
+// failSync drops the writes not yet synced as a failed fsync does (see
+// inode.failSync). Wrap calls it when it fails a Sync.
+func (f *memFile) failSync() {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if !f.closed {
+		f.node.failSync()
+	}
+}
+
 // Truncate changes the file's size; it is durable after the next Sync.
 func (f *memFile) Truncate(size int64) error {
 	f.fs.mu.Lock()

@@ -47,11 +47,25 @@ func (w *injFile) WriteAt(p []byte, off int64) (int, error) {
 	return n, asPathError(OpWrite, w.f.Name(), short.cause())
 }
 
+// Sync, when the injector fails it, makes a MemFS file beneath drop its
+// unsynced writes, as a real fsync that fails does: a later Sync that
+// succeeds does not make them durable.
 func (w *injFile) Sync() error {
 	if err := w.check(OpSync); err != nil {
+		w.failSync()
 		return err
 	}
 	return w.f.Sync()
+}
+
+// syncFailer is a file that can drop its unsynced writes as a failed fsync
+// does: a MemFS file, or an injFile over one.
+type syncFailer interface{ failSync() }
+
+func (w *injFile) failSync() {
+	if f, ok := w.f.(syncFailer); ok {
+		f.failSync()
+	}
 }
 
 func (w *injFile) Truncate(size int64) error {
