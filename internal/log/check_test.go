@@ -3,9 +3,11 @@ package log
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/heraldevents/herald/internal/storage"
+	"github.com/heraldevents/herald/internal/vfs/faultfs"
 )
 
 // What the engine leaves on disk in normal operation (compaction's gaps
@@ -95,4 +97,35 @@ func TestCheck_FindsAnIndexThatDisagreesWithItsSegment(t *testing.T) {
 	if rep, err := Check(c.dir, CheckOptions{FS: c.fs}); err != nil || !rep.OK() {
 		t.Fatalf("check after repair: %v %+v", err, rep.Findings)
 	}
+}
+
+// A repair that sets nothing aside still makes its quarantine directory,
+// and so its report, durable: a power cut right after it keeps both the
+// repair and the report of it.
+func TestRepair_ReportSurvivesAPowerCutWhenNothingWasSetAside(t *testing.T) {
+	fsys := faultfs.New()
+	e, err := Open("/data", Options{FS: fsys, RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	if err := fsys.RemoveAll("/data/topics/t/1"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Repair("/data", RepairOptions{FS: fsys})
+	if err != nil || rep.Report == "" {
+		t.Fatalf("repair: %v, report %q", err, rep.Report)
+	}
+	after := fsys.Crash(faultfs.CrashOptions{})
+	if _, err := after.Stat(filepath.Join("/data", rep.Report)); err != nil {
+		t.Fatalf("the repair's report after a power cut: %v", err)
+	}
+	e, err = Open("/data", Options{FS: after, RetentionInterval: -1})
+	if err != nil {
+		t.Fatalf("open after repair and a power cut: %v", err)
+	}
+	e.Close()
 }

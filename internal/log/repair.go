@@ -268,7 +268,7 @@ func (r *repairer) syncDirs(dirs ...string) error {
 	return nil
 }
 
-// writeReport writes report.json into the quarantine directory.
+// writeReport writes report.json into the quarantine directory, durably.
 func (r *repairer) writeReport() error {
 	if len(r.report.Actions) == 0 && len(r.report.Unrepaired) == 0 {
 		return nil
@@ -280,7 +280,7 @@ func (r *repairer) writeReport() error {
 		return err
 	}
 	qdir := filepath.Join(r.in.dir, filepath.FromSlash(r.qrel))
-	if err := r.fs.MkdirAll(qdir, 0o755); err != nil {
+	if err := r.makeDirs(qdir); err != nil { // nothing set aside may have made it yet
 		return err
 	}
 	f, err := writeSynced(r.fs, filepath.Join(qdir, "report.json"), append(data, '\n'))
