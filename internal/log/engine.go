@@ -260,7 +260,7 @@ func (e *Engine) CreateTopic(ctx context.Context, name string, cfg storage.Topic
 	t := newTopic(dir, info, &e.opts)
 	if err := e.createOnDisk(t); err != nil {
 		t.close()
-		e.opts.FS.RemoveAll(dir)
+		e.discardCreation(dir, name)
 		return unavailable(fmt.Sprintf("create topic %s", name), err)
 	}
 	e.mu.Lock()
@@ -272,6 +272,23 @@ func (e *Engine) CreateTopic(ctx context.Context, name string, cfg storage.Topic
 	t.start()
 	e.topics[name] = t
 	return nil
+}
+
+// discardCreation removes what a creation that failed left in dir. Its
+// topic.json may be on disk already, so the directory is first moved
+// aside as a deletion moves it: a power cut while its files are removed
+// then leaves a directory that Open finishes deleting, never a topic.json
+// without its partitions.
+func (e *Engine) discardCreation(dir, name string) {
+	root := filepath.Join(e.dir, topicsDir)
+	grave := filepath.Join(root, fmt.Sprintf("%s%d-%s", deletedPrefix, time.Now().UnixNano(), name))
+	if err := e.opts.FS.Rename(dir, grave); err == nil {
+		dir = grave
+		if err := e.opts.FS.SyncDir(root); err != nil {
+			e.opts.Logger.Warn("a failed topic creation's files are moved aside, but not durably", "topic", name, "err", err)
+		}
+	}
+	e.opts.FS.RemoveAll(dir)
 }
 
 // createOnDisk makes the topic's directory and partitions, then writes its

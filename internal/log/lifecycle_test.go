@@ -280,3 +280,52 @@ func TestOpen_PartitionWithoutSegmentsIsRefusedNotStartedAgain(t *testing.T) {
 		})
 	}
 }
+
+// A creation that fails after topic.json is written removes what it made.
+// A power cut in the middle of that removal, which a file system may have
+// carried out in part without a directory fsync, must not leave
+// topic.json without its partitions: Herald would refuse to start. So the
+// directory is moved aside first, as a deletion moves it.
+func TestCreateTopic_APowerCutWhileAFailedCreationIsRemovedLeavesNoHalfTopic(t *testing.T) {
+	mem := faultfs.New()
+	var fsys vfs.FS
+	inject := func(op faultfs.Op, path string) error {
+		switch {
+		case op == faultfs.OpSyncDir && strings.HasSuffix(path, "/"+topicsDir):
+			// It fails, though what it was to make durable reached the disk.
+			if err := mem.SyncDir(path); err != nil {
+				t.Fatal(err)
+			}
+			return errors.New("injected: the directory fsync fails")
+		case op == faultfs.OpRemoveAll && strings.Contains(path, "orders"):
+			// The power goes while the files are removed: the partitions
+			// are gone durably, the rest is not.
+			for _, p := range []string{"0", "1"} {
+				if err := mem.RemoveAll(path + "/" + p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := mem.SyncDir(path); err != nil {
+				t.Fatal(err)
+			}
+			return errors.New("injected: the power went")
+		}
+		return nil
+	}
+	fsys = faultfs.Wrap(mem, inject)
+	e, err := Open("/data", Options{FS: fsys, RetentionInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CreateTopic(context.Background(), "orders", storage.TopicConfig{Partitions: 2}); err == nil {
+		t.Fatal("the creation succeeded though its directory fsync failed")
+	}
+	e2, err := Open("/data", Options{FS: mem.Crash(faultfs.CrashOptions{}), RetentionInterval: -1})
+	if err != nil {
+		t.Fatalf("open after a power cut in the removal of a failed creation: %v", err)
+	}
+	defer e2.Close()
+	if _, err := e2.Topic(context.Background(), "orders"); !errors.Is(err, storage.ErrUnknownTopic) {
+		t.Fatalf("the failed creation's topic: %v, want it unknown", err)
+	}
+}
