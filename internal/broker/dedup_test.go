@@ -46,6 +46,21 @@ func (e *hookEngine) Append(ctx context.Context, topic string, parts []storage.P
 	return e.Engine.Append(ctx, topic, parts)
 }
 
+// holdNextAppend makes the next Append wait, once: held is closed when it
+// arrives, and it goes on once the caller closes release.
+func (e *hookEngine) holdNextAppend() (held, release chan struct{}) {
+	held, release = make(chan struct{}), make(chan struct{})
+	var holding atomic.Bool
+	holding.Store(true)
+	e.onAppend = func() {
+		if holding.CompareAndSwap(true, false) {
+			close(held)
+			<-release
+		}
+	}
+	return held, release
+}
+
 func (e *hookEngine) OffsetForTime(ctx context.Context, topic string, p int, t time.Time) (int64, error) {
 	e.scans.Add(1)
 	if err := ctx.Err(); err != nil {
@@ -549,14 +564,7 @@ func TestPutTopic_CreationKeepsTheReservationsOfAPublishThatFoundTheTopic(t *tes
 	f := newFixture(t, Options{})
 	b, he := hookBroker(t, f)
 	ctx := context.Background()
-	held, release := make(chan struct{}), make(chan struct{})
-	var appends atomic.Int32
-	he.onAppend = func() {
-		if appends.Add(1) == 1 {
-			close(held)
-			<-release
-		}
-	}
+	held, release := he.holdNextAppend()
 	publish := func(out chan<- Result) {
 		res, err := b.Publish(ctx, "orders", []*event.Event{ev("x", "")})
 		if err != nil {
@@ -663,14 +671,7 @@ func TestDeleteTopic_APublishInFlightNeverStoresIntoATopicMadeAnew(t *testing.T)
 	if _, _, err := b.PutTopic(ctx, "orders", TopicSpec{}); err != nil {
 		t.Fatal(err)
 	}
-	held, release := make(chan struct{}), make(chan struct{})
-	var appends atomic.Int32
-	he.onAppend = func() {
-		if appends.Add(1) == 1 {
-			close(held)
-			<-release
-		}
-	}
+	held, release := he.holdNextAppend()
 	done := make(chan error, 1)
 	go func() {
 		_, err := b.Publish(ctx, "orders", []*event.Event{ev("a", "")})
@@ -774,15 +775,7 @@ func TestPutTopic_AFailedFillLetsNoRetryOfAPublishUnderWayBeStoredBesideIt(t *te
 	if _, err := b.Publish(ctx, "orders", []*event.Event{ev("warm", "")}); err != nil {
 		t.Fatal(err)
 	}
-	held, release := make(chan struct{}), make(chan struct{})
-	var holding atomic.Bool
-	holding.Store(true)
-	he.onAppend = func() {
-		if holding.CompareAndSwap(true, false) {
-			close(held)
-			<-release
-		}
-	}
+	held, release := he.holdNextAppend()
 	first := make(chan error, 1)
 	go func() {
 		_, err := b.Publish(ctx, "orders", []*event.Event{ev("a", "")})
