@@ -107,14 +107,7 @@ func TestSyncMark_DamageBeforeTheMarkIsReportedNotCut(t *testing.T) {
 // fsynced, without an fsync of the segment of its own.
 func TestSyncMark_ModeAlwaysMarksWhatItsGroupCommitsFsynced(t *testing.T) {
 	mem, c := faultfs.New(), &syncCounter{}
-	e, err := Open("/data", Options{FS: faultfs.Wrap(mem, c.inject), SyncInterval: 5 * time.Millisecond, SegmentBytes: 1 << 20, RetentionInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
+	e := openWithTopic(t, Options{FS: faultfs.Wrap(mem, c.inject), SyncInterval: 5 * time.Millisecond, SegmentBytes: 1 << 20, RetentionInterval: -1}, storage.TopicConfig{Partitions: 1})
 	for i := range 5 {
 		if _, err := appendOne(e, 0, fmt.Sprintf("v%d", i)); err != nil {
 			t.Fatal(err)
@@ -227,14 +220,7 @@ func TestSyncMark_DamageToWhatAnFsyncOnRequestCoveredIsReportedNotCut(t *testing
 		t.Run(name, func(t *testing.T) {
 			mem := faultfs.New()
 			opts := Options{FS: mem, Sync: SyncNone, RetentionInterval: -1}
-			e, err := Open("/data", opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close()
-			if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 1, Compact: true}); err != nil {
-				t.Fatal(err)
-			}
+			e := openWithTopic(t, opts, storage.TopicConfig{Partitions: 1, Compact: true})
 			for i := range 7 {
 				if _, err := appendOne(e, 0, fmt.Sprintf("v%d", i)); err != nil {
 					t.Fatal(err)
@@ -272,16 +258,9 @@ func TestSyncMark_DeletingATopicWarnsOfNoMark(t *testing.T) {
 		t.Run(fmt.Sprint(mode), func(t *testing.T) {
 			var logs strings.Builder
 			mem := faultfs.New()
-			e, err := Open("/data", Options{FS: mem, Sync: mode, SyncInterval: time.Hour, RetentionInterval: -1,
-				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close()
+			e := openWithTopic(t, Options{FS: mem, Sync: mode, SyncInterval: time.Hour, RetentionInterval: -1,
+				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}, storage.TopicConfig{Partitions: 2})
 			ctx := context.Background()
-			if err := e.CreateTopic(ctx, "t", storage.TopicConfig{Partitions: 2}); err != nil {
-				t.Fatal(err)
-			}
 			if _, err := appendOne(e, 0, "v"); err != nil {
 				t.Fatal(err)
 			}
@@ -342,14 +321,7 @@ func TestSyncMark_AnOpenAfterACleanCloseWritesNothing(t *testing.T) {
 // a hole before the mark, reported as damage instead of cut.
 func TestSyncMark_ModeAlwaysNeverMarksAPartitionThatOpenedDamaged(t *testing.T) {
 	mem := faultfs.New()
-	e, err := Open("/data", Options{FS: mem, Sync: SyncNone, RetentionInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
+	e := openWithTopic(t, Options{FS: mem, Sync: SyncNone, RetentionInterval: -1}, storage.TopicConfig{Partitions: 1})
 	for i := range 4 {
 		if _, err := appendOne(e, 0, fmt.Sprintf("v%d", i)); err != nil {
 			t.Fatal(err)
@@ -406,15 +378,8 @@ func TestSyncMark_DeletingATopicUnderTheModeAlwaysTickWarnsOfNoMark(t *testing.T
 		}
 		return nil
 	})
-	e, err := Open("/data", Options{FS: fsys, SyncInterval: time.Millisecond, RetentionInterval: -1,
-		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
+	e = openWithTopic(t, Options{FS: fsys, SyncInterval: time.Millisecond, RetentionInterval: -1,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}, storage.TopicConfig{Partitions: 1})
 	armed.Store(true)
 	if _, err := appendOne(e, 0, "v"); err != nil {
 		t.Fatal(err)

@@ -29,15 +29,23 @@ func (c *syncCounter) inject(op faultfs.Op, path string) error {
 func syncModeEngine(t *testing.T, mode SyncMode, interval time.Duration) (*Engine, *syncCounter) {
 	t.Helper()
 	c := &syncCounter{}
-	e, err := Open("/data", Options{FS: faultfs.Wrap(faultfs.New(), c.inject), Sync: mode, SyncInterval: interval, RetentionInterval: -1})
+	opts := Options{FS: faultfs.Wrap(faultfs.New(), c.inject), Sync: mode, SyncInterval: interval, RetentionInterval: -1}
+	return openWithTopic(t, opts, storage.TopicConfig{Partitions: 1}), c
+}
+
+// openWithTopic opens an engine on "/data" of opts.FS, closed when the
+// test ends, with topic "t" of cfg made.
+func openWithTopic(t *testing.T, opts Options, cfg storage.TopicConfig) *Engine {
+	t.Helper()
+	e, err := Open("/data", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 1}); err != nil {
+	if err := e.CreateTopic(context.Background(), "t", cfg); err != nil {
 		t.Fatal(err)
 	}
-	return e, c
+	return e
 }
 
 func TestSyncMode_AlwaysFsyncsBeforeEachAcknowledgement(t *testing.T) {
@@ -242,15 +250,8 @@ func TestSyncMode_AlwaysShowsReadersNothingBeforeItsFsyncReturns(t *testing.T) {
 		}
 		return nil
 	}
-	e, err := Open("/data", Options{FS: faultfs.Wrap(faultfs.New(), inject), RetentionInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := openWithTopic(t, Options{FS: faultfs.Wrap(faultfs.New(), inject), RetentionInterval: -1}, storage.TopicConfig{Partitions: 1})
 	ctx := context.Background()
-	if err := e.CreateTopic(ctx, "t", storage.TopicConfig{Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := appendOne(e, 0, "a"); err != nil {
 		t.Fatal(err)
 	}
@@ -291,14 +292,7 @@ func TestSyncMode_IntervalFailedBackgroundFsyncStopsThePartition(t *testing.T) {
 		}
 		return nil
 	}
-	e, err := Open("/data", Options{FS: faultfs.Wrap(faultfs.New(), inject), Sync: SyncInterval, SyncInterval: 10 * time.Millisecond, RetentionInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	if err := e.CreateTopic(context.Background(), "t", storage.TopicConfig{Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
+	e := openWithTopic(t, Options{FS: faultfs.Wrap(faultfs.New(), inject), Sync: SyncInterval, SyncInterval: 10 * time.Millisecond, RetentionInterval: -1}, storage.TopicConfig{Partitions: 2})
 	if _, err := appendOne(e, 0, "a"); err != nil {
 		t.Fatal(err)
 	}
